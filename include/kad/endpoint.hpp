@@ -1,0 +1,75 @@
+#pragma once
+// A UDP endpoint: an IPv4 or IPv6 address and a port. A plain value type of our own, so that the
+// core does not depend on a socket library; the runtime converts to and from Boost.Asio's.
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "kad/expected.hpp"
+
+namespace kad {
+
+class Endpoint {
+public:
+    static constexpr std::size_t kCompactV4 = 6;   // 4-byte address + 2-byte port
+    static constexpr std::size_t kCompactV6 = 18;  // 16-byte address + 2-byte port
+
+    Endpoint() = default;  // 0.0.0.0:0
+    static Endpoint v4(const std::array<std::uint8_t, 4>& addr, std::uint16_t port);
+    static Endpoint v6(const std::array<std::uint8_t, 16>& addr, std::uint16_t port);
+
+    // "a.b.c.d:port" or "[v6]:port". The error says what is wrong.
+    static Expected<Endpoint> parse(std::string_view text);
+    // A bare IPv4 or IPv6 address (no brackets) and a port.
+    static Expected<Endpoint> from_address(std::string_view ip, std::uint16_t port);
+    // 6 bytes (IPv4) or 18 bytes (IPv6), network byte order; any other length is nullopt.
+    static std::optional<Endpoint> from_compact(std::string_view raw);
+
+    bool is_v4() const noexcept { return !v6_; }
+    bool is_v6() const noexcept { return v6_; }
+    std::uint16_t port() const noexcept { return port_; }
+    // 4 or 16 meaningful bytes.
+    const std::array<std::uint8_t, 16>& address_bytes() const noexcept { return addr_; }
+    std::string_view address_raw() const noexcept {
+        return {reinterpret_cast<const char*>(addr_.data()), v6_ ? 16u : 4u};
+    }
+
+    std::string compact() const;
+    void append_compact(std::string& out) const;
+    std::string address_string() const;
+    std::string to_string() const;  // "1.2.3.4:5" or "[::1]:5"
+
+    // An IPv4-mapped IPv6 address (::ffff:a.b.c.d), as a dual-stack socket reports IPv4 peers,
+    // becomes the IPv4 endpoint; anything else is returned unchanged.
+    Endpoint normalized() const noexcept;
+
+    bool is_unspecified() const noexcept;  // 0.0.0.0 or ::
+    bool is_loopback() const noexcept;     // 127/8 or ::1
+    bool is_multicast() const noexcept;    // 224/4 or ff00::/8
+    bool is_broadcast() const noexcept;    // 255.255.255.255
+    bool is_private() const noexcept;      // 10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10
+    // True for addresses a peer can never legitimately send from or be reached at.
+    bool is_unusable() const noexcept {
+        return port_ == 0 || is_unspecified() || is_multicast() || is_broadcast();
+    }
+
+    friend bool operator==(const Endpoint&, const Endpoint&) = default;
+    friend std::strong_ordering operator<=>(const Endpoint&, const Endpoint&) = default;
+
+private:
+    std::array<std::uint8_t, 16> addr_{};
+    std::uint16_t port_ = 0;
+    bool v6_ = false;
+};
+
+}  // namespace kad
+
+template <>
+struct std::hash<kad::Endpoint> {
+    std::size_t operator()(const kad::Endpoint& e) const noexcept;
+};

@@ -1,0 +1,155 @@
+#pragma once
+// KRPC messages (BEP 5 framing) as typed values, and their strict decoding and canonical encoding.
+//
+// What each message must carry is stated once, in tables in krpc.cpp; a failed decode names the
+// missing or mistyped key. Unknown keys are ignored, and an unknown query method decodes as
+// Method::Unknown so that the node can answer 204. The wire format is described in
+// docs/PROTOCOL.md.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "kad/bencode.hpp"
+#include "kad/endpoint.hpp"
+#include "kad/expected.hpp"
+#include "kad/node_id.hpp"
+
+namespace kad::krpc {
+
+enum class Method : std::uint8_t { Ping, FindNode, FindValue, Store, Unknown };
+std::string_view method_name(Method m) noexcept;
+
+// KRPC error codes (BEP 5, BEP 44).
+enum ErrorCode : int {
+    kGenericError = 201,
+    kServerError = 202,
+    kProtocolError = 203,  // malformed arguments, bad token, key not matching target
+    kMethodUnknown = 204,
+    kMessageTooBig = 205,  // key or value over the limits
+    kSeqTooLow = 302,      // sequence number less than (or equal to, with another value) current
+};
+
+// Structural bounds, independent of a node's configurable policy limits.
+inline constexpr std::size_t kMaxTransactionId = 16;  // longer "t" is dropped: we echo it
+inline constexpr std::size_t kMaxTokenSize = 64;
+inline constexpr std::size_t kMaxVersionSize = 16;
+inline constexpr std::size_t kCompactNodeV4 = 26;  // 20-byte ID + 4-byte address + 2-byte port
+inline constexpr std::size_t kCompactNodeV6 = 38;  // 20-byte ID + 16-byte address + 2-byte port
+
+struct NodeInfo {
+    NodeId id;
+    Endpoint endpoint;
+    friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
+};
+
+// Which address families a find_node/find_value asker wants (BEP 32 "want": "n4", "n6").
+struct Want {
+    bool v4 = false;
+    bool v6 = false;
+    friend bool operator==(const Want&, const Want&) = default;
+};
+
+struct PingArgs {
+    friend bool operator==(const PingArgs&, const PingArgs&) = default;
+};
+struct FindNodeArgs {
+    NodeId target;
+    std::optional<Want> want;
+    friend bool operator==(const FindNodeArgs&, const FindNodeArgs&) = default;
+};
+struct FindValueArgs {
+    NodeId target;
+    std::optional<Want> want;
+    friend bool operator==(const FindValueArgs&, const FindValueArgs&) = default;
+};
+struct StoreArgs {
+    NodeId target;  // must equal SHA-1(key)
+    std::string token;
+    std::string key;
+    std::string value;
+    std::int64_t seq = 0;
+    std::optional<std::int64_t> ttl;  // seconds
+    friend bool operator==(const StoreArgs&, const StoreArgs&) = default;
+};
+struct UnknownArgs {
+    std::string method;
+    friend bool operator==(const UnknownArgs&, const UnknownArgs&) = default;
+};
+
+struct Query {
+    NodeId id;  // the sender's ID
+    std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, UnknownArgs> args;
+    Method method() const noexcept { return static_cast<Method>(args.index()); }
+    friend bool operator==(const Query&, const Query&) = default;
+};
+
+struct Item {
+    std::string key;
+    std::string value;
+    std::int64_t seq = 0;
+    friend bool operator==(const Item&, const Item&) = default;
+};
+
+// A response's results. Which ones a method needs is checked by validate_response(), once the
+// transaction (and so the method asked) is known.
+struct Response {
+    NodeId id;
+    std::vector<NodeInfo> nodes;  // IPv4 travel in "nodes", IPv6 in "nodes6"
+    std::optional<std::string> token;
+    std::optional<Item> item;
+    friend bool operator==(const Response&, const Response&) = default;
+};
+
+struct Error {
+    int code = kGenericError;
+    std::string message;
+    friend bool operator==(const Error&, const Error&) = default;
+};
+
+struct Message {
+    std::string transaction;             // "t", echoed verbatim
+    std::optional<std::string> version;  // "v", the client's version
+    std::optional<Endpoint> requester;   // "ip" (BEP 42): a responder's view of our address
+    std::variant<Query, Response, Error> body;
+    friend bool operator==(const Message&, const Message&) = default;
+};
+
+enum class DecodeFailureKind : std::uint8_t {
+    Malformed,  // not a KRPC message we can attribute: drop, do not answer
+    BadQuery,   // a query with a usable "t" but bad contents: answer 203 with the reason
+};
+
+struct DecodeFailure {
+    DecodeFailureKind kind;
+    std::string transaction;  // set for BadQuery
+    std::string reason;
+};
+
+struct Limits {
+    bencode::Limits bencode;
+    std::size_t max_nodes = 64;  // compact node entries in one "nodes" or "nodes6"
+};
+
+// `scratch` is reused between calls to avoid allocation; the result owns its data.
+Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Document& scratch,
+                                        const Limits& limits = {});
+Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits = {});
+
+// What `method`'s response must carry beyond "id": find_node needs nodes; find_value needs a
+// token and either an item or nodes. Returns an empty string if the response is acceptable.
+std::string validate_response(Method method, const Response& r);
+
+// Canonical encoding (keys in byte order). Appends to `out`.
+void encode_to(std::string& out, const Message& m);
+std::string encode(const Message& m);
+
+// Compact node lists.
+void append_compact_nodes(std::string& v4, std::string& v6, const std::vector<NodeInfo>& nodes);
+bool parse_compact_nodes(std::string_view raw, std::size_t entry_size, std::size_t max_entries,
+                         std::vector<NodeInfo>& out);
+
+}  // namespace kad::krpc

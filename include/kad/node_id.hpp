@@ -1,0 +1,78 @@
+#pragma once
+// A 160-bit Kademlia identifier: node IDs, lookup targets and item keys (SHA-1 of the key string).
+// Distances are XOR, compared as 160-bit big-endian numbers; bit 0 is the most significant bit.
+
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "kad/expected.hpp"
+
+namespace kad {
+
+class RandomSource;
+
+class NodeId {
+public:
+    static constexpr std::size_t kBytes = 20;
+    static constexpr int kBits = 160;
+    using Bytes = std::array<std::uint8_t, kBytes>;
+
+    constexpr NodeId() = default;  // all zero
+    explicit constexpr NodeId(const Bytes& b) : b_(b) {}
+
+    // Exactly 20 raw bytes, as carried on the wire.
+    static std::optional<NodeId> from_bytes(std::string_view raw);
+    // Exactly 40 hex digits (either case). The error names what is wrong.
+    static Expected<NodeId> from_hex(std::string_view hex);
+    // The DHT key of a string: SHA-1 of its bytes.
+    static NodeId from_key(std::string_view key);
+    static NodeId random(RandomSource& rng);
+    // A random ID whose first `prefix_bits` bits are those of `prefix` (0..160).
+    static NodeId random_with_prefix(const NodeId& prefix, int prefix_bits, RandomSource& rng);
+
+    const Bytes& bytes() const noexcept { return b_; }
+    std::string_view raw() const noexcept {
+        return {reinterpret_cast<const char*>(b_.data()), b_.size()};
+    }
+    std::string to_hex() const;
+    // The first 8 hex digits, for prompts and logs.
+    std::string short_hex() const;
+
+    bool bit(int i) const noexcept { return (b_[i / 8] >> (7 - i % 8)) & 1; }
+    NodeId with_bit_flipped(int i) const noexcept;
+
+    friend NodeId operator^(const NodeId& a, const NodeId& b) noexcept;
+    friend bool operator==(const NodeId&, const NodeId&) = default;
+    friend std::strong_ordering operator<=>(const NodeId& a, const NodeId& b) noexcept;
+
+private:
+    Bytes b_{};
+};
+
+// Number of leading bits a and b share: 160 when equal.
+int common_prefix_length(const NodeId& a, const NodeId& b) noexcept;
+
+// <0 if a is closer to target than b, 0 if equally close (a == b), >0 if farther.
+int compare_distance(const NodeId& target, const NodeId& a, const NodeId& b) noexcept;
+
+// Orders IDs by XOR distance to a target, nearest first.
+struct CloserTo {
+    NodeId target;
+    bool operator()(const NodeId& a, const NodeId& b) const noexcept {
+        return compare_distance(target, a, b) < 0;
+    }
+};
+
+}  // namespace kad
+
+template <>
+struct std::hash<kad::NodeId> {
+    std::size_t operator()(const kad::NodeId& id) const noexcept;
+};

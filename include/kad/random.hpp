@@ -1,0 +1,49 @@
+#pragma once
+// The injected source of randomness. The core asks a RandomSource for every random bit it uses
+// (transaction IDs, token secrets, refresh targets, jitter), so a seeded source makes a whole
+// simulated network reproducible and a cryptographic one serves production.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace kad {
+
+class RandomSource {
+public:
+    virtual ~RandomSource() = default;
+    virtual void fill(std::span<std::uint8_t> out) = 0;
+
+    std::uint64_t next_u64();
+    // Uniform in [0, bound); bound must be > 0. Unbiased (rejection sampling).
+    std::uint64_t uniform(std::uint64_t bound);
+    // Uniform in [0, 1).
+    double uniform_real();
+    bool chance(double probability) { return uniform_real() < probability; }
+};
+
+// xoshiro256** seeded through splitmix64: fast, deterministic for a given seed, not secure.
+// For tests, the simulator and kadsim.
+class SeededRandom final : public RandomSource {
+public:
+    explicit SeededRandom(std::uint64_t seed);
+    void fill(std::span<std::uint8_t> out) override;
+    std::uint64_t next();
+
+private:
+    std::array<std::uint64_t, 4> s_;
+};
+
+// OpenSSL's CSPRNG (RAND_bytes), read in blocks to keep the per-call cost low. For production.
+// Throws std::runtime_error if OpenSSL cannot supply randomness (a start-up/environment failure).
+class SystemRandom final : public RandomSource {
+public:
+    void fill(std::span<std::uint8_t> out) override;
+
+private:
+    std::array<std::uint8_t, 512> buf_{};
+    std::size_t pos_ = buf_.size();
+};
+
+}  // namespace kad

@@ -1,0 +1,133 @@
+#pragma once
+// The k-bucket routing table (Kademlia §2.4), split where the own ID falls.
+//
+// Bucket i < last holds contacts whose ID shares exactly i leading bits with ours; the last
+// bucket holds everything closer, and splits when it overflows. A contact enters only when it
+// has answered one of our queries (on_answered). Hearing of a node (it queried us) may ask the
+// caller to ping it, or to ping a bucket's least-recently-seen contact: the table returns these as
+// PingRequests and never sends anything itself.
+//
+// Where we differ from the paper:
+// - A full bucket keeps its contacts while they answer; newcomers wait in a replacement cache
+//   (the paper's preference for old contacts, with libtorrent's cache).
+// - A contact is removed after `max_failures` consecutive unanswered queries, not one, since a
+//   single lost datagram is common; the best cached replacement takes its place.
+// - A contact whose ID changes for the same endpoint is a new contact; the old one is removed
+//   (at most one contact per endpoint). A known ID at a new endpoint is ignored while the old
+//   endpoint still answers, so a reply cannot move someone else's contact.
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "kad/endpoint.hpp"
+#include "kad/node_id.hpp"
+#include "kad/time.hpp"
+
+namespace kad {
+
+class RandomSource;
+
+struct Contact {
+    NodeId id;
+    Endpoint endpoint;
+    TimePoint last_seen{};  // last time it answered us
+    int failures = 0;       // consecutive queries it did not answer
+    std::optional<Duration> srtt;
+    Duration rttvar{};
+    bool verified = false;      // it has answered us (always true in a bucket)
+    bool ping_pending = false;  // we asked the caller to ping it and have not heard back
+
+    void add_rtt_sample(Duration rtt);
+};
+
+struct RoutingConfig {
+    std::size_t k = 20;                 // contacts per bucket
+    std::size_t replacements = 20;      // replacement cache per bucket
+    int max_failures = 2;               // consecutive failures before removal
+    Duration stale_after = std::chrono::minutes(15);  // a full bucket pings an LRS older than this
+};
+
+struct PingRequest {
+    NodeId id;
+    Endpoint endpoint;
+    friend bool operator==(const PingRequest&, const PingRequest&) = default;
+};
+
+class RoutingTable {
+public:
+    class Bucket {
+    public:
+        std::span<const Contact> contacts() const { return live_; }
+        std::span<const Contact> replacements() const { return cache_; }
+        TimePoint last_touched() const { return last_touched_; }
+
+    private:
+        friend class RoutingTable;
+        std::vector<Contact> live_;
+        std::vector<Contact> cache_;
+        TimePoint last_touched_{};
+    };
+
+    RoutingTable(const NodeId& self, RoutingConfig config, TimePoint now);
+
+    const NodeId& self() const noexcept { return self_; }
+    const RoutingConfig& config() const noexcept { return config_; }
+
+    // It answered one of our queries: insert it, refresh it, or keep it as a replacement.
+    void on_answered(TimePoint now, const NodeId& id, const Endpoint& ep,
+                     std::optional<Duration> rtt);
+    // We heard of it without an answer from it (it queried us). It may be worth a ping: either
+    // to itself (there is room, or a failing contact to replace) or to the bucket's
+    // least-recently-seen contact (the bucket is full and that contact is stale).
+    std::optional<PingRequest> on_heard_of(TimePoint now, const NodeId& id, const Endpoint& ep);
+    // A query to it went unanswered. May ask for a ping to an unverified replacement.
+    std::optional<PingRequest> on_failed(TimePoint now, const NodeId& id, const Endpoint& ep);
+    // A ping we were asked for could not be sent, or was abandoned: clear its pending mark.
+    void on_ping_abandoned(const NodeId& id);
+
+    // Up to n live contacts nearest to target, nearest first. Contacts that are failing (at
+    // least one unanswered query) are left out unless include_failing.
+    void closest(const NodeId& target, std::size_t n, std::vector<const Contact*>& out,
+                 bool include_failing = false) const;
+    std::vector<const Contact*> closest(const NodeId& target, std::size_t n,
+                                        bool include_failing = false) const;
+
+    const Contact* find(const NodeId& id) const;
+    const Contact* find(const Endpoint& ep) const;
+    bool contains(const NodeId& id) const { return find(id) != nullptr; }
+
+    // Buckets not touched (a contact answering, or a lookup in their range) for `interval`.
+    std::vector<std::size_t> buckets_due(TimePoint now, Duration interval) const;
+    TimePoint next_refresh(Duration interval) const;
+    // Record a lookup of `target`: its bucket counts as refreshed.
+    void touch(const NodeId& target, TimePoint now);
+    // A random ID that falls in bucket i.
+    NodeId random_id_in_bucket(std::size_t i, RandomSource& rng) const;
+    std::size_t bucket_index(const NodeId& id) const;
+
+    std::size_t size() const noexcept { return size_; }
+    std::size_t bucket_count() const noexcept { return buckets_.size(); }
+    const Bucket& bucket(std::size_t i) const { return buckets_[i]; }
+    // Every live contact, in bucket order.
+    std::vector<const Contact*> all() const;
+
+private:
+    Contact* find_live(Bucket& b, const NodeId& id);
+    bool can_split(std::size_t index) const;
+    void split_last();
+    void insert_live(Bucket& b, Contact c);
+    void remove_live(Bucket& b, std::size_t pos);
+    void add_replacement(Bucket& b, Contact c);
+    std::optional<PingRequest> promote_replacement(Bucket& b);
+
+    NodeId self_;
+    RoutingConfig config_;
+    std::vector<Bucket> buckets_;
+    std::unordered_map<Endpoint, NodeId> by_endpoint_;  // live contacts only
+    std::size_t size_ = 0;
+};
+
+}  // namespace kad

@@ -1,0 +1,91 @@
+#pragma once
+// The node's key/value store: items keyed by target = SHA-1(key), each with a sequence number and
+// an expiry. A higher seq replaces a lower one; a lower one is refused (KRPC error 302). Limits on
+// key size, value size, item count and total bytes each refuse with their own reason. Time is
+// passed in; nothing here reads a clock.
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "kad/endpoint.hpp"
+#include "kad/node_id.hpp"
+#include "kad/time.hpp"
+
+namespace kad {
+
+struct StorageConfig {
+    std::size_t max_key_size = 256;
+    std::size_t max_value_size = 1000;
+    std::size_t max_items = 100'000;
+    std::size_t max_bytes = 64 * 1024 * 1024;  // keys + values
+    Duration default_ttl = std::chrono::hours(24);
+    Duration max_ttl = std::chrono::hours(24 * 7);
+};
+
+struct StoredItem {
+    std::string key;
+    NodeId target;
+    std::string value;
+    std::int64_t seq = 0;
+    TimePoint expires{};
+    TimePoint stored_at{};  // last time a store (or our own put) wrote or refreshed it
+    bool original = false;  // we are the original publisher
+    Endpoint source;        // who stored it last (ourselves: unspecified)
+};
+
+enum class StoreResult : std::uint8_t {
+    Stored,         // new item
+    Updated,        // replaced a lower seq
+    Refreshed,      // same seq and value: expiry extended
+    SeqTooLow,      // seq lower than the stored one
+    SeqConflict,    // same seq, different value
+    KeyTooLarge,
+    ValueTooLarge,
+    TooManyItems,
+    StorageFull,    // total bytes
+};
+
+bool accepted(StoreResult r) noexcept;
+const char* to_string(StoreResult r) noexcept;
+
+class Storage {
+public:
+    using Map = std::unordered_map<NodeId, StoredItem>;
+
+    explicit Storage(StorageConfig config = {}) : config_(config) {}
+
+    const StorageConfig& config() const noexcept { return config_; }
+
+    // `ttl` is clamped to the configured maximum; nullopt means the default.
+    StoreResult store(TimePoint now, std::string_view key, std::string_view value,
+                      std::int64_t seq, std::optional<Duration> ttl, bool original,
+                      const Endpoint& source = {});
+    // Checks that store() would not refuse for size (key, value) — the cheap checks a node makes
+    // before anything else.
+    StoreResult check_sizes(std::string_view key, std::string_view value) const noexcept;
+
+    const StoredItem* find(const NodeId& target) const;
+    bool erase(const NodeId& target);
+    // Removes every item whose expiry is at or before now. Returns how many.
+    std::size_t expire(TimePoint now);
+    TimePoint next_expiry() const noexcept;
+
+    std::size_t size() const noexcept { return items_.size(); }
+    std::size_t bytes() const noexcept { return bytes_; }
+    const Map& items() const noexcept { return items_; }
+
+private:
+    void set_expiry(StoredItem& item, TimePoint expires);
+
+    StorageConfig config_;
+    Map items_;
+    std::set<std::pair<TimePoint, NodeId>> by_expiry_;
+    std::size_t bytes_ = 0;
+};
+
+}  // namespace kad

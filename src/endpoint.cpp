@@ -1,0 +1,165 @@
+#include "kad/endpoint.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace kad {
+
+Endpoint Endpoint::v4(const std::array<std::uint8_t, 4>& addr, std::uint16_t port) {
+    Endpoint e;
+    std::memcpy(e.addr_.data(), addr.data(), 4);
+    e.port_ = port;
+    return e;
+}
+
+Endpoint Endpoint::v6(const std::array<std::uint8_t, 16>& addr, std::uint16_t port) {
+    Endpoint e;
+    e.addr_ = addr;
+    e.port_ = port;
+    e.v6_ = true;
+    return e;
+}
+
+Expected<Endpoint> Endpoint::from_address(std::string_view ip, std::uint16_t port) {
+    // inet_pton wants a NUL-terminated string; an address is short.
+    if (ip.size() > INET6_ADDRSTRLEN) return unexpected("'" + std::string(ip) + "' is too long");
+    char buf[INET6_ADDRSTRLEN + 1];
+    std::memcpy(buf, ip.data(), ip.size());
+    buf[ip.size()] = '\0';
+    std::array<std::uint8_t, 16> a{};
+    if (inet_pton(AF_INET, buf, a.data()) == 1) {
+        return v4({a[0], a[1], a[2], a[3]}, port);
+    }
+    if (inet_pton(AF_INET6, buf, a.data()) == 1) return v6(a, port);
+    return unexpected("'" + std::string(ip) + "' is not an IPv4 or IPv6 address");
+}
+
+Expected<Endpoint> Endpoint::parse(std::string_view text) {
+    std::string_view host;
+    std::string_view port_text;
+    if (!text.empty() && text.front() == '[') {
+        auto close = text.find(']');
+        if (close == std::string_view::npos) {
+            return unexpected("'" + std::string(text) + "': missing ']' after the IPv6 address");
+        }
+        host = text.substr(1, close - 1);
+        if (close + 1 >= text.size() || text[close + 1] != ':') {
+            return unexpected("'" + std::string(text) + "': expected [IPv6]:PORT");
+        }
+        port_text = text.substr(close + 2);
+        if (host.find(':') == std::string_view::npos) {
+            return unexpected("'" + std::string(text) + "': brackets are for IPv6 addresses");
+        }
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) {
+            return unexpected("'" + std::string(text) + "': expected IP:PORT or [IPv6]:PORT");
+        }
+        host = text.substr(0, colon);
+        port_text = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos) {
+            return unexpected("'" + std::string(text) +
+                              "': write an IPv6 address in brackets, as [IPv6]:PORT");
+        }
+    }
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+        port > 65535) {
+        return unexpected("'" + std::string(text) + "': the port must be a number from 0 to 65535");
+    }
+    auto ep = from_address(host, static_cast<std::uint16_t>(port));
+    if (!ep) return unexpected("'" + std::string(text) + "': " + ep.error());
+    if (text.front() == '[' && ep->is_v4()) {
+        return unexpected("'" + std::string(text) + "': brackets are for IPv6 addresses");
+    }
+    return ep;
+}
+
+std::optional<Endpoint> Endpoint::from_compact(std::string_view raw) {
+    Endpoint e;
+    if (raw.size() == kCompactV4) {
+        std::memcpy(e.addr_.data(), raw.data(), 4);
+    } else if (raw.size() == kCompactV6) {
+        std::memcpy(e.addr_.data(), raw.data(), 16);
+        e.v6_ = true;
+    } else {
+        return std::nullopt;
+    }
+    const auto* p = reinterpret_cast<const std::uint8_t*>(raw.data() + raw.size() - 2);
+    e.port_ = static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+    return e;
+}
+
+void Endpoint::append_compact(std::string& out) const {
+    out.append(address_raw());
+    out.push_back(static_cast<char>(port_ >> 8));
+    out.push_back(static_cast<char>(port_ & 0xff));
+}
+
+std::string Endpoint::compact() const {
+    std::string s;
+    append_compact(s);
+    return s;
+}
+
+std::string Endpoint::address_string() const {
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(v6_ ? AF_INET6 : AF_INET, addr_.data(), buf, sizeof buf);
+    return buf;
+}
+
+std::string Endpoint::to_string() const {
+    if (v6_) return "[" + address_string() + "]:" + std::to_string(port_);
+    return address_string() + ":" + std::to_string(port_);
+}
+
+Endpoint Endpoint::normalized() const noexcept {
+    static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (v6_ && std::memcmp(addr_.data(), kMapped, 12) == 0) {
+        return v4({addr_[12], addr_[13], addr_[14], addr_[15]}, port_);
+    }
+    return *this;
+}
+
+bool Endpoint::is_unspecified() const noexcept {
+    const std::size_t n = v6_ ? 16 : 4;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (addr_[i] != 0) return false;
+    }
+    return true;
+}
+
+bool Endpoint::is_loopback() const noexcept {
+    if (!v6_) return addr_[0] == 127;
+    for (int i = 0; i < 15; ++i) {
+        if (addr_[i] != 0) return false;
+    }
+    return addr_[15] == 1;
+}
+
+bool Endpoint::is_multicast() const noexcept {
+    return v6_ ? addr_[0] == 0xff : (addr_[0] & 0xf0) == 0xe0;
+}
+
+bool Endpoint::is_broadcast() const noexcept {
+    return !v6_ && addr_[0] == 255 && addr_[1] == 255 && addr_[2] == 255 && addr_[3] == 255;
+}
+
+bool Endpoint::is_private() const noexcept {
+    if (v6_) return (addr_[0] & 0xfe) == 0xfc || (addr_[0] == 0xfe && (addr_[1] & 0xc0) == 0x80);
+    return addr_[0] == 10 || (addr_[0] == 172 && (addr_[1] & 0xf0) == 16) ||
+           (addr_[0] == 192 && addr_[1] == 168) || (addr_[0] == 169 && addr_[1] == 254);
+}
+
+}  // namespace kad
+
+std::size_t std::hash<kad::Endpoint>::operator()(const kad::Endpoint& e) const noexcept {
+    // FNV-1a over the address and port.
+    std::uint64_t h = 1469598103934665603ULL;
+    for (std::uint8_t b : e.address_raw()) h = (h ^ b) * 1099511628211ULL;
+    h = (h ^ e.port()) * 1099511628211ULL;
+    return static_cast<std::size_t>(h ^ (e.is_v6() ? 0x9e3779b9ULL : 0));
+}

@@ -1,0 +1,510 @@
+#include "kad/krpc.hpp"
+
+#include <array>
+#include <span>
+
+namespace kad::krpc {
+
+using bencode::Type;
+using bencode::View;
+
+std::string_view method_name(Method m) noexcept {
+    switch (m) {
+        case Method::Ping: return "ping";
+        case Method::FindNode: return "find_node";
+        case Method::FindValue: return "find_value";
+        case Method::Store: return "store";
+        case Method::Unknown: break;
+    }
+    return "unknown";
+}
+
+namespace {
+
+// ---- What each message must carry -----------------------------------------------------------
+// One row per key: its type, whether it is required, and a length rule for strings. verify()
+// applies a table to a dictionary and names the first key that breaks it.
+
+enum class Need : std::uint8_t { Required, Optional };
+enum class Len : std::uint8_t { Any, Exact, MultipleOf, AtMost };
+
+struct KeySpec {
+    std::string_view key;
+    Type type;
+    Need need;
+    Len len = Len::Any;
+    std::size_t n = 0;
+};
+
+constexpr std::size_t kIdLen = NodeId::kBytes;
+
+// Top level of every message.
+constexpr std::array kTopSpec{
+    KeySpec{"t", Type::String, Need::Required, Len::AtMost, kMaxTransactionId},
+    KeySpec{"v", Type::String, Need::Optional, Len::AtMost, kMaxVersionSize},
+    KeySpec{"y", Type::String, Need::Required, Len::Exact, 1},
+};
+enum { kTopT, kTopV, kTopY };
+
+constexpr std::array kQuerySpec{
+    KeySpec{"a", Type::Dict, Need::Required},
+    KeySpec{"q", Type::String, Need::Required},
+};
+enum { kQueryA, kQueryQ };
+
+constexpr std::array kPingSpec{
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+};
+
+// find_node and find_value take the same arguments.
+constexpr std::array kFindSpec{
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"want", Type::List, Need::Optional},
+};
+enum { kFindId, kFindTarget, kFindWant };
+
+constexpr std::array kStoreSpec{
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"k", Type::String, Need::Required},
+    KeySpec{"seq", Type::Integer, Need::Required},
+    KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"token", Type::String, Need::Required, Len::AtMost, kMaxTokenSize},
+    KeySpec{"ttl", Type::Integer, Need::Optional},
+    KeySpec{"v", Type::String, Need::Required},
+};
+enum { kStoreId, kStoreK, kStoreSeq, kStoreTarget, kStoreToken, kStoreTtl, kStoreV };
+
+constexpr std::array kResponseSpec{
+    KeySpec{"ip", Type::String, Need::Optional},
+    KeySpec{"r", Type::Dict, Need::Required},
+};
+enum { kResponseIp, kResponseR };
+
+constexpr std::array kResultSpec{
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"k", Type::String, Need::Optional},
+    KeySpec{"nodes", Type::String, Need::Optional, Len::MultipleOf, kCompactNodeV4},
+    KeySpec{"nodes6", Type::String, Need::Optional, Len::MultipleOf, kCompactNodeV6},
+    KeySpec{"seq", Type::Integer, Need::Optional},
+    KeySpec{"token", Type::String, Need::Optional, Len::AtMost, kMaxTokenSize},
+    KeySpec{"v", Type::String, Need::Optional},
+};
+enum { kResultId, kResultK, kResultNodes, kResultNodes6, kResultSeq, kResultToken, kResultV };
+
+constexpr std::array kErrorSpec{
+    KeySpec{"e", Type::List, Need::Required},
+};
+
+const char* type_name(Type t) {
+    switch (t) {
+        case Type::Integer: return "an integer";
+        case Type::String: return "a string";
+        case Type::List: return "a list";
+        case Type::Dict: return "a dictionary";
+    }
+    return "?";
+}
+
+template <std::size_t N>
+struct Found {
+    std::array<View, N> views{};
+    std::array<bool, N> present{};
+    const View& operator[](std::size_t i) const { return views[i]; }
+    bool has(std::size_t i) const { return present[i]; }
+};
+
+// Checks `dict` against `spec`. On failure returns the reason, naming the key and where it is.
+template <std::size_t N>
+std::string verify(View dict, std::string_view where, const std::array<KeySpec, N>& spec,
+                   Found<N>& out) {
+    for (std::size_t i = 0; i < N; ++i) {
+        const KeySpec& s = spec[i];
+        View v = dict;
+        if (!dict.find(s.key, v)) {
+            if (s.need == Need::Required) {
+                return "missing '" + std::string(s.key) + "'" + std::string(where);
+            }
+            continue;
+        }
+        if (v.type() != s.type) {
+            return "'" + std::string(s.key) + "'" + std::string(where) + " must be " +
+                   type_name(s.type);
+        }
+        if (s.type == Type::String) {
+            const std::size_t len = v.as_string().size();
+            const bool ok = s.len == Len::Any || (s.len == Len::Exact && len == s.n) ||
+                            (s.len == Len::MultipleOf && len % s.n == 0) ||
+                            (s.len == Len::AtMost && len <= s.n);
+            if (!ok) {
+                const char* rule = s.len == Len::Exact        ? " must be exactly "
+                                   : s.len == Len::MultipleOf ? " must be a multiple of "
+                                                              : " must be at most ";
+                return "'" + std::string(s.key) + "'" + std::string(where) + rule +
+                       std::to_string(s.n) + " bytes long";
+            }
+        }
+        out.views[i] = v;
+        out.present[i] = true;
+    }
+    return {};
+}
+
+Method method_from_name(std::string_view name) {
+    if (name == "ping") return Method::Ping;
+    if (name == "find_node") return Method::FindNode;
+    if (name == "find_value") return Method::FindValue;
+    if (name == "store") return Method::Store;
+    return Method::Unknown;
+}
+
+NodeId id_of(View v) {
+    return *NodeId::from_bytes(v.as_string());  // verify() checked the length
+}
+
+Unexpected<DecodeFailure> malformed(std::string reason) {
+    return Unexpected<DecodeFailure>{{DecodeFailureKind::Malformed, {}, std::move(reason)}};
+}
+
+Unexpected<DecodeFailure> bad_query(std::string_view t, std::string reason) {
+    return Unexpected<DecodeFailure>{
+        {DecodeFailureKind::BadQuery, std::string(t), std::move(reason)}};
+}
+
+Want parse_want(View list) {
+    Want w;
+    list.for_each([&](View item) {
+        if (item.as_string() == "n4") w.v4 = true;
+        if (item.as_string() == "n6") w.v6 = true;
+    });
+    return w;
+}
+
+Expected<Message, DecodeFailure> decode_query(View root, Message msg) {
+    Found<kQuerySpec.size()> q;
+    if (auto why = verify(root, "", kQuerySpec, q); !why.empty()) {
+        // An unknown method needs no arguments to be answered 204; anything else is a bad query.
+        View name;
+        const bool unknown_method = root.find("q", name) && name.is_string() &&
+                                    method_from_name(name.as_string()) == Method::Unknown;
+        if (!unknown_method) return bad_query(msg.transaction, why);
+        q.views[kQueryQ] = name;
+        q.present[kQueryQ] = true;
+    }
+    const std::string_view name = q[kQueryQ].as_string();
+    const Method method = method_from_name(name);
+    const View args = q[kQueryA];
+    Query query;
+    switch (method) {
+        case Method::Ping: {
+            Found<kPingSpec.size()> a;
+            if (auto why = verify(args, " in 'a'", kPingSpec, a); !why.empty()) {
+                return bad_query(msg.transaction, why);
+            }
+            query.id = id_of(a[0]);
+            query.args = PingArgs{};
+            break;
+        }
+        case Method::FindNode:
+        case Method::FindValue: {
+            Found<kFindSpec.size()> a;
+            if (auto why = verify(args, " in 'a'", kFindSpec, a); !why.empty()) {
+                return bad_query(msg.transaction, why);
+            }
+            query.id = id_of(a[kFindId]);
+            std::optional<Want> want;
+            if (a.has(kFindWant)) want = parse_want(a[kFindWant]);
+            if (method == Method::FindNode) {
+                query.args = FindNodeArgs{id_of(a[kFindTarget]), want};
+            } else {
+                query.args = FindValueArgs{id_of(a[kFindTarget]), want};
+            }
+            break;
+        }
+        case Method::Store: {
+            Found<kStoreSpec.size()> a;
+            if (auto why = verify(args, " in 'a'", kStoreSpec, a); !why.empty()) {
+                return bad_query(msg.transaction, why);
+            }
+            StoreArgs s;
+            query.id = id_of(a[kStoreId]);
+            s.target = id_of(a[kStoreTarget]);
+            s.token = std::string(a[kStoreToken].as_string());
+            s.key = std::string(a[kStoreK].as_string());
+            s.value = std::string(a[kStoreV].as_string());
+            s.seq = a[kStoreSeq].as_int();
+            if (s.seq < 0) return bad_query(msg.transaction, "'seq' must not be negative");
+            if (a.has(kStoreTtl)) {
+                s.ttl = a[kStoreTtl].as_int();
+                if (*s.ttl <= 0) return bad_query(msg.transaction, "'ttl' must be positive");
+            }
+            query.args = std::move(s);
+            break;
+        }
+        case Method::Unknown: {
+            // The sender's ID, if it sent one, so the node can still learn of it.
+            View id;
+            if (q.has(kQueryA) && args.find("id", id)) {
+                if (auto parsed = NodeId::from_bytes(id.as_string())) query.id = *parsed;
+            }
+            query.args = UnknownArgs{std::string(name)};
+            break;
+        }
+    }
+    msg.body = std::move(query);
+    return msg;
+}
+
+Expected<Message, DecodeFailure> decode_response(View root, Message msg,
+                                                 const Limits& limits) {
+    Found<kResponseSpec.size()> top;
+    if (auto why = verify(root, "", kResponseSpec, top); !why.empty()) return malformed(why);
+    Found<kResultSpec.size()> r;
+    if (auto why = verify(top[kResponseR], " in 'r'", kResultSpec, r); !why.empty()) {
+        return malformed(why);
+    }
+    if (top.has(kResponseIp)) msg.requester = Endpoint::from_compact(top[kResponseIp].as_string());
+    Response resp;
+    resp.id = id_of(r[kResultId]);
+    if (r.has(kResultNodes) && !parse_compact_nodes(r[kResultNodes].as_string(), kCompactNodeV4,
+                                                    limits.max_nodes, resp.nodes)) {
+        return malformed("too many entries in 'nodes'");
+    }
+    if (r.has(kResultNodes6) && !parse_compact_nodes(r[kResultNodes6].as_string(),
+                                                     kCompactNodeV6, limits.max_nodes,
+                                                     resp.nodes)) {
+        return malformed("too many entries in 'nodes6'");
+    }
+    if (r.has(kResultToken)) resp.token = std::string(r[kResultToken].as_string());
+    if (r.has(kResultK) || r.has(kResultV)) {
+        if (!r.has(kResultK) || !r.has(kResultV)) {
+            return malformed("an item in 'r' needs both 'k' and 'v'");
+        }
+        Item item{std::string(r[kResultK].as_string()), std::string(r[kResultV].as_string()),
+                  r.has(kResultSeq) ? r[kResultSeq].as_int() : 0};
+        if (item.seq < 0) return malformed("'seq' in 'r' must not be negative");
+        resp.item = std::move(item);
+    }
+    msg.body = std::move(resp);
+    return msg;
+}
+
+Expected<Message, DecodeFailure> decode_error(View root, Message msg) {
+    Found<kErrorSpec.size()> top;
+    if (auto why = verify(root, "", kErrorSpec, top); !why.empty()) return malformed(why);
+    const View e = top[0];
+    if (e.size() < 2 || !e.at(0).is_int() || !e.at(1).is_string()) {
+        return malformed("'e' must be [code, message]");
+    }
+    const std::int64_t code = e.at(0).as_int();
+    if (code < 0 || code > 999) return malformed("error code out of range");
+    msg.body = Error{static_cast<int>(code), std::string(e.at(1).as_string())};
+    return msg;
+}
+
+}  // namespace
+
+bool parse_compact_nodes(std::string_view raw, std::size_t entry_size, std::size_t max_entries,
+                         std::vector<NodeInfo>& out) {
+    const std::size_t count = raw.size() / entry_size;
+    if (count > max_entries) return false;
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::string_view entry = raw.substr(i * entry_size, entry_size);
+        out.push_back(NodeInfo{*NodeId::from_bytes(entry.substr(0, NodeId::kBytes)),
+                               *Endpoint::from_compact(entry.substr(NodeId::kBytes))});
+    }
+    return true;
+}
+
+Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Document& scratch,
+                                        const Limits& limits) {
+    auto root = scratch.decode(datagram, limits.bencode);
+    if (!root) return malformed("bencode: " + root.error().message());
+    if (!root->is_dict()) return malformed("not a dictionary");
+    Found<kTopSpec.size()> top;
+    if (auto why = verify(*root, "", kTopSpec, top); !why.empty()) return malformed(why);
+
+    Message msg;
+    msg.transaction = std::string(top[kTopT].as_string());
+    if (top.has(kTopV)) msg.version = std::string(top[kTopV].as_string());
+    switch (top[kTopY].as_string()[0]) {
+        case 'q': return decode_query(*root, std::move(msg));
+        case 'r': return decode_response(*root, std::move(msg), limits);
+        case 'e': return decode_error(*root, std::move(msg));
+        default: return malformed("'y' must be q, r or e");
+    }
+}
+
+Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits) {
+    bencode::Document scratch;
+    return decode(datagram, scratch, limits);
+}
+
+std::string validate_response(Method method, const Response& r) {
+    switch (method) {
+        case Method::FindNode:
+            if (r.nodes.empty() && r.item) return "find_node response carries an item";
+            return {};  // an empty "nodes" is a valid answer from a node that knows nobody
+        case Method::FindValue:
+            if (!r.token) return "find_value response without 'token'";
+            return {};
+        case Method::Ping:
+        case Method::Store:
+        case Method::Unknown: return {};
+    }
+    return {};
+}
+
+// ---- Encoding -------------------------------------------------------------------------------
+// Keys are written in byte order by hand; the tests check the output against the generic
+// canonical encoder.
+
+void append_compact_nodes(std::string& v4, std::string& v6, const std::vector<NodeInfo>& nodes) {
+    for (const auto& n : nodes) {
+        std::string& out = n.endpoint.is_v4() ? v4 : v6;
+        out.append(n.id.raw());
+        n.endpoint.append_compact(out);
+    }
+}
+
+namespace {
+
+using bencode::append_int;
+using bencode::append_string;
+
+void key(std::string& out, std::string_view k) {
+    append_string(out, k);
+}
+
+void append_want(std::string& out, const std::optional<Want>& want) {
+    if (!want) return;
+    key(out, "want");
+    out.push_back('l');
+    if (want->v4) append_string(out, "n4");
+    if (want->v6) append_string(out, "n6");
+    out.push_back('e');
+}
+
+void append_args(std::string& out, const Query& q) {
+    out.push_back('d');
+    key(out, "id");
+    append_string(out, q.id.raw());
+    std::visit(
+        [&](const auto& a) {
+            using A = std::decay_t<decltype(a)>;
+            if constexpr (std::is_same_v<A, FindNodeArgs> || std::is_same_v<A, FindValueArgs>) {
+                key(out, "target");
+                append_string(out, a.target.raw());
+                append_want(out, a.want);
+            } else if constexpr (std::is_same_v<A, StoreArgs>) {
+                key(out, "k");
+                append_string(out, a.key);
+                key(out, "seq");
+                append_int(out, a.seq);
+                key(out, "target");
+                append_string(out, a.target.raw());
+                key(out, "token");
+                append_string(out, a.token);
+                if (a.ttl) {
+                    key(out, "ttl");
+                    append_int(out, *a.ttl);
+                }
+                key(out, "v");
+                append_string(out, a.value);
+            }
+        },
+        q.args);
+    out.push_back('e');
+}
+
+std::string_view query_name(const Query& q) {
+    if (const auto* u = std::get_if<UnknownArgs>(&q.args)) return u->method;
+    return method_name(q.method());
+}
+
+void append_results(std::string& out, const Response& r) {
+    out.push_back('d');
+    key(out, "id");
+    append_string(out, r.id.raw());
+    if (r.item) {
+        key(out, "k");
+        append_string(out, r.item->key);
+    }
+    std::string v4, v6;
+    append_compact_nodes(v4, v6, r.nodes);
+    if (!v4.empty()) {
+        key(out, "nodes");
+        append_string(out, v4);
+    }
+    if (!v6.empty()) {
+        key(out, "nodes6");
+        append_string(out, v6);
+    }
+    if (r.item) {
+        key(out, "seq");
+        append_int(out, r.item->seq);
+    }
+    if (r.token) {
+        key(out, "token");
+        append_string(out, *r.token);
+    }
+    if (r.item) {
+        key(out, "v");
+        append_string(out, r.item->value);
+    }
+    out.push_back('e');
+}
+
+void append_tail(std::string& out, const Message& m, char y) {
+    key(out, "t");
+    append_string(out, m.transaction);
+    if (m.version) {
+        key(out, "v");
+        append_string(out, *m.version);
+    }
+    key(out, "y");
+    out.append("1:");
+    out.push_back(y);
+    out.push_back('e');
+}
+
+}  // namespace
+
+void encode_to(std::string& out, const Message& m) {
+    out.push_back('d');
+    std::visit(
+        [&](const auto& body) {
+            using B = std::decay_t<decltype(body)>;
+            if constexpr (std::is_same_v<B, Query>) {
+                key(out, "a");
+                append_args(out, body);
+                key(out, "q");
+                append_string(out, query_name(body));
+                append_tail(out, m, 'q');
+            } else if constexpr (std::is_same_v<B, Response>) {
+                if (m.requester) {
+                    key(out, "ip");
+                    append_string(out, m.requester->compact());
+                }
+                key(out, "r");
+                append_results(out, body);
+                append_tail(out, m, 'r');
+            } else {
+                key(out, "e");
+                out.push_back('l');
+                append_int(out, body.code);
+                append_string(out, body.message);
+                out.push_back('e');
+                append_tail(out, m, 'e');
+            }
+        },
+        m.body);
+}
+
+std::string encode(const Message& m) {
+    std::string out;
+    encode_to(out, m);
+    return out;
+}
+
+}  // namespace kad::krpc

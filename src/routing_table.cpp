@@ -1,0 +1,367 @@
+#include "kad/routing_table.hpp"
+
+#include <algorithm>
+
+#include "kad/random.hpp"
+
+namespace kad {
+
+void Contact::add_rtt_sample(Duration rtt) {
+    // RFC 6298 smoothing: the estimate follows the path without jumping on one slow reply.
+    if (!srtt) {
+        srtt = rtt;
+        rttvar = rtt / 2;
+        return;
+    }
+    const Duration diff = *srtt > rtt ? *srtt - rtt : rtt - *srtt;
+    rttvar = (rttvar * 3 + diff) / 4;
+    srtt = (*srtt * 7 + rtt) / 8;
+}
+
+RoutingTable::RoutingTable(const NodeId& self, RoutingConfig config, TimePoint now)
+    : self_(self), config_(config) {
+    if (config_.k == 0) config_.k = 1;
+    buckets_.emplace_back();
+    buckets_.back().last_touched_ = now;
+}
+
+std::size_t RoutingTable::bucket_index(const NodeId& id) const {
+    const auto cpl = static_cast<std::size_t>(common_prefix_length(self_, id));
+    return std::min(cpl, buckets_.size() - 1);
+}
+
+Contact* RoutingTable::find_live(Bucket& b, const NodeId& id) {
+    for (auto& c : b.live_) {
+        if (c.id == id) return &c;
+    }
+    return nullptr;
+}
+
+const Contact* RoutingTable::find(const NodeId& id) const {
+    const Bucket& b = buckets_[bucket_index(id)];
+    for (const auto& c : b.live_) {
+        if (c.id == id) return &c;
+    }
+    return nullptr;
+}
+
+const Contact* RoutingTable::find(const Endpoint& ep) const {
+    auto it = by_endpoint_.find(ep);
+    return it == by_endpoint_.end() ? nullptr : find(it->second);
+}
+
+bool RoutingTable::can_split(std::size_t index) const {
+    return index == buckets_.size() - 1 && buckets_.size() < static_cast<std::size_t>(NodeId::kBits);
+}
+
+void RoutingTable::split_last() {
+    const TimePoint touched = buckets_.back().last_touched_;
+    buckets_.emplace_back();
+    buckets_.back().last_touched_ = touched;
+    Bucket& old = buckets_[buckets_.size() - 2];
+    Bucket& fresh = buckets_.back();
+    const std::size_t last = buckets_.size() - 1;
+    auto moves = [&](const Contact& c) { return bucket_index(c.id) == last; };
+    for (auto* list : {&old.live_, &old.cache_}) {
+        auto& target = list == &old.live_ ? fresh.live_ : fresh.cache_;
+        auto it = std::stable_partition(list->begin(), list->end(),
+                                        [&](const Contact& c) { return !moves(c); });
+        std::move(it, list->end(), std::back_inserter(target));
+        list->erase(it, list->end());
+    }
+}
+
+void RoutingTable::insert_live(Bucket& b, Contact c) {
+    c.verified = true;
+    c.ping_pending = false;
+    by_endpoint_[c.endpoint] = c.id;
+    b.live_.push_back(std::move(c));
+    ++size_;
+}
+
+void RoutingTable::remove_live(Bucket& b, std::size_t pos) {
+    by_endpoint_.erase(b.live_[pos].endpoint);
+    b.live_.erase(b.live_.begin() + static_cast<std::ptrdiff_t>(pos));
+    --size_;
+}
+
+void RoutingTable::add_replacement(Bucket& b, Contact c) {
+    for (auto& r : b.cache_) {
+        if (r.id == c.id) {
+            // Keep what we know; an answer upgrades an entry, hearsay never downgrades it.
+            if (c.verified) {
+                r.endpoint = c.endpoint;
+                r.last_seen = c.last_seen;
+                r.srtt = c.srtt;
+                r.rttvar = c.rttvar;
+                r.verified = true;
+                r.ping_pending = false;
+            }
+            return;
+        }
+    }
+    if (b.cache_.size() >= config_.replacements) {
+        // Make room: drop an unverified entry first, else the one seen longest ago.
+        auto victim = std::min_element(b.cache_.begin(), b.cache_.end(),
+                                       [](const Contact& x, const Contact& y) {
+                                           if (x.verified != y.verified) return !x.verified;
+                                           return x.last_seen < y.last_seen;
+                                       });
+        if (victim->verified && !c.verified) return;
+        b.cache_.erase(victim);
+    }
+    b.cache_.push_back(std::move(c));
+}
+
+std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b) {
+    auto best = b.cache_.end();
+    for (auto it = b.cache_.begin(); it != b.cache_.end(); ++it) {
+        if (!it->verified || by_endpoint_.count(it->endpoint)) continue;
+        if (best == b.cache_.end() || it->last_seen > best->last_seen) best = it;
+    }
+    if (best != b.cache_.end()) {
+        Contact c = std::move(*best);
+        b.cache_.erase(best);
+        insert_live(b, std::move(c));
+        return std::nullopt;
+    }
+    // Only hearsay left: the newest entry must answer a ping before it takes the slot.
+    for (auto it = b.cache_.rbegin(); it != b.cache_.rend(); ++it) {
+        if (!it->ping_pending) {
+            it->ping_pending = true;
+            return PingRequest{it->id, it->endpoint};
+        }
+    }
+    return std::nullopt;
+}
+
+void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& ep,
+                               std::optional<Duration> rtt) {
+    if (id == self_ || ep.is_unusable()) return;
+
+    // At most one contact per endpoint: a different ID answering there replaces the old one.
+    if (auto it = by_endpoint_.find(ep); it != by_endpoint_.end() && it->second != id) {
+        Bucket& ob = buckets_[bucket_index(it->second)];
+        for (std::size_t i = 0; i < ob.live_.size(); ++i) {
+            if (ob.live_[i].id == it->second) {
+                remove_live(ob, i);
+                break;
+            }
+        }
+    }
+
+    if (Contact* c = find_live(buckets_[bucket_index(id)], id)) {
+        if (c->endpoint != ep) {
+            if (c->failures == 0) return;  // the known endpoint still answers: keep it
+            by_endpoint_.erase(c->endpoint);
+            c->endpoint = ep;
+            c->srtt.reset();
+            by_endpoint_[ep] = id;
+        }
+        c->last_seen = now;
+        c->failures = 0;
+        c->ping_pending = false;
+        if (rtt) c->add_rtt_sample(*rtt);
+        buckets_[bucket_index(id)].last_touched_ = now;
+        return;
+    }
+
+    Contact fresh;
+    fresh.id = id;
+    fresh.endpoint = ep;
+    {
+        // A cached replacement carries its RTT history with it.
+        Bucket& b = buckets_[bucket_index(id)];
+        auto it = std::find_if(b.cache_.begin(), b.cache_.end(),
+                               [&](const Contact& r) { return r.id == id; });
+        if (it != b.cache_.end()) {
+            if (it->endpoint == ep) fresh = *it;
+            b.cache_.erase(it);
+        }
+    }
+    fresh.last_seen = now;
+    fresh.failures = 0;
+    fresh.verified = true;
+    fresh.ping_pending = false;
+    if (rtt) fresh.add_rtt_sample(*rtt);
+
+    for (;;) {
+        const std::size_t idx = bucket_index(id);
+        Bucket& b = buckets_[idx];
+        if (b.live_.size() < config_.k) {
+            insert_live(b, std::move(fresh));
+            b.last_touched_ = now;
+            return;
+        }
+        if (!can_split(idx)) break;
+        split_last();
+    }
+
+    Bucket& b = buckets_[bucket_index(id)];
+    // A failing contact gives way to one that has just answered.
+    std::size_t worst = b.live_.size();
+    for (std::size_t i = 0; i < b.live_.size(); ++i) {
+        const Contact& c = b.live_[i];
+        if (c.failures == 0) continue;
+        if (worst == b.live_.size() || c.failures > b.live_[worst].failures ||
+            (c.failures == b.live_[worst].failures && c.last_seen < b.live_[worst].last_seen)) {
+            worst = i;
+        }
+    }
+    if (worst != b.live_.size()) {
+        remove_live(b, worst);
+        insert_live(b, std::move(fresh));
+        b.last_touched_ = now;
+        return;
+    }
+    add_replacement(b, std::move(fresh));
+}
+
+std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId& id,
+                                                     const Endpoint& ep) {
+    if (id == self_ || ep.is_unusable()) return std::nullopt;
+    const std::size_t idx = bucket_index(id);
+    Bucket& b = buckets_[idx];
+    if (find_live(b, id)) return std::nullopt;
+
+    auto cached = std::find_if(b.cache_.begin(), b.cache_.end(),
+                               [&](const Contact& r) { return r.id == id; });
+    if (cached != b.cache_.end() && cached->ping_pending) return std::nullopt;
+
+    const bool room = b.live_.size() < config_.k || can_split(idx) ||
+                      std::any_of(b.live_.begin(), b.live_.end(),
+                                  [](const Contact& c) { return c.failures > 0; });
+    if (room) {
+        // Verify it: a ping it answers will bring it in through on_answered.
+        if (cached == b.cache_.end()) {
+            Contact c;
+            c.id = id;
+            c.endpoint = ep;
+            c.last_seen = now;
+            add_replacement(b, c);
+            cached = std::find_if(b.cache_.begin(), b.cache_.end(),
+                                  [&](const Contact& r) { return r.id == id; });
+            if (cached == b.cache_.end()) return std::nullopt;
+        }
+        cached->ping_pending = true;
+        return PingRequest{cached->id, cached->endpoint};
+    }
+
+    if (cached == b.cache_.end()) {
+        Contact c;
+        c.id = id;
+        c.endpoint = ep;
+        c.last_seen = now;
+        add_replacement(b, c);
+    }
+    // The bucket is full of contacts that answer. Check on the one heard from longest ago.
+    auto lrs = std::min_element(
+        b.live_.begin(), b.live_.end(),
+        [](const Contact& x, const Contact& y) { return x.last_seen < y.last_seen; });
+    if (lrs != b.live_.end() && !lrs->ping_pending && now - lrs->last_seen >= config_.stale_after) {
+        lrs->ping_pending = true;
+        return PingRequest{lrs->id, lrs->endpoint};
+    }
+    return std::nullopt;
+}
+
+std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,
+                                                   const Endpoint& ep) {
+    Bucket& b = buckets_[bucket_index(id)];
+    for (std::size_t i = 0; i < b.live_.size(); ++i) {
+        Contact& c = b.live_[i];
+        if (c.id != id) continue;
+        if (c.endpoint != ep) return std::nullopt;
+        c.ping_pending = false;
+        if (++c.failures >= config_.max_failures) {
+            remove_live(b, i);
+            return promote_replacement(b);
+        }
+        return std::nullopt;
+    }
+    // An unverified candidate that did not answer is forgotten.
+    std::erase_if(b.cache_, [&](const Contact& r) { return r.id == id && r.endpoint == ep; });
+    return std::nullopt;
+}
+
+void RoutingTable::on_ping_abandoned(const NodeId& id) {
+    Bucket& b = buckets_[bucket_index(id)];
+    for (auto* list : {&b.live_, &b.cache_}) {
+        for (auto& c : *list) {
+            if (c.id == id) c.ping_pending = false;
+        }
+    }
+}
+
+void RoutingTable::closest(const NodeId& target, std::size_t n, std::vector<const Contact*>& out,
+                           bool include_failing) const {
+    out.clear();
+    if (n == 0) return;
+    // Contacts fall into groups ordered by distance to target without comparing across groups
+    // (see docs/ARCHITECTURE.md): the target's own bucket; then every deeper bucket together;
+    // then the shallower buckets one by one, deepest first. Sort within a group only.
+    const std::size_t last = buckets_.size() - 1;
+    const std::size_t tb = bucket_index(target);
+    const CloserTo closer{target};
+    auto take = [&](std::size_t from, std::size_t to) {  // buckets [from, to]
+        const std::size_t start = out.size();
+        for (std::size_t i = from; i <= to; ++i) {
+            for (const auto& c : buckets_[i].live_) {
+                if (include_failing || c.failures == 0) out.push_back(&c);
+            }
+        }
+        auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
+        const std::size_t want = std::min(n - start, out.size() - start);
+        auto mid = first + static_cast<std::ptrdiff_t>(want);
+        std::partial_sort(first, mid, out.end(), [&](const Contact* a, const Contact* b) {
+            return closer(a->id, b->id);
+        });
+        out.erase(mid, out.end());
+    };
+    take(tb, tb);
+    if (out.size() < n && tb < last) take(tb + 1, last);
+    for (std::size_t i = tb; i-- > 0 && out.size() < n;) take(i, i);
+}
+
+std::vector<const Contact*> RoutingTable::closest(const NodeId& target, std::size_t n,
+                                                  bool include_failing) const {
+    std::vector<const Contact*> out;
+    closest(target, n, out, include_failing);
+    return out;
+}
+
+std::vector<std::size_t> RoutingTable::buckets_due(TimePoint now, Duration interval) const {
+    std::vector<std::size_t> due;
+    for (std::size_t i = 0; i < buckets_.size(); ++i) {
+        if (now - buckets_[i].last_touched_ >= interval) due.push_back(i);
+    }
+    return due;
+}
+
+TimePoint RoutingTable::next_refresh(Duration interval) const {
+    TimePoint earliest = TimePoint::max();
+    for (const auto& b : buckets_) earliest = std::min(earliest, b.last_touched_ + interval);
+    return earliest;
+}
+
+void RoutingTable::touch(const NodeId& target, TimePoint now) {
+    buckets_[bucket_index(target)].last_touched_ = now;
+}
+
+NodeId RoutingTable::random_id_in_bucket(std::size_t i, RandomSource& rng) const {
+    const std::size_t last = buckets_.size() - 1;
+    if (i >= last) return NodeId::random_with_prefix(self_, static_cast<int>(last), rng);
+    return NodeId::random_with_prefix(self_.with_bit_flipped(static_cast<int>(i)),
+                                      static_cast<int>(i) + 1, rng);
+}
+
+std::vector<const Contact*> RoutingTable::all() const {
+    std::vector<const Contact*> out;
+    out.reserve(size_);
+    for (const auto& b : buckets_) {
+        for (const auto& c : b.live_) out.push_back(&c);
+    }
+    return out;
+}
+
+}  // namespace kad
