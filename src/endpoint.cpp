@@ -25,6 +25,10 @@ Endpoint Endpoint::v6(const std::array<std::uint8_t, 16>& addr, std::uint16_t po
 Expected<Endpoint> Endpoint::from_address(std::string_view ip, std::uint16_t port) {
     // inet_pton wants a NUL-terminated string; an address is short.
     if (ip.size() > INET6_ADDRSTRLEN) return unexpected("'" + std::string(ip) + "' is too long");
+    // inet_pton would stop at an embedded NUL and accept what comes before it.
+    if (ip.find('\0') != std::string_view::npos) {
+        return unexpected("'" + std::string(ip) + "' is not an IPv4 or IPv6 address");
+    }
     char buf[INET6_ADDRSTRLEN + 1];
     std::memcpy(buf, ip.data(), ip.size());
     buf[ip.size()] = '\0';

@@ -293,8 +293,21 @@ void RoutingTable::on_ping_abandoned(const NodeId& id) {
     }
 }
 
+bool ContactFilter::accepts(const Contact& c) const noexcept {
+    if (!include_failing && c.failures > 0) return false;
+    if (c.endpoint.is_v4() ? !v4 : !v6) return false;
+    return !exclude || c.id != *exclude;
+}
+
 void RoutingTable::closest(const NodeId& target, std::size_t n, std::vector<const Contact*>& out,
                            bool include_failing) const {
+    ContactFilter filter;
+    filter.include_failing = include_failing;
+    closest(target, n, filter, out);
+}
+
+void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFilter& filter,
+                           std::vector<const Contact*>& out) const {
     out.clear();
     if (n == 0) return;
     // Contacts fall into groups ordered by distance to target without comparing across groups
@@ -307,7 +320,7 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, std::vector<cons
         const std::size_t start = out.size();
         for (std::size_t i = from; i <= to; ++i) {
             for (const auto& c : buckets_[i].live_) {
-                if (include_failing || c.failures == 0) out.push_back(&c);
+                if (filter.accepts(c)) out.push_back(&c);
             }
         }
         auto first = out.begin() + static_cast<std::ptrdiff_t>(start);

@@ -1,1 +1,668 @@
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "kad/bencode.hpp"
+#include "kad/krpc.hpp"
+
+namespace krpc = kad::krpc;
+namespace bencode = kad::bencode;
+using bencode::Dict;
+using bencode::List;
+using bencode::Value;
+using kad::Endpoint;
+using kad::NodeId;
+using krpc::DecodeFailureKind;
+using krpc::Message;
+using krpc::Method;
+
+namespace {
+
+NodeId filled(std::uint8_t b) {
+    NodeId::Bytes x;
+    x.fill(b);
+    return NodeId(x);
+}
+
+std::string raw(std::uint8_t b, std::size_t n = NodeId::kBytes) {
+    return std::string(n, static_cast<char>(b));
+}
+
+Endpoint ep(std::string_view text) {
+    auto e = Endpoint::parse(text);
+    REQUIRE(e.has_value());
+    return *e;
+}
+
+Message query(krpc::Query q, std::string t = "aa") {
+    Message m;
+    m.transaction = std::move(t);
+    m.body = std::move(q);
+    return m;
+}
+
+Message response(krpc::Response r, std::string t = "aa") {
+    Message m;
+    m.transaction = std::move(t);
+    m.body = std::move(r);
+    return m;
+}
+
+Message decode_ok(std::string_view bytes, const krpc::Limits& limits = {}) {
+    auto m = krpc::decode(bytes, limits);
+    INFO("bytes: " << std::string(bytes));
+    if (!m) FAIL("decode failed: " << m.error().reason);
+    return *m;
+}
+
+krpc::DecodeFailure decode_fail(std::string_view bytes, const krpc::Limits& limits = {}) {
+    auto m = krpc::decode(bytes, limits);
+    INFO("bytes: " << std::string(bytes));
+    REQUIRE_FALSE(m.has_value());
+    return m.error();
+}
+
+// Expects a Malformed failure (drop without answering).
+void check_malformed(const Value& v, std::string_view reason_part) {
+    const auto f = decode_fail(bencode::encode(v));
+    CHECK(f.kind == DecodeFailureKind::Malformed);
+    CHECK(f.transaction.empty());
+    CHECK_THAT(f.reason, Catch::Contains(std::string(reason_part)));
+}
+
+// Expects a BadQuery failure carrying transaction "aa" and a reason naming the key.
+void check_bad_query(const Value& v, std::string_view reason_part) {
+    const auto f = decode_fail(bencode::encode(v));
+    CHECK(f.kind == DecodeFailureKind::BadQuery);
+    CHECK(f.transaction == "aa");
+    CHECK_THAT(f.reason, Catch::Contains(std::string(reason_part)));
+}
+
+Dict query_dict(std::string method, Dict args) {
+    return Dict{{"a", std::move(args)}, {"q", std::move(method)}, {"t", "aa"}, {"y", "q"}};
+}
+
+Dict find_args() {
+    return Dict{{"id", raw(1)}, {"target", raw(2)}};
+}
+
+Dict store_args() {
+    return Dict{{"id", raw(1)}, {"k", "key"},       {"seq", 3},
+                {"target", std::string(NodeId::from_key("key").raw())},
+                {"token", "tok"}, {"v", "value"}};
+}
+
+Dict response_dict(Dict results) {
+    return Dict{{"r", std::move(results)}, {"t", "aa"}, {"y", "r"}};
+}
+
+std::string compact_v4(const NodeId& id, std::string_view endpoint) {
+    return std::string(id.raw()) + ep(endpoint).compact();
+}
+
+// The messages of every kind, with the generic bencode value each must encode as.
+struct Sample {
+    std::string name;
+    Message message;
+    Value generic;
+};
+
+std::vector<Sample> samples() {
+    std::vector<Sample> out;
+    const NodeId id = filled(0x01);
+    const NodeId target = filled(0x02);
+    const NodeId n1 = filled(0x03);
+    const NodeId n2 = filled(0x04);
+    const NodeId n3 = filled(0x05);
+
+    out.push_back({"ping query", query({id, krpc::PingArgs{}}),
+                   query_dict("ping", Dict{{"id", std::string(id.raw())}})});
+
+    out.push_back({"find_node query", query({id, krpc::FindNodeArgs{target, std::nullopt}}),
+                   query_dict("find_node", find_args())});
+    {
+        Dict a = find_args();
+        a["want"] = List{Value("n4"), Value("n6")};
+        out.push_back({"find_node query with want n4 n6",
+                       query({id, krpc::FindNodeArgs{target, krpc::Want{true, true}}}),
+                       query_dict("find_node", a)});
+    }
+    {
+        Dict a = find_args();
+        a["want"] = List{Value("n6")};
+        out.push_back({"find_value query with want n6",
+                       query({id, krpc::FindValueArgs{target, krpc::Want{false, true}}}),
+                       query_dict("find_value", a)});
+    }
+    {
+        Dict a = find_args();
+        a["want"] = List{Value("n4")};
+        out.push_back({"find_value query with want n4",
+                       query({id, krpc::FindValueArgs{target, krpc::Want{true, false}}}),
+                       query_dict("find_value", a)});
+    }
+    out.push_back({"find_value query", query({id, krpc::FindValueArgs{target, std::nullopt}}),
+                   query_dict("find_value", find_args())});
+    {
+        krpc::StoreArgs s;
+        s.target = NodeId::from_key("key");
+        s.token = "tok";
+        s.key = "key";
+        s.value = "value";
+        s.seq = 3;
+        out.push_back({"store query", query({id, s}), query_dict("store", store_args())});
+        s.ttl = 3600;
+        Dict a = store_args();
+        a["ttl"] = 3600;
+        out.push_back({"store query with ttl", query({id, s}), query_dict("store", a)});
+    }
+    {
+        krpc::Query q{id, krpc::UnknownArgs{"get_peers"}};
+        out.push_back({"unknown query", query(q),
+                       query_dict("get_peers", Dict{{"id", std::string(id.raw())}})});
+    }
+
+    out.push_back({"ping response", response({id, {}, std::nullopt, std::nullopt}),
+                   response_dict(Dict{{"id", std::string(id.raw())}})});
+    {
+        krpc::Response r{id, {{n1, ep("1.2.3.4:6881")}, {n2, ep("10.0.0.1:65535")}}, {}, {}};
+        Message m = response(r);
+        m.requester = ep("192.0.2.7:4000");
+        Dict d = response_dict(
+            Dict{{"id", std::string(id.raw())},
+                 {"nodes", compact_v4(n1, "1.2.3.4:6881") + compact_v4(n2, "10.0.0.1:65535")}});
+        d["ip"] = ep("192.0.2.7:4000").compact();
+        out.push_back({"find_node response with nodes and ip", m, d});
+    }
+    {
+        krpc::Response r{id,
+                         {{n1, ep("1.2.3.4:6881")}, {n3, ep("[2001:db8::1]:6881")}},
+                         {},
+                         {}};
+        Message m = response(r);
+        m.requester = ep("[2001:db8::7]:4000");
+        Dict d = response_dict(Dict{{"id", std::string(id.raw())},
+                                    {"nodes", compact_v4(n1, "1.2.3.4:6881")},
+                                    {"nodes6", std::string(n3.raw()) +
+                                                   ep("[2001:db8::1]:6881").compact()}});
+        d["ip"] = ep("[2001:db8::7]:4000").compact();
+        out.push_back({"find_node response with nodes and nodes6", m, d});
+    }
+    {
+        krpc::Response r{id, {{n1, ep("1.2.3.4:6881")}}, std::string("tok"), std::nullopt};
+        Dict d = response_dict(Dict{{"id", std::string(id.raw())},
+                                    {"nodes", compact_v4(n1, "1.2.3.4:6881")},
+                                    {"token", "tok"}});
+        out.push_back({"find_value response with nodes and token", response(r), d});
+    }
+    {
+        krpc::Response r{id, {}, std::string("tok"), krpc::Item{"key", "value", 7}};
+        Dict d = response_dict(Dict{{"id", std::string(id.raw())},
+                                    {"k", "key"},
+                                    {"seq", 7},
+                                    {"token", "tok"},
+                                    {"v", "value"}});
+        out.push_back({"find_value response with item", response(r), d});
+    }
+    {
+        Message m;
+        m.transaction = "aa";
+        m.body = krpc::Error{krpc::kProtocolError, "bad token"};
+        out.push_back({"error 203", m,
+                       Dict{{"e", List{Value(203), Value("bad token")}}, {"t", "aa"}, {"y", "e"}}});
+        m.body = krpc::Error{krpc::kSeqTooLow, "sequence number less than current"};
+        m.version = "KD01";
+        out.push_back(
+            {"error 302 with version", m,
+             Dict{{"e", List{Value(302), Value("sequence number less than current")}},
+                  {"t", "aa"},
+                  {"v", "KD01"},
+                  {"y", "e"}}});
+    }
+    {
+        Message m = query({id, krpc::PingArgs{}}, std::string(krpc::kMaxTransactionId, 't'));
+        m.version = std::string(krpc::kMaxVersionSize, 'v');
+        out.push_back({"longest transaction id and version", m,
+                       Dict{{"a", Dict{{"id", std::string(id.raw())}}},
+                            {"q", "ping"},
+                            {"t", std::string(krpc::kMaxTransactionId, 't')},
+                            {"v", std::string(krpc::kMaxVersionSize, 'v')},
+                            {"y", "q"}}});
+    }
+    {
+        // Binary transaction IDs and values are bytes, not text.
+        krpc::StoreArgs s;
+        s.key = std::string("k\0\xff", 3);
+        s.target = NodeId::from_key(s.key);
+        s.token = std::string("\0\0", 2);
+        s.value = "";
+        s.seq = 0;
+        Message m = query({id, s}, std::string("\0\x01", 2));
+        out.push_back({"store query with binary data", m,
+                       Dict{{"a", Dict{{"id", std::string(id.raw())},
+                                       {"k", s.key},
+                                       {"seq", 0},
+                                       {"target", std::string(s.target.raw())},
+                                       {"token", s.token},
+                                       {"v", ""}}},
+                            {"q", "store"},
+                            {"t", std::string("\0\x01", 2)},
+                            {"y", "q"}}});
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("KRPC: every message kind survives encode then decode", "[krpc]") {
+    for (const auto& s : samples()) {
+        INFO(s.name);
+        const std::string bytes = krpc::encode(s.message);
+        const Message back = decode_ok(bytes);
+        CHECK(back == s.message);
+        CHECK(krpc::encode(back) == bytes);
+    }
+}
+
+TEST_CASE("KRPC: encode equals the canonical bencode of the same message", "[krpc]") {
+    for (const auto& s : samples()) {
+        INFO(s.name);
+        const std::string bytes = krpc::encode(s.message);
+        CHECK(bytes == bencode::encode(s.generic));
+        // And the strict decoder (which refuses unsorted keys) accepts it as it is.
+        auto v = bencode::decode_value(bytes);
+        REQUIRE(v.has_value());
+        CHECK(bencode::encode(*v) == bytes);
+    }
+}
+
+TEST_CASE("KRPC: encode_to appends", "[krpc]") {
+    const auto s = samples().front();
+    std::string out = "xyz";
+    krpc::encode_to(out, s.message);
+    CHECK(out == "xyz" + krpc::encode(s.message));
+}
+
+TEST_CASE("KRPC: decoded queries expose their method and arguments", "[krpc]") {
+    const Message m = decode_ok(bencode::encode(query_dict("store", store_args())));
+    CHECK(m.transaction == "aa");
+    CHECK_FALSE(m.version.has_value());
+    const auto* q = std::get_if<krpc::Query>(&m.body);
+    REQUIRE(q != nullptr);
+    CHECK(q->method() == Method::Store);
+    CHECK(q->id == filled(0x01));
+    const auto& s = std::get<krpc::StoreArgs>(q->args);
+    CHECK(s.key == "key");
+    CHECK(s.value == "value");
+    CHECK(s.seq == 3);
+    CHECK(s.token == "tok");
+    CHECK(s.target == NodeId::from_key("key"));
+    CHECK_FALSE(s.ttl.has_value());
+
+    CHECK(krpc::method_name(Method::Ping) == "ping");
+    CHECK(krpc::method_name(Method::FindNode) == "find_node");
+    CHECK(krpc::method_name(Method::FindValue) == "find_value");
+    CHECK(krpc::method_name(Method::Store) == "store");
+}
+
+TEST_CASE("KRPC: an unknown method decodes as Method::Unknown", "[krpc]") {
+    SECTION("with arguments") {
+        const Message m = decode_ok(
+            bencode::encode(query_dict("get_peers", Dict{{"id", raw(9)}, {"info_hash", raw(3)}})));
+        const auto& q = std::get<krpc::Query>(m.body);
+        CHECK(q.method() == Method::Unknown);
+        CHECK(std::get<krpc::UnknownArgs>(q.args).method == "get_peers");
+        CHECK(q.id == filled(9));
+    }
+    SECTION("without 'a'") {
+        const Message m = decode_ok(
+            bencode::encode(Dict{{"q", "vote"}, {"t", "aa"}, {"y", "q"}}));
+        const auto& q = std::get<krpc::Query>(m.body);
+        CHECK(q.method() == Method::Unknown);
+        CHECK(std::get<krpc::UnknownArgs>(q.args).method == "vote");
+        CHECK(q.id == NodeId());
+    }
+    SECTION("with an 'a' that is not a dictionary") {
+        const Message m = decode_ok(
+            bencode::encode(Dict{{"a", 5}, {"q", "vote"}, {"t", "aa"}, {"y", "q"}}));
+        CHECK(std::get<krpc::Query>(m.body).method() == Method::Unknown);
+    }
+    SECTION("with an id of the wrong length") {
+        const Message m =
+            decode_ok(bencode::encode(query_dict("vote", Dict{{"id", raw(9, 19)}})));
+        CHECK(std::get<krpc::Query>(m.body).id == NodeId());
+    }
+}
+
+TEST_CASE("KRPC: unknown keys are ignored", "[krpc]") {
+    Dict a = find_args();
+    a["zzz"] = List{Value(1)};
+    a["aaa"] = "x";
+    Dict top = query_dict("find_node", a);
+    top["extra"] = Dict{{"x", 1}};
+    top["ro"] = 1;  // BEP 43 read-only flag
+    const Message m = decode_ok(bencode::encode(top));
+    CHECK(m == query({filled(1), krpc::FindNodeArgs{filled(2), std::nullopt}}));
+
+    Dict r{{"id", raw(1)}, {"nodes", compact_v4(filled(3), "1.2.3.4:5")}, {"values", List{}}};
+    Dict resp = response_dict(r);
+    resp["ro"] = 0;
+    const Message mr = decode_ok(bencode::encode(resp));
+    CHECK(mr == response({filled(1), {{filled(3), ep("1.2.3.4:5")}}, {}, {}}));
+
+    // Want entries other than n4 and n6 are ignored, as are non-strings.
+    a = find_args();
+    a["want"] = List{Value("n5"), Value(4), Value("n6")};
+    const Message mw = decode_ok(bencode::encode(query_dict("find_node", a)));
+    CHECK(std::get<krpc::FindNodeArgs>(std::get<krpc::Query>(mw.body).args).want ==
+          krpc::Want{false, true});
+}
+
+TEST_CASE("KRPC: malformed messages are dropped", "[krpc]") {
+    SECTION("not bencode") {
+        for (std::string_view bytes : {"", "hello", "d1:t2:aa1:y1:q", "i1ei2e",
+                                       "d1:y1:q1:t2:aae"}) {
+            const auto f = decode_fail(bytes);
+            CHECK(f.kind == DecodeFailureKind::Malformed);
+            CHECK_THAT(f.reason, Catch::StartsWith("bencode: "));
+        }
+    }
+    SECTION("not a dictionary") {
+        check_malformed(List{Value("t"), Value("aa")}, "not a dictionary");
+        check_malformed(Value(5), "not a dictionary");
+        check_malformed(Value("d1:t2:aae"), "not a dictionary");
+    }
+    SECTION("missing or bad t") {
+        check_malformed(Dict{{"q", "ping"}, {"y", "q"}, {"a", Dict{{"id", raw(1)}}}},
+                        "missing 't'");
+        Dict d = query_dict("ping", Dict{{"id", raw(1)}});
+        d["t"] = std::string(krpc::kMaxTransactionId + 1, 't');
+        check_malformed(d, "'t' must be at most 16 bytes long");
+        d["t"] = 7;
+        check_malformed(d, "'t' must be a string");
+    }
+    SECTION("bad y") {
+        Dict d = query_dict("ping", Dict{{"id", raw(1)}});
+        d["y"] = "x";
+        check_malformed(d, "'y' must be q, r or e");
+        d["y"] = "qq";
+        check_malformed(d, "'y' must be exactly 1 bytes long");
+        d["y"] = "";
+        check_malformed(d, "'y' must be exactly 1 bytes long");
+        d["y"] = 1;
+        check_malformed(d, "'y' must be a string");
+        d.erase("y");
+        check_malformed(d, "missing 'y'");
+    }
+    SECTION("version too long") {
+        Dict d = query_dict("ping", Dict{{"id", raw(1)}});
+        d["v"] = std::string(krpc::kMaxVersionSize + 1, 'v');
+        check_malformed(d, "'v' must be at most");
+    }
+    SECTION("response without r or id") {
+        check_malformed(Dict{{"t", "aa"}, {"y", "r"}}, "missing 'r'");
+        check_malformed(Dict{{"r", "x"}, {"t", "aa"}, {"y", "r"}}, "'r' must be a dictionary");
+        check_malformed(response_dict(Dict{}), "missing 'id' in 'r'");
+        check_malformed(response_dict(Dict{{"nodes", ""}}), "missing 'id' in 'r'");
+    }
+    SECTION("response id of the wrong length") {
+        check_malformed(response_dict(Dict{{"id", raw(1, 19)}}),
+                        "'id' in 'r' must be exactly 20 bytes long");
+        check_malformed(response_dict(Dict{{"id", raw(1, 21)}}),
+                        "'id' in 'r' must be exactly 20 bytes long");
+        check_malformed(response_dict(Dict{{"id", 1}}), "'id' in 'r' must be a string");
+    }
+    SECTION("nodes of a length that is not a multiple of 26") {
+        const std::string one = compact_v4(filled(3), "1.2.3.4:5");
+        check_malformed(response_dict(Dict{{"id", raw(1)}, {"nodes", one + "x"}}),
+                        "'nodes' in 'r' must be a multiple of 26 bytes long");
+        check_malformed(response_dict(Dict{{"id", raw(1)}, {"nodes", one.substr(0, 25)}}),
+                        "'nodes' in 'r' must be a multiple of 26");
+        check_malformed(response_dict(Dict{{"id", raw(1)}, {"nodes6", std::string(26, 'x')}}),
+                        "'nodes6' in 'r' must be a multiple of 38");
+        check_malformed(response_dict(Dict{{"id", raw(1)}, {"nodes", List{}}}),
+                        "'nodes' in 'r' must be a string");
+    }
+    SECTION("too many nodes") {
+        const krpc::Limits limits;
+        std::string nodes;
+        for (std::size_t i = 0; i < limits.max_nodes; ++i) {
+            nodes += compact_v4(filled(static_cast<std::uint8_t>(i)), "1.2.3.4:5");
+        }
+        const Message ok = decode_ok(bencode::encode(response_dict(
+            Dict{{"id", raw(1)}, {"nodes", nodes}})));
+        CHECK(std::get<krpc::Response>(ok.body).nodes.size() == limits.max_nodes);
+        check_malformed(response_dict(Dict{{"id", raw(1)}, {"nodes", nodes + nodes.substr(0, 26)}}),
+                        "too many entries in 'nodes'");
+        check_malformed(response_dict(Dict{{"id", raw(1)},
+                                           {"nodes6", std::string(38 * (limits.max_nodes + 1),
+                                                                  '\x01')}}),
+                        "too many entries in 'nodes6'");
+    }
+    SECTION("a token too long") {
+        check_malformed(response_dict(Dict{{"id", raw(1)},
+                                           {"token", std::string(krpc::kMaxTokenSize + 1, 't')}}),
+                        "'token' in 'r' must be at most 64 bytes long");
+    }
+    SECTION("an item without both k and v, or with a negative seq") {
+        check_malformed(response_dict(Dict{{"id", raw(1)}, {"k", "key"}}),
+                        "needs both 'k' and 'v'");
+        check_malformed(response_dict(Dict{{"id", raw(1)}, {"v", "value"}}),
+                        "needs both 'k' and 'v'");
+        check_malformed(
+            response_dict(Dict{{"id", raw(1)}, {"k", "key"}, {"seq", -1}, {"v", "value"}}),
+            "'seq' in 'r' must not be negative");
+        check_malformed(
+            response_dict(Dict{{"id", raw(1)}, {"k", "key"}, {"seq", "1"}, {"v", "value"}}),
+            "'seq' in 'r' must be an integer");
+    }
+    SECTION("bad errors") {
+        check_malformed(Dict{{"t", "aa"}, {"y", "e"}}, "missing 'e'");
+        check_malformed(Dict{{"e", "oops"}, {"t", "aa"}, {"y", "e"}}, "'e' must be a list");
+        check_malformed(Dict{{"e", List{Value(201)}}, {"t", "aa"}, {"y", "e"}},
+                        "'e' must be [code, message]");
+        check_malformed(Dict{{"e", List{Value("201"), Value("x")}}, {"t", "aa"}, {"y", "e"}},
+                        "'e' must be [code, message]");
+        check_malformed(Dict{{"e", List{Value(201), Value(5)}}, {"t", "aa"}, {"y", "e"}},
+                        "'e' must be [code, message]");
+        check_malformed(Dict{{"e", List{Value(1000), Value("x")}}, {"t", "aa"}, {"y", "e"}},
+                        "error code out of range");
+        check_malformed(Dict{{"e", List{Value(-1), Value("x")}}, {"t", "aa"}, {"y", "e"}},
+                        "error code out of range");
+    }
+}
+
+TEST_CASE("KRPC: a query with bad arguments is a BadQuery naming the key", "[krpc]") {
+    SECTION("missing a") {
+        check_bad_query(Dict{{"q", "ping"}, {"t", "aa"}, {"y", "q"}}, "missing 'a'");
+        check_bad_query(Dict{{"a", List{}}, {"q", "ping"}, {"t", "aa"}, {"y", "q"}},
+                        "'a' must be a dictionary");
+    }
+    SECTION("missing or bad q") {
+        check_bad_query(Dict{{"a", Dict{{"id", raw(1)}}}, {"t", "aa"}, {"y", "q"}},
+                        "missing 'q'");
+        check_bad_query(Dict{{"a", Dict{{"id", raw(1)}}}, {"q", 1}, {"t", "aa"}, {"y", "q"}},
+                        "'q' must be a string");
+    }
+    SECTION("missing or bad id") {
+        check_bad_query(query_dict("ping", Dict{}), "missing 'id' in 'a'");
+        check_bad_query(query_dict("ping", Dict{{"id", raw(1, 19)}}),
+                        "'id' in 'a' must be exactly 20 bytes long");
+        Dict a = find_args();
+        a["id"] = 5;
+        check_bad_query(query_dict("find_node", a), "'id' in 'a' must be a string");
+    }
+    SECTION("missing target") {
+        Dict a = find_args();
+        a.erase("target");
+        check_bad_query(query_dict("find_node", a), "missing 'target' in 'a'");
+        check_bad_query(query_dict("find_value", a), "missing 'target' in 'a'");
+        Dict s = store_args();
+        s.erase("target");
+        check_bad_query(query_dict("store", s), "missing 'target' in 'a'");
+    }
+    SECTION("target of the wrong length") {
+        Dict a = find_args();
+        a["target"] = raw(2, 19);
+        check_bad_query(query_dict("find_node", a),
+                        "'target' in 'a' must be exactly 20 bytes long");
+        a["target"] = raw(2, 40);
+        check_bad_query(query_dict("find_value", a),
+                        "'target' in 'a' must be exactly 20 bytes long");
+    }
+    SECTION("want not a list") {
+        Dict a = find_args();
+        a["want"] = "n4";
+        check_bad_query(query_dict("find_node", a), "'want' in 'a' must be a list");
+    }
+    SECTION("store: every required key") {
+        for (const char* key : {"id", "k", "seq", "target", "token", "v"}) {
+            Dict s = store_args();
+            s.erase(key);
+            INFO(key);
+            check_bad_query(query_dict("store", s), "missing '" + std::string(key) + "' in 'a'");
+        }
+    }
+    SECTION("store: seq not an integer") {
+        Dict s = store_args();
+        s["seq"] = "3";
+        check_bad_query(query_dict("store", s), "'seq' in 'a' must be an integer");
+    }
+    SECTION("store: negative seq") {
+        Dict s = store_args();
+        s["seq"] = -1;
+        check_bad_query(query_dict("store", s), "'seq' must not be negative");
+    }
+    SECTION("store: ttl not positive") {
+        Dict s = store_args();
+        s["ttl"] = 0;
+        check_bad_query(query_dict("store", s), "'ttl' must be positive");
+        s["ttl"] = -5;
+        check_bad_query(query_dict("store", s), "'ttl' must be positive");
+        s["ttl"] = "60";
+        check_bad_query(query_dict("store", s), "'ttl' in 'a' must be an integer");
+    }
+    SECTION("store: token too long, key or value not a string") {
+        Dict s = store_args();
+        s["token"] = std::string(krpc::kMaxTokenSize + 1, 't');
+        check_bad_query(query_dict("store", s), "'token' in 'a' must be at most 64 bytes long");
+        s = store_args();
+        s["k"] = 1;
+        check_bad_query(query_dict("store", s), "'k' in 'a' must be a string");
+        s = store_args();
+        s["v"] = Dict{};
+        check_bad_query(query_dict("store", s), "'v' in 'a' must be a string");
+    }
+    SECTION("the longest token is accepted") {
+        Dict s = store_args();
+        s["token"] = std::string(krpc::kMaxTokenSize, 't');
+        const Message m = decode_ok(bencode::encode(query_dict("store", s)));
+        CHECK(std::get<krpc::StoreArgs>(std::get<krpc::Query>(m.body).args).token.size() ==
+              krpc::kMaxTokenSize);
+    }
+}
+
+TEST_CASE("KRPC: the requester address in 'ip'", "[krpc]") {
+    Dict d = response_dict(Dict{{"id", raw(1)}});
+    d["ip"] = std::string("\x7f\x00\x00\x01\x1a\xe1", 6);
+    Message m = decode_ok(bencode::encode(d));
+    REQUIRE(m.requester.has_value());
+    CHECK(*m.requester == ep("127.0.0.1:6881"));
+    // An address of the wrong size is ignored, not fatal.
+    d["ip"] = "abc";
+    m = decode_ok(bencode::encode(d));
+    CHECK_FALSE(m.requester.has_value());
+    d["ip"] = 5;
+    check_malformed(d, "'ip' must be a string");
+}
+
+TEST_CASE("KRPC: an item in a response defaults seq to 0", "[krpc]") {
+    const Message m =
+        decode_ok(bencode::encode(response_dict(Dict{{"id", raw(1)}, {"k", "a"}, {"v", "b"}})));
+    const auto& r = std::get<krpc::Response>(m.body);
+    REQUIRE(r.item.has_value());
+    CHECK(*r.item == krpc::Item{"a", "b", 0});
+}
+
+TEST_CASE("KRPC: bencode limits apply", "[krpc]") {
+    krpc::Limits limits;
+    limits.bencode.max_elements = 8;
+    const std::string bytes = bencode::encode(query_dict("find_node", find_args()));
+    const auto f = decode_fail(bytes, limits);  // 13 elements
+    CHECK(f.kind == DecodeFailureKind::Malformed);
+    CHECK_THAT(f.reason, Catch::Contains("too many elements"));
+    limits.bencode.max_elements = 13;
+    decode_ok(bytes, limits);
+}
+
+TEST_CASE("KRPC: validate_response", "[krpc]") {
+    const krpc::Response bare{filled(1), {}, std::nullopt, std::nullopt};
+    krpc::Response with_nodes = bare;
+    with_nodes.nodes.push_back({filled(3), ep("1.2.3.4:5")});
+    krpc::Response with_token = bare;
+    with_token.token = "tok";
+    krpc::Response with_item = with_token;
+    with_item.item = krpc::Item{"k", "v", 1};
+    krpc::Response item_no_token = bare;
+    item_no_token.item = krpc::Item{"k", "v", 1};
+
+    SECTION("ping and store need only the id") {
+        for (Method m : {Method::Ping, Method::Store}) {
+            CHECK(krpc::validate_response(m, bare).empty());
+            CHECK(krpc::validate_response(m, with_item).empty());
+        }
+    }
+    SECTION("find_node") {
+        CHECK(krpc::validate_response(Method::FindNode, with_nodes).empty());
+        // A node that knows nobody answers with no nodes; the encoder omits an empty list.
+        CHECK(krpc::validate_response(Method::FindNode, bare).empty());
+        CHECK_THAT(krpc::validate_response(Method::FindNode, item_no_token),
+                   Catch::Contains("find_node response carries an item"));
+    }
+    SECTION("find_value needs a token") {
+        CHECK(krpc::validate_response(Method::FindValue, with_item).empty());
+        CHECK(krpc::validate_response(Method::FindValue, with_token).empty());
+        krpc::Response nodes_token = with_nodes;
+        nodes_token.token = "tok";
+        CHECK(krpc::validate_response(Method::FindValue, nodes_token).empty());
+        CHECK_THAT(krpc::validate_response(Method::FindValue, with_nodes),
+                   Catch::Contains("without 'token'"));
+        CHECK_THAT(krpc::validate_response(Method::FindValue, item_no_token),
+                   Catch::Contains("without 'token'"));
+        CHECK_FALSE(krpc::validate_response(Method::FindValue, bare).empty());
+    }
+}
+
+TEST_CASE("KRPC: compact node lists", "[krpc]") {
+    const std::vector<krpc::NodeInfo> nodes{{filled(1), ep("1.2.3.4:1")},
+                                            {filled(2), ep("[::1]:2")},
+                                            {filled(3), ep("5.6.7.8:65535")}};
+    std::string v4, v6;
+    krpc::append_compact_nodes(v4, v6, nodes);
+    CHECK(v4.size() == 2 * krpc::kCompactNodeV4);
+    CHECK(v6.size() == krpc::kCompactNodeV6);
+    CHECK(v4.substr(0, 26) == std::string(filled(1).raw()) + std::string("\x01\x02\x03\x04\x00\x01", 6));
+
+    std::vector<krpc::NodeInfo> back;
+    REQUIRE(krpc::parse_compact_nodes(v4, krpc::kCompactNodeV4, 64, back));
+    REQUIRE(krpc::parse_compact_nodes(v6, krpc::kCompactNodeV6, 64, back));
+    CHECK(back == std::vector<krpc::NodeInfo>{nodes[0], nodes[2], nodes[1]});
+
+    back.clear();
+    CHECK(krpc::parse_compact_nodes(v4, krpc::kCompactNodeV4, 2, back));
+    CHECK_FALSE(krpc::parse_compact_nodes(v4, krpc::kCompactNodeV4, 1, back));
+}
+
+TEST_CASE("KRPC: no proper prefix of a message decodes, and none crashes", "[krpc]") {
+    bencode::Document scratch;
+    for (const auto& s : samples()) {
+        const std::string bytes = krpc::encode(s.message);
+        for (std::size_t len = 0; len < bytes.size(); ++len) {
+            const std::string prefix = bytes.substr(0, len);
+            INFO(s.name << ", prefix length " << len);
+            auto m = krpc::decode(prefix, scratch);
+            REQUIRE_FALSE(m.has_value());
+            CHECK(m.error().kind == DecodeFailureKind::Malformed);
+        }
+    }
+}

@@ -1,1 +1,236 @@
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+
+#include "kad/storage.hpp"
+
+using kad::Endpoint;
+using kad::NodeId;
+using kad::Storage;
+using kad::StorageConfig;
+using kad::StoreResult;
+using kad::TimePoint;
+using namespace std::chrono_literals;
+
+namespace {
+
+const TimePoint t0 = TimePoint{} + 1000h;
+const Endpoint peer = Endpoint::v4({192, 0, 2, 1}, 6881);
+const Endpoint other = Endpoint::v4({192, 0, 2, 2}, 6881);
+
+const kad::StoredItem& get(const Storage& s, std::string_view key) {
+    const kad::StoredItem* item = s.find(NodeId::from_key(key));
+    REQUIRE(item != nullptr);
+    return *item;
+}
+
+}  // namespace
+
+TEST_CASE("Storage: store then find", "[storage]") {
+    Storage s;
+    CHECK(s.find(NodeId::from_key("k")) == nullptr);
+    CHECK(s.store(t0, "k", "v1", 1, std::nullopt, false, peer) == StoreResult::Stored);
+    const auto& item = get(s, "k");
+    CHECK(item.key == "k");
+    CHECK(item.target == NodeId::from_key("k"));
+    CHECK(item.value == "v1");
+    CHECK(item.seq == 1);
+    CHECK(item.expires == t0 + s.config().default_ttl);
+    CHECK(item.stored_at == t0);
+    CHECK_FALSE(item.original);
+    CHECK(item.source == peer);
+    CHECK(s.size() == 1);
+    CHECK(s.bytes() == 3);
+    CHECK(s.items().count(NodeId::from_key("k")) == 1);
+    CHECK(s.find(NodeId::from_key("other")) == nullptr);
+}
+
+TEST_CASE("Storage: sequence numbers", "[storage]") {
+    Storage s;
+    REQUIRE(s.store(t0, "k", "v5", 5, 1h, false, peer) == StoreResult::Stored);
+
+    SECTION("a higher seq replaces") {
+        CHECK(s.store(t0 + 1min, "k", "v6-longer", 6, 1h, false, other) == StoreResult::Updated);
+        const auto& item = get(s, "k");
+        CHECK(item.value == "v6-longer");
+        CHECK(item.seq == 6);
+        CHECK(item.source == other);
+        CHECK(item.stored_at == t0 + 1min);
+        CHECK(item.expires == t0 + 1min + 1h);
+        CHECK(s.size() == 1);
+        CHECK(s.bytes() == 1 + 9);
+    }
+    SECTION("a lower seq is refused and changes nothing") {
+        CHECK(s.store(t0 + 1min, "k", "v4", 4, 2h, false, other) == StoreResult::SeqTooLow);
+        const auto& item = get(s, "k");
+        CHECK(item.value == "v5");
+        CHECK(item.seq == 5);
+        CHECK(item.source == peer);
+        CHECK(item.expires == t0 + 1h);
+        CHECK(item.stored_at == t0);
+    }
+    SECTION("the same seq with another value is a conflict and changes nothing") {
+        CHECK(s.store(t0 + 1min, "k", "other", 5, 2h, false, other) == StoreResult::SeqConflict);
+        const auto& item = get(s, "k");
+        CHECK(item.value == "v5");
+        CHECK(item.expires == t0 + 1h);
+        CHECK(item.source == peer);
+    }
+    SECTION("the same seq and value refreshes: expiry extended, never shortened") {
+        CHECK(s.store(t0 + 30min, "k", "v5", 5, 1h, false, other) == StoreResult::Refreshed);
+        CHECK(get(s, "k").expires == t0 + 90min);
+        CHECK(get(s, "k").stored_at == t0 + 30min);
+        CHECK(get(s, "k").source == other);
+        // A refresh with a shorter life keeps the longer one.
+        CHECK(s.store(t0 + 40min, "k", "v5", 5, 10min, false, peer) == StoreResult::Refreshed);
+        CHECK(get(s, "k").expires == t0 + 90min);
+        CHECK(get(s, "k").stored_at == t0 + 40min);
+        CHECK(s.next_expiry() == t0 + 90min);
+        CHECK(s.bytes() == 3);
+        // The expiry index follows the extension: nothing expires at the old time.
+        CHECK(s.expire(t0 + 1h) == 0);
+        CHECK(s.expire(t0 + 90min) == 1);
+        CHECK(s.size() == 0);
+    }
+    SECTION("an update may shorten nothing either") {
+        CHECK(s.store(t0 + 1min, "k", "v7", 7, 1min, false, peer) == StoreResult::Updated);
+        CHECK(get(s, "k").expires == t0 + 1h);
+    }
+}
+
+TEST_CASE("Storage: size limits", "[storage]") {
+    StorageConfig config;
+    config.max_key_size = 8;
+    config.max_value_size = 16;
+    Storage s(config);
+    const std::string key8(8, 'k');
+    const std::string value16(16, 'v');
+    CHECK(s.check_sizes(key8, value16) == StoreResult::Stored);
+    CHECK(s.check_sizes(key8 + "k", value16) == StoreResult::KeyTooLarge);
+    CHECK(s.check_sizes(key8, value16 + "v") == StoreResult::ValueTooLarge);
+
+    CHECK(s.store(t0, key8 + "k", "v", 0, std::nullopt, false) == StoreResult::KeyTooLarge);
+    CHECK(s.store(t0, "k", value16 + "v", 0, std::nullopt, false) == StoreResult::ValueTooLarge);
+    CHECK(s.size() == 0);
+    CHECK(s.bytes() == 0);
+    CHECK(s.store(t0, key8, value16, 0, std::nullopt, false) == StoreResult::Stored);
+    // An update is checked too.
+    CHECK(s.store(t0, key8, value16 + "v", 1, std::nullopt, false) == StoreResult::ValueTooLarge);
+    CHECK(get(s, key8).value == value16);
+
+    // The defaults are the protocol's: 256-byte keys and 1000-byte values.
+    Storage d;
+    CHECK(d.check_sizes(std::string(256, 'k'), std::string(1000, 'v')) == StoreResult::Stored);
+    CHECK(d.check_sizes(std::string(257, 'k'), "") == StoreResult::KeyTooLarge);
+    CHECK(d.check_sizes("", std::string(1001, 'v')) == StoreResult::ValueTooLarge);
+}
+
+TEST_CASE("Storage: item count limit", "[storage]") {
+    StorageConfig config;
+    config.max_items = 2;
+    Storage s(config);
+    CHECK(s.store(t0, "a", "1", 0, std::nullopt, false) == StoreResult::Stored);
+    CHECK(s.store(t0, "b", "1", 0, std::nullopt, false) == StoreResult::Stored);
+    CHECK(s.store(t0, "c", "1", 0, std::nullopt, false) == StoreResult::TooManyItems);
+    CHECK(s.find(NodeId::from_key("c")) == nullptr);
+    CHECK(s.size() == 2);
+    // Items already there may still be updated and refreshed.
+    CHECK(s.store(t0, "a", "2", 1, std::nullopt, false) == StoreResult::Updated);
+    CHECK(s.store(t0, "b", "1", 0, std::nullopt, false) == StoreResult::Refreshed);
+    // Room again once one is gone.
+    CHECK(s.erase(NodeId::from_key("a")));
+    CHECK_FALSE(s.erase(NodeId::from_key("a")));
+    CHECK(s.store(t0, "c", "1", 0, std::nullopt, false) == StoreResult::Stored);
+}
+
+TEST_CASE("Storage: byte limit", "[storage]") {
+    StorageConfig config;
+    config.max_bytes = 10;
+    Storage s(config);
+    CHECK(s.store(t0, "ab", "cdef", 0, std::nullopt, false) == StoreResult::Stored);  // 6
+    CHECK(s.bytes() == 6);
+    CHECK(s.store(t0, "x", "yzw0", 0, std::nullopt, false) == StoreResult::StorageFull);  // 11
+    CHECK(s.find(NodeId::from_key("x")) == nullptr);
+    CHECK(s.store(t0, "x", "yzw", 0, std::nullopt, false) == StoreResult::Stored);  // 10 exactly
+    CHECK(s.bytes() == 10);
+    // An update that grows past the limit is refused; the old version stays.
+    CHECK(s.store(t0, "x", "yzwv", 1, std::nullopt, false) == StoreResult::StorageFull);
+    CHECK(get(s, "x").value == "yzw");
+    CHECK(get(s, "x").seq == 0);
+    CHECK(s.bytes() == 10);
+    // One that shrinks is accepted and frees the difference.
+    CHECK(s.store(t0, "x", "y", 1, std::nullopt, false) == StoreResult::Updated);
+    CHECK(s.bytes() == 8);
+    CHECK(s.erase(NodeId::from_key("ab")));
+    CHECK(s.bytes() == 2);
+}
+
+TEST_CASE("Storage: expiry with an injected now", "[storage]") {
+    Storage s;
+    CHECK(s.next_expiry() == TimePoint::max());
+    CHECK(s.expire(t0) == 0);
+    s.store(t0, "a", "1", 0, 10min, false);
+    s.store(t0, "b", "1", 0, 20min, false);
+    s.store(t0 + 5min, "c", "1", 0, 5min, false);  // expires at t0 + 10 min, as a does
+    CHECK(s.next_expiry() == t0 + 10min);
+    CHECK(s.expire(t0 + 10min - 1ns) == 0);
+    CHECK(s.size() == 3);
+    CHECK(s.expire(t0 + 10min) == 2);  // at or before now
+    CHECK(s.size() == 1);
+    CHECK(s.find(NodeId::from_key("a")) == nullptr);
+    CHECK(s.find(NodeId::from_key("c")) == nullptr);
+    CHECK(s.bytes() == 2);
+    CHECK(s.next_expiry() == t0 + 20min);
+    CHECK(s.expire(t0 + 1h) == 1);
+    CHECK(s.size() == 0);
+    CHECK(s.bytes() == 0);
+    CHECK(s.next_expiry() == TimePoint::max());
+}
+
+TEST_CASE("Storage: ttl", "[storage]") {
+    StorageConfig config;
+    config.default_ttl = 2h;
+    config.max_ttl = 5h;
+    Storage s(config);
+    CHECK(s.store(t0, "default", "1", 0, std::nullopt, false) == StoreResult::Stored);
+    CHECK(get(s, "default").expires == t0 + 2h);
+    CHECK(s.store(t0, "long", "1", 0, 30 * 24h, false) == StoreResult::Stored);
+    CHECK(get(s, "long").expires == t0 + 5h);  // clamped
+    CHECK(s.store(t0, "max", "1", 0, 5h, false) == StoreResult::Stored);
+    CHECK(get(s, "max").expires == t0 + 5h);
+    CHECK(s.store(t0, "short", "1", 0, 1s, false) == StoreResult::Stored);
+    CHECK(get(s, "short").expires == t0 + 1s);
+    // A life that is not positive means the default.
+    CHECK(s.store(t0, "zero", "1", 0, 0s, false) == StoreResult::Stored);
+    CHECK(get(s, "zero").expires == t0 + 2h);
+}
+
+TEST_CASE("Storage: the original flag is kept", "[storage]") {
+    Storage s;
+    CHECK(s.store(t0, "mine", "v", 1, std::nullopt, true) == StoreResult::Stored);
+    CHECK(get(s, "mine").original);
+    CHECK(get(s, "mine").source == Endpoint());
+    // Another node storing the same or a newer version does not take it away.
+    CHECK(s.store(t0 + 1min, "mine", "v", 1, std::nullopt, false, peer) == StoreResult::Refreshed);
+    CHECK(get(s, "mine").original);
+    CHECK(s.store(t0 + 2min, "mine", "w", 2, std::nullopt, false, peer) == StoreResult::Updated);
+    CHECK(get(s, "mine").original);
+
+    // An item first stored by someone else becomes ours when we put it.
+    CHECK(s.store(t0, "theirs", "v", 1, std::nullopt, false, peer) == StoreResult::Stored);
+    CHECK_FALSE(get(s, "theirs").original);
+    CHECK(s.store(t0, "theirs", "v", 1, std::nullopt, true) == StoreResult::Refreshed);
+    CHECK(get(s, "theirs").original);
+}
+
+TEST_CASE("Storage: results", "[storage]") {
+    CHECK(kad::accepted(StoreResult::Stored));
+    CHECK(kad::accepted(StoreResult::Updated));
+    CHECK(kad::accepted(StoreResult::Refreshed));
+    for (StoreResult r : {StoreResult::SeqTooLow, StoreResult::SeqConflict,
+                          StoreResult::KeyTooLarge, StoreResult::ValueTooLarge,
+                          StoreResult::TooManyItems, StoreResult::StorageFull}) {
+        CHECK_FALSE(kad::accepted(r));
+        CHECK(std::string(kad::to_string(r)) != "?");
+    }
+}

@@ -50,6 +50,15 @@ struct RoutingConfig {
     Duration stale_after = std::chrono::minutes(15);  // a full bucket pings an LRS older than this
 };
 
+// Which contacts closest() may return.
+struct ContactFilter {
+    bool include_failing = false;  // contacts with unanswered queries
+    bool v4 = true;
+    bool v6 = true;
+    std::optional<NodeId> exclude;  // e.g. the node asking
+    bool accepts(const Contact& c) const noexcept;
+};
+
 struct PingRequest {
     NodeId id;
     Endpoint endpoint;
@@ -94,6 +103,8 @@ public:
                  bool include_failing = false) const;
     std::vector<const Contact*> closest(const NodeId& target, std::size_t n,
                                         bool include_failing = false) const;
+    void closest(const NodeId& target, std::size_t n, const ContactFilter& filter,
+                 std::vector<const Contact*>& out) const;
 
     const Contact* find(const NodeId& id) const;
     const Contact* find(const Endpoint& ep) const;

@@ -1,0 +1,107 @@
+#pragma once
+// A deterministic in-memory network for kad::Node, with a virtual clock.
+//
+// Each node gets an address 10.x.y.z:6881 and its own seeded random source. Datagrams are
+// queued with a per-link latency (base + uniform jitter), may be lost at a given rate, and are
+// dropped across partitions and to dead or paused nodes. The network advances virtual time to
+// the next event (a delivery or a node's next_timeout()), so a run is fast, needs no sleep, and
+// is the same for the same seed and the same calls.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kad/node.hpp"
+#include "kad/random.hpp"
+
+namespace kad::sim {
+
+struct LinkModel {
+    Duration latency = std::chrono::milliseconds(1);  // one way
+    Duration jitter = Duration::zero();               // added uniformly in [0, jitter]
+    double loss = 0.0;                                // probability a datagram is lost
+};
+
+struct NetworkStats {
+    std::uint64_t sent = 0, delivered = 0, lost = 0, dropped_dead = 0, dropped_partition = 0;
+    std::uint64_t events = 0;
+};
+
+class Network {
+public:
+    explicit Network(std::uint64_t seed, LinkModel model = {});
+    ~Network();
+    Network(const Network&) = delete;
+    Network& operator=(const Network&) = delete;
+
+    TimePoint now() const noexcept { return now_; }
+    // Elapsed virtual time since the start.
+    Duration elapsed() const noexcept { return now_ - TimePoint{}; }
+
+    // Adds a live node; its ID is random (from the network's seed) unless given.
+    std::size_t add_node(const NodeConfig& config = {}, std::optional<NodeId> id = std::nullopt);
+    std::size_t size() const noexcept { return nodes_.size(); }
+    Node& node(std::size_t i);
+    const Endpoint& endpoint(std::size_t i) const;
+    std::optional<std::size_t> index_of(const Endpoint& ep) const;
+
+    // Calls f(node, now) and then schedules the node's next wake-up. Use it to start operations.
+    void with(std::size_t i, const std::function<void(Node&, TimePoint)>& f);
+
+    void kill(std::size_t i);      // gone for good: no delivery, no timers
+    void pause(std::size_t i);     // stops: datagrams to it are lost, its timers wait
+    void resume(std::size_t i);
+    bool alive(std::size_t i) const;
+    bool dead(std::size_t i) const;
+    // Nodes in different groups cannot reach each other. All start in group 0.
+    void set_group(std::size_t i, int group);
+    void heal();
+    void set_model(const LinkModel& m) { model_ = m; }
+    // A per-destination override, e.g. a slow or lossy node.
+    void set_node_model(std::size_t i, std::optional<LinkModel> m);
+
+    // Processes events in time order until `until` (inclusive); then now() == until.
+    void run_until(TimePoint until);
+    void run_for(Duration d) { run_until(now_ + d); }
+    // Runs until pred() is true (checked after every event) or `limit` passes. Returns pred().
+    bool run_until(const std::function<bool()>& pred, Duration limit);
+
+    const NetworkStats& stats() const noexcept { return stats_; }
+    RandomSource& rng() noexcept { return rng_; }
+
+private:
+    enum class State : std::uint8_t { Alive, Paused, Dead };
+    struct SimNode;
+    class SimTransport;
+    struct Event {
+        TimePoint at;
+        std::uint64_t seq;
+        std::uint32_t node;
+        std::uint32_t from;  // sender index for deliveries; UINT32_MAX for a wake-up
+        std::string payload;
+        bool operator>(const Event& o) const {
+            return at != o.at ? at > o.at : seq > o.seq;
+        }
+    };
+
+    void send(std::size_t from, const Endpoint& to, std::string_view data);
+    void schedule_wake(std::size_t i);
+    bool step(TimePoint until);
+
+    std::uint64_t seed_;
+    LinkModel model_;
+    SeededRandom rng_;
+    TimePoint now_{};
+    std::vector<std::unique_ptr<SimNode>> nodes_;
+    std::unordered_map<Endpoint, std::size_t> by_endpoint_;
+    std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+    std::uint64_t next_seq_ = 0;
+    NetworkStats stats_;
+};
+
+}  // namespace kad::sim

@@ -1,0 +1,188 @@
+#include "kad/sim/network.hpp"
+
+namespace kad::sim {
+
+namespace {
+constexpr std::uint32_t kWake = UINT32_MAX;
+}
+
+class Network::SimTransport final : public Transport {
+public:
+    SimTransport(Network& net, std::size_t self) : net_(net), self_(self) {}
+    void send(const Endpoint& to, std::string_view datagram) override {
+        net_.send(self_, to, datagram);
+    }
+
+private:
+    Network& net_;
+    std::size_t self_;
+};
+
+struct Network::SimNode {
+    Endpoint endpoint;
+    std::unique_ptr<SeededRandom> rng;
+    std::unique_ptr<SimTransport> transport;
+    std::unique_ptr<Node> node;
+    State state = State::Alive;
+    int group = 0;
+    std::optional<LinkModel> model;
+    TimePoint wake_at = TimePoint::max();  // the earliest wake-up queued
+};
+
+Network::Network(std::uint64_t seed, LinkModel model) : seed_(seed), model_(model), rng_(seed) {}
+
+Network::~Network() = default;
+
+std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id) {
+    const std::size_t i = nodes_.size();
+    auto n = std::make_unique<SimNode>();
+    // 10.0.0.1, 10.0.0.2, ...: unique, private, never unusable.
+    const std::uint32_t host = static_cast<std::uint32_t>(i + 1);
+    n->endpoint = Endpoint::v4({10, static_cast<std::uint8_t>(host >> 16),
+                                static_cast<std::uint8_t>(host >> 8),
+                                static_cast<std::uint8_t>(host)},
+                               6881);
+    n->rng = std::make_unique<SeededRandom>(seed_ * 0x9e3779b97f4a7c15ULL + i + 1);
+    n->transport = std::make_unique<SimTransport>(*this, i);
+    const NodeId nid = id ? *id : NodeId::random(rng_);
+    n->node = std::make_unique<Node>(config, nid, *n->transport, *n->rng, now_);
+    by_endpoint_[n->endpoint] = i;
+    nodes_.push_back(std::move(n));
+    schedule_wake(i);
+    return i;
+}
+
+Node& Network::node(std::size_t i) {
+    return *nodes_[i]->node;
+}
+
+const Endpoint& Network::endpoint(std::size_t i) const {
+    return nodes_[i]->endpoint;
+}
+
+bool Network::alive(std::size_t i) const {
+    return nodes_[i]->state == State::Alive;
+}
+
+bool Network::dead(std::size_t i) const {
+    return nodes_[i]->state == State::Dead;
+}
+
+void Network::set_group(std::size_t i, int group) {
+    nodes_[i]->group = group;
+}
+
+void Network::heal() {
+    for (auto& n : nodes_) n->group = 0;
+}
+
+void Network::set_node_model(std::size_t i, std::optional<LinkModel> m) {
+    nodes_[i]->model = m;
+}
+
+std::optional<std::size_t> Network::index_of(const Endpoint& ep) const {
+    auto it = by_endpoint_.find(ep);
+    if (it == by_endpoint_.end()) return std::nullopt;
+    return it->second;
+}
+
+void Network::with(std::size_t i, const std::function<void(Node&, TimePoint)>& f) {
+    f(*nodes_[i]->node, now_);
+    schedule_wake(i);
+}
+
+void Network::kill(std::size_t i) {
+    nodes_[i]->state = State::Dead;
+}
+
+void Network::pause(std::size_t i) {
+    if (nodes_[i]->state == State::Alive) nodes_[i]->state = State::Paused;
+}
+
+void Network::resume(std::size_t i) {
+    if (nodes_[i]->state != State::Paused) return;
+    nodes_[i]->state = State::Alive;
+    nodes_[i]->wake_at = TimePoint::max();
+    schedule_wake(i);
+}
+
+void Network::schedule_wake(std::size_t i) {
+    SimNode& n = *nodes_[i];
+    if (n.state != State::Alive) return;
+    TimePoint t = n.node->next_timeout();
+    if (t == TimePoint::max() || t >= n.wake_at) return;
+    if (t < now_) t = now_;
+    n.wake_at = t;
+    queue_.push(Event{t, next_seq_++, static_cast<std::uint32_t>(i), kWake, {}});
+}
+
+void Network::send(std::size_t from, const Endpoint& to, std::string_view data) {
+    ++stats_.sent;
+    auto it = by_endpoint_.find(to);
+    if (it == by_endpoint_.end()) {
+        ++stats_.dropped_dead;  // nobody there
+        return;
+    }
+    const std::size_t dest = it->second;
+    const LinkModel& m = nodes_[dest]->model ? *nodes_[dest]->model : model_;
+    if (m.loss > 0 && rng_.chance(m.loss)) {
+        ++stats_.lost;
+        return;
+    }
+    Duration delay = m.latency;
+    if (m.jitter > Duration::zero()) {
+        delay += Duration(static_cast<Duration::rep>(
+            rng_.uniform(static_cast<std::uint64_t>(m.jitter.count()) + 1)));
+    }
+    queue_.push(Event{now_ + delay, next_seq_++, static_cast<std::uint32_t>(dest),
+                      static_cast<std::uint32_t>(from), std::string(data)});
+}
+
+bool Network::step(TimePoint until) {
+    if (queue_.empty() || queue_.top().at > until) return false;
+    // top() is const only to protect the heap order; moving the payload out leaves `at` and
+    // `seq`, which order the heap, untouched until pop().
+    Event ev = std::move(const_cast<Event&>(queue_.top()));
+    queue_.pop();
+    now_ = ev.at;
+    ++stats_.events;
+    SimNode& n = *nodes_[ev.node];
+    if (ev.from == kWake) {
+        if (ev.at != n.wake_at) return true;  // superseded by an earlier wake-up
+        n.wake_at = TimePoint::max();
+        if (n.state == State::Alive) n.node->handle_timeout(now_);
+    } else {
+        const SimNode& sender = *nodes_[ev.from];
+        if (n.state != State::Alive) {
+            ++stats_.dropped_dead;
+            return true;
+        }
+        if (sender.group != n.group) {
+            ++stats_.dropped_partition;
+            return true;
+        }
+        ++stats_.delivered;
+        n.node->handle_datagram(now_, sender.endpoint, ev.payload);
+    }
+    schedule_wake(ev.node);
+    return true;
+}
+
+void Network::run_until(TimePoint until) {
+    while (step(until)) {
+    }
+    if (until > now_) now_ = until;
+}
+
+bool Network::run_until(const std::function<bool()>& pred, Duration limit) {
+    const TimePoint until = now_ + limit;
+    while (!pred()) {
+        if (!step(until)) {
+            if (until > now_) now_ = until;
+            return pred();
+        }
+    }
+    return true;
+}
+
+}  // namespace kad::sim

@@ -1,0 +1,283 @@
+// kadsim: builds a simulated network of N nodes by real bootstraps, stores values, optionally
+// kills a fraction of the nodes, then runs lookups and gets, and prints one JSON object.
+// Everything runs in virtual time on kad::sim::Network: deterministic for a seed.
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "kad/sim/network.hpp"
+
+namespace po = boost::program_options;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Options {
+    std::size_t nodes = 1000;
+    std::size_t lookups = 200;
+    std::size_t puts = 100;
+    double kill = 0.0;
+    double loss = 0.0;
+    double latency_ms = 1.0;
+    std::uint64_t seed = 1;
+    std::size_t k = 20;
+    std::size_t alpha = 3;
+};
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const double rank = p / 100.0 * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(rank));
+    const auto hi = static_cast<std::size_t>(std::ceil(rank));
+    return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
+}
+
+long peak_rss_kb() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+int run(const Options& o) {
+    const auto wall_start = std::chrono::steady_clock::now();
+    kad::sim::LinkModel model;
+    model.latency = std::chrono::duration_cast<kad::Duration>(
+        std::chrono::duration<double, std::milli>(o.latency_ms));
+    model.jitter = model.latency / 2;
+    model.loss = o.loss;
+    kad::sim::Network net(o.seed, model);
+    kad::NodeConfig config;
+    config.k = o.k;
+    config.alpha = o.alpha;
+
+    // ---- build the network by bootstraps ----
+    std::vector<bool> joined(o.nodes, false);
+    std::size_t joined_count = 0;
+    std::vector<std::size_t> members;  // nodes that have joined, to bootstrap from
+    std::function<void(std::size_t, int)> join = [&](std::size_t i, int attempt) {
+        const std::size_t via = members[net.rng().uniform(members.size())];
+        net.with(i, [&, i, via, attempt](kad::Node& n, kad::TimePoint now) {
+            n.bootstrap(now, {{net.endpoint(via), net.node(via).id()}},
+                        [&, i, attempt](const kad::BootstrapResult& r) {
+                            if (r.ok) {
+                                joined[i] = true;
+                                ++joined_count;
+                                members.push_back(i);
+                            } else if (attempt < 5) {
+                                join(i, attempt + 1);  // a lost ping: try another member
+                            }
+                        });
+        });
+    };
+    net.add_node(config);
+    joined[0] = true;
+    joined_count = 1;
+    members.push_back(0);
+    for (std::size_t i = 1; i < o.nodes; ++i) {
+        net.add_node(config);
+        join(i, 0);
+        net.run_for(2ms);
+    }
+    net.run_until([&] { return joined_count == o.nodes; }, 120s);
+    const double bootstrap_virtual_s = std::chrono::duration<double>(net.elapsed()).count();
+
+    auto random_alive = [&](std::size_t except) {
+        for (;;) {
+            const std::size_t i = net.rng().uniform(net.size());
+            if (net.alive(i) && i != except) return i;
+        }
+    };
+
+    // ---- puts ----
+    struct PutRec {
+        std::string key, value;
+        bool ok = false;
+        std::int64_t seq = -1;
+        std::size_t from = 0;
+    };
+    std::vector<PutRec> puts(o.puts);
+    std::size_t puts_done = 0;
+    for (std::size_t p = 0; p < o.puts; ++p) {
+        puts[p].key = "key-" + std::to_string(p);
+        puts[p].value = "value-" + std::to_string(p) + "-" + std::to_string(o.seed);
+        puts[p].from = random_alive(o.nodes);
+        net.with(puts[p].from, [&, p](kad::Node& n, kad::TimePoint now) {
+            n.put(now, puts[p].key, puts[p].value, {}, [&, p](const kad::PutResult& r) {
+                puts[p].ok = r.ok;
+                puts[p].seq = r.seq;
+                ++puts_done;
+            });
+        });
+    }
+    net.run_until([&] { return puts_done == o.puts; }, 600s);
+
+    // ---- kill ----
+    std::size_t killed = 0;
+    const auto to_kill = static_cast<std::size_t>(std::llround(o.kill * static_cast<double>(o.nodes)));
+    while (killed < to_kill && killed + 1 < o.nodes) {
+        const std::size_t i = net.rng().uniform(net.size());
+        if (!net.alive(i)) continue;
+        net.kill(i);
+        ++killed;
+    }
+
+    // ---- lookups ----
+    struct LookupRec {
+        kad::NodeId target;
+        std::size_t from = 0;
+        bool done = false;
+        kad::LookupResult result;
+    };
+    std::vector<LookupRec> lookups(o.lookups);
+    std::size_t lookups_done = 0;
+    for (auto& l : lookups) {
+        l.target = kad::NodeId::random(net.rng());
+        l.from = random_alive(o.nodes);
+        net.with(l.from, [&](kad::Node& n, kad::TimePoint now) {
+            n.lookup(now, l.target, [&](const kad::LookupResult& r) {
+                l.result = r;
+                l.done = true;
+                ++lookups_done;
+            });
+        });
+    }
+
+    // ---- gets, each from another node than its put ----
+    struct GetRec {
+        bool done = false;
+        bool found = false;
+        kad::GetResult result;
+    };
+    std::vector<GetRec> gets(o.puts);
+    std::size_t gets_done = 0;
+    for (std::size_t p = 0; p < o.puts; ++p) {
+        const std::size_t from = random_alive(puts[p].from);
+        net.with(from, [&, p](kad::Node& n, kad::TimePoint now) {
+            n.get(now, puts[p].key, [&, p](const kad::GetResult& r) {
+                gets[p].result = r;
+                gets[p].found = r.ok && r.item && r.item->value == puts[p].value &&
+                                r.item->seq == puts[p].seq;
+                gets[p].done = true;
+                ++gets_done;
+            });
+        });
+    }
+    net.run_until([&] { return lookups_done == o.lookups && gets_done == o.puts; }, 600s);
+
+    // ---- score against a brute-force view of the live network ----
+    std::vector<std::pair<kad::NodeId, std::size_t>> live;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        if (net.alive(i)) live.emplace_back(net.node(i).id(), i);
+    }
+    std::vector<double> hops, queries, latency, got_hops, got_queries, got_latency;
+    std::size_t successes = 0;
+    double recall_sum = 0;
+    for (const auto& l : lookups) {
+        if (!l.done) continue;
+        std::vector<kad::NodeId> truth;
+        truth.reserve(live.size());
+        for (const auto& [id, i] : live) {
+            if (i != l.from) truth.push_back(id);
+        }
+        const std::size_t want = std::min(o.k, truth.size());
+        std::partial_sort(truth.begin(), truth.begin() + static_cast<std::ptrdiff_t>(want),
+                          truth.end(), kad::CloserTo{l.target});
+        truth.resize(want);
+        std::size_t hit = 0;
+        bool closest_found = false;
+        for (const auto& n : l.result.nodes) {
+            if (std::find(truth.begin(), truth.end(), n.id) != truth.end()) ++hit;
+            if (!truth.empty() && n.id == truth.front()) closest_found = true;
+        }
+        if (closest_found) ++successes;
+        recall_sum += want ? static_cast<double>(hit) / static_cast<double>(want) : 1.0;
+        hops.push_back(l.result.hops);
+        queries.push_back(static_cast<double>(l.result.queries));
+        latency.push_back(kad::to_ms(l.result.elapsed));
+    }
+    std::size_t found = 0;
+    for (const auto& g : gets) {
+        if (g.found) ++found;
+        if (!g.done) continue;
+        got_hops.push_back(g.result.hops);
+        got_queries.push_back(static_cast<double>(g.result.queries));
+        got_latency.push_back(kad::to_ms(g.result.elapsed));
+    }
+    std::size_t puts_ok = 0;
+    for (const auto& p : puts) puts_ok += p.ok ? 1 : 0;
+
+    const double wall_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    const auto rate = [](std::size_t a, std::size_t b) {
+        return b ? static_cast<double>(a) / static_cast<double>(b) : 1.0;
+    };
+    std::printf(
+        "{\"nodes\":%zu,\"joined\":%zu,\"killed\":%zu,\"lookups\":%zu,\"puts\":%zu,"
+        "\"puts_ok\":%zu,\"success_rate\":%.4f,\"recall\":%.4f,"
+        "\"hops_p50\":%.1f,\"hops_p99\":%.1f,\"queries_p50\":%.1f,\"queries_p99\":%.1f,"
+        "\"latency_ms_p50\":%.2f,\"latency_ms_p99\":%.2f,\"values_found_rate\":%.4f,"
+        "\"get_hops_p50\":%.1f,\"get_queries_p50\":%.1f,\"get_latency_ms_p50\":%.2f,"
+        "\"bootstrap_virtual_s\":%.2f,\"virtual_s\":%.2f,\"datagrams\":%llu,"
+        "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld}\n",
+        o.nodes, joined_count, killed, lookups.size(), o.puts, puts_ok,
+        rate(successes, lookups.size()), lookups.empty() ? 1.0 : recall_sum / static_cast<double>(lookups.size()),
+        percentile(hops, 50), percentile(hops, 99), percentile(queries, 50),
+        percentile(queries, 99), percentile(latency, 50), percentile(latency, 99),
+        rate(found, o.puts), percentile(got_hops, 50), percentile(got_queries, 50),
+        percentile(got_latency, 50), bootstrap_virtual_s,
+        std::chrono::duration<double>(net.elapsed()).count(),
+        static_cast<unsigned long long>(net.stats().sent), o.loss, o.latency_ms,
+        static_cast<unsigned long long>(o.seed), wall_s, peak_rss_kb());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    po::options_description desc(
+        "kadsim: a simulated Kademlia network in virtual time.\n"
+        "Builds N nodes by real bootstraps, puts P values (each then got from another random\n"
+        "node), optionally kills a fraction of the nodes after the puts, runs L lookups of\n"
+        "random IDs, and prints one JSON object.\n\nOptions");
+    desc.add_options()("help,h", "print this help")(
+        "nodes", po::value(&o.nodes)->default_value(o.nodes), "number of nodes N")(
+        "lookups", po::value(&o.lookups)->default_value(o.lookups), "find_node lookups L")(
+        "puts", po::value(&o.puts)->default_value(o.puts), "puts P, each followed by a get")(
+        "kill", po::value(&o.kill)->default_value(o.kill),
+        "fraction of nodes killed after the puts, before the lookups and gets")(
+        "loss", po::value(&o.loss)->default_value(o.loss), "datagram loss rate, 0 to 1")(
+        "latency-ms", po::value(&o.latency_ms)->default_value(o.latency_ms),
+        "one-way latency in ms (plus up to half as much jitter)")(
+        "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
+        "k", po::value(&o.k)->default_value(o.k), "bucket size and replication")(
+        "alpha", po::value(&o.alpha)->default_value(o.alpha), "lookup parallelism");
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "kadsim: " << e.what() << "\n";
+        return 2;
+    }
+    if (vm.count("help")) {
+        std::cout << desc << "\n";
+        return 0;
+    }
+    if (o.nodes < 2 || o.kill < 0 || o.kill >= 1 || o.loss < 0 || o.loss >= 1 ||
+        o.latency_ms < 0 || o.k == 0 || o.alpha == 0) {
+        std::cerr << "kadsim: need --nodes >= 2, 0 <= --kill < 1, 0 <= --loss < 1, "
+                     "--latency-ms >= 0, --k >= 1, --alpha >= 1\n";
+        return 2;
+    }
+    return run(o);
+}
