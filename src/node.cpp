@@ -289,9 +289,13 @@ void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_vi
 void Node::on_query(const Endpoint& from, const krpc::Message& m, const krpc::Query& q) {
     const Method method = q.method();
     ++stats_.queries_in[method_index(method)];
+    answer(from, m, q);
+    // Only then, so the asker is not kept waiting: perhaps verify it for our routing table.
     if (method != Method::Unknown) maybe_ping(table_.on_heard_of(now_, q.id, from));
+}
 
-    switch (method) {
+void Node::answer(const Endpoint& from, const krpc::Message& m, const krpc::Query& q) {
+    switch (q.method()) {
         case Method::Ping: {
             krpc::Message r;
             r.transaction = m.transaction;

@@ -248,6 +248,7 @@ private:
 
     // Incoming.
     void on_query(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
+    void answer(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
     void on_reply(const Endpoint& from, const krpc::Message& m);
     void answer_find(const Endpoint& from, const krpc::Message& m, const krpc::Query& q,
                      const NodeId& target, const std::optional<krpc::Want>& want, bool value);

@@ -1,5 +1,8 @@
 #include "kad/sim/network.hpp"
 
+#include <algorithm>
+#include <memory>
+
 namespace kad::sim {
 
 namespace {
@@ -183,6 +186,63 @@ bool Network::run_until(const std::function<bool()>& pred, Duration limit) {
         }
     }
     return true;
+}
+
+std::vector<std::size_t> grow(Network& net, std::size_t n, const NodeConfig& config,
+                              Duration spacing, Duration limit) {
+    constexpr int kAttempts = 5;
+    // Shared with the bootstrap callbacks, which may outlive this call if `limit` passes.
+    struct State {
+        std::vector<std::size_t> members;
+        std::vector<bool> joined;
+        std::size_t pending = 0;
+        std::function<void(std::size_t, int)> join;
+    };
+    auto st = std::make_shared<State>();
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        if (net.alive(i)) st->members.push_back(i);
+    }
+    st->joined.assign(net.size() + n, false);
+    st->join = [&net, raw = st.get()](std::size_t i, int attempt) {
+        const std::size_t via = raw->members[net.rng().uniform(raw->members.size())];
+        net.with(i, [&net, raw, i, via, attempt](Node& node, TimePoint now) {
+            node.bootstrap(now, {{net.endpoint(via), net.node(via).id()}},
+                           [raw, i, attempt](const BootstrapResult& r) {
+                               if (!raw->join) return;  // grow() has returned
+                               if (r.ok) {
+                                   raw->members.push_back(i);
+                                   raw->joined[i] = true;
+                                   --raw->pending;
+                               } else if (attempt + 1 < kAttempts) {
+                                   raw->join(i, attempt + 1);
+                               } else {
+                                   --raw->pending;
+                               }
+                           });
+        });
+    };
+    std::vector<std::size_t> added;
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t i = net.add_node(config);
+        added.push_back(i);
+        if (st->members.empty()) {
+            st->members.push_back(i);  // the seed
+            st->joined[i] = true;
+            continue;
+        }
+        ++st->pending;
+        st->join(i, 0);
+        net.run_for(spacing);
+    }
+    net.run_until([&] { return st->pending == 0; }, limit);
+    std::vector<std::size_t> joined;
+    for (std::size_t i : added) {
+        if (st->joined[i]) joined.push_back(i);
+    }
+    st->join = nullptr;
+    // Callbacks still pending hold a raw pointer: keep the state alive as long as the network.
+    net.keep_alive(st);
+    return joined;
 }
 
 }  // namespace kad::sim

@@ -60,34 +60,7 @@ int run(const Options& o) {
     config.alpha = o.alpha;
 
     // ---- build the network by bootstraps ----
-    std::vector<bool> joined(o.nodes, false);
-    std::size_t joined_count = 0;
-    std::vector<std::size_t> members;  // nodes that have joined, to bootstrap from
-    std::function<void(std::size_t, int)> join = [&](std::size_t i, int attempt) {
-        const std::size_t via = members[net.rng().uniform(members.size())];
-        net.with(i, [&, i, via, attempt](kad::Node& n, kad::TimePoint now) {
-            n.bootstrap(now, {{net.endpoint(via), net.node(via).id()}},
-                        [&, i, attempt](const kad::BootstrapResult& r) {
-                            if (r.ok) {
-                                joined[i] = true;
-                                ++joined_count;
-                                members.push_back(i);
-                            } else if (attempt < 5) {
-                                join(i, attempt + 1);  // a lost ping: try another member
-                            }
-                        });
-        });
-    };
-    net.add_node(config);
-    joined[0] = true;
-    joined_count = 1;
-    members.push_back(0);
-    for (std::size_t i = 1; i < o.nodes; ++i) {
-        net.add_node(config);
-        join(i, 0);
-        net.run_for(2ms);
-    }
-    net.run_until([&] { return joined_count == o.nodes; }, 120s);
+    const std::size_t joined_count = kad::sim::grow(net, o.nodes, config).size();
     const double bootstrap_virtual_s = std::chrono::duration<double>(net.elapsed()).count();
 
     auto random_alive = [&](std::size_t except) {

@@ -72,6 +72,8 @@ public:
     bool run_until(const std::function<bool()>& pred, Duration limit);
 
     const NetworkStats& stats() const noexcept { return stats_; }
+    // Keeps `p` alive as long as the network, for state that callbacks of its nodes refer to.
+    void keep_alive(std::shared_ptr<void> p) { owned_.push_back(std::move(p)); }
     RandomSource& rng() noexcept { return rng_; }
 
 private:
@@ -102,6 +104,15 @@ private:
     std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
     std::uint64_t next_seq_ = 0;
     NetworkStats stats_;
+    std::vector<std::shared_ptr<void>> owned_;
 };
+
+// Adds n nodes, each bootstrapping through a random node that has already joined (the first
+// added node, if the network was empty, is the seed), starting one every `spacing`, retrying
+// through another member when a bootstrap fails. Runs until all have joined or `limit` passes.
+// Returns the indices of the nodes that joined.
+std::vector<std::size_t> grow(Network& net, std::size_t n, const NodeConfig& config = {},
+                              Duration spacing = std::chrono::milliseconds(2),
+                              Duration limit = std::chrono::minutes(2));
 
 }  // namespace kad::sim

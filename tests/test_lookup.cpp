@@ -1,0 +1,219 @@
+// The iterative lookup as a state machine, fed by hand.
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+
+#include "helpers.hpp"
+#include "kad/lookup.hpp"
+
+using namespace kad;
+using namespace kad::test;
+using State = LookupCandidate::State;
+
+namespace {
+
+struct Peers {
+    std::vector<krpc::NodeInfo> all;
+    explicit Peers(std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) {
+            all.push_back({id_from(1000 + i),
+                           Endpoint::v4({10, 1, static_cast<std::uint8_t>(i >> 8),
+                                         static_cast<std::uint8_t>(i & 0xff)},
+                                        7000)});
+        }
+    }
+    // The n nearest to target, nearest first.
+    std::vector<krpc::NodeInfo> nearest(const NodeId& target, std::size_t n) const {
+        auto v = all;
+        std::sort(v.begin(), v.end(),
+                  [&](const auto& a, const auto& b) { return compare_distance(target, a.id, b.id) < 0; });
+        v.resize(std::min(n, v.size()));
+        return v;
+    }
+};
+
+LookupParams params(const NodeId& target, std::size_t k = 20, std::size_t alpha = 3) {
+    LookupParams p;
+    p.target = target;
+    p.self = id_from(1);
+    p.k = k;
+    p.alpha = alpha;
+    return p;
+}
+
+// Answers every query the way a network of `peers` would: each node returns the k nearest it
+// knows (here: all of them), excluding itself.
+std::size_t run_to_end(Lookup& l, const Peers& peers, std::size_t k) {
+    std::size_t rounds = 0;
+    while (!l.done()) {
+        auto batch = l.next_queries();
+        REQUIRE(!batch.empty());
+        for (const auto& c : batch) {
+            auto nodes = peers.nearest(l.target(), k + 1);
+            std::erase_if(nodes, [&](const auto& n) { return n.id == c.id; });
+            nodes.resize(std::min(nodes.size(), k));
+            l.on_reply(c.id, nodes, std::string("tok"), std::nullopt);
+        }
+        ++rounds;
+    }
+    return rounds;
+}
+
+}  // namespace
+
+TEST_CASE("a lookup queries alpha candidates at a time, nearest first", "[lookup]") {
+    Peers peers(50);
+    const NodeId target = id_from(5);
+    Lookup l(params(target));
+    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    auto batch = l.next_queries();
+    REQUIRE(batch.size() == 3);
+    const auto nearest = peers.nearest(target, 3);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(batch[i].id == nearest[i].id);
+    // Nothing more while three are waiting.
+    CHECK(l.next_queries().empty());
+    CHECK_FALSE(l.done());
+}
+
+TEST_CASE("a lookup ends when the k nearest have answered, with them as the result", "[lookup]") {
+    Peers peers(200);
+    const NodeId target = id_from(6);
+    Lookup l(params(target));
+    // Seed with far nodes only: the lookup must find its way in.
+    auto far = peers.all;
+    std::sort(far.begin(), far.end(),
+              [&](const auto& a, const auto& b) { return compare_distance(target, a.id, b.id) > 0; });
+    for (std::size_t i = 0; i < 5; ++i) l.add_seed(far[i].id, far[i].endpoint);
+    run_to_end(l, peers, 20);
+    const auto results = l.results();
+    const auto truth = peers.nearest(target, 20);
+    REQUIRE(results.size() == 20);
+    for (std::size_t i = 0; i < 20; ++i) CHECK(results[i]->id == truth[i].id);
+    CHECK(l.hops() >= 2);
+}
+
+TEST_CASE("a soft timeout frees the slot; the slow candidate is asked again at the end",
+          "[lookup]") {
+    Peers peers(10);
+    const NodeId target = id_from(7);
+    Lookup l(params(target, 20, 1));
+    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    auto first = l.next_queries();
+    REQUIRE(first.size() == 1);
+    l.on_soft_timeout(first[0].id);
+    auto second = l.next_queries();
+    REQUIRE(second.size() == 1);
+    CHECK(second[0].id != first[0].id);  // the slot went to another candidate
+
+    // Answer everyone else; then the slow one is retried.
+    std::vector<NodeId> retried;
+    for (int guard = 0; guard < 100 && !l.done(); ++guard) {
+        auto batch = second.empty() ? l.next_queries() : std::exchange(second, {});
+        for (const auto& c : batch) {
+            if (c.id == first[0].id) {
+                retried.push_back(c.id);
+                l.on_soft_timeout(c.id);
+            } else {
+                l.on_reply(c.id, {}, std::nullopt, std::nullopt);
+            }
+        }
+    }
+    CHECK(l.done());
+    // Asked three times in all: the first attempt and two retries.
+    CHECK(retried.size() == 2);
+    const auto results = l.results();
+    CHECK(results.size() == 9);
+    for (const auto* r : results) CHECK(r->id != first[0].id);
+}
+
+TEST_CASE("a late reply after a soft timeout still counts", "[lookup]") {
+    Peers peers(3);
+    const NodeId target = id_from(8);
+    Lookup l(params(target, 20, 3));
+    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    auto batch = l.next_queries();
+    REQUIRE(batch.size() == 3);
+    l.on_soft_timeout(batch[0].id);
+    l.on_reply(batch[1].id, {}, std::nullopt, std::nullopt);
+    l.on_reply(batch[2].id, {}, std::nullopt, std::nullopt);
+    l.on_reply(batch[0].id, {}, std::nullopt, std::nullopt);  // late
+    CHECK(l.done());
+    CHECK(l.results().size() == 3);
+}
+
+TEST_CASE("an error reply fails a candidate for good", "[lookup]") {
+    Peers peers(2);
+    Lookup l(params(id_from(9)));
+    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    auto batch = l.next_queries();
+    REQUIRE(batch.size() == 2);
+    l.on_failed(batch[0].id, true);
+    l.on_reply(batch[1].id, {}, std::nullopt, std::nullopt);
+    CHECK(l.next_queries().empty());
+    CHECK(l.done());
+    REQUIRE(l.results().size() == 1);
+    CHECK(l.results()[0]->id == batch[1].id);
+}
+
+TEST_CASE("a value lookup stops at the first value and keeps the highest seq of those waiting",
+          "[lookup]") {
+    Peers peers(30);
+    const NodeId target = NodeId::from_key("key");
+    LookupParams p = params(target);
+    p.stop_at_value = true;
+    Lookup l(p);
+    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    auto batch = l.next_queries();
+    REQUIRE(batch.size() == 3);
+    l.on_reply(batch[0].id, {}, std::string("t0"), krpc::Item{"key", "old", 1});
+    CHECK(l.next_queries().empty());  // stopped: no new queries
+    CHECK_FALSE(l.done());            // but two answers are still awaited
+    l.on_reply(batch[1].id, {}, std::string("t1"), krpc::Item{"key", "new", 2});
+    l.on_reply(batch[2].id, {}, std::string("t2"), std::nullopt);
+    CHECK(l.done());
+    REQUIRE(l.value());
+    CHECK(l.value()->item.value == "new");
+    CHECK(l.value()->item.seq == 2);
+    CHECK(l.value()->hops == 1);
+    // The cache target is the nearest answer that lacked the newest version.
+    const auto* cache = l.cache_target();
+    REQUIRE(cache);
+    CHECK(cache->id != batch[1].id);
+}
+
+TEST_CASE("a value older than min_seq is ignored", "[lookup]") {
+    Peers peers(3);
+    LookupParams p = params(NodeId::from_key("key"));
+    p.stop_at_value = true;
+    p.min_seq = 5;
+    Lookup l(p);
+    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    for (const auto& c : l.next_queries()) {
+        l.on_reply(c.id, {}, std::string("t"), krpc::Item{"key", "stale", 4});
+    }
+    CHECK(l.done());
+    CHECK_FALSE(l.value());
+}
+
+TEST_CASE("a lookup never adds itself or unusable endpoints as candidates", "[lookup]") {
+    LookupParams p = params(id_from(10));
+    Lookup l(p);
+    l.add_seed(p.self, ep("10.0.0.1:1"));
+    l.add_seed(id_from(11), ep("10.0.0.2:0"));
+    l.add_seed(id_from(12), ep("0.0.0.0:5"));
+    CHECK(l.candidates() == 0);
+    CHECK(l.done());
+}
+
+TEST_CASE("the candidate list is bounded, keeping the nearest", "[lookup]") {
+    Peers peers(100);
+    const NodeId target = id_from(13);
+    LookupParams p = params(target);
+    p.max_candidates = 30;
+    Lookup l(p);
+    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    CHECK(l.candidates() == 30);
+    const auto truth = peers.nearest(target, 3);
+    auto batch = l.next_queries();
+    for (std::size_t i = 0; i < 3; ++i) CHECK(batch[i].id == truth[i].id);
+}

@@ -1,0 +1,430 @@
+// The Node's handling of single datagrams, driven by hand: one node, a transport that records
+// what it sends, and time passed in.
+
+#include <catch2/catch.hpp>
+
+#include "helpers.hpp"
+#include "kad/node.hpp"
+
+using namespace kad;
+using namespace kad::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Fixture {
+    CaptureTransport transport;
+    SeededRandom rng{42};
+    TimePoint now{};
+    NodeId self = id_from(1);
+    Node node;
+
+    explicit Fixture(NodeConfig config = {}) : node(config, self, transport, rng, now) {}
+
+    void deliver(const Endpoint& from, const std::string& bytes) {
+        node.handle_datagram(now, from, bytes);
+    }
+    void advance(Duration d) {
+        now += d;
+        node.handle_timeout(now);
+    }
+    // Makes `peer` a routing-table contact: it queries us, we ping it, it answers.
+    void add_contact(const NodeId& peer, const Endpoint& at) {
+        const std::size_t before = transport.sent.size();
+        deliver(at, encode_query("pq", peer, krpc::PingArgs{}));
+        // The reply to its ping, then our verification ping.
+        for (std::size_t i = before; i < transport.sent.size(); ++i) {
+            const auto m = transport.message(i);
+            if (std::holds_alternative<krpc::Query>(m.body) && transport.sent[i].to == at) {
+                deliver(at, encode_response(m.transaction, krpc::Response{peer, {}, {}, {}}));
+            }
+        }
+    }
+    std::string token_from_find_value(const Endpoint& from, const NodeId& as,
+                                      const std::string& key) {
+        deliver(from, encode_query("fv", as, krpc::FindValueArgs{NodeId::from_key(key), {}}));
+        return *as_response(transport.reply("fv")).token;
+    }
+    krpc::Message store(const Endpoint& from, const NodeId& as, const std::string& key,
+                        const std::string& value, std::int64_t seq, const std::string& token,
+                        std::optional<NodeId> target = std::nullopt) {
+        krpc::StoreArgs a;
+        a.target = target.value_or(NodeId::from_key(key));
+        a.token = token;
+        a.key = key;
+        a.value = value;
+        a.seq = seq;
+        deliver(from, encode_query("st", as, a));
+        return transport.reply("st");
+    }
+};
+
+}  // namespace
+
+TEST_CASE("ping is answered with our id, the transaction id and the asker's address",
+          "[node]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.2:4000");
+    f.deliver(peer, encode_query("xy", id_from(2), krpc::PingArgs{}));
+    REQUIRE(f.transport.sent.size() >= 1);
+    CHECK(f.transport.sent[0].to == peer);
+    const auto reply = f.transport.message(0);
+    CHECK(reply.transaction == "xy");
+    CHECK(as_response(reply).id == f.self);
+    REQUIRE(reply.requester);
+    CHECK(*reply.requester == peer);
+    CHECK(f.node.stats().queries_in[static_cast<int>(krpc::Method::Ping)] == 1);
+}
+
+TEST_CASE("a node that only queried us is pinged, and enters the table only when it answers",
+          "[node]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.2:4000");
+    const NodeId pid = id_from(2);
+    f.deliver(peer, encode_query("aa", pid, krpc::PingArgs{}));
+    CHECK(f.node.routing_table().size() == 0);
+    // Our reply, then our own ping to verify it.
+    REQUIRE(f.transport.sent.size() == 2);
+    const auto ping = f.transport.message(1);
+    REQUIRE(as_query(ping).method() == krpc::Method::Ping);
+    CHECK(f.node.routing_table().size() == 0);
+    f.deliver(peer, encode_response(ping.transaction, krpc::Response{pid, {}, {}, {}}));
+    CHECK(f.node.routing_table().contains(pid));
+}
+
+TEST_CASE("find_node returns the nearest contacts, nearest first, never the asker", "[node]") {
+    Fixture f;
+    std::vector<NodeId> ids;
+    for (int i = 0; i < 30; ++i) {
+        ids.push_back(id_from(100 + i));
+        f.add_contact(ids.back(), Endpoint::v4({10, 0, 1, static_cast<std::uint8_t>(i + 1)}, 5000));
+    }
+    REQUIRE(f.node.routing_table().size() >= 20);
+    const NodeId asker = ids[3];
+    const NodeId target = ids[3];  // the asker's own ID: it must still not be returned
+    f.deliver(ep("10.0.1.4:5000"), encode_query("fn", asker, krpc::FindNodeArgs{target, {}}));
+    const auto reply = f.transport.reply("fn");
+    const auto& r = as_response(reply);
+    REQUIRE(r.nodes.size() == 20);
+    for (const auto& n : r.nodes) CHECK(n.id != asker);
+    CHECK(std::is_sorted(r.nodes.begin(), r.nodes.end(), [&](const auto& a, const auto& b) {
+        return compare_distance(target, a.id, b.id) < 0;
+    }));
+}
+
+TEST_CASE("find_node honours BEP 32 want and otherwise answers with the asker's family",
+          "[node]") {
+    Fixture f;
+    f.add_contact(id_from(200), ep("10.0.0.9:1"));
+    f.add_contact(id_from(201), ep("[fd00::9]:1"));
+    const NodeId target = id_from(7);
+    f.deliver(ep("10.0.0.3:1"), encode_query("a1", id_from(3), krpc::FindNodeArgs{target, {}}));
+    auto r = as_response(f.transport.reply("a1"));
+    REQUIRE(r.nodes.size() == 1);
+    CHECK(r.nodes[0].endpoint.is_v4());
+    f.deliver(ep("10.0.0.3:1"),
+              encode_query("a2", id_from(3), krpc::FindNodeArgs{target, krpc::Want{true, true}}));
+    r = as_response(f.transport.reply("a2"));
+    CHECK(r.nodes.size() == 2);
+    f.deliver(ep("[fd00::3]:1"), encode_query("a3", id_from(3), krpc::FindNodeArgs{target, {}}));
+    r = as_response(f.transport.reply("a3"));
+    REQUIRE(r.nodes.size() == 1);
+    CHECK(r.nodes[0].endpoint.is_v6());
+}
+
+TEST_CASE("find_value returns nodes and a token, or the item and a token", "[node]") {
+    Fixture f;
+    f.add_contact(id_from(300), ep("10.0.0.30:1"));
+    const Endpoint asker = ep("10.0.0.3:1");
+    const NodeId aid = id_from(3);
+    f.deliver(asker, encode_query("f1", aid, krpc::FindValueArgs{NodeId::from_key("k"), {}}));
+    auto r = as_response(f.transport.reply("f1"));
+    CHECK_FALSE(r.item);
+    CHECK(r.nodes.size() == 1);
+    REQUIRE(r.token);
+    CHECK(r.token->size() == 8);
+
+    auto stored = f.store(asker, aid, "k", "v", 4, *r.token);
+    REQUIRE(std::holds_alternative<krpc::Response>(stored.body));
+    f.deliver(asker, encode_query("f2", aid, krpc::FindValueArgs{NodeId::from_key("k"), {}}));
+    r = as_response(f.transport.reply("f2"));
+    REQUIRE(r.item);
+    CHECK(r.item->key == "k");
+    CHECK(r.item->value == "v");
+    CHECK(r.item->seq == 4);
+    CHECK(r.token);
+    CHECK(r.nodes.empty());
+}
+
+TEST_CASE("store with a valid token stores; bad, missing and stale tokens are refused with 203",
+          "[node]") {
+    Fixture f;
+    const Endpoint a = ep("10.0.0.3:1");
+    const NodeId aid = id_from(3);
+    const std::string token = f.token_from_find_value(a, aid, "key");
+
+    SECTION("valid") {
+        auto m = f.store(a, aid, "key", "value", 0, token);
+        CHECK(std::holds_alternative<krpc::Response>(m.body));
+        REQUIRE(f.node.storage().find(NodeId::from_key("key")));
+        CHECK(f.node.storage().find(NodeId::from_key("key"))->value == "value");
+    }
+    SECTION("a token given to another address") {
+        auto m = f.store(ep("10.0.0.4:1"), aid, "key", "value", 0, token);
+        CHECK(as_error(m).code == 203);
+        CHECK(as_error(m).message == "bad token");
+        CHECK(f.node.storage().size() == 0);
+    }
+    SECTION("missing token") {
+        auto m = f.store(a, aid, "key", "value", 0, "");
+        CHECK(as_error(m).code == 203);
+        CHECK(f.node.storage().size() == 0);
+    }
+    SECTION("a token is still good after one rotation") {
+        f.advance(6min);
+        auto m = f.store(a, aid, "key", "value", 0, token);
+        CHECK(std::holds_alternative<krpc::Response>(m.body));
+    }
+    SECTION("a token is stale after two rotations") {
+        f.advance(5min + 1s);
+        f.advance(5min + 1s);
+        auto m = f.store(a, aid, "key", "value", 0, token);
+        CHECK(as_error(m).code == 203);
+        CHECK(f.node.storage().size() == 0);
+    }
+}
+
+TEST_CASE("store refuses a key that does not hash to the target, a lower seq and oversized data",
+          "[node]") {
+    Fixture f;
+    const Endpoint a = ep("10.0.0.3:1");
+    const NodeId aid = id_from(3);
+    const std::string token = f.token_from_find_value(a, aid, "key");
+
+    SECTION("key not matching target") {
+        auto m = f.store(a, aid, "key", "value", 0, token, NodeId::from_key("other"));
+        CHECK(as_error(m).code == 203);
+        CHECK(as_error(m).message.find("target") != std::string::npos);
+        CHECK(f.node.storage().size() == 0);
+    }
+    SECTION("lower seq") {
+        REQUIRE(std::holds_alternative<krpc::Response>(f.store(a, aid, "key", "v5", 5, token).body));
+        auto m = f.store(a, aid, "key", "v4", 4, token);
+        CHECK(as_error(m).code == 302);
+        CHECK(f.node.storage().find(NodeId::from_key("key"))->value == "v5");
+    }
+    SECTION("equal seq, different value") {
+        REQUIRE(std::holds_alternative<krpc::Response>(f.store(a, aid, "key", "v5", 5, token).body));
+        auto m = f.store(a, aid, "key", "other", 5, token);
+        CHECK(as_error(m).code == 302);
+        CHECK(f.node.storage().find(NodeId::from_key("key"))->value == "v5");
+    }
+    SECTION("value over 1000 bytes") {
+        auto m = f.store(a, aid, "key", std::string(1001, 'x'), 0, token);
+        CHECK(as_error(m).code == 205);
+        CHECK(as_error(m).message.find("value too large") != std::string::npos);
+        CHECK(f.node.storage().size() == 0);
+    }
+    SECTION("key over 256 bytes") {
+        const std::string key(257, 'k');
+        auto m = f.store(a, aid, key, "v", 0, token);
+        // The token is per address, not per key, so only the size can refuse it.
+        CHECK(as_error(m).code == 205);
+        CHECK(f.node.storage().size() == 0);
+    }
+}
+
+TEST_CASE("an unknown method is answered 204; bad arguments 203 with the reason", "[node]") {
+    Fixture f;
+    const Endpoint a = ep("10.0.0.3:1");
+    f.deliver(a, encode_query("u1", id_from(3), krpc::UnknownArgs{"get_peers"}));
+    auto m = f.transport.reply("u1");
+    CHECK(m.transaction == "u1");
+    CHECK(as_error(m).code == 204);
+    CHECK(f.node.stats().unknown_methods == 1);
+
+    // find_node without a target.
+    f.deliver(a, "d1:ad2:id20:" + std::string(20, 'a') + "e1:q9:find_node1:t2:b21:y1:qe");
+    m = f.transport.reply("b2");
+    CHECK(m.transaction == "b2");
+    CHECK(as_error(m).code == 203);
+    CHECK(as_error(m).message.find("target") != std::string::npos);
+    CHECK(f.node.stats().bad_queries == 1);
+}
+
+TEST_CASE("malformed datagrams are dropped without a reply and counted", "[node]") {
+    Fixture f;
+    const Endpoint a = ep("10.0.0.3:1");
+    const std::vector<std::string> junk = {
+        "",
+        "garbage",
+        "d1:t2:aae",                                   // no y
+        "d1:t2:aa1:y1:ze",                             // bad y
+        "d1:rd2:id3:abce1:t2:aa1:y1:re",               // short id in a response
+        "d1:ad2:id20:" + std::string(20, 'a') + "e",  // truncated
+        "i42e",
+        "le",
+    };
+    for (const auto& j : junk) f.deliver(a, j);
+    CHECK(f.transport.sent.empty());
+    CHECK(f.node.stats().malformed_dropped == junk.size());
+}
+
+TEST_CASE("datagrams from unusable sources are dropped", "[node]") {
+    Fixture f;
+    const std::string ping = encode_query("aa", id_from(3), krpc::PingArgs{});
+    f.deliver(ep("10.0.0.3:0"), ping);
+    f.deliver(ep("224.0.0.1:5000"), ping);
+    f.deliver(ep("0.0.0.0:5000"), ping);
+    f.deliver(ep("255.255.255.255:5000"), ping);
+    CHECK(f.transport.sent.empty());
+    CHECK(f.node.stats().unusable_source == 4);
+}
+
+TEST_CASE("a reply counts only from the endpoint asked, with a known transaction id", "[node]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.5:6000");
+    const NodeId pid = id_from(5);
+    std::optional<PingResult> result;
+    f.node.ping(f.now, peer, std::nullopt, [&](const PingResult& r) { result = r; });
+    REQUIRE(f.transport.sent.size() == 1);
+    const std::string t = f.transport.message(0).transaction;
+    REQUIRE(t.size() == 2);
+
+    // Another endpoint answering with the right transaction ID: ignored.
+    f.deliver(ep("10.0.0.6:6000"), encode_response(t, krpc::Response{pid, {}, {}, {}}));
+    CHECK_FALSE(result);
+    CHECK(f.node.stats().wrong_endpoint == 1);
+    // The right endpoint with an unknown transaction ID: ignored.
+    std::string other = t;
+    other[1] = static_cast<char>(other[1] ^ 1);
+    f.deliver(peer, encode_response(other, krpc::Response{pid, {}, {}, {}}));
+    CHECK_FALSE(result);
+    CHECK(f.node.stats().unmatched_replies == 1);
+    CHECK(f.node.routing_table().size() == 0);
+    // The real answer.
+    f.now += 3ms;
+    f.deliver(peer, encode_response(t, krpc::Response{pid, {}, {}, {}}));
+    REQUIRE(result);
+    CHECK(result->ok);
+    CHECK(result->id == pid);
+    CHECK(result->rtt == 3ms);
+    CHECK(f.node.routing_table().contains(pid));
+}
+
+TEST_CASE("a reply carrying another id than the one expected fails the query", "[node]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.5:6000");
+    std::optional<PingResult> result;
+    f.node.ping(f.now, peer, id_from(5), [&](const PingResult& r) { result = r; });
+    const std::string t = f.transport.message(0).transaction;
+    f.deliver(peer, encode_response(t, krpc::Response{id_from(6), {}, {}, {}}));
+    REQUIRE(result);
+    CHECK_FALSE(result->ok);
+    CHECK(result->error.find("answered as") != std::string::npos);
+    CHECK(f.node.stats().wrong_id == 1);
+    CHECK_FALSE(f.node.routing_table().contains(id_from(6)));
+}
+
+TEST_CASE("an unanswered query passes its soft timeout, then fails at the hard timeout",
+          "[node]") {
+    NodeConfig config;
+    config.rpc_timeout = 2s;
+    config.soft_timeout_initial = 300ms;
+    Fixture f(config);
+    std::optional<PingResult> result;
+    f.node.ping(f.now, ep("10.0.0.5:6000"), std::nullopt, [&](const PingResult& r) { result = r; });
+    CHECK(f.node.next_timeout() == f.now + 300ms);
+    f.advance(300ms);
+    CHECK(f.node.stats().soft_timeouts == 1);
+    CHECK_FALSE(result);  // a soft timeout does not end a ping
+    CHECK(f.node.next_timeout() == TimePoint{} + 2s);
+    f.advance(1700ms);
+    REQUIRE(result);
+    CHECK_FALSE(result->ok);
+    CHECK(result->error == "no reply within 2000 ms");
+    CHECK(f.node.stats().hard_timeouts == 1);
+    CHECK(f.node.transactions_open() == 0);
+}
+
+TEST_CASE("a KRPC error reply is reported with its code and message", "[node]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.5:6000");
+    std::optional<PingResult> result;
+    f.node.ping(f.now, peer, std::nullopt, [&](const PingResult& r) { result = r; });
+    krpc::Message e;
+    e.transaction = f.transport.message(0).transaction;
+    e.body = krpc::Error{201, "go away"};
+    f.deliver(peer, krpc::encode(e));
+    REQUIRE(result);
+    CHECK_FALSE(result->ok);
+    CHECK(result->error == "refused with error 201: go away");
+}
+
+TEST_CASE("put and get on a node without contacts use its own store", "[node]") {
+    Fixture f;
+    std::optional<PutResult> put;
+    f.node.put(f.now, "alone", "here", {}, [&](const PutResult& r) { put = r; });
+    REQUIRE(put);
+    CHECK(put->ok);
+    CHECK(put->stored == 0);
+    CHECK(put->stored_locally);
+    std::optional<GetResult> got;
+    f.node.get(f.now, "alone", [&](const GetResult& r) { got = r; });
+    REQUIRE(got);
+    CHECK(got->ok);
+    REQUIRE(got->item);
+    CHECK(got->item->value == "here");
+    CHECK(got->from.id == f.self);
+}
+
+TEST_CASE("put refuses oversized keys and values before sending anything", "[node]") {
+    Fixture f;
+    std::optional<PutResult> put;
+    f.node.put(f.now, "k", std::string(1001, 'x'), {}, [&](const PutResult& r) { put = r; });
+    REQUIRE(put);
+    CHECK_FALSE(put->ok);
+    CHECK(put->error == "value too large (1001 > 1000 bytes)");
+    f.node.put(f.now, std::string(300, 'k'), "v", {}, [&](const PutResult& r) { put = r; });
+    CHECK(put->error == "key too large (300 > 256 bytes)");
+    CHECK(f.transport.sent.empty());
+}
+
+TEST_CASE("cancel_all fails every operation in flight", "[node]") {
+    Fixture f;
+    std::optional<PingResult> ping;
+    std::optional<LookupResult> lookup;
+    f.add_contact(id_from(9), ep("10.0.0.9:1"));
+    f.node.ping(f.now, ep("10.0.0.5:6000"), std::nullopt, [&](const PingResult& r) { ping = r; });
+    f.node.lookup(f.now, id_from(77), [&](const LookupResult& r) { lookup = r; });
+    CHECK(f.node.lookups_running() == 1);
+    f.node.cancel_all();
+    REQUIRE(ping);
+    CHECK(ping->error == "cancelled");
+    REQUIRE(lookup);
+    CHECK(lookup->error == "cancelled");
+    CHECK(f.node.transactions_open() == 0);
+    CHECK(f.node.lookups_running() == 0);
+}
+
+TEST_CASE("items expire at their TTL and are then no longer served", "[node]") {
+    Fixture f;
+    const Endpoint a = ep("10.0.0.3:1");
+    const NodeId aid = id_from(3);
+    const std::string token = f.token_from_find_value(a, aid, "short");
+    krpc::StoreArgs s;
+    s.target = NodeId::from_key("short");
+    s.token = token;
+    s.key = "short";
+    s.value = "lived";
+    s.ttl = 60;
+    f.deliver(a, encode_query("st", aid, s));
+    REQUIRE(f.node.storage().size() == 1);
+    CHECK(f.node.next_timeout() <= f.now + 60s);
+    f.advance(59s);
+    CHECK(f.node.storage().size() == 1);
+    f.advance(1s);
+    CHECK(f.node.storage().size() == 0);
+    f.deliver(a, encode_query("f2", aid, krpc::FindValueArgs{NodeId::from_key("short"), {}}));
+    CHECK_FALSE(as_response(f.transport.reply("f2")).item);
+}

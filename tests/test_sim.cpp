@@ -1,0 +1,343 @@
+// Simulation tests: many nodes on the virtual network, seeded and deterministic.
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <map>
+
+#include "helpers.hpp"
+#include "kad/sim/network.hpp"
+
+using namespace kad;
+using namespace kad::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+sim::LinkModel lan(double loss = 0.0) {
+    sim::LinkModel m;
+    m.latency = 1ms;
+    m.jitter = 500us;
+    m.loss = loss;
+    return m;
+}
+
+std::size_t random_alive(sim::Network& net, std::size_t except = SIZE_MAX) {
+    for (;;) {
+        const std::size_t i = net.rng().uniform(net.size());
+        if (net.alive(i) && i != except) return i;
+    }
+}
+
+// The k nearest live nodes to target, other than `except`, by brute force.
+std::vector<NodeId> truth(sim::Network& net, const NodeId& target, std::size_t k,
+                          std::size_t except) {
+    std::vector<NodeId> ids;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        if (net.alive(i) && i != except) ids.push_back(net.node(i).id());
+    }
+    k = std::min(k, ids.size());
+    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
+                      CloserTo{target});
+    ids.resize(k);
+    return ids;
+}
+
+struct LookupRun {
+    NodeId target;
+    std::size_t from;
+    std::optional<LookupResult> result;
+};
+
+std::vector<LookupRun> run_lookups(sim::Network& net, std::size_t n) {
+    std::vector<LookupRun> runs(n);
+    for (auto& r : runs) {
+        r.target = NodeId::random(net.rng());
+        r.from = random_alive(net);
+        net.with(r.from, [&r](Node& node, TimePoint now) {
+            node.lookup(now, r.target, [&r](const LookupResult& res) { r.result = res; });
+        });
+    }
+    net.run_until(
+        [&] { return std::all_of(runs.begin(), runs.end(), [](auto& r) { return r.result.has_value(); }); },
+        5min);
+    return runs;
+}
+
+struct PutGet {
+    std::string key, value;
+    std::size_t putter = 0;
+    std::optional<PutResult> put;
+    std::optional<GetResult> got;
+};
+
+std::vector<PutGet> run_puts(sim::Network& net, std::size_t n, const std::string& tag) {
+    std::vector<PutGet> items(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        auto& it = items[i];
+        it.key = tag + "-key-" + std::to_string(i);
+        it.value = tag + "-value-" + std::to_string(i);
+        it.putter = random_alive(net);
+        net.with(it.putter, [&it](Node& node, TimePoint now) {
+            node.put(now, it.key, it.value, {}, [&it](const PutResult& r) { it.put = r; });
+        });
+    }
+    net.run_until(
+        [&] { return std::all_of(items.begin(), items.end(), [](auto& i) { return i.put.has_value(); }); },
+        5min);
+    return items;
+}
+
+void run_gets(sim::Network& net, std::vector<PutGet>& items) {
+    for (auto& it : items) {
+        const std::size_t from = random_alive(net, it.putter);
+        net.with(from, [&it](Node& node, TimePoint now) {
+            node.get(now, it.key, [&it](const GetResult& r) { it.got = r; });
+        });
+    }
+    net.run_until(
+        [&] { return std::all_of(items.begin(), items.end(), [](auto& i) { return i.got.has_value(); }); },
+        5min);
+}
+
+bool found(const PutGet& it) {
+    return it.got && it.got->ok && it.got->item && it.got->item->value == it.value &&
+           it.put && it.got->item->seq == it.put->seq;
+}
+
+}  // namespace
+
+TEST_CASE("two nodes: bootstrap, put on one, get on the other", "[sim]") {
+    sim::Network net(7, lan());
+    const auto a = net.add_node();
+    const auto b = net.add_node();
+    std::optional<BootstrapResult> joined;
+    net.with(b, [&](Node& n, TimePoint now) {
+        n.bootstrap(now, {{net.endpoint(a), net.node(a).id()}},
+                    [&](const BootstrapResult& r) { joined = r; });
+    });
+    REQUIRE(net.run_until([&] { return joined.has_value(); }, 10s));
+    CHECK(joined->ok);
+    CHECK(joined->contacts == 1);
+    CHECK(net.node(b).joined());
+    // a learned of b by verifying it after b's queries.
+    net.run_for(100ms);
+    CHECK(net.node(a).routing_table().contains(net.node(b).id()));
+
+    std::optional<PutResult> put;
+    net.with(a, [&](Node& n, TimePoint now) {
+        n.put(now, "hello", "world", {}, [&](const PutResult& r) { put = r; });
+    });
+    REQUIRE(net.run_until([&] { return put.has_value(); }, 10s));
+    CHECK(put->ok);
+    CHECK(put->stored == 1);
+    CHECK(put->seq == 0);
+
+    std::optional<GetResult> got;
+    net.with(b, [&](Node& n, TimePoint now) {
+        n.get(now, "hello", [&](const GetResult& r) { got = r; });
+    });
+    REQUIRE(net.run_until([&] { return got.has_value(); }, 10s));
+    REQUIRE(got->ok);
+    CHECK(got->item->value == "world");
+
+    // A second put of another value raises seq; a get sees the new one.
+    net.with(b, [&](Node& n, TimePoint now) {
+        n.put(now, "hello", "again", {}, [&](const PutResult& r) { put = r; });
+    });
+    put.reset();
+    REQUIRE(net.run_until([&] { return put.has_value(); }, 10s));
+    CHECK(put->ok);
+    CHECK(put->seq == 1);
+    got.reset();
+    net.with(a, [&](Node& n, TimePoint now) {
+        n.get(now, "hello", [&](const GetResult& r) { got = r; });
+    });
+    REQUIRE(net.run_until([&] { return got.has_value(); }, 10s));
+    CHECK(got->item->value == "again");
+    CHECK(got->item->seq == 1);
+}
+
+TEST_CASE("bootstrap reports a node that does not answer, or answers with another id",
+          "[sim]") {
+    sim::Network net(8, lan());
+    const auto a = net.add_node();
+    const auto b = net.add_node();
+    std::optional<BootstrapResult> r;
+    net.with(b, [&](Node& n, TimePoint now) {
+        n.bootstrap(now, {{net.endpoint(a), id_from(999)}}, [&](const BootstrapResult& x) { r = x; });
+    });
+    REQUIRE(net.run_until([&] { return r.has_value(); }, 10s));
+    CHECK_FALSE(r->ok);
+    CHECK(r->error.find("answered as") != std::string::npos);
+
+    net.kill(a);
+    r.reset();
+    net.with(b, [&](Node& n, TimePoint now) {
+        n.bootstrap(now, {{net.endpoint(a), std::nullopt}}, [&](const BootstrapResult& x) { r = x; });
+    });
+    REQUIRE(net.run_until([&] { return r.has_value(); }, 10s));
+    CHECK_FALSE(r->ok);
+    CHECK(r->error.find("no bootstrap node answered") != std::string::npos);
+    CHECK_FALSE(net.node(b).joined());
+}
+
+TEST_CASE("1,000 nodes, no loss: exact lookups, every value found, median hops at most 3",
+          "[sim]") {
+    sim::Network net(1, lan());
+    const auto joined = sim::grow(net, 1000);
+    REQUIRE(joined.size() == 1000);
+    // Joining is real: no node starts with a pre-filled table.
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) total += net.node(i).routing_table().size();
+    CHECK(total / net.size() >= 40);
+
+    auto runs = run_lookups(net, 200);
+    std::vector<int> hops;
+    for (const auto& r : runs) {
+        REQUIRE(r.result);
+        REQUIRE(r.result->ok);
+        const auto want = truth(net, r.target, 20, r.from);
+        std::vector<NodeId> got;
+        for (const auto& n : r.result->nodes) got.push_back(n.id);
+        CHECK(got == want);  // exactly the true 20 nearest, in order
+        hops.push_back(r.result->hops);
+    }
+    std::sort(hops.begin(), hops.end());
+    CHECK(hops[hops.size() / 2] <= 3);
+
+    auto items = run_puts(net, 100, "a");
+    for (const auto& it : items) {
+        REQUIRE(it.put);
+        CHECK(it.put->ok);
+        CHECK(it.put->stored == 20);  // the k nearest other than the putter
+    }
+    run_gets(net, items);
+    for (const auto& it : items) CHECK(found(it));
+}
+
+TEST_CASE("5% datagram loss: every lookup finds the nearest node and every get succeeds",
+          "[sim]") {
+    sim::Network net(2, lan(0.05));
+    REQUIRE(sim::grow(net, 500).size() == 500);
+    auto runs = run_lookups(net, 200);
+    for (const auto& r : runs) {
+        REQUIRE(r.result);
+        REQUIRE(r.result->ok);
+        const auto want = truth(net, r.target, 20, r.from);
+        REQUIRE(!r.result->nodes.empty());
+        CHECK(r.result->nodes.front().id == want.front());
+    }
+    auto items = run_puts(net, 100, "b");
+    for (const auto& it : items) CHECK(it.put->ok);
+    run_gets(net, items);
+    for (const auto& it : items) CHECK(found(it));
+}
+
+TEST_CASE("30% of nodes killed after the puts, no repair: at least 99% of values found",
+          "[sim]") {
+    sim::Network net(3, lan());
+    REQUIRE(sim::grow(net, 1000).size() == 1000);
+    auto items = run_puts(net, 300, "c");
+    std::size_t killed = 0;
+    while (killed < 300) {
+        const std::size_t i = net.rng().uniform(net.size());
+        if (!net.alive(i)) continue;
+        net.kill(i);
+        ++killed;
+    }
+    run_gets(net, items);
+    const auto ok = std::count_if(items.begin(), items.end(), found);
+    CHECK(static_cast<double>(ok) / static_cast<double>(items.size()) >= 0.99);
+}
+
+TEST_CASE("a lookup whose first alpha contacts are dead ends within a few soft timeouts",
+          "[sim]") {
+    sim::Network net(4, lan());
+    REQUIRE(sim::grow(net, 200).size() == 200);
+    const std::size_t from = 0;
+    const NodeId target = NodeId::random(net.rng());
+    // The three contacts the lookup asks first: the nearest to target in its table.
+    const auto first = net.node(from).routing_table().closest(target, 3);
+    REQUIRE(first.size() == 3);
+    for (const Contact* c : first) net.kill(*net.index_of(c->endpoint));
+
+    const Duration soft = net.node(from).config().soft_timeout_min;
+    std::optional<LookupResult> r;
+    const TimePoint start = net.now();
+    net.with(from, [&](Node& n, TimePoint now) {
+        n.lookup(now, target, [&](const LookupResult& x) { r = x; });
+    });
+    REQUIRE(net.run_until([&] { return r.has_value(); }, 30s));
+    CHECK(r->ok);
+    const Duration took = net.now() - start;
+    CHECK(took < net.node(from).config().rpc_timeout);  // no hard timeout was waited for
+    CHECK(took <= 6 * soft);
+    const auto want = truth(net, target, 20, from);
+    std::vector<NodeId> got;
+    for (const auto& n : r->nodes) got.push_back(n.id);
+    CHECK(got == want);
+}
+
+TEST_CASE("a lookup across a partition finds only its side; healing restores the rest",
+          "[sim]") {
+    sim::Network net(5, lan());
+    REQUIRE(sim::grow(net, 100).size() == 100);
+    for (std::size_t i = 50; i < 100; ++i) net.set_group(i, 1);
+    const NodeId target = NodeId::random(net.rng());
+    std::optional<LookupResult> r;
+    net.with(0, [&](Node& n, TimePoint now) {
+        n.lookup(now, target, [&](const LookupResult& x) { r = x; });
+    });
+    REQUIRE(net.run_until([&] { return r.has_value(); }, 30s));
+    REQUIRE(r->ok);
+    for (const auto& n : r->nodes) {
+        const auto idx = net.index_of(n.endpoint);
+        REQUIRE(idx);
+        CHECK(*idx < 50);
+    }
+    net.heal();
+    r.reset();
+    net.with(1, [&](Node& n, TimePoint now) {
+        n.lookup(now, target, [&](const LookupResult& x) { r = x; });
+    });
+    REQUIRE(net.run_until([&] { return r.has_value(); }, 30s));
+    REQUIRE(r->ok);
+    CHECK(r->nodes.front().id == truth(net, target, 1, 1).front());
+}
+
+TEST_CASE("the simulator is deterministic for a seed", "[sim]") {
+    auto run = [] {
+        sim::Network net(11, lan(0.02));
+        sim::grow(net, 100);
+        auto runs = run_lookups(net, 20);
+        std::vector<std::string> out;
+        for (const auto& r : runs) {
+            std::string line = std::to_string(r.result->queries) + ":";
+            for (const auto& n : r.result->nodes) line += n.id.short_hex();
+            out.push_back(line);
+        }
+        out.push_back(std::to_string(net.stats().sent));
+        return out;
+    };
+    CHECK(run() == run());
+}
+
+TEST_CASE("a paused node misses datagrams; resumed, it serves again", "[sim]") {
+    sim::Network net(6, lan());
+    REQUIRE(sim::grow(net, 20).size() == 20);
+    net.pause(3);
+    std::optional<PingResult> p;
+    net.with(0, [&](Node& n, TimePoint now) {
+        n.ping(now, net.endpoint(3), std::nullopt, [&](const PingResult& r) { p = r; });
+    });
+    REQUIRE(net.run_until([&] { return p.has_value(); }, 10s));
+    CHECK_FALSE(p->ok);
+    net.resume(3);
+    p.reset();
+    net.with(0, [&](Node& n, TimePoint now) {
+        n.ping(now, net.endpoint(3), std::nullopt, [&](const PingResult& r) { p = r; });
+    });
+    REQUIRE(net.run_until([&] { return p.has_value(); }, 10s));
+    CHECK(p->ok);
+    CHECK(p->rtt >= 2ms);
+}
