@@ -6,19 +6,32 @@ namespace kad::bencode {
 
 const char* to_string(Errc e) noexcept {
     switch (e) {
-        case Errc::Truncated: return "truncated";
-        case Errc::TrailingBytes: return "trailing bytes after the value";
-        case Errc::LeadingZero: return "leading zero in a number";
-        case Errc::NegativeZero: return "negative zero";
-        case Errc::BadInteger: return "malformed integer";
-        case Errc::IntegerOverflow: return "integer out of range";
-        case Errc::StringPastEnd: return "string length runs past the end of the input";
-        case Errc::UnsortedKeys: return "dictionary keys not sorted";
-        case Errc::DuplicateKey: return "duplicate dictionary key";
-        case Errc::KeyNotString: return "dictionary key is not a string";
-        case Errc::TooDeep: return "nesting too deep";
-        case Errc::TooManyElements: return "too many elements";
-        case Errc::UnexpectedByte: return "unexpected byte";
+        case Errc::Truncated:
+            return "truncated";
+        case Errc::TrailingBytes:
+            return "trailing bytes after the value";
+        case Errc::LeadingZero:
+            return "leading zero in a number";
+        case Errc::NegativeZero:
+            return "negative zero";
+        case Errc::BadInteger:
+            return "malformed integer";
+        case Errc::IntegerOverflow:
+            return "integer out of range";
+        case Errc::StringPastEnd:
+            return "string length runs past the end of the input";
+        case Errc::UnsortedKeys:
+            return "dictionary keys not sorted";
+        case Errc::DuplicateKey:
+            return "duplicate dictionary key";
+        case Errc::KeyNotString:
+            return "dictionary key is not a string";
+        case Errc::TooDeep:
+            return "nesting too deep";
+        case Errc::TooManyElements:
+            return "too many elements";
+        case Errc::UnexpectedByte:
+            return "unexpected byte";
     }
     return "unknown error";
 }
@@ -30,7 +43,7 @@ std::string DecodeError::message() const {
 // ---- Parser ---------------------------------------------------------------------------------
 
 class Document::Parser {
-public:
+  public:
     Parser(std::string_view in, const Limits& limits, std::vector<Node>& nodes)
         : in_(in), limits_(limits), nodes_(nodes) {}
 
@@ -41,7 +54,7 @@ public:
     }
     DecodeError error() const { return error_; }
 
-private:
+  private:
     bool fail(Errc code, std::size_t at) {
         error_ = {code, at};
         return false;
@@ -84,10 +97,9 @@ private:
             negative = true;
             ++pos_;
         }
-        const std::uint64_t max = negative
-                                      ? std::uint64_t{1} << 63
-                                      : static_cast<std::uint64_t>(
-                                            std::numeric_limits<std::int64_t>::max());
+        const std::uint64_t max =
+            negative ? std::uint64_t{1} << 63
+                     : static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
         const std::size_t digits = pos_;
         std::uint64_t v = 0;
         if (!number('e', max, v)) return false;
@@ -228,8 +240,10 @@ bool View::find(std::string_view key, View& out) const noexcept {
 
 Value to_value(View v) {
     switch (v.type()) {
-        case Type::Integer: return Value(v.as_int());
-        case Type::String: return Value(v.as_string());
+        case Type::Integer:
+            return Value(v.as_int());
+        case Type::String:
+            return Value(v.as_string());
         case Type::List: {
             List l;
             l.reserve(v.size());
@@ -267,8 +281,12 @@ void append_string(std::string& out, std::string_view s) {
 
 void encode_to(std::string& out, const Value& v) {
     switch (v.type()) {
-        case Type::Integer: append_int(out, v.as_int()); break;
-        case Type::String: append_string(out, v.as_string()); break;
+        case Type::Integer:
+            append_int(out, v.as_int());
+            break;
+        case Type::String:
+            append_string(out, v.as_string());
+            break;
         case Type::List:
             out.push_back('l');
             for (const auto& item : v.as_list()) encode_to(out, item);

@@ -104,7 +104,8 @@ void Node::advance(TimePoint now) {
 }
 
 TimePoint Node::next_maintenance() const {
-    return std::min({rotate_at_, storage_.next_expiry(), table_.next_refresh(config_.bucket_refresh)});
+    return std::min(
+        {rotate_at_, storage_.next_expiry(), table_.next_refresh(config_.bucket_refresh)});
 }
 
 TimePoint Node::next_timeout() const {
@@ -131,8 +132,11 @@ void Node::handle_timeout(TimePoint now) {
         }
         if (id) maybe_ping(table_.on_failed(now_, *id, e.to));
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.rpc_timeout);
-        e.handler(RpcEvent{RpcEventKind::Failed, nullptr, {},
-                           "no reply within " + std::to_string(ms.count()) + " ms", true});
+        e.handler(RpcEvent{RpcEventKind::Failed,
+                           nullptr,
+                           {},
+                           "no reply within " + std::to_string(ms.count()) + " ms",
+                           true});
     }
     if (now_ >= next_maintenance()) maintenance();
 }
@@ -243,13 +247,12 @@ void Node::maybe_ping(const std::optional<PingRequest>& req) {
     ++stats_.maintenance_pings;
     // The routing table learns the outcome centrally (on_reply / hard timeout); the handler
     // only returns the budget.
-    const bool sent = send_query(req->endpoint, req->id, make_query(id_, Method::Ping, id_),
-                                 [this](const RpcEvent& e) {
-                                     if (e.kind != RpcEventKind::SoftTimeout &&
-                                         maintenance_pings_ > 0) {
-                                         --maintenance_pings_;
-                                     }
-                                 });
+    const bool sent = send_query(
+        req->endpoint, req->id, make_query(id_, Method::Ping, id_), [this](const RpcEvent& e) {
+            if (e.kind != RpcEventKind::SoftTimeout && maintenance_pings_ > 0) {
+                --maintenance_pings_;
+            }
+        });
     if (!sent) {
         --maintenance_pings_;
         table_.on_ping_abandoned(req->id);
@@ -381,7 +384,8 @@ void Node::answer_store(const Endpoint& from, const krpc::Message& m, const krpc
             return refuse(krpc::kMessageTooBig,
                           "value too large (" + std::to_string(a.value.size()) + " > " +
                               std::to_string(limits.max_value_size) + " bytes)");
-        default: break;
+        default:
+            break;
     }
     std::optional<Duration> ttl;
     if (a.ttl) {
@@ -396,12 +400,15 @@ void Node::answer_store(const Endpoint& from, const krpc::Message& m, const krpc
         case StoreResult::SeqConflict:
             return refuse(krpc::kSeqTooLow, "sequence number equal to current, value differs");
         case StoreResult::TooManyItems:
-        case StoreResult::StorageFull: return refuse(krpc::kServerError, to_string(res));
+        case StoreResult::StorageFull:
+            return refuse(krpc::kServerError, to_string(res));
         case StoreResult::KeyTooLarge:
-        case StoreResult::ValueTooLarge: return refuse(krpc::kMessageTooBig, to_string(res));
+        case StoreResult::ValueTooLarge:
+            return refuse(krpc::kMessageTooBig, to_string(res));
         case StoreResult::Stored:
         case StoreResult::Updated:
-        case StoreResult::Refreshed: break;
+        case StoreResult::Refreshed:
+            break;
     }
     ++stats_.stores_accepted;
     krpc::Message r;
@@ -419,17 +426,24 @@ void Node::on_reply(const Endpoint& from, const krpc::Message& m) {
     if (resp) replier = resp->id;
     TransactionTable::Entry e;
     switch (txns_.take(m.transaction, from, replier, e)) {
-        case TransactionTable::Match::UnknownTransaction: ++stats_.unmatched_replies; return;
-        case TransactionTable::Match::WrongEndpoint: ++stats_.wrong_endpoint; return;
+        case TransactionTable::Match::UnknownTransaction:
+            ++stats_.unmatched_replies;
+            return;
+        case TransactionTable::Match::WrongEndpoint:
+            ++stats_.wrong_endpoint;
+            return;
         case TransactionTable::Match::WrongId:
             ++stats_.wrong_id;
             maybe_ping(table_.on_failed(now_, *e.expected_id, e.to));
-            e.handler(RpcEvent{RpcEventKind::Failed, &m, {},
+            e.handler(RpcEvent{RpcEventKind::Failed,
+                               &m,
+                               {},
                                "answered as " + replier->to_hex() + ", not the expected " +
                                    e.expected_id->to_hex(),
                                false});
             return;
-        case TransactionTable::Match::Ok: break;
+        case TransactionTable::Match::Ok:
+            break;
     }
     const Duration rtt = now_ - e.sent;
     if (!resp) {
@@ -449,7 +463,8 @@ void Node::on_reply(const Endpoint& from, const krpc::Message& m) {
         global_rtt_.srtt = rtt;
         global_rtt_.rttvar = rtt / 2;
     } else {
-        const Duration diff = *global_rtt_.srtt > rtt ? *global_rtt_.srtt - rtt : rtt - *global_rtt_.srtt;
+        const Duration diff =
+            *global_rtt_.srtt > rtt ? *global_rtt_.srtt - rtt : rtt - *global_rtt_.srtt;
         global_rtt_.rttvar = (global_rtt_.rttvar * 3 + diff) / 4;
         global_rtt_.srtt = (*global_rtt_.srtt * 7 + rtt) / 8;
     }
@@ -468,20 +483,20 @@ void Node::ping(TimePoint now, const Endpoint& to_, std::optional<NodeId> id,
         fail.error = "cannot send to " + to.to_string();
         return cb(fail);
     }
-    const bool sent = send_query(to, id, make_query(id_, Method::Ping, id_),
-                                 [to, cb](const RpcEvent& e) {
-                                     if (e.kind == RpcEventKind::SoftTimeout) return;
-                                     PingResult r;
-                                     r.endpoint = to;
-                                     if (e.kind == RpcEventKind::Reply) {
-                                         r.ok = true;
-                                         r.id = std::get<krpc::Response>(e.message->body).id;
-                                         r.rtt = e.rtt;
-                                     } else {
-                                         r.error = failure_text(e);
-                                     }
-                                     cb(r);
-                                 });
+    const bool sent =
+        send_query(to, id, make_query(id_, Method::Ping, id_), [to, cb](const RpcEvent& e) {
+            if (e.kind == RpcEventKind::SoftTimeout) return;
+            PingResult r;
+            r.endpoint = to;
+            if (e.kind == RpcEventKind::Reply) {
+                r.ok = true;
+                r.id = std::get<krpc::Response>(e.message->body).id;
+                r.rtt = e.rtt;
+            } else {
+                r.error = failure_text(e);
+            }
+            cb(r);
+        });
     if (!sent) {
         fail.error = "too many queries in flight";
         cb(fail);
@@ -498,22 +513,22 @@ void Node::find_node(TimePoint now, const Endpoint& to_, std::optional<NodeId> i
         fail.error = "cannot send to " + to.to_string();
         return cb(fail);
     }
-    const bool sent = send_query(to, id, make_query(id_, Method::FindNode, target),
-                                 [to, cb](const RpcEvent& e) {
-                                     if (e.kind == RpcEventKind::SoftTimeout) return;
-                                     FindNodeResult r;
-                                     r.endpoint = to;
-                                     if (e.kind == RpcEventKind::Reply) {
-                                         const auto& resp = std::get<krpc::Response>(e.message->body);
-                                         r.ok = true;
-                                         r.id = resp.id;
-                                         r.nodes = resp.nodes;
-                                         r.rtt = e.rtt;
-                                     } else {
-                                         r.error = failure_text(e);
-                                     }
-                                     cb(r);
-                                 });
+    const bool sent =
+        send_query(to, id, make_query(id_, Method::FindNode, target), [to, cb](const RpcEvent& e) {
+            if (e.kind == RpcEventKind::SoftTimeout) return;
+            FindNodeResult r;
+            r.endpoint = to;
+            if (e.kind == RpcEventKind::Reply) {
+                const auto& resp = std::get<krpc::Response>(e.message->body);
+                r.ok = true;
+                r.id = resp.id;
+                r.nodes = resp.nodes;
+                r.rtt = e.rtt;
+            } else {
+                r.error = failure_text(e);
+            }
+            cb(r);
+        });
     if (!sent) {
         fail.error = "too many queries in flight";
         cb(fail);
@@ -530,25 +545,25 @@ void Node::find_value(TimePoint now, const Endpoint& to_, std::optional<NodeId> 
         fail.error = "cannot send to " + to.to_string();
         return cb(fail);
     }
-    const bool sent =
-        send_query(to, id, make_query(id_, Method::FindValue, NodeId::from_key(key)),
-                   [to, cb](const RpcEvent& e) {
-                       if (e.kind == RpcEventKind::SoftTimeout) return;
-                       FindValueResult r;
-                       r.endpoint = to;
-                       if (e.kind == RpcEventKind::Reply) {
-                           const auto& resp = std::get<krpc::Response>(e.message->body);
-                           r.ok = true;
-                           r.id = resp.id;
-                           r.item = resp.item;
-                           r.nodes = resp.nodes;
-                           r.token = resp.token;
-                           r.rtt = e.rtt;
-                       } else {
-                           r.error = failure_text(e);
-                       }
-                       cb(r);
-                   });
+    const bool sent = send_query(to, id, make_query(id_, Method::FindValue, NodeId::from_key(key)),
+                                 [to, cb](const RpcEvent& e) {
+                                     if (e.kind == RpcEventKind::SoftTimeout) return;
+                                     FindValueResult r;
+                                     r.endpoint = to;
+                                     if (e.kind == RpcEventKind::Reply) {
+                                         const auto& resp =
+                                             std::get<krpc::Response>(e.message->body);
+                                         r.ok = true;
+                                         r.id = resp.id;
+                                         r.item = resp.item;
+                                         r.nodes = resp.nodes;
+                                         r.token = resp.token;
+                                         r.rtt = e.rtt;
+                                     } else {
+                                         r.error = failure_text(e);
+                                     }
+                                     cb(r);
+                                 });
     if (!sent) {
         fail.error = "too many queries in flight";
         cb(fail);
@@ -590,22 +605,20 @@ void Node::store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, st
                    krpc::Query q;
                    q.id = id_;
                    q.args = std::move(a);
-                   const bool sent = send_query(fv.endpoint, fv.id, std::move(q),
-                                                [r, cb](const RpcEvent& e) mutable {
-                                                    if (e.kind == RpcEventKind::SoftTimeout) return;
-                                                    r.rtt = e.rtt;
-                                                    if (e.kind == RpcEventKind::Reply) {
-                                                        r.ok = true;
-                                                    } else {
-                                                        if (e.kind == RpcEventKind::ErrorReply) {
-                                                            r.error_code = std::get<krpc::Error>(
-                                                                               e.message->body)
-                                                                               .code;
-                                                        }
-                                                        r.error = failure_text(e);
-                                                    }
-                                                    cb(r);
-                                                });
+                   const bool sent = send_query(
+                       fv.endpoint, fv.id, std::move(q), [r, cb](const RpcEvent& e) mutable {
+                           if (e.kind == RpcEventKind::SoftTimeout) return;
+                           r.rtt = e.rtt;
+                           if (e.kind == RpcEventKind::Reply) {
+                               r.ok = true;
+                           } else {
+                               if (e.kind == RpcEventKind::ErrorReply) {
+                                   r.error_code = std::get<krpc::Error>(e.message->body).code;
+                               }
+                               r.error = failure_text(e);
+                           }
+                           cb(r);
+                       });
                    if (!sent) {
                        r.error = "too many queries in flight";
                        cb(r);
@@ -631,7 +644,8 @@ std::uint64_t Node::start_lookup(const NodeId& target, bool find_value, bool sto
     p.max_attempts = config_.lookup_attempts;
     p.max_candidates = config_.lookup_candidates;
     p.min_seq = min_seq;
-    auto op = std::make_unique<LookupOp>(LookupOp{Lookup(p), find_value, false, now_, std::move(on_done)});
+    auto op = std::make_unique<LookupOp>(
+        LookupOp{Lookup(p), find_value, false, now_, std::move(on_done)});
     table_.closest(target, config_.k, closest_);
     if (closest_.empty()) table_.closest(target, config_.k, closest_, true);
     for (const Contact* c : closest_) op->lookup.add_seed(c->id, c->endpoint);
@@ -653,7 +667,8 @@ void Node::pump(std::uint64_t lid) {
             std::unique_ptr<LookupOp> owned = std::move(it->second);
             lookups_.erase(it);
             ++stats_.lookups_done;
-            ++stats_.lookup_hops[std::min<std::size_t>(static_cast<std::size_t>(owned->lookup.hops()), 15)];
+            ++stats_.lookup_hops[std::min<std::size_t>(
+                static_cast<std::size_t>(owned->lookup.hops()), 15)];
             owned->on_done(*owned);
             return;
         }
@@ -663,10 +678,9 @@ void Node::pump(std::uint64_t lid) {
         const Method method = op.find_value ? Method::FindValue : Method::FindNode;
         for (const auto& c : batch) {
             const NodeId cid = c.id;
-            const bool sent = send_query(c.endpoint, c.id, make_query(id_, method, op.lookup.target()),
-                                         [this, lid, cid](const RpcEvent& e) {
-                                             on_lookup_event(lid, cid, e);
-                                         });
+            const bool sent =
+                send_query(c.endpoint, c.id, make_query(id_, method, op.lookup.target()),
+                           [this, lid, cid](const RpcEvent& e) { on_lookup_event(lid, cid, e); });
             if (!sent) {
                 op.lookup.on_failed(c.id, true);
                 refused = true;
@@ -688,9 +702,15 @@ void Node::on_lookup_event(std::uint64_t lid, const NodeId& cand, const RpcEvent
             l.on_reply(cand, resp.nodes, resp.token, it->second->find_value ? resp.item : kNoItem);
             break;
         }
-        case RpcEventKind::ErrorReply: l.on_failed(cand, true); break;
-        case RpcEventKind::SoftTimeout: l.on_soft_timeout(cand); break;
-        case RpcEventKind::Failed: l.on_failed(cand, !e.timeout); break;
+        case RpcEventKind::ErrorReply:
+            l.on_failed(cand, true);
+            break;
+        case RpcEventKind::SoftTimeout:
+            l.on_soft_timeout(cand);
+            break;
+        case RpcEventKind::Failed:
+            l.on_failed(cand, !e.timeout);
+            break;
     }
     pump(lid);
 }
@@ -814,7 +834,8 @@ void Node::put(TimePoint now, std::string key, std::string value, PutOptions opt
             fail.error = "value too large (" + std::to_string(value.size()) + " > " +
                          std::to_string(limits.max_value_size) + " bytes)";
             return cb(fail);
-        default: break;
+        default:
+            break;
     }
     if (options.seq && *options.seq < 0) {
         fail.error = "seq must not be negative";
@@ -904,7 +925,8 @@ void Node::put(TimePoint now, std::string key, std::string value, PutOptions opt
     }
 }
 
-void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers, Callback<BootstrapResult> cb) {
+void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers,
+                     Callback<BootstrapResult> cb) {
     advance(now);
     auto st = std::make_shared<BootstrapState>();
     st->cb = std::move(cb);
@@ -923,7 +945,7 @@ void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers, Callback<B
     };
 
     // Step 3: refresh every bucket farther than our own, so the table covers the whole space.
-    auto refresh_done = [this, finish](const std::shared_ptr<BootstrapState>& s, LookupOp& op) {
+    auto refresh_done = [finish](const std::shared_ptr<BootstrapState>& s, LookupOp& op) {
         if (op.cancelled) return finish(s, "cancelled");
         if (--s->pending_lookups == 0) finish(s, {});
     };
@@ -982,8 +1004,10 @@ void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers, Callback<B
         }
     }
     if (st->pending_pings == 0 && !st->lookup_started) {
-        std::string why = peers.empty() ? "no bootstrap nodes given" : "no bootstrap node reachable";
-        for (std::size_t i = 0; i < st->errors.size(); ++i) why += (i == 0 ? " (" : "; ") + st->errors[i];
+        std::string why =
+            peers.empty() ? "no bootstrap nodes given" : "no bootstrap node reachable";
+        for (std::size_t i = 0; i < st->errors.size(); ++i)
+            why += (i == 0 ? " (" : "; ") + st->errors[i];
         finish(st, st->errors.empty() ? why : why + ")");
     }
 }

@@ -51,7 +51,8 @@ const Contact* RoutingTable::find(const Endpoint& ep) const {
 }
 
 bool RoutingTable::can_split(std::size_t index) const {
-    return index == buckets_.size() - 1 && buckets_.size() < static_cast<std::size_t>(NodeId::kBits);
+    return index == buckets_.size() - 1 &&
+           buckets_.size() < static_cast<std::size_t>(NodeId::kBits);
 }
 
 void RoutingTable::split_last() {
@@ -113,7 +114,7 @@ void RoutingTable::add_replacement(Bucket& b, Contact c) {
     b.cache_.push_back(std::move(c));
 }
 
-std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b) {
+std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may_ping) {
     auto best = b.cache_.end();
     for (auto it = b.cache_.begin(); it != b.cache_.end(); ++it) {
         if (!it->verified || by_endpoint_.count(it->endpoint)) continue;
@@ -126,6 +127,7 @@ std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b) {
         return std::nullopt;
     }
     // Only hearsay left: the newest entry must answer a ping before it takes the slot.
+    if (!may_ping) return std::nullopt;
     for (auto it = b.cache_.rbegin(); it != b.cache_.rend(); ++it) {
         if (!it->ping_pending) {
             it->ping_pending = true;
@@ -139,12 +141,18 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
                                std::optional<Duration> rtt) {
     if (id == self_ || ep.is_unusable()) return;
 
+    // A known ID at a new endpoint is ignored while its old endpoint still answers: a reply
+    // cannot move someone else's contact.
+    if (const Contact* known = find(id); known && known->endpoint != ep && known->failures == 0) {
+        return;
+    }
     // At most one contact per endpoint: a different ID answering there replaces the old one.
     if (auto it = by_endpoint_.find(ep); it != by_endpoint_.end() && it->second != id) {
         Bucket& ob = buckets_[bucket_index(it->second)];
         for (std::size_t i = 0; i < ob.live_.size(); ++i) {
             if (ob.live_[i].id == it->second) {
                 remove_live(ob, i);
+                promote_replacement(ob, false);  // a verified replacement takes the slot
                 break;
             }
         }
@@ -156,6 +164,7 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
             by_endpoint_.erase(c->endpoint);
             c->endpoint = ep;
             c->srtt.reset();
+            c->rttvar = Duration::zero();
             by_endpoint_[ep] = id;
         }
         c->last_seen = now;
@@ -227,6 +236,8 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
     auto cached = std::find_if(b.cache_.begin(), b.cache_.end(),
                                [&](const Contact& r) { return r.id == id; });
     if (cached != b.cache_.end() && cached->ping_pending) return std::nullopt;
+    // Hearsay follows the latest address; an answer (verified) keeps the one that answered.
+    if (cached != b.cache_.end() && !cached->verified) cached->endpoint = ep;
 
     const bool room = b.live_.size() < config_.k || can_split(idx) ||
                       std::any_of(b.live_.begin(), b.live_.end(),
@@ -275,7 +286,7 @@ std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,
         c.ping_pending = false;
         if (++c.failures >= config_.max_failures) {
             remove_live(b, i);
-            return promote_replacement(b);
+            return promote_replacement(b, true);
         }
         return std::nullopt;
     }
@@ -326,9 +337,8 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFil
         auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
         const std::size_t want = std::min(n - start, out.size() - start);
         auto mid = first + static_cast<std::ptrdiff_t>(want);
-        std::partial_sort(first, mid, out.end(), [&](const Contact* a, const Contact* b) {
-            return closer(a->id, b->id);
-        });
+        std::partial_sort(first, mid, out.end(),
+                          [&](const Contact* a, const Contact* b) { return closer(a->id, b->id); });
         out.erase(mid, out.end());
     };
     take(tb, tb);

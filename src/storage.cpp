@@ -8,15 +8,24 @@ bool accepted(StoreResult r) noexcept {
 
 const char* to_string(StoreResult r) noexcept {
     switch (r) {
-        case StoreResult::Stored: return "stored";
-        case StoreResult::Updated: return "updated";
-        case StoreResult::Refreshed: return "refreshed";
-        case StoreResult::SeqTooLow: return "sequence number less than current";
-        case StoreResult::SeqConflict: return "sequence number equal to current, value differs";
-        case StoreResult::KeyTooLarge: return "key too large";
-        case StoreResult::ValueTooLarge: return "value too large";
-        case StoreResult::TooManyItems: return "store full (item count)";
-        case StoreResult::StorageFull: return "store full (bytes)";
+        case StoreResult::Stored:
+            return "stored";
+        case StoreResult::Updated:
+            return "updated";
+        case StoreResult::Refreshed:
+            return "refreshed";
+        case StoreResult::SeqTooLow:
+            return "sequence number less than current";
+        case StoreResult::SeqConflict:
+            return "sequence number equal to current, value differs";
+        case StoreResult::KeyTooLarge:
+            return "key too large";
+        case StoreResult::ValueTooLarge:
+            return "value too large";
+        case StoreResult::TooManyItems:
+            return "store full (item count)";
+        case StoreResult::StorageFull:
+            return "store full (bytes)";
     }
     return "?";
 }

@@ -170,8 +170,8 @@ TEST_CASE("bencode: integer limits", "[bencode]") {
 
 TEST_CASE("bencode: every rejection has its own code", "[bencode]") {
     SECTION("Truncated") {
-        for (std::string_view s : {"", "i", "i-", "i12", "l", "li1e", "d", "d1:a", "d1:ai1e",
-                                   "lli1ee", "4", "12"}) {
+        for (std::string_view s :
+             {"", "i", "i-", "i12", "l", "li1e", "d", "d1:a", "d1:ai1e", "lli1ee", "4", "12"}) {
             INFO(std::string(s));
             CHECK(reject_code(s) == Errc::Truncated);
         }
@@ -194,8 +194,8 @@ TEST_CASE("bencode: every rejection has its own code", "[bencode]") {
         CHECK(reject_code("li-0ee") == Errc::NegativeZero);
     }
     SECTION("BadInteger") {
-        for (std::string_view s : {"ie", "i-e", "i1x", "i--1e", "i+1e", "i 1e", "i1 e", "i1.5e",
-                                   "i0x1e"}) {
+        for (std::string_view s :
+             {"ie", "i-e", "i1x", "i--1e", "i+1e", "i 1e", "i1 e", "i1.5e", "i0x1e"}) {
             INFO(std::string(s));
             CHECK(reject_code(s) == Errc::BadInteger);
         }

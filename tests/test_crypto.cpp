@@ -52,8 +52,9 @@ TEST_CASE("hmac_sha256 matches RFC 4231", "[crypto]") {
     }
     SECTION("test case 6: a key longer than the block size") {
         const std::vector<std::uint8_t> key(131, 0xaa);
-        CHECK(hex(kad::hmac_sha256(key, "Test Using Larger Than Block-Size Key - Hash Key First")) ==
-              "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+        CHECK(
+            hex(kad::hmac_sha256(key, "Test Using Larger Than Block-Size Key - Hash Key First")) ==
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
     }
     SECTION("an empty key and message") {
         CHECK(hex(kad::hmac_sha256({}, "")) ==

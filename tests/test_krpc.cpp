@@ -87,8 +87,8 @@ Dict find_args() {
 }
 
 Dict store_args() {
-    return Dict{{"id", raw(1)}, {"k", "key"},       {"seq", 3},
-                {"target", std::string(NodeId::from_key("key").raw())},
+    return Dict{{"id", raw(1)},   {"k", "key"},
+                {"seq", 3},       {"target", std::string(NodeId::from_key("key").raw())},
                 {"token", "tok"}, {"v", "value"}};
 }
 
@@ -175,16 +175,13 @@ std::vector<Sample> samples() {
         out.push_back({"find_node response with nodes and ip", m, d});
     }
     {
-        krpc::Response r{id,
-                         {{n1, ep("1.2.3.4:6881")}, {n3, ep("[2001:db8::1]:6881")}},
-                         {},
-                         {}};
+        krpc::Response r{id, {{n1, ep("1.2.3.4:6881")}, {n3, ep("[2001:db8::1]:6881")}}, {}, {}};
         Message m = response(r);
         m.requester = ep("[2001:db8::7]:4000");
-        Dict d = response_dict(Dict{{"id", std::string(id.raw())},
-                                    {"nodes", compact_v4(n1, "1.2.3.4:6881")},
-                                    {"nodes6", std::string(n3.raw()) +
-                                                   ep("[2001:db8::1]:6881").compact()}});
+        Dict d = response_dict(
+            Dict{{"id", std::string(id.raw())},
+                 {"nodes", compact_v4(n1, "1.2.3.4:6881")},
+                 {"nodes6", std::string(n3.raw()) + ep("[2001:db8::1]:6881").compact()}});
         d["ip"] = ep("[2001:db8::7]:4000").compact();
         out.push_back({"find_node response with nodes and nodes6", m, d});
     }
@@ -212,12 +209,11 @@ std::vector<Sample> samples() {
                        Dict{{"e", List{Value(203), Value("bad token")}}, {"t", "aa"}, {"y", "e"}}});
         m.body = krpc::Error{krpc::kSeqTooLow, "sequence number less than current"};
         m.version = "KD01";
-        out.push_back(
-            {"error 302 with version", m,
-             Dict{{"e", List{Value(302), Value("sequence number less than current")}},
-                  {"t", "aa"},
-                  {"v", "KD01"},
-                  {"y", "e"}}});
+        out.push_back({"error 302 with version", m,
+                       Dict{{"e", List{Value(302), Value("sequence number less than current")}},
+                            {"t", "aa"},
+                            {"v", "KD01"},
+                            {"y", "e"}}});
     }
     {
         Message m = query({id, krpc::PingArgs{}}, std::string(krpc::kMaxTransactionId, 't'));
@@ -315,21 +311,19 @@ TEST_CASE("KRPC: an unknown method decodes as Method::Unknown", "[krpc]") {
         CHECK(q.id == filled(9));
     }
     SECTION("without 'a'") {
-        const Message m = decode_ok(
-            bencode::encode(Dict{{"q", "vote"}, {"t", "aa"}, {"y", "q"}}));
+        const Message m = decode_ok(bencode::encode(Dict{{"q", "vote"}, {"t", "aa"}, {"y", "q"}}));
         const auto& q = std::get<krpc::Query>(m.body);
         CHECK(q.method() == Method::Unknown);
         CHECK(std::get<krpc::UnknownArgs>(q.args).method == "vote");
         CHECK(q.id == NodeId());
     }
     SECTION("with an 'a' that is not a dictionary") {
-        const Message m = decode_ok(
-            bencode::encode(Dict{{"a", 5}, {"q", "vote"}, {"t", "aa"}, {"y", "q"}}));
+        const Message m =
+            decode_ok(bencode::encode(Dict{{"a", 5}, {"q", "vote"}, {"t", "aa"}, {"y", "q"}}));
         CHECK(std::get<krpc::Query>(m.body).method() == Method::Unknown);
     }
     SECTION("with an id of the wrong length") {
-        const Message m =
-            decode_ok(bencode::encode(query_dict("vote", Dict{{"id", raw(9, 19)}})));
+        const Message m = decode_ok(bencode::encode(query_dict("vote", Dict{{"id", raw(9, 19)}})));
         CHECK(std::get<krpc::Query>(m.body).id == NodeId());
     }
 }
@@ -360,8 +354,8 @@ TEST_CASE("KRPC: unknown keys are ignored", "[krpc]") {
 
 TEST_CASE("KRPC: malformed messages are dropped", "[krpc]") {
     SECTION("not bencode") {
-        for (std::string_view bytes : {"", "hello", "d1:t2:aa1:y1:q", "i1ei2e",
-                                       "d1:y1:q1:t2:aae"}) {
+        for (std::string_view bytes :
+             {"", "hello", "d1:t2:aa1:y1:q", "i1ei2e", "d1:y1:q1:t2:aae"}) {
             const auto f = decode_fail(bytes);
             CHECK(f.kind == DecodeFailureKind::Malformed);
             CHECK_THAT(f.reason, Catch::StartsWith("bencode: "));
@@ -429,15 +423,15 @@ TEST_CASE("KRPC: malformed messages are dropped", "[krpc]") {
         for (std::size_t i = 0; i < limits.max_nodes; ++i) {
             nodes += compact_v4(filled(static_cast<std::uint8_t>(i)), "1.2.3.4:5");
         }
-        const Message ok = decode_ok(bencode::encode(response_dict(
-            Dict{{"id", raw(1)}, {"nodes", nodes}})));
+        const Message ok =
+            decode_ok(bencode::encode(response_dict(Dict{{"id", raw(1)}, {"nodes", nodes}})));
         CHECK(std::get<krpc::Response>(ok.body).nodes.size() == limits.max_nodes);
         check_malformed(response_dict(Dict{{"id", raw(1)}, {"nodes", nodes + nodes.substr(0, 26)}}),
                         "too many entries in 'nodes'");
-        check_malformed(response_dict(Dict{{"id", raw(1)},
-                                           {"nodes6", std::string(38 * (limits.max_nodes + 1),
-                                                                  '\x01')}}),
-                        "too many entries in 'nodes6'");
+        check_malformed(
+            response_dict(
+                Dict{{"id", raw(1)}, {"nodes6", std::string(38 * (limits.max_nodes + 1), '\x01')}}),
+            "too many entries in 'nodes6'");
     }
     SECTION("a token too long") {
         check_malformed(response_dict(Dict{{"id", raw(1)},
@@ -479,8 +473,7 @@ TEST_CASE("KRPC: a query with bad arguments is a BadQuery naming the key", "[krp
                         "'a' must be a dictionary");
     }
     SECTION("missing or bad q") {
-        check_bad_query(Dict{{"a", Dict{{"id", raw(1)}}}, {"t", "aa"}, {"y", "q"}},
-                        "missing 'q'");
+        check_bad_query(Dict{{"a", Dict{{"id", raw(1)}}}, {"t", "aa"}, {"y", "q"}}, "missing 'q'");
         check_bad_query(Dict{{"a", Dict{{"id", raw(1)}}}, {"q", 1}, {"t", "aa"}, {"y", "q"}},
                         "'q' must be a string");
     }
@@ -616,8 +609,8 @@ TEST_CASE("KRPC: validate_response", "[krpc]") {
         CHECK(krpc::validate_response(Method::FindNode, with_nodes).empty());
         // A node that knows nobody answers with no nodes; the encoder omits an empty list.
         CHECK(krpc::validate_response(Method::FindNode, bare).empty());
-        CHECK_THAT(krpc::validate_response(Method::FindNode, item_no_token),
-                   Catch::Contains("find_node response carries an item"));
+        // An item in a find_node answer is not looked at, so it does not spoil the answer.
+        CHECK(krpc::validate_response(Method::FindNode, item_no_token).empty());
     }
     SECTION("find_value needs a token") {
         CHECK(krpc::validate_response(Method::FindValue, with_item).empty());
@@ -634,14 +627,14 @@ TEST_CASE("KRPC: validate_response", "[krpc]") {
 }
 
 TEST_CASE("KRPC: compact node lists", "[krpc]") {
-    const std::vector<krpc::NodeInfo> nodes{{filled(1), ep("1.2.3.4:1")},
-                                            {filled(2), ep("[::1]:2")},
-                                            {filled(3), ep("5.6.7.8:65535")}};
+    const std::vector<krpc::NodeInfo> nodes{
+        {filled(1), ep("1.2.3.4:1")}, {filled(2), ep("[::1]:2")}, {filled(3), ep("5.6.7.8:65535")}};
     std::string v4, v6;
     krpc::append_compact_nodes(v4, v6, nodes);
     CHECK(v4.size() == 2 * krpc::kCompactNodeV4);
     CHECK(v6.size() == krpc::kCompactNodeV6);
-    CHECK(v4.substr(0, 26) == std::string(filled(1).raw()) + std::string("\x01\x02\x03\x04\x00\x01", 6));
+    CHECK(v4.substr(0, 26) ==
+          std::string(filled(1).raw()) + std::string("\x01\x02\x03\x04\x00\x01", 6));
 
     std::vector<krpc::NodeInfo> back;
     REQUIRE(krpc::parse_compact_nodes(v4, krpc::kCompactNodeV4, 64, back));

@@ -16,17 +16,18 @@ struct Peers {
     std::vector<krpc::NodeInfo> all;
     explicit Peers(std::size_t n) {
         for (std::size_t i = 0; i < n; ++i) {
-            all.push_back({id_from(1000 + i),
-                           Endpoint::v4({10, 1, static_cast<std::uint8_t>(i >> 8),
-                                         static_cast<std::uint8_t>(i & 0xff)},
-                                        7000)});
+            all.push_back(
+                {id_from(1000 + i), Endpoint::v4({10, 1, static_cast<std::uint8_t>(i >> 8),
+                                                  static_cast<std::uint8_t>(i & 0xff)},
+                                                 7000)});
         }
     }
     // The n nearest to target, nearest first.
     std::vector<krpc::NodeInfo> nearest(const NodeId& target, std::size_t n) const {
         auto v = all;
-        std::sort(v.begin(), v.end(),
-                  [&](const auto& a, const auto& b) { return compare_distance(target, a.id, b.id) < 0; });
+        std::sort(v.begin(), v.end(), [&](const auto& a, const auto& b) {
+            return compare_distance(target, a.id, b.id) < 0;
+        });
         v.resize(std::min(n, v.size()));
         return v;
     }
@@ -81,8 +82,9 @@ TEST_CASE("a lookup ends when the k nearest have answered, with them as the resu
     Lookup l(params(target));
     // Seed with far nodes only: the lookup must find its way in.
     auto far = peers.all;
-    std::sort(far.begin(), far.end(),
-              [&](const auto& a, const auto& b) { return compare_distance(target, a.id, b.id) > 0; });
+    std::sort(far.begin(), far.end(), [&](const auto& a, const auto& b) {
+        return compare_distance(target, a.id, b.id) > 0;
+    });
     for (std::size_t i = 0; i < 5; ++i) l.add_seed(far[i].id, far[i].endpoint);
     run_to_end(l, peers, 20);
     const auto results = l.results();

@@ -61,8 +61,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("ping is answered with our id, the transaction id and the asker's address",
-          "[node]") {
+TEST_CASE("ping is answered with our id, the transaction id and the asker's address", "[node]") {
     Fixture f;
     const Endpoint peer = ep("10.0.0.2:4000");
     f.deliver(peer, encode_query("xy", id_from(2), krpc::PingArgs{}));
@@ -112,8 +111,7 @@ TEST_CASE("find_node returns the nearest contacts, nearest first, never the aske
     }));
 }
 
-TEST_CASE("find_node honours BEP 32 want and otherwise answers with the asker's family",
-          "[node]") {
+TEST_CASE("find_node honours BEP 32 want and otherwise answers with the asker's family", "[node]") {
     Fixture f;
     f.add_contact(id_from(200), ep("10.0.0.9:1"));
     f.add_contact(id_from(201), ep("[fd00::9]:1"));
@@ -208,13 +206,15 @@ TEST_CASE("store refuses a key that does not hash to the target, a lower seq and
         CHECK(f.node.storage().size() == 0);
     }
     SECTION("lower seq") {
-        REQUIRE(std::holds_alternative<krpc::Response>(f.store(a, aid, "key", "v5", 5, token).body));
+        REQUIRE(
+            std::holds_alternative<krpc::Response>(f.store(a, aid, "key", "v5", 5, token).body));
         auto m = f.store(a, aid, "key", "v4", 4, token);
         CHECK(as_error(m).code == 302);
         CHECK(f.node.storage().find(NodeId::from_key("key"))->value == "v5");
     }
     SECTION("equal seq, different value") {
-        REQUIRE(std::holds_alternative<krpc::Response>(f.store(a, aid, "key", "v5", 5, token).body));
+        REQUIRE(
+            std::holds_alternative<krpc::Response>(f.store(a, aid, "key", "v5", 5, token).body));
         auto m = f.store(a, aid, "key", "other", 5, token);
         CHECK(as_error(m).code == 302);
         CHECK(f.node.storage().find(NodeId::from_key("key"))->value == "v5");
@@ -258,9 +258,9 @@ TEST_CASE("malformed datagrams are dropped without a reply and counted", "[node]
     const std::vector<std::string> junk = {
         "",
         "garbage",
-        "d1:t2:aae",                                   // no y
-        "d1:t2:aa1:y1:ze",                             // bad y
-        "d1:rd2:id3:abce1:t2:aa1:y1:re",               // short id in a response
+        "d1:t2:aae",                                  // no y
+        "d1:t2:aa1:y1:ze",                            // bad y
+        "d1:rd2:id3:abce1:t2:aa1:y1:re",              // short id in a response
         "d1:ad2:id20:" + std::string(20, 'a') + "e",  // truncated
         "i42e",
         "le",
@@ -326,8 +326,7 @@ TEST_CASE("a reply carrying another id than the one expected fails the query", "
     CHECK_FALSE(f.node.routing_table().contains(id_from(6)));
 }
 
-TEST_CASE("an unanswered query passes its soft timeout, then fails at the hard timeout",
-          "[node]") {
+TEST_CASE("an unanswered query passes its soft timeout, then fails at the hard timeout", "[node]") {
     NodeConfig config;
     config.rpc_timeout = 2s;
     config.soft_timeout_initial = 300ms;

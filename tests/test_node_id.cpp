@@ -125,9 +125,9 @@ TEST_CASE("compare_distance agrees with comparing XOR distances as big-endian nu
         const NodeId a = NodeId::random(rng);
         // Half the time b shares a long prefix with a, so the comparison must reach the later
         // words (bytes 8..15 and 16..19).
-        const NodeId b = i % 2 ? NodeId::random(rng)
-                               : NodeId::random_with_prefix(a, static_cast<int>(rng.uniform(160)),
-                                                            rng);
+        const NodeId b =
+            i % 2 ? NodeId::random(rng)
+                  : NodeId::random_with_prefix(a, static_cast<int>(rng.uniform(160)), rng);
         const int expected = reference_compare(t, a, b);
         const int got = compare_distance(t, a, b);
         CHECK((got < 0 ? -1 : (got > 0 ? 1 : 0)) == expected);

@@ -51,9 +51,9 @@ TEST_CASE("SeededRandom produces varied output", "[random]") {
 
 TEST_CASE("uniform() stays in range", "[random]") {
     SeededRandom r(77);
-    for (std::uint64_t bound : {std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{3},
-                                std::uint64_t{10}, std::uint64_t{1} << 40,
-                                (std::uint64_t{1} << 63) + 1, UINT64_MAX}) {
+    for (std::uint64_t bound :
+         {std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{3}, std::uint64_t{10},
+          std::uint64_t{1} << 40, (std::uint64_t{1} << 63) + 1, UINT64_MAX}) {
         for (int i = 0; i < 2000; ++i) REQUIRE(r.uniform(bound) < bound);
     }
     CHECK(r.uniform(0) == 0);
@@ -77,13 +77,13 @@ TEST_CASE("uniform() is roughly uniform", "[random]") {
     for (int c : counts) chi2 += (c - expected) * (c - expected) / expected;
     CHECK(chi2 < 27.9);
 
-    // A bound just over 2^63 rejects almost half the raw draws; the results must still cover
-    // both halves of the range evenly.
-    const std::uint64_t big = (std::uint64_t{1} << 63) + 1;
+    // A bound of 3 * 2^62: taking a raw 64-bit draw modulo the bound, without rejecting the
+    // top partial range, would give the lowest third of the range half the draws.
+    const std::uint64_t big = std::uint64_t{3} << 62;
     int low = 0;
-    for (int i = 0; i < 10'000; ++i) low += r.uniform(big) < big / 2;
-    CHECK(low > 4'700);
-    CHECK(low < 5'300);
+    for (int i = 0; i < 10'000; ++i) low += r.uniform(big) < (std::uint64_t{1} << 62);
+    CHECK(low > 3'000);
+    CHECK(low < 3'700);
 
     // uniform_real: the mean of many draws is close to 1/2.
     double sum = 0;

@@ -280,7 +280,7 @@ TEST_CASE("RoutingTable: replacements for a full bucket", "[routing]") {
         const NodeId e = id_with_cpl(self, 0, rng);
         table.on_answered(t0 + 2min, c, endpoint(10), std::nullopt);
         table.on_answered(t0 + 3min, d, endpoint(11), std::nullopt);  // verified, most recent
-        CHECK_FALSE(table.on_heard_of(t0 + 4min, e, endpoint(12)));  // hearsay only
+        CHECK_FALSE(table.on_heard_of(t0 + 4min, e, endpoint(12)));   // hearsay only
         REQUIRE(table.bucket(0).replacements().size() == 3);
 
         // One failure: still there, but closest() leaves it out unless asked.
@@ -343,8 +343,8 @@ TEST_CASE("RoutingTable: replacements for a full bucket", "[routing]") {
         std::vector<NodeId> verified;
         for (int i = 0; i < 3; ++i) {
             verified.push_back(id_with_cpl(self, 0, rng));
-            table.on_answered(t0 + std::chrono::minutes(2 + i), verified.back(),
-                              endpoint(20 + i), std::nullopt);
+            table.on_answered(t0 + std::chrono::minutes(2 + i), verified.back(), endpoint(20 + i),
+                              std::nullopt);
         }
         CHECK(table.bucket(0).replacements().size() == 3);
         // Hearsay does not push out an entry that answered.

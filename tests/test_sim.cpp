@@ -58,7 +58,10 @@ std::vector<LookupRun> run_lookups(sim::Network& net, std::size_t n) {
         });
     }
     net.run_until(
-        [&] { return std::all_of(runs.begin(), runs.end(), [](auto& r) { return r.result.has_value(); }); },
+        [&] {
+            return std::all_of(runs.begin(), runs.end(),
+                               [](auto& r) { return r.result.has_value(); });
+        },
         5min);
     return runs;
 }
@@ -82,7 +85,10 @@ std::vector<PutGet> run_puts(sim::Network& net, std::size_t n, const std::string
         });
     }
     net.run_until(
-        [&] { return std::all_of(items.begin(), items.end(), [](auto& i) { return i.put.has_value(); }); },
+        [&] {
+            return std::all_of(items.begin(), items.end(),
+                               [](auto& i) { return i.put.has_value(); });
+        },
         5min);
     return items;
 }
@@ -95,13 +101,16 @@ void run_gets(sim::Network& net, std::vector<PutGet>& items) {
         });
     }
     net.run_until(
-        [&] { return std::all_of(items.begin(), items.end(), [](auto& i) { return i.got.has_value(); }); },
+        [&] {
+            return std::all_of(items.begin(), items.end(),
+                               [](auto& i) { return i.got.has_value(); });
+        },
         5min);
 }
 
 bool found(const PutGet& it) {
-    return it.got && it.got->ok && it.got->item && it.got->item->value == it.value &&
-           it.put && it.got->item->seq == it.put->seq;
+    return it.got && it.got->ok && it.got->item && it.got->item->value == it.value && it.put &&
+           it.got->item->seq == it.put->seq;
 }
 
 }  // namespace
@@ -157,14 +166,14 @@ TEST_CASE("two nodes: bootstrap, put on one, get on the other", "[sim]") {
     CHECK(got->item->seq == 1);
 }
 
-TEST_CASE("bootstrap reports a node that does not answer, or answers with another id",
-          "[sim]") {
+TEST_CASE("bootstrap reports a node that does not answer, or answers with another id", "[sim]") {
     sim::Network net(8, lan());
     const auto a = net.add_node();
     const auto b = net.add_node();
     std::optional<BootstrapResult> r;
     net.with(b, [&](Node& n, TimePoint now) {
-        n.bootstrap(now, {{net.endpoint(a), id_from(999)}}, [&](const BootstrapResult& x) { r = x; });
+        n.bootstrap(now, {{net.endpoint(a), id_from(999)}},
+                    [&](const BootstrapResult& x) { r = x; });
     });
     REQUIRE(net.run_until([&] { return r.has_value(); }, 10s));
     CHECK_FALSE(r->ok);
@@ -173,7 +182,8 @@ TEST_CASE("bootstrap reports a node that does not answer, or answers with anothe
     net.kill(a);
     r.reset();
     net.with(b, [&](Node& n, TimePoint now) {
-        n.bootstrap(now, {{net.endpoint(a), std::nullopt}}, [&](const BootstrapResult& x) { r = x; });
+        n.bootstrap(now, {{net.endpoint(a), std::nullopt}},
+                    [&](const BootstrapResult& x) { r = x; });
     });
     REQUIRE(net.run_until([&] { return r.has_value(); }, 10s));
     CHECK_FALSE(r->ok);
@@ -215,8 +225,7 @@ TEST_CASE("1,000 nodes, no loss: exact lookups, every value found, median hops a
     for (const auto& it : items) CHECK(found(it));
 }
 
-TEST_CASE("5% datagram loss: every lookup finds the nearest node and every get succeeds",
-          "[sim]") {
+TEST_CASE("5% datagram loss: every lookup finds the nearest node and every get succeeds", "[sim]") {
     sim::Network net(2, lan(0.05));
     REQUIRE(sim::grow(net, 500).size() == 500);
     auto runs = run_lookups(net, 200);
@@ -233,8 +242,7 @@ TEST_CASE("5% datagram loss: every lookup finds the nearest node and every get s
     for (const auto& it : items) CHECK(found(it));
 }
 
-TEST_CASE("30% of nodes killed after the puts, no repair: at least 99% of values found",
-          "[sim]") {
+TEST_CASE("30% of nodes killed after the puts, no repair: at least 99% of values found", "[sim]") {
     sim::Network net(3, lan());
     REQUIRE(sim::grow(net, 1000).size() == 1000);
     auto items = run_puts(net, 300, "c");
@@ -250,8 +258,7 @@ TEST_CASE("30% of nodes killed after the puts, no repair: at least 99% of values
     CHECK(static_cast<double>(ok) / static_cast<double>(items.size()) >= 0.99);
 }
 
-TEST_CASE("a lookup whose first alpha contacts are dead ends within a few soft timeouts",
-          "[sim]") {
+TEST_CASE("a lookup whose first alpha contacts are dead ends within a few soft timeouts", "[sim]") {
     sim::Network net(4, lan());
     REQUIRE(sim::grow(net, 200).size() == 200);
     const std::size_t from = 0;
@@ -278,8 +285,7 @@ TEST_CASE("a lookup whose first alpha contacts are dead ends within a few soft t
     CHECK(got == want);
 }
 
-TEST_CASE("a lookup across a partition finds only its side; healing restores the rest",
-          "[sim]") {
+TEST_CASE("a lookup across a partition finds only its side; healing restores the rest", "[sim]") {
     sim::Network net(5, lan());
     REQUIRE(sim::grow(net, 100).size() == 100);
     for (std::size_t i = 50; i < 100; ++i) net.set_group(i, 1);

@@ -227,9 +227,9 @@ TEST_CASE("Storage: results", "[storage]") {
     CHECK(kad::accepted(StoreResult::Stored));
     CHECK(kad::accepted(StoreResult::Updated));
     CHECK(kad::accepted(StoreResult::Refreshed));
-    for (StoreResult r : {StoreResult::SeqTooLow, StoreResult::SeqConflict,
-                          StoreResult::KeyTooLarge, StoreResult::ValueTooLarge,
-                          StoreResult::TooManyItems, StoreResult::StorageFull}) {
+    for (StoreResult r :
+         {StoreResult::SeqTooLow, StoreResult::SeqConflict, StoreResult::KeyTooLarge,
+          StoreResult::ValueTooLarge, StoreResult::TooManyItems, StoreResult::StorageFull}) {
         CHECK_FALSE(kad::accepted(r));
         CHECK(std::string(kad::to_string(r)) != "?");
     }

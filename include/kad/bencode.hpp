@@ -57,7 +57,7 @@ class Document;
 
 // A read-only view of one value inside a Document. Cheap to copy.
 class View {
-public:
+  public:
     View() = default;  // refers to nothing; only assign to it
     Type type() const noexcept;
     bool is_int() const noexcept { return type() == Type::Integer; }
@@ -65,9 +65,9 @@ public:
     bool is_list() const noexcept { return type() == Type::List; }
     bool is_dict() const noexcept { return type() == Type::Dict; }
 
-    std::int64_t as_int() const noexcept;          // 0 unless an integer
-    std::string_view as_string() const noexcept;   // empty unless a string
-    std::size_t size() const noexcept;             // elements of a list, pairs of a dict
+    std::int64_t as_int() const noexcept;         // 0 unless an integer
+    std::string_view as_string() const noexcept;  // empty unless a string
+    std::size_t size() const noexcept;            // elements of a list, pairs of a dict
 
     // The i-th element of a list (i < size()).
     View at(std::size_t i) const noexcept;
@@ -81,7 +81,7 @@ public:
     template <class F>
     void for_each(F&& f) const;
 
-private:
+  private:
     friend class Document;
     View(const Document* doc, std::uint32_t index) : doc_(doc), index_(index) {}
     std::uint32_t next_sibling() const noexcept;
@@ -90,14 +90,14 @@ private:
 };
 
 class Document {
-public:
+  public:
     // Decode `input` into this document (reusing its storage). On success root() is valid.
     // On failure the document is empty.
     Expected<View, DecodeError> decode(std::string_view input, const Limits& limits = {});
     View root() const noexcept { return View(this, 0); }
     std::size_t element_count() const noexcept { return nodes_.size(); }
 
-private:
+  private:
     friend class View;
     struct Node {
         Type type;
@@ -117,7 +117,7 @@ using List = std::vector<Value>;
 using Dict = std::map<std::string, Value, std::less<>>;
 
 class Value {
-public:
+  public:
     Value() : v_(std::int64_t{0}) {}
     Value(std::int64_t i) : v_(i) {}
     Value(int i) : v_(std::int64_t{i}) {}
@@ -137,7 +137,7 @@ public:
 
     friend bool operator==(const Value&, const Value&) = default;
 
-private:
+  private:
     std::variant<std::int64_t, std::string, List, Dict> v_;
 };
 

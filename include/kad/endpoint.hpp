@@ -15,7 +15,7 @@
 namespace kad {
 
 class Endpoint {
-public:
+  public:
     static constexpr std::size_t kCompactV4 = 6;   // 4-byte address + 2-byte port
     static constexpr std::size_t kCompactV6 = 18;  // 16-byte address + 2-byte port
 
@@ -52,7 +52,8 @@ public:
     bool is_loopback() const noexcept;     // 127/8 or ::1
     bool is_multicast() const noexcept;    // 224/4 or ff00::/8
     bool is_broadcast() const noexcept;    // 255.255.255.255
-    bool is_private() const noexcept;      // 10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10
+    bool is_private()
+        const noexcept;  // 10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10
     // True for addresses a peer can never legitimately send from or be reached at.
     bool is_unusable() const noexcept {
         return port_ == 0 || is_unspecified() || is_multicast() || is_broadcast();
@@ -61,7 +62,7 @@ public:
     friend bool operator==(const Endpoint&, const Endpoint&) = default;
     friend std::strong_ordering operator<=>(const Endpoint&, const Endpoint&) = default;
 
-private:
+  private:
     std::array<std::uint8_t, 16> addr_{};
     std::uint16_t port_ = 0;
     bool v6_ = false;

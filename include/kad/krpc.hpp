@@ -36,7 +36,7 @@ enum ErrorCode : int {
 // Structural bounds, independent of a node's configurable policy limits.
 inline constexpr std::size_t kMaxTransactionId = 16;  // longer "t" is dropped: we echo it
 inline constexpr std::size_t kMaxTokenSize = 64;
-inline constexpr std::size_t kMaxVersionSize = 16;
+inline constexpr std::size_t kMaxVersionSize = 64;
 inline constexpr std::size_t kCompactNodeV4 = 26;  // 20-byte ID + 4-byte address + 2-byte port
 inline constexpr std::size_t kCompactNodeV6 = 38;  // 20-byte ID + 16-byte address + 2-byte port
 
@@ -139,8 +139,10 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
                                         const Limits& limits = {});
 Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits = {});
 
-// What `method`'s response must carry beyond "id": find_node needs nodes; find_value needs a
-// token and either an item or nodes. Returns an empty string if the response is acceptable.
+// What `method`'s response must carry beyond "id": find_value needs a token; find_node must not
+// answer with an item in place of nodes. No nodes at all is acceptable for both (a node that knows
+// nobody else answers so, and the encoder omits an empty list). Returns an empty string if the
+// response is acceptable, else the reason.
 std::string validate_response(Method method, const Response& r);
 
 // Canonical encoding (keys in byte order). Appends to `out`.

@@ -38,7 +38,7 @@ namespace kad {
 // The datagram is valid only during the call; send() must copy it and must not call back into
 // the node.
 class Transport {
-public:
+  public:
     virtual ~Transport() = default;
     virtual void send(const Endpoint& to, std::string_view datagram) = 0;
 };
@@ -72,18 +72,18 @@ struct NodeStats {
     std::array<std::uint64_t, 5> queries_in{};   // indexed by krpc::Method
     std::array<std::uint64_t, 5> queries_out{};  // indexed by krpc::Method
     std::uint64_t responses_in = 0, errors_in = 0, responses_out = 0, errors_out = 0;
-    std::uint64_t malformed_dropped = 0;     // undecodable datagrams, never answered
-    std::uint64_t bad_queries = 0;           // answered 203
-    std::uint64_t unknown_methods = 0;       // answered 204
-    std::uint64_t unusable_source = 0;       // from port 0, multicast, broadcast, unspecified
-    std::uint64_t unmatched_replies = 0;     // unknown transaction ID
-    std::uint64_t wrong_endpoint = 0;        // right transaction ID, wrong sender
-    std::uint64_t wrong_id = 0;              // right sender, another node ID
-    std::uint64_t bad_responses = 0;         // a response missing what its method needs
+    std::uint64_t malformed_dropped = 0;  // undecodable datagrams, never answered
+    std::uint64_t bad_queries = 0;        // answered 203
+    std::uint64_t unknown_methods = 0;    // answered 204
+    std::uint64_t unusable_source = 0;    // from port 0, multicast, broadcast, unspecified
+    std::uint64_t unmatched_replies = 0;  // unknown transaction ID
+    std::uint64_t wrong_endpoint = 0;     // right transaction ID, wrong sender
+    std::uint64_t wrong_id = 0;           // right sender, another node ID
+    std::uint64_t bad_responses = 0;      // a response missing what its method needs
     std::uint64_t soft_timeouts = 0, hard_timeouts = 0;
     std::uint64_t stores_accepted = 0, stores_refused = 0;
-    std::uint64_t transactions_full = 0;     // queries not sent: too many outstanding
-    std::uint64_t lookups_refused = 0;       // too many lookups running
+    std::uint64_t transactions_full = 0;  // queries not sent: too many outstanding
+    std::uint64_t lookups_refused = 0;    // too many lookups running
     std::uint64_t maintenance_pings = 0, maintenance_pings_skipped = 0;
     std::uint64_t lookups_started = 0, lookups_done = 0;
     std::array<std::uint64_t, 16> lookup_hops{};  // completed lookups by hops (15 = 15 or more)
@@ -176,7 +176,7 @@ template <class R>
 using Callback = std::function<void(const R&)>;
 
 class Node {
-public:
+  public:
     Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSource& rng,
          TimePoint now);
     ~Node();
@@ -189,8 +189,7 @@ public:
     TimePoint next_timeout() const;
 
     // ---- single RPCs to one node (the REPL's p, fn, fv, s) ----
-    void ping(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
-              Callback<PingResult> cb);
+    void ping(TimePoint now, const Endpoint& to, std::optional<NodeId> id, Callback<PingResult> cb);
     void find_node(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
                    const NodeId& target, Callback<FindNodeResult> cb);
     void find_value(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
@@ -226,7 +225,7 @@ public:
     // The write token this node hands to an address (exposed for tests and tools).
     std::string token_for(const Endpoint& ep) const;
 
-private:
+  private:
     struct LookupOp;
     struct BootstrapState;
     struct RttEstimate {
@@ -277,7 +276,7 @@ private:
     Storage storage_;
     TransactionTable txns_;
     bencode::Document scratch_;
-    std::string out_;  // encode buffer, reused
+    std::string out_;                      // encode buffer, reused
     std::vector<const Contact*> closest_;  // reused
     NodeStats stats_;
     RttEstimate global_rtt_;

@@ -44,9 +44,9 @@ struct Contact {
 };
 
 struct RoutingConfig {
-    std::size_t k = 20;                 // contacts per bucket
-    std::size_t replacements = 20;      // replacement cache per bucket
-    int max_failures = 2;               // consecutive failures before removal
+    std::size_t k = 20;                               // contacts per bucket
+    std::size_t replacements = 20;                    // replacement cache per bucket
+    int max_failures = 2;                             // consecutive failures before removal
     Duration stale_after = std::chrono::minutes(15);  // a full bucket pings an LRS older than this
 };
 
@@ -66,14 +66,14 @@ struct PingRequest {
 };
 
 class RoutingTable {
-public:
+  public:
     class Bucket {
-    public:
+      public:
         std::span<const Contact> contacts() const { return live_; }
         std::span<const Contact> replacements() const { return cache_; }
         TimePoint last_touched() const { return last_touched_; }
 
-    private:
+      private:
         friend class RoutingTable;
         std::vector<Contact> live_;
         std::vector<Contact> cache_;
@@ -125,14 +125,16 @@ public:
     // Every live contact, in bucket order.
     std::vector<const Contact*> all() const;
 
-private:
+  private:
     Contact* find_live(Bucket& b, const NodeId& id);
     bool can_split(std::size_t index) const;
     void split_last();
     void insert_live(Bucket& b, Contact c);
     void remove_live(Bucket& b, std::size_t pos);
     void add_replacement(Bucket& b, Contact c);
-    std::optional<PingRequest> promote_replacement(Bucket& b);
+    // Moves the best verified replacement into the bucket. With none, and may_ping, asks for a
+    // ping to the newest unverified one.
+    std::optional<PingRequest> promote_replacement(Bucket& b, bool may_ping);
 
     NodeId self_;
     RoutingConfig config_;

@@ -39,22 +39,22 @@ struct StoredItem {
 };
 
 enum class StoreResult : std::uint8_t {
-    Stored,         // new item
-    Updated,        // replaced a lower seq
-    Refreshed,      // same seq and value: expiry extended
-    SeqTooLow,      // seq lower than the stored one
-    SeqConflict,    // same seq, different value
+    Stored,       // new item
+    Updated,      // replaced a lower seq
+    Refreshed,    // same seq and value: expiry extended
+    SeqTooLow,    // seq lower than the stored one
+    SeqConflict,  // same seq, different value
     KeyTooLarge,
     ValueTooLarge,
     TooManyItems,
-    StorageFull,    // total bytes
+    StorageFull,  // total bytes
 };
 
 bool accepted(StoreResult r) noexcept;
 const char* to_string(StoreResult r) noexcept;
 
 class Storage {
-public:
+  public:
     using Map = std::unordered_map<NodeId, StoredItem>;
 
     explicit Storage(StorageConfig config = {}) : config_(config) {}
@@ -62,9 +62,8 @@ public:
     const StorageConfig& config() const noexcept { return config_; }
 
     // `ttl` is clamped to the configured maximum; nullopt means the default.
-    StoreResult store(TimePoint now, std::string_view key, std::string_view value,
-                      std::int64_t seq, std::optional<Duration> ttl, bool original,
-                      const Endpoint& source = {});
+    StoreResult store(TimePoint now, std::string_view key, std::string_view value, std::int64_t seq,
+                      std::optional<Duration> ttl, bool original, const Endpoint& source = {});
     // Checks that store() would not refuse for size (key, value) — the cheap checks a node makes
     // before anything else.
     StoreResult check_sizes(std::string_view key, std::string_view value) const noexcept;
@@ -79,7 +78,7 @@ public:
     std::size_t bytes() const noexcept { return bytes_; }
     const Map& items() const noexcept { return items_; }
 
-private:
+  private:
     void set_expiry(StoredItem& item, TimePoint expires);
 
     StorageConfig config_;

@@ -10,13 +10,13 @@ constexpr std::uint32_t kWake = UINT32_MAX;
 }
 
 class Network::SimTransport final : public Transport {
-public:
+  public:
     SimTransport(Network& net, std::size_t self) : net_(net), self_(self) {}
     void send(const Endpoint& to, std::string_view datagram) override {
         net_.send(self_, to, datagram);
     }
 
-private:
+  private:
     Network& net_;
     std::size_t self_;
 };
@@ -41,10 +41,10 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
     auto n = std::make_unique<SimNode>();
     // 10.0.0.1, 10.0.0.2, ...: unique, private, never unusable.
     const std::uint32_t host = static_cast<std::uint32_t>(i + 1);
-    n->endpoint = Endpoint::v4({10, static_cast<std::uint8_t>(host >> 16),
-                                static_cast<std::uint8_t>(host >> 8),
-                                static_cast<std::uint8_t>(host)},
-                               6881);
+    n->endpoint =
+        Endpoint::v4({10, static_cast<std::uint8_t>(host >> 16),
+                      static_cast<std::uint8_t>(host >> 8), static_cast<std::uint8_t>(host)},
+                     6881);
     n->rng = std::make_unique<SeededRandom>(seed_ * 0x9e3779b97f4a7c15ULL + i + 1);
     n->transport = std::make_unique<SimTransport>(*this, i);
     const NodeId nid = id ? *id : NodeId::random(rng_);

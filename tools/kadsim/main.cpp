@@ -95,7 +95,8 @@ int run(const Options& o) {
 
     // ---- kill ----
     std::size_t killed = 0;
-    const auto to_kill = static_cast<std::size_t>(std::llround(o.kill * static_cast<double>(o.nodes)));
+    const auto to_kill =
+        static_cast<std::size_t>(std::llround(o.kill * static_cast<double>(o.nodes)));
     while (killed < to_kill && killed + 1 < o.nodes) {
         const std::size_t i = net.rng().uniform(net.size());
         if (!net.alive(i)) continue;
@@ -137,8 +138,8 @@ int run(const Options& o) {
         net.with(from, [&, p](kad::Node& n, kad::TimePoint now) {
             n.get(now, puts[p].key, [&, p](const kad::GetResult& r) {
                 gets[p].result = r;
-                gets[p].found = r.ok && r.item && r.item->value == puts[p].value &&
-                                r.item->seq == puts[p].seq;
+                gets[p].found =
+                    r.ok && r.item && r.item->value == puts[p].value && r.item->seq == puts[p].seq;
                 gets[p].done = true;
                 ++gets_done;
             });
@@ -202,7 +203,8 @@ int run(const Options& o) {
         "\"bootstrap_virtual_s\":%.2f,\"virtual_s\":%.2f,\"datagrams\":%llu,"
         "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld}\n",
         o.nodes, joined_count, killed, lookups.size(), o.puts, puts_ok,
-        rate(successes, lookups.size()), lookups.empty() ? 1.0 : recall_sum / static_cast<double>(lookups.size()),
+        rate(successes, lookups.size()),
+        lookups.empty() ? 1.0 : recall_sum / static_cast<double>(lookups.size()),
         percentile(hops, 50), percentile(hops, 99), percentile(queries, 50),
         percentile(queries, 99), percentile(latency, 50), percentile(latency, 99),
         rate(found, o.puts), percentile(got_hops, 50), percentile(got_queries, 50),
@@ -246,8 +248,8 @@ int main(int argc, char** argv) {
         std::cout << desc << "\n";
         return 0;
     }
-    if (o.nodes < 2 || o.kill < 0 || o.kill >= 1 || o.loss < 0 || o.loss >= 1 ||
-        o.latency_ms < 0 || o.k == 0 || o.alpha == 0) {
+    if (o.nodes < 2 || o.kill < 0 || o.kill >= 1 || o.loss < 0 || o.loss >= 1 || o.latency_ms < 0 ||
+        o.k == 0 || o.alpha == 0) {
         std::cerr << "kadsim: need --nodes >= 2, 0 <= --kill < 1, 0 <= --loss < 1, "
                      "--latency-ms >= 0, --k >= 1, --alpha >= 1\n";
         return 2;

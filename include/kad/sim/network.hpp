@@ -33,7 +33,7 @@ struct NetworkStats {
 };
 
 class Network {
-public:
+  public:
     explicit Network(std::uint64_t seed, LinkModel model = {});
     ~Network();
     Network(const Network&) = delete;
@@ -53,8 +53,8 @@ public:
     // Calls f(node, now) and then schedules the node's next wake-up. Use it to start operations.
     void with(std::size_t i, const std::function<void(Node&, TimePoint)>& f);
 
-    void kill(std::size_t i);      // gone for good: no delivery, no timers
-    void pause(std::size_t i);     // stops: datagrams to it are lost, its timers wait
+    void kill(std::size_t i);   // gone for good: no delivery, no timers
+    void pause(std::size_t i);  // stops: datagrams to it are lost, its timers wait
     void resume(std::size_t i);
     bool alive(std::size_t i) const;
     bool dead(std::size_t i) const;
@@ -76,7 +76,7 @@ public:
     void keep_alive(std::shared_ptr<void> p) { owned_.push_back(std::move(p)); }
     RandomSource& rng() noexcept { return rng_; }
 
-private:
+  private:
     enum class State : std::uint8_t { Alive, Paused, Dead };
     struct SimNode;
     class SimTransport;
@@ -86,9 +86,7 @@ private:
         std::uint32_t node;
         std::uint32_t from;  // sender index for deliveries; UINT32_MAX for a wake-up
         std::string payload;
-        bool operator>(const Event& o) const {
-            return at != o.at ? at > o.at : seq > o.seq;
-        }
+        bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
     };
 
     void send(std::size_t from, const Endpoint& to, std::string_view data);
