@@ -1,0 +1,58 @@
+# Shared by tools/run and tools/test: install what is missing, then configure and build.
+# Sourced, not run. Works as root (CI, a fresh machine) or as a user with sudo.
+
+KAD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Debian 12 packages the build and the tests need.
+KAD_PACKAGES=(
+    g++ cmake ninja-build pkg-config
+    libboost-dev libboost-program-options-dev libssl-dev libreadline-dev
+    catch2 nlohmann-json3-dev
+    clang libclang-rt-14-dev clang-format
+    python3 tmux iproute2 procps
+)
+
+kad_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+kad_missing_packages() {
+    local missing=() p
+    for p in "${KAD_PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$p")
+        fi
+    done
+    echo "${missing[@]:-}"
+}
+
+kad_install_deps() {
+    local missing
+    missing="$(kad_missing_packages)"
+    [ -z "$missing" ] && return 0
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null; then
+            sudo=(sudo)
+        else
+            echo "tools: missing packages: $missing" >&2
+            echo "tools: run as root, or install them: apt-get install -y $missing" >&2
+            exit 1
+        fi
+    fi
+    kad_log "installing: $missing"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q
+    # shellcheck disable=SC2086
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends $missing
+}
+
+# kad_build DIR [cmake options...]: configure once, then build incrementally.
+kad_build() {
+    local dir="$1"
+    shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        kad_log "configuring $dir"
+        cmake -S "$KAD_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+    fi
+    kad_log "building $dir"
+    cmake --build "$dir" -j "$(nproc)"
+}
