@@ -126,6 +126,8 @@ void Node::handle_timeout(TimePoint now) {
     }
     for (auto& e : hard) {
         ++stats_.hard_timeouts;
+        KAD_LOG(log_, Debug,
+                "no reply from " + e.to.to_string() + " to " + std::string(method_name(e.method)));
         std::optional<NodeId> id = e.expected_id;
         if (!id) {
             if (const Contact* c = table_.find(e.to)) id = c->id;
@@ -232,6 +234,7 @@ bool Node::send_query(const Endpoint& to, const std::optional<NodeId>& id, krpc:
     m.version = config_.version;
     m.body = std::move(query);
     ++stats_.queries_out[method_index(method)];
+    KAD_LOG(log_, Trace, "query " + std::string(method_name(method)) + " to " + to.to_string());
     send_message(to, m);
     return true;
 }
@@ -275,9 +278,12 @@ void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_vi
         const auto& f = decoded.error();
         if (f.kind == krpc::DecodeFailureKind::BadQuery) {
             ++stats_.bad_queries;
+            KAD_LOG(log_, Debug, "answered 203 to " + from.to_string() + ": " + f.reason);
             send_error(from, f.transaction, krpc::kProtocolError, f.reason);
         } else {
             ++stats_.malformed_dropped;
+            KAD_LOG(log_, Debug,
+                    "dropped a malformed datagram from " + from.to_string() + ": " + f.reason);
         }
         return;
     }
@@ -292,6 +298,9 @@ void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_vi
 void Node::on_query(const Endpoint& from, const krpc::Message& m, const krpc::Query& q) {
     const Method method = q.method();
     ++stats_.queries_in[method_index(method)];
+    KAD_LOG(log_, Trace,
+            "query " + std::string(method_name(method)) + " from " + from.to_string() + " (" +
+                q.id.short_hex() + ")");
     answer(from, m, q);
     // Only then, so the asker is not kept waiting: perhaps verify it for our routing table.
     if (method != Method::Unknown) maybe_ping(table_.on_heard_of(now_, q.id, from));
@@ -368,6 +377,7 @@ void Node::answer_store(const Endpoint& from, const krpc::Message& m, const krpc
                         const krpc::StoreArgs& a) {
     auto refuse = [&](int code, std::string why) {
         ++stats_.stores_refused;
+        KAD_LOG(log_, Debug, "refused a store from " + from.to_string() + ": " + why);
         send_error(from, m.transaction, code, std::move(why));
     };
     if (!token_valid(a.token, from)) return refuse(krpc::kProtocolError, "bad token");
@@ -411,6 +421,9 @@ void Node::answer_store(const Endpoint& from, const krpc::Message& m, const krpc
             break;
     }
     ++stats_.stores_accepted;
+    KAD_LOG(log_, Info,
+            "stored '" + a.key + "' (seq " + std::to_string(a.seq) + ", " +
+                std::to_string(a.value.size()) + " bytes) from " + from.to_string());
     krpc::Message r;
     r.transaction = m.transaction;
     r.version = config_.version;
@@ -667,6 +680,11 @@ void Node::pump(std::uint64_t lid) {
             std::unique_ptr<LookupOp> owned = std::move(it->second);
             lookups_.erase(it);
             ++stats_.lookups_done;
+            KAD_LOG(log_, Debug,
+                    "lookup " + owned->lookup.target().short_hex() +
+                        " done: " + std::to_string(owned->lookup.results().size()) + " nodes, " +
+                        std::to_string(owned->lookup.hops()) + " hops, " +
+                        std::to_string(owned->lookup.queries()) + " queries");
             ++stats_.lookup_hops[std::min<std::size_t>(
                 static_cast<std::size_t>(owned->lookup.hops()), 15)];
             owned->on_done(*owned);
@@ -941,6 +959,11 @@ void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers,
         r.ok = error.empty();
         r.error = std::move(error);
         if (r.ok) joined_ = true;
+        if (r.ok) {
+            KAD_LOG(log_, Info, "joined: " + std::to_string(r.contacts) + " contacts");
+        } else {
+            KAD_LOG(log_, Warn, "bootstrap failed: " + r.error);
+        }
         s->cb(r);
     };
 

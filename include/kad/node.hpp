@@ -24,6 +24,7 @@
 #include "kad/bencode.hpp"
 #include "kad/endpoint.hpp"
 #include "kad/krpc.hpp"
+#include "kad/log.hpp"
 #include "kad/lookup.hpp"
 #include "kad/node_id.hpp"
 #include "kad/random.hpp"
@@ -49,7 +50,7 @@ struct NodeConfig {
     Duration rpc_timeout = std::chrono::seconds(2);  // hard timeout: the query failed
     // Soft timeout: smoothed RTT + 4 x variation (RFC 6298), of the contact or, for a node we
     // have no samples for, of all replies; clamped to [min, max].
-    Duration soft_timeout_min = std::chrono::milliseconds(50);
+    Duration soft_timeout_min = std::chrono::milliseconds(20);
     Duration soft_timeout_max = std::chrono::seconds(1);
     Duration soft_timeout_initial = std::chrono::milliseconds(500);  // before any RTT sample
     int lookup_attempts = 3;  // queries to one candidate among the k nearest (see lookup.hpp)
@@ -222,6 +223,10 @@ class Node {
     const std::optional<Endpoint>& external_address() const noexcept { return external_; }
     bool joined() const noexcept { return joined_; }
 
+    // Where the node reports what it does (trace: every datagram; debug: drops, timeouts,
+    // lookups; info: stores and joins). Off by default.
+    void set_logger(Logger logger) { log_ = std::move(logger); }
+
     // The write token this node hands to an address (exposed for tests and tools).
     std::string token_for(const Endpoint& ep) const;
 
@@ -293,6 +298,7 @@ class Node {
     std::size_t seen_next_ = 0;
     std::optional<Endpoint> external_;
     bool joined_ = false;
+    Logger log_;
 };
 
 }  // namespace kad

@@ -1,0 +1,45 @@
+#pragma once
+// Leveled logging through a sink the program provides. The core formats a message only when its
+// level is enabled, and never writes anywhere itself: kadnode sends lines to stderr (without
+// garbling the REPL's prompt) or to a file; tests and embedders may capture them.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kad {
+
+enum class LogLevel : int { Trace = 0, Debug, Info, Warn, Error, Off };
+
+const char* to_string(LogLevel l) noexcept;
+std::optional<LogLevel> parse_log_level(std::string_view text);
+
+class Logger {
+  public:
+    using Sink = std::function<void(LogLevel, std::string_view)>;
+
+    Logger() = default;  // logs nothing
+    Logger(LogLevel level, Sink sink) : level_(level), sink_(std::move(sink)) {}
+
+    bool enabled(LogLevel l) const noexcept { return sink_ && l >= level_ && l != LogLevel::Off; }
+    LogLevel level() const noexcept { return level_; }
+    void set_level(LogLevel l) noexcept { level_ = l; }
+    void log(LogLevel l, std::string_view message) const {
+        if (enabled(l)) sink_(l, message);
+    }
+
+  private:
+    LogLevel level_ = LogLevel::Off;
+    Sink sink_;
+};
+
+}  // namespace kad
+
+// Builds the message only when the level is on: KAD_LOG(logger, Debug, "x = " + s).
+#define KAD_LOG(logger, lvl, message)                      \
+    do {                                                   \
+        if ((logger).enabled(::kad::LogLevel::lvl)) {      \
+            (logger).log(::kad::LogLevel::lvl, (message)); \
+        }                                                  \
+    } while (0)

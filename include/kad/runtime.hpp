@@ -1,0 +1,197 @@
+#pragma once
+// kad::AsioNode: a kad::Node on a Boost.Asio io_context, with a UDP socket and one steady_timer.
+//
+// Operations take completion tokens: a callback, boost::asio::use_future or
+// boost::asio::use_awaitable all work. Each completes with one result value (PingResult,
+// GetResult, ...) whose `ok` and `error` say how it went; a completion is never invoked from
+// inside the call that starts the operation.
+//
+//     boost::asio::io_context io;
+//     kad::AsioNode node(io, {});                       // binds 0.0.0.0, a random port
+//     node.async_bootstrap({{*kad::Endpoint::parse("127.0.0.1:4000"), {}}},
+//                          [](const kad::BootstrapResult& r) { ... });
+//     node.async_put("key", "value", {}, [](const kad::PutResult& r) { ... });
+//     io.run();
+//
+// One thread runs the io_context and owns the node; several AsioNodes may share one io_context.
+// close() (or the destructor) cancels what is in flight and closes the socket, so run() returns
+// once nothing else is pending.
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kad/node.hpp"
+#include "kad/random.hpp"
+
+namespace kad {
+
+struct RuntimeConfig {
+    NodeConfig node;
+    std::optional<NodeId> id;  // random when unset
+    // 0.0.0.0:0 by default: every IPv4 interface, a port the system picks. [::]:PORT serves
+    // IPv6 and, where the system allows, IPv4 too (a dual-stack socket).
+    Endpoint bind = Endpoint::v4({0, 0, 0, 0}, 0);
+};
+
+struct RuntimeStats {
+    std::uint64_t send_errors = 0;  // the socket refused a datagram (buffer full, no route)
+    std::uint64_t unsendable = 0;   // an IPv6 destination on an IPv4-only socket
+    std::uint64_t receive_errors = 0;
+    std::uint64_t truncated = 0;  // datagrams larger than the receive buffer
+};
+
+boost::asio::ip::udp::endpoint to_asio(const Endpoint& ep);
+Endpoint from_asio(const boost::asio::ip::udp::endpoint& ep);
+
+class AsioNode {
+  public:
+    // Binds the socket; throws std::system_error with a message naming the address on failure.
+    AsioNode(boost::asio::io_context& io, RuntimeConfig config);
+    ~AsioNode();
+    AsioNode(const AsioNode&) = delete;
+    AsioNode& operator=(const AsioNode&) = delete;
+
+    const NodeId& id() const noexcept { return node_->id(); }
+    Endpoint local_endpoint() const;
+    boost::asio::io_context& context() noexcept { return io_; }
+    // The node itself, for introspection (routing table, storage, statistics). Use it on the
+    // thread that runs the io_context.
+    const Node& node() const noexcept { return *node_; }
+    const RuntimeStats& runtime_stats() const noexcept { return rstats_; }
+    bool closed() const noexcept { return closed_; }
+    void set_logger(Logger logger) { node_->set_logger(std::move(logger)); }
+
+    // Cancels every operation in flight (each completes with error "cancelled") and closes the
+    // socket and the timer. Idempotent.
+    void close();
+
+    template <class Token>
+    auto async_ping(const Endpoint& to, std::optional<NodeId> id, Token&& token) {
+        return initiate<PingResult>(std::forward<Token>(token),
+                                    [to, id](Node& n, TimePoint now, Callback<PingResult> cb) {
+                                        n.ping(now, to, id, std::move(cb));
+                                    });
+    }
+
+    template <class Token>
+    auto async_find_node(const Endpoint& to, std::optional<NodeId> id, const NodeId& target,
+                         Token&& token) {
+        return initiate<FindNodeResult>(
+            std::forward<Token>(token),
+            [to, id, target](Node& n, TimePoint now, Callback<FindNodeResult> cb) {
+                n.find_node(now, to, id, target, std::move(cb));
+            });
+    }
+
+    template <class Token>
+    auto async_find_value(const Endpoint& to, std::optional<NodeId> id, std::string key,
+                          Token&& token) {
+        return initiate<FindValueResult>(
+            std::forward<Token>(token),
+            [to, id, key = std::move(key)](Node& n, TimePoint now, Callback<FindValueResult> cb) {
+                n.find_value(now, to, id, key, std::move(cb));
+            });
+    }
+
+    template <class Token>
+    auto async_store(const Endpoint& to, std::optional<NodeId> id, std::string key,
+                     std::string value, PutOptions options, Token&& token) {
+        return initiate<StoreRpcResult>(
+            std::forward<Token>(token),
+            [to, id, key = std::move(key), value = std::move(value), options](
+                Node& n, TimePoint now, Callback<StoreRpcResult> cb) mutable {
+                n.store(now, to, id, std::move(key), std::move(value), options, std::move(cb));
+            });
+    }
+
+    template <class Token>
+    auto async_lookup(const NodeId& target, Token&& token) {
+        return initiate<LookupResult>(std::forward<Token>(token),
+                                      [target](Node& n, TimePoint now, Callback<LookupResult> cb) {
+                                          n.lookup(now, target, std::move(cb));
+                                      });
+    }
+
+    template <class Token>
+    auto async_get(std::string key, Token&& token) {
+        return initiate<GetResult>(
+            std::forward<Token>(token),
+            [key = std::move(key)](Node& n, TimePoint now, Callback<GetResult> cb) mutable {
+                n.get(now, std::move(key), std::move(cb));
+            });
+    }
+
+    template <class Token>
+    auto async_put(std::string key, std::string value, PutOptions options, Token&& token) {
+        return initiate<PutResult>(std::forward<Token>(token),
+                                   [key = std::move(key), value = std::move(value), options](
+                                       Node& n, TimePoint now, Callback<PutResult> cb) mutable {
+                                       n.put(now, std::move(key), std::move(value), options,
+                                             std::move(cb));
+                                   });
+    }
+
+    template <class Token>
+    auto async_bootstrap(std::vector<BootstrapPeer> peers, Token&& token) {
+        return initiate<BootstrapResult>(
+            std::forward<Token>(token),
+            [peers = std::move(peers)](Node& n, TimePoint now,
+                                       Callback<BootstrapResult> cb) mutable {
+                n.bootstrap(now, std::move(peers), std::move(cb));
+            });
+    }
+
+  private:
+    class SocketTransport;
+
+    // Starts an operation on the node with a callback that hands the result to the token's
+    // handler through the handler's executor (never inline).
+    template <class Result, class Token, class Start>
+    auto initiate(Token&& token, Start start) {
+        return boost::asio::async_initiate<Token, void(Result)>(
+            [this](auto handler, Start start_op) {
+                using Handler = std::decay_t<decltype(handler)>;
+                // std::function needs a copyable callable; completion handlers may be move-only.
+                auto h = std::make_shared<Handler>(std::move(handler));
+                Callback<Result> cb = [this, h](const Result& r) {
+                    auto ex = boost::asio::get_associated_executor(*h, io_.get_executor());
+                    boost::asio::post(ex, [h, r]() mutable { (*h)(std::move(r)); });
+                };
+                if (closed_) {
+                    Result r;
+                    r.error = "closed";
+                    cb(r);
+                    return;
+                }
+                start_op(*node_, Clock::now(), std::move(cb));
+                rearm();
+            },
+            token, std::move(start));
+    }
+
+    void receive();
+    void rearm();
+
+    boost::asio::io_context& io_;
+    boost::asio::ip::udp::socket socket_;
+    boost::asio::steady_timer timer_;
+    TimePoint armed_ = TimePoint::max();
+    SystemRandom rng_;
+    std::unique_ptr<SocketTransport> transport_;
+    std::unique_ptr<Node> node_;
+    std::vector<char> rbuf_;
+    boost::asio::ip::udp::endpoint sender_;
+    RuntimeStats rstats_;
+    bool v6_socket_ = false;
+    bool closed_ = false;
+};
+
+}  // namespace kad

@@ -1,0 +1,140 @@
+#include "console.hpp"
+
+#include <readline/history.h>
+#include <readline/readline.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "shell.hpp"
+
+namespace kadnode {
+
+namespace {
+
+Console* g_console = nullptr;  // see the header: readline's callbacks carry no user data
+
+char* command_generator(const char* text, int state) {
+    static std::size_t index;
+    if (state == 0) index = 0;
+    const std::size_t len = std::strlen(text);
+    const auto& list = commands();
+    while (index < list.size()) {
+        const auto name = list[index++].name;
+        if (name.compare(0, len, text) == 0) return strndup(name.data(), name.size());
+    }
+    return nullptr;
+}
+
+char** complete(const char* text, int start, int) {
+    rl_attempted_completion_over = 1;  // no file names
+    if (start != 0) return nullptr;    // only the command word
+    return rl_completion_matches(text, command_generator);
+}
+
+}  // namespace
+
+Console::Console(boost::asio::io_context& io, std::string prompt, std::string history_file,
+                 LineHandler on_line)
+    : in_(io, ::dup(STDIN_FILENO)),
+      prompt_(std::move(prompt)),
+      history_file_(std::move(history_file)),
+      on_line_(std::move(on_line)) {
+    g_console = this;
+    rl_catch_signals = 0;  // Boost.Asio handles SIGINT and SIGTERM
+    rl_catch_sigwinch = 0;
+    rl_readline_name = "kadnode";
+    rl_attempted_completion_function = complete;
+    using_history();
+    stifle_history(1000);
+    if (!history_file_.empty()) read_history(history_file_.c_str());
+}
+
+Console::~Console() {
+    stop();
+    if (g_console == this) g_console = nullptr;
+}
+
+void Console::on_readline(char* line) {
+    Console* self = g_console;
+    std::optional<std::string> text;
+    if (line) {
+        text = line;
+        if (*line) add_history(line);
+        std::free(line);
+    }
+    if (!self) return;
+    // Hide the prompt while the command runs; resume() brings it back.
+    rl_callback_handler_remove();
+    self->active_ = false;
+    if (!text) std::fputc('\n', stdout);  // Ctrl-D leaves the cursor after the prompt
+    self->on_line_(std::move(text));
+}
+
+void Console::resume() {
+    if (stopped_ || active_) return;
+    active_ = true;
+    rl_callback_handler_install(prompt_.c_str(), &Console::on_readline);
+    wait_for_input();
+}
+
+void Console::wait_for_input() {
+    in_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                   [this](const boost::system::error_code& ec) {
+                       if (ec || stopped_ || !active_) return;
+                       rl_callback_read_char();
+                       if (active_) wait_for_input();
+                   });
+}
+
+void Console::emit(std::FILE* f, const std::string& text) {
+    std::fflush(stdout);
+    if (!active_) {
+        std::fputs(text.c_str(), f);
+        std::fputc('\n', f);
+        std::fflush(f);
+        return;
+    }
+    // Clear the prompt line, print, then draw the prompt and the half-typed line again.
+    char* saved = rl_copy_text(0, rl_end);
+    const int point = rl_point;
+    rl_save_prompt();
+    rl_replace_line("", 0);
+    rl_redisplay();
+    std::fputs(text.c_str(), f);
+    std::fputc('\n', f);
+    std::fflush(f);
+    rl_restore_prompt();
+    rl_replace_line(saved, 0);
+    rl_point = point;
+    rl_redisplay();
+    std::free(saved);
+}
+
+void Console::print(const std::string& text) {
+    emit(stdout, text);
+}
+
+void Console::print_error(const std::string& text) {
+    emit(stderr, text);
+}
+
+void Console::resize() {
+    if (active_) rl_resize_terminal();
+}
+
+void Console::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    if (active_) {
+        rl_callback_handler_remove();
+        active_ = false;
+    }
+    boost::system::error_code ignored;
+    in_.close(ignored);
+    if (!history_file_.empty()) write_history(history_file_.c_str());
+}
+
+}  // namespace kadnode

@@ -1,0 +1,305 @@
+// kadnode: a Kademlia DHT node with a REPL, scriptable through --exec and stdin.
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "console.hpp"
+#include "options.hpp"
+#include "shell.hpp"
+#include "version.hpp"
+
+namespace asio = boost::asio;
+using kadnode::Reply;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+// Resolves HOST:PORT (an IP literal, [v6]:PORT, or a host name).
+kad::Expected<kad::Endpoint> resolve(asio::io_context& io, const std::string& text) {
+    if (auto ep = kad::Endpoint::parse(text)) return ep;
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0 || text.front() == '[') {
+        return kad::unexpected("'" + text + "': expected HOST:PORT");
+    }
+    const std::string host = text.substr(0, colon);
+    const std::string port = text.substr(colon + 1);
+    boost::system::error_code ec;
+    asio::ip::udp::resolver resolver(io);
+    const auto results = resolver.resolve(host, port, asio::ip::resolver_base::numeric_service, ec);
+    if (ec || results.empty()) {
+        return kad::unexpected("'" + text + "': cannot resolve " + host + ": " +
+                               (ec ? ec.message() : std::string("no address")));
+    }
+    // Prefer IPv4: the default socket is IPv4.
+    for (const auto& r : results) {
+        if (r.endpoint().address().is_v4()) return kad::from_asio(r.endpoint());
+    }
+    return kad::from_asio(results.begin()->endpoint());
+}
+
+std::string timestamp() {
+    char buf[32];
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+    return buf;
+}
+
+// Runs the program once the options are known: owns the node, the console or the stdin reader,
+// the signals, and the queue of commands.
+class App {
+  public:
+    App(asio::io_context& io, kadnode::Options options)
+        : io_(io), opts_(std::move(options)), signals_(io, SIGINT, SIGTERM) {}
+
+    int run() {
+        std::vector<kad::BootstrapPeer> peers;
+        for (std::size_t i = 0; i < opts_.bootstrap_addrs.size(); ++i) {
+            auto ep = resolve(io_, opts_.bootstrap_addrs[i]);
+            if (!ep) {
+                std::cerr << "kadnode: --bootstrap-addr " << ep.error() << "\n";
+                return 2;
+            }
+            kad::BootstrapPeer p{*ep, std::nullopt};
+            if (i < opts_.bootstrap_ids.size()) p.id = opts_.bootstrap_ids[i];
+            peers.push_back(p);
+        }
+        try {
+            node_ = std::make_unique<kad::AsioNode>(io_, opts_.runtime);
+        } catch (const std::system_error& e) {
+            std::cerr << "kadnode: " << e.what() << "\n";
+            return 1;
+        }
+        if (!opts_.log_file.empty()) {
+            log_file_.open(opts_.log_file, std::ios::app);
+            if (!log_file_) {
+                std::cerr << "kadnode: --log-file " << opts_.log_file << ": cannot open it\n";
+                return 2;
+            }
+        }
+        shell_ = std::make_unique<kadnode::Shell>(*node_, kad::Clock::now(), opts_.network);
+
+        interactive_ = opts_.exec.empty() && !opts_.no_repl && ::isatty(STDIN_FILENO);
+        if (interactive_) {
+            const char* home = std::getenv("HOME");
+            console_ = std::make_unique<kadnode::Console>(
+                io_, "kad " + node_->id().short_hex() + "> ",
+                home ? std::string(home) + "/.kadnode_history" : std::string(),
+                [this](std::optional<std::string> line) { on_console_line(std::move(line)); });
+        }
+        install_logger();
+        wait_for_signals();
+        announce_ready();
+
+        if (!opts_.exec.empty()) {
+            for (const auto& c : opts_.exec) queue_.push_back(c);
+            input_done_ = true;
+        } else if (!opts_.no_repl && !interactive_) {
+            read_stdin();
+        }
+        if (peers.empty()) {
+            joined_ = true;
+        } else {
+            node_->async_bootstrap(peers, [this](const kad::BootstrapResult& r) { on_joined(r); });
+        }
+        if (interactive_) console_->resume();
+        pump();
+        io_.run();
+        return exit_code_;
+    }
+
+  private:
+    void print(const std::string& text) {
+        if (text.empty()) return;
+        if (console_) {
+            console_->print(text);
+        } else {
+            std::fputs(text.c_str(), stdout);
+            std::fputc('\n', stdout);
+            std::fflush(stdout);
+        }
+    }
+
+    void event(const std::string& name, json fields, const std::string& human) {
+        if (opts_.json) {
+            json j = {{"event", name}};
+            for (auto it = fields.begin(); it != fields.end(); ++it) j[it.key()] = it.value();
+            print(kadnode::dump(j));
+        } else {
+            print(human);
+        }
+    }
+
+    void install_logger() {
+        node_logger_ = kad::Logger(opts_.log_level, [this](kad::LogLevel l, std::string_view msg) {
+            const std::string line = timestamp() + " " + kad::to_string(l) + " " + std::string(msg);
+            if (log_file_.is_open()) {
+                log_file_ << line << "\n";
+                log_file_.flush();
+            } else if (console_) {
+                console_->print_error(line);
+            } else {
+                std::fputs((line + "\n").c_str(), stderr);
+            }
+        });
+        node_->set_logger(node_logger_);
+    }
+
+    void announce_ready() {
+        const auto addr = node_->local_endpoint();
+        std::string human = "kadnode " + std::string(kadnode::kVersion) + ": node " +
+                            node_->id().to_hex() + " listening on " + addr.to_string();
+        if (interactive_) human += "\ntype help for the commands, quit or Ctrl-D to leave";
+        event("ready", {{"id", node_->id().to_hex()}, {"addr", addr.to_string()}}, human);
+    }
+
+    void on_joined(const kad::BootstrapResult& r) {
+        joined_ = true;
+        if (r.ok) {
+            event("joined", {{"ok", true}, {"contacts", r.contacts}},
+                  "joined the network: " + std::to_string(r.contacts) +
+                      (r.contacts == 1 ? " contact" : " contacts"));
+        } else {
+            event("joined", {{"ok", false}, {"error", r.error}}, "bootstrap failed: " + r.error);
+        }
+        pump();
+    }
+
+    void wait_for_signals() {
+        signals_.async_wait([this](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            shutdown(exit_code_);
+        });
+    }
+
+    void read_stdin() {
+        stdin_ = std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(STDIN_FILENO));
+        read_more();
+    }
+
+    void read_more() {
+        asio::async_read_until(
+            *stdin_, stdin_buf_, '\n', [this](const boost::system::error_code& ec, std::size_t n) {
+                if (stopping_) return;
+                if (!ec) {
+                    std::string line(
+                        asio::buffers_begin(stdin_buf_.data()),
+                        asio::buffers_begin(stdin_buf_.data()) + static_cast<std::ptrdiff_t>(n));
+                    stdin_buf_.consume(n);
+                    queue_.push_back(line);
+                    pump();
+                    read_more();
+                    return;
+                }
+                // End of input (or an error): a last line without '\n'.
+                if (stdin_buf_.size() > 0) {
+                    std::string rest(asio::buffers_begin(stdin_buf_.data()),
+                                     asio::buffers_end(stdin_buf_.data()));
+                    stdin_buf_.consume(stdin_buf_.size());
+                    queue_.push_back(rest);
+                }
+                input_done_ = true;
+                pump();
+            });
+    }
+
+    void on_console_line(std::optional<std::string> line) {
+        if (!line) {
+            shutdown(exit_code_);
+            return;
+        }
+        execute(*line, [this] {
+            if (!stopping_) console_->resume();
+        });
+    }
+
+    // Runs queued script commands one at a time, in order, once joined.
+    void pump() {
+        if (stopping_ || interactive_ || running_ || !joined_) return;
+        if (queue_.empty()) {
+            if (input_done_) shutdown(exit_code_);
+            return;
+        }
+        std::string line = std::move(queue_.front());
+        queue_.pop_front();
+        execute(line, [this] { pump(); });
+    }
+
+    void execute(const std::string& line, std::function<void()> then) {
+        running_ = true;
+        shell_->run(line, [this, then = std::move(then)](Reply r) {
+            running_ = false;
+            if (r.blank) {
+                then();
+                return;
+            }
+            if (!r.ok && !interactive_) exit_code_ = 1;
+            print(kadnode::render(r, opts_.json));
+            if (r.quit) {
+                shutdown(exit_code_);
+                return;
+            }
+            then();
+        });
+    }
+
+    void shutdown(int code) {
+        if (stopping_) return;
+        stopping_ = true;
+        exit_code_ = code;
+        if (console_) console_->stop();
+        node_->close();
+        signals_.cancel();
+        if (stdin_) {
+            boost::system::error_code ignored;
+            stdin_->close(ignored);
+        }
+    }
+
+    asio::io_context& io_;
+    kadnode::Options opts_;
+    asio::signal_set signals_;
+    std::unique_ptr<kad::AsioNode> node_;
+    std::unique_ptr<kadnode::Shell> shell_;
+    std::unique_ptr<kadnode::Console> console_;
+    std::unique_ptr<asio::posix::stream_descriptor> stdin_;
+    asio::streambuf stdin_buf_;
+    std::ofstream log_file_;
+    kad::Logger node_logger_;
+    std::deque<std::string> queue_;
+    bool interactive_ = false;
+    bool joined_ = false;
+    bool running_ = false;
+    bool input_done_ = false;
+    bool stopping_ = false;
+    int exit_code_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto parsed = kadnode::parse_options(argc, argv);
+    if (const int* code = std::get_if<int>(&parsed)) return *code;
+    try {
+        asio::io_context io;
+        App app(io, std::move(std::get<kadnode::Options>(parsed)));
+        return app.run();
+    } catch (const std::exception& e) {
+        std::cerr << "kadnode: " << e.what() << "\n";
+        return 1;
+    }
+}

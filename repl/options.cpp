@@ -1,0 +1,167 @@
+#include "options.hpp"
+
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include "version.hpp"
+
+namespace kadnode {
+
+namespace po = boost::program_options;
+
+namespace {
+
+class BadValue : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+template <class T>
+T in_range(const po::variables_map& vm, const char* name, T lo, T hi) {
+    const T v = vm[name].as<T>();
+    if (v < lo || v > hi) {
+        throw BadValue("--" + std::string(name) + " " + std::to_string(v) + ": must be from " +
+                       std::to_string(lo) + " to " + std::to_string(hi));
+    }
+    return v;
+}
+
+}  // namespace
+
+std::variant<Options, int> parse_options(int argc, char** argv) {
+    Options o;
+    po::options_description node("Node");
+    node.add_options()("id", po::value<std::string>()->value_name("HEX"),
+                       "node id, 40 hex digits (default: random)")(
+        "bind", po::value<std::string>()->default_value("0.0.0.0:0")->value_name("ADDR:PORT"),
+        "UDP address to listen on; port 0 picks a free one; [::]:PORT serves IPv6 and IPv4")(
+        "bootstrap-addr",
+        po::value<std::vector<std::string>>()->composing()->value_name("HOST:PORT"),
+        "join through this node (repeatable; a host name is resolved)")(
+        "bootstrap-id", po::value<std::vector<std::string>>()->composing()->value_name("HEX"),
+        "the id the bootstrap node must answer with (repeatable, paired in order)")(
+        "network", po::value<std::string>()->default_value("kad")->value_name("NAME"),
+        "network name, shown by id")("k", po::value<std::size_t>()->default_value(20),
+                                     "bucket size and replication factor")(
+        "alpha", po::value<std::size_t>()->default_value(3), "queries in flight per lookup")(
+        "timeout-ms", po::value<int>()->default_value(2000)->value_name("MS"),
+        "a query with no reply after this long has failed")(
+        "max-value-size", po::value<std::size_t>()->default_value(1000)->value_name("BYTES"),
+        "largest value stored or put");
+    po::options_description run("Running");
+    run.add_options()("exec",
+                      po::value<std::vector<std::string>>()->composing()->value_name("COMMAND"),
+                      "run COMMAND once joined (repeatable, in order), then exit")(
+        "no-repl", po::bool_switch(), "serve until SIGINT or SIGTERM, reading no commands")(
+        "json", po::bool_switch(), "print every result and event as one JSON object per line")(
+        "log-level", po::value<std::string>()->default_value("warn")->value_name("LEVEL"),
+        "trace, debug, info, warn, error or off")("log-file",
+                                                  po::value<std::string>()->value_name("FILE"),
+                                                  "append log lines to FILE instead of stderr")(
+        "config", po::value<std::string>()->value_name("FILE"),
+        "read options from FILE (ini: bind = 127.0.0.1:4000)");
+    po::options_description info("Information");
+    info.add_options()("help,h", "print this help and exit")("version",
+                                                             "print the version and exit");
+
+    po::options_description all;
+    all.add(node).add(run).add(info);
+    po::options_description file_options;  // what a config file may set
+    file_options.add(node).add(run);
+
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, all), vm);
+        po::store(po::parse_environment(file_options,
+                                        [&](const std::string& env) -> std::string {
+                                            if (env.rfind("KADNODE_", 0) != 0) return {};
+                                            std::string name = env.substr(8);
+                                            for (char& c : name) {
+                                                c = c == '_' ? '-'
+                                                             : static_cast<char>(std::tolower(
+                                                                   static_cast<unsigned char>(c)));
+                                            }
+                                            return file_options.find_nothrow(name, false) ? name
+                                                                                          : "";
+                                        }),
+                  vm);
+        if (vm.count("config")) {
+            const std::string path = vm["config"].as<std::string>();
+            std::ifstream in(path);
+            if (!in) throw BadValue("--config " + path + ": cannot read the file");
+            po::store(po::parse_config_file(in, file_options), vm);
+        }
+        po::notify(vm);
+
+        if (vm.count("help")) {
+            std::cout << "kadnode " << kVersion
+                      << ": a Kademlia DHT node with a REPL.\n\n"
+                         "usage: kadnode [options]\n"
+                         "With no --exec and no --no-repl, kadnode reads commands: from the\n"
+                         "terminal with line editing, or line by line from stdin when it is not a\n"
+                         "terminal. Type help at the prompt for the commands.\n"
+                      << all
+                      << "\nEvery option may also come from the environment as\n"
+                         "KADNODE_<OPTION> (KADNODE_BIND=127.0.0.1:4000, KADNODE_LOG_LEVEL=debug)\n"
+                         "or from a --config file; the command line wins, then the environment.\n";
+            return 0;
+        }
+        if (vm.count("version")) {
+            std::cout << "kadnode " << kVersion << "\n";
+            return 0;
+        }
+
+        if (vm.count("id")) {
+            auto id = kad::NodeId::from_hex(vm["id"].as<std::string>());
+            if (!id) throw BadValue("--id: " + id.error());
+            o.runtime.id = *id;
+        }
+        auto bind = kad::Endpoint::parse(vm["bind"].as<std::string>());
+        if (!bind) throw BadValue("--bind " + bind.error());
+        o.runtime.bind = *bind;
+        if (vm.count("bootstrap-addr")) {
+            o.bootstrap_addrs = vm["bootstrap-addr"].as<std::vector<std::string>>();
+        }
+        if (vm.count("bootstrap-id")) {
+            for (const auto& s : vm["bootstrap-id"].as<std::vector<std::string>>()) {
+                auto id = kad::NodeId::from_hex(s);
+                if (!id) throw BadValue("--bootstrap-id: " + id.error());
+                o.bootstrap_ids.push_back(*id);
+            }
+            if (o.bootstrap_ids.size() > o.bootstrap_addrs.size()) {
+                throw BadValue("--bootstrap-id given without a --bootstrap-addr to pair it with");
+            }
+        }
+        o.network = vm["network"].as<std::string>();
+        if (o.network.empty() || o.network.size() > 64) {
+            throw BadValue("--network: a name of 1 to 64 characters");
+        }
+        auto& n = o.runtime.node;
+        n.k = in_range<std::size_t>(vm, "k", 1, 64);
+        n.alpha = in_range<std::size_t>(vm, "alpha", 1, 16);
+        n.rpc_timeout = std::chrono::milliseconds(in_range<int>(vm, "timeout-ms", 10, 60000));
+        n.storage.max_value_size = in_range<std::size_t>(vm, "max-value-size", 1, 32768);
+        const auto level = kad::parse_log_level(vm["log-level"].as<std::string>());
+        if (!level) {
+            throw BadValue("--log-level " + vm["log-level"].as<std::string>() +
+                           ": one of trace, debug, info, warn, error, off");
+        }
+        o.log_level = *level;
+        if (vm.count("log-file")) o.log_file = vm["log-file"].as<std::string>();
+        o.json = vm["json"].as<bool>();
+        o.no_repl = vm["no-repl"].as<bool>();
+        if (vm.count("exec")) o.exec = vm["exec"].as<std::vector<std::string>>();
+        if (o.no_repl && !o.exec.empty()) throw BadValue("--exec and --no-repl do not go together");
+    } catch (const po::error& e) {
+        std::cerr << "kadnode: " << e.what() << " (see kadnode --help)\n";
+        return 2;
+    } catch (const BadValue& e) {
+        std::cerr << "kadnode: " << e.what() << "\n";
+        return 2;
+    }
+    return o;
+}
+
+}  // namespace kadnode

@@ -1,0 +1,30 @@
+#pragma once
+// kadnode's command line, config file (--config, the same options in ini form) and environment
+// (KADNODE_<OPTION>, e.g. KADNODE_BIND=127.0.0.1:4000), in that order of precedence.
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "kad/log.hpp"
+#include "kad/runtime.hpp"
+
+namespace kadnode {
+
+struct Options {
+    kad::RuntimeConfig runtime;
+    std::vector<std::string> bootstrap_addrs;  // HOST:PORT, resolved at start
+    std::vector<kad::NodeId> bootstrap_ids;    // paired with the addresses in order
+    std::string network = "kad";
+    kad::LogLevel log_level = kad::LogLevel::Warn;
+    std::string log_file;
+    bool json = false;
+    std::vector<std::string> exec;
+    bool no_repl = false;
+};
+
+// The parsed options, or the exit status to leave with: 0 after --help or --version, 2 after a
+// bad flag or value (one line on stderr naming it).
+std::variant<Options, int> parse_options(int argc, char** argv);
+
+}  // namespace kadnode

@@ -1,0 +1,646 @@
+#include "shell.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <optional>
+
+#include "tokenize.hpp"
+
+namespace kadnode {
+
+using json = nlohmann::ordered_json;
+using Done = std::function<void(Reply)>;
+
+const std::vector<CommandInfo>& commands() {
+    static const std::vector<CommandInfo> kCommands = {
+        {"put", "put [--ttl SECONDS] [--seq N] <key> <value>",
+         "store a value on the k nodes nearest the key",
+         "Looks up the k nodes nearest SHA-1(key), then stores the value on each with the token\n"
+         "it gave. The value is the rest of the line, or one quoted word. Without --seq the\n"
+         "version is one more than the newest seen (the same, if the value is unchanged)."},
+        {"get", "get <key>", "find a value",
+         "An iterative value lookup; prints the value, its seq, and the hops, queries and time it\n"
+         "took."},
+        {"p", "p <ip>:<port> [<id>]", "ping a node",
+         "Sends one ping. With an id, the reply must carry it."},
+        {"s", "s <ip>:<port> [<id>] <key> <value>", "store a value on one node",
+         "Asks the node for a write token (find_value), then sends it a store. A word of 40 hex\n"
+         "digits after the address is the node's id when a key and a value follow it."},
+        {"fn", "fn <ip>:<port> [<id>] <target-id>", "ask one node for nodes near a target",
+         "Sends one find_node and lists the nodes in the reply."},
+        {"fv", "fv <ip>:<port> [<id>] <key>", "ask one node for a value",
+         "Sends one find_value: the node answers with the item, or with nodes nearer the key."},
+        {"ln", "ln <target-id>", "iterative node lookup",
+         "Finds the k nodes nearest a 40-hex-digit id, nearest first."},
+        {"lv", "lv <key>", "iterative value lookup",
+         "Like get, and also says which node answered."},
+        {"bootstrap", "bootstrap <ip>:<port> [<id>]", "join the network through a node",
+         "Pings the node, looks up our own id, then refreshes the farther buckets."},
+        {"id", "id", "this node: id, address, uptime, contacts, items", ""},
+        {"rt", "rt", "the routing table, bucket by bucket", ""},
+        {"ls", "ls", "the items this node stores", ""},
+        {"stats", "stats", "packets, queries, timeouts, lookups and stores so far", ""},
+        {"help", "help [command]", "list the commands, or describe one", ""},
+        {"quit", "quit", "leave (also: exit, Ctrl-D)", ""},
+    };
+    return kCommands;
+}
+
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string render(const Reply& r, bool as_json) {
+    if (as_json) {
+        json j = json::object();
+        j["cmd"] = r.cmd;
+        j["ok"] = r.ok;
+        if (!r.ok) j["error"] = r.error;
+        for (auto it = r.data.begin(); it != r.data.end(); ++it) j[it.key()] = it.value();
+        return dump(j);
+    }
+    if (!r.ok) return r.cmd.empty() ? "error: " + r.error : r.cmd + ": " + r.error;
+    return r.text;
+}
+
+namespace {
+
+// ---- formatting ---------------------------------------------------------------------------------
+
+std::string fixed(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+double ms(kad::Duration d) {
+    return std::round(kad::to_ms(d) * 1000.0) / 1000.0;
+}
+
+std::string ms_text(kad::Duration d) {
+    const double v = kad::to_ms(d);
+    return fixed(v, v < 10 ? 2 : (v < 100 ? 1 : 0)) + " ms";
+}
+
+std::string span_text(kad::Duration d) {
+    auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+    if (s < 0) s = 0;
+    if (s < 60) return std::to_string(s) + "s";
+    if (s < 3600) return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
+    if (s < 86400) return std::to_string(s / 3600) + "h" + std::to_string(s / 60 % 60) + "m";
+    return std::to_string(s / 86400) + "d" + std::to_string(s / 3600 % 24) + "h";
+}
+
+// A value or key for a person: quoted, with control and non-ASCII bytes escaped.
+std::string quote(std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out + "\"";
+}
+
+json node_json(const kad::krpc::NodeInfo& n) {
+    return {{"id", n.id.to_hex()}, {"addr", n.endpoint.to_string()}};
+}
+
+std::string node_line(const kad::krpc::NodeInfo& n) {
+    return "  " + n.id.to_hex() + "  " + n.endpoint.to_string();
+}
+
+std::string plural(std::size_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// ---- argument parsing ---------------------------------------------------------------------------
+
+bool is_hex_id(std::string_view s) {
+    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+               return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+           });
+}
+
+struct Args {
+    std::string_view line;
+    std::vector<Word> words;  // words[0] is the command
+    std::size_t size() const { return words.size() - 1; }
+    const std::string& operator[](std::size_t i) const { return words[i + 1].text; }
+    // Words i.. as the rest of the line: one word as it was unquoted, several verbatim.
+    std::string rest(std::size_t i) const {
+        if (i + 1 == size()) return (*this)[i];
+        std::string_view r = line.substr(words[i + 1].begin);
+        while (!r.empty() &&
+               (r.back() == ' ' || r.back() == '\t' || r.back() == '\r' || r.back() == '\n')) {
+            r.remove_suffix(1);
+        }
+        return std::string(r);
+    }
+};
+
+class BadArgument : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+kad::Endpoint parse_endpoint(const std::string& s) {
+    auto ep = kad::Endpoint::parse(s);
+    if (!ep) throw BadArgument("bad address " + ep.error());
+    if (ep->port() == 0) throw BadArgument("bad address '" + s + "': port 0");
+    return *ep;
+}
+
+kad::NodeId parse_id(const std::string& s, const char* what) {
+    auto id = kad::NodeId::from_hex(s);
+    if (!id) throw BadArgument(std::string("bad ") + what + " '" + s + "': " + id.error());
+    return *id;
+}
+
+std::int64_t parse_int(const std::string& s, const char* what, std::int64_t min, std::int64_t max) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size() || v < min || v > max) {
+        throw BadArgument(std::string("bad ") + what + " '" + s +
+                          "': expected a whole number from " + std::to_string(min) + " to " +
+                          std::to_string(max));
+    }
+    return v;
+}
+
+const CommandInfo* find_command(std::string_view name) {
+    for (const auto& c : commands()) {
+        if (c.name == name) return &c;
+    }
+    return nullptr;
+}
+
+void usage_error(const std::string& cmd) {
+    const CommandInfo* info = find_command(cmd);
+    throw BadArgument("usage: " + std::string(info ? info->usage : cmd));
+}
+
+// ---- replies ------------------------------------------------------------------------------------
+
+Reply fail(std::string cmd, std::string error) {
+    Reply r;
+    r.cmd = std::move(cmd);
+    r.error = std::move(error);
+    return r;
+}
+
+Reply ok(std::string cmd, std::string text, json data = json::object()) {
+    Reply r;
+    r.cmd = std::move(cmd);
+    r.ok = true;
+    r.text = std::move(text);
+    r.data = std::move(data);
+    return r;
+}
+
+}  // namespace
+
+Shell::Shell(kad::AsioNode& node, kad::TimePoint started, std::string network)
+    : node_(node), started_(started), network_(std::move(network)) {}
+
+void Shell::run(std::string_view line, Done done) {
+    auto words = tokenize(line);
+    if (!words) return done(fail("", words.error()));
+    if (words->empty() || words->front().text.starts_with('#')) {
+        Reply blank;
+        blank.blank = true;
+        return done(blank);
+    }
+    Args a{line, std::move(*words)};
+    const std::string cmd = a.words[0].text;
+
+    try {
+        if (cmd == "help") {
+            if (a.size() > 1) usage_error(cmd);
+            if (a.size() == 1) {
+                const CommandInfo* info = find_command(a[0]);
+                if (!info) throw BadArgument("no command '" + a[0] + "'");
+                std::string text =
+                    "usage: " + std::string(info->usage) + "\n" + std::string(info->summary);
+                if (!info->detail.empty()) text += "\n" + std::string(info->detail);
+                return done(ok(cmd, text, {{"usage", info->usage}, {"summary", info->summary}}));
+            }
+            std::string text = "commands:";
+            json list = json::array();
+            for (const auto& c : commands()) {
+                std::string u(c.usage);
+                u.resize(std::max<std::size_t>(u.size(), 44), ' ');
+                text += "\n  " + u + " " + std::string(c.summary);
+                list.push_back({{"usage", c.usage}, {"summary", c.summary}});
+            }
+            text +=
+                "\nkeys are strings (the DHT key is their SHA-1); ids are 40 hex digits;"
+                "\nwords split as in a shell: \"a b\", 'a b', a\\ b.";
+            return done(ok(cmd, text, {{"commands", list}}));
+        }
+
+        if (cmd == "quit" || cmd == "exit") {
+            if (a.size() != 0) usage_error("quit");
+            Reply r = ok(cmd, "bye");
+            r.quit = true;
+            return done(r);
+        }
+
+        if (cmd == "id") {
+            if (a.size() != 0) usage_error(cmd);
+            const auto& n = node_.node();
+            const auto uptime = kad::Clock::now() - started_;
+            json data = {
+                {"id", node_.id().to_hex()},
+                {"addr", node_.local_endpoint().to_string()},
+                {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
+                {"contacts", n.routing_table().size()},
+                {"items", n.storage().size()},
+                {"joined", n.joined()},
+                {"network", network_}};
+            std::string text = "id        " + node_.id().to_hex() + "\naddress   " +
+                               node_.local_endpoint().to_string() + "\nuptime    " +
+                               span_text(uptime) + "\ncontacts  " +
+                               std::to_string(n.routing_table().size()) + "\nitems     " +
+                               std::to_string(n.storage().size()) + "\nnetwork   " + network_;
+            if (n.external_address()) {
+                data["external_addr"] = n.external_address()->to_string();
+                text += "\nseen as   " + n.external_address()->to_string();
+            }
+            return done(ok(cmd, text, data));
+        }
+
+        if (cmd == "rt") {
+            if (a.size() != 0) usage_error(cmd);
+            const auto& t = node_.node().routing_table();
+            const auto now = kad::Clock::now();
+            json buckets = json::array();
+            std::string text = plural(t.size(), "contact", "contacts") + " in " +
+                               plural(t.bucket_count(), "bucket", "buckets");
+            for (std::size_t i = 0; i < t.bucket_count(); ++i) {
+                const auto& b = t.bucket(i);
+                const bool last = i + 1 == t.bucket_count();
+                json contacts = json::array();
+                text += "\nbucket " + std::to_string(i) + (last ? "+" : "") + " (" +
+                        std::to_string(i) + (last ? "+" : "") +
+                        " shared bits): " + plural(b.contacts().size(), "contact", "contacts") +
+                        ", " + std::to_string(b.replacements().size()) + " cached";
+                for (const auto& c : b.contacts()) {
+                    json cj = {{"id", c.id.to_hex()},
+                               {"addr", c.endpoint.to_string()},
+                               {"last_seen_s",
+                                std::chrono::duration_cast<std::chrono::seconds>(now - c.last_seen)
+                                    .count()},
+                               {"failures", c.failures}};
+                    text += "\n  " + c.id.to_hex() + "  " + c.endpoint.to_string() + "  seen " +
+                            span_text(now - c.last_seen) + " ago";
+                    if (c.srtt) {
+                        cj["rtt_ms"] = ms(*c.srtt);
+                        text += ", rtt " + ms_text(*c.srtt);
+                    }
+                    if (c.failures) text += ", " + plural(c.failures, "failure", "failures");
+                    contacts.push_back(cj);
+                }
+                buckets.push_back(
+                    {{"index", i}, {"contacts", contacts}, {"cached", b.replacements().size()}});
+            }
+            return done(ok(cmd, text, {{"contacts", t.size()}, {"buckets", buckets}}));
+        }
+
+        if (cmd == "ls") {
+            if (a.size() != 0) usage_error(cmd);
+            const auto now = kad::Clock::now();
+            std::vector<const kad::StoredItem*> items;
+            for (const auto& [target, item] : node_.node().storage().items())
+                items.push_back(&item);
+            std::sort(items.begin(), items.end(),
+                      [](const auto* x, const auto* y) { return x->key < y->key; });
+            json list = json::array();
+            std::string text = plural(items.size(), "item", "items");
+            for (const auto* it : items) {
+                const auto ttl = it->expires - now;
+                list.push_back(
+                    {{"key", it->key},
+                     {"value", it->value},
+                     {"seq", it->seq},
+                     {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()},
+                     {"original", it->original},
+                     {"target", it->target.to_hex()}});
+                text += "\n  " + quote(it->key) + " = " + quote(it->value) + "  (seq " +
+                        std::to_string(it->seq) + ", expires in " + span_text(ttl) +
+                        (it->original ? ", published here" : "") + ")";
+            }
+            return done(ok(cmd, text, {{"items", list}}));
+        }
+
+        if (cmd == "stats") {
+            if (a.size() != 0) usage_error(cmd);
+            const auto& s = node_.node().stats();
+            const auto& rs = node_.runtime_stats();
+            auto by_method = [](const std::array<std::uint64_t, 5>& v) {
+                json j = json::object();
+                for (auto m : {kad::krpc::Method::Ping, kad::krpc::Method::FindNode,
+                               kad::krpc::Method::FindValue, kad::krpc::Method::Store,
+                               kad::krpc::Method::Unknown}) {
+                    j[std::string(kad::krpc::method_name(m))] = v[static_cast<std::size_t>(m)];
+                }
+                return j;
+            };
+            json hops = json::object();
+            for (std::size_t i = 0; i < s.lookup_hops.size(); ++i) {
+                if (s.lookup_hops[i]) hops[std::to_string(i)] = s.lookup_hops[i];
+            }
+            const std::vector<std::pair<const char*, std::uint64_t>> counters = {
+                {"packets_in", s.packets_in},
+                {"packets_out", s.packets_out},
+                {"bytes_in", s.bytes_in},
+                {"bytes_out", s.bytes_out},
+                {"responses_in", s.responses_in},
+                {"errors_in", s.errors_in},
+                {"responses_out", s.responses_out},
+                {"errors_out", s.errors_out},
+                {"malformed_dropped", s.malformed_dropped},
+                {"bad_queries", s.bad_queries},
+                {"unknown_methods", s.unknown_methods},
+                {"unusable_source", s.unusable_source},
+                {"unmatched_replies", s.unmatched_replies},
+                {"wrong_endpoint", s.wrong_endpoint},
+                {"wrong_id", s.wrong_id},
+                {"bad_responses", s.bad_responses},
+                {"soft_timeouts", s.soft_timeouts},
+                {"hard_timeouts", s.hard_timeouts},
+                {"stores_accepted", s.stores_accepted},
+                {"stores_refused", s.stores_refused},
+                {"transactions_full", s.transactions_full},
+                {"lookups_started", s.lookups_started},
+                {"lookups_done", s.lookups_done},
+                {"lookups_refused", s.lookups_refused},
+                {"maintenance_pings", s.maintenance_pings},
+                {"maintenance_pings_skipped", s.maintenance_pings_skipped},
+                {"values_cached", s.values_cached},
+                {"bucket_refreshes", s.bucket_refreshes},
+                {"send_errors", rs.send_errors},
+                {"unsendable", rs.unsendable},
+                {"receive_errors", rs.receive_errors},
+                {"truncated", rs.truncated},
+            };
+            json data = json::object();
+            std::string text;
+            for (const auto& [name, v] : counters) {
+                data[name] = v;
+                std::string label(name);
+                label.resize(26, ' ');
+                text += (text.empty() ? "" : "\n") + label + std::to_string(v);
+            }
+            data["queries_in"] = by_method(s.queries_in);
+            data["queries_out"] = by_method(s.queries_out);
+            data["lookup_hops"] = hops;
+            text += "\nqueries in                " + data["queries_in"].dump() +
+                    "\nqueries out               " + data["queries_out"].dump() +
+                    "\nlookups by hops           " + hops.dump();
+            return done(ok(cmd, text, data));
+        }
+
+        if (cmd == "p") {
+            if (a.size() < 1 || a.size() > 2) usage_error(cmd);
+            const auto to = parse_endpoint(a[0]);
+            std::optional<kad::NodeId> id;
+            if (a.size() == 2) id = parse_id(a[1], "id");
+            return node_.async_ping(to, id, [cmd, done](const kad::PingResult& r) {
+                if (!r.ok) return done(fail(cmd, r.error));
+                done(ok(cmd,
+                        "pong from " + r.id.to_hex() + " at " + r.endpoint.to_string() + " in " +
+                            ms_text(r.rtt),
+                        {{"id", r.id.to_hex()},
+                         {"addr", r.endpoint.to_string()},
+                         {"rtt_ms", ms(r.rtt)}}));
+            });
+        }
+
+        if (cmd == "fn") {
+            if (a.size() < 2 || a.size() > 3) usage_error(cmd);
+            const auto to = parse_endpoint(a[0]);
+            std::optional<kad::NodeId> id;
+            if (a.size() == 3) id = parse_id(a[1], "id");
+            const auto target = parse_id(a[a.size() - 1], "target id");
+            return node_.async_find_node(to, id, target, [cmd, done](const kad::FindNodeResult& r) {
+                if (!r.ok) return done(fail(cmd, r.error));
+                json nodes = json::array();
+                std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() +
+                                   ") answered in " + ms_text(r.rtt) + " with " +
+                                   plural(r.nodes.size(), "node", "nodes") +
+                                   (r.nodes.empty() ? "" : ":");
+                for (const auto& n : r.nodes) {
+                    nodes.push_back(node_json(n));
+                    text += "\n" + node_line(n);
+                }
+                done(ok(cmd, text,
+                        {{"id", r.id.to_hex()},
+                         {"addr", r.endpoint.to_string()},
+                         {"rtt_ms", ms(r.rtt)},
+                         {"nodes", nodes}}));
+            });
+        }
+
+        if (cmd == "fv") {
+            if (a.size() < 2 || a.size() > 3) usage_error(cmd);
+            const auto to = parse_endpoint(a[0]);
+            std::optional<kad::NodeId> id;
+            if (a.size() == 3) id = parse_id(a[1], "id");
+            const std::string key = a[a.size() - 1];
+            return node_.async_find_value(to, id, key, [cmd, done](const kad::FindValueResult& r) {
+                if (!r.ok) return done(fail(cmd, r.error));
+                json data = {
+                    {"id", r.id.to_hex()}, {"addr", r.endpoint.to_string()}, {"rtt_ms", ms(r.rtt)}};
+                std::string text;
+                if (r.item) {
+                    data["found"] = true;
+                    data["value"] = r.item->value;
+                    data["seq"] = r.item->seq;
+                    text = quote(r.item->value) + " (seq " + std::to_string(r.item->seq) +
+                           ") from " + r.endpoint.to_string() + " in " + ms_text(r.rtt);
+                } else {
+                    data["found"] = false;
+                    json nodes = json::array();
+                    text = "no value at " + r.endpoint.to_string() + "; it named " +
+                           plural(r.nodes.size(), "node", "nodes") + " nearer the key" +
+                           (r.nodes.empty() ? "" : ":");
+                    for (const auto& n : r.nodes) {
+                        nodes.push_back(node_json(n));
+                        text += "\n" + node_line(n);
+                    }
+                    data["nodes"] = nodes;
+                }
+                done(ok(cmd, text, data));
+            });
+        }
+
+        if (cmd == "s") {
+            // s <ep> [<id>] <key> <value...>
+            if (a.size() < 3) usage_error(cmd);
+            const auto to = parse_endpoint(a[0]);
+            std::optional<kad::NodeId> id;
+            std::size_t k = 1;
+            if (is_hex_id(a[1]) && a.size() >= 4) {
+                id = parse_id(a[1], "id");
+                k = 2;
+            }
+            std::string key = a[k];
+            std::string value = a.rest(k + 1);
+            return node_.async_store(
+                to, id, key, value, {}, [cmd, done, key](const kad::StoreRpcResult& r) {
+                    if (!r.ok) {
+                        Reply f = fail(cmd, r.error);
+                        if (r.error_code) f.data["code"] = r.error_code;
+                        return done(f);
+                    }
+                    done(ok(cmd,
+                            "stored " + quote(key) + " (seq " + std::to_string(r.seq) + ") at " +
+                                r.endpoint.to_string() + " in " + ms_text(r.rtt),
+                            {{"id", r.id.to_hex()},
+                             {"addr", r.endpoint.to_string()},
+                             {"seq", r.seq},
+                             {"rtt_ms", ms(r.rtt)}}));
+                });
+        }
+
+        if (cmd == "ln") {
+            if (a.size() != 1) usage_error(cmd);
+            const auto target = parse_id(a[0], "target id");
+            return node_.async_lookup(target, [cmd, done](const kad::LookupResult& r) {
+                if (!r.ok) return done(fail(cmd, r.error));
+                json nodes = json::array();
+                std::string text = plural(r.nodes.size(), "node", "nodes") + " nearest " +
+                                   r.target.short_hex() + " in " + plural(r.hops, "hop", "hops") +
+                                   ", " + plural(r.queries, "query", "queries") + ", " +
+                                   ms_text(r.elapsed) + ":";
+                for (const auto& n : r.nodes) {
+                    nodes.push_back(node_json(n));
+                    text += "\n" + node_line(n);
+                }
+                done(ok(cmd, text,
+                        {{"nodes", nodes},
+                         {"hops", r.hops},
+                         {"queries", r.queries},
+                         {"ms", ms(r.elapsed)}}));
+            });
+        }
+
+        if (cmd == "get" || cmd == "lv") {
+            if (a.size() != 1) usage_error(cmd);
+            const std::string key = a[0];
+            return node_.async_get(key, [this, cmd, done](const kad::GetResult& r) {
+                json data = {{"key", r.key},
+                             {"hops", r.hops},
+                             {"queries", r.queries},
+                             {"ms", ms(r.elapsed)}};
+                if (!r.ok) {
+                    Reply f = fail(cmd, r.error);
+                    f.data = data;
+                    return done(f);
+                }
+                data["value"] = r.item->value;
+                data["seq"] = r.item->seq;
+                data["from"] = node_json(r.from);
+                const bool local = r.from.id == node_.id();
+                std::string text =
+                    quote(r.item->value) + " (seq " + std::to_string(r.item->seq) + ")";
+                if (local && r.queries == 0) {
+                    text += " from this node's own store";
+                } else {
+                    text += ", " + plural(r.hops, "hop", "hops") + ", " +
+                            plural(r.queries, "query", "queries") + ", " + ms_text(r.elapsed);
+                }
+                if (cmd == "lv") {
+                    text += "\nfrom " +
+                            (local ? std::string("this node")
+                                   : r.from.id.to_hex() + " at " + r.from.endpoint.to_string());
+                }
+                done(ok(cmd, text, data));
+            });
+        }
+
+        if (cmd == "put") {
+            kad::PutOptions options;
+            std::size_t i = 0;
+            while (i < a.size() && a[i].starts_with("--") && !a.words[i + 1].quoted) {
+                if (a[i] == "--ttl" && i + 1 < a.size()) {
+                    options.ttl =
+                        std::chrono::seconds(parse_int(a[i + 1], "--ttl", 1, 365LL * 86400));
+                } else if (a[i] == "--seq" && i + 1 < a.size()) {
+                    options.seq = parse_int(a[i + 1], "--seq", 0, INT64_MAX);
+                } else {
+                    usage_error(cmd);
+                }
+                i += 2;
+            }
+            if (a.size() < i + 2) usage_error(cmd);
+            std::string key = a[i];
+            std::string value = a.rest(i + 1);
+            return node_.async_put(
+                key, value, options, [cmd, done, value](const kad::PutResult& r) {
+                    json refusals = json::array();
+                    for (const auto& [n, why] : r.refusals) {
+                        refusals.push_back({{"id", n.id.to_hex()},
+                                            {"addr", n.endpoint.to_string()},
+                                            {"error", why}});
+                    }
+                    json data = {{"key", r.key},         {"seq", r.seq},
+                                 {"stored", r.stored},   {"refused", r.refused},
+                                 {"failed", r.failed},   {"stored_locally", r.stored_locally},
+                                 {"queries", r.queries}, {"ms", ms(r.elapsed)}};
+                    if (!refusals.empty()) data["refusals"] = refusals;
+                    if (!r.ok) {
+                        Reply f = fail(cmd, r.error);
+                        f.data = data;
+                        return done(f);
+                    }
+                    std::string text = "stored " + quote(r.key) + " = " + quote(value) + " (seq " +
+                                       std::to_string(r.seq) + ") on " +
+                                       plural(r.stored, "node", "nodes");
+                    if (r.stored == 0 && r.stored_locally)
+                        text += " (only here: no other nodes known)";
+                    text += ", " + std::to_string(r.refused) + " refused";
+                    if (r.failed) text += ", " + std::to_string(r.failed) + " did not answer";
+                    text +=
+                        " — " + plural(r.queries, "query", "queries") + ", " + ms_text(r.elapsed);
+                    for (const auto& [n, why] : r.refusals) {
+                        text += "\n  refused by " + n.endpoint.to_string() + ": " + why;
+                    }
+                    done(ok(cmd, text, data));
+                });
+        }
+
+        if (cmd == "bootstrap") {
+            if (a.size() < 1 || a.size() > 2) usage_error(cmd);
+            kad::BootstrapPeer peer{parse_endpoint(a[0]), std::nullopt};
+            if (a.size() == 2) peer.id = parse_id(a[1], "id");
+            return node_.async_bootstrap({peer}, [cmd, done](const kad::BootstrapResult& r) {
+                if (!r.ok) return done(fail(cmd, r.error));
+                done(ok(cmd,
+                        "joined: " + plural(r.contacts, "contact", "contacts") + " in " +
+                            ms_text(r.elapsed),
+                        {{"contacts", r.contacts}, {"ms", ms(r.elapsed)}}));
+            });
+        }
+    } catch (const BadArgument& e) {
+        return done(fail(cmd, e.what()));
+    }
+    done(fail(cmd, "unknown command '" + cmd + "' (type help for the list)"));
+}
+
+}  // namespace kadnode

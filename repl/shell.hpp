@@ -1,0 +1,55 @@
+#pragma once
+// The kadnode commands, independent of where lines come from (a terminal, --exec, stdin) and of
+// how results are shown: run() parses one line, runs it against the node and hands back a
+// Reply, which render() turns into a person's text or one JSON object.
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kad/runtime.hpp"
+#include "kad/time.hpp"
+
+namespace kadnode {
+
+struct CommandInfo {
+    std::string_view name;
+    std::string_view usage;
+    std::string_view summary;
+    std::string_view detail;
+};
+
+const std::vector<CommandInfo>& commands();
+
+struct Reply {
+    std::string cmd;  // the command as typed ("p", "get", ...)
+    bool ok = false;
+    std::string error;  // why not ok
+    std::string text;   // for a person: one or more lines, no trailing newline
+    nlohmann::ordered_json data = nlohmann::ordered_json::object();  // the fields, for --json
+    bool quit = false;   // the command asks the program to leave
+    bool blank = false;  // an empty line or a comment: nothing to show
+};
+
+// One line of JSON (no newline) or the human text, for a reply.
+std::string render(const Reply& r, bool json);
+// JSON text that never throws on bytes that are not UTF-8 (they become U+FFFD).
+std::string dump(const nlohmann::ordered_json& j);
+
+class Shell {
+  public:
+    Shell(kad::AsioNode& node, kad::TimePoint started, std::string network);
+
+    // Runs one command line. `done` is called exactly once, possibly later (after network I/O);
+    // an empty line or a comment (#...) completes with an empty cmd and no output.
+    void run(std::string_view line, std::function<void(Reply)> done);
+
+  private:
+    kad::AsioNode& node_;
+    kad::TimePoint started_;
+    std::string network_;
+};
+
+}  // namespace kadnode
