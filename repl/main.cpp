@@ -243,6 +243,10 @@ class App {
         running_ = true;
         shell_->run(line, [this, then = std::move(then)](Reply r) {
             running_ = false;
+            if (stopping_) {  // cancelled by the shutdown: say so, but it is not a failure
+                print(kadnode::render(r, opts_.json));
+                return;
+            }
             if (r.blank) {
                 then();
                 return;

@@ -593,7 +593,8 @@ void Node::store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, st
         r.error = to_string(sizes);
         return cb(r);
     }
-    find_value(now, to, id, key,
+    const std::string lookup_key = key;  // `key` moves into the callback below
+    find_value(now, to, id, lookup_key,
                [this, key = std::move(key), value = std::move(value), options,
                 cb](const FindValueResult& fv) {
                    StoreRpcResult r;

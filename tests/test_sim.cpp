@@ -166,6 +166,32 @@ TEST_CASE("two nodes: bootstrap, put on one, get on the other", "[sim]") {
     CHECK(got->item->seq == 1);
 }
 
+TEST_CASE("a store to one node fetches a token and uses one more than the node's seq", "[sim]") {
+    sim::Network net(9, lan());
+    const auto a = net.add_node();
+    const auto b = net.add_node();
+    std::optional<StoreRpcResult> r;
+    auto store = [&](const std::string& value) {
+        r.reset();
+        net.with(a, [&](Node& n, TimePoint now) {
+            n.store(now, net.endpoint(b), std::nullopt, "veg", value, {},
+                    [&](const StoreRpcResult& x) { r = x; });
+        });
+        REQUIRE(net.run_until([&] { return r.has_value(); }, 10s));
+    };
+    store("beans");
+    CHECK(r->ok);
+    CHECK(r->seq == 0);
+    CHECK(r->id == net.node(b).id());
+    store("carrots");
+    CHECK(r->ok);
+    CHECK(r->seq == 1);
+    const StoredItem* item = net.node(b).storage().find(NodeId::from_key("veg"));
+    REQUIRE(item);
+    CHECK(item->value == "carrots");
+    CHECK(item->seq == 1);
+}
+
 TEST_CASE("bootstrap reports a node that does not answer, or answers with another id", "[sim]") {
     sim::Network net(8, lan());
     const auto a = net.add_node();

@@ -1,0 +1,488 @@
+#!/usr/bin/python3
+"""End-to-end tests: real kadnode processes on 127.0.0.1.
+
+Every process is started through Harness, which kills whatever is left at the end of each test;
+every wait is bounded. Run: test_kadnode.py PATH/TO/kadnode [unittest args].
+"""
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+KADNODE = None  # set from argv
+
+NO_DISCOVERY = []  # becomes ["--no-discovery"] once LAN discovery exists
+
+
+class Proc:
+    """A kadnode process whose stdout lines are read on a thread into a queue."""
+
+    def __init__(self, args, env=None, stdin=subprocess.PIPE):
+        self.args = [KADNODE] + args
+        self.p = subprocess.Popen(self.args, stdin=stdin, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env,
+                                  start_new_session=True)
+        self.lines = queue.Queue()
+        self.stderr_lines = []
+        threading.Thread(target=self._pump, args=(self.p.stdout, self.lines.put),
+                         daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.p.stderr, self.stderr_lines.append),
+                         daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, put):
+        for line in stream:
+            put(line.rstrip("\n"))
+        put(None)
+
+    def line(self, timeout=10):
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output from {self.args} within {timeout}s") from None
+        if line is None:
+            raise AssertionError(f"{self.args} closed stdout; stderr: {self.stderr_lines}")
+        return line
+
+    def json(self, timeout=10):
+        line = self.line(timeout)
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise AssertionError(f"not JSON: {line!r}") from None
+
+    def wait_for(self, pred, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.args}: expected output did not come in {timeout}s")
+            obj = self.json(left)
+            if pred(obj):
+                return obj
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def cmd(self, line, timeout=10):
+        """Sends one command and returns its JSON result (skipping events)."""
+        self.send(line)
+        return self.wait_for(lambda o: "cmd" in o, timeout)
+
+    def close_stdin(self):
+        self.p.stdin.close()
+
+    def wait(self, timeout=10):
+        return self.p.wait(timeout=timeout)
+
+    def kill(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.p.wait(timeout=5)
+
+
+class Harness(unittest.TestCase):
+    def setUp(self):
+        self.procs = []
+        self.tmp = tempfile.mkdtemp(prefix="kadnode-e2e-")
+        self.env = dict(os.environ, HOME=self.tmp)
+        for k in list(self.env):
+            if k.startswith("KADNODE_"):
+                del self.env[k]
+
+    def tearDown(self):
+        for p in self.procs:
+            p.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, *args, env=None, **kw):
+        p = Proc(list(args) + NO_DISCOVERY, env=env or self.env, **kw)
+        self.procs.append(p)
+        return p
+
+    def start_json_node(self, *extra):
+        """A node in script mode (commands on stdin) with --json; returns (proc, ready event)."""
+        p = self.start("--bind", "127.0.0.1:0", "--json", *extra)
+        ready = p.json()
+        self.assertEqual(ready["event"], "ready")
+        return p, ready
+
+    def network(self, n):
+        first, ready = self.start_json_node()
+        nodes = [(first, ready)]
+        for _ in range(n - 1):
+            p, r = self.start_json_node("--bootstrap-addr", ready["addr"],
+                                        "--bootstrap-id", ready["id"])
+            nodes.append((p, r))
+        for p, _ in nodes[1:]:
+            joined = p.wait_for(lambda o: o.get("event") == "joined")
+            self.assertTrue(joined["ok"], joined)
+        return nodes
+
+
+class NetworkTests(Harness):
+    def test_ready_is_the_first_line(self):
+        p = self.start("--bind", "127.0.0.1:0", "--json")
+        first = p.line()
+        self.assertRegex(first, r'^\{"event":"ready","id":"[0-9a-f]{40}","addr":"127\.0\.0\.1:\d+"\}$')
+
+    def test_ten_nodes_put_on_one_get_on_every_other(self):
+        nodes = self.network(10)
+        putter = nodes[3][0]
+        r = putter.cmd("put greeting 'hello from node 3'")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["stored"], 9)  # every other node: fewer than k in the network
+        self.assertEqual(r["refused"], 0)
+        for i, (p, _) in enumerate(nodes):
+            if i == 3:
+                continue
+            g = p.cmd("get greeting")
+            self.assertTrue(g["ok"], g)
+            self.assertEqual(g["value"], "hello from node 3")
+            self.assertEqual(g["seq"], 0)
+        # A newer version reaches everyone too.
+        r = nodes[7][0].cmd("put greeting 'second version'")
+        self.assertEqual(r["seq"], 1)
+        for p, _ in nodes:
+            g = p.cmd("get greeting")
+            self.assertEqual((g["value"], g["seq"]), ("second version", 1))
+
+    def test_every_command_through_stdin_with_json(self):
+        nodes = self.network(3)
+        a, ra = nodes[0]
+        b, rb = nodes[1]
+        c, rc = nodes[2]
+
+        r = b.cmd("put fruit apple")
+        self.assertTrue(r["ok"])
+        self.assertEqual((r["stored"], r["refused"], r["seq"]), (2, 0, 0))
+
+        r = c.cmd("get fruit")
+        self.assertTrue(r["ok"])
+        self.assertEqual((r["value"], r["seq"]), ("apple", 0))
+        self.assertIn(r["from"]["id"], (ra["id"], rb["id"]))
+
+        r = c.cmd("lv fruit")
+        self.assertTrue(r["ok"])
+        self.assertEqual(r["value"], "apple")
+        self.assertIn("hops", r)
+        self.assertIn("queries", r)
+
+        r = b.cmd(f"p {ra['addr']}")
+        self.assertTrue(r["ok"])
+        self.assertEqual(r["id"], ra["id"])
+        self.assertIsInstance(r["rtt_ms"], (int, float))
+
+        r = b.cmd(f"p {ra['addr']} {ra['id']}")
+        self.assertTrue(r["ok"])
+        r = b.cmd(f"p {ra['addr']} {'0' * 40}")
+        self.assertFalse(r["ok"])
+        self.assertIn("answered as", r["error"])
+
+        r = b.cmd(f"fn {ra['addr']} {rc['id']}")
+        self.assertTrue(r["ok"])
+        self.assertEqual([n["id"] for n in r["nodes"]][:1], [rc["id"]])
+        for n in r["nodes"]:
+            self.assertEqual(set(n), {"id", "addr"})
+
+        r = b.cmd(f"fn {ra['addr']} {ra['id']} {rc['id']}")
+        self.assertTrue(r["ok"])
+
+        r = c.cmd(f"fv {ra['addr']} fruit")
+        self.assertTrue(r["ok"])
+        self.assertTrue(r["found"])
+        self.assertEqual(r["value"], "apple")
+        r = c.cmd(f"fv {ra['addr']} no-such-key")
+        self.assertTrue(r["ok"])
+        self.assertFalse(r["found"])
+
+        r = c.cmd(f"s {ra['addr']} {ra['id']} veg 'green beans'")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["seq"], 0)
+        r = a.cmd("fv " + ra["addr"] + " veg")  # a asks itself over the network
+        self.assertEqual(r.get("value"), "green beans")
+        r = c.cmd(f"s {ra['addr']} veg carrots")  # one more than the node holds
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["seq"], 1)
+
+        r = b.cmd(f"ln {rc['id']}")
+        self.assertTrue(r["ok"])
+        self.assertEqual(r["nodes"][0]["id"], rc["id"])
+        self.assertEqual(len(r["nodes"]), 2)  # everyone but b
+
+        r = b.cmd("id")
+        self.assertTrue(r["ok"])
+        self.assertEqual(r["id"], rb["id"])
+        self.assertEqual(r["addr"], rb["addr"])
+        self.assertEqual(r["contacts"], 2)
+
+        r = a.cmd("ls")
+        self.assertTrue(r["ok"])
+        self.assertIn("fruit", [i["key"] for i in r["items"]])
+
+        r = b.cmd("rt")
+        self.assertTrue(r["ok"])
+        self.assertEqual(r["contacts"], 2)
+        ids = {c["id"] for bucket in r["buckets"] for c in bucket["contacts"]}
+        self.assertEqual(ids, {ra["id"], rc["id"]})
+
+        r = b.cmd("stats")
+        self.assertTrue(r["ok"])
+        self.assertGreater(r["packets_in"], 0)
+        self.assertGreater(r["queries_out"]["find_value"], 0)
+
+        r = b.cmd("help")
+        self.assertTrue(r["ok"])
+        self.assertIn("put [--ttl SECONDS] [--seq N] <key> <value>",
+                      [c["usage"] for c in r["commands"]])
+        r = b.cmd("help fn")
+        self.assertEqual(r["usage"], "fn <ip>:<port> [<id>] <target-id>")
+
+        d, rd = self.start_json_node()
+        r = d.cmd(f"bootstrap {ra['addr']} {ra['id']}")
+        self.assertTrue(r["ok"], r)
+        self.assertGreaterEqual(r["contacts"], 1)
+        r = d.cmd("get fruit")
+        self.assertEqual(r.get("value"), "apple")
+
+        r = b.cmd("quit")
+        self.assertTrue(r["ok"])
+        self.assertEqual(b.wait(), 1)  # the ping with a wrong id failed
+
+    def test_exec_runs_in_order_once_joined_and_reports_failure(self):
+        _, ready = self.start_json_node()
+        p = self.start("--bind", "127.0.0.1:0", "--json", "--bootstrap-addr", ready["addr"],
+                       "--exec", "put k v", "--exec", "get k", "--exec", "get missing-key",
+                       stdin=subprocess.DEVNULL)
+        out = [p.json() for _ in range(5)]
+        self.assertEqual([o.get("event") or o.get("cmd") for o in out],
+                         ["ready", "joined", "put", "get", "get"])
+        self.assertTrue(out[3]["ok"])
+        self.assertEqual(out[3]["value"], "v")
+        self.assertFalse(out[4]["ok"])
+        self.assertEqual(out[4]["error"], "not found")
+        self.assertEqual(p.wait(), 1)  # a command failed
+
+        p = self.start("--bind", "127.0.0.1:0", "--exec", "id", stdin=subprocess.DEVNULL)
+        self.assertEqual(p.wait(), 0)
+
+    def test_stdin_script_exits_at_end_of_input(self):
+        p, _ = self.start_json_node()
+        p.send("put a b")
+        p.send("get a")
+        p.close_stdin()
+        self.assertEqual(p.json()["cmd"], "put")
+        self.assertEqual(p.json()["value"], "b")
+        self.assertEqual(p.wait(), 0)
+
+    def test_bad_commands_give_clear_errors_and_never_crash(self):
+        p, ready = self.start_json_node()
+        cases = {
+            "frobnicate": "unknown command 'frobnicate'",
+            "p": "usage: p <ip>:<port> [<id>]",
+            "p nonsense": "bad address",
+            "p 127.0.0.1:99999": "bad address",
+            "p 127.0.0.1:4000 xyz": "bad id",
+            "fn 127.0.0.1:4000": "usage: fn",
+            "ln 1234": "bad target id",
+            "get": "usage: get <key>",
+            "put onlykey": "usage: put",
+            "put --ttl abc k v": "bad --ttl",
+            "put k " + "x" * 1001: "value too large (1001 > 1000 bytes)",
+            "get " + "k" * 300: "key too large",
+            "help nothing": "no command 'nothing'",
+            "put 'unterminated": "unterminated ' quote",
+            "bootstrap 127.0.0.1:1": "no bootstrap node answered",
+        }
+        for line, expected in cases.items():
+            r = p.cmd(line)
+            self.assertFalse(r["ok"], line)
+            self.assertIn(expected, r["error"], line)
+        # Still alive and serving.
+        r = p.cmd("id")
+        self.assertTrue(r["ok"])
+        p.close_stdin()
+        self.assertEqual(p.wait(), 1)
+        for line in p.stderr_lines:  # log lines may be there; traces of a crash may not
+            self.assertNotRegex(line or "", r"terminate|what\(\)|Sanitizer|Segmentation")
+
+    def test_bad_flags_exit_2_with_one_clear_line(self):
+        cases = [
+            (["--frobnicate"], "--frobnicate"),
+            (["--k", "0"], "--k 0"),
+            (["--k", "lots"], "--k"),
+            (["--bind", "nonsense"], "--bind"),
+            (["--bind", "127.0.0.1:70000"], "--bind"),
+            (["--id", "xyz"], "--id"),
+            (["--log-level", "loud"], "--log-level"),
+            (["--timeout-ms", "-5"], "--timeout-ms"),
+            (["--bootstrap-id", "0" * 40], "--bootstrap-id"),
+            (["--bootstrap-addr", "no-such-host.invalid:4000"], "no-such-host.invalid"),
+            (["--config", "/nonexistent/kadnode.conf"], "--config"),
+        ]
+        for args, expected in cases:
+            p = subprocess.run([KADNODE] + args + NO_DISCOVERY, capture_output=True, text=True,
+                               timeout=20, stdin=subprocess.DEVNULL, env=self.env)
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+            lines = p.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, (args, p.stderr))
+            self.assertIn(expected, lines[0], args)
+            self.assertTrue(lines[0].startswith("kadnode: "), lines[0])
+            self.assertNotIn("what()", p.stderr)
+            self.assertEqual(p.stdout, "")
+
+    def test_port_in_use_is_a_clear_error(self):
+        _, ready = self.start_json_node()
+        p = subprocess.run([KADNODE, "--bind", ready["addr"]] + NO_DISCOVERY, capture_output=True,
+                           text=True, timeout=20, stdin=subprocess.DEVNULL, env=self.env)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot bind UDP " + ready["addr"], p.stderr)
+
+    def test_help_and_version(self):
+        p = subprocess.run([KADNODE, "--help"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0)
+        for flag in ["--id", "--bind", "--bootstrap-addr", "--bootstrap-id", "--network", "--k",
+                     "--alpha", "--timeout-ms", "--max-value-size", "--log-level", "--log-file",
+                     "--config", "--exec", "--no-repl", "--json", "--version"]:
+            self.assertIn(flag, p.stdout)
+        p = subprocess.run([KADNODE, "--version"], capture_output=True, text=True, timeout=20)
+        self.assertRegex(p.stdout, r"^kadnode \d+\.\d+\.\d+\n$")
+
+    def test_environment_and_config_file(self):
+        env = dict(self.env, KADNODE_BIND="127.0.0.1:0", KADNODE_NETWORK="from-env")
+        p = self.start("--json", env=env)
+        ready = p.json()
+        self.assertTrue(ready["addr"].startswith("127.0.0.1:"))
+        self.assertEqual(p.cmd("id")["network"], "from-env")
+
+        conf = os.path.join(self.tmp, "kadnode.conf")
+        with open(conf, "w") as f:
+            f.write("bind = 127.0.0.1:0\nnetwork = from-file\nmax-value-size = 10\n")
+        p = self.start("--json", "--config", conf, env=env)
+        p.json()
+        self.assertEqual(p.cmd("id")["network"], "from-env")  # the environment wins
+        self.assertIn("value too large (11 > 10 bytes)", p.cmd("put k " + "x" * 11)["error"])
+        p = self.start("--json", "--config", conf, "--network", "from-flag", env=env)
+        p.json()
+        self.assertEqual(p.cmd("id")["network"], "from-flag")  # the command line wins
+
+    def test_sigterm_and_sigint_exit_0_promptly(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            p = self.start("--bind", "127.0.0.1:0", "--json", "--no-repl")
+            p.json()
+            t0 = time.monotonic()
+            p.p.send_signal(sig)
+            self.assertEqual(p.wait(timeout=5), 0)
+            self.assertLess(time.monotonic() - t0, 2)
+        # Also in the middle of a lookup that waits on a dead node.
+        p, _ = self.start_json_node("--timeout-ms", "5000")
+        p.send("p 127.0.0.1:9")
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        p.p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=5), 0)
+        self.assertLess(time.monotonic() - t0, 2)
+
+    def test_log_file(self):
+        log = os.path.join(self.tmp, "node.log")
+        p, ready = self.start_json_node("--log-level", "trace", "--log-file", log)
+        q, _ = self.start_json_node("--bootstrap-addr", ready["addr"])
+        q.wait_for(lambda o: o.get("event") == "joined")
+        p.cmd("id")
+        with open(log) as f:
+            text = f.read()
+        self.assertIn("trace query ping from 127.0.0.1:", text)
+
+
+class TerminalTests(Harness):
+    """kadnode in a pseudo-terminal (tmux), typed at as a person would."""
+
+    def setUp(self):
+        super().setUp()
+        if not shutil.which("tmux"):
+            self.skipTest("tmux is not installed")
+        self.sock = f"kadnode-e2e-{os.getpid()}"
+
+    def tearDown(self):
+        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
+        super().tearDown()
+
+    def tmux(self, *args):
+        return subprocess.run(["tmux", "-L", self.sock] + list(args), capture_output=True,
+                              text=True, env=self.env, timeout=10)
+
+    def screen(self):
+        return self.tmux("capture-pane", "-p", "-t", "kad", "-S", "-200").stdout
+
+    def wait_screen(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.screen()
+            if text in s:
+                return s
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not on screen:\n{self.screen()}")
+
+    def type(self, line):
+        self.tmux("send-keys", "-t", "kad", "-l", line)
+        self.tmux("send-keys", "-t", "kad", "Enter")
+
+    def test_put_get_help_typed_at_the_prompt(self):
+        _, ready = self.start_json_node()
+        cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--bootstrap-addr", ready["addr"]]
+                       + NO_DISCOVERY)
+        r = self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.wait_screen("joined the network")
+        self.wait_screen("kad ")  # the prompt: "kad <short id>> "
+        self.type("put greeting hello world")
+        self.wait_screen('stored "greeting" = "hello world" (seq 0) on 1 node')
+        self.type("get greeting")
+        self.wait_screen('"hello world" (seq 0)')
+        self.type("help")
+        self.wait_screen("ln <target-id>")
+        self.type("nonsense")
+        self.wait_screen("nonsense: unknown command 'nonsense'")
+        # Tab completes a command.
+        self.tmux("send-keys", "-t", "kad", "-l", "sta")
+        self.tmux("send-keys", "-t", "kad", "Tab")
+        self.tmux("send-keys", "-t", "kad", "Enter")
+        self.wait_screen("packets_in")
+        self.type("quit")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self.tmux("has-session", "-t", "kad").returncode == 0:
+            time.sleep(0.05)
+        self.assertNotEqual(self.tmux("has-session", "-t", "kad").returncode, 0, "still running")
+        with open(os.path.join(self.tmp, ".kadnode_history")) as f:
+            history = f.read()
+        self.assertIn("put greeting hello world", history)
+
+    def test_asynchronous_lines_keep_the_typed_line(self):
+        # A slow bootstrap (to a node that does not answer) ends while a line is half typed.
+        cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--timeout-ms", "1500",
+                        "--bootstrap-addr", "127.0.0.1:9"] + NO_DISCOVERY)
+        self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
+        self.wait_screen("kad ")
+        self.tmux("send-keys", "-t", "kad", "-l", "get half-typed")
+        s = self.wait_screen("bootstrap failed", timeout=10)
+        last = [l for l in s.splitlines() if l.strip()][-1]
+        self.assertTrue(last.startswith("kad ") and last.endswith("get half-typed"), s)
+        self.tmux("send-keys", "-t", "kad", "Enter")
+        self.wait_screen("get: not found")
+
+
+if __name__ == "__main__":
+    KADNODE = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
