@@ -15,7 +15,7 @@
 namespace kadnode {
 
 class Console {
-  public:
+public:
     using LineHandler = std::function<void(std::optional<std::string>)>;  // nullopt: Ctrl-D
 
     Console(boost::asio::io_context& io, std::string prompt, std::string history_file,
@@ -33,7 +33,7 @@ class Console {
     // Restores the terminal and saves the history. Idempotent.
     void stop();
 
-  private:
+private:
     void wait_for_input();
     void emit(std::FILE* f, const std::string& text);
     static void on_readline(char* line);

@@ -62,7 +62,7 @@ std::string timestamp() {
 // Runs the program once the options are known: owns the node, the console or the stdin reader,
 // the signals, and the queue of commands.
 class App {
-  public:
+public:
     App(asio::io_context& io, kadnode::Options options)
         : io_(io), opts_(std::move(options)), signals_(io, SIGINT, SIGTERM) {}
 
@@ -122,7 +122,7 @@ class App {
         return exit_code_;
     }
 
-  private:
+private:
     void print(const std::string& text) {
         if (text.empty()) return;
         if (console_) {

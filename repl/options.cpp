@@ -14,7 +14,7 @@ namespace po = boost::program_options;
 namespace {
 
 class BadValue : public std::runtime_error {
-  public:
+public:
     using std::runtime_error::runtime_error;
 };
 

@@ -154,7 +154,7 @@ struct Args {
 };
 
 class BadArgument : public std::runtime_error {
-  public:
+public:
     using std::runtime_error::runtime_error;
 };
 

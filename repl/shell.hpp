@@ -39,14 +39,14 @@ std::string render(const Reply& r, bool json);
 std::string dump(const nlohmann::ordered_json& j);
 
 class Shell {
-  public:
+public:
     Shell(kad::AsioNode& node, kad::TimePoint started, std::string network);
 
     // Runs one command line. `done` is called exactly once, possibly later (after network I/O);
     // an empty line or a comment (#...) completes with an empty cmd and no output.
     void run(std::string_view line, std::function<void(Reply)> done);
 
-  private:
+private:
     kad::AsioNode& node_;
     kad::TimePoint started_;
     std::string network_;

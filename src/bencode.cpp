@@ -43,7 +43,7 @@ std::string DecodeError::message() const {
 // ---- Parser ---------------------------------------------------------------------------------
 
 class Document::Parser {
-  public:
+public:
     Parser(std::string_view in, const Limits& limits, std::vector<Node>& nodes)
         : in_(in), limits_(limits), nodes_(nodes) {}
 
@@ -54,7 +54,7 @@ class Document::Parser {
     }
     DecodeError error() const { return error_; }
 
-  private:
+private:
     bool fail(Errc code, std::size_t at) {
         error_ = {code, at};
         return false;

@@ -13,7 +13,7 @@ namespace {
 // One fetched digest and one reusable context per thread and algorithm. Created on first use;
 // the cost of EVP_MD_fetch (a lookup in OpenSSL's provider tables) is paid once.
 class Hasher {
-  public:
+public:
     explicit Hasher(const char* name)
         : md_(EVP_MD_fetch(nullptr, name, nullptr)), ctx_(EVP_MD_CTX_new()) {
         if (md_ == nullptr || ctx_ == nullptr) {
@@ -39,7 +39,7 @@ class Hasher {
         return out;
     }
 
-  private:
+private:
     EVP_MD* md_;
     EVP_MD_CTX* ctx_;
 };

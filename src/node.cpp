@@ -262,6 +262,15 @@ void Node::maybe_ping(const std::optional<PingRequest>& req) {
     }
 }
 
+std::optional<std::string> Node::unreachable(const Endpoint& to) const {
+    if (to.is_unusable()) return "cannot send to " + to.to_string();
+    if (!transport_.can_reach(to)) {
+        return "cannot reach " + to.to_string() + " from this socket" +
+               (to.is_v6() ? " (IPv6 needs a node bound to [::]:PORT)" : "");
+    }
+    return std::nullopt;
+}
+
 // ---- receiving ----------------------------------------------------------------------------------
 
 void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_view datagram) {
@@ -492,8 +501,8 @@ void Node::ping(TimePoint now, const Endpoint& to_, std::optional<NodeId> id,
     const Endpoint to = to_.normalized();
     PingResult fail;
     fail.endpoint = to;
-    if (to.is_unusable()) {
-        fail.error = "cannot send to " + to.to_string();
+    if (auto why = unreachable(to)) {
+        fail.error = *why;
         return cb(fail);
     }
     const bool sent =
@@ -522,8 +531,8 @@ void Node::find_node(TimePoint now, const Endpoint& to_, std::optional<NodeId> i
     const Endpoint to = to_.normalized();
     FindNodeResult fail;
     fail.endpoint = to;
-    if (to.is_unusable()) {
-        fail.error = "cannot send to " + to.to_string();
+    if (auto why = unreachable(to)) {
+        fail.error = *why;
         return cb(fail);
     }
     const bool sent =
@@ -554,8 +563,8 @@ void Node::find_value(TimePoint now, const Endpoint& to_, std::optional<NodeId> 
     const Endpoint to = to_.normalized();
     FindValueResult fail;
     fail.endpoint = to;
-    if (to.is_unusable()) {
-        fail.error = "cannot send to " + to.to_string();
+    if (auto why = unreachable(to)) {
+        fail.error = *why;
         return cb(fail);
     }
     const bool sent = send_query(to, id, make_query(id_, Method::FindValue, NodeId::from_key(key)),
@@ -696,6 +705,11 @@ void Node::pump(std::uint64_t lid) {
         bool refused = false;
         const Method method = op.find_value ? Method::FindValue : Method::FindNode;
         for (const auto& c : batch) {
+            if (!transport_.can_reach(c.endpoint)) {
+                op.lookup.on_failed(c.id, true);
+                refused = true;
+                continue;
+            }
             const NodeId cid = c.id;
             const bool sent =
                 send_query(c.endpoint, c.id, make_query(id_, method, op.lookup.target()),
@@ -994,8 +1008,8 @@ void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers,
     // Step 1: ping the peers; the first answer starts the lookup.
     for (const auto& p : peers) {
         const Endpoint ep = p.endpoint.normalized();
-        if (ep.is_unusable()) {
-            st->errors.push_back(ep.to_string() + ": not a usable address");
+        if (auto why = unreachable(ep)) {
+            st->errors.push_back(*why);
             continue;
         }
         ++st->pending_pings;

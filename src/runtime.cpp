@@ -34,7 +34,7 @@ Endpoint from_asio(const udp::endpoint& ep) {
 // Sends right away on the non-blocking socket: UDP sends complete at once or fail (a full
 // buffer), so there is nothing to wait for and no buffer to keep alive.
 class AsioNode::SocketTransport final : public Transport {
-  public:
+public:
     explicit SocketTransport(AsioNode& owner) : owner_(owner) {}
     void send(const Endpoint& to, std::string_view datagram) override {
         if (owner_.closed_) return;
@@ -58,7 +58,9 @@ class AsioNode::SocketTransport final : public Transport {
         if (ec) ++owner_.rstats_.send_errors;
     }
 
-  private:
+    bool can_reach(const Endpoint& to) const override { return owner_.v6_socket_ || to.is_v4(); }
+
+private:
     AsioNode& owner_;
 };
 

@@ -16,7 +16,7 @@ struct Sent {
 };
 
 class CaptureTransport final : public Transport {
-  public:
+public:
     void send(const Endpoint& to, std::string_view datagram) override {
         sent.push_back({to, std::string(datagram)});
     }

@@ -57,7 +57,7 @@ class Document;
 
 // A read-only view of one value inside a Document. Cheap to copy.
 class View {
-  public:
+public:
     View() = default;  // refers to nothing; only assign to it
     Type type() const noexcept;
     bool is_int() const noexcept { return type() == Type::Integer; }
@@ -81,7 +81,7 @@ class View {
     template <class F>
     void for_each(F&& f) const;
 
-  private:
+private:
     friend class Document;
     View(const Document* doc, std::uint32_t index) : doc_(doc), index_(index) {}
     std::uint32_t next_sibling() const noexcept;
@@ -90,14 +90,14 @@ class View {
 };
 
 class Document {
-  public:
+public:
     // Decode `input` into this document (reusing its storage). On success root() is valid.
     // On failure the document is empty.
     Expected<View, DecodeError> decode(std::string_view input, const Limits& limits = {});
     View root() const noexcept { return View(this, 0); }
     std::size_t element_count() const noexcept { return nodes_.size(); }
 
-  private:
+private:
     friend class View;
     struct Node {
         Type type;
@@ -117,7 +117,7 @@ using List = std::vector<Value>;
 using Dict = std::map<std::string, Value, std::less<>>;
 
 class Value {
-  public:
+public:
     Value() : v_(std::int64_t{0}) {}
     Value(std::int64_t i) : v_(i) {}
     Value(int i) : v_(std::int64_t{i}) {}
@@ -137,7 +137,7 @@ class Value {
 
     friend bool operator==(const Value&, const Value&) = default;
 
-  private:
+private:
     std::variant<std::int64_t, std::string, List, Dict> v_;
 };
 

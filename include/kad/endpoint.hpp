@@ -15,7 +15,7 @@
 namespace kad {
 
 class Endpoint {
-  public:
+public:
     static constexpr std::size_t kCompactV4 = 6;   // 4-byte address + 2-byte port
     static constexpr std::size_t kCompactV6 = 18;  // 16-byte address + 2-byte port
 
@@ -62,7 +62,7 @@ class Endpoint {
     friend bool operator==(const Endpoint&, const Endpoint&) = default;
     friend std::strong_ordering operator<=>(const Endpoint&, const Endpoint&) = default;
 
-  private:
+private:
     std::array<std::uint8_t, 16> addr_{};
     std::uint16_t port_ = 0;
     bool v6_ = false;

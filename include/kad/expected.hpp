@@ -26,7 +26,7 @@ inline Unexpected<std::string> unexpected(const char* message) {
 
 template <class T, class E = std::string>
 class Expected {
-  public:
+public:
     Expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}
     template <class U>
     Expected(Unexpected<U> e) : v_(std::in_place_index<1>, E(std::move(e.error))) {}
@@ -56,7 +56,7 @@ class Expected {
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
 
-  private:
+private:
     std::variant<T, E> v_;
 };
 

@@ -16,7 +16,7 @@ const char* to_string(LogLevel l) noexcept;
 std::optional<LogLevel> parse_log_level(std::string_view text);
 
 class Logger {
-  public:
+public:
     using Sink = std::function<void(LogLevel, std::string_view)>;
 
     Logger() = default;  // logs nothing
@@ -29,7 +29,7 @@ class Logger {
         if (enabled(l)) sink_(l, message);
     }
 
-  private:
+private:
     LogLevel level_ = LogLevel::Off;
     Sink sink_;
 };

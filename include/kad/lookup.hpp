@@ -66,7 +66,7 @@ struct FoundValue {
 };
 
 class Lookup {
-  public:
+public:
     using State = LookupCandidate::State;
 
     explicit Lookup(LookupParams params) : p_(std::move(params)) {}
@@ -103,7 +103,7 @@ class Lookup {
     std::size_t queries() const noexcept { return queries_; }
     std::size_t candidates() const noexcept { return cands_.size(); }
 
-  private:
+private:
     LookupCandidate* find(const NodeId& id);
     void add(const NodeId& id, const Endpoint& ep, int depth);
     bool window_answered() const;

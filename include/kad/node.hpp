@@ -39,9 +39,11 @@ namespace kad {
 // The datagram is valid only during the call; send() must copy it and must not call back into
 // the node.
 class Transport {
-  public:
+public:
     virtual ~Transport() = default;
     virtual void send(const Endpoint& to, std::string_view datagram) = 0;
+    // Whether send() can reach this address at all (an IPv4-only socket cannot reach IPv6).
+    virtual bool can_reach(const Endpoint&) const { return true; }
 };
 
 struct NodeConfig {
@@ -177,7 +179,7 @@ template <class R>
 using Callback = std::function<void(const R&)>;
 
 class Node {
-  public:
+public:
     Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSource& rng,
          TimePoint now);
     ~Node();
@@ -230,7 +232,7 @@ class Node {
     // The write token this node hands to an address (exposed for tests and tools).
     std::string token_for(const Endpoint& ep) const;
 
-  private:
+private:
     struct LookupOp;
     struct BootstrapState;
     struct RttEstimate {
@@ -248,6 +250,8 @@ class Node {
     void send_message(const Endpoint& to, const krpc::Message& m);
     void send_error(const Endpoint& to, const std::string& t, int code, std::string message);
     Duration soft_timeout_for(const std::optional<NodeId>& id) const;
+    // Why a query to `to` cannot be sent, if it cannot.
+    std::optional<std::string> unreachable(const Endpoint& to) const;
     void maybe_ping(const std::optional<PingRequest>& req);
 
     // Incoming.

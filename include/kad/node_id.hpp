@@ -19,7 +19,7 @@ namespace kad {
 class RandomSource;
 
 class NodeId {
-  public:
+public:
     static constexpr std::size_t kBytes = 20;
     static constexpr int kBits = 160;
     using Bytes = std::array<std::uint8_t, kBytes>;
@@ -52,7 +52,7 @@ class NodeId {
     friend bool operator==(const NodeId&, const NodeId&) = default;
     friend std::strong_ordering operator<=>(const NodeId& a, const NodeId& b) noexcept;
 
-  private:
+private:
     Bytes b_{};
 };
 

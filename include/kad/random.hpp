@@ -11,7 +11,7 @@
 namespace kad {
 
 class RandomSource {
-  public:
+public:
     virtual ~RandomSource() = default;
     virtual void fill(std::span<std::uint8_t> out) = 0;
 
@@ -26,22 +26,22 @@ class RandomSource {
 // xoshiro256** seeded through splitmix64: fast, deterministic for a given seed, not secure.
 // For tests, the simulator and kadsim.
 class SeededRandom final : public RandomSource {
-  public:
+public:
     explicit SeededRandom(std::uint64_t seed);
     void fill(std::span<std::uint8_t> out) override;
     std::uint64_t next();
 
-  private:
+private:
     std::array<std::uint64_t, 4> s_;
 };
 
 // OpenSSL's CSPRNG (RAND_bytes), read in blocks to keep the per-call cost low. For production.
 // Throws std::runtime_error if OpenSSL cannot supply randomness (a start-up/environment failure).
 class SystemRandom final : public RandomSource {
-  public:
+public:
     void fill(std::span<std::uint8_t> out) override;
 
-  private:
+private:
     std::array<std::uint8_t, 512> buf_{};
     std::size_t pos_ = buf_.size();
 };

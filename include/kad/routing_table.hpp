@@ -66,14 +66,14 @@ struct PingRequest {
 };
 
 class RoutingTable {
-  public:
+public:
     class Bucket {
-      public:
+    public:
         std::span<const Contact> contacts() const { return live_; }
         std::span<const Contact> replacements() const { return cache_; }
         TimePoint last_touched() const { return last_touched_; }
 
-      private:
+    private:
         friend class RoutingTable;
         std::vector<Contact> live_;
         std::vector<Contact> cache_;
@@ -125,7 +125,7 @@ class RoutingTable {
     // Every live contact, in bucket order.
     std::vector<const Contact*> all() const;
 
-  private:
+private:
     Contact* find_live(Bucket& b, const NodeId& id);
     bool can_split(std::size_t index) const;
     void split_last();

@@ -52,7 +52,7 @@ boost::asio::ip::udp::endpoint to_asio(const Endpoint& ep);
 Endpoint from_asio(const boost::asio::ip::udp::endpoint& ep);
 
 class AsioNode {
-  public:
+public:
     // Binds the socket; throws std::system_error with a message naming the address on failure.
     AsioNode(boost::asio::io_context& io, RuntimeConfig config);
     ~AsioNode();
@@ -149,7 +149,7 @@ class AsioNode {
             });
     }
 
-  private:
+private:
     class SocketTransport;
 
     // Starts an operation on the node with a callback that hands the result to the token's

@@ -54,7 +54,7 @@ bool accepted(StoreResult r) noexcept;
 const char* to_string(StoreResult r) noexcept;
 
 class Storage {
-  public:
+public:
     using Map = std::unordered_map<NodeId, StoredItem>;
 
     explicit Storage(StorageConfig config = {}) : config_(config) {}
@@ -78,7 +78,7 @@ class Storage {
     std::size_t bytes() const noexcept { return bytes_; }
     const Map& items() const noexcept { return items_; }
 
-  private:
+private:
     void set_expiry(StoredItem& item, TimePoint expires);
 
     StorageConfig config_;

@@ -43,7 +43,7 @@ struct RpcEvent {
 using RpcHandler = std::function<void(const RpcEvent&)>;
 
 class TransactionTable {
-  public:
+public:
     struct Entry {
         std::uint16_t tid = 0;
         Endpoint to;
@@ -82,7 +82,7 @@ class TransactionTable {
 
     static std::string encode_tid(std::uint16_t tid);
 
-  private:
+private:
     TimePoint deadline_of(const Entry& e) const {
         return e.soft_fired ? e.hard_deadline : e.soft_deadline;
     }

@@ -10,13 +10,13 @@ constexpr std::uint32_t kWake = UINT32_MAX;
 }
 
 class Network::SimTransport final : public Transport {
-  public:
+public:
     SimTransport(Network& net, std::size_t self) : net_(net), self_(self) {}
     void send(const Endpoint& to, std::string_view datagram) override {
         net_.send(self_, to, datagram);
     }
 
-  private:
+private:
     Network& net_;
     std::size_t self_;
 };

@@ -343,6 +343,40 @@ class NetworkTests(Harness):
             self.assertNotIn("what()", p.stderr)
             self.assertEqual(p.stdout, "")
 
+    def test_ipv6_and_dual_stack(self):
+        import socket
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+                s.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        dual = self.start("--bind", "[::]:0", "--json")
+        rd = dual.json()
+        port = rd["addr"].rsplit(":", 1)[1]
+        v6 = self.start("--bind", "[::1]:0", "--json", "--bootstrap-addr", f"[::1]:{port}")
+        r6 = v6.json()
+        self.assertTrue(v6.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        v4 = self.start("--bind", "127.0.0.1:0", "--json", "--bootstrap-addr", f"127.0.0.1:{port}")
+        self.assertTrue(v4.wait_for(lambda o: o.get("event") == "joined")["ok"])
+
+        addrs = {c["addr"] for b in dual.cmd("rt")["buckets"] for c in b["contacts"]}
+        self.assertTrue(any(a.startswith("[::1]:") for a in addrs), addrs)
+        self.assertTrue(any(a.startswith("127.0.0.1:") for a in addrs), addrs)
+        # An IPv6 asker is told of IPv6 contacts (in nodes6) and not of IPv4 ones (BEP 32).
+        v6b = self.start("--bind", "[::1]:0", "--json", "--bootstrap-addr", f"[::1]:{port}")
+        r6b = v6b.json()
+        self.assertTrue(v6b.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        r = v6.cmd(f"fn [::1]:{port} {r6b['id']}")
+        self.assertTrue(r["ok"])
+        self.assertEqual([n["addr"] for n in r["nodes"]], [r6b["addr"]])
+        # An IPv4-only node cannot reach IPv6, and says so at once.
+        r = v4.cmd(f"p [::1]:{port}")
+        self.assertFalse(r["ok"])
+        self.assertIn("IPv6 needs", r["error"])
+        # Values cross between the families through the dual-stack node.
+        self.assertTrue(v6.cmd("put across families")["ok"])
+        self.assertEqual(v4.cmd("get across")["value"], "families")
+
     def test_port_in_use_is_a_clear_error(self):
         _, ready = self.start_json_node()
         p = subprocess.run([KADNODE, "--bind", ready["addr"]] + NO_DISCOVERY, capture_output=True,

@@ -33,7 +33,7 @@ struct NetworkStats {
 };
 
 class Network {
-  public:
+public:
     explicit Network(std::uint64_t seed, LinkModel model = {});
     ~Network();
     Network(const Network&) = delete;
@@ -76,7 +76,7 @@ class Network {
     void keep_alive(std::shared_ptr<void> p) { owned_.push_back(std::move(p)); }
     RandomSource& rng() noexcept { return rng_; }
 
-  private:
+private:
     enum class State : std::uint8_t { Alive, Paused, Dead };
     struct SimNode;
     class SimTransport;
