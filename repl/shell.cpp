@@ -559,16 +559,18 @@ void Shell::run(std::string_view line, Done done) {
                 const bool local = r.from.id == node_.id();
                 std::string text =
                     quote(r.item->value) + " (seq " + std::to_string(r.item->seq) + ")";
-                if (local && r.queries == 0) {
+                if (local) {
                     text += " from this node's own store";
+                    if (r.queries > 0) {
+                        text += "; " + plural(r.queries, "query", "queries") +
+                                " found no newer version";
+                    }
                 } else {
                     text += ", " + plural(r.hops, "hop", "hops") + ", " +
                             plural(r.queries, "query", "queries") + ", " + ms_text(r.elapsed);
                 }
-                if (cmd == "lv") {
-                    text += "\nfrom " +
-                            (local ? std::string("this node")
-                                   : r.from.id.to_hex() + " at " + r.from.endpoint.to_string());
+                if (cmd == "lv" && !local) {
+                    text += "\nfrom " + r.from.id.to_hex() + " at " + r.from.endpoint.to_string();
                 }
                 done(ok(cmd, text, data));
             });

@@ -98,7 +98,9 @@ TEST_CASE("a soft timeout frees the slot; the slow candidate is asked again at t
           "[lookup]") {
     Peers peers(10);
     const NodeId target = id_from(7);
-    Lookup l(params(target, 20, 1));
+    LookupParams lp = params(target, 20, 1);
+    lp.max_attempts = 3;
+    Lookup l(lp);
     for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
     auto first = l.next_queries();
     REQUIRE(first.size() == 1);

@@ -35,7 +35,7 @@ struct LookupParams {
     std::size_t k = 20;
     std::size_t alpha = 3;
     bool stop_at_value = false;  // a get: stop at the first value; a put runs to the end
-    int max_attempts = 3;
+    int max_attempts = 4;
     std::size_t max_candidates = 200;
     std::int64_t min_seq = 0;
 };

@@ -55,7 +55,7 @@ struct NodeConfig {
     Duration soft_timeout_min = std::chrono::milliseconds(20);
     Duration soft_timeout_max = std::chrono::seconds(1);
     Duration soft_timeout_initial = std::chrono::milliseconds(500);  // before any RTT sample
-    int lookup_attempts = 3;  // queries to one candidate among the k nearest (see lookup.hpp)
+    int lookup_attempts = 4;  // queries to one candidate among the k nearest (see lookup.hpp)
     Duration bucket_refresh = std::chrono::hours(1);
     Duration token_rotation = std::chrono::minutes(5);
     std::size_t max_transactions = 4096;

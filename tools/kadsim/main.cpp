@@ -30,6 +30,7 @@ struct Options {
     std::uint64_t seed = 1;
     std::size_t k = 20;
     std::size_t alpha = 3;
+    int attempts = 4;
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -58,6 +59,7 @@ int run(const Options& o) {
     kad::NodeConfig config;
     config.k = o.k;
     config.alpha = o.alpha;
+    config.lookup_attempts = o.attempts;
 
     // ---- build the network by bootstraps ----
     const std::size_t joined_count = kad::sim::grow(net, o.nodes, config).size();
@@ -235,7 +237,9 @@ int main(int argc, char** argv) {
         "one-way latency in ms (plus up to half as much jitter)")(
         "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
         "k", po::value(&o.k)->default_value(o.k), "bucket size and replication")(
-        "alpha", po::value(&o.alpha)->default_value(o.alpha), "lookup parallelism");
+        "alpha", po::value(&o.alpha)->default_value(o.alpha), "lookup parallelism")(
+        "attempts", po::value(&o.attempts)->default_value(o.attempts),
+        "queries a lookup may send to one of the k nearest candidates");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -251,7 +255,7 @@ int main(int argc, char** argv) {
     if (o.nodes < 2 || o.kill < 0 || o.kill >= 1 || o.loss < 0 || o.loss >= 1 || o.latency_ms < 0 ||
         o.k == 0 || o.alpha == 0) {
         std::cerr << "kadsim: need --nodes >= 2, 0 <= --kill < 1, 0 <= --loss < 1, "
-                     "--latency-ms >= 0, --k >= 1, --alpha >= 1\n";
+                     "--latency-ms >= 0, --k >= 1, --alpha >= 1, --attempts >= 1\n";
         return 2;
     }
     return run(o);
