@@ -1,5 +1,7 @@
 #include "kad/krpc.hpp"
 
+#include "keyspec.hpp"
+
 #include <array>
 #include <span>
 
@@ -7,6 +9,11 @@ namespace kad::krpc {
 
 using bencode::Type;
 using bencode::View;
+using detail::Found;
+using detail::KeySpec;
+using detail::Len;
+using detail::Need;
+using detail::verify;
 
 std::string_view method_name(Method m) noexcept {
     switch (m) {
@@ -29,17 +36,6 @@ namespace {
 // ---- What each message must carry -----------------------------------------------------------
 // One row per key: its type, whether it is required, and a length rule for strings. verify()
 // applies a table to a dictionary and names the first key that breaks it.
-
-enum class Need : std::uint8_t { Required, Optional };
-enum class Len : std::uint8_t { Any, Exact, MultipleOf, AtMost };
-
-struct KeySpec {
-    std::string_view key;
-    Type type;
-    Need need;
-    Len len = Len::Any;
-    std::size_t n = 0;
-};
 
 constexpr std::size_t kIdLen = NodeId::kBytes;
 
@@ -100,64 +96,6 @@ enum { kResultId, kResultK, kResultNodes, kResultNodes6, kResultSeq, kResultToke
 constexpr std::array kErrorSpec{
     KeySpec{"e", Type::List, Need::Required},
 };
-
-const char* type_name(Type t) {
-    switch (t) {
-        case Type::Integer:
-            return "an integer";
-        case Type::String:
-            return "a string";
-        case Type::List:
-            return "a list";
-        case Type::Dict:
-            return "a dictionary";
-    }
-    return "?";
-}
-
-template <std::size_t N>
-struct Found {
-    std::array<View, N> views{};
-    std::array<bool, N> present{};
-    const View& operator[](std::size_t i) const { return views[i]; }
-    bool has(std::size_t i) const { return present[i]; }
-};
-
-// Checks `dict` against `spec`. On failure returns the reason, naming the key and where it is.
-template <std::size_t N>
-std::string verify(View dict, std::string_view where, const std::array<KeySpec, N>& spec,
-                   Found<N>& out) {
-    for (std::size_t i = 0; i < N; ++i) {
-        const KeySpec& s = spec[i];
-        View v = dict;
-        if (!dict.find(s.key, v)) {
-            if (s.need == Need::Required) {
-                return "missing '" + std::string(s.key) + "'" + std::string(where);
-            }
-            continue;
-        }
-        if (v.type() != s.type) {
-            return "'" + std::string(s.key) + "'" + std::string(where) + " must be " +
-                   type_name(s.type);
-        }
-        if (s.type == Type::String) {
-            const std::size_t len = v.as_string().size();
-            const bool ok = s.len == Len::Any || (s.len == Len::Exact && len == s.n) ||
-                            (s.len == Len::MultipleOf && len % s.n == 0) ||
-                            (s.len == Len::AtMost && len <= s.n);
-            if (!ok) {
-                const char* rule = s.len == Len::Exact        ? " must be exactly "
-                                   : s.len == Len::MultipleOf ? " must be a multiple of "
-                                                              : " must be at most ";
-                return "'" + std::string(s.key) + "'" + std::string(where) + rule +
-                       std::to_string(s.n) + " bytes long";
-            }
-        }
-        out.views[i] = v;
-        out.present[i] = true;
-    }
-    return {};
-}
 
 Method method_from_name(std::string_view name) {
     if (name == "ping") return Method::Ping;

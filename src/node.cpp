@@ -312,7 +312,10 @@ void Node::on_query(const Endpoint& from, const krpc::Message& m, const krpc::Qu
                 q.id.short_hex() + ")");
     answer(from, m, q);
     // Only then, so the asker is not kept waiting: perhaps verify it for our routing table.
-    if (method != Method::Unknown) maybe_ping(table_.on_heard_of(now_, q.id, from));
+    if (method != Method::Unknown) {
+        maybe_ping(table_.on_heard_of(now_, q.id, from));
+        if (contact_observer_) contact_observer_(now_, q.id, from);
+    }
 }
 
 void Node::answer(const Endpoint& from, const krpc::Message& m, const krpc::Query& q) {
@@ -481,6 +484,7 @@ void Node::on_reply(const Endpoint& from, const krpc::Message& m) {
     }
     if (m.requester) external_ = m.requester;
     table_.on_answered(now_, resp->id, from, rtt);
+    if (contact_observer_) contact_observer_(now_, resp->id, from);
     if (!global_rtt_.srtt) {
         global_rtt_.srtt = rtt;
         global_rtt_.rttvar = rtt / 2;

@@ -228,6 +228,12 @@ public:
     // Where the node reports what it does (trace: every datagram; debug: drops, timeouts,
     // lookups; info: stores and joins). Off by default.
     void set_logger(Logger logger) { log_ = std::move(logger); }
+    // Called for every well-formed query and every matched reply: proof that the peer is alive
+    // at that endpoint (LAN discovery keeps its view fresh with it).
+    using ContactObserver = std::function<void(TimePoint, const NodeId&, const Endpoint&)>;
+    void set_contact_observer(ContactObserver o) { contact_observer_ = std::move(o); }
+    // The latest time the node has been given.
+    TimePoint now() const noexcept { return now_; }
 
     // The write token this node hands to an address (exposed for tests and tools).
     std::string token_for(const Endpoint& ep) const;
@@ -303,6 +309,7 @@ private:
     std::optional<Endpoint> external_;
     bool joined_ = false;
     Logger log_;
+    ContactObserver contact_observer_;
 };
 
 }  // namespace kad

@@ -21,11 +21,23 @@ private:
     std::size_t self_;
 };
 
+class Network::SimMulticast final : public MulticastTransport {
+public:
+    SimMulticast(Network& net, std::size_t self) : net_(net), self_(self) {}
+    void multicast(std::string_view datagram) override { net_.multicast(self_, datagram); }
+
+private:
+    Network& net_;
+    std::size_t self_;
+};
+
 struct Network::SimNode {
     Endpoint endpoint;
     std::unique_ptr<SeededRandom> rng;
     std::unique_ptr<SimTransport> transport;
     std::unique_ptr<Node> node;
+    std::unique_ptr<SimMulticast> mcast;
+    std::unique_ptr<Discovery> discovery;
     State state = State::Alive;
     int group = 0;
     std::optional<LinkModel> model;
@@ -94,8 +106,31 @@ void Network::with(std::size_t i, const std::function<void(Node&, TimePoint)>& f
     schedule_wake(i);
 }
 
+Discovery& Network::enable_discovery(std::size_t i, DiscoveryConfig config) {
+    SimNode& n = *nodes_[i];
+    n.mcast = std::make_unique<SimMulticast>(*this, i);
+    n.discovery = std::make_unique<Discovery>(std::move(config), *n.node, n.endpoint.port(),
+                                              *n.mcast, *n.rng, now_);
+    Discovery* d = n.discovery.get();
+    n.node->set_contact_observer(
+        [d](TimePoint now, const NodeId& id, const Endpoint&) { d->heard_from(now, id); });
+    n.wake_at = TimePoint::max();
+    schedule_wake(i);
+    return *d;
+}
+
+Discovery* Network::discovery(std::size_t i) {
+    return nodes_[i]->discovery.get();
+}
+
 void Network::kill(std::size_t i) {
     nodes_[i]->state = State::Dead;
+}
+
+void Network::stop(std::size_t i) {
+    SimNode& n = *nodes_[i];
+    if (n.state == State::Alive && n.discovery) n.discovery->leave(now_);
+    n.state = State::Dead;
 }
 
 void Network::pause(std::size_t i) {
@@ -113,6 +148,7 @@ void Network::schedule_wake(std::size_t i) {
     SimNode& n = *nodes_[i];
     if (n.state != State::Alive) return;
     TimePoint t = n.node->next_timeout();
+    if (n.discovery) t = std::min(t, n.discovery->next_timeout());
     if (t == TimePoint::max() || t >= n.wake_at) return;
     if (t < now_) t = now_;
     n.wake_at = t;
@@ -132,13 +168,33 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data) 
         ++stats_.lost;
         return;
     }
-    Duration delay = m.latency;
+    queue_.push(Event{now_ + delay(m), next_seq_++, static_cast<std::uint32_t>(dest),
+                      static_cast<std::uint32_t>(from), std::string(data)});
+}
+
+Duration Network::delay(const LinkModel& m) {
+    Duration d = m.latency;
     if (m.jitter > Duration::zero()) {
-        delay += Duration(static_cast<Duration::rep>(
+        d += Duration(static_cast<Duration::rep>(
             rng_.uniform(static_cast<std::uint64_t>(m.jitter.count()) + 1)));
     }
-    queue_.push(Event{now_ + delay, next_seq_++, static_cast<std::uint32_t>(dest),
-                      static_cast<std::uint32_t>(from), std::string(data)});
+    return d;
+}
+
+void Network::multicast(std::size_t from, std::string_view data) {
+    ++stats_.multicast_sent;
+    for (std::size_t j = 0; j < nodes_.size(); ++j) {
+        if (!nodes_[j]->discovery) continue;
+        const LinkModel& m = nodes_[j]->model ? *nodes_[j]->model : model_;
+        if (m.loss > 0 && rng_.chance(m.loss)) {
+            ++stats_.lost;
+            continue;
+        }
+        Event ev{now_ + delay(m), next_seq_++, static_cast<std::uint32_t>(j),
+                 static_cast<std::uint32_t>(from), std::string(data)};
+        ev.multicast = true;
+        queue_.push(std::move(ev));
+    }
 }
 
 bool Network::step(TimePoint until) {
@@ -153,7 +209,10 @@ bool Network::step(TimePoint until) {
     if (ev.from == kWake) {
         if (ev.at != n.wake_at) return true;  // superseded by an earlier wake-up
         n.wake_at = TimePoint::max();
-        if (n.state == State::Alive) n.node->handle_timeout(now_);
+        if (n.state == State::Alive) {
+            n.node->handle_timeout(now_);
+            if (n.discovery) n.discovery->handle_timeout(now_);
+        }
     } else {
         const SimNode& sender = *nodes_[ev.from];
         if (n.state != State::Alive) {
@@ -164,8 +223,17 @@ bool Network::step(TimePoint until) {
             ++stats_.dropped_partition;
             return true;
         }
-        ++stats_.delivered;
-        n.node->handle_datagram(now_, sender.endpoint, ev.payload);
+        if (ev.multicast) {
+            ++stats_.multicast_delivered;
+            if (n.discovery) {
+                const Endpoint src =
+                    *Endpoint::from_address(sender.endpoint.address_string(), 7475);
+                n.discovery->handle_datagram(now_, src, ev.payload);
+            }
+        } else {
+            ++stats_.delivered;
+            n.node->handle_datagram(now_, sender.endpoint, ev.payload);
+        }
     }
     schedule_wake(ev.node);
     return true;

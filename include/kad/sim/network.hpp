@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kad/discovery.hpp"
 #include "kad/node.hpp"
 #include "kad/random.hpp"
 
@@ -30,6 +31,8 @@ struct LinkModel {
 struct NetworkStats {
     std::uint64_t sent = 0, delivered = 0, lost = 0, dropped_dead = 0, dropped_partition = 0;
     std::uint64_t events = 0;
+    std::uint64_t multicast_sent = 0;  // datagrams multicast (each reaches many nodes)
+    std::uint64_t multicast_delivered = 0;
 };
 
 class Network {
@@ -53,7 +56,13 @@ public:
     // Calls f(node, now) and then schedules the node's next wake-up. Use it to start operations.
     void with(std::size_t i, const std::function<void(Node&, TimePoint)>& f);
 
+    // Gives node i LAN discovery. Its multicasts reach every node with discovery in its group
+    // (itself too, as with multicast loop), from its address and port 7475.
+    Discovery& enable_discovery(std::size_t i, DiscoveryConfig config = {});
+    Discovery* discovery(std::size_t i);
+
     void kill(std::size_t i);   // gone for good: no delivery, no timers
+    void stop(std::size_t i);   // a clean stop: discovery multicasts its leave, then kill
     void pause(std::size_t i);  // stops: datagrams to it are lost, its timers wait
     void resume(std::size_t i);
     bool alive(std::size_t i) const;
@@ -80,16 +89,20 @@ private:
     enum class State : std::uint8_t { Alive, Paused, Dead };
     struct SimNode;
     class SimTransport;
+    class SimMulticast;
     struct Event {
         TimePoint at;
         std::uint64_t seq;
         std::uint32_t node;
         std::uint32_t from;  // sender index for deliveries; UINT32_MAX for a wake-up
         std::string payload;
+        bool multicast = false;
         bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
     };
 
     void send(std::size_t from, const Endpoint& to, std::string_view data);
+    void multicast(std::size_t from, std::string_view data);
+    Duration delay(const LinkModel& m);
     void schedule_wake(std::size_t i);
     bool step(TimePoint until);
 
