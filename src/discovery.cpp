@@ -263,7 +263,7 @@ void Discovery::handle_datagram(TimePoint now, const Endpoint& sender, std::stri
 }
 
 void Discovery::on_announcement(const Endpoint& from, const Message& m) {
-    const Endpoint ep = *Endpoint::from_address(from.address_string(), m.port);
+    const Endpoint ep = from.with_port(m.port);
     const Duration lifetime = lifetime_of(m.interval_ms);
     if (auto it = view_.find(m.id); it != view_.end()) {
         it->second.last_seen = now_;

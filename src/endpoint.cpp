@@ -22,7 +22,19 @@ Endpoint Endpoint::v6(const std::array<std::uint8_t, 16>& addr, std::uint16_t po
     return e;
 }
 
-Expected<Endpoint> Endpoint::from_address(std::string_view ip, std::uint16_t port) {
+Expected<Endpoint> Endpoint::from_address(std::string_view ip_with_scope, std::uint16_t port) {
+    // A numeric zone ("fe80::1%2") names the interface of a link-local IPv6 address.
+    std::string_view ip = ip_with_scope;
+    std::uint32_t scope = 0;
+    if (const auto pct = ip.find('%'); pct != std::string_view::npos) {
+        const std::string_view zone = ip.substr(pct + 1);
+        auto [end, ec] = std::from_chars(zone.data(), zone.data() + zone.size(), scope);
+        if (zone.empty() || ec != std::errc() || end != zone.data() + zone.size() || scope == 0) {
+            return unexpected("'" + std::string(ip_with_scope) +
+                              "': the zone after % must be an interface number");
+        }
+        ip = ip.substr(0, pct);
+    }
     // inet_pton wants a NUL-terminated string; an address is short.
     if (ip.size() > INET6_ADDRSTRLEN) return unexpected("'" + std::string(ip) + "' is too long");
     // inet_pton would stop at an embedded NUL and accept what comes before it.
@@ -36,7 +48,15 @@ Expected<Endpoint> Endpoint::from_address(std::string_view ip, std::uint16_t por
     if (inet_pton(AF_INET, buf, a.data()) == 1) {
         return v4({a[0], a[1], a[2], a[3]}, port);
     }
-    if (inet_pton(AF_INET6, buf, a.data()) == 1) return v6(a, port);
+    if (inet_pton(AF_INET6, buf, a.data()) == 1) {
+        Endpoint e = v6(a, port);
+        if (scope && !e.is_link_local()) {
+            return unexpected("'" + std::string(ip_with_scope) +
+                              "': a zone is for link-local (fe80::) addresses");
+        }
+        return e.with_scope(scope);
+    }
+    if (scope) return unexpected("'" + std::string(ip_with_scope) + "' is not an IPv6 address");
     return unexpected("'" + std::string(ip) + "' is not an IPv4 or IPv6 address");
 }
 
@@ -116,7 +136,10 @@ std::string Endpoint::address_string() const {
 }
 
 std::string Endpoint::to_string() const {
-    if (v6_) return "[" + address_string() + "]:" + std::to_string(port_);
+    if (v6_) {
+        const std::string zone = scope_ ? "%" + std::to_string(scope_) : std::string();
+        return "[" + address_string() + zone + "]:" + std::to_string(port_);
+    }
     return address_string() + ":" + std::to_string(port_);
 }
 
@@ -152,6 +175,11 @@ bool Endpoint::is_broadcast() const noexcept {
     return !v6_ && addr_[0] == 255 && addr_[1] == 255 && addr_[2] == 255 && addr_[3] == 255;
 }
 
+bool Endpoint::is_link_local() const noexcept {
+    if (v6_) return addr_[0] == 0xfe && (addr_[1] & 0xc0) == 0x80;
+    return addr_[0] == 169 && addr_[1] == 254;
+}
+
 bool Endpoint::is_private() const noexcept {
     if (v6_) return (addr_[0] & 0xfe) == 0xfc || (addr_[0] == 0xfe && (addr_[1] & 0xc0) == 0x80);
     return addr_[0] == 10 || (addr_[0] == 172 && (addr_[1] & 0xf0) == 16) ||
@@ -165,5 +193,6 @@ std::size_t std::hash<kad::Endpoint>::operator()(const kad::Endpoint& e) const n
     std::uint64_t h = 1469598103934665603ULL;
     for (std::uint8_t b : e.address_raw()) h = (h ^ b) * 1099511628211ULL;
     h = (h ^ e.port()) * 1099511628211ULL;
+    h = (h ^ e.scope_id()) * 1099511628211ULL;
     return static_cast<std::size_t>(h ^ (e.is_v6() ? 0x9e3779b9ULL : 0));
 }

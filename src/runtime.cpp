@@ -16,7 +16,7 @@ udp::endpoint to_asio(const Endpoint& ep) {
     }
     asio::ip::address_v6::bytes_type v6{};
     std::copy(b.begin(), b.end(), v6.begin());
-    return {asio::ip::address_v6(v6), ep.port()};
+    return {asio::ip::address_v6(v6, ep.scope_id()), ep.port()};
 }
 
 Endpoint from_asio(const udp::endpoint& ep) {
@@ -25,10 +25,12 @@ Endpoint from_asio(const udp::endpoint& ep) {
         const auto b = addr.to_v4().to_bytes();
         return Endpoint::v4({b[0], b[1], b[2], b[3]}, ep.port());
     }
-    const auto b = addr.to_v6().to_bytes();
+    const auto v6 = addr.to_v6();
+    const auto b = v6.to_bytes();
     std::array<std::uint8_t, 16> a{};
     std::copy(b.begin(), b.end(), a.begin());
-    return Endpoint::v6(a, ep.port()).normalized();
+    const Endpoint e = Endpoint::v6(a, ep.port()).normalized();
+    return e.is_link_local() ? e.with_scope(static_cast<std::uint32_t>(v6.scope_id())) : e;
 }
 
 // Sends right away on the non-blocking socket: UDP sends complete at once or fail (a full

@@ -221,3 +221,25 @@ TEST_CASE("Endpoint equality and hashing tell families and ports apart", "[endpo
     // 0.0.0.0:0 as IPv4 and :: port 0 as IPv6 are different endpoints.
     CHECK(Endpoint() != parse("[::]:0"));
 }
+
+TEST_CASE("link-local IPv6 endpoints carry their interface", "[endpoint]") {
+    auto e = Endpoint::parse("[fe80::1%2]:4000");
+    REQUIRE(e);
+    CHECK(e->scope_id() == 2);
+    CHECK(e->is_link_local());
+    CHECK_FALSE(e->is_unusable());
+    CHECK(e->to_string() == "[fe80::1%2]:4000");
+    CHECK(*Endpoint::parse(e->to_string()) == *e);
+    CHECK(*e != e->with_scope(3));
+    // Without its interface a link-local address cannot be used.
+    auto bare = Endpoint::parse("[fe80::1]:4000");
+    REQUIRE(bare);
+    CHECK(bare->is_unusable());
+    // A zone is only for link-local addresses, and must be a number.
+    CHECK_FALSE(Endpoint::parse("[::1%2]:4000"));
+    CHECK_FALSE(Endpoint::parse("[fe80::1%eth0]:4000"));
+    CHECK_FALSE(Endpoint::parse("[fe80::1%]:4000"));
+    // The compact form has no room for it.
+    CHECK(Endpoint::from_compact(e->compact())->scope_id() == 0);
+    CHECK(e->with_port(5).scope_id() == 2);
+}

@@ -30,6 +30,21 @@ public:
     // 6 bytes (IPv4) or 18 bytes (IPv6), network byte order; any other length is nullopt.
     static std::optional<Endpoint> from_compact(std::string_view raw);
 
+    // The interface index of an IPv6 link-local address (fe80::/10), which is only meaningful
+    // with it; 0 otherwise. Printed as [fe80::1%2]:port; not part of the compact form.
+    std::uint32_t scope_id() const noexcept { return scope_; }
+    Endpoint with_scope(std::uint32_t scope) const noexcept {
+        Endpoint e = *this;
+        e.scope_ = v6_ ? scope : 0;
+        return e;
+    }
+    bool is_link_local() const noexcept;  // 169.254/16 or fe80::/10
+    Endpoint with_port(std::uint16_t port) const noexcept {
+        Endpoint e = *this;
+        e.port_ = port;
+        return e;
+    }
+
     bool is_v4() const noexcept { return !v6_; }
     bool is_v6() const noexcept { return v6_; }
     std::uint16_t port() const noexcept { return port_; }
@@ -54,9 +69,11 @@ public:
     bool is_broadcast() const noexcept;    // 255.255.255.255
     bool is_private()
         const noexcept;  // 10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10
-    // True for addresses a peer can never legitimately send from or be reached at.
+    // True for addresses a peer can never legitimately send from or be reached at, including
+    // an IPv6 link-local address without the interface it belongs to.
     bool is_unusable() const noexcept {
-        return port_ == 0 || is_unspecified() || is_multicast() || is_broadcast();
+        return port_ == 0 || is_unspecified() || is_multicast() || is_broadcast() ||
+               (v6_ && scope_ == 0 && is_link_local());
     }
 
     friend bool operator==(const Endpoint&, const Endpoint&) = default;
@@ -66,6 +83,7 @@ private:
     std::array<std::uint8_t, 16> addr_{};
     std::uint16_t port_ = 0;
     bool v6_ = false;
+    std::uint32_t scope_ = 0;
 };
 
 }  // namespace kad
