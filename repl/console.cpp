@@ -1,5 +1,6 @@
 #include "console.hpp"
 
+#include <fcntl.h>
 #include <readline/history.h>
 #include <readline/readline.h>
 #include <unistd.h>
@@ -36,9 +37,24 @@ char** complete(const char* text, int start, int) {
 
 }  // namespace
 
+namespace {
+
+// The terminal, opened afresh: Asio makes its descriptor non-blocking, and on a descriptor
+// shared with stdout (a dup of stdin is one) that would leak to stdout and, after we exit, to
+// the shell and whatever it runs next.
+int open_terminal() {
+    if (const char* name = ::ttyname(STDIN_FILENO)) {
+        const int fd = ::open(name, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd >= 0) return fd;
+    }
+    return ::dup(STDIN_FILENO);
+}
+
+}  // namespace
+
 Console::Console(boost::asio::io_context& io, std::string prompt, std::string history_file,
                  LineHandler on_line)
-    : in_(io, ::dup(STDIN_FILENO)),
+    : in_(io, open_terminal()),
       prompt_(std::move(prompt)),
       history_file_(std::move(history_file)),
       on_line_(std::move(on_line)) {
@@ -81,8 +97,13 @@ void Console::resume() {
 }
 
 void Console::wait_for_input() {
+    // One wait at a time: a command that completes inside the line handler resumes the prompt
+    // (and asks for input) before this handler's own re-arm below.
+    if (waiting_) return;
+    waiting_ = true;
     in_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                    [this](const boost::system::error_code& ec) {
+                       waiting_ = false;
                        if (ec || stopped_ || !active_) return;
                        rl_callback_read_char();
                        if (active_) wait_for_input();

@@ -42,7 +42,8 @@ private:
     std::string prompt_;
     std::string history_file_;
     LineHandler on_line_;
-    bool active_ = false;  // the prompt is shown and keys are read
+    bool active_ = false;   // the prompt is shown and keys are read
+    bool waiting_ = false;  // an async_wait for a key is pending
     bool stopped_ = false;
 };
 

@@ -1,5 +1,7 @@
 // kadnode: a Kademlia DHT node with a REPL, scriptable through --exec and stdin.
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -103,6 +105,10 @@ public:
         }
         install_logger();
         wait_for_signals();
+        if (interactive_) {
+            winch_ = std::make_unique<asio::signal_set>(io_, SIGWINCH);
+            wait_for_resize();
+        }
         announce_ready();
 
         if (!opts_.exec.empty()) {
@@ -169,6 +175,9 @@ private:
 
     void on_joined(const kad::BootstrapResult& r) {
         joined_ = true;
+        // The script's commands still run (they may not need the network), but the script
+        // did not get what it asked for.
+        if (!r.ok && !interactive_) exit_code_ = 1;
         if (r.ok) {
             event("joined", {{"ok", true}, {"contacts", r.contacts}},
                   "joined the network: " + std::to_string(r.contacts) +
@@ -186,7 +195,26 @@ private:
         });
     }
 
+    void wait_for_resize() {
+        winch_->async_wait([this](const boost::system::error_code& ec, int) {
+            if (ec || stopping_) return;
+            console_->resize();
+            wait_for_resize();
+        });
+    }
+
     void read_stdin() {
+        struct stat st {};
+        if (::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
+            // A file cannot be waited on (epoll refuses it) and never blocks: read it now.
+            std::string line;
+            while (std::getline(std::cin, line)) queue_.push_back(line);
+            input_done_ = true;
+            return;
+        }
+        // Asio makes the descriptor non-blocking, which the process that handed us this pipe
+        // shares: put the flags back when we are done.
+        stdin_flags_ = ::fcntl(STDIN_FILENO, F_GETFL);
         stdin_ = std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(STDIN_FILENO));
         read_more();
     }
@@ -271,7 +299,9 @@ private:
         if (stdin_) {
             boost::system::error_code ignored;
             stdin_->close(ignored);
+            if (stdin_flags_ >= 0) ::fcntl(STDIN_FILENO, F_SETFL, stdin_flags_);
         }
+        if (winch_) winch_->cancel();
     }
 
     asio::io_context& io_;
@@ -281,6 +311,8 @@ private:
     std::unique_ptr<kadnode::Shell> shell_;
     std::unique_ptr<kadnode::Console> console_;
     std::unique_ptr<asio::posix::stream_descriptor> stdin_;
+    std::unique_ptr<asio::signal_set> winch_;
+    int stdin_flags_ = -1;
     asio::streambuf stdin_buf_;
     std::ofstream log_file_;
     kad::Logger node_logger_;

@@ -26,7 +26,9 @@ void Lookup::add(const NodeId& id, const Endpoint& ep, int depth) {
     }
     if (cands_.size() >= p_.max_candidates) {
         if (it == cands_.end()) return;  // farther than everything we keep
-        cands_.pop_back();               // the farthest makes room
+        const auto pos = it - cands_.begin();
+        cands_.pop_back();  // the farthest makes room
+        it = cands_.begin() + pos;
     }
     LookupCandidate c;
     c.id = id;

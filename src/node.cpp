@@ -1,6 +1,7 @@
 #include "kad/node.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "kad/crypto.hpp"
 
@@ -571,25 +572,30 @@ void Node::find_value(TimePoint now, const Endpoint& to_, std::optional<NodeId> 
         fail.error = *why;
         return cb(fail);
     }
-    const bool sent = send_query(to, id, make_query(id_, Method::FindValue, NodeId::from_key(key)),
-                                 [to, cb](const RpcEvent& e) {
-                                     if (e.kind == RpcEventKind::SoftTimeout) return;
-                                     FindValueResult r;
-                                     r.endpoint = to;
-                                     if (e.kind == RpcEventKind::Reply) {
-                                         const auto& resp =
-                                             std::get<krpc::Response>(e.message->body);
-                                         r.ok = true;
-                                         r.id = resp.id;
-                                         r.item = resp.item;
-                                         r.nodes = resp.nodes;
-                                         r.token = resp.token;
-                                         r.rtt = e.rtt;
-                                     } else {
-                                         r.error = failure_text(e);
-                                     }
-                                     cb(r);
-                                 });
+    const NodeId target = NodeId::from_key(key);
+    const bool sent = send_query(
+        to, id, make_query(id_, Method::FindValue, target), [to, cb, target](const RpcEvent& e) {
+            if (e.kind == RpcEventKind::SoftTimeout) return;
+            FindValueResult r;
+            r.endpoint = to;
+            if (e.kind == RpcEventKind::Reply) {
+                const auto& resp = std::get<krpc::Response>(e.message->body);
+                r.ok = true;
+                r.id = resp.id;
+                r.item = resp.item;
+                r.nodes = resp.nodes;
+                r.token = resp.token;
+                r.rtt = e.rtt;
+                if (r.item && NodeId::from_key(r.item->key) != target) {
+                    r.ok = false;
+                    r.error = "it answered with an item for another key";
+                    r.item.reset();
+                }
+            } else {
+                r.error = failure_text(e);
+            }
+            cb(r);
+        });
     if (!sent) {
         fail.error = "too many queries in flight";
         cb(fail);
@@ -621,7 +627,17 @@ void Node::store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, st
                        r.error = "the node gave no token";
                        return cb(r);
                    }
-                   r.seq = options.seq.value_or(fv.item ? fv.item->seq + 1 : 0);
+                   if (options.seq) {
+                       r.seq = *options.seq;
+                   } else if (fv.item) {
+                       if (fv.item->seq == std::numeric_limits<std::int64_t>::max()) {
+                           r.error =
+                               "the node holds the largest seq there is; nothing can "
+                               "supersede it";
+                           return cb(r);
+                       }
+                       r.seq = fv.item->seq + 1;
+                   }
                    krpc::StoreArgs a;
                    a.target = NodeId::from_key(key);
                    a.token = *fv.token;
@@ -736,7 +752,17 @@ void Node::on_lookup_event(std::uint64_t lid, const NodeId& cand, const RpcEvent
         case RpcEventKind::Reply: {
             const auto& resp = std::get<krpc::Response>(e.message->body);
             static const std::optional<krpc::Item> kNoItem;
-            l.on_reply(cand, resp.nodes, resp.token, it->second->find_value ? resp.item : kNoItem);
+            if (!it->second->find_value || !resp.item) {
+                l.on_reply(cand, resp.nodes, resp.token, kNoItem);
+            } else if (auto why = item_problem(*resp.item, l.target()); !why.empty()) {
+                // A peer answering with an item for another key, or one we would refuse to
+                // store, is not to be believed about anything else either.
+                ++stats_.bad_items;
+                KAD_LOG(log_, Debug, "ignored the answer of " + cand.short_hex() + ": " + why);
+                l.on_failed(cand, true);
+            } else {
+                l.on_reply(cand, resp.nodes, resp.token, resp.item);
+            }
             break;
         }
         case RpcEventKind::ErrorReply:
@@ -750,6 +776,14 @@ void Node::on_lookup_event(std::uint64_t lid, const NodeId& cand, const RpcEvent
             break;
     }
     pump(lid);
+}
+
+std::string Node::item_problem(const krpc::Item& item, const NodeId& target) const {
+    if (NodeId::from_key(item.key) != target) return "an item for another key";
+    if (auto sizes = storage_.check_sizes(item.key, item.value); sizes != StoreResult::Stored) {
+        return std::string("an item over the limits (") + to_string(sizes) + ")";
+    }
+    return {};
 }
 
 void Node::note_seen_seq(const NodeId& target, std::int64_t seq) {
@@ -769,9 +803,10 @@ void Node::note_seen_seq(const NodeId& target, std::int64_t seq) {
     seen_seq_.emplace(target, seq);
 }
 
-std::int64_t Node::seen_seq(const NodeId& target) const {
+std::optional<std::int64_t> Node::seen_seq(const NodeId& target) const {
     auto it = seen_seq_.find(target);
-    return it == seen_seq_.end() ? 0 : it->second;
+    if (it == seen_seq_.end()) return std::nullopt;
+    return it->second;
 }
 
 void Node::lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb) {
@@ -811,7 +846,7 @@ void Node::get(TimePoint now, std::string key, Callback<GetResult> cb) {
     }
     const NodeId target = NodeId::from_key(key);
     const StoredItem* local = storage_.find(target);
-    const std::int64_t min_seq = std::max(seen_seq(target), local ? local->seq : 0);
+    const std::int64_t min_seq = std::max(seen_seq(target).value_or(0), local ? local->seq : 0);
     const TimePoint started = now_;
     auto done = [this, cb, started, key, target](LookupOp& op) {
         GetResult r;
@@ -893,23 +928,39 @@ void Node::put(TimePoint now, std::string key, std::string value, PutOptions opt
         }
         // The next version: one more than the newest seen, unless it is this very value.
         const auto& latest = op.lookup.value();
+        const std::optional<std::int64_t> seen = seen_seq(target);
+        constexpr std::int64_t kMaxSeq = std::numeric_limits<std::int64_t>::max();
         if (options.seq) {
             r.seq = *options.seq;
-        } else if (latest) {
-            r.seq = latest->item.value == value ? latest->item.seq : latest->item.seq + 1;
+        } else if (latest && latest->item.value == value) {
+            r.seq = latest->item.seq;  // the same value again: refresh it
+        } else if (latest || seen) {
+            const std::int64_t newest = std::max(latest ? latest->item.seq : 0, seen.value_or(0));
+            if (newest == kMaxSeq) {
+                r.error =
+                    "the newest version has the largest seq there is; nothing can "
+                    "supersede it";
+                r.elapsed = now_ - started;
+                return cb(r);
+            }
+            r.seq = newest + 1;
         } else {
-            r.seq = std::max<std::int64_t>(0, seen_seq(target));
+            r.seq = 0;
         }
         r.stored_locally = accepted(storage_.store(now_, key, value, r.seq, options.ttl, true));
         note_seen_seq(target, r.seq);
 
         auto nodes = op.lookup.results();
         auto pending = std::make_shared<std::size_t>(0);
-        auto finish = [this, result, cb, started]() {
+        auto cancelled = std::make_shared<bool>(false);
+        auto finish = [this, result, cancelled, cb, started]() {
             PutResult& pr = *result;
             pr.elapsed = now_ - started;
             pr.ok = pr.stored > 0 || (pr.refused == 0 && pr.failed == 0 && pr.stored_locally);
-            if (!pr.ok) {
+            if (*cancelled) {
+                pr.ok = false;
+                pr.error = "cancelled";
+            } else if (!pr.ok) {
                 if (!pr.refusals.empty()) {
                     pr.error = "refused by every node (" + pr.refusals.front().second + ")";
                 } else if (pr.failed > 0) {
@@ -936,8 +987,9 @@ void Node::put(TimePoint now, std::string key, std::string value, PutOptions opt
             ++*pending;
             const bool sent =
                 send_query(c->endpoint, c->id, std::move(q),
-                           [result, pending, finish, info](const RpcEvent& e) {
+                           [result, pending, cancelled, finish, info](const RpcEvent& e) {
                                if (e.kind == RpcEventKind::SoftTimeout) return;
+                               if (e.cancelled) *cancelled = true;
                                if (e.kind == RpcEventKind::Reply) {
                                    ++result->stored;
                                } else if (e.kind == RpcEventKind::ErrorReply) {
@@ -1022,6 +1074,7 @@ void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers,
             [this, st, ep, self_done, finish](const RpcEvent& e) {
                 if (e.kind == RpcEventKind::SoftTimeout) return;
                 --st->pending_pings;
+                if (e.cancelled) return finish(st, "cancelled");
                 if (e.kind == RpcEventKind::Reply) {
                     if (!st->lookup_started) {
                         st->lookup_started = true;
@@ -1060,7 +1113,9 @@ void Node::cancel_all() {
     lookups_.clear();
     auto open = txns_.take_all();
     for (auto& e : open) {
-        e.handler(RpcEvent{RpcEventKind::Failed, nullptr, {}, "cancelled", false});
+        RpcEvent cancelled{RpcEventKind::Failed, nullptr, {}, "cancelled", false};
+        cancelled.cancelled = true;
+        e.handler(cancelled);
     }
     maintenance_pings_ = 0;
     for (auto& [lid, op] : lookups) {

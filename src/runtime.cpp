@@ -110,20 +110,26 @@ void AsioNode::close() {
 }
 
 void AsioNode::receive() {
-    socket_.async_receive_from(asio::buffer(rbuf_), sender_,
-                               [this](const boost::system::error_code& ec, std::size_t n) {
-                                   if (closed_ || ec == asio::error::operation_aborted) return;
-                                   if (!ec) {
-                                       node_->handle_datagram(Clock::now(), from_asio(sender_),
-                                                              std::string_view(rbuf_.data(), n));
-                                       rearm();
-                                   } else if (ec == asio::error::message_size) {
-                                       ++rstats_.truncated;
-                                   } else {
-                                       ++rstats_.receive_errors;
-                                   }
-                                   receive();
-                               });
+    socket_.async_receive_from(
+        asio::buffer(rbuf_), sender_,
+        [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec,
+                                                    std::size_t n) {
+            // The aborted completion runs even after destruction:
+            // check the token before touching anything of ours.
+            if (alive.expired() || closed_ || ec == asio::error::operation_aborted) {
+                return;
+            }
+            if (!ec) {
+                node_->handle_datagram(Clock::now(), from_asio(sender_),
+                                       std::string_view(rbuf_.data(), n));
+                rearm();
+            } else if (ec == asio::error::message_size) {
+                ++rstats_.truncated;
+            } else {
+                ++rstats_.receive_errors;
+            }
+            receive();
+        });
 }
 
 void AsioNode::rearm() {
@@ -136,12 +142,13 @@ void AsioNode::rearm() {
         return;
     }
     timer_.expires_at(t);
-    timer_.async_wait([this, t](const boost::system::error_code& ec) {
-        if (ec || closed_ || armed_ != t) return;  // cancelled or superseded
-        armed_ = TimePoint::max();
-        node_->handle_timeout(Clock::now());
-        rearm();
-    });
+    timer_.async_wait(
+        [this, t, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+            if (alive.expired() || ec || closed_ || armed_ != t) return;  // gone, cancelled, stale
+            armed_ = TimePoint::max();
+            node_->handle_timeout(Clock::now());
+            rearm();
+        });
 }
 
 }  // namespace kad

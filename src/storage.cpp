@@ -47,8 +47,8 @@ StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view
                            const Endpoint& source) {
     if (auto sizes = check_sizes(key, value); sizes != StoreResult::Stored) return sizes;
     Duration life = ttl.value_or(config_.default_ttl);
-    if (life > config_.max_ttl) life = config_.max_ttl;
     if (life <= Duration::zero()) life = config_.default_ttl;
+    if (life > config_.max_ttl) life = config_.max_ttl;
     const NodeId target = NodeId::from_key(key);
 
     if (auto it = items_.find(target); it != items_.end()) {

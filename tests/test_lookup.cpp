@@ -180,9 +180,11 @@ TEST_CASE("a value lookup stops at the first value and keeps the highest seq of 
     CHECK(l.value()->item.seq == 2);
     CHECK(l.value()->hops == 1);
     // The cache target is the nearest answer that lacked the newest version.
+    // The cache target is the nearest answer that lacked the newest version: batch[0] (the
+    // nearest, which had an older one).
     const auto* cache = l.cache_target();
     REQUIRE(cache);
-    CHECK(cache->id != batch[1].id);
+    CHECK(cache->id == batch[0].id);
 }
 
 TEST_CASE("a value older than min_seq is ignored", "[lookup]") {

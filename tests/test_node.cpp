@@ -389,21 +389,86 @@ TEST_CASE("put refuses oversized keys and values before sending anything", "[nod
     CHECK(f.transport.sent.empty());
 }
 
-TEST_CASE("cancel_all fails every operation in flight", "[node]") {
+TEST_CASE("cancel_all fails every operation in flight with 'cancelled'", "[node]") {
     Fixture f;
     std::optional<PingResult> ping;
     std::optional<LookupResult> lookup;
-    f.add_contact(id_from(9), ep("10.0.0.9:1"));
+    std::optional<GetResult> get;
+    std::optional<BootstrapResult> boot;
+    std::optional<PutResult> put;
+    const Endpoint peer = ep("10.0.0.9:1");
+    const NodeId pid = id_from(9);
+    f.add_contact(pid, peer);
     f.node.ping(f.now, ep("10.0.0.5:6000"), std::nullopt, [&](const PingResult& r) { ping = r; });
     f.node.lookup(f.now, id_from(77), [&](const LookupResult& r) { lookup = r; });
-    CHECK(f.node.lookups_running() == 1);
+    f.node.get(f.now, "k", [&](const GetResult& r) { get = r; });
+    f.node.bootstrap(f.now, {{ep("10.0.0.6:6000"), std::nullopt}},
+                     [&](const BootstrapResult& r) { boot = r; });
+    // A put in its store phase: answer its find_value, so that it sends the store.
+    const std::size_t before = f.transport.sent.size();
+    f.node.put(f.now, "p", "v", {}, [&](const PutResult& r) { put = r; });
+    REQUIRE(f.transport.sent.size() == before + 1);
+    f.deliver(peer, encode_response(f.transport.last().transaction,
+                                    krpc::Response{pid, {}, std::string("tok"), {}}));
+    REQUIRE(as_query(f.transport.last()).method() == krpc::Method::Store);
+    CHECK_FALSE(put);
+
+    CHECK(f.node.lookups_running() == 2);  // lookup and get (bootstrap is still pinging)
     f.node.cancel_all();
-    REQUIRE(ping);
-    CHECK(ping->error == "cancelled");
-    REQUIRE(lookup);
-    CHECK(lookup->error == "cancelled");
+    for (const Outcome* o : std::initializer_list<const Outcome*>{
+             ping ? &*ping : nullptr, lookup ? &*lookup : nullptr, get ? &*get : nullptr,
+             boot ? &*boot : nullptr, put ? &*put : nullptr}) {
+        REQUIRE(o);
+        CHECK_FALSE(o->ok);
+        CHECK(o->error == "cancelled");
+    }
     CHECK(f.node.transactions_open() == 0);
     CHECK(f.node.lookups_running() == 0);
+}
+
+TEST_CASE("get ignores an item for another key, and its huge seq is not remembered", "[node]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.9:1");
+    const NodeId pid = id_from(9);
+    f.add_contact(pid, peer);
+    auto run_get = [&](krpc::Item answer) {
+        std::optional<GetResult> got;
+        f.node.get(f.now, "greeting", [&](const GetResult& r) { got = r; });
+        const auto q = f.transport.last();
+        REQUIRE(as_query(q).method() == krpc::Method::FindValue);
+        f.deliver(peer, encode_response(q.transaction,
+                                        krpc::Response{pid, {}, std::string("tok"), answer}));
+        REQUIRE(got);
+        return *got;
+    };
+    auto forged = run_get(krpc::Item{"other", "forged", INT64_MAX});
+    CHECK_FALSE(forged.ok);
+    CHECK(f.node.stats().bad_items == 1);
+    auto honest = run_get(krpc::Item{"greeting", "hello", 3});
+    REQUIRE(honest.ok);
+    CHECK(honest.item->value == "hello");
+    CHECK(honest.item->seq == 3);
+}
+
+TEST_CASE("put refuses to go past the largest seq", "[node]") {
+    Fixture f;
+    std::optional<PutResult> put;
+    f.node.put(f.now, "k", "v", PutOptions{INT64_MAX, std::nullopt},
+               [&](const PutResult& r) { put = r; });
+    REQUIRE(put);
+    CHECK(put->ok);
+    CHECK(put->seq == INT64_MAX);
+    put.reset();
+    f.node.put(f.now, "k", "w", {}, [&](const PutResult& r) { put = r; });
+    REQUIRE(put);
+    CHECK_FALSE(put->ok);
+    CHECK(put->error.find("largest seq") != std::string::npos);
+    // The same value again is a refresh, not a new version.
+    put.reset();
+    f.node.put(f.now, "k", "v", {}, [&](const PutResult& r) { put = r; });
+    REQUIRE(put);
+    CHECK(put->ok);
+    CHECK(put->seq == INT64_MAX);
 }
 
 TEST_CASE("items expire at their TTL and are then no longer served", "[node]") {

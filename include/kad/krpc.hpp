@@ -139,10 +139,9 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
                                         const Limits& limits = {});
 Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits = {});
 
-// What `method`'s response must carry beyond "id": find_value needs a token; find_node must not
-// answer with an item in place of nodes. No nodes at all is acceptable for both (a node that knows
-// nobody else answers so, and the encoder omits an empty list). Returns an empty string if the
-// response is acceptable, else the reason.
+// What `method`'s response must carry beyond "id": find_value needs a token. No nodes at all is
+// acceptable (a node that knows nobody else answers so), and an item in any other response is
+// ignored. Returns an empty string if the response is acceptable, else the reason.
 std::string validate_response(Method method, const Response& r);
 
 // Canonical encoding (keys in byte order). Appends to `out`.

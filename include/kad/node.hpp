@@ -91,6 +91,7 @@ struct NodeStats {
     std::uint64_t lookups_started = 0, lookups_done = 0;
     std::array<std::uint64_t, 16> lookup_hops{};  // completed lookups by hops (15 = 15 or more)
     std::uint64_t values_cached = 0;
+    std::uint64_t bad_items = 0;  // find_value answers with an item for another key, or too big
     std::uint64_t bucket_refreshes = 0;
 };
 
@@ -279,7 +280,9 @@ private:
     void pump(std::uint64_t lookup_id);
     void on_lookup_event(std::uint64_t lookup_id, const NodeId& cand, const RpcEvent& e);
     void note_seen_seq(const NodeId& target, std::int64_t seq);
-    std::int64_t seen_seq(const NodeId& target) const;
+    std::optional<std::int64_t> seen_seq(const NodeId& target) const;
+    // Why an item in a find_value answer for `target` cannot be believed; empty if it can.
+    std::string item_problem(const krpc::Item& item, const NodeId& target) const;
 
     NodeConfig config_;
     NodeId id_;

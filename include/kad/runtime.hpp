@@ -192,6 +192,8 @@ private:
     RuntimeStats rstats_;
     bool v6_socket_ = false;
     bool closed_ = false;
+    // Handlers hold a weak reference: an AsioNode may be destroyed while its io_context runs on.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace kad

@@ -37,7 +37,8 @@ struct RpcEvent {
     const krpc::Message* message = nullptr;
     Duration rtt{};
     std::string reason;
-    bool timeout = false;  // Failed by the hard timeout (the node may be alive but slow)
+    bool timeout = false;    // Failed by the hard timeout (the node may be alive but slow)
+    bool cancelled = false;  // Failed because the node is shutting down (cancel_all)
 };
 
 using RpcHandler = std::function<void(const RpcEvent&)>;

@@ -474,7 +474,7 @@ class TerminalTests(Harness):
         self.tmux("send-keys", "-t", "kad", "Enter")
 
     def test_put_get_help_typed_at_the_prompt(self):
-        _, ready = self.start_json_node()
+        prober, ready = self.start_json_node()
         cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--bootstrap-addr", ready["addr"]]
                        + NO_DISCOVERY)
         r = self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
@@ -487,6 +487,14 @@ class TerminalTests(Harness):
         self.wait_screen('"hello world" (seq 0)')
         self.type("help")
         self.wait_screen("ln <target-id>")
+        # A command that completes at once must leave the node serving while a key is typed.
+        import re
+        port = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.screen()).group(1)
+        self.tmux("send-keys", "-t", "kad", "-l", "x")
+        r = prober.cmd(f"p 127.0.0.1:{port}")
+        self.assertTrue(r["ok"], r)
+        self.assertLess(r["rtt_ms"], 500)
+        self.tmux("send-keys", "-t", "kad", "BSpace")
         self.type("nonsense")
         self.wait_screen("nonsense: unknown command 'nonsense'")
         # Tab completes a command.

@@ -65,11 +65,13 @@ int run(const Options& o) {
     const std::size_t joined_count = kad::sim::grow(net, o.nodes, config).size();
     const double bootstrap_virtual_s = std::chrono::duration<double>(net.elapsed()).count();
 
+    // A random live node other than `except`; `except` itself if it is the only one left.
     auto random_alive = [&](std::size_t except) {
-        for (;;) {
-            const std::size_t i = net.rng().uniform(net.size());
-            if (net.alive(i) && i != except) return i;
+        std::vector<std::size_t> live;
+        for (std::size_t i = 0; i < net.size(); ++i) {
+            if (net.alive(i) && i != except) live.push_back(i);
         }
+        return live.empty() ? except : live[net.rng().uniform(live.size())];
     };
 
     // ---- puts ----
