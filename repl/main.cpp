@@ -9,7 +9,9 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -66,7 +68,7 @@ std::string timestamp() {
 class App {
 public:
     App(asio::io_context& io, kadnode::Options options)
-        : io_(io), opts_(std::move(options)), signals_(io, SIGINT, SIGTERM) {}
+        : io_(io), opts_(std::move(options)), signals_(io, SIGINT, SIGTERM), join_timer_(io) {}
 
     int run() {
         std::vector<kad::BootstrapPeer> peers;
@@ -104,6 +106,19 @@ public:
                 [this](std::optional<std::string> line) { on_console_line(std::move(line)); });
         }
         install_logger();
+        if (opts_.discovery) {
+            try {
+                auto& d = node_->enable_discovery(opts_.discovery_options);
+                d.set_observer(
+                    [this](kad::Discovery::Change c, const kad::LanPeer& p) { on_peer(c, p); });
+            } catch (const std::invalid_argument& e) {
+                std::cerr << "kadnode: LAN discovery: " << e.what() << "\n";
+                return 2;
+            } catch (const std::exception& e) {
+                std::cerr << "kadnode: LAN discovery is off: " << e.what()
+                          << " (--no-discovery turns it off quietly)\n";
+            }
+        }
         wait_for_signals();
         if (interactive_) {
             winch_ = std::make_unique<asio::signal_set>(io_, SIGWINCH);
@@ -117,10 +132,25 @@ public:
         } else if (!opts_.no_repl && !interactive_) {
             read_stdin();
         }
-        if (peers.empty()) {
-            joined_ = true;
-        } else {
+        if (!peers.empty()) {
             node_->async_bootstrap(peers, [this](const kad::BootstrapResult& r) { on_joined(r); });
+        } else if (node_->discovery()) {
+            // Joined once the first peer found on the LAN has answered and our own ID has been
+            // looked up through it, or when --join-timeout has passed.
+            join_via_lan_ = true;
+            join_timer_.expires_after(opts_.join_timeout);
+            join_timer_.async_wait([this](const boost::system::error_code& ec) {
+                if (ec || joined_ || stopping_) return;
+                joined_ = true;
+                const auto contacts = node_->node().routing_table().size();
+                const std::string note =
+                    "no peer found on the LAN within " + fixed_seconds(opts_.join_timeout);
+                event("joined", {{"ok", true}, {"contacts", contacts}, {"note", note}},
+                      note + "; running alone");
+                pump();
+            });
+        } else {
+            joined_ = true;
         }
         if (interactive_) console_->resume();
         pump();
@@ -171,6 +201,44 @@ private:
                             node_->id().to_hex() + " listening on " + addr.to_string();
         if (interactive_) human += "\ntype help for the commands, quit or Ctrl-D to leave";
         event("ready", {{"id", node_->id().to_hex()}, {"addr", addr.to_string()}}, human);
+    }
+
+    void on_peer(kad::Discovery::Change c, const kad::LanPeer& p) {
+        if (c == kad::Discovery::Change::Joined) {
+            json fields = {{"id", p.id.to_hex()}, {"addr", p.endpoint.to_string()}};
+            std::string human = "peer joined: " + p.id.to_hex() + " at " + p.endpoint.to_string();
+            if (p.rtt) {
+                fields["rtt_ms"] = std::round(kad::to_ms(*p.rtt) * 1000.0) / 1000.0;
+                human += ", rtt " + fixed_ms(*p.rtt);
+            }
+            event("peer_joined", fields, human);
+            if (join_via_lan_ && !lan_bootstrap_started_ && !stopping_) {
+                lan_bootstrap_started_ = true;
+                node_->async_bootstrap({{p.endpoint, p.id}}, [this](const kad::BootstrapResult& r) {
+                    if (joined_ || stopping_) return;  // --join-timeout came first
+                    join_timer_.cancel();
+                    on_joined(r);
+                });
+            }
+        } else {
+            const char* reason = c == kad::Discovery::Change::Left ? "left" : "silent";
+            event("peer_left",
+                  {{"id", p.id.to_hex()}, {"addr", p.endpoint.to_string()}, {"reason", reason}},
+                  "peer left: " + p.id.to_hex() + " at " + p.endpoint.to_string() + " (" +
+                      (c == kad::Discovery::Change::Left ? "it left" : "silent") + ")");
+        }
+    }
+
+    static std::string fixed_ms(kad::Duration d) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.2f ms", kad::to_ms(d));
+        return buf;
+    }
+
+    static std::string fixed_seconds(kad::Duration d) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g s", std::chrono::duration<double>(d).count());
+        return buf;
     }
 
     void on_joined(const kad::BootstrapResult& r) {
@@ -294,7 +362,8 @@ private:
         stopping_ = true;
         exit_code_ = code;
         if (console_) console_->stop();
-        node_->close();
+        join_timer_.cancel();
+        node_->close();  // with discovery on, multicasts that we are leaving
         signals_.cancel();
         if (stdin_) {
             boost::system::error_code ignored;
@@ -307,6 +376,7 @@ private:
     asio::io_context& io_;
     kadnode::Options opts_;
     asio::signal_set signals_;
+    asio::steady_timer join_timer_;
     std::unique_ptr<kad::AsioNode> node_;
     std::unique_ptr<kadnode::Shell> shell_;
     std::unique_ptr<kadnode::Console> console_;
@@ -319,6 +389,8 @@ private:
     std::deque<std::string> queue_;
     bool interactive_ = false;
     bool joined_ = false;
+    bool join_via_lan_ = false;
+    bool lan_bootstrap_started_ = false;
     bool running_ = false;
     bool input_done_ = false;
     bool stopping_ = false;

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 
 #include "version.hpp"
 
@@ -19,11 +21,18 @@ public:
 };
 
 template <class T>
+std::string show(T v) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
+}
+
+template <class T>
 T in_range(const po::variables_map& vm, const char* name, T lo, T hi) {
     const T v = vm[name].as<T>();
-    if (v < lo || v > hi) {
-        throw BadValue("--" + std::string(name) + " " + std::to_string(v) + ": must be from " +
-                       std::to_string(lo) + " to " + std::to_string(hi));
+    if (!(v >= lo && v <= hi)) {
+        throw BadValue("--" + std::string(name) + " " + show(v) + ": must be from " + show(lo) +
+                       " to " + show(hi));
     }
     return v;
 }
@@ -33,43 +42,71 @@ T in_range(const po::variables_map& vm, const char* name, T lo, T hi) {
 std::variant<Options, int> parse_options(int argc, char** argv) {
     Options o;
     po::options_description node("Node");
-    node.add_options()("id", po::value<std::string>()->value_name("HEX"),
-                       "node id, 40 hex digits (default: random)")(
-        "bind", po::value<std::string>()->default_value("0.0.0.0:0")->value_name("ADDR:PORT"),
-        "UDP address to listen on; port 0 picks a free one; [::]:PORT serves IPv6 and IPv4")(
-        "bootstrap-addr",
-        po::value<std::vector<std::string>>()->composing()->value_name("HOST:PORT"),
-        "join through this node (repeatable; a host name is resolved)")(
-        "bootstrap-id", po::value<std::vector<std::string>>()->composing()->value_name("HEX"),
-        "the id the bootstrap node must answer with (repeatable, paired in order)")(
-        "network", po::value<std::string>()->default_value("kad")->value_name("NAME"),
-        "network name, shown by id")("k", po::value<std::size_t>()->default_value(20),
-                                     "bucket size and replication factor")(
-        "alpha", po::value<std::size_t>()->default_value(3), "queries in flight per lookup")(
-        "timeout-ms", po::value<int>()->default_value(2000)->value_name("MS"),
-        "a query with no reply after this long has failed")(
-        "max-value-size", po::value<std::size_t>()->default_value(1000)->value_name("BYTES"),
-        "largest value stored or put");
+    {
+        auto add = node.add_options();
+        add("id", po::value<std::string>()->value_name("HEX"),
+            "node id, 40 hex digits (default: random)");
+        add("bind", po::value<std::string>()->default_value("0.0.0.0:0")->value_name("ADDR:PORT"),
+            "UDP address to listen on; port 0 picks a free one; [::]:PORT serves IPv6 and IPv4");
+        add("bootstrap-addr",
+            po::value<std::vector<std::string>>()->composing()->value_name("HOST:PORT"),
+            "join through this node (repeatable; a host name is resolved)");
+        add("bootstrap-id", po::value<std::vector<std::string>>()->composing()->value_name("HEX"),
+            "the id the bootstrap node must answer with (repeatable, paired in order)");
+        add("network", po::value<std::string>()->default_value("kad")->value_name("NAME"),
+            "network name: LAN discovery ignores other networks");
+        add("k", po::value<std::size_t>()->default_value(20), "bucket size and replication factor");
+        add("alpha", po::value<std::size_t>()->default_value(3), "queries in flight per lookup");
+        add("timeout-ms", po::value<int>()->default_value(2000)->value_name("MS"),
+            "a query with no reply after this long has failed");
+        add("max-value-size", po::value<std::size_t>()->default_value(1000)->value_name("BYTES"),
+            "largest value stored or put");
+    }
+    po::options_description lan("LAN discovery (on unless --no-discovery)");
+    {
+        auto add = lan.add_options();
+        add("no-discovery", po::bool_switch(), "do not look for peers on the LAN");
+        add("discovery-group",
+            po::value<std::vector<std::string>>()->composing()->value_name("ADDR"),
+            "multicast group, IPv4 or IPv6 (default 239.192.75.68 and ff02::4b44)");
+        add("discovery-port", po::value<int>()->default_value(7475)->value_name("PORT"),
+            "UDP port of the discovery group");
+        add("discovery-interface",
+            po::value<std::vector<std::string>>()->composing()->value_name("NAME"),
+            "announce and listen on this interface (repeatable; default: every "
+            "multicast-capable interface, and loopback)");
+        add("discovery-interval", po::value<double>()->default_value(5)->value_name("SECONDS"),
+            "seconds between announcements on a small LAN (they slow down as the LAN grows)");
+        add("discovery-key", po::value<std::string>()->value_name("FILE"),
+            "sign announcements with the key in FILE (HMAC-SHA256); ignore unsigned ones");
+        add("join-timeout", po::value<double>()->default_value(5)->value_name("SECONDS"),
+            "with discovery and no --bootstrap-addr: how long scripts wait for a first peer");
+    }
     po::options_description run("Running");
-    run.add_options()("exec",
-                      po::value<std::vector<std::string>>()->composing()->value_name("COMMAND"),
-                      "run COMMAND once joined (repeatable, in order), then exit")(
-        "no-repl", po::bool_switch(), "serve until SIGINT or SIGTERM, reading no commands")(
-        "json", po::bool_switch(), "print every result and event as one JSON object per line")(
-        "log-level", po::value<std::string>()->default_value("warn")->value_name("LEVEL"),
-        "trace, debug, info, warn, error or off")("log-file",
-                                                  po::value<std::string>()->value_name("FILE"),
-                                                  "append log lines to FILE instead of stderr")(
-        "config", po::value<std::string>()->value_name("FILE"),
-        "read options from FILE (ini: bind = 127.0.0.1:4000)");
+    {
+        auto add = run.add_options();
+        add("exec", po::value<std::vector<std::string>>()->composing()->value_name("COMMAND"),
+            "run COMMAND once joined (repeatable, in order), then exit");
+        add("no-repl", po::bool_switch(), "serve until SIGINT or SIGTERM, reading no commands");
+        add("json", po::bool_switch(), "print every result and event as one JSON object per line");
+        add("log-level", po::value<std::string>()->default_value("warn")->value_name("LEVEL"),
+            "trace, debug, info, warn, error or off");
+        add("log-file", po::value<std::string>()->value_name("FILE"),
+            "append log lines to FILE instead of stderr");
+        add("config", po::value<std::string>()->value_name("FILE"),
+            "read options from FILE (ini: bind = 127.0.0.1:4000)");
+    }
     po::options_description info("Information");
-    info.add_options()("help,h", "print this help and exit")("version",
-                                                             "print the version and exit");
+    {
+        auto add = info.add_options();
+        add("help,h", "print this help and exit");
+        add("version", "print the version and exit");
+    }
 
     po::options_description all;
-    all.add(node).add(run).add(info);
+    all.add(node).add(lan).add(run).add(info);
     po::options_description file_options;  // what a config file may set
-    file_options.add(node).add(run);
+    file_options.add(node).add(lan).add(run);
 
     po::variables_map vm;
     try {
@@ -153,6 +190,36 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         o.json = vm["json"].as<bool>();
         o.no_repl = vm["no-repl"].as<bool>();
         if (vm.count("exec")) o.exec = vm["exec"].as<std::vector<std::string>>();
+
+        o.discovery = !vm["no-discovery"].as<bool>();
+        auto& d = o.discovery_options;
+        d.config.network = o.network;
+        if (vm.count("discovery-group")) {
+            for (const auto& g : vm["discovery-group"].as<std::vector<std::string>>()) {
+                auto ep = kad::Endpoint::from_address(g, 1);
+                if (!ep || !ep->is_multicast()) {
+                    throw BadValue("--discovery-group " + g + ": not a multicast address");
+                }
+                (ep->is_v4() ? d.group_v4 : d.group_v6) = g;
+            }
+        }
+        d.port = static_cast<std::uint16_t>(in_range<int>(vm, "discovery-port", 1, 65535));
+        if (vm.count("discovery-interface")) {
+            d.interfaces = vm["discovery-interface"].as<std::vector<std::string>>();
+        }
+        const double interval = in_range<double>(vm, "discovery-interval", 0.1, 3600);
+        d.config.interval =
+            std::chrono::duration_cast<kad::Duration>(std::chrono::duration<double>(interval));
+        if (vm.count("discovery-key")) {
+            const std::string path = vm["discovery-key"].as<std::string>();
+            std::ifstream in(path, std::ios::binary);
+            if (!in) throw BadValue("--discovery-key " + path + ": cannot read the file");
+            d.config.key.assign(std::istreambuf_iterator<char>(in), {});
+            if (d.config.key.empty())
+                throw BadValue("--discovery-key " + path + ": the file is empty");
+        }
+        o.join_timeout = std::chrono::duration_cast<kad::Duration>(
+            std::chrono::duration<double>(in_range<double>(vm, "join-timeout", 0, 3600)));
         if (o.no_repl && !o.exec.empty()) throw BadValue("--exec and --no-repl do not go together");
     } catch (const po::error& e) {
         std::cerr << "kadnode: " << e.what() << " (see kadnode --help)\n";

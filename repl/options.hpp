@@ -21,6 +21,9 @@ struct Options {
     bool json = false;
     std::vector<std::string> exec;
     bool no_repl = false;
+    bool discovery = true;
+    kad::DiscoveryOptions discovery_options;
+    kad::Duration join_timeout = std::chrono::seconds(5);
 };
 
 // The parsed options, or the exit status to leave with: 0 after --help or --version, 2 after a

@@ -39,6 +39,11 @@ const std::vector<CommandInfo>& commands() {
          "Like get, and also says which node answered."},
         {"bootstrap", "bootstrap <ip>:<port> [<id>]", "join the network through a node",
          "Pings the node, looks up our own id, then refreshes the farther buckets."},
+        {"peers", "peers", "the peers found on the LAN: id, address, last seen, RTT",
+         "LAN discovery's view: nodes that announced themselves and answered a ping."},
+        {"fingerprint", "fingerprint", "a short hash of the LAN view, equal on converged nodes",
+         "SHA-256 of the sorted ids of the LAN view and this node, 16 hex digits: every node\n"
+         "that sees the same LAN prints the same fingerprint."},
         {"id", "id", "this node: id, address, uptime, contacts, items", ""},
         {"rt", "rt", "the routing table, bucket by bucket", ""},
         {"ls", "ls", "the items this node stores", ""},
@@ -347,6 +352,35 @@ void Shell::run(std::string_view line, Done done) {
             return done(ok(cmd, text, {{"items", list}}));
         }
 
+        if (cmd == "peers" || cmd == "fingerprint") {
+            if (a.size() != 0) usage_error(cmd);
+            const kad::Discovery* d = node_.discovery();
+            if (!d) throw BadArgument("LAN discovery is off");
+            if (cmd == "fingerprint") {
+                const std::string f = d->fingerprint();
+                return done(ok(cmd, f + "  (" + plural(d->size() + 1, "node", "nodes") + ")",
+                               {{"fingerprint", f}, {"nodes", d->size() + 1}}));
+            }
+            const auto now = kad::Clock::now();
+            json list = json::array();
+            std::string text = plural(d->size(), "peer", "peers") + " on the LAN";
+            for (const auto& p : d->peers()) {
+                json pj = {
+                    {"id", p.id.to_hex()},
+                    {"addr", p.endpoint.to_string()},
+                    {"last_seen_s",
+                     std::chrono::duration_cast<std::chrono::seconds>(now - p.last_seen).count()}};
+                text += "\n  " + p.id.to_hex() + "  " + p.endpoint.to_string() + "  seen " +
+                        span_text(now - p.last_seen) + " ago";
+                if (p.rtt) {
+                    pj["rtt_ms"] = ms(*p.rtt);
+                    text += ", rtt " + ms_text(*p.rtt);
+                }
+                list.push_back(pj);
+            }
+            return done(ok(cmd, text, {{"peers", list}, {"fingerprint", d->fingerprint()}}));
+        }
+
         if (cmd == "stats") {
             if (a.size() != 0) usage_error(cmd);
             const auto& s = node_.node().stats();
@@ -392,6 +426,7 @@ void Shell::run(std::string_view line, Done done) {
                 {"maintenance_pings", s.maintenance_pings},
                 {"maintenance_pings_skipped", s.maintenance_pings_skipped},
                 {"values_cached", s.values_cached},
+                {"bad_items", s.bad_items},
                 {"bucket_refreshes", s.bucket_refreshes},
                 {"send_errors", rs.send_errors},
                 {"unsendable", rs.unsendable},
@@ -405,6 +440,33 @@ void Shell::run(std::string_view line, Done done) {
                 std::string label(name);
                 label.resize(26, ' ');
                 text += (text.empty() ? "" : "\n") + label + std::to_string(v);
+            }
+            if (const kad::Discovery* d = node_.discovery()) {
+                const auto& ds = d->stats();
+                const std::vector<std::pair<const char*, std::uint64_t>> lan = {
+                    {"lan_received", ds.received},
+                    {"lan_announcements_in", ds.announcements_in},
+                    {"lan_announcements_out", ds.announcements_out},
+                    {"lan_solicitations_in", ds.solicitations_in},
+                    {"lan_leaves_in", ds.leaves_in},
+                    {"lan_replies_suppressed", ds.replies_suppressed},
+                    {"lan_malformed", ds.malformed},
+                    {"lan_other_network", ds.other_network},
+                    {"lan_unsigned_dropped", ds.unsigned_dropped},
+                    {"lan_bad_signature", ds.bad_signature},
+                    {"lan_keyed_dropped", ds.keyed_dropped},
+                    {"lan_pings", ds.pings},
+                    {"lan_pings_failed", ds.pings_failed},
+                    {"lan_pings_skipped", ds.pings_skipped},
+                    {"lan_peers_joined", ds.peers_joined},
+                    {"lan_peers_left", ds.peers_left},
+                };
+                for (const auto& [name, v] : lan) {
+                    data[name] = v;
+                    std::string label(name);
+                    label.resize(26, ' ');
+                    text += "\n" + label + std::to_string(v);
+                }
             }
             data["queries_in"] = by_method(s.queries_in);
             data["queries_out"] = by_method(s.queries_out);
@@ -555,8 +617,9 @@ void Shell::run(std::string_view line, Done done) {
                 }
                 data["value"] = r.item->value;
                 data["seq"] = r.item->seq;
-                data["from"] = node_json(r.from);
                 const bool local = r.from.id == node_.id();
+                data["from"] =
+                    local ? node_json({node_.id(), node_.local_endpoint()}) : node_json(r.from);
                 std::string text =
                     quote(r.item->value) + " (seq " + std::to_string(r.item->seq) + ")";
                 if (local) {

@@ -255,6 +255,7 @@ void Discovery::handle_datagram(TimePoint now, const Endpoint& sender, std::stri
             // Only from where it announced from: a leave is easier to forge than an answer.
             if (it != view_.end() && it->second.endpoint.address_raw() == from.address_raw() &&
                 it->second.endpoint.port() == m->port) {
+                node_.forget(m->id, it->second.endpoint);
                 drop(m->id, Change::Left);
             }
             return;

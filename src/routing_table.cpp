@@ -295,6 +295,17 @@ std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,
     return std::nullopt;
 }
 
+bool RoutingTable::remove(const NodeId& id, const Endpoint& ep) {
+    Bucket& b = buckets_[bucket_index(id)];
+    for (std::size_t i = 0; i < b.live_.size(); ++i) {
+        if (b.live_[i].id != id || b.live_[i].endpoint != ep) continue;
+        remove_live(b, i);
+        promote_replacement(b, false);
+        return true;
+    }
+    return false;
+}
+
 void RoutingTable::on_ping_abandoned(const NodeId& id) {
     Bucket& b = buckets_[bucket_index(id)];
     for (auto* list : {&b.live_, &b.cache_}) {

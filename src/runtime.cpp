@@ -1,6 +1,13 @@
 #include "kad/runtime.hpp"
 
+#include <ifaddrs.h>
+#include <net/if.h>
+
+#include <algorithm>
+#include <boost/asio/ip/multicast.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 namespace kad {
@@ -66,6 +73,221 @@ private:
     AsioNode& owner_;
 };
 
+// ---- LAN discovery's sockets ----------------------------------------------------------------
+
+namespace {
+
+struct Interface {
+    std::string name;
+    unsigned index = 0;
+    bool up = false, loopback = false, multicast = false;
+    std::vector<asio::ip::address_v4> v4;
+    std::vector<asio::ip::address_v6> v6;
+};
+
+std::vector<Interface> list_interfaces() {
+    std::vector<Interface> out;
+    ifaddrs* head = nullptr;
+    if (::getifaddrs(&head) != 0) return out;
+    for (ifaddrs* a = head; a; a = a->ifa_next) {
+        auto it = std::find_if(out.begin(), out.end(),
+                               [&](const Interface& i) { return i.name == a->ifa_name; });
+        if (it == out.end()) {
+            Interface i;
+            i.name = a->ifa_name;
+            i.index = ::if_nametoindex(a->ifa_name);
+            i.up = (a->ifa_flags & IFF_UP) != 0;
+            i.loopback = (a->ifa_flags & IFF_LOOPBACK) != 0;
+            i.multicast = (a->ifa_flags & IFF_MULTICAST) != 0;
+            out.push_back(i);
+            it = out.end() - 1;
+        }
+        if (!a->ifa_addr) continue;
+        if (a->ifa_addr->sa_family == AF_INET) {
+            const auto* sin = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+            it->v4.push_back(asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)));
+        } else if (a->ifa_addr->sa_family == AF_INET6) {
+            const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
+            asio::ip::address_v6::bytes_type b{};
+            std::memcpy(b.data(), &sin6->sin6_addr, 16);
+            it->v6.push_back(asio::ip::address_v6(b));
+        }
+    }
+    ::freeifaddrs(head);
+    return out;
+}
+
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+}  // namespace
+
+// One socket per address family on the discovery port (SO_REUSEPORT: many nodes per host),
+// joined to the group on each chosen interface; a datagram goes out once per interface.
+class AsioNode::MulticastSockets final : public MulticastTransport {
+public:
+    MulticastSockets(AsioNode& owner, const DiscoveryOptions& o)
+        : owner_(owner), v4_(owner.io_), v6_(owner.io_), buf4_(2048), buf6_(2048) {
+        boost::system::error_code ec;
+        group4_ = asio::ip::make_address_v4(o.group_v4, ec);
+        if (ec || !group4_.is_multicast()) {
+            throw std::invalid_argument("'" + o.group_v4 + "' is not an IPv4 multicast group");
+        }
+        group6_ = asio::ip::make_address_v6(o.group_v6, ec);
+        if (ec || !group6_.is_multicast()) {
+            throw std::invalid_argument("'" + o.group_v6 + "' is not an IPv6 multicast group");
+        }
+        port_ = o.port;
+
+        // Only the families and interfaces our RPC socket can be reached on: a peer pings the
+        // announcement's source address at our RPC port.
+        const Endpoint bind = owner.bind_;
+        const bool use_v4 = !owner.v6_socket_ || owner.dual_stack_;
+        const bool use_v6 = owner.v6_socket_;
+        const auto interfaces = list_interfaces();
+        for (const auto& name : o.interfaces) {
+            if (std::none_of(interfaces.begin(), interfaces.end(),
+                             [&](const Interface& i) { return i.name == name; })) {
+                throw std::invalid_argument("no network interface named '" + name + "'");
+            }
+        }
+        std::vector<Interface> chosen;
+        for (const auto& i : interfaces) {
+            if (!o.interfaces.empty()) {
+                if (std::find(o.interfaces.begin(), o.interfaces.end(), i.name) ==
+                    o.interfaces.end()) {
+                    continue;
+                }
+            } else if (!i.up || !(i.multicast || i.loopback)) {
+                continue;
+            }
+            if (!bind.is_unspecified()) {
+                const auto addr = to_asio(bind).address();
+                const bool has =
+                    addr.is_v4() ? std::find(i.v4.begin(), i.v4.end(), addr.to_v4()) != i.v4.end()
+                                 : std::find(i.v6.begin(), i.v6.end(), addr.to_v6()) != i.v6.end();
+                if (!has) continue;
+            }
+            chosen.push_back(i);
+        }
+
+        std::string errors;
+        if (use_v4 && open(v4_, udp::v4(), errors)) {
+            for (const auto& i : chosen) {
+                if (i.v4.empty()) continue;
+                v4_.set_option(asio::ip::multicast::join_group(group4_, i.v4.front()), ec);
+                if (ec) {
+                    errors += " " + i.name + " (IPv4): " + ec.message() + ";";
+                    continue;
+                }
+                joined4_.push_back(i.v4.front());
+                stats_.interfaces.push_back(i.name + " (IPv4)");
+            }
+        }
+        if (use_v6 && open(v6_, udp::v6(), errors)) {
+            for (const auto& i : chosen) {
+                if (i.v6.empty()) continue;
+                v6_.set_option(asio::ip::multicast::join_group(group6_, i.index), ec);
+                if (ec) {
+                    errors += " " + i.name + " (IPv6): " + ec.message() + ";";
+                    continue;
+                }
+                joined6_.push_back(i.index);
+                stats_.interfaces.push_back(i.name + " (IPv6)");
+            }
+        }
+        if (joined4_.empty() && joined6_.empty()) {
+            throw std::system_error(
+                std::make_error_code(std::errc::no_such_device),
+                "LAN discovery: could not join the group on any interface" +
+                    (errors.empty() ? std::string(" (none is up and multicast-capable)")
+                                    : ":" + errors));
+        }
+    }
+
+    void start() {
+        if (!joined4_.empty()) receive(v4_, buf4_, sender4_);
+        if (!joined6_.empty()) receive(v6_, buf6_, sender6_);
+    }
+
+    void multicast(std::string_view datagram) override {
+        const auto buffer = asio::buffer(datagram.data(), datagram.size());
+        for (const auto& addr : joined4_) {
+            boost::system::error_code ec;
+            v4_.set_option(asio::ip::multicast::outbound_interface(addr), ec);
+            if (!ec) v4_.send_to(buffer, udp::endpoint(group4_, port_), 0, ec);
+            if (ec) ++stats_.send_errors;
+        }
+        for (unsigned index : joined6_) {
+            boost::system::error_code ec;
+            v6_.set_option(asio::ip::multicast::outbound_interface(index), ec);
+            asio::ip::address_v6 group = group6_;
+            group.scope_id(index);
+            if (!ec) v6_.send_to(buffer, udp::endpoint(group, port_), 0, ec);
+            if (ec) ++stats_.send_errors;
+        }
+    }
+
+    void close() {
+        boost::system::error_code ignored;
+        v4_.close(ignored);
+        v6_.close(ignored);
+    }
+
+    const DiscoveryRuntimeStats& stats() const { return stats_; }
+
+private:
+    bool open(udp::socket& s, const udp& protocol, std::string& errors) {
+        boost::system::error_code ec;
+        s.open(protocol, ec);
+        if (!ec && protocol == udp::v6()) s.set_option(asio::ip::v6_only(true), ec);
+        if (!ec) s.set_option(udp::socket::reuse_address(true), ec);
+        if (!ec) s.set_option(ReusePort(true), ec);
+        if (!ec) s.bind(udp::endpoint(protocol, port_), ec);
+        if (!ec) s.set_option(asio::ip::multicast::hops(1), ec);
+        if (!ec) s.set_option(asio::ip::multicast::enable_loopback(true), ec);
+        if (!ec) s.non_blocking(true, ec);
+        if (ec) {
+            errors += " port " + std::to_string(port_) + ": " + ec.message() + ";";
+            boost::system::error_code ignored;
+            s.close(ignored);
+            return false;
+        }
+        return true;
+    }
+
+    void receive(udp::socket& s, std::vector<char>& buf, udp::endpoint& sender) {
+        s.async_receive_from(
+            asio::buffer(buf), sender,
+            [this, &s, &buf, &sender, alive = std::weak_ptr<bool>(owner_.alive_)](
+                const boost::system::error_code& ec, std::size_t n) {
+                if (alive.expired() || owner_.closed_ || ec == asio::error::operation_aborted) {
+                    return;
+                }
+                if (!ec && owner_.discovery_) {
+                    owner_.discovery_->handle_datagram(Clock::now(), from_asio(sender),
+                                                       std::string_view(buf.data(), n));
+                    owner_.rearm();
+                } else if (ec == asio::error::message_size) {
+                    ++stats_.truncated;
+                }
+                receive(s, buf, sender);
+            });
+    }
+
+    AsioNode& owner_;
+    udp::socket v4_, v6_;
+    std::vector<char> buf4_, buf6_;
+    udp::endpoint sender4_, sender6_;
+    asio::ip::address_v4 group4_;
+    asio::ip::address_v6 group6_;
+    std::uint16_t port_ = 0;
+    std::vector<asio::ip::address_v4> joined4_;
+    std::vector<unsigned> joined6_;
+    DiscoveryRuntimeStats stats_;
+};
+
+// ---- the node ---------------------------------------------------------------------------------
+
 AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config)
     : io_(io), socket_(io), timer_(io), rbuf_(65536) {
     const udp::endpoint bind = to_asio(config.bind);
@@ -74,8 +296,9 @@ AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config)
     socket_.open(bind.protocol(), ec);
     if (!ec && v6_socket_) {
         // Serve IPv4 too where the system allows it; where it does not, stay IPv6-only.
-        boost::system::error_code ignored;
-        socket_.set_option(asio::ip::v6_only(false), ignored);
+        boost::system::error_code dual;
+        socket_.set_option(asio::ip::v6_only(false), dual);
+        dual_stack_ = !dual && config.bind.is_unspecified();
     }
     if (!ec) socket_.bind(bind, ec);
     if (!ec) socket_.non_blocking(true, ec);
@@ -83,6 +306,7 @@ AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config)
         throw std::system_error(ec.value(), std::system_category(),
                                 "cannot bind UDP " + config.bind.to_string());
     }
+    bind_ = config.bind;
     const NodeId id = config.id ? *config.id : NodeId::random(rng_);
     transport_ = std::make_unique<SocketTransport>(*this);
     node_ = std::make_unique<Node>(std::move(config.node), id, *transport_, rng_, Clock::now());
@@ -102,11 +326,39 @@ Endpoint AsioNode::local_endpoint() const {
 
 void AsioNode::close() {
     if (closed_) return;
+    if (discovery_) discovery_->leave(Clock::now());  // others drop us from their views at once
     node_->cancel_all();
     closed_ = true;
     boost::system::error_code ignored;
     timer_.cancel();
     socket_.close(ignored);
+    if (mcast_) mcast_->close();
+}
+
+Discovery& AsioNode::enable_discovery(DiscoveryOptions options) {
+    if (discovery_) throw std::logic_error("discovery is already on");
+    if (closed_) throw std::logic_error("the node is closed");
+    mcast_ = std::make_unique<MulticastSockets>(*this, options);
+    discovery_ = std::make_unique<Discovery>(std::move(options.config), *node_,
+                                             local_endpoint().port(), *mcast_, rng_, Clock::now());
+    discovery_->set_logger(logger_);
+    Discovery* d = discovery_.get();
+    node_->set_contact_observer(
+        [d](TimePoint now, const NodeId& id, const Endpoint&) { d->heard_from(now, id); });
+    mcast_->start();
+    rearm();
+    return *discovery_;
+}
+
+const DiscoveryRuntimeStats& AsioNode::discovery_runtime_stats() const {
+    static const DiscoveryRuntimeStats kNone;
+    return mcast_ ? mcast_->stats() : kNone;
+}
+
+TimePoint AsioNode::next_timeout() const {
+    TimePoint t = node_->next_timeout();
+    if (discovery_) t = std::min(t, discovery_->next_timeout());
+    return t;
 }
 
 void AsioNode::receive() {
@@ -134,7 +386,7 @@ void AsioNode::receive() {
 
 void AsioNode::rearm() {
     if (closed_) return;
-    const TimePoint t = node_->next_timeout();
+    const TimePoint t = next_timeout();
     if (t == armed_) return;
     armed_ = t;
     if (t == TimePoint::max()) {
@@ -146,7 +398,9 @@ void AsioNode::rearm() {
         [this, t, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
             if (alive.expired() || ec || closed_ || armed_ != t) return;  // gone, cancelled, stale
             armed_ = TimePoint::max();
-            node_->handle_timeout(Clock::now());
+            const TimePoint now = Clock::now();
+            node_->handle_timeout(now);
+            if (discovery_) discovery_->handle_timeout(now);
             rearm();
         });
 }

@@ -122,10 +122,13 @@ TEST_CASE("a clean stop leaves every view at once; a crash within 3 intervals",
     sim::Network net(24, lan());
     auto nodes = lan_nodes(net, 3, config);
     REQUIRE(net.run_until([&] { return converged(net, nodes); }, 3s));
+    net.run_for(500ms);  // let the verification pings settle: none is in flight at the stop
 
     net.stop(nodes[1]);
     net.run_for(50ms);
     CHECK_FALSE(in_view(net, nodes[0], nodes[1]));
+    // It said it left: the DHT forgets it too, rather than waiting for it to fail.
+    CHECK_FALSE(net.node(nodes[0]).routing_table().contains(net.node(nodes[1]).id()));
     CHECK_FALSE(in_view(net, nodes[2], nodes[1]));
     CHECK(net.discovery(nodes[0])->fingerprint() == net.discovery(nodes[2])->fingerprint());
 

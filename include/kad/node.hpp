@@ -211,6 +211,9 @@ public:
     // Pings the peers, looks up our own ID, then refreshes the farther buckets.
     void bootstrap(TimePoint now, std::vector<BootstrapPeer> peers, Callback<BootstrapResult> cb);
 
+    // A peer said it is leaving (LAN discovery): forget it rather than wait for it to fail.
+    void forget(const NodeId& id, const Endpoint& ep) { table_.remove(id, ep); }
+
     // Fails every operation in flight with "cancelled" (for shutdown). Callbacks run inside.
     void cancel_all();
 

@@ -94,6 +94,8 @@ public:
     std::optional<PingRequest> on_heard_of(TimePoint now, const NodeId& id, const Endpoint& ep);
     // A query to it went unanswered. May ask for a ping to an unverified replacement.
     std::optional<PingRequest> on_failed(TimePoint now, const NodeId& id, const Endpoint& ep);
+    // It is gone for good (it said so): remove it, promoting a verified replacement.
+    bool remove(const NodeId& id, const Endpoint& ep);
     // A ping we were asked for could not be sent, or was abandoned: clear its pending mark.
     void on_ping_abandoned(const NodeId& id);
 

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "kad/discovery.hpp"
 #include "kad/node.hpp"
 #include "kad/random.hpp"
 
@@ -45,6 +46,21 @@ struct RuntimeStats {
     std::uint64_t send_errors = 0;  // the socket refused a datagram (buffer full, no route)
     std::uint64_t unsendable = 0;   // an IPv6 destination on an IPv4-only socket
     std::uint64_t receive_errors = 0;
+    std::uint64_t truncated = 0;  // datagrams larger than the receive buffer
+};
+
+struct DiscoveryOptions {
+    DiscoveryConfig config;
+    std::string group_v4 = "239.192.75.68";  // organization-local scope
+    std::string group_v6 = "ff02::4b44";     // link-local scope
+    std::uint16_t port = 7475;
+    // Interface names; empty: every interface that is up and multicast-capable, and loopback.
+    std::vector<std::string> interfaces;
+};
+
+struct DiscoveryRuntimeStats {
+    std::vector<std::string> interfaces;  // where we joined the group(s): "eth0 (IPv4)", ...
+    std::uint64_t send_errors = 0;
     std::uint64_t truncated = 0;  // datagrams larger than the receive buffer
 };
 
@@ -67,11 +83,24 @@ public:
     const Node& node() const noexcept { return *node_; }
     const RuntimeStats& runtime_stats() const noexcept { return rstats_; }
     bool closed() const noexcept { return closed_; }
-    void set_logger(Logger logger) { node_->set_logger(std::move(logger)); }
+    void set_logger(Logger logger) {
+        logger_ = logger;
+        node_->set_logger(logger);
+        if (discovery_) discovery_->set_logger(std::move(logger));
+    }
 
     // Cancels every operation in flight (each completes with error "cancelled") and closes the
-    // socket and the timer. Idempotent.
+    // socket and the timer; with discovery on, first multicasts that this node is leaving.
+    // Idempotent.
     void close();
+
+    // Starts LAN discovery for the address families the RPC socket serves, on port
+    // options.port with SO_REUSEPORT (many nodes per host). Throws std::system_error naming
+    // what failed when no interface could join the group.
+    Discovery& enable_discovery(DiscoveryOptions options);
+    Discovery* discovery() noexcept { return discovery_.get(); }
+    const Discovery* discovery() const noexcept { return discovery_.get(); }
+    const DiscoveryRuntimeStats& discovery_runtime_stats() const;
 
     template <class Token>
     auto async_ping(const Endpoint& to, std::optional<NodeId> id, Token&& token) {
@@ -151,6 +180,7 @@ public:
 
 private:
     class SocketTransport;
+    class MulticastSockets;
 
     // Starts an operation on the node with a callback that hands the result to the token's
     // handler through the handler's executor (never inline).
@@ -179,6 +209,8 @@ private:
 
     void receive();
     void rearm();
+    TimePoint next_timeout() const;
+    friend class MulticastSockets;
 
     boost::asio::io_context& io_;
     boost::asio::ip::udp::socket socket_;
@@ -191,7 +223,12 @@ private:
     boost::asio::ip::udp::endpoint sender_;
     RuntimeStats rstats_;
     bool v6_socket_ = false;
+    bool dual_stack_ = false;
     bool closed_ = false;
+    Endpoint bind_;
+    Logger logger_;
+    std::unique_ptr<MulticastSockets> mcast_;
+    std::unique_ptr<Discovery> discovery_;
     // Handlers hold a weak reference: an AsioNode may be destroyed while its io_context runs on.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

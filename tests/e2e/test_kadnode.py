@@ -19,14 +19,14 @@ import unittest
 
 KADNODE = None  # set from argv
 
-NO_DISCOVERY = []  # becomes ["--no-discovery"] once LAN discovery exists
+NO_DISCOVERY = ["--no-discovery"]  # tests here never multicast in the default namespace
 
 
 class Proc:
     """A kadnode process whose stdout lines are read on a thread into a queue."""
 
-    def __init__(self, args, env=None, stdin=subprocess.PIPE):
-        self.args = [KADNODE] + args
+    def __init__(self, args, env=None, stdin=subprocess.PIPE, prefix=()):
+        self.args = list(prefix) + [KADNODE] + args
         self.p = subprocess.Popen(self.args, stdin=stdin, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=env,
                                   start_new_session=True)
