@@ -271,54 +271,73 @@ void Discovery::on_announcement(const Endpoint& from, const Message& m) {
         it->second.lifetime = lifetime;
         return;
     }
+    using State = Candidate::State;
     if (auto it = candidates_.find(m.id); it != candidates_.end()) {
-        const Candidate& c = it->second;
-        if (c.pinging || now_ - c.failed_at < config_.retry_after) return;
+        Candidate& c = it->second;
+        if (c.state == State::Queued) {
+            c.endpoint = ep;  // the latest address it announced from
+            c.lifetime = lifetime;
+        }
+        if (c.state != State::Failed || now_ - c.failed_at < config_.retry_after) return;
     } else if (view_.size() + candidates_.size() >= config_.max_peers) {
         ++stats_.pings_skipped;
         return;
     }
-    if (pending_pings_ >= config_.max_pending_pings) {
-        ++stats_.pings_skipped;
-        return;
-    }
-    ping_candidate(m.id, ep, lifetime);
+    candidates_[m.id] = Candidate{ep, State::Queued, {}, lifetime};
+    queue_.push_back(m.id);
+    pump_pings();
 }
 
-void Discovery::ping_candidate(const NodeId& id, const Endpoint& ep, Duration lifetime) {
-    candidates_[id] = Candidate{ep, {}, true, lifetime};
+void Discovery::pump_pings() {
+    while (pending_pings_ < config_.max_pending_pings && !queue_.empty()) {
+        const NodeId id = queue_.front();
+        queue_.pop_front();
+        auto it = candidates_.find(id);
+        if (it != candidates_.end() && it->second.state == Candidate::State::Queued) {
+            ping_candidate(id);
+        }
+    }
+}
+
+void Discovery::ping_candidate(const NodeId& id) {
+    Candidate& c = candidates_.at(id);
+    c.state = Candidate::State::Pinging;
     ++pending_pings_;
     ++stats_.pings;
     std::weak_ptr<bool> alive = alive_;
-    node_.ping(now_, ep, id, [this, alive, id](const PingResult& r) {
+    node_.ping(now_, c.endpoint, id, [this, alive, id](const PingResult& r) {
         if (alive.expired()) return;  // this Discovery is gone
         --pending_pings_;
-        auto it = candidates_.find(id);
-        if (it == candidates_.end()) return;  // it left meanwhile
-        const TimePoint now = std::max(now_, node_.now());
-        if (!r.ok) {
-            ++stats_.pings_failed;
-            it->second.pinging = false;
-            it->second.failed_at = now;
-            next_check_ = std::min(next_check_, now + config_.retry_after);
-            return;
-        }
-        LanPeer peer;
-        peer.id = id;
-        peer.endpoint = it->second.endpoint;
-        peer.first_seen = now;
-        peer.last_seen = now;
-        peer.rtt = r.rtt;
-        peer.lifetime = it->second.lifetime;
-        candidates_.erase(it);
-        view_[id] = peer;
-        next_check_ = std::min(next_check_, peer.last_seen + peer.lifetime);
-        ++stats_.peers_joined;
-        KAD_LOG(
-            log_, Info,
-            "discovery: peer " + id.short_hex() + " at " + peer.endpoint.to_string() + " joined");
-        if (observer_) observer_(Change::Joined, peer);
+        on_ping_result(id, r);
+        pump_pings();
     });
+}
+
+void Discovery::on_ping_result(const NodeId& id, const PingResult& r) {
+    auto it = candidates_.find(id);
+    if (it == candidates_.end()) return;  // it left meanwhile
+    const TimePoint now = std::max(now_, node_.now());
+    if (!r.ok) {
+        ++stats_.pings_failed;
+        it->second.state = Candidate::State::Failed;
+        it->second.failed_at = now;
+        next_check_ = std::min(next_check_, now + config_.retry_after);
+        return;
+    }
+    LanPeer peer;
+    peer.id = id;
+    peer.endpoint = it->second.endpoint;
+    peer.first_seen = now;
+    peer.last_seen = now;
+    peer.rtt = r.rtt;
+    peer.lifetime = it->second.lifetime;
+    candidates_.erase(it);
+    view_[id] = peer;
+    next_check_ = std::min(next_check_, peer.last_seen + peer.lifetime);
+    ++stats_.peers_joined;
+    KAD_LOG(log_, Info,
+            "discovery: peer " + id.short_hex() + " at " + peer.endpoint.to_string() + " joined");
+    if (observer_) observer_(Change::Joined, peer);
 }
 
 void Discovery::heard_from(TimePoint now, const NodeId& id) {
@@ -350,10 +369,11 @@ void Discovery::expire() {
     }
     for (auto it = candidates_.begin(); it != candidates_.end();) {
         const Candidate& c = it->second;
-        if (!c.pinging && now_ - c.failed_at >= config_.retry_after) {
+        const bool failed = c.state == Candidate::State::Failed;
+        if (failed && now_ - c.failed_at >= config_.retry_after) {
             it = candidates_.erase(it);
         } else {
-            if (!c.pinging) next = std::min(next, c.failed_at + config_.retry_after);
+            if (failed) next = std::min(next, c.failed_at + config_.retry_after);
             ++it;
         }
     }

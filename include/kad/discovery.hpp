@@ -14,6 +14,7 @@
 // Node; randomness comes from the injected source.
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,10 +48,10 @@ struct DiscoveryConfig {
     // HMAC-SHA256 key. With a key, unsigned and wrongly signed messages are ignored; without
     // one, signed messages are: a keyed network and an open one do not mix.
     std::string key;
-    std::size_t max_peers = 1024;  // view entries and candidates together
-    std::size_t max_pending_pings = 16;
+    std::size_t max_peers = 1024;                           // view entries and candidates together
+    std::size_t max_pending_pings = 16;                     // more candidates wait their turn
     Duration reply_delay = std::chrono::milliseconds(300);  // answers to a solicitation wait
-    std::size_t reply_suppress = 3;  // ...and are skipped once this many others answered
+    std::size_t reply_suppress = 8;  // ...and are skipped once this many others answered
     Duration retry_after = std::chrono::seconds(2);  // a candidate that failed is not re-pinged
     std::string version = std::string("KN\x00\x01", 4);
 };
@@ -134,15 +135,18 @@ public:
 
 private:
     struct Candidate {
+        enum class State : std::uint8_t { Queued, Pinging, Failed };
         Endpoint endpoint;
+        State state = State::Queued;
         TimePoint failed_at{};
-        bool pinging = false;
         Duration lifetime{};
     };
 
     void announce(Kind kind);
     void on_announcement(const Endpoint& from, const Message& m);
-    void ping_candidate(const NodeId& id, const Endpoint& ep, Duration lifetime);
+    void ping_candidate(const NodeId& id);
+    void on_ping_result(const NodeId& id, const PingResult& r);
+    void pump_pings();
     void expire();
     void drop(const NodeId& id, Change why);
     Duration lifetime_of(std::int64_t interval_ms) const;
@@ -155,6 +159,7 @@ private:
     TimePoint now_;
     std::map<NodeId, LanPeer> view_;  // sorted: the fingerprint walks it in order
     std::unordered_map<NodeId, Candidate> candidates_;
+    std::deque<NodeId> queue_;  // candidates waiting for a ping slot, oldest first
     std::size_t pending_pings_ = 0;
     TimePoint next_announce_{};
     TimePoint next_check_ = TimePoint::max();  // the earliest expiry (possibly early)
