@@ -529,6 +529,8 @@ void Shell::run(std::string_view line, Done done) {
                 json data = {
                     {"id", r.id.to_hex()}, {"addr", r.endpoint.to_string()}, {"rtt_ms", ms(r.rtt)}};
                 std::string text;
+                json nodes = json::array();
+                for (const auto& n : r.nodes) nodes.push_back(node_json(n));
                 if (r.item) {
                     data["found"] = true;
                     data["value"] = r.item->value;
@@ -537,16 +539,12 @@ void Shell::run(std::string_view line, Done done) {
                            ") from " + r.endpoint.to_string() + " in " + ms_text(r.rtt);
                 } else {
                     data["found"] = false;
-                    json nodes = json::array();
                     text = "no value at " + r.endpoint.to_string() + "; it named " +
                            plural(r.nodes.size(), "node", "nodes") + " nearer the key" +
                            (r.nodes.empty() ? "" : ":");
-                    for (const auto& n : r.nodes) {
-                        nodes.push_back(node_json(n));
-                        text += "\n" + node_line(n);
-                    }
-                    data["nodes"] = nodes;
+                    for (const auto& n : r.nodes) text += "\n" + node_line(n);
                 }
+                data["nodes"] = nodes;
                 done(ok(cmd, text, data));
             });
         }

@@ -358,30 +358,38 @@ void Node::answer_find(const Endpoint& from, const krpc::Message& m, const krpc:
     if (value) {
         resp.token = token_for(from);
         if (const StoredItem* item = storage_.find(target)) {
-            // The item alone: with k nodes beside a 1000-byte value the reply would not fit one
-            // datagram on a 1500-byte path.
             resp.item = krpc::Item{item->key, item->value, item->seq};
         }
     }
-    if (!resp.item) {
-        ContactFilter filter;
-        filter.exclude = q.id;  // never the asker
-        if (want) {
-            filter.v4 = want->v4;
-            filter.v6 = want->v6;
-        } else {  // BEP 32: without "want", the asker's own address family
-            filter.v4 = from.is_v4();
-            filter.v6 = from.is_v6();
-        }
-        table_.closest(target, config_.k, filter, closest_);
-        resp.nodes.reserve(closest_.size());
-        for (const Contact* c : closest_) resp.nodes.push_back({c->id, c->endpoint});
+    ContactFilter filter;
+    filter.exclude = q.id;  // never the asker
+    if (want) {
+        filter.v4 = want->v4;
+        filter.v6 = want->v6;
+    } else {  // BEP 32: without "want", the asker's own address family
+        filter.v4 = from.is_v4();
+        filter.v6 = from.is_v6();
     }
+    table_.closest(target, config_.k, filter, closest_);
+    resp.nodes.reserve(closest_.size());
+    for (const Contact* c : closest_) resp.nodes.push_back({c->id, c->endpoint});
+
     krpc::Message r;
     r.transaction = m.transaction;
     r.version = config_.version;
     r.requester = from;
     r.body = std::move(resp);
+    if (std::get<krpc::Response>(r.body).item) {
+        // Beside an item, only as many nodes as keep the reply within one datagram on a
+        // 1,500-byte path: a put or republish lookup needs them to get past the holders.
+        auto& nodes = std::get<krpc::Response>(r.body).nodes;
+        for (;;) {
+            out_.clear();
+            krpc::encode_to(out_, r);
+            if (out_.size() <= config_.max_reply || nodes.empty()) break;
+            nodes.pop_back();  // the farthest first
+        }
+    }
     ++stats_.responses_out;
     send_message(from, r);
 }

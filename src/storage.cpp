@@ -65,10 +65,14 @@ StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view
             result = StoreResult::Updated;
         }
         // Never shorten a life someone else gave it (a refresh with a shorter TTL).
-        if (now + life > item.expires) set_expiry(item, now + life);
+        if (now + life > item.expires) {
+            set_expiry(item, now + life);
+            item.ttl = life;
+        }
         item.stored_at = now;
         item.original = item.original || original;
         item.source = source;
+        ++changes_;
         return result;
     }
 
@@ -81,12 +85,47 @@ StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view
     item.seq = seq;
     item.expires = now + life;
     item.stored_at = now;
+    item.ttl = life;
     item.original = original;
+    item.published_at = now;
+    item.republish_at = now;
     item.source = source;
     bytes_ += key.size() + value.size();
+    ++changes_;
     by_expiry_.insert({item.expires, target});
     items_.emplace(target, std::move(item));
     return StoreResult::Stored;
+}
+
+StoreResult Storage::restore(StoredItem item) {
+    if (auto sizes = check_sizes(item.key, item.value); sizes != StoreResult::Stored) return sizes;
+    item.target = NodeId::from_key(item.key);
+    if (auto it = items_.find(item.target); it != items_.end()) {
+        if (item.seq < it->second.seq) return StoreResult::SeqTooLow;
+        erase(item.target);
+    }
+    if (items_.size() >= config_.max_items) return StoreResult::TooManyItems;
+    if (bytes_ + item.key.size() + item.value.size() > config_.max_bytes) {
+        return StoreResult::StorageFull;
+    }
+    bytes_ += item.key.size() + item.value.size();
+    by_expiry_.insert({item.expires, item.target});
+    const NodeId target = item.target;
+    items_.insert_or_assign(target, std::move(item));
+    ++changes_;
+    return StoreResult::Stored;
+}
+
+void Storage::set_republish_at(const NodeId& target, TimePoint at) {
+    if (auto it = items_.find(target); it != items_.end()) it->second.republish_at = at;
+}
+
+void Storage::set_published(const NodeId& target, TimePoint at) {
+    if (auto it = items_.find(target); it != items_.end()) {
+        it->second.original = true;
+        it->second.published_at = at;
+        ++changes_;
+    }
 }
 
 const StoredItem* Storage::find(const NodeId& target) const {
@@ -100,6 +139,7 @@ bool Storage::erase(const NodeId& target) {
     by_expiry_.erase({it->second.expires, target});
     bytes_ -= it->second.key.size() + it->second.value.size();
     items_.erase(it);
+    ++changes_;
     return true;
 }
 

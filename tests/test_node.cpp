@@ -151,7 +151,38 @@ TEST_CASE("find_value returns nodes and a token, or the item and a token", "[nod
     CHECK(r.item->value == "v");
     CHECK(r.item->seq == 4);
     CHECK(r.token);
-    CHECK(r.nodes.empty());
+    CHECK(r.nodes.size() == 1);  // nodes too: a put's lookup must get past the holders
+}
+
+TEST_CASE("a find_value reply with a large item keeps within one datagram", "[node]") {
+    Fixture f;
+    for (int i = 0; i < 30; ++i) {
+        f.add_contact(id_from(500 + i),
+                      Endpoint::v4({10, 0, 2, static_cast<std::uint8_t>(i + 1)}, 5000));
+    }
+    const Endpoint asker = ep("10.0.0.3:1");
+    const NodeId aid = id_from(3);
+    const std::string token = f.token_from_find_value(asker, aid, std::string(256, 'k'));
+    auto stored = f.store(asker, aid, std::string(256, 'k'), std::string(1000, 'v'), 0, token);
+    REQUIRE(std::holds_alternative<krpc::Response>(stored.body));
+    f.deliver(
+        asker,
+        encode_query("big", aid, krpc::FindValueArgs{NodeId::from_key(std::string(256, 'k')), {}}));
+    const Sent& sent = [&]() -> const Sent& {
+        for (std::size_t i = f.transport.sent.size(); i-- > 0;) {
+            if (f.transport.message(i).transaction == "big") return f.transport.sent[i];
+        }
+        throw std::runtime_error("no reply");
+    }();
+    CHECK(sent.bytes.size() <= 1452);
+    const auto r = as_response(*krpc::decode(sent.bytes));
+    REQUIRE(r.item);
+    CHECK(r.item->value.size() == 1000);
+    CHECK(r.nodes.size() >= 1);
+    CHECK(r.nodes.size() < 20);  // as many of the nearest as fit
+    // Without the item, the same question gets all k.
+    f.deliver(asker, encode_query("small", aid, krpc::FindValueArgs{id_from(77), {}}));
+    CHECK(as_response(f.transport.reply("small")).nodes.size() == 20);
 }
 
 TEST_CASE("store with a valid token stores; bad, missing and stale tokens are refused with 203",

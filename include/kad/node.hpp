@@ -64,7 +64,10 @@ struct NodeConfig {
     std::size_t lookup_candidates = 200;     // candidates one lookup keeps
     std::size_t seen_seq_entries = 4096;     // highest seq remembered per key, for get
     std::size_t max_error_message = 64;      // bytes of reason in a 203 reply
-    RoutingConfig routing{};                 // routing.k is set from k
+    // A find_value reply with an item keeps within this many bytes: a 1,500-byte MTU less the
+    // IPv6 and UDP headers.
+    std::size_t max_reply = 1452;
+    RoutingConfig routing{};  // routing.k is set from k
     StorageConfig storage{};
     krpc::Limits limits{};
     std::string version = std::string("KN\x00\x01", 4);  // "v": client KN, version 0.1

@@ -33,9 +33,12 @@ struct StoredItem {
     std::string value;
     std::int64_t seq = 0;
     TimePoint expires{};
-    TimePoint stored_at{};  // last time a store (or our own put) wrote or refreshed it
-    bool original = false;  // we are the original publisher
-    Endpoint source;        // who stored it last (ourselves: unspecified)
+    TimePoint stored_at{};     // last time a store (or our own put) wrote or refreshed it
+    Duration ttl{};            // the life asked for by the write that last set `expires`
+    bool original = false;     // we are the original publisher
+    TimePoint published_at{};  // original: when we last published it
+    TimePoint republish_at{};  // holder: when it is due to be republished (the node sets it)
+    Endpoint source;           // who stored it last (ourselves: unspecified)
 };
 
 enum class StoreResult : std::uint8_t {
@@ -68,6 +71,12 @@ public:
     // before anything else.
     StoreResult check_sizes(std::string_view key, std::string_view value) const noexcept;
 
+    // Puts back an item as it was saved (persistence), keeping its expiry and flags. Refused
+    // like store() for size and limits, or if an item with a higher seq is already there.
+    StoreResult restore(StoredItem item);
+    void set_republish_at(const NodeId& target, TimePoint at);
+    void set_published(const NodeId& target, TimePoint at);
+
     const StoredItem* find(const NodeId& target) const;
     bool erase(const NodeId& target);
     // Removes every item whose expiry is at or before now. Returns how many.
@@ -76,6 +85,8 @@ public:
 
     std::size_t size() const noexcept { return items_.size(); }
     std::size_t bytes() const noexcept { return bytes_; }
+    // Counts every change to the items: whoever saves them can tell whether anything changed.
+    std::uint64_t changes() const noexcept { return changes_; }
     const Map& items() const noexcept { return items_; }
 
 private:
@@ -85,6 +96,7 @@ private:
     Map items_;
     std::set<std::pair<TimePoint, NodeId>> by_expiry_;
     std::size_t bytes_ = 0;
+    std::uint64_t changes_ = 0;
 };
 
 }  // namespace kad
