@@ -105,8 +105,10 @@ void Node::advance(TimePoint now) {
 }
 
 TimePoint Node::next_maintenance() const {
-    return std::min(
-        {rotate_at_, storage_.next_expiry(), table_.next_refresh(config_.bucket_refresh)});
+    const TimePoint republish =
+        storage_.size() > 0 ? std::max(next_republish_scan_, now_) : TimePoint::max();
+    return std::min({rotate_at_, storage_.next_expiry(),
+                     table_.next_refresh(config_.bucket_refresh), republish});
 }
 
 TimePoint Node::next_timeout() const {
@@ -147,6 +149,7 @@ void Node::handle_timeout(TimePoint now) {
 void Node::maintenance() {
     if (now_ >= rotate_at_) rotate_secret();
     storage_.expire(now_);
+    if (storage_.size() > 0 && now_ >= next_republish_scan_) republish_due();
     if (now_ >= table_.next_refresh(config_.bucket_refresh)) {
         for (std::size_t i : table_.buckets_due(now_, config_.bucket_refresh)) {
             const NodeId target = table_.random_id_in_bucket(i, rng_);
@@ -442,6 +445,10 @@ void Node::answer_store(const Endpoint& from, const krpc::Message& m, const krpc
             break;
     }
     ++stats_.stores_accepted;
+    // Just stored to us: our own republish can wait an interval (another holder did it).
+    const TimePoint at = now_ + jittered_republish();
+    storage_.set_republish_at(a.target, at);
+    next_republish_scan_ = std::min(next_republish_scan_, at);
     KAD_LOG(log_, Info,
             "stored '" + a.key + "' (seq " + std::to_string(a.seq) + ", " +
                 std::to_string(a.value.size()) + " bytes) from " + from.to_string());
@@ -492,7 +499,9 @@ void Node::on_reply(const Endpoint& from, const krpc::Message& m) {
         return;
     }
     if (m.requester) external_ = m.requester;
+    const bool known = table_.contains(resp->id);
     table_.on_answered(now_, resp->id, from, rtt);
+    if (!known && table_.contains(resp->id)) on_new_contact(resp->id, from);
     if (contact_observer_) contact_observer_(now_, resp->id, from);
     if (!global_rtt_.srtt) {
         global_rtt_.srtt = rtt;
@@ -956,70 +965,284 @@ void Node::put(TimePoint now, std::string key, std::string value, PutOptions opt
             r.seq = 0;
         }
         r.stored_locally = accepted(storage_.store(now_, key, value, r.seq, options.ttl, true));
-        note_seen_seq(target, r.seq);
-
-        auto nodes = op.lookup.results();
-        auto pending = std::make_shared<std::size_t>(0);
-        auto cancelled = std::make_shared<bool>(false);
-        auto finish = [this, result, cancelled, cb, started]() {
-            PutResult& pr = *result;
-            pr.elapsed = now_ - started;
-            pr.ok = pr.stored > 0 || (pr.refused == 0 && pr.failed == 0 && pr.stored_locally);
-            if (*cancelled) {
-                pr.ok = false;
-                pr.error = "cancelled";
-            } else if (!pr.ok) {
-                if (!pr.refusals.empty()) {
-                    pr.error = "refused by every node (" + pr.refusals.front().second + ")";
-                } else if (pr.failed > 0) {
-                    pr.error = "no node answered the store";
-                } else {
-                    pr.error = "no node to store on";
-                }
-            }
-            cb(pr);
-        };
-        for (const LookupCandidate* c : nodes) {
-            if (!c->token) continue;
-            krpc::StoreArgs a;
-            a.target = target;
-            a.token = *c->token;
-            a.key = key;
-            a.value = value;
-            a.seq = r.seq;
-            if (options.ttl) a.ttl = ttl_seconds(*options.ttl);
-            krpc::Query q;
-            q.id = id_;
-            q.args = std::move(a);
-            const krpc::NodeInfo info{c->id, c->endpoint};
-            ++*pending;
-            const bool sent =
-                send_query(c->endpoint, c->id, std::move(q),
-                           [result, pending, cancelled, finish, info](const RpcEvent& e) {
-                               if (e.kind == RpcEventKind::SoftTimeout) return;
-                               if (e.cancelled) *cancelled = true;
-                               if (e.kind == RpcEventKind::Reply) {
-                                   ++result->stored;
-                               } else if (e.kind == RpcEventKind::ErrorReply) {
-                                   ++result->refused;
-                                   result->refusals.emplace_back(info, failure_text(e));
-                               } else {
-                                   ++result->failed;
-                               }
-                               if (--*pending == 0) finish();
-                           });
-            if (!sent) {
-                --*pending;
-                ++r.failed;
-            }
+        if (r.stored_locally) {
+            storage_.set_published(target, now_);
+            next_republish_scan_ =
+                std::min(next_republish_scan_, republish_time(*storage_.find(target)));
         }
-        if (*pending == 0) finish();
+        note_seen_seq(target, r.seq);
+        store_on(
+            op.lookup.results(), StoreJob{key, value, r.seq, options.ttl}, result,
+            [this, result, cb, started](bool cancelled) {
+                PutResult& pr = *result;
+                pr.elapsed = now_ - started;
+                pr.ok = pr.stored > 0 || (pr.refused == 0 && pr.failed == 0 && pr.stored_locally);
+                if (cancelled) {
+                    pr.ok = false;
+                    pr.error = "cancelled";
+                } else if (!pr.ok) {
+                    if (!pr.refusals.empty()) {
+                        pr.error = "refused by every node (" + pr.refusals.front().second + ")";
+                    } else if (pr.failed > 0) {
+                        pr.error = "no node answered the store";
+                    } else {
+                        pr.error = "no node to store on";
+                    }
+                }
+                cb(pr);
+            });
     };
     const StoredItem* local = storage_.find(target);
     if (start_lookup(target, true, false, 0, local, done) == 0) {
         fail.error = "too many lookups running";
         cb(fail);
     }
+}
+
+void Node::store_on(const std::vector<const LookupCandidate*>& nodes, const StoreJob& job,
+                    std::shared_ptr<PutResult> result, std::function<void(bool)> done) {
+    struct Pending {
+        std::size_t count = 0;
+        bool cancelled = false;
+    };
+    auto pending = std::make_shared<Pending>();
+    auto one_done = [pending, done]() {
+        if (--pending->count == 0) done(pending->cancelled);
+    };
+    const NodeId target = NodeId::from_key(job.key);
+    ++pending->count;  // held until every store has been sent
+    for (const LookupCandidate* c : nodes) {
+        if (!c->token) continue;
+        krpc::StoreArgs a;
+        a.target = target;
+        a.token = *c->token;
+        a.key = job.key;
+        a.value = job.value;
+        a.seq = job.seq;
+        if (job.ttl) a.ttl = ttl_seconds(*job.ttl);
+        krpc::Query q;
+        q.id = id_;
+        q.args = std::move(a);
+        const krpc::NodeInfo info{c->id, c->endpoint};
+        ++pending->count;
+        const bool sent = send_query(c->endpoint, c->id, std::move(q),
+                                     [result, pending, one_done, info](const RpcEvent& e) {
+                                         if (e.kind == RpcEventKind::SoftTimeout) return;
+                                         if (e.cancelled) pending->cancelled = true;
+                                         if (e.kind == RpcEventKind::Reply) {
+                                             ++result->stored;
+                                         } else if (e.kind == RpcEventKind::ErrorReply) {
+                                             ++result->refused;
+                                             result->refusals.emplace_back(info, failure_text(e));
+                                         } else {
+                                             ++result->failed;
+                                         }
+                                         one_done();
+                                     });
+        if (!sent) {
+            ++result->failed;
+            --pending->count;
+        }
+    }
+    one_done();
+}
+
+Duration Node::jittered_republish() {
+    // Holders of one item got it at about the same time: a spread of 10% lets the first to
+    // republish refresh the others, which then skip theirs.
+    const double f = 1.0 + 0.1 * rng_.uniform_real();
+    return std::chrono::duration_cast<Duration>(config_.republish_interval * f);
+}
+
+TimePoint Node::republish_time(const StoredItem& item) const {
+    if (!item.original) return item.republish_at;
+    return item.published_at +
+           std::chrono::duration_cast<Duration>(item.ttl * config_.publisher_refresh);
+}
+
+void Node::republish_due() {
+    std::vector<NodeId> due;
+    TimePoint next = TimePoint::max();
+    for (const auto& [target, item] : storage_.items()) {
+        const TimePoint at = republish_time(item);
+        if (now_ >= at) {
+            due.push_back(target);
+        } else {
+            next = std::min(next, at);
+        }
+    }
+    std::size_t started = 0;
+    for (const NodeId& target : due) {
+        if (republishing_ >= config_.max_republishes) break;
+        republish(target);  // moves its republish time on
+        const StoredItem* item = storage_.find(target);
+        if (item) next = std::min(next, republish_time(*item));
+        ++started;
+    }
+    // Wake when the next item is due: holders of one item are then woken at their own
+    // (jittered) times, and the first to republish refreshes the others before theirs.
+    if (started < due.size()) next = now_;  // the rest as soon as a slot frees
+    next_republish_scan_ = std::max(next, now_ + config_.republish_check);
+}
+
+void Node::republish(const NodeId& target) {
+    const StoredItem* item = storage_.find(target);
+    if (!item) return;
+    StoreJob job{item->key, item->value, item->seq, std::nullopt};
+    const bool original = item->original;
+    if (original) {
+        // The publisher keeps its item alive: a fresh life everywhere, its own copy included.
+        job.ttl = item->ttl;
+        storage_.store(now_, job.key, job.value, job.seq, job.ttl, true);
+        storage_.set_published(target, now_);
+        ++stats_.refreshed_originals;
+    } else {
+        // A holder keeps the replicas where they belong, with the life the item has left.
+        job.ttl = item->expires - now_;
+        if (*job.ttl <= Duration::zero()) return;
+        storage_.set_republish_at(target, now_ + jittered_republish());
+        ++stats_.republished;
+    }
+    ++republishing_;
+    const auto id = start_lookup(target, true, false, 0, nullptr, [this, job](LookupOp& op) {
+        if (op.cancelled) {
+            --republishing_;
+            return;
+        }
+        auto result = std::make_shared<PutResult>();
+        store_on(op.lookup.results(), job, result, [this, result](bool) {
+            --republishing_;
+            stats_.republish_stores += result->stored;
+        });
+    });
+    if (id == 0) --republishing_;
+}
+
+void Node::on_new_contact(const NodeId& id, const Endpoint& ep) {
+    if (!config_.handoff || storage_.size() == 0) return;
+    // Items for which the newcomer is now among the k nearest, when we are the nearest holder
+    // we know of (every other contact is farther from the key than we are): one node hands
+    // each item over, not all k of them; the hourly republish covers what this misses.
+    std::vector<StoreJob> jobs;
+    for (const auto& [target, item] : storage_.items()) {
+        if (!table_.self_is_nearest(target, id)) continue;  // cheap: one bucket
+        table_.closest(target, config_.k, closest_);
+        const bool newcomer_near = std::any_of(closest_.begin(), closest_.end(),
+                                               [&](const Contact* c) { return c->id == id; });
+        if (!newcomer_near) continue;
+        jobs.push_back(StoreJob{item.key, item.value, item.seq, item.expires - now_});
+    }
+    for (auto& job : jobs) {
+        if (handoffs_ >= config_.max_handoffs) {
+            ++stats_.handoffs_skipped;
+            continue;
+        }
+        ++handoffs_;
+        ++stats_.handoffs;
+        PutOptions options{job.seq, job.ttl};
+        store(now_, ep, id, job.key, job.value, options, [this](const StoreRpcResult& r) {
+            --handoffs_;
+            if (r.ok) ++stats_.handoff_stores;
+        });
+    }
+}
+
+void Node::hand_off_all(TimePoint now, Callback<HandoffResult> cb) {
+    advance(now);
+    // Each item goes to its k nearest nodes other than us: each is asked whether it has this
+    // version (find_value) and given it if not. A node that does not answer is replaced by the
+    // next nearest, so that k nodes end up with it. A window of requests at a time.
+    struct Task {
+        StoreJob job;
+        std::vector<krpc::NodeInfo> nodes;  // the 2k nearest, nearest first
+        std::size_t next = 0, confirmed = 0, running = 0;
+    };
+    struct State {
+        std::vector<Task> tasks;
+        std::size_t cursor = 0, running = 0;
+        HandoffResult result;
+        TimePoint started;
+        Callback<HandoffResult> cb;
+        bool finished = false;
+        std::function<void(std::size_t)> launch;
+        std::function<void()> step;
+    };
+    auto st = std::make_shared<State>();
+    st->started = now_;
+    st->cb = std::move(cb);
+    for (const auto& [target, item] : storage_.items()) {
+        const Duration left = item.expires - now_;
+        if (left <= Duration::zero()) continue;
+        Task t;
+        t.job = StoreJob{item.key, item.value, item.seq, left};
+        table_.closest(target, 2 * config_.k, closest_);
+        for (const Contact* c : closest_) t.nodes.push_back({c->id, c->endpoint});
+        st->tasks.push_back(std::move(t));
+    }
+    st->result.items = st->tasks.size();
+    State* raw = st.get();  // the closures below live in *st; they must not own it
+    st->launch = [this, raw](std::size_t i) {
+        Task& t = raw->tasks[i];
+        while (raw->running < config_.max_handoffs && t.confirmed + t.running < config_.k &&
+               t.next < t.nodes.size()) {
+            const krpc::NodeInfo node = t.nodes[t.next++];
+            ++t.running;
+            ++raw->running;
+            ++raw->result.asked;
+            auto finish_one = [this, raw, i](bool confirmed) {
+                Task& task = raw->tasks[i];
+                --task.running;
+                --raw->running;
+                if (confirmed) ++task.confirmed;
+                raw->launch(i);  // a replacement for a node that failed
+                raw->step();
+            };
+            const StoreJob job = t.job;
+            find_value(now_, node.endpoint, node.id, job.key,
+                       [this, raw, node, job, finish_one](const FindValueResult& fv) {
+                           if (!fv.ok) {
+                               ++raw->result.failed;
+                               return finish_one(false);
+                           }
+                           if (fv.item && fv.item->seq >= job.seq) {
+                               ++raw->result.already_had;
+                               return finish_one(true);
+                           }
+                           store(now_, node.endpoint, node.id, job.key, job.value,
+                                 PutOptions{job.seq, job.ttl},
+                                 [raw, finish_one](const StoreRpcResult& r) {
+                                     ++(r.ok ? raw->result.stored : raw->result.failed);
+                                     finish_one(r.ok);
+                                 });
+                       });
+        }
+    };
+    st->step = [this, raw, st]() mutable {
+        while (raw->cursor < raw->tasks.size() && raw->running < config_.max_handoffs) {
+            raw->launch(raw->cursor++);
+        }
+        if (raw->running > 0 || raw->cursor < raw->tasks.size() || raw->finished) return;
+        raw->finished = true;
+        for (const Task& t : raw->tasks) {
+            if (t.confirmed < config_.k) ++raw->result.short_items;
+        }
+        raw->result.ok = true;
+        raw->result.elapsed = now_ - raw->started;
+        KAD_LOG(log_, Info,
+                "handed off " + std::to_string(raw->result.items) +
+                    " items: " + std::to_string(raw->result.stored) + " stored, " +
+                    std::to_string(raw->result.already_had) + " already held, " +
+                    std::to_string(raw->result.failed) + " failed");
+        // Release the state after the callback: `st` (captured here) keeps it alive until
+        // then; clearing the closures breaks the cycle state -> step -> state.
+        const auto keep = st;
+        auto done = std::move(keep->cb);
+        const HandoffResult result = keep->result;
+        keep->launch = nullptr;
+        keep->step = nullptr;  // destroys this closure: only locals from here on
+        done(result);
+    };
+    st->step();
 }
 
 void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers,

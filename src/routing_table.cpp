@@ -37,6 +37,13 @@ Contact* RoutingTable::find_live(Bucket& b, const NodeId& id) {
     return nullptr;
 }
 
+bool RoutingTable::self_is_nearest(const NodeId& target, const NodeId& except) const {
+    for (const auto& c : buckets_[bucket_index(target)].live_) {
+        if (c.id != except && compare_distance(target, c.id, self_) < 0) return false;
+    }
+    return true;
+}
+
 const Contact* RoutingTable::find(const NodeId& id) const {
     const Bucket& b = buckets_[bucket_index(id)];
     for (const auto& c : b.live_) {

@@ -57,6 +57,14 @@ struct NodeConfig {
     Duration soft_timeout_initial = std::chrono::milliseconds(500);  // before any RTT sample
     int lookup_attempts = 4;  // queries to one candidate among the k nearest (see lookup.hpp)
     Duration bucket_refresh = std::chrono::hours(1);
+    // A holder republishes an item nobody has stored to it for this long (Kademlia: an hour).
+    Duration republish_interval = std::chrono::hours(1);
+    // Items are republished when due, but the node looks for due items at most this often.
+    Duration republish_check = std::chrono::seconds(1);
+    double publisher_refresh = 0.75;   // the publisher re-puts after this share of the TTL
+    std::size_t max_republishes = 16;  // republish operations at once
+    bool handoff = true;               // give items to a new contact that is among their k nearest
+    std::size_t max_handoffs = 64;     // hand-off store requests at once
     Duration token_rotation = std::chrono::minutes(5);
     std::size_t max_transactions = 4096;
     std::size_t max_lookups = 512;
@@ -94,7 +102,11 @@ struct NodeStats {
     std::uint64_t lookups_started = 0, lookups_done = 0;
     std::array<std::uint64_t, 16> lookup_hops{};  // completed lookups by hops (15 = 15 or more)
     std::uint64_t values_cached = 0;
-    std::uint64_t bad_items = 0;  // find_value answers with an item for another key, or too big
+    std::uint64_t bad_items = 0;    // find_value answers with an item for another key, or too big
+    std::uint64_t republished = 0;  // items a holder republished
+    std::uint64_t refreshed_originals = 0;  // items the publisher (we) refreshed
+    std::uint64_t republish_stores = 0;     // stores those republishes made
+    std::uint64_t handoffs = 0, handoff_stores = 0, handoffs_skipped = 0;
     std::uint64_t bucket_refreshes = 0;
 };
 
@@ -169,6 +181,16 @@ struct BootstrapResult : Outcome {
     Duration elapsed{};
 };
 
+struct HandoffResult : Outcome {
+    std::size_t items = 0;        // items we held
+    std::size_t asked = 0;        // (item, node) pairs: each of an item's k nearest
+    std::size_t stored = 0;       // given the item
+    std::size_t already_had = 0;  // had this version already
+    std::size_t failed = 0;       // did not answer, or refused
+    std::size_t short_items = 0;  // items that ended on fewer than k nodes
+    Duration elapsed{};
+};
+
 struct PutOptions {
     std::optional<std::int64_t> seq;  // default: one more than the highest seen
     std::optional<Duration> ttl;      // default: the storage's default TTL
@@ -213,6 +235,10 @@ public:
              Callback<PutResult> cb);
     // Pings the peers, looks up our own ID, then refreshes the farther buckets.
     void bootstrap(TimePoint now, std::vector<BootstrapPeer> peers, Callback<BootstrapResult> cb);
+
+    // Before a planned stop: offers every item to its k nearest nodes other than us, giving it
+    // to those that lack this version. The caller bounds it in time (cancel_all()).
+    void hand_off_all(TimePoint now, Callback<HandoffResult> cb);
 
     // A peer said it is leaving (LAN discovery): forget it rather than wait for it to fail.
     void forget(const NodeId& id, const Endpoint& ep) { table_.remove(id, ep); }
@@ -278,6 +304,22 @@ private:
     bool token_valid(const std::string& token, const Endpoint& from) const;
     void rotate_secret();
 
+    // Republishing and hand-off.
+    struct StoreJob {
+        std::string key;
+        std::string value;
+        std::int64_t seq = 0;
+        std::optional<Duration> ttl;
+    };
+    // Stores on each node that gave a token; `done(cancelled)` runs when all have ended.
+    void store_on(const std::vector<const LookupCandidate*>& nodes, const StoreJob& job,
+                  std::shared_ptr<PutResult> result, std::function<void(bool)> done);
+    void republish_due();
+    TimePoint republish_time(const StoredItem& item) const;
+    void republish(const NodeId& target);
+    void on_new_contact(const NodeId& id, const Endpoint& ep);
+    Duration jittered_republish();
+
     // Lookups.
     // Returns 0 (and starts nothing) when too many lookups are running.
     std::uint64_t start_lookup(const NodeId& target, bool find_value, bool stop_at_value,
@@ -317,6 +359,9 @@ private:
     std::size_t seen_next_ = 0;
     std::optional<Endpoint> external_;
     bool joined_ = false;
+    std::size_t republishing_ = 0;
+    std::size_t handoffs_ = 0;
+    TimePoint next_republish_scan_ = TimePoint::max();  // the next item due (maybe early)
     Logger log_;
     ContactObserver contact_observer_;
 };

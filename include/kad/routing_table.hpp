@@ -108,6 +108,10 @@ public:
     void closest(const NodeId& target, std::size_t n, const ContactFilter& filter,
                  std::vector<const Contact*>& out) const;
 
+    // True if no contact but `except` is nearer to target than we are. Looks at one bucket:
+    // a contact nearer than us to target shares exactly cpl(us, target) bits with us.
+    bool self_is_nearest(const NodeId& target, const NodeId& except) const;
+
     const Contact* find(const NodeId& id) const;
     const Contact* find(const Endpoint& ep) const;
     bool contains(const NodeId& id) const { return find(id) != nullptr; }
