@@ -68,7 +68,13 @@ std::string timestamp() {
 class App {
 public:
     App(asio::io_context& io, kadnode::Options options)
-        : io_(io), opts_(std::move(options)), signals_(io, SIGINT, SIGTERM), join_timer_(io) {}
+        : io_(io),
+          opts_(std::move(options)),
+          signals_(io, SIGINT, SIGTERM),
+          join_timer_(io),
+          leave_timer_(io),
+          save_timer_(io),
+          retry_timer_(io) {}
 
     int run() {
         std::vector<kad::BootstrapPeer> peers;
@@ -82,11 +88,43 @@ public:
             if (i < opts_.bootstrap_ids.size()) p.id = opts_.bootstrap_ids[i];
             peers.push_back(p);
         }
+        std::optional<kad::SavedState> saved;
+        if (!opts_.state_dir.empty()) {
+            auto dir = kad::StateDir::open(opts_.state_dir);
+            if (!dir) {
+                std::cerr << "kadnode: --state-dir " << dir.error() << "\n";
+                return 1;
+            }
+            state_dir_.emplace(std::move(*dir));
+            std::string warning;
+            saved = state_dir_->load(warning);
+            if (!warning.empty()) std::cerr << "kadnode: warning: " << warning << "\n";
+            if (saved && !opts_.runtime.id) opts_.runtime.id = saved->id;
+        }
         try {
-            node_ = std::make_unique<kad::AsioNode>(io_, opts_.runtime);
+            if (saved && !opts_.bind_given && saved->port != 0) {
+                // The port it had, if it is still free: peers that knew us find us there.
+                kad::RuntimeConfig again = opts_.runtime;
+                again.bind = opts_.runtime.bind.with_port(saved->port);
+                try {
+                    node_ = std::make_unique<kad::AsioNode>(io_, again);
+                } catch (const std::system_error&) {
+                    std::cerr << "kadnode: port " << saved->port
+                              << " is taken; listening on another\n";
+                }
+            }
+            if (!node_) node_ = std::make_unique<kad::AsioNode>(io_, opts_.runtime);
         } catch (const std::system_error& e) {
             std::cerr << "kadnode: " << e.what() << "\n";
             return 1;
+        }
+        std::vector<kad::BootstrapPeer> saved_peers;
+        if (saved) {
+            node_->restore(*saved);
+            // Rejoin through the contacts we had, unless told otherwise.
+            if (peers.empty()) {
+                for (const auto& c : saved->contacts) saved_peers.push_back({c.endpoint, c.id});
+            }
         }
         if (!opts_.log_file.empty()) {
             log_file_.open(opts_.log_file, std::ios::app);
@@ -134,24 +172,20 @@ public:
         }
         if (!peers.empty()) {
             node_->async_bootstrap(peers, [this](const kad::BootstrapResult& r) { on_joined(r); });
+        } else if (!saved_peers.empty()) {
+            // After a restart the saved contacts may not be up yet (a whole network restarting):
+            // keep trying, and let scripts start at --join-timeout meanwhile.
+            wait_for_join("no saved contact answered within ");
+            rejoin(std::move(saved_peers), std::chrono::seconds(1));
         } else if (node_->discovery()) {
             // Joined once the first peer found on the LAN has answered and our own ID has been
             // looked up through it, or when --join-timeout has passed.
             join_via_lan_ = true;
-            join_timer_.expires_after(opts_.join_timeout);
-            join_timer_.async_wait([this](const boost::system::error_code& ec) {
-                if (ec || joined_ || stopping_) return;
-                joined_ = true;
-                const auto contacts = node_->node().routing_table().size();
-                const std::string note =
-                    "no peer found on the LAN within " + fixed_seconds(opts_.join_timeout);
-                event("joined", {{"ok", true}, {"contacts", contacts}, {"note", note}},
-                      note + "; running alone");
-                pump();
-            });
+            wait_for_join("no peer found on the LAN within ");
         } else {
             joined_ = true;
         }
+        if (state_dir_) schedule_save();
         if (interactive_) console_->resume();
         pump();
         io_.run();
@@ -201,6 +235,38 @@ private:
                             node_->id().to_hex() + " listening on " + addr.to_string();
         if (interactive_) human += "\ntype help for the commands, quit or Ctrl-D to leave";
         event("ready", {{"id", node_->id().to_hex()}, {"addr", addr.to_string()}}, human);
+    }
+
+    // Scripts start at --join-timeout if the node has not joined by then.
+    void wait_for_join(std::string why) {
+        join_timer_.expires_after(opts_.join_timeout);
+        join_timer_.async_wait([this, why](const boost::system::error_code& ec) {
+            if (ec || joined_ || stopping_) return;
+            joined_ = true;
+            const auto contacts = node_->node().routing_table().size();
+            const std::string note = why + fixed_seconds(opts_.join_timeout);
+            event("joined", {{"ok", true}, {"contacts", contacts}, {"note", note}},
+                  note + "; running alone");
+            pump();
+        });
+    }
+
+    void rejoin(std::vector<kad::BootstrapPeer> peers, kad::Duration backoff) {
+        node_->async_bootstrap(peers, [this, peers, backoff](const kad::BootstrapResult& r) {
+            if (stopping_) return;
+            if (r.ok) {
+                if (!joined_) {
+                    join_timer_.cancel();
+                    on_joined(r);
+                }
+                return;
+            }
+            retry_timer_.expires_after(backoff);
+            retry_timer_.async_wait([this, peers, backoff](const boost::system::error_code& ec) {
+                if (ec || stopping_) return;
+                rejoin(peers, std::min<kad::Duration>(backoff * 2, std::chrono::seconds(60)));
+            });
+        });
     }
 
     void on_peer(kad::Discovery::Change c, const kad::LanPeer& p) {
@@ -259,7 +325,12 @@ private:
     void wait_for_signals() {
         signals_.async_wait([this](const boost::system::error_code& ec, int) {
             if (ec) return;
+            if (stopping_) {
+                finish_shutdown();  // a second signal: stop handing off, leave now
+                return;
+            }
             shutdown(exit_code_);
+            if (!finished_) wait_for_signals();  // still handing off: a second signal ends it
         });
     }
 
@@ -357,26 +428,101 @@ private:
         });
     }
 
+    // A clean stop: hand the items over (bounded by --leave-timeout), save, close.
     void shutdown(int code) {
         if (stopping_) return;
         stopping_ = true;
         exit_code_ = code;
         if (console_) console_->stop();
         join_timer_.cancel();
-        node_->close();  // with discovery on, multicasts that we are leaving
-        signals_.cancel();
         if (stdin_) {
             boost::system::error_code ignored;
             stdin_->close(ignored);
             if (stdin_flags_ >= 0) ::fcntl(STDIN_FILENO, F_SETFL, stdin_flags_);
         }
         if (winch_) winch_->cancel();
+        const auto& n = node_->node();
+        if (opts_.leave_timeout > kad::Duration::zero() && n.storage().size() > 0 &&
+            n.routing_table().size() > 0) {
+            leave_timer_.expires_after(opts_.leave_timeout);
+            leave_timer_.async_wait([this](const boost::system::error_code& ec) {
+                if (ec || finished_) return;
+                event("handoff", {{"timed_out", true}},
+                      "handing the items over took longer than --leave-timeout; leaving now");
+                finish_shutdown();
+            });
+            node_->async_hand_off([this](const kad::HandoffResult& r) {
+                if (finished_) return;
+                event("handoff",
+                      {{"items", r.items},
+                       {"stored", r.stored},
+                       {"already_had", r.already_had},
+                       {"failed", r.failed},
+                       {"short", r.short_items},
+                       {"ms", std::round(kad::to_ms(r.elapsed) * 1000.0) / 1000.0}},
+                      "handed " + std::to_string(r.items) + " items to their nearest nodes: " +
+                          std::to_string(r.stored) + " stored, " + std::to_string(r.already_had) +
+                          " already held, " + std::to_string(r.failed) + " failed");
+                finish_shutdown();
+            });
+            return;
+        }
+        finish_shutdown();
+    }
+
+    void finish_shutdown() {
+        if (finished_) return;
+        finished_ = true;
+        leave_timer_.cancel();
+        save_timer_.cancel();
+        retry_timer_.cancel();
+        save_state();
+        node_->close();  // with discovery on, multicasts that we are leaving
+        signals_.cancel();
+    }
+
+    void schedule_save() {
+        save_timer_.expires_after(opts_.save_interval);
+        save_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec || stopping_) return;
+            const auto& n = node_->node();
+            if (n.storage().changes() != saved_changes_ ||
+                n.routing_table().size() != saved_contacts_) {
+                save_state();
+            }
+            schedule_save();
+        });
+    }
+
+    void save_state() {
+        if (!state_dir_) return;
+        const auto& n = node_->node();
+        try {
+            state_dir_->save(node_->snapshot());
+            saved_changes_ = n.storage().changes();
+            saved_contacts_ = n.routing_table().size();
+        } catch (const std::exception& e) {
+            // Keep serving: the next save may work (a full disk frees up).
+            const std::string line = std::string("kadnode: cannot save the state: ") + e.what();
+            if (console_) {
+                console_->print_error(line);
+            } else {
+                std::cerr << line << "\n";
+            }
+        }
     }
 
     asio::io_context& io_;
     kadnode::Options opts_;
     asio::signal_set signals_;
     asio::steady_timer join_timer_;
+    asio::steady_timer leave_timer_;
+    asio::steady_timer save_timer_;
+    asio::steady_timer retry_timer_;
+    std::optional<kad::StateDir> state_dir_;
+    std::uint64_t saved_changes_ = 0;
+    std::size_t saved_contacts_ = 0;
+    bool finished_ = false;
     std::unique_ptr<kad::AsioNode> node_;
     std::unique_ptr<kadnode::Shell> shell_;
     std::unique_ptr<kadnode::Console> console_;

@@ -61,6 +61,13 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             "a query with no reply after this long has failed");
         add("max-value-size", po::value<std::size_t>()->default_value(1000)->value_name("BYTES"),
             "largest value stored or put");
+        add("state-dir", po::value<std::string>()->value_name("DIR"),
+            "keep the id, port, contacts and stored items in DIR across restarts");
+        add("save-interval", po::value<double>()->default_value(5)->value_name("SECONDS"),
+            "with --state-dir: save changes at most this often (and at a clean stop)");
+        add("leave-timeout", po::value<double>()->default_value(5)->value_name("SECONDS"),
+            "at a clean stop, hand the stored items to their nearest nodes for at most this "
+            "long first (0: do not)");
     }
     po::options_description lan("LAN discovery (on unless --no-discovery)");
     {
@@ -218,6 +225,15 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             if (d.config.key.empty())
                 throw BadValue("--discovery-key " + path + ": the file is empty");
         }
+        o.bind_given = !vm["bind"].defaulted();
+        if (vm.count("state-dir")) {
+            o.state_dir = vm["state-dir"].as<std::string>();
+            if (o.state_dir.empty()) throw BadValue("--state-dir: an empty path");
+        }
+        o.save_interval = std::chrono::duration_cast<kad::Duration>(
+            std::chrono::duration<double>(in_range<double>(vm, "save-interval", 0.1, 86400)));
+        o.leave_timeout = std::chrono::duration_cast<kad::Duration>(
+            std::chrono::duration<double>(in_range<double>(vm, "leave-timeout", 0, 600)));
         o.join_timeout = std::chrono::duration_cast<kad::Duration>(
             std::chrono::duration<double>(in_range<double>(vm, "join-timeout", 0, 3600)));
         if (o.no_repl && !o.exec.empty()) throw BadValue("--exec and --no-repl do not go together");

@@ -24,6 +24,10 @@ struct Options {
     bool discovery = true;
     kad::DiscoveryOptions discovery_options;
     kad::Duration join_timeout = std::chrono::seconds(5);
+    bool bind_given = false;  // --bind was set (else a saved port may be reused)
+    std::string state_dir;
+    kad::Duration save_interval = std::chrono::seconds(5);
+    kad::Duration leave_timeout = std::chrono::seconds(5);
 };
 
 // The parsed options, or the exit status to leave with: 0 after --help or --version, 2 after a

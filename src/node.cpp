@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <unordered_set>
 
 #include "kad/crypto.hpp"
 
@@ -706,8 +707,10 @@ std::uint64_t Node::start_lookup(const NodeId& target, bool find_value, bool sto
     p.min_seq = min_seq;
     auto op = std::make_unique<LookupOp>(
         LookupOp{Lookup(p), find_value, false, now_, std::move(on_done)});
-    table_.closest(target, config_.k, closest_);
-    if (closest_.empty()) table_.closest(target, config_.k, closest_, true);
+    // Twice k seeds: when the nearest contacts have died unnoticed (their bucket still holds
+    // them), the farther seeds move into the window as they time out, and the lookup goes on.
+    table_.closest(target, 2 * config_.k, closest_);
+    if (closest_.empty()) table_.closest(target, 2 * config_.k, closest_, true);
     for (const Contact* c : closest_) op->lookup.add_seed(c->id, c->endpoint);
     if (local) op->lookup.add_local_value(krpc::Item{local->key, local->value, local->seq}, id_);
     table_.touch(target, now_);
@@ -1118,6 +1121,14 @@ void Node::republish(const NodeId& target) {
     if (id == 0) --republishing_;
 }
 
+StoreResult Node::restore(StoredItem item) {
+    if (!item.original) item.republish_at = now_ + jittered_republish();
+    const TimePoint due = republish_time(item);
+    const StoreResult r = storage_.restore(std::move(item));
+    if (r == StoreResult::Stored) next_republish_scan_ = std::min(next_republish_scan_, due);
+    return r;
+}
+
 void Node::on_new_contact(const NodeId& id, const Endpoint& ep) {
     if (!config_.handoff || storage_.size() == 0) return;
     // Items for which the newcomer is now among the k nearest, when we are the nearest holder
@@ -1159,6 +1170,7 @@ void Node::hand_off_all(TimePoint now, Callback<HandoffResult> cb) {
     };
     struct State {
         std::vector<Task> tasks;
+        std::unordered_set<NodeId> silent;  // did not answer once: not asked again
         std::size_t cursor = 0, running = 0;
         HandoffResult result;
         TimePoint started;
@@ -1186,6 +1198,7 @@ void Node::hand_off_all(TimePoint now, Callback<HandoffResult> cb) {
         while (raw->running < config_.max_handoffs && t.confirmed + t.running < config_.k &&
                t.next < t.nodes.size()) {
             const krpc::NodeInfo node = t.nodes[t.next++];
+            if (raw->silent.count(node.id)) continue;
             ++t.running;
             ++raw->running;
             ++raw->result.asked;
@@ -1202,6 +1215,7 @@ void Node::hand_off_all(TimePoint now, Callback<HandoffResult> cb) {
                        [this, raw, node, job, finish_one](const FindValueResult& fv) {
                            if (!fv.ok) {
                                ++raw->result.failed;
+                               raw->silent.insert(node.id);
                                return finish_one(false);
                            }
                            if (fv.item && fv.item->seq >= job.seq) {

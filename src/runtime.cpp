@@ -350,6 +350,55 @@ Discovery& AsioNode::enable_discovery(DiscoveryOptions options) {
     return *discovery_;
 }
 
+SavedState AsioNode::snapshot() const {
+    const TimePoint now = Clock::now();
+    const WallClock::time_point wall = WallClock::now();
+    auto to_wall = [&](TimePoint t) {
+        return wall + std::chrono::duration_cast<WallClock::duration>(t - now);
+    };
+    SavedState s;
+    s.id = node_->id();
+    s.port = local_endpoint().port();
+    for (const Contact* c : node_->routing_table().all())
+        s.contacts.push_back({c->id, c->endpoint});
+    for (const auto& [target, item] : node_->storage().items()) {
+        SavedItem si;
+        si.key = item.key;
+        si.value = item.value;
+        si.seq = item.seq;
+        si.expires = to_wall(item.expires);
+        si.ttl = item.ttl;
+        si.original = item.original;
+        si.published_at = to_wall(item.published_at);
+        s.items.push_back(std::move(si));
+    }
+    return s;
+}
+
+std::size_t AsioNode::restore(const SavedState& state) {
+    const TimePoint now = Clock::now();
+    const WallClock::time_point wall = WallClock::now();
+    auto to_steady = [&](WallClock::time_point t) {
+        return now + std::chrono::duration_cast<Duration>(t - wall);
+    };
+    std::size_t restored = 0;
+    for (const auto& si : state.items) {
+        if (si.expires <= wall) continue;  // its life ran out while we were down
+        StoredItem item;
+        item.key = si.key;
+        item.value = si.value;
+        item.seq = si.seq;
+        item.expires = to_steady(si.expires);
+        item.ttl = si.ttl;
+        item.stored_at = now;
+        item.original = si.original;
+        item.published_at = to_steady(si.published_at);
+        if (accepted(node_->restore(std::move(item)))) ++restored;
+    }
+    rearm();
+    return restored;
+}
+
 const DiscoveryRuntimeStats& AsioNode::discovery_runtime_stats() const {
     static const DiscoveryRuntimeStats kNone;
     return mcast_ ? mcast_->stats() : kNone;

@@ -240,6 +240,9 @@ public:
     // to those that lack this version. The caller bounds it in time (cancel_all()).
     void hand_off_all(TimePoint now, Callback<HandoffResult> cb);
 
+    // Puts back an item saved before a restart (kad/state.hpp), keeping its expiry and flags.
+    StoreResult restore(StoredItem item);
+
     // A peer said it is leaving (LAN discovery): forget it rather than wait for it to fail.
     void forget(const NodeId& id, const Endpoint& ep) { table_.remove(id, ep); }
 

@@ -31,6 +31,7 @@
 #include "kad/discovery.hpp"
 #include "kad/node.hpp"
 #include "kad/random.hpp"
+#include "kad/state.hpp"
 
 namespace kad {
 
@@ -93,6 +94,21 @@ public:
     // socket and the timer; with discovery on, first multicasts that this node is leaving.
     // Idempotent.
     void close();
+
+    // The node's state for a state file: ID, port, routing contacts, and the items with their
+    // remaining lives on the wall clock.
+    SavedState snapshot() const;
+    // Puts back the items of a saved state (those not expired since). Returns how many. The
+    // saved contacts are for the caller to bootstrap from.
+    std::size_t restore(const SavedState& state);
+
+    template <class Token>
+    auto async_hand_off(Token&& token) {
+        return initiate<HandoffResult>(std::forward<Token>(token),
+                                       [](Node& n, TimePoint now, Callback<HandoffResult> cb) {
+                                           n.hand_off_all(now, std::move(cb));
+                                       });
+    }
 
     // Starts LAN discovery for the address families the RPC socket serves, on port
     // options.port with SO_REUSEPORT (many nodes per host). Throws std::system_error naming

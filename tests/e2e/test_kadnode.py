@@ -440,6 +440,113 @@ class NetworkTests(Harness):
         self.assertIn("trace query ping from 127.0.0.1:", text)
 
 
+class StateTests(Harness):
+    """--state-dir: restarts, crashes, damaged files, the lock; and a clean stop's hand-off."""
+
+    def state_node(self, d, *extra):
+        p = self.start("--bind", "127.0.0.1:0", "--json", "--state-dir", d,
+                       "--save-interval", "0.2", *extra)
+        ready = p.json()
+        self.assertEqual(ready["event"], "ready")
+        return p, ready
+
+    def test_a_network_killed_and_restarted_keeps_every_value(self):
+        dirs = [os.path.join(self.tmp, f"n{i}") for i in range(5)]
+        first, r0 = self.state_node(dirs[0])
+        nodes = [(first, r0)]
+        for d in dirs[1:]:
+            p, r = self.state_node(d, "--bootstrap-addr", r0["addr"])
+            self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
+            nodes.append((p, r))
+        for i in range(100):
+            r = nodes[i % 5][0].cmd(f"put key{i} value{i}")
+            self.assertTrue(r["ok"], r)
+        time.sleep(1)  # a few save intervals
+        for p, _ in nodes:
+            os.killpg(p.p.pid, signal.SIGKILL)
+            p.p.wait(5)
+        # Restart with no bootstrap flag: each finds its saved contacts, at its saved port.
+        again = []
+        for d, (_, r) in zip(dirs, nodes):
+            p = self.start("--json", "--state-dir", d)
+            ready = p.json()
+            self.assertEqual(ready["id"], r["id"])
+            self.assertEqual(ready["addr"].rsplit(":", 1)[1], r["addr"].rsplit(":", 1)[1])
+            again.append(p)
+        for p in again:  # the first ones up retry until the others answer
+            joined = p.wait_for(lambda o: o.get("event") == "joined", timeout=15)
+            self.assertTrue(joined["ok"], joined)
+            self.assertNotIn("note", joined)
+        for i in range(100):
+            g = again[(i + 2) % 5].cmd(f"get key{i}")
+            self.assertEqual(g.get("value"), f"value{i}", g)
+        ls = again[0].cmd("ls")
+        self.assertTrue(all(0 < it["ttl_s"] <= 86400 for it in ls["items"]))
+
+    def test_a_damaged_state_file_is_set_aside(self):
+        d = os.path.join(self.tmp, "n")
+        p, r = self.state_node(d)
+        p.cmd("put k v")
+        p.close_stdin()
+        self.assertEqual(p.wait(), 0)
+        with open(os.path.join(d, "state"), "r+b") as f:
+            f.truncate(40)
+        p, r2 = self.state_node(d)
+        self.assertNotEqual(r2["id"], r["id"])  # a fresh start
+        self.assertEqual(p.cmd("ls")["items"], [])
+        p.close_stdin()
+        self.assertEqual(p.wait(), 0)
+        warning = [l for l in p.stderr_lines if l and "is damaged" in l]
+        self.assertEqual(len(warning), 1, p.stderr_lines)
+        self.assertIn("checksum mismatch", warning[0])
+        self.assertTrue(any(n.startswith("state.damaged-") for n in os.listdir(d)))
+
+    def test_a_second_process_on_one_state_dir_is_refused(self):
+        d = os.path.join(self.tmp, "n")
+        self.state_node(d)
+        p = subprocess.run([KADNODE, "--state-dir", d, "--bind", "127.0.0.1:0"] + NO_DISCOVERY,
+                           capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL,
+                           env=self.env)
+        self.assertEqual(p.returncode, 1)
+        self.assertRegex(p.stderr, r"^kadnode: --state-dir .* is in use by another kadnode "
+                                   r"\(pid \d+\)\n$")
+
+    def run_k2(self, leave_timeout):
+        """k = 2: each value lives on the 2 nodes nearest its key. A sixth node puts them all
+        and then crashes (taking its own copies), and two of the five stop cleanly: only the
+        hand-off at their stop keeps the values whose 2 holders were exactly those two."""
+        flags = ("--k", "2", "--leave-timeout", leave_timeout)
+        first, r0 = self.start_json_node(*flags)
+        nodes = [first]
+        for _ in range(4):
+            p, _ = self.start_json_node(*flags, "--bootstrap-addr", r0["addr"])
+            self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
+            nodes.append(p)
+        publisher, _ = self.start_json_node(*flags, "--bootstrap-addr", r0["addr"])
+        self.assertTrue(publisher.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        for i in range(100):
+            r = publisher.cmd(f"put key{i} value{i}")
+            self.assertEqual(r["stored"], 2, r)
+        os.killpg(publisher.p.pid, signal.SIGKILL)
+        for leaving in (nodes[1], nodes[3]):
+            leaving.p.send_signal(signal.SIGTERM)
+            if leave_timeout != "0":
+                handoff = leaving.wait_for(lambda o: o.get("event") == "handoff", timeout=10)
+                self.assertNotIn("timed_out", handoff)
+                self.assertEqual(handoff["short"], 0, handoff)
+            self.assertEqual(leaving.wait(10), 0)
+        lost = [i for i in range(100)
+                if nodes[(0, 2, 4)[i % 3]].cmd(f"get key{i}").get("value") != f"value{i}"]
+        return lost
+
+    def test_clean_stops_hand_items_over_with_k_2_all_found(self):
+        self.assertEqual(self.run_k2("5"), [])
+
+    def test_without_the_hand_off_values_are_lost(self):
+        # The control: the same run with --leave-timeout 0 loses some values.
+        self.assertNotEqual(self.run_k2("0"), [])
+
+
 class TerminalTests(Harness):
     """kadnode in a pseudo-terminal (tmux), typed at as a person would."""
 

@@ -1,0 +1,73 @@
+#pragma once
+// A node's state on disk (--state-dir): its ID and port, its routing contacts, and the items it
+// stores with their remaining lives, so that it comes back from a restart or a crash as it was.
+//
+// The file is written atomically (a temporary file, fsync, rename, fsync of the directory), is
+// versioned, and carries a SHA-256 of its contents: a damaged or truncated file is detected on
+// load and set aside. A lock file keeps a second process off the same directory. The format is
+// described in docs/ARCHITECTURE.md.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kad/expected.hpp"
+#include "kad/krpc.hpp"
+#include "kad/node_id.hpp"
+#include "kad/time.hpp"
+
+namespace kad {
+
+using WallClock = std::chrono::system_clock;
+
+struct SavedItem {
+    std::string key;
+    std::string value;
+    std::int64_t seq = 0;
+    WallClock::time_point expires{};
+    Duration ttl{};
+    bool original = false;
+    WallClock::time_point published_at{};
+};
+
+struct SavedState {
+    static constexpr std::int64_t kVersion = 1;
+    NodeId id;
+    std::uint16_t port = 0;
+    std::vector<krpc::NodeInfo> contacts;
+    std::vector<SavedItem> items;
+};
+
+std::string encode_state(const SavedState& s);
+// The error says what is wrong: "too short", "not a kadnode state file", "checksum mismatch
+// (damaged or truncated)", "version N is not supported", "malformed: ...".
+Expected<SavedState> decode_state(std::string_view file);
+
+// A locked state directory. The lock is held while the object lives.
+class StateDir {
+public:
+    // Creates the directory if needed and locks it. Fails with a clear message if another
+    // process holds it.
+    static Expected<StateDir> open(const std::string& path);
+    StateDir(StateDir&& o) noexcept;
+    StateDir& operator=(StateDir&&) = delete;
+    ~StateDir();
+
+    const std::string& path() const noexcept { return path_; }
+    std::string file() const { return path_ + "/state"; }
+
+    // The saved state, nullopt if there is none. A damaged file is renamed to
+    // state.damaged-<unix time> and `warning` says so; the node then starts fresh.
+    std::optional<SavedState> load(std::string& warning);
+    // Writes atomically. Throws std::system_error naming the file on failure.
+    void save(const SavedState& s);
+
+private:
+    StateDir(std::string path, int lock_fd) : path_(std::move(path)), lock_fd_(lock_fd) {}
+    std::string path_;
+    int lock_fd_ = -1;
+};
+
+}  // namespace kad

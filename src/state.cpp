@@ -1,0 +1,232 @@
+#include "kad/state.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "kad/bencode.hpp"
+#include "kad/crypto.hpp"
+
+namespace kad {
+
+namespace {
+
+constexpr std::string_view kMagic = "KADSTATE";
+constexpr std::size_t kDigest = 32;
+
+std::int64_t unix_ms(WallClock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+WallClock::time_point from_unix_ms(std::int64_t ms) {
+    return WallClock::time_point(
+        std::chrono::duration_cast<WallClock::duration>(std::chrono::milliseconds(ms)));
+}
+
+std::int64_t whole_ms(Duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+}  // namespace
+
+std::string encode_state(const SavedState& s) {
+    using bencode::Dict;
+    using bencode::List;
+    using bencode::Value;
+    List contacts;
+    for (const auto& c : s.contacts)
+        contacts.emplace_back(std::string(c.id.raw()) + c.endpoint.compact());
+    List items;
+    for (const auto& it : s.items) {
+        Dict item;
+        item.emplace("e", Value(unix_ms(it.expires)));
+        item.emplace("k", Value(it.key));
+        item.emplace("o", Value(std::int64_t{it.original ? 1 : 0}));
+        item.emplace("p", Value(unix_ms(it.published_at)));
+        item.emplace("s", Value(it.seq));
+        item.emplace("t", Value(whole_ms(it.ttl)));
+        item.emplace("v", Value(it.value));
+        items.emplace_back(std::move(item));
+    }
+    Dict top;
+    top.emplace("contacts", Value(std::move(contacts)));
+    top.emplace("id", Value(std::string(s.id.raw())));
+    top.emplace("items", Value(std::move(items)));
+    top.emplace("port", Value(std::int64_t{s.port}));
+    top.emplace("version", Value(SavedState::kVersion));
+    const std::string payload = bencode::encode(Value(std::move(top)));
+    const auto digest = sha256(payload);
+    std::string out(kMagic);
+    out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+    out.append(payload);
+    return out;
+}
+
+Expected<SavedState> decode_state(std::string_view file) {
+    if (file.size() < kMagic.size() + kDigest) return unexpected("too short");
+    if (file.substr(0, kMagic.size()) != kMagic) return unexpected("not a kadnode state file");
+    const std::string_view digest = file.substr(kMagic.size(), kDigest);
+    const std::string_view payload = file.substr(kMagic.size() + kDigest);
+    const auto actual = sha256(payload);
+    if (!constant_time_equal(digest, std::string_view(reinterpret_cast<const char*>(actual.data()),
+                                                      actual.size()))) {
+        return unexpected("checksum mismatch (damaged or truncated)");
+    }
+    bencode::Limits limits;
+    limits.max_depth = 4;
+    limits.max_elements = 16'000'000;
+    auto root = bencode::decode_value(payload, limits);
+    if (!root) return unexpected("malformed: " + root.error().message());
+    auto bad = [](const std::string& why) { return unexpected("malformed: " + why); };
+    if (root->type() != bencode::Type::Dict) return bad("not a dictionary");
+    const auto& d = root->as_dict();
+    auto field = [&](const char* k, bencode::Type t) -> const bencode::Value* {
+        auto it = d.find(k);
+        return it != d.end() && it->second.type() == t ? &it->second : nullptr;
+    };
+    const auto* version = field("version", bencode::Type::Integer);
+    if (!version) return bad("no version");
+    if (version->as_int() != SavedState::kVersion) {
+        return unexpected("version " + std::to_string(version->as_int()) + " is not supported");
+    }
+    const auto* id = field("id", bencode::Type::String);
+    const auto* port = field("port", bencode::Type::Integer);
+    const auto* contacts = field("contacts", bencode::Type::List);
+    const auto* items = field("items", bencode::Type::List);
+    if (!id || !port || !contacts || !items) return bad("missing id, port, contacts or items");
+    SavedState s;
+    auto parsed_id = NodeId::from_bytes(id->as_string());
+    if (!parsed_id) return bad("id is not 20 bytes");
+    s.id = *parsed_id;
+    if (port->as_int() < 0 || port->as_int() > 65535) return bad("port out of range");
+    s.port = static_cast<std::uint16_t>(port->as_int());
+    for (const auto& c : contacts->as_list()) {
+        if (c.type() != bencode::Type::String) return bad("a contact is not a string");
+        const std::string& raw = c.as_string();
+        if (raw.size() != krpc::kCompactNodeV4 && raw.size() != krpc::kCompactNodeV6) {
+            return bad("a contact has the wrong length");
+        }
+        s.contacts.push_back({*NodeId::from_bytes(std::string_view(raw).substr(0, 20)),
+                              *Endpoint::from_compact(std::string_view(raw).substr(20))});
+    }
+    for (const auto& v : items->as_list()) {
+        if (v.type() != bencode::Type::Dict) return bad("an item is not a dictionary");
+        const auto& item = v.as_dict();
+        auto get = [&](const char* k, bencode::Type t) -> const bencode::Value* {
+            auto it = item.find(k);
+            return it != item.end() && it->second.type() == t ? &it->second : nullptr;
+        };
+        const auto* e = get("e", bencode::Type::Integer);
+        const auto* k = get("k", bencode::Type::String);
+        const auto* o = get("o", bencode::Type::Integer);
+        const auto* p = get("p", bencode::Type::Integer);
+        const auto* sq = get("s", bencode::Type::Integer);
+        const auto* t = get("t", bencode::Type::Integer);
+        const auto* val = get("v", bencode::Type::String);
+        if (!e || !k || !o || !p || !sq || !t || !val) return bad("an item lacks a field");
+        SavedItem si;
+        si.key = k->as_string();
+        si.value = val->as_string();
+        si.seq = sq->as_int();
+        si.expires = from_unix_ms(e->as_int());
+        si.ttl = std::chrono::milliseconds(std::max<std::int64_t>(0, t->as_int()));
+        si.original = o->as_int() != 0;
+        si.published_at = from_unix_ms(p->as_int());
+        s.items.push_back(std::move(si));
+    }
+    return s;
+}
+
+// ---- the directory ------------------------------------------------------------------------------
+
+Expected<StateDir> StateDir::open(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return unexpected("cannot create " + path + ": " + ec.message());
+    const std::string lock = path + "/lock";
+    const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return unexpected("cannot open " + lock + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = {};
+        const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+        ::close(fd);
+        std::string who = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : std::string();
+        while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+        return unexpected(path + " is in use by another kadnode" +
+                          (who.empty() ? std::string() : " (pid " + who + ")"));
+    }
+    const std::string me = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+        // The pid is only for the message above; the lock itself is what matters.
+    }
+    return StateDir(path, fd);
+}
+
+StateDir::StateDir(StateDir&& o) noexcept : path_(std::move(o.path_)), lock_fd_(o.lock_fd_) {
+    o.lock_fd_ = -1;
+}
+
+StateDir::~StateDir() {
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
+std::optional<SavedState> StateDir::load(std::string& warning) {
+    const std::string f = file();
+    std::ifstream in(f, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    auto state = decode_state(buf.str());
+    if (state) return std::move(*state);
+    const std::string aside = f + ".damaged-" +
+                              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                 WallClock::now().time_since_epoch())
+                                                 .count());
+    std::error_code ec;
+    std::filesystem::rename(f, aside, ec);
+    warning = "state file " + f + " is damaged (" + state.error() + "); " +
+              (ec ? "could not move it aside (" + ec.message() + ")" : "moved it to " + aside) +
+              "; starting fresh";
+    return std::nullopt;
+}
+
+void StateDir::save(const SavedState& s) {
+    const std::string bytes = encode_state(s);
+    const std::string tmp = file() + ".tmp";
+    auto fail = [&](const std::string& what) {
+        throw std::system_error(errno, std::system_category(), what);
+    };
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) fail("cannot write " + tmp);
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            ::close(fd);
+            fail("cannot write " + tmp);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        ::close(fd);
+        fail("cannot sync " + tmp);
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), file().c_str()) != 0) fail("cannot rename " + tmp);
+    // The rename itself must reach the disk too.
+    const int dir = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        ::fsync(dir);
+        ::close(dir);
+    }
+}
+
+}  // namespace kad

@@ -1,0 +1,108 @@
+// The state file: encoding, damage detection, the lock, atomic saves.
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.hpp"
+#include "kad/state.hpp"
+
+using namespace kad;
+using namespace kad::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+SavedState sample() {
+    SavedState s;
+    s.id = id_from(1);
+    s.port = 4242;
+    s.contacts.push_back({id_from(2), ep("10.0.0.2:4000")});
+    s.contacts.push_back({id_from(3), ep("[fd00::3]:4001")});
+    SavedItem it;
+    it.key = "key";
+    it.value = std::string("binary\0value", 12);
+    it.seq = 7;
+    it.expires = WallClock::time_point(std::chrono::milliseconds(1'800'000'000'123));
+    it.ttl = 24h;
+    it.original = true;
+    it.published_at = WallClock::time_point(std::chrono::milliseconds(1'799'990'000'000));
+    s.items.push_back(it);
+    return s;
+}
+
+std::string temp_dir() {
+    auto p = std::filesystem::temp_directory_path() /
+             ("kad-state-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()));
+    std::filesystem::remove_all(p);
+    return p.string();
+}
+
+}  // namespace
+
+TEST_CASE("a saved state decodes to what was saved", "[state]") {
+    const SavedState s = sample();
+    auto back = decode_state(encode_state(s));
+    REQUIRE(back);
+    CHECK(back->id == s.id);
+    CHECK(back->port == 4242);
+    CHECK(back->contacts == s.contacts);
+    REQUIRE(back->items.size() == 1);
+    CHECK(back->items[0].key == "key");
+    CHECK(back->items[0].value == s.items[0].value);
+    CHECK(back->items[0].seq == 7);
+    CHECK(back->items[0].expires == s.items[0].expires);
+    CHECK(back->items[0].ttl == 24h);
+    CHECK(back->items[0].original);
+    CHECK(back->items[0].published_at == s.items[0].published_at);
+}
+
+TEST_CASE("a damaged, truncated or foreign state file is refused with the reason", "[state]") {
+    const std::string good = encode_state(sample());
+    CHECK(decode_state(good.substr(0, good.size() - 1)).error() ==
+          "checksum mismatch (damaged or truncated)");
+    CHECK(decode_state(good.substr(0, 20)).error() == "too short");
+    std::string flipped = good;
+    flipped[flipped.size() / 2] ^= 1;
+    CHECK(decode_state(flipped).error() == "checksum mismatch (damaged or truncated)");
+    std::string foreign = good;
+    foreign[0] = 'X';
+    CHECK(decode_state(foreign).error() == "not a kadnode state file");
+    // Every prefix fails cleanly.
+    for (std::size_t n = 0; n < good.size(); ++n) CHECK_FALSE(decode_state(good.substr(0, n)));
+}
+
+TEST_CASE("a state directory is locked, saved atomically, and a damaged file set aside",
+          "[state]") {
+    const std::string dir = temp_dir();
+    {
+        auto d = StateDir::open(dir);
+        REQUIRE(d);
+        auto second = StateDir::open(dir);
+        REQUIRE_FALSE(second);
+        CHECK(second.error().find("is in use by another kadnode (pid ") != std::string::npos);
+
+        std::string warning;
+        CHECK_FALSE(d->load(warning));  // nothing saved yet
+        CHECK(warning.empty());
+        d->save(sample());
+        CHECK_FALSE(std::filesystem::exists(d->file() + ".tmp"));
+        auto loaded = d->load(warning);
+        REQUIRE(loaded);
+        CHECK(loaded->id == id_from(1));
+
+        // Truncate it: the next load sets it aside and starts fresh.
+        std::filesystem::resize_file(d->file(), 50);
+        CHECK_FALSE(d->load(warning));
+        CHECK(warning.find("is damaged (checksum mismatch") != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(d->file()));
+        bool aside = false;
+        for (const auto& e : std::filesystem::directory_iterator(dir)) {
+            if (e.path().filename().string().rfind("state.damaged-", 0) == 0) aside = true;
+        }
+        CHECK(aside);
+    }
+    // Released with the object.
+    CHECK(StateDir::open(dir));
+    std::filesystem::remove_all(dir);
+}
