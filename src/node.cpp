@@ -1100,6 +1100,13 @@ void Node::republish(const NodeId& target) {
         storage_.set_published(target, now_);
         ++stats_.refreshed_originals;
     } else {
+        if (table_.count_nearer_than_self(target) >= config_.k) {
+            // We know k nodes nearer the key: they hold it (a hand-off or their own republish
+            // saw to that). Keep the copy until it expires; republishing is theirs now.
+            storage_.set_republish_at(target, TimePoint::max());
+            ++stats_.republish_retired;
+            return;
+        }
         // A holder keeps the replicas where they belong, with the life the item has left.
         job.ttl = item->expires - now_;
         if (*job.ttl <= Duration::zero()) return;
@@ -1107,17 +1114,26 @@ void Node::republish(const NodeId& target) {
         ++stats_.republished;
     }
     ++republishing_;
-    const auto id = start_lookup(target, true, false, 0, nullptr, [this, job](LookupOp& op) {
-        if (op.cancelled) {
-            --republishing_;
-            return;
-        }
-        auto result = std::make_shared<PutResult>();
-        store_on(op.lookup.results(), job, result, [this, result](bool) {
-            --republishing_;
-            stats_.republish_stores += result->stored;
+    const auto id =
+        start_lookup(target, true, false, 0, nullptr, [this, job, original, target](LookupOp& op) {
+            if (op.cancelled) {
+                --republishing_;
+                return;
+            }
+            const auto results = op.lookup.results();
+            if (!original && results.size() >= config_.k &&
+                compare_distance(target, id_, results.back()->id) > 0) {
+                // Nearer nodes have joined: we are no longer among the k nearest. They get the
+                // item now; we keep our copy until it expires, but stop republishing it.
+                storage_.set_republish_at(target, TimePoint::max());
+                ++stats_.republish_retired;
+            }
+            auto result = std::make_shared<PutResult>();
+            store_on(results, job, result, [this, result](bool) {
+                --republishing_;
+                stats_.republish_stores += result->stored;
+            });
         });
-    });
     if (id == 0) --republishing_;
 }
 

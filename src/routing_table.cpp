@@ -44,6 +44,14 @@ bool RoutingTable::self_is_nearest(const NodeId& target, const NodeId& except) c
     return true;
 }
 
+std::size_t RoutingTable::count_nearer_than_self(const NodeId& target) const {
+    std::size_t n = 0;
+    for (const auto& c : buckets_[bucket_index(target)].live_) {
+        if (c.failures == 0 && compare_distance(target, c.id, self_) < 0) ++n;
+    }
+    return n;
+}
+
 const Contact* RoutingTable::find(const NodeId& id) const {
     const Bucket& b = buckets_[bucket_index(id)];
     for (const auto& c : b.live_) {

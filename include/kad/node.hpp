@@ -106,6 +106,7 @@ struct NodeStats {
     std::uint64_t republished = 0;  // items a holder republished
     std::uint64_t refreshed_originals = 0;  // items the publisher (we) refreshed
     std::uint64_t republish_stores = 0;     // stores those republishes made
+    std::uint64_t republish_retired = 0;    // items we stopped republishing: no longer near
     std::uint64_t handoffs = 0, handoff_stores = 0, handoffs_skipped = 0;
     std::uint64_t bucket_refreshes = 0;
 };

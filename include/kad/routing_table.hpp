@@ -111,6 +111,8 @@ public:
     // True if no contact but `except` is nearer to target than we are. Looks at one bucket:
     // a contact nearer than us to target shares exactly cpl(us, target) bits with us.
     bool self_is_nearest(const NodeId& target, const NodeId& except) const;
+    // How many contacts are nearer to target than we are (the same single bucket).
+    std::size_t count_nearer_than_self(const NodeId& target) const;
 
     const Contact* find(const NodeId& id) const;
     const Contact* find(const Endpoint& ep) const;
