@@ -157,7 +157,7 @@ TEST_CASE("a clean stop hands the items over: k = 2, two nodes leave, nothing is
 }
 
 TEST_CASE("a quarter of the nodes replaced every hour for a day: all 1,000 values remain",
-          "[sim][data]") {
+          "[sim][data][churn]") {
     sim::Network net(36, lan());
     REQUIRE(sim::grow(net, 200).size() == 200);
     std::vector<std::string> keys;
