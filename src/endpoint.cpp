@@ -1,5 +1,7 @@
 #include "kad/endpoint.hpp"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -184,6 +186,14 @@ bool Endpoint::is_private() const noexcept {
     if (v6_) return (addr_[0] & 0xfe) == 0xfc || (addr_[0] == 0xfe && (addr_[1] & 0xc0) == 0x80);
     return addr_[0] == 10 || (addr_[0] == 172 && (addr_[1] & 0xf0) == 16) ||
            (addr_[0] == 192 && addr_[1] == 168) || (addr_[0] == 169 && addr_[1] == 254);
+}
+
+Endpoint source_key(const Endpoint& from) {
+    if (from.is_loopback()) return from;
+    if (from.is_v4()) return from.with_port(0);
+    std::array<std::uint8_t, 16> prefix{};
+    std::copy_n(from.address_bytes().begin(), 8, prefix.begin());
+    return Endpoint::v6(prefix, 0);
 }
 
 }  // namespace kad

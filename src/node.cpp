@@ -89,7 +89,8 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       now_(now),
       table_(id, config_.routing, now),
       storage_(config_.storage),
-      txns_(config_.max_transactions) {
+      txns_(config_.max_transactions),
+      limiter_(config_.rate_limit) {
     rng_.fill(secret_);
     rng_.fill(previous_secret_);
     rotate_at_ = now + config_.token_rotation;
@@ -287,8 +288,11 @@ void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_vi
         ++stats_.unusable_source;
         return;
     }
+    // A source sending far past its rate is not even decoded.
+    if (limiter_.ignored(now_, from)) return;
     auto decoded = krpc::decode(datagram, scratch_, config_.limits);
     if (!decoded) {
+        if (!admit(from)) return;
         const auto& f = decoded.error();
         if (f.kind == krpc::DecodeFailureKind::BadQuery) {
             ++stats_.bad_queries;
@@ -303,10 +307,28 @@ void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_vi
     }
     const krpc::Message& m = *decoded;
     if (const auto* q = std::get_if<krpc::Query>(&m.body)) {
-        on_query(from, m, *q);
+        if (admit(from)) on_query(from, m, *q);
     } else {
         on_reply(from, m);
     }
+}
+
+bool Node::admit(const Endpoint& from) {
+    // Contacts in our routing table are answered even when the global budget is spent.
+    const bool trusted = table_.find(from) != nullptr;
+    switch (limiter_.charge(now_, from, trusted)) {
+        case RateLimiter::Verdict::Allow:
+            return true;
+        case RateLimiter::Verdict::DropSource:
+            KAD_LOG(log_, Trace, "rate limit: dropped a datagram from " + from.to_string());
+            return false;
+        case RateLimiter::Verdict::DropGlobal:
+            KAD_LOG(log_, Trace, "global rate limit: dropped a datagram from " + from.to_string());
+            return false;
+        case RateLimiter::Verdict::DropIgnored:
+            return false;
+    }
+    return false;
 }
 
 void Node::on_query(const Endpoint& from, const krpc::Message& m, const krpc::Query& q) {
@@ -436,7 +458,17 @@ void Node::answer_store(const Endpoint& from, const krpc::Message& m, const krpc
             return refuse(krpc::kSeqTooLow, "sequence number equal to current, value differs");
         case StoreResult::TooManyItems:
         case StoreResult::StorageFull:
+            ++stats_.stores_full;
             return refuse(krpc::kServerError, to_string(res));
+        case StoreResult::QuotaExceeded: {
+            ++stats_.stores_over_quota;
+            const Storage::Usage* u = storage_.usage(from);
+            return refuse(krpc::kServerError,
+                          "quota: this address holds " + std::to_string(u ? u->items : 0) + "/" +
+                              std::to_string(storage_.source_item_limit()) + " items, " +
+                              std::to_string(u ? u->bytes : 0) + "/" +
+                              std::to_string(storage_.source_byte_limit()) + " bytes");
+        }
         case StoreResult::KeyTooLarge:
         case StoreResult::ValueTooLarge:
             return refuse(krpc::kMessageTooBig, to_string(res));
@@ -470,9 +502,11 @@ void Node::on_reply(const Endpoint& from, const krpc::Message& m) {
     switch (txns_.take(m.transaction, from, replier, e)) {
         case TransactionTable::Match::UnknownTransaction:
             ++stats_.unmatched_replies;
+            admit(from);  // charged: a stream of stray replies is a flood like any other
             return;
         case TransactionTable::Match::WrongEndpoint:
             ++stats_.wrong_endpoint;
+            admit(from);
             return;
         case TransactionTable::Match::WrongId:
             ++stats_.wrong_id;

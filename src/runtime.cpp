@@ -370,6 +370,7 @@ SavedState AsioNode::snapshot() const {
         si.ttl = item.ttl;
         si.original = item.original;
         si.published_at = to_wall(item.published_at);
+        if (!item.source.is_unspecified()) si.source = item.source;
         s.items.push_back(std::move(si));
     }
     return s;
@@ -393,6 +394,7 @@ std::size_t AsioNode::restore(const SavedState& state) {
         item.stored_at = now;
         item.original = si.original;
         item.published_at = to_steady(si.published_at);
+        if (si.source) item.source = *si.source;
         if (accepted(node_->restore(std::move(item)))) ++restored;
     }
     rearm();

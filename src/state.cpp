@@ -53,6 +53,7 @@ std::string encode_state(const SavedState& s) {
         item.emplace("s", Value(it.seq));
         item.emplace("t", Value(whole_ms(it.ttl)));
         item.emplace("v", Value(it.value));
+        if (it.source) item.emplace("w", Value(it.source->compact()));
         items.emplace_back(std::move(item));
     }
     Dict top;
@@ -139,6 +140,10 @@ Expected<SavedState> decode_state(std::string_view file) {
         si.ttl = std::chrono::milliseconds(std::max<std::int64_t>(0, t->as_int()));
         si.original = o->as_int() != 0;
         si.published_at = from_unix_ms(p->as_int());
+        // "w" came later in version 1: optional, and ignored when not an endpoint.
+        if (const auto* w = get("w", bencode::Type::String)) {
+            si.source = Endpoint::from_compact(w->as_string());
+        }
         s.items.push_back(std::move(si));
     }
     return s;

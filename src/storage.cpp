@@ -1,5 +1,7 @@
 #include "kad/storage.hpp"
 
+#include <algorithm>
+
 namespace kad {
 
 bool accepted(StoreResult r) noexcept {
@@ -26,6 +28,8 @@ const char* to_string(StoreResult r) noexcept {
             return "store full (item count)";
         case StoreResult::StorageFull:
             return "store full (bytes)";
+        case StoreResult::QuotaExceeded:
+            return "quota exceeded: this address holds its share of the store";
     }
     return "?";
 }
@@ -37,9 +41,71 @@ StoreResult Storage::check_sizes(std::string_view key, std::string_view value) c
 }
 
 void Storage::set_expiry(StoredItem& item, TimePoint expires) {
+    account(item, false);
     by_expiry_.erase({item.expires, item.target});
     item.expires = expires;
     by_expiry_.insert({item.expires, item.target});
+    account(item, true);
+}
+
+namespace {
+
+bool counted(const Endpoint& source) {
+    return !source.is_unspecified();
+}
+
+}  // namespace
+
+std::size_t Storage::source_item_limit() const noexcept {
+    return std::max<std::size_t>(
+        1, static_cast<std::size_t>(config_.max_share * static_cast<double>(config_.max_items)));
+}
+
+std::size_t Storage::source_byte_limit() const noexcept {
+    return std::max<std::size_t>(
+        1, static_cast<std::size_t>(config_.max_share * static_cast<double>(config_.max_bytes)));
+}
+
+const Storage::Usage* Storage::usage(const Endpoint& source) const {
+    auto it = usage_.find(source_key(source));
+    return it == usage_.end() ? nullptr : &it->second;
+}
+
+void Storage::account(const StoredItem& item, bool add) {
+    if (!counted(item.source)) return;
+    const Endpoint key = source_key(item.source);
+    Usage& u = usage_[key];
+    by_items_.erase({u.items, key});
+    const std::size_t size = item.key.size() + item.value.size();
+    if (add) {
+        ++u.items;
+        u.bytes += size;
+        u.by_expiry.insert({item.expires, item.target});
+    } else {
+        --u.items;
+        u.bytes -= size;
+        u.by_expiry.erase({item.expires, item.target});
+    }
+    if (u.items == 0) {
+        usage_.erase(key);
+    } else {
+        by_items_.insert({u.items, key});
+    }
+}
+
+bool Storage::make_room(const Endpoint& source, std::size_t bytes, bool new_item) {
+    const Endpoint key = counted(source) ? source_key(source) : Endpoint{};
+    const Usage* mine = counted(source) ? usage(source) : nullptr;
+    while ((new_item && items_.size() >= config_.max_items) || bytes_ + bytes > config_.max_bytes) {
+        if (by_items_.empty()) return false;
+        const auto [items, heaviest] = *by_items_.rbegin();
+        // The source holding the most is refused first; so is anyone holding as much.
+        if (heaviest == key || (mine && mine->items >= items)) return false;
+        const NodeId victim = usage_.at(heaviest).by_expiry.begin()->second;
+        erase(victim);
+        ++evicted_;
+    }
+    return true;
 }
 
 StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view value,
@@ -50,6 +116,7 @@ StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view
     if (life <= Duration::zero()) life = config_.default_ttl;
     if (life > config_.max_ttl) life = config_.max_ttl;
     const NodeId target = NodeId::from_key(key);
+    const Usage* mine = counted(source) ? usage(source) : nullptr;
 
     if (auto it = items_.find(target); it != items_.end()) {
         StoredItem& item = it->second;
@@ -57,11 +124,27 @@ StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view
         if (seq == item.seq && value != item.value) return StoreResult::SeqConflict;
         StoreResult result = StoreResult::Refreshed;
         if (seq > item.seq) {
-            const std::size_t new_bytes = bytes_ - item.value.size() + value.size();
-            if (new_bytes > config_.max_bytes) return StoreResult::StorageFull;
-            bytes_ = new_bytes;
+            // A new version belongs to whoever wrote it: it counts against that source's share.
+            const bool same = counted(source) && counted(item.source) &&
+                              source_key(source) == source_key(item.source);
+            const std::size_t old_size = item.key.size() + item.value.size();
+            const std::size_t new_size = key.size() + value.size();
+            if (mine) {
+                const std::size_t items = mine->items + (same ? 0 : 1);
+                const std::size_t bytes = mine->bytes - (same ? old_size : 0) + new_size;
+                if (items > source_item_limit() || bytes > source_byte_limit()) {
+                    return StoreResult::QuotaExceeded;
+                }
+            }
+            if (new_size > old_size && !make_room(source, new_size - old_size, false)) {
+                return StoreResult::StorageFull;
+            }
+            account(item, false);
+            bytes_ = bytes_ - item.value.size() + value.size();
             item.value = std::string(value);
             item.seq = seq;
+            item.source = source;
+            account(item, true);
             result = StoreResult::Updated;
         }
         // Never shorten a life someone else gave it (a refresh with a shorter TTL).
@@ -71,13 +154,21 @@ StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view
         }
         item.stored_at = now;
         item.original = item.original || original;
-        item.source = source;
         ++changes_;
         return result;
     }
 
-    if (items_.size() >= config_.max_items) return StoreResult::TooManyItems;
-    if (bytes_ + key.size() + value.size() > config_.max_bytes) return StoreResult::StorageFull;
+    const std::size_t size = key.size() + value.size();
+    if (mine &&
+        (mine->items + 1 > source_item_limit() || mine->bytes + size > source_byte_limit())) {
+        return StoreResult::QuotaExceeded;
+    }
+    if (items_.size() >= config_.max_items && !make_room(source, size, true)) {
+        return StoreResult::TooManyItems;
+    }
+    if (bytes_ + size > config_.max_bytes && !make_room(source, size, true)) {
+        return StoreResult::StorageFull;
+    }
     StoredItem item;
     item.key = std::string(key);
     item.target = target;
@@ -90,9 +181,10 @@ StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view
     item.published_at = now;
     item.republish_at = now;
     item.source = source;
-    bytes_ += key.size() + value.size();
+    bytes_ += size;
     ++changes_;
     by_expiry_.insert({item.expires, target});
+    account(item, true);
     items_.emplace(target, std::move(item));
     return StoreResult::Stored;
 }
@@ -110,6 +202,7 @@ StoreResult Storage::restore(StoredItem item) {
     }
     bytes_ += item.key.size() + item.value.size();
     by_expiry_.insert({item.expires, item.target});
+    account(item, true);
     const NodeId target = item.target;
     items_.insert_or_assign(target, std::move(item));
     ++changes_;
@@ -137,6 +230,7 @@ bool Storage::erase(const NodeId& target) {
     auto it = items_.find(target);
     if (it == items_.end()) return false;
     by_expiry_.erase({it->second.expires, target});
+    account(it->second, false);
     bytes_ -= it->second.key.size() + it->second.value.size();
     items_.erase(it);
     ++changes_;

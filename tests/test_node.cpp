@@ -523,3 +523,109 @@ TEST_CASE("items expire at their TTL and are then no longer served", "[node]") {
     f.deliver(a, encode_query("f2", aid, krpc::FindValueArgs{NodeId::from_key("short"), {}}));
     CHECK_FALSE(as_response(f.transport.reply("f2")).item);
 }
+
+TEST_CASE("queries past a source's rate are dropped unanswered, then the source is ignored",
+          "[node][rate]") {
+    NodeConfig c;
+    c.rate_limit.rate = 10;
+    c.rate_limit.burst = 20;
+    Fixture f(c);
+    const Endpoint attacker = ep("198.51.100.7:6881");
+    const Endpoint honest = ep("203.0.113.9:6881");
+    const std::string ping = encode_query("aa", id_from(3), krpc::PingArgs{});
+    for (int i = 0; i < 1000; ++i) f.deliver(attacker, ping);
+    std::size_t to_attacker = 0;
+    for (const auto& s : f.transport.sent) to_attacker += s.to == attacker ? 1 : 0;
+    // Its burst was answered (plus our one verification ping), nothing more.
+    CHECK(to_attacker <= 21);
+    CHECK(f.node.rate_limiter().stats().sources_ignored == 1);
+    CHECK(f.node.rate_limiter().stats().dropped_ignored > 900);
+    // Malformed datagrams from it are not even decoded now.
+    const auto malformed = f.node.stats().malformed_dropped;
+    f.deliver(attacker, "garbage");
+    CHECK(f.node.stats().malformed_dropped == malformed);
+    // Another source is answered.
+    f.deliver(honest, encode_query("hh", id_from(4), krpc::PingArgs{}));
+    CHECK(f.transport.reply("hh").transaction == "hh");
+}
+
+TEST_CASE("malformed datagrams count against their source's rate", "[node][rate]") {
+    NodeConfig c;
+    c.rate_limit.rate = 10;
+    c.rate_limit.burst = 20;
+    Fixture f(c);
+    const Endpoint attacker = ep("198.51.100.7:6881");
+    for (int i = 0; i < 100; ++i) f.deliver(attacker, "garbage");
+    CHECK(f.transport.sent.empty());
+    CHECK(f.node.stats().malformed_dropped == 20);
+    CHECK(f.node.rate_limiter().stats().sources_ignored == 1);
+}
+
+TEST_CASE("replies to our own queries are not charged to the rate limit", "[node][rate]") {
+    NodeConfig c;
+    c.rate_limit.rate = 1;
+    c.rate_limit.burst = 1;
+    Fixture f(c);
+    const Endpoint peer = ep("203.0.113.9:6881");
+    int answered = 0;
+    for (int i = 0; i < 50; ++i) {
+        f.node.ping(f.now, peer, std::nullopt, [&](const PingResult& r) { answered += r.ok; });
+        const auto q = f.transport.last();
+        f.deliver(peer, encode_response(q.transaction, krpc::Response{id_from(9), {}, {}, {}}));
+    }
+    CHECK(answered == 50);
+    CHECK(f.node.rate_limiter().stats().dropped_source == 0);
+}
+
+TEST_CASE("a store past the source's share is refused with the reason", "[node][quota]") {
+    NodeConfig c;
+    c.storage.max_items = 100;
+    c.storage.max_share = 0.05;  // 5 items
+    Fixture f(c);
+    const Endpoint a = ep("203.0.113.9:6881");
+    const NodeId aid = id_from(3);
+    for (int i = 0; i < 5; ++i) {
+        const std::string key = "k" + std::to_string(i);
+        auto m = f.store(a, aid, key, "v", 0, f.token_from_find_value(a, aid, key));
+        REQUIRE(std::holds_alternative<krpc::Response>(m.body));
+    }
+    auto m = f.store(a, aid, "k5", "v", 0, f.token_from_find_value(a, aid, "k5"));
+    CHECK(as_error(m).code == 202);
+    CHECK(as_error(m).message.find("quota") != std::string::npos);
+    CHECK(f.node.stats().stores_over_quota == 1);
+    CHECK(f.node.storage().size() == 5);
+}
+
+TEST_CASE("replies are never much larger than the query, except find answers bounded by k",
+          "[node]") {
+    Fixture f;
+    for (int i = 0; i < 40; ++i) {
+        f.add_contact(id_from(100 + i),
+                      Endpoint::v4({10, 1, 0, static_cast<std::uint8_t>(i + 1)}, 6881));
+    }
+    const Endpoint a = ep("10.0.0.3:1");
+    const NodeId aid = id_from(3);
+    auto reply_size = [&](const std::string& query) {
+        f.transport.sent.clear();
+        f.deliver(a, query);
+        REQUIRE_FALSE(f.transport.sent.empty());
+        return f.transport.sent.front().bytes.size();
+    };
+    const std::string ping = encode_query("aa", aid, krpc::PingArgs{});
+    CHECK(reply_size(ping) <= 2 * ping.size());
+    const std::string unknown = "d1:ad2:id20:" + std::string(20, 'x') + "e1:q3:foo1:t2:aa1:y1:qe";
+    CHECK(reply_size(unknown) <= 2 * unknown.size());
+    // A bad argument's 203 carries a bounded reason.
+    const std::string bad =
+        "d1:ad2:id20:" + std::string(20, 'x') + "6:target3:abce1:q9:find_node1:t2:aa1:y1:qe";
+    CHECK(reply_size(bad) <= 2 * bad.size() + f.node.config().max_error_message);
+    const std::string store_bad_token = encode_query(
+        "aa", aid, krpc::StoreArgs{NodeId::from_key("k"), "tok", "k", "v", 0, std::nullopt});
+    CHECK(reply_size(store_bad_token) <= 2 * store_bad_token.size());
+    // find_node with both families: at most k of each.
+    krpc::FindNodeArgs fn{id_from(7), krpc::Want{true, true}};
+    const std::size_t bound = 200 + f.node.config().k * (26 + 38);
+    CHECK(reply_size(encode_query("aa", aid, fn)) <= bound);
+    CHECK(reply_size(encode_query(
+              "aa", aid, krpc::FindValueArgs{id_from(7), krpc::Want{true, true}})) <= bound);
+}

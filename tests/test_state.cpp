@@ -28,6 +28,11 @@ SavedState sample() {
     it.original = true;
     it.published_at = WallClock::time_point(std::chrono::milliseconds(1'799'990'000'000));
     s.items.push_back(it);
+    SavedItem stored = it;  // stored to us by another node: its writer is kept
+    stored.key = "key2";
+    stored.original = false;
+    stored.source = ep("192.0.2.9:6881");
+    s.items.push_back(stored);
     return s;
 }
 
@@ -47,7 +52,7 @@ TEST_CASE("a saved state decodes to what was saved", "[state]") {
     CHECK(back->id == s.id);
     CHECK(back->port == 4242);
     CHECK(back->contacts == s.contacts);
-    REQUIRE(back->items.size() == 1);
+    REQUIRE(back->items.size() == 2);
     CHECK(back->items[0].key == "key");
     CHECK(back->items[0].value == s.items[0].value);
     CHECK(back->items[0].seq == 7);
@@ -55,6 +60,8 @@ TEST_CASE("a saved state decodes to what was saved", "[state]") {
     CHECK(back->items[0].ttl == 24h);
     CHECK(back->items[0].original);
     CHECK(back->items[0].published_at == s.items[0].published_at);
+    CHECK_FALSE(back->items[0].source);
+    CHECK(back->items[1].source == s.items[1].source);
 }
 
 TEST_CASE("a damaged, truncated or foreign state file is refused with the reason", "[state]") {

@@ -80,7 +80,9 @@ TEST_CASE("Storage: sequence numbers", "[storage]") {
         CHECK(s.store(t0 + 30min, "k", "v5", 5, 1h, false, other) == StoreResult::Refreshed);
         CHECK(get(s, "k").expires == t0 + 90min);
         CHECK(get(s, "k").stored_at == t0 + 30min);
-        CHECK(get(s, "k").source == other);
+        // The item still belongs to who wrote this version: a refresh from elsewhere cannot
+        // move it onto someone else's quota (nor make it theirs to lose when the store fills).
+        CHECK(get(s, "k").source == peer);
         // A refresh with a shorter life keeps the longer one.
         CHECK(s.store(t0 + 40min, "k", "v5", 5, 10min, false, peer) == StoreResult::Refreshed);
         CHECK(get(s, "k").expires == t0 + 90min);
@@ -233,4 +235,109 @@ TEST_CASE("Storage: results", "[storage]") {
         CHECK_FALSE(kad::accepted(r));
         CHECK(std::string(kad::to_string(r)) != "?");
     }
+}
+
+TEST_CASE("Storage: one source holds no more than its share", "[storage][quota]") {
+    StorageConfig c;
+    c.max_items = 100;
+    c.max_share = 0.1;  // 10 items
+    Storage s(c);
+    CHECK(s.source_item_limit() == 10);
+    int i = 0;
+    for (; i < 10; ++i) {
+        REQUIRE(s.store(t0, "p" + std::to_string(i), "v", 0, {}, false, peer) ==
+                StoreResult::Stored);
+    }
+    CHECK(s.store(t0, "p10", "v", 0, {}, false, peer) == StoreResult::QuotaExceeded);
+    // Another port of the same IPv4 address is the same source.
+    CHECK(s.store(t0, "p10", "v", 0, {}, false, peer.with_port(1)) == StoreResult::QuotaExceeded);
+    REQUIRE(s.usage(peer) != nullptr);
+    CHECK(s.usage(peer)->items == 10);
+    // Others are not affected, and neither are our own items.
+    CHECK(s.store(t0, "o1", "v", 0, {}, false, other) == StoreResult::Stored);
+    CHECK(s.store(t0, "mine", "v", 0, {}, true) == StoreResult::Stored);
+    CHECK(s.usage(Endpoint{}) == nullptr);
+    // A new version of its own item does not count twice; its items expiring frees its share.
+    CHECK(s.store(t0, "p0", "v2", 1, {}, false, peer) == StoreResult::Updated);
+    CHECK(s.usage(peer)->items == 10);
+    s.erase(NodeId::from_key("p1"));
+    CHECK(s.usage(peer)->items == 9);
+    CHECK(s.store(t0, "p10", "v", 0, {}, false, peer) == StoreResult::Stored);
+    // A new version written by another source moves to that source's share.
+    CHECK(s.store(t0, "p10", "v2", 1, {}, false, other) == StoreResult::Updated);
+    CHECK(s.usage(peer)->items == 9);
+    CHECK(s.usage(other)->items == 2);
+    // A refresh from another source does not.
+    CHECK(s.store(t0, "p2", "v", 0, {}, false, other) == StoreResult::Refreshed);
+    CHECK(s.usage(peer)->items == 9);
+}
+
+TEST_CASE("Storage: a byte share too", "[storage][quota]") {
+    StorageConfig c;
+    c.max_bytes = 1000;
+    c.max_share = 0.5;
+    Storage s(c);
+    CHECK(s.store(t0, "a", std::string(400, 'x'), 0, {}, false, peer) == StoreResult::Stored);
+    CHECK(s.store(t0, "b", std::string(100, 'x'), 0, {}, false, peer) ==
+          StoreResult::QuotaExceeded);
+    CHECK(s.store(t0, "b", std::string(98, 'x'), 0, {}, false, peer) == StoreResult::Stored);
+    CHECK(s.usage(peer)->bytes == 500);
+    // Growing an item past the share is refused and changes nothing.
+    CHECK(s.store(t0, "b", std::string(99, 'x'), 1, {}, false, peer) == StoreResult::QuotaExceeded);
+    CHECK(get(s, "b").seq == 0);
+}
+
+TEST_CASE("Storage: IPv6 sources are counted per /64, loopback per port", "[storage][quota]") {
+    CHECK(kad::source_key(*Endpoint::parse("[2001:db8:1:2::1]:1")) ==
+          kad::source_key(*Endpoint::parse("[2001:db8:1:2:ffff::9]:2")));
+    CHECK(kad::source_key(*Endpoint::parse("[2001:db8:1:2::1]:1")) !=
+          kad::source_key(*Endpoint::parse("[2001:db8:1:3::1]:1")));
+    CHECK(kad::source_key(*Endpoint::parse("127.0.0.1:1000")) !=
+          kad::source_key(*Endpoint::parse("127.0.0.1:1001")));
+    CHECK(kad::source_key(*Endpoint::parse("198.51.100.7:1000")) ==
+          kad::source_key(*Endpoint::parse("198.51.100.7:1001")));
+}
+
+TEST_CASE("Storage: when full, the source holding the most loses first", "[storage][quota]") {
+    StorageConfig c;
+    c.max_items = 10;
+    c.max_share = 0.7;  // 7 items each
+    Storage s(c);
+    const Endpoint third = Endpoint::v4({192, 0, 2, 3}, 6881);
+    for (int i = 0; i < 6; ++i) {
+        // The heavy source's items expire one minute apart: the soonest goes first.
+        REQUIRE(s.store(t0, "h" + std::to_string(i), "v", 0, 1h + i * 1min, false, peer) ==
+                StoreResult::Stored);
+    }
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(s.store(t0, "o" + std::to_string(i), "v", 0, {}, false, other) ==
+                StoreResult::Stored);
+    }
+    REQUIRE(s.store(t0, "mine", "v", 0, {}, true) == StoreResult::Stored);
+    REQUIRE(s.size() == 10);
+    // Full. The heaviest source's new items are refused...
+    CHECK(s.store(t0, "h6", "v", 0, {}, false, peer) == StoreResult::TooManyItems);
+    // ...while a lighter source's item takes the place of the heaviest's soonest to expire.
+    CHECK(s.store(t0, "t0", "v", 0, {}, false, third) == StoreResult::Stored);
+    CHECK(s.size() == 10);
+    CHECK(s.evicted() == 1);
+    CHECK(s.find(NodeId::from_key("h0")) == nullptr);
+    CHECK(s.find(NodeId::from_key("h1")) != nullptr);
+    CHECK(s.usage(peer)->items == 5);
+    // A lighter source may take the heaviest's place until it holds as much itself.
+    CHECK(s.store(t0, "o3", "v", 0, {}, false, other) == StoreResult::Stored);
+    CHECK(s.usage(peer)->items == 4);
+    CHECK(s.usage(other)->items == 4);
+    CHECK(s.store(t0, "o4", "v", 0, {}, false, other) == StoreResult::TooManyItems);
+    CHECK(s.evicted() == 2);
+    // Our own items are never evicted, and our own puts make room like a light source.
+    CHECK(s.store(t0, "mine2", "v", 0, {}, true) == StoreResult::Stored);
+    CHECK(s.evicted() == 3);
+    CHECK(s.usage(peer)->items + s.usage(other)->items == 7);
+    CHECK(s.find(NodeId::from_key("mine")) != nullptr);
+    CHECK(s.size() == 10);
+    // Expiry keeps the per-source index right: after the heavy source's items expire, it holds
+    // nothing.
+    s.expire(t0 + 2h);
+    CHECK(s.usage(peer) == nullptr);
 }

@@ -86,6 +86,11 @@ private:
     std::uint32_t scope_ = 0;
 };
 
+// The unit one party is counted as, for rate limits and storage quotas: an IPv4 address, an IPv6
+// /64 (one subscriber's usual allocation), or on loopback the address and port (local nodes are
+// told apart by port; nobody outside can spoof loopback). Port 0 except on loopback.
+Endpoint source_key(const Endpoint& from);
+
 }  // namespace kad
 
 template <>

@@ -28,6 +28,7 @@
 #include "kad/lookup.hpp"
 #include "kad/node_id.hpp"
 #include "kad/random.hpp"
+#include "kad/rate_limit.hpp"
 #include "kad/routing_table.hpp"
 #include "kad/storage.hpp"
 #include "kad/time.hpp"
@@ -77,6 +78,7 @@ struct NodeConfig {
     std::size_t max_reply = 1452;
     RoutingConfig routing{};  // routing.k is set from k
     StorageConfig storage{};
+    RateLimitConfig rate_limit{};
     krpc::Limits limits{};
     std::string version = std::string("KN\x00\x01", 4);  // "v": client KN, version 0.1
 };
@@ -96,6 +98,8 @@ struct NodeStats {
     std::uint64_t bad_responses = 0;      // a response missing what its method needs
     std::uint64_t soft_timeouts = 0, hard_timeouts = 0;
     std::uint64_t stores_accepted = 0, stores_refused = 0;
+    std::uint64_t stores_full = 0;        // refused: the store is full (items or bytes)
+    std::uint64_t stores_over_quota = 0;  // refused: the source holds its share
     std::uint64_t transactions_full = 0;  // queries not sent: too many outstanding
     std::uint64_t lookups_refused = 0;    // too many lookups running
     std::uint64_t maintenance_pings = 0, maintenance_pings_skipped = 0;
@@ -256,6 +260,7 @@ public:
     const RoutingTable& routing_table() const noexcept { return table_; }
     const Storage& storage() const noexcept { return storage_; }
     const NodeStats& stats() const noexcept { return stats_; }
+    const RateLimiter& rate_limiter() const noexcept { return limiter_; }
     std::size_t lookups_running() const noexcept { return lookups_.size(); }
     std::size_t transactions_open() const noexcept { return txns_.size(); }
     // Our address as the last responder saw it (BEP 42 "ip"), if any said.
@@ -298,6 +303,8 @@ private:
     void maybe_ping(const std::optional<PingRequest>& req);
 
     // Incoming.
+    // Charges a datagram to its source's rate limit: false means drop it.
+    bool admit(const Endpoint& from);
     void on_query(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
     void answer(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
     void on_reply(const Endpoint& from, const krpc::Message& m);
@@ -345,6 +352,7 @@ private:
     RoutingTable table_;
     Storage storage_;
     TransactionTable txns_;
+    RateLimiter limiter_;
     bencode::Document scratch_;
     std::string out_;                      // encode buffer, reused
     std::vector<const Contact*> closest_;  // reused

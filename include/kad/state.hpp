@@ -30,6 +30,7 @@ struct SavedItem {
     Duration ttl{};
     bool original = false;
     WallClock::time_point published_at{};
+    std::optional<Endpoint> source;  // who wrote this version (its storage quota); none: us
 };
 
 struct SavedState {

@@ -25,6 +25,10 @@ struct StorageConfig {
     std::size_t max_bytes = 64 * 1024 * 1024;  // keys + values
     Duration default_ttl = std::chrono::hours(24);
     Duration max_ttl = std::chrono::hours(24 * 7);
+    // The share of max_items and of max_bytes that one source (kad::source_key) may hold. Our
+    // own items (no source) are not counted. When the store is full, the source holding the most
+    // loses first: its items make room for others', and its own new items are refused.
+    double max_share = 0.25;
 };
 
 struct StoredItem {
@@ -38,7 +42,9 @@ struct StoredItem {
     bool original = false;     // we are the original publisher
     TimePoint published_at{};  // original: when we last published it
     TimePoint republish_at{};  // holder: when it is due to be republished (the node sets it)
-    Endpoint source;           // who stored it last (ourselves: unspecified)
+    // Who wrote this version (seq); a refresh does not change it. It counts against that
+    // source's share (StorageConfig::max_share). Ourselves: unspecified.
+    Endpoint source;
 };
 
 enum class StoreResult : std::uint8_t {
@@ -50,7 +56,8 @@ enum class StoreResult : std::uint8_t {
     KeyTooLarge,
     ValueTooLarge,
     TooManyItems,
-    StorageFull,  // total bytes
+    StorageFull,    // total bytes
+    QuotaExceeded,  // the source already holds its share
 };
 
 bool accepted(StoreResult r) noexcept;
@@ -89,14 +96,34 @@ public:
     std::uint64_t changes() const noexcept { return changes_; }
     const Map& items() const noexcept { return items_; }
 
+    // What one source holds (items whose last store came from it).
+    struct Usage {
+        std::size_t items = 0;
+        std::size_t bytes = 0;
+        std::set<std::pair<TimePoint, NodeId>> by_expiry;  // its items, soonest to expire first
+    };
+    const Usage* usage(const Endpoint& source) const;
+    std::size_t sources() const noexcept { return usage_.size(); }
+    std::size_t source_item_limit() const noexcept;
+    std::size_t source_byte_limit() const noexcept;
+    // Items removed to make room for another source's (see max_share).
+    std::uint64_t evicted() const noexcept { return evicted_; }
+
 private:
     void set_expiry(StoredItem& item, TimePoint expires);
+    void account(const StoredItem& item, bool add);
+    // Makes room for `bytes` more (and one more item if `new_item`) for `source` by evicting the
+    // heaviest source's items, if that source is not `source`. False if it cannot.
+    bool make_room(const Endpoint& source, std::size_t bytes, bool new_item);
 
     StorageConfig config_;
     Map items_;
     std::set<std::pair<TimePoint, NodeId>> by_expiry_;
     std::size_t bytes_ = 0;
     std::uint64_t changes_ = 0;
+    std::unordered_map<Endpoint, Usage> usage_;            // by source_key
+    std::set<std::pair<std::size_t, Endpoint>> by_items_;  // sources by items held
+    std::uint64_t evicted_ = 0;
 };
 
 }  // namespace kad

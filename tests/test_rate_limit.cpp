@@ -1,0 +1,120 @@
+#include <catch2/catch.hpp>
+#include <chrono>
+
+#include "kad/rate_limit.hpp"
+
+using kad::Endpoint;
+using kad::RateLimitConfig;
+using kad::RateLimiter;
+using kad::TimePoint;
+using Verdict = kad::RateLimiter::Verdict;
+using namespace std::chrono_literals;
+
+namespace {
+
+const TimePoint t0 = TimePoint{} + 1000h;
+const Endpoint attacker = Endpoint::v4({198, 51, 100, 7}, 6881);
+const Endpoint honest = Endpoint::v4({203, 0, 113, 9}, 6881);
+
+RateLimitConfig small() {
+    RateLimitConfig c;
+    c.rate = 10;
+    c.burst = 20;
+    c.local_rate = 100;
+    c.local_burst = 200;
+    c.global_rate = 1000;
+    c.global_burst = 1000;
+    c.ignore_for = 1min;
+    return c;
+}
+
+// Sends n datagrams at time t; returns how many were allowed.
+int send(RateLimiter& r, TimePoint t, const Endpoint& from, int n, bool trusted = false) {
+    int allowed = 0;
+    for (int i = 0; i < n; ++i) {
+        if (!r.ignored(t, from) && r.charge(t, from, trusted) == Verdict::Allow) ++allowed;
+    }
+    return allowed;
+}
+
+}  // namespace
+
+TEST_CASE("rate limit: a source gets its burst, then its rate", "[rate]") {
+    RateLimiter r(small());
+    CHECK(send(r, t0, attacker, 25) == 20);
+    CHECK(r.stats().dropped_source == 5);
+    CHECK(send(r, t0 + 500ms, attacker, 10) == 5);  // half a second refills 5
+    // Another port of the same IPv4 address is the same source; another address is not.
+    CHECK(send(r, t0 + 500ms, attacker.with_port(1), 1) == 0);
+    CHECK(send(r, t0 + 500ms, honest, 20) == 20);
+}
+
+TEST_CASE("rate limit: a source that keeps sending past its rate is ignored for a while",
+          "[rate]") {
+    RateLimiter r(small());
+    // Its burst (20), then more than a burst of drops: ignored.
+    CHECK(send(r, t0, attacker, 20 + 21) == 20);
+    CHECK(r.stats().sources_ignored == 1);
+    CHECK(r.ignored(t0 + 30s, attacker));
+    CHECK(send(r, t0 + 59s, attacker, 1) == 0);
+    CHECK(r.stats().dropped_ignored >= 2);
+    // After the time-out it starts again from a refilled bucket.
+    CHECK_FALSE(r.ignored(t0 + 61s, attacker));
+    CHECK(send(r, t0 + 61s, attacker, 5) == 5);
+    // An honest source sending at its rate is never ignored.
+    for (int s = 0; s < 100; ++s) CHECK(send(r, t0 + s * 1s, honest, 10) == 10);
+    CHECK(r.stats().sources_ignored == 1);
+}
+
+TEST_CASE("rate limit: loopback is counted per port, private ranges generously", "[rate]") {
+    RateLimiter r(small());
+    const Endpoint a = *Endpoint::parse("127.0.0.1:4000");
+    const Endpoint b = *Endpoint::parse("127.0.0.1:4001");
+    CHECK(send(r, t0, a, 300) == 200);
+    CHECK(send(r, t0, b, 10) == 10);
+    const Endpoint lan = *Endpoint::parse("192.168.1.5:6881");
+    CHECK(send(r, t0, lan, 150) == 150);
+    const Endpoint v6a = *Endpoint::parse("[2001:db8:1:2::1]:1");
+    const Endpoint v6b = *Endpoint::parse("[2001:db8:1:2::2]:1");
+    CHECK(send(r, t0, v6a, 15) == 15);
+    CHECK(send(r, t0, v6b, 15) == 5);  // the same /64
+}
+
+TEST_CASE("rate limit: the global budget, with contacts exempt", "[rate]") {
+    auto c = small();
+    c.global_rate = 10;
+    c.global_burst = 30;
+    RateLimiter r(c);
+    int allowed = 0;
+    for (int i = 0; i < 10; ++i) {
+        allowed += send(r, t0, Endpoint::v4({198, 51, 100, static_cast<std::uint8_t>(i)}, 1), 5);
+    }
+    CHECK(allowed == 30);
+    CHECK(r.stats().dropped_global == 20);
+    // A contact from our routing table still gets through (within its own bucket).
+    CHECK(send(r, t0, honest, 5, true) == 5);
+    CHECK(send(r, t0, honest, 5, false) == 0);
+}
+
+TEST_CASE("rate limit: the source table is bounded", "[rate]") {
+    auto c = small();
+    c.max_sources = 100;
+    RateLimiter r(c);
+    for (int i = 0; i < 1000; ++i) {
+        const Endpoint e = Endpoint::v4(
+            {198, 51, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)}, 1);
+        send(r, t0 + i * 1ms, e, 1);
+        REQUIRE(r.sources() <= 100);
+    }
+    CHECK(r.stats().sources_full > 0);
+    // Once a second has passed, idle sources (full buckets again) are forgotten for new ones.
+    CHECK(send(r, t0 + 10s, honest, 1) == 1);
+    CHECK(r.sources() <= 100);
+}
+
+TEST_CASE("rate limit: off means off", "[rate]") {
+    auto c = small();
+    c.enabled = false;
+    RateLimiter r(c);
+    CHECK(send(r, t0, attacker, 10'000) == 10'000);
+}
