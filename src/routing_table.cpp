@@ -87,6 +87,36 @@ void RoutingTable::split_last() {
     }
 }
 
+namespace {
+
+bool same_subnet(const Endpoint& a, const Endpoint& b) {
+    if (a.is_v4() != b.is_v4()) return false;
+    const std::size_t n = a.is_v4() ? 3 : 8;
+    return std::equal(a.address_bytes().begin(), a.address_bytes().begin() + n,
+                      b.address_bytes().begin());
+}
+
+bool same_address(const Endpoint& a, const Endpoint& b) {
+    return a.is_v4() == b.is_v4() && a.address_raw() == b.address_raw();
+}
+
+}  // namespace
+
+bool RoutingTable::fits(const std::vector<Contact>& list, const Endpoint& ep,
+                        const NodeId* except) const {
+    if (!config_.restrict_local && (ep.is_loopback() || ep.is_private())) return true;
+    std::size_t ip = 0, net = 0;
+    for (const Contact& c : list) {
+        if (except && c.id == *except) continue;
+        if (!same_subnet(c.endpoint, ep)) continue;
+        ++net;
+        if (same_address(c.endpoint, ep)) ++ip;
+    }
+    if (ip < config_.max_per_ip && net < config_.max_per_subnet) return true;
+    ++address_limited_;
+    return false;
+}
+
 void RoutingTable::insert_live(Bucket& b, Contact c) {
     c.verified = true;
     c.ping_pending = false;
@@ -116,6 +146,7 @@ void RoutingTable::add_replacement(Bucket& b, Contact c) {
             return;
         }
     }
+    if (!fits(b.cache_, c.endpoint)) return;
     if (b.cache_.size() >= config_.replacements) {
         // Make room: drop an unverified entry first, else the one seen longest ago.
         auto victim = std::min_element(b.cache_.begin(), b.cache_.end(),
@@ -133,6 +164,7 @@ std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may
     auto best = b.cache_.end();
     for (auto it = b.cache_.begin(); it != b.cache_.end(); ++it) {
         if (!it->verified || by_endpoint_.count(it->endpoint)) continue;
+        if (!fits(b.live_, it->endpoint)) continue;
         if (best == b.cache_.end() || it->last_seen > best->last_seen) best = it;
     }
     if (best != b.cache_.end()) {
@@ -209,10 +241,13 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
     fresh.ping_pending = false;
     if (rtt) fresh.add_rtt_sample(*rtt);
 
+    bool limited = false;
     for (;;) {
         const std::size_t idx = bucket_index(id);
         Bucket& b = buckets_[idx];
         if (b.live_.size() < config_.k) {
+            limited = !fits(b.live_, ep);  // its network has its share of this bucket
+            if (limited) break;
             insert_live(b, std::move(fresh));
             b.last_touched_ = now;
             return;
@@ -222,6 +257,10 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
     }
 
     Bucket& b = buckets_[bucket_index(id)];
+    if (limited || !fits(b.live_, ep)) {
+        add_replacement(b, std::move(fresh));
+        return;
+    }
     // A failing contact gives way to one that has just answered.
     std::size_t worst = b.live_.size();
     for (std::size_t i = 0; i < b.live_.size(); ++i) {

@@ -518,3 +518,85 @@ TEST_CASE("Contact: RTT smoothing as RFC 6298", "[routing]") {
     CHECK(*c.srtt == 112500us);  // 7/8 * 100 + 1/8 * 200
     CHECK(c.rttvar == 62500us);  // 3/4 * 50 + 1/4 * |100 - 200|
 }
+
+TEST_CASE("a bucket takes at most a few contacts from one address or one /24", "[routing]") {
+    SeededRandom rng(77);
+    const NodeId self = NodeId::random(rng);
+    RoutingConfig c;
+    c.k = 8;
+    RoutingTable t(self, c, t0);
+    auto sybil = [](int i) {
+        return Endpoint::v4({198, 51, 100, static_cast<std::uint8_t>(i % 4)},
+                            static_cast<std::uint16_t>(7000 + i));
+    };
+    for (int i = 0; i < 50; ++i) t.on_answered(t0, id_with_cpl(self, 0, rng), sybil(i), 10ms);
+    CHECK(t.bucket(0).contacts().size() == 3);  // max_per_subnet
+    std::size_t cached = 0;
+    for (const Contact& r : t.bucket(0).replacements()) cached += r.verified ? 1 : 0;
+    CHECK(cached == 3);
+    CHECK(t.address_limited() > 0);
+    // Per address: two from one IP, even with room in its /24's share.
+    RoutingConfig c2 = c;
+    c2.max_per_subnet = 8;
+    RoutingTable t2(self, c2, t0);
+    for (int i = 0; i < 5; ++i) {
+        t2.on_answered(t0, id_with_cpl(self, 0, rng), Endpoint::v4({198, 51, 100, 1}, 7000 + i),
+                       10ms);
+    }
+    CHECK(t2.bucket(0).contacts().size() == 2);
+    // Other networks are unaffected; private and loopback addresses are exempt by default.
+    for (int i = 0; i < 5; ++i) {
+        t.on_answered(t0, id_with_cpl(self, 0, rng), Endpoint::v4({203, 0, 113, 1}, 7000 + i),
+                      10ms);
+    }
+    CHECK(t.bucket(0).contacts().size() == 5);
+    for (int i = 0; i < 5; ++i)
+        t.on_answered(t0, id_with_cpl(self, 0, rng), endpoint(1, 7000 + i), 10ms);
+    CHECK(t.bucket(0).contacts().size() == 8);
+}
+
+TEST_CASE("with restrict_local, the per-subnet limit applies to private addresses too",
+          "[routing]") {
+    SeededRandom rng(78);
+    const NodeId self = NodeId::random(rng);
+    RoutingConfig c;
+    c.restrict_local = true;
+    RoutingTable t(self, c, t0);
+    for (int i = 0; i < 10; ++i) {
+        t.on_answered(t0, id_with_cpl(self, 0, rng),
+                      endpoint(1, static_cast<std::uint16_t>(7000 + i)), 10ms);
+    }
+    CHECK(t.bucket(0).contacts().size() == 2);
+}
+
+TEST_CASE("a replacement over its network's share is not promoted", "[routing]") {
+    SeededRandom rng(79);
+    const NodeId self = NodeId::random(rng);
+    RoutingConfig c;
+    c.k = 4;
+    c.max_failures = 1;
+    RoutingTable t(self, c, t0);
+    auto sybil = [](int i) {
+        return Endpoint::v4({198, 51, 100, static_cast<std::uint8_t>(i)}, 7000);
+    };
+    // One Sybil gets in while there is room, then three honest contacts fill the bucket.
+    t.on_answered(t0, id_with_cpl(self, 0, rng), sybil(100), 10ms);
+    std::vector<NodeId> honest;
+    for (int i = 0; i < 3; ++i) {
+        honest.push_back(id_with_cpl(self, 0, rng));
+        t.on_answered(t0, honest.back(),
+                      Endpoint::v4({203, 0, static_cast<std::uint8_t>(i), 1}, 6881), 10ms);
+    }
+    // More Sybils answer: three wait in the cache, the rest are turned away.
+    for (int i = 0; i < 10; ++i) t.on_answered(t0, id_with_cpl(self, 0, rng), sybil(i), 10ms);
+    CHECK(t.bucket(0).replacements().size() == 3);
+    // Every honest contact fails: Sybils take their places only up to the subnet's share.
+    for (std::size_t i = 0; i < honest.size(); ++i) {
+        t.on_failed(t0, honest[i], Endpoint::v4({203, 0, static_cast<std::uint8_t>(i), 1}, 6881));
+    }
+    std::size_t sybils = 0;
+    for (const Contact& x : t.bucket(0).contacts()) sybils += x.endpoint.address_bytes()[0] == 198;
+    CHECK(sybils == 3);
+    CHECK(t.bucket(0).contacts().size() == 3);
+    CHECK(t.bucket(0).replacements().size() == 1);
+}

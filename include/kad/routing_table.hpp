@@ -13,8 +13,11 @@
 // - A contact is removed after `max_failures` consecutive unanswered queries, not one, since a
 //   single lost datagram is common; the best cached replacement takes its place.
 // - A contact whose ID changes for the same endpoint is a new contact; the old one is removed
-//   (at most one contact per endpoint). A known ID at a new endpoint is ignored while the old
-//   endpoint still answers, so a reply cannot move someone else's contact.
+//   (at most one contact per endpoint).
+// - A bucket takes at most a few contacts from one IP address or one /24 (/64), so that one
+//   party with many addresses in one network cannot fill it (RoutingConfig::max_per_subnet). A
+//   known ID at a new endpoint is ignored while the old endpoint still answers, so a reply cannot
+//   move someone else's contact.
 
 #include <cstddef>
 #include <optional>
@@ -48,6 +51,12 @@ struct RoutingConfig {
     std::size_t replacements = 20;                    // replacement cache per bucket
     int max_failures = 2;                             // consecutive failures before removal
     Duration stale_after = std::chrono::minutes(15);  // a full bucket pings an LRS older than this
+    // Against Sybil and eclipse attempts: within one bucket (its live contacts, and apart from
+    // them its replacement cache), at most this many contacts from one IP address and from one
+    // /24 (IPv4) or /64 (IPv6). Loopback and private addresses are exempt unless restrict_local.
+    std::size_t max_per_ip = 2;
+    std::size_t max_per_subnet = 3;
+    bool restrict_local = false;
 };
 
 // Which contacts closest() may return.
@@ -128,6 +137,8 @@ public:
     std::size_t bucket_index(const NodeId& id) const;
 
     std::size_t size() const noexcept { return size_; }
+    // Contacts turned away (from the bucket or its cache) by max_per_ip / max_per_subnet.
+    std::uint64_t address_limited() const noexcept { return address_limited_; }
     std::size_t bucket_count() const noexcept { return buckets_.size(); }
     const Bucket& bucket(std::size_t i) const { return buckets_[i]; }
     // Every live contact, in bucket order.
@@ -140,6 +151,10 @@ private:
     void insert_live(Bucket& b, Contact c);
     void remove_live(Bucket& b, std::size_t pos);
     void add_replacement(Bucket& b, Contact c);
+    // Whether a contact at ep may join `list` under the per-address limits (`except`: an ID
+    // already in the list that it would replace).
+    bool fits(const std::vector<Contact>& list, const Endpoint& ep,
+              const NodeId* except = nullptr) const;
     // Moves the best verified replacement into the bucket. With none, and may_ping, asks for a
     // ping to the newest unverified one.
     std::optional<PingRequest> promote_replacement(Bucket& b, bool may_ping);
@@ -149,6 +164,7 @@ private:
     std::vector<Bucket> buckets_;
     std::unordered_map<Endpoint, NodeId> by_endpoint_;  // live contacts only
     std::size_t size_ = 0;
+    mutable std::uint64_t address_limited_ = 0;
 };
 
 }  // namespace kad

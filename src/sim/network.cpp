@@ -7,7 +7,8 @@ namespace kad::sim {
 
 namespace {
 constexpr std::uint32_t kWake = UINT32_MAX;
-}
+constexpr std::uint32_t kInjected = UINT32_MAX - 1;
+}  // namespace
 
 class Network::SimTransport final : public Transport {
 public:
@@ -48,7 +49,8 @@ Network::Network(std::uint64_t seed, LinkModel model) : seed_(seed), model_(mode
 
 Network::~Network() = default;
 
-std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id) {
+std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id,
+                              std::optional<Endpoint> address) {
     const std::size_t i = nodes_.size();
     auto n = std::make_unique<SimNode>();
     // 10.0.0.1, 10.0.0.2, ...: unique, private, never unusable.
@@ -57,6 +59,7 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
         Endpoint::v4({10, static_cast<std::uint8_t>(host >> 16),
                       static_cast<std::uint8_t>(host >> 8), static_cast<std::uint8_t>(host)},
                      6881);
+    if (address) n->endpoint = *address;
     n->rng = std::make_unique<SeededRandom>(seed_ * 0x9e3779b97f4a7c15ULL + i + 1);
     n->transport = std::make_unique<SimTransport>(*this, i);
     const NodeId nid = id ? *id : NodeId::random(rng_);
@@ -155,8 +158,17 @@ void Network::schedule_wake(std::size_t i) {
     queue_.push(Event{t, next_seq_++, static_cast<std::uint32_t>(i), kWake, {}});
 }
 
+void Network::inject(std::size_t i, const Endpoint& from, std::string payload, TimePoint at) {
+    const LinkModel& m = nodes_[i]->model ? *nodes_[i]->model : model_;
+    Event ev{std::max(at, now_ + delay(m)), next_seq_++, static_cast<std::uint32_t>(i), kInjected,
+             std::move(payload)};
+    ev.source = from;
+    queue_.push(std::move(ev));
+}
+
 void Network::send(std::size_t from, const Endpoint& to, std::string_view data) {
     ++stats_.sent;
+    if (tap_) tap_(from, to, data);
     auto it = by_endpoint_.find(to);
     if (it == by_endpoint_.end()) {
         ++stats_.dropped_dead;  // nobody there
@@ -212,6 +224,13 @@ bool Network::step(TimePoint until) {
         if (n.state == State::Alive) {
             n.node->handle_timeout(now_);
             if (n.discovery) n.discovery->handle_timeout(now_);
+        }
+    } else if (ev.from == kInjected) {
+        if (n.state == State::Alive) {
+            ++stats_.delivered;
+            n.node->handle_datagram(now_, ev.source, ev.payload);
+        } else {
+            ++stats_.dropped_dead;
         }
     } else {
         const SimNode& sender = *nodes_[ev.from];

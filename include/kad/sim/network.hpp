@@ -46,8 +46,10 @@ public:
     // Elapsed virtual time since the start.
     Duration elapsed() const noexcept { return now_ - TimePoint{}; }
 
-    // Adds a live node; its ID is random (from the network's seed) unless given.
-    std::size_t add_node(const NodeConfig& config = {}, std::optional<NodeId> id = std::nullopt);
+    // Adds a live node; its ID is random (from the network's seed) unless given, and its address
+    // 10.x.y.z:6881 unless given (it must be unique).
+    std::size_t add_node(const NodeConfig& config = {}, std::optional<NodeId> id = std::nullopt,
+                         std::optional<Endpoint> address = std::nullopt);
     std::size_t size() const noexcept { return nodes_.size(); }
     Node& node(std::size_t i);
     const Endpoint& endpoint(std::size_t i) const;
@@ -80,6 +82,15 @@ public:
     // Runs until pred() is true (checked after every event) or `limit` passes. Returns pred().
     bool run_until(const std::function<bool()>& pred, Duration limit);
 
+    // Delivers a datagram to node i as if from `from`, which need not be a node (a spoofed or
+    // attacking source): after the link latency, or at `at` if later. Replies to an address that
+    // is no node are dropped (and seen by the tap).
+    void inject(std::size_t i, const Endpoint& from, std::string payload,
+                TimePoint at = TimePoint{});
+    // Sees every unicast datagram a node sends, delivered or not (traffic capture, attack tests).
+    using Tap = std::function<void(std::size_t from, const Endpoint& to, std::string_view data)>;
+    void set_tap(Tap tap) { tap_ = std::move(tap); }
+
     const NetworkStats& stats() const noexcept { return stats_; }
     // Keeps `p` alive as long as the network, for state that callbacks of its nodes refer to.
     void keep_alive(std::shared_ptr<void> p) { owned_.push_back(std::move(p)); }
@@ -97,6 +108,7 @@ private:
         std::uint32_t from;  // sender index for deliveries; UINT32_MAX for a wake-up
         std::string payload;
         bool multicast = false;
+        Endpoint source{};  // injected datagrams (from == kInjected)
         bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
     };
 
@@ -116,6 +128,7 @@ private:
     std::uint64_t next_seq_ = 0;
     NetworkStats stats_;
     std::vector<std::shared_ptr<void>> owned_;
+    Tap tap_;
 };
 
 // Adds n nodes, each bootstrapping through a random node that has already joined (the first
