@@ -24,15 +24,6 @@ Endpoint public_ep(std::uint8_t host, std::uint16_t port = 6881) {
     return Endpoint::v4({198, 51, 100, host}, port);
 }
 
-std::optional<PingResult> ping(sim::Network& net, std::size_t from, const Endpoint& to) {
-    std::optional<PingResult> r;
-    net.with(from, [&](Node& n, TimePoint now) {
-        n.ping(now, to, std::nullopt, [&](const PingResult& x) { r = x; });
-    });
-    net.run_until([&] { return r.has_value(); }, 10s);
-    return r;
-}
-
 std::string find_node_query(std::uint64_t i) {
     return encode_query("f" + std::to_string(i % 100), id_from(i),
                         krpc::FindNodeArgs{id_from(i * 7 + 1), std::nullopt});
