@@ -1252,7 +1252,7 @@ void Node::hand_off_all(TimePoint now, Callback<HandoffResult> cb) {
             ++t.running;
             ++raw->running;
             ++raw->result.asked;
-            auto finish_one = [this, raw, i](bool confirmed) {
+            auto finish_one = [raw, i](bool confirmed) {
                 Task& task = raw->tasks[i];
                 --task.running;
                 --raw->running;
