@@ -69,6 +69,28 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             "at a clean stop, hand the stored items to their nearest nodes for at most this "
             "long first (0: do not)");
     }
+    po::options_description limits("Limits (against floods and hostile peers; docs/SECURITY.md)");
+    {
+        auto add = limits.add_options();
+        add("rate-limit", po::value<double>()->default_value(20)->value_name("N"),
+            "datagrams per second one public address may send us (burst: 5 s worth); 0: no "
+            "rate limits at all");
+        add("local-rate-limit", po::value<double>()->default_value(5000)->value_name("N"),
+            "the same for a loopback address and port, or a private address");
+        add("global-rate-limit", po::value<double>()->default_value(20000)->value_name("N"),
+            "datagrams per second from all sources together (contacts exempt)");
+        add("max-items", po::value<std::size_t>()->default_value(100000)->value_name("N"),
+            "items this node stores for others and itself");
+        add("max-store-bytes",
+            po::value<std::size_t>()->default_value(64 * 1024 * 1024)->value_name("BYTES"),
+            "bytes of keys and values this node stores");
+        add("store-share", po::value<double>()->default_value(0.25)->value_name("FRACTION"),
+            "the share of the store one address (IPv6: one /64) may hold");
+        add("restrict-local", po::bool_switch(),
+            "apply the per-address and per-/24 routing limits to loopback and private "
+            "addresses too");
+    }
+
     po::options_description lan("LAN discovery (on unless --no-discovery)");
     {
         auto add = lan.add_options();
@@ -111,9 +133,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     }
 
     po::options_description all;
-    all.add(node).add(lan).add(run).add(info);
+    all.add(node).add(limits).add(lan).add(run).add(info);
     po::options_description file_options;  // what a config file may set
-    file_options.add(node).add(lan).add(run);
+    file_options.add(node).add(limits).add(lan).add(run);
 
     po::variables_map vm;
     try {
@@ -187,6 +209,18 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         n.alpha = in_range<std::size_t>(vm, "alpha", 1, 16);
         n.rpc_timeout = std::chrono::milliseconds(in_range<int>(vm, "timeout-ms", 10, 60000));
         n.storage.max_value_size = in_range<std::size_t>(vm, "max-value-size", 1, 32768);
+        const double rate = in_range<double>(vm, "rate-limit", 0, 1e9);
+        n.rate_limit.enabled = rate > 0;
+        n.rate_limit.rate = rate;
+        n.rate_limit.burst = std::max(1.0, rate * 5);
+        n.rate_limit.local_rate = in_range<double>(vm, "local-rate-limit", 1, 1e9);
+        n.rate_limit.local_burst = n.rate_limit.local_rate * 4;
+        n.rate_limit.global_rate = in_range<double>(vm, "global-rate-limit", 1, 1e9);
+        n.rate_limit.global_burst = n.rate_limit.global_rate * 2;
+        n.storage.max_items = in_range<std::size_t>(vm, "max-items", 1, 100'000'000);
+        n.storage.max_bytes = in_range<std::size_t>(vm, "max-store-bytes", 1024, 1ULL << 40);
+        n.storage.max_share = in_range<double>(vm, "store-share", 0.001, 1);
+        n.routing.restrict_local = vm["restrict-local"].as<bool>();
         const auto level = kad::parse_log_level(vm["log-level"].as<std::string>());
         if (!level) {
             throw BadValue("--log-level " + vm["log-level"].as<std::string>() +

@@ -385,6 +385,7 @@ void Shell::run(std::string_view line, Done done) {
             if (a.size() != 0) usage_error(cmd);
             const auto& s = node_.node().stats();
             const auto& rs = node_.runtime_stats();
+            const auto& rl = node_.node().rate_limiter().stats();
             auto by_method = [](const std::array<std::uint64_t, 5>& v) {
                 json j = json::object();
                 for (auto m : {kad::krpc::Method::Ping, kad::krpc::Method::FindNode,
@@ -434,6 +435,18 @@ void Shell::run(std::string_view line, Done done) {
                 {"handoff_stores", s.handoff_stores},
                 {"handoffs_skipped", s.handoffs_skipped},
                 {"bucket_refreshes", s.bucket_refreshes},
+                {"stores_full", s.stores_full},
+                {"stores_over_quota", s.stores_over_quota},
+                {"items_evicted", node_.node().storage().evicted()},
+                {"lookup_candidates_dropped", s.lookup_candidates_dropped},
+                {"seen_seq_evicted", s.seen_seq_evicted},
+                {"republishes_deferred", s.republishes_deferred},
+                {"contacts_address_limited", node_.node().routing_table().address_limited()},
+                {"rate_dropped_source", rl.dropped_source},
+                {"rate_dropped_global", rl.dropped_global},
+                {"rate_dropped_ignored", rl.dropped_ignored},
+                {"rate_sources_ignored", rl.sources_ignored},
+                {"rate_sources_full", rl.sources_full},
                 {"send_errors", rs.send_errors},
                 {"unsendable", rs.unsendable},
                 {"receive_errors", rs.receive_errors},

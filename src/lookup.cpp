@@ -25,6 +25,7 @@ void Lookup::add(const NodeId& id, const Endpoint& ep, int depth) {
         return;
     }
     if (cands_.size() >= p_.max_candidates) {
+        ++dropped_;
         if (it == cands_.end()) return;  // farther than everything we keep
         const auto pos = it - cands_.begin();
         cands_.pop_back();  // the farthest makes room

@@ -771,6 +771,7 @@ void Node::pump(std::uint64_t lid) {
                         std::to_string(owned->lookup.queries()) + " queries");
             ++stats_.lookup_hops[std::min<std::size_t>(
                 static_cast<std::size_t>(owned->lookup.hops()), 15)];
+            stats_.lookup_candidates_dropped += owned->lookup.dropped();
             owned->on_done(*owned);
             return;
         }
@@ -851,6 +852,7 @@ void Node::note_seen_seq(const NodeId& target, std::int64_t seq) {
         seen_order_.push_back(target);
     } else {
         seen_seq_.erase(seen_order_[seen_next_]);
+        ++stats_.seen_seq_evicted;
         seen_order_[seen_next_] = target;
         seen_next_ = (seen_next_ + 1) % seen_order_.size();
     }
@@ -1118,7 +1120,10 @@ void Node::republish_due() {
     }
     // Wake when the next item is due: holders of one item are then woken at their own
     // (jittered) times, and the first to republish refreshes the others before theirs.
-    if (started < due.size()) next = now_;  // the rest as soon as a slot frees
+    if (started < due.size()) {
+        next = now_;  // the rest as soon as a slot frees
+        stats_.republishes_deferred += due.size() - started;
+    }
     next_republish_scan_ = std::max(next, now_ + config_.republish_check);
 }
 

@@ -302,6 +302,12 @@ AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config)
     }
     if (!ec) socket_.bind(bind, ec);
     if (!ec) socket_.non_blocking(true, ec);
+    if (!ec) {
+        // Room for a burst (about a thousand datagrams) while the node is busy; best effort, as
+        // the system caps it (net.core.rmem_max).
+        boost::system::error_code ignored;
+        socket_.set_option(asio::socket_base::receive_buffer_size(1 << 20), ignored);
+    }
     if (ec) {
         throw std::system_error(ec.value(), std::system_category(),
                                 "cannot bind UDP " + config.bind.to_string());
@@ -412,6 +418,10 @@ TimePoint AsioNode::next_timeout() const {
     return t;
 }
 
+namespace {
+constexpr int kReceiveBatch = 64;
+}  // namespace
+
 void AsioNode::receive() {
     socket_.async_receive_from(
         asio::buffer(rbuf_), sender_,
@@ -425,6 +435,27 @@ void AsioNode::receive() {
             if (!ec) {
                 node_->handle_datagram(Clock::now(), from_asio(sender_),
                                        std::string_view(rbuf_.data(), n));
+                if (alive.expired() || closed_) return;  // a callback stopped us
+                // Under load, read what else is queued without a round through the io_context
+                // (the socket is non-blocking); a bounded batch, so timers and other nodes on
+                // this io_context still get their turn.
+                for (int i = 0; i < kReceiveBatch; ++i) {
+                    boost::system::error_code more;
+                    const std::size_t m =
+                        socket_.receive_from(asio::buffer(rbuf_), sender_, 0, more);
+                    if (more == asio::error::would_block || more == asio::error::try_again) break;
+                    if (more == asio::error::message_size) {
+                        ++rstats_.truncated;
+                        continue;
+                    }
+                    if (more) {
+                        ++rstats_.receive_errors;
+                        break;
+                    }
+                    node_->handle_datagram(Clock::now(), from_asio(sender_),
+                                           std::string_view(rbuf_.data(), m));
+                    if (alive.expired() || closed_) return;
+                }
                 rearm();
             } else if (ec == asio::error::message_size) {
                 ++rstats_.truncated;

@@ -102,6 +102,8 @@ public:
     int hops() const;
     std::size_t queries() const noexcept { return queries_; }
     std::size_t candidates() const noexcept { return cands_.size(); }
+    // Candidates turned away or pushed out by max_candidates.
+    std::size_t dropped() const noexcept { return dropped_; }
 
 private:
     LookupCandidate* find(const NodeId& id);
@@ -113,6 +115,7 @@ private:
 
     LookupParams p_;
     std::vector<LookupCandidate> cands_;  // sorted by distance to target, nearest first
+    std::size_t dropped_ = 0;
     std::optional<FoundValue> value_;
     std::size_t queries_ = 0;
 };

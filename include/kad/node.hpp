@@ -104,6 +104,9 @@ struct NodeStats {
     std::uint64_t lookups_refused = 0;    // too many lookups running
     std::uint64_t maintenance_pings = 0, maintenance_pings_skipped = 0;
     std::uint64_t lookups_started = 0, lookups_done = 0;
+    std::uint64_t lookup_candidates_dropped = 0;  // past lookup_candidates
+    std::uint64_t seen_seq_evicted = 0;           // past seen_seq_entries
+    std::uint64_t republishes_deferred = 0;       // due, but max_republishes were running
     std::array<std::uint64_t, 16> lookup_hops{};  // completed lookups by hops (15 = 15 or more)
     std::uint64_t values_cached = 0;
     std::uint64_t bad_items = 0;    // find_value answers with an item for another key, or too big
