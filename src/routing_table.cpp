@@ -102,12 +102,10 @@ bool same_address(const Endpoint& a, const Endpoint& b) {
 
 }  // namespace
 
-bool RoutingTable::fits(const std::vector<Contact>& list, const Endpoint& ep,
-                        const NodeId* except) const {
+bool RoutingTable::fits(const std::vector<Contact>& list, const Endpoint& ep) const {
     if (!config_.restrict_local && (ep.is_loopback() || ep.is_private())) return true;
     std::size_t ip = 0, net = 0;
     for (const Contact& c : list) {
-        if (except && c.id == *except) continue;
         if (!same_subnet(c.endpoint, ep)) continue;
         ++net;
         if (same_address(c.endpoint, ep)) ++ip;

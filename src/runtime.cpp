@@ -1,5 +1,7 @@
 #include "kad/runtime.hpp"
 
+#include <sys/socket.h>
+
 #include <ifaddrs.h>
 #include <net/if.h>
 
@@ -303,10 +305,18 @@ AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config)
     if (!ec) socket_.bind(bind, ec);
     if (!ec) socket_.non_blocking(true, ec);
     if (!ec) {
-        // Room for a burst (about a thousand datagrams) while the node is busy; best effort, as
-        // the system caps it (net.core.rmem_max).
+        // Room for a flood to queue while the node waits for a CPU (some milliseconds), so that
+        // an honest datagram behind it is late rather than lost. Best effort: the system caps it
+        // at net.core.rmem_max, unless we may force it (root).
+        constexpr int kReceiveBuffer = 4 << 20;
         boost::system::error_code ignored;
-        socket_.set_option(asio::socket_base::receive_buffer_size(1 << 20), ignored);
+        socket_.set_option(asio::socket_base::receive_buffer_size(kReceiveBuffer), ignored);
+        asio::socket_base::receive_buffer_size got;
+        socket_.get_option(got, ignored);
+        if (got.value() < kReceiveBuffer) {
+            const int want = kReceiveBuffer;
+            ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want);
+        }
     }
     if (ec) {
         throw std::system_error(ec.value(), std::system_category(),

@@ -45,14 +45,29 @@ kad_install_deps() {
     "${sudo[@]}" apt-get install -y -q --no-install-recommends $missing
 }
 
-# kad_build DIR [cmake options...]: configure once, then build incrementally.
+# kad_build DIR [cmake options...] [-- TARGET...]: configure once, then build incrementally
+# (everything, or only the targets named after --).
 kad_build() {
     local dir="$1"
     shift
+    local opts=() targets=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = "--" ]; then
+            shift
+            targets=("$@")
+            break
+        fi
+        opts+=("$1")
+        shift
+    done
     if [ ! -f "$dir/build.ninja" ]; then
         kad_log "configuring $dir"
-        cmake -S "$KAD_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+        cmake -S "$KAD_ROOT" -B "$dir" -G Ninja "${opts[@]}" >/dev/null
     fi
     kad_log "building $dir"
-    cmake --build "$dir" -j "$(nproc)"
+    if [ "${#targets[@]}" -gt 0 ]; then
+        cmake --build "$dir" -j "$(nproc)" --target "${targets[@]}"
+    else
+        cmake --build "$dir" -j "$(nproc)"
+    fi
 }

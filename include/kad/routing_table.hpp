@@ -151,10 +151,8 @@ private:
     void insert_live(Bucket& b, Contact c);
     void remove_live(Bucket& b, std::size_t pos);
     void add_replacement(Bucket& b, Contact c);
-    // Whether a contact at ep may join `list` under the per-address limits (`except`: an ID
-    // already in the list that it would replace).
-    bool fits(const std::vector<Contact>& list, const Endpoint& ep,
-              const NodeId* except = nullptr) const;
+    // Whether a contact at ep may join `list` under the per-address limits (counted if not).
+    bool fits(const std::vector<Contact>& list, const Endpoint& ep) const;
     // Moves the best verified replacement into the bucket. With none, and may_ping, asks for a
     // ping to the newest unverified one.
     std::optional<PingRequest> promote_replacement(Bucket& b, bool may_ping);
