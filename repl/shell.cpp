@@ -442,6 +442,7 @@ void Shell::run(std::string_view line, Done done) {
                 {"seen_seq_evicted", s.seen_seq_evicted},
                 {"republishes_deferred", s.republishes_deferred},
                 {"contacts_address_limited", node_.node().routing_table().address_limited()},
+                {"replacements_dropped", node_.node().routing_table().replacements_dropped()},
                 {"rate_dropped_source", rl.dropped_source},
                 {"rate_dropped_global", rl.dropped_global},
                 {"rate_dropped_ignored", rl.dropped_ignored},

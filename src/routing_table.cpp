@@ -152,7 +152,8 @@ void RoutingTable::add_replacement(Bucket& b, Contact c) {
                                            if (x.verified != y.verified) return !x.verified;
                                            return x.last_seen < y.last_seen;
                                        });
-        if (victim->verified && !c.verified) return;
+        ++replacements_dropped_;
+        if (victim->verified && !c.verified) return;  // the newcomer is the one dropped
         b.cache_.erase(victim);
     }
     b.cache_.push_back(std::move(c));

@@ -600,3 +600,18 @@ TEST_CASE("a replacement over its network's share is not promoted", "[routing]")
     CHECK(t.bucket(0).contacts().size() == 3);
     CHECK(t.bucket(0).replacements().size() == 1);
 }
+
+TEST_CASE("a full replacement cache drops entries, and counts them", "[routing]") {
+    SeededRandom rng(80);
+    const NodeId self = NodeId::random(rng);
+    RoutingConfig c;
+    c.k = 2;
+    c.replacements = 2;
+    RoutingTable t(self, c, t0);
+    for (std::uint32_t i = 0; i < 7; ++i) {
+        t.on_answered(t0 + i * 1s, id_with_cpl(self, 0, rng), endpoint(i + 1), 10ms);
+    }
+    CHECK(t.bucket(0).contacts().size() == 2);
+    CHECK(t.bucket(0).replacements().size() == 2);
+    CHECK(t.replacements_dropped() == 3);
+}

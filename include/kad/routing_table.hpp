@@ -139,6 +139,8 @@ public:
     std::size_t size() const noexcept { return size_; }
     // Contacts turned away (from the bucket or its cache) by max_per_ip / max_per_subnet.
     std::uint64_t address_limited() const noexcept { return address_limited_; }
+    // Replacement-cache entries dropped (or newcomers not cached) because the cache was full.
+    std::uint64_t replacements_dropped() const noexcept { return replacements_dropped_; }
     std::size_t bucket_count() const noexcept { return buckets_.size(); }
     const Bucket& bucket(std::size_t i) const { return buckets_[i]; }
     // Every live contact, in bucket order.
@@ -163,6 +165,7 @@ private:
     std::unordered_map<Endpoint, NodeId> by_endpoint_;  // live contacts only
     std::size_t size_ = 0;
     mutable std::uint64_t address_limited_ = 0;
+    std::uint64_t replacements_dropped_ = 0;
 };
 
 }  // namespace kad
