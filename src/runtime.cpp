@@ -290,8 +290,7 @@ private:
 
 // ---- the node ---------------------------------------------------------------------------------
 
-AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config)
-    : io_(io), socket_(io), timer_(io), rbuf_(65536) {
+AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config) : io_(io), socket_(io), timer_(io) {
     const udp::endpoint bind = to_asio(config.bind);
     v6_socket_ = config.bind.is_v6();
     boost::system::error_code ec;
@@ -433,47 +432,39 @@ constexpr int kReceiveBatch = 64;
 }  // namespace
 
 void AsioNode::receive() {
-    socket_.async_receive_from(
-        asio::buffer(rbuf_), sender_,
-        [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec,
-                                                    std::size_t n) {
-            // The aborted completion runs even after destruction:
-            // check the token before touching anything of ours.
-            if (alive.expired() || closed_ || ec == asio::error::operation_aborted) {
-                return;
-            }
-            if (!ec) {
-                node_->handle_datagram(Clock::now(), from_asio(sender_),
-                                       std::string_view(rbuf_.data(), n));
-                if (alive.expired() || closed_) return;  // a callback stopped us
-                // Under load, read what else is queued without a round through the io_context
-                // (the socket is non-blocking); a bounded batch, so timers and other nodes on
-                // this io_context still get their turn.
-                for (int i = 0; i < kReceiveBatch; ++i) {
-                    boost::system::error_code more;
-                    const std::size_t m =
-                        socket_.receive_from(asio::buffer(rbuf_), sender_, 0, more);
-                    if (more == asio::error::would_block || more == asio::error::try_again) break;
-                    if (more == asio::error::message_size) {
-                        ++rstats_.truncated;
-                        continue;
-                    }
-                    if (more) {
-                        ++rstats_.receive_errors;
-                        break;
-                    }
-                    node_->handle_datagram(Clock::now(), from_asio(sender_),
-                                           std::string_view(rbuf_.data(), m));
-                    if (alive.expired() || closed_) return;
-                }
-                rearm();
-            } else if (ec == asio::error::message_size) {
+    // Wait until the socket is readable, then read what is queued (a bounded batch) into one
+    // buffer per thread: nodes that share an io_context share it, so a node costs no receive
+    // buffer of its own (kadswarm runs thousands in one process).
+    socket_.async_wait(udp::socket::wait_read, [this, alive = std::weak_ptr<bool>(alive_)](
+                                                   const boost::system::error_code& ec) {
+        // The aborted completion runs even after destruction:
+        // check the token before touching anything of ours.
+        if (alive.expired() || closed_ || ec == asio::error::operation_aborted) return;
+        if (ec) {
+            ++rstats_.receive_errors;
+            if (!socket_.is_open()) return;
+        }
+        thread_local std::vector<char> buf(65536);
+        udp::endpoint sender;
+        for (int i = 0; i < kReceiveBatch; ++i) {
+            boost::system::error_code rec;
+            const std::size_t n = socket_.receive_from(asio::buffer(buf), sender, 0, rec);
+            if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+            if (rec == asio::error::message_size) {
                 ++rstats_.truncated;
-            } else {
-                ++rstats_.receive_errors;
+                continue;
             }
-            receive();
-        });
+            if (rec) {
+                ++rstats_.receive_errors;
+                break;
+            }
+            node_->handle_datagram(Clock::now(), from_asio(sender),
+                                   std::string_view(buf.data(), n));
+            if (alive.expired() || closed_) return;  // a callback stopped us
+        }
+        rearm();
+        receive();
+    });
 }
 
 void AsioNode::rearm() {

@@ -235,8 +235,6 @@ private:
     SystemRandom rng_;
     std::unique_ptr<SocketTransport> transport_;
     std::unique_ptr<Node> node_;
-    std::vector<char> rbuf_;
-    boost::asio::ip::udp::endpoint sender_;
     RuntimeStats rstats_;
     bool v6_socket_ = false;
     bool dual_stack_ = false;

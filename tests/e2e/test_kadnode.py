@@ -516,13 +516,19 @@ class StateTests(Harness):
         and then crashes (taking its own copies), and two of the five stop cleanly: only the
         hand-off at their stop keeps the values whose 2 holders were exactly those two."""
         flags = ("--k", "2", "--leave-timeout", leave_timeout)
-        first, r0 = self.start_json_node(*flags)
+        # Fixed IDs, so that the two leaving nodes (1 and 3, both 1000...) are together the two
+        # nearest to about a quarter of the keys: with random IDs they may be so far apart that
+        # they never are, and the control (no hand-off) would lose nothing.
+        ids = ["00" + "11" * 19, "80" + "11" * 19, "40" + "11" * 19, "81" + "11" * 19,
+               "c0" + "11" * 19]
+        first, r0 = self.start_json_node(*flags, "--id", ids[0])
         nodes = [first]
-        for _ in range(4):
-            p, _ = self.start_json_node(*flags, "--bootstrap-addr", r0["addr"])
+        for i in range(1, 5):
+            p, _ = self.start_json_node(*flags, "--id", ids[i], "--bootstrap-addr", r0["addr"])
             self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
             nodes.append(p)
-        publisher, _ = self.start_json_node(*flags, "--bootstrap-addr", r0["addr"])
+        publisher, _ = self.start_json_node(*flags, "--id", "20" + "11" * 19,
+                                            "--bootstrap-addr", r0["addr"])
         self.assertTrue(publisher.wait_for(lambda o: o.get("event") == "joined")["ok"])
         for i in range(100):
             r = publisher.cmd(f"put key{i} value{i}")
