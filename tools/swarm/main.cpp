@@ -1,0 +1,344 @@
+// kadswarm: N real nodes — real UDP sockets on 127.0.0.1, the production runtime — in one process
+// on one io_context, bootstrapped off each other. --bench runs a workload and prints one JSON
+// object; --repl attaches kadnode's REPL to node 0, to play with a big network on a laptop.
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "console.hpp"
+#include "kad/runtime.hpp"
+#include "shell.hpp"
+
+namespace asio = boost::asio;
+namespace po = boost::program_options;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+    std::size_t nodes = 100;
+    bool bench = false;
+    std::size_t ops = 1000;
+    std::size_t concurrency = 1;
+    std::uint64_t seed = 1;
+    bool repl = false;
+};
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const double rank = p / 100.0 * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(rank));
+    const auto hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
+}
+
+long rss_kb() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return 0;
+}
+
+double cpu_s() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// Runs `count` operations with at most `window` in flight; start(i, done) starts operation i and
+// calls done() when it ends. Returns when all have ended (runs the io_context meanwhile).
+void run_window(asio::io_context& io, std::size_t count, std::size_t window,
+                const std::function<void(std::size_t, std::function<void()>)>& start) {
+    std::size_t next = 0, running = 0, finished = 0;
+    std::function<void()> fill = [&] {
+        while (running < window && next < count) {
+            ++running;
+            start(next++, [&] {
+                --running;
+                ++finished;
+                fill();
+            });
+        }
+    };
+    fill();
+    while (finished < count) {
+        io.run_one();
+    }
+}
+
+class Swarm {
+public:
+    Swarm(asio::io_context& io, const Options& o) : io_(io), o_(o), rng_(o.seed) {}
+
+    // Creates the nodes and joins each through a random node that has joined already.
+    double bootstrap() {
+        kad::RuntimeConfig config;
+        config.bind = *kad::Endpoint::parse("127.0.0.1:0");
+        // One process hosts every node on 127.0.0.1: each is a separate source for the rate
+        // limiter (loopback is counted per port), and the global budget is per node.
+        rss_before_ = rss_kb();
+        for (std::size_t i = 0; i < o_.nodes; ++i) {
+            config.id = kad::NodeId::random(rng_);
+            nodes_.push_back(std::make_unique<kad::AsioNode>(io_, config));
+        }
+        const auto t0 = Clock::now();
+        std::vector<std::size_t> joined = {0};
+        failed_joins_ = 0;
+        // 32 joins at a time: each through a node that has joined already.
+        run_window(io_, o_.nodes - 1, 32, [&](std::size_t i, std::function<void()> done) {
+            const std::size_t me = i + 1;
+            const std::size_t via = joined[rng_.uniform(joined.size())];
+            nodes_[me]->async_bootstrap({{nodes_[via]->local_endpoint(), nodes_[via]->id()}},
+                                        [&, me, done](const kad::BootstrapResult& r) {
+                                            if (r.ok) {
+                                                joined.push_back(me);
+                                            } else {
+                                                ++failed_joins_;
+                                            }
+                                            done();
+                                        });
+        });
+        const double s = ms_since(t0) / 1000;
+        rss_after_ = rss_kb();
+        return s;
+    }
+
+    void bench() {
+        const double boot_s = bootstrap();
+        const double cpu0 = cpu_s();
+        std::vector<double> put_ms, get_ms, hops, queries;
+        std::size_t put_ok = 0, get_ok = 0;
+        std::vector<std::size_t> putter(o_.ops);
+        const auto tp = Clock::now();
+        run_window(io_, o_.ops, o_.concurrency, [&](std::size_t i, std::function<void()> done) {
+            putter[i] = rng_.uniform(nodes_.size());
+            const auto t = Clock::now();
+            nodes_[putter[i]]->async_put(key(i), "value " + std::to_string(i), {},
+                                         [&, t, done](const kad::PutResult& r) {
+                                             put_ms.push_back(ms_since(t));
+                                             put_ok += r.ok && r.stored > 0;
+                                             done();
+                                         });
+        });
+        const double put_s = ms_since(tp) / 1000;
+        const auto tg = Clock::now();
+        run_window(io_, o_.ops, o_.concurrency, [&](std::size_t i, std::function<void()> done) {
+            std::size_t from = rng_.uniform(nodes_.size());
+            if (from == putter[i]) from = (from + 1) % nodes_.size();
+            const auto t = Clock::now();
+            const std::string expect = "value " + std::to_string(i);
+            nodes_[from]->async_get(key(i), [&, t, done, expect](const kad::GetResult& r) {
+                get_ms.push_back(ms_since(t));
+                if (r.ok && r.item && r.item->value == expect) {
+                    ++get_ok;
+                    hops.push_back(r.hops);
+                    queries.push_back(static_cast<double>(r.queries));
+                }
+                done();
+            });
+        });
+        const double get_s = ms_since(tg) / 1000;
+        const double ops = static_cast<double>(o_.ops);
+        std::printf(
+            "{\"nodes\":%zu,\"joined\":%zu,\"bootstrap_s\":%.3f,\"ops\":%zu,\"concurrency\":%zu,"
+            "\"put_p50_ms\":%.3f,\"put_p99_ms\":%.3f,\"get_p50_ms\":%.3f,\"get_p99_ms\":%.3f,"
+            "\"put_ops_s\":%.1f,\"get_ops_s\":%.1f,\"success_rate\":%.4f,\"put_success_rate\":%.4f,"
+            "\"hops_p50\":%.1f,\"queries_p50\":%.1f,\"rss_kb_per_node\":%.1f,\"cpu_s\":%.3f,"
+            "\"seed\":%llu}\n",
+            nodes_.size(), nodes_.size() - failed_joins_, boot_s, o_.ops, o_.concurrency,
+            percentile(put_ms, 50), percentile(put_ms, 99), percentile(get_ms, 50),
+            percentile(get_ms, 99), ops / put_s, ops / get_s, static_cast<double>(get_ok) / ops,
+            static_cast<double>(put_ok) / ops, percentile(hops, 50), percentile(queries, 50),
+            static_cast<double>(rss_after_ - rss_before_) / static_cast<double>(nodes_.size()),
+            cpu_s() - cpu0, static_cast<unsigned long long>(o_.seed));
+    }
+
+    kad::AsioNode& node(std::size_t i) { return *nodes_[i]; }
+    std::size_t size() const { return nodes_.size(); }
+    std::size_t failed_joins() const { return failed_joins_; }
+    void close() {
+        for (auto& n : nodes_) n->close();
+    }
+
+private:
+    static std::string key(std::size_t i) { return "kadswarm-key-" + std::to_string(i); }
+
+    asio::io_context& io_;
+    Options o_;
+    kad::SeededRandom rng_;
+    std::vector<std::unique_ptr<kad::AsioNode>> nodes_;
+    std::size_t failed_joins_ = 0;
+    long rss_before_ = 0, rss_after_ = 0;
+};
+
+// The REPL on node 0: a terminal (readline), or command lines on stdin.
+class Repl {
+public:
+    Repl(asio::io_context& io, Swarm& swarm)
+        : io_(io),
+          swarm_(swarm),
+          shell_(swarm.node(0), kad::Clock::now(), "kad"),
+          signals_(io, SIGINT, SIGTERM) {
+        signals_.async_wait([this](const boost::system::error_code& ec, int) {
+            if (!ec) quit();
+        });
+        if (::isatty(STDIN_FILENO)) {
+            const char* home = std::getenv("HOME");
+            console_ = std::make_unique<kadnode::Console>(
+                io_, "kadswarm " + swarm.node(0).id().short_hex() + "> ",
+                home ? std::string(home) + "/.kadnode_history" : std::string(),
+                [this](std::optional<std::string> line) {
+                    if (!line) return quit();
+                    run(*line);
+                });
+            console_->resume();
+        } else {
+            in_ = std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(STDIN_FILENO));
+            read_line();
+        }
+    }
+
+private:
+    void run(const std::string& line) {
+        shell_.run(line, [this](kadnode::Reply r) {
+            if (!r.blank) {
+                const std::string text = kadnode::render(r, false);
+                if (console_) {
+                    r.ok ? console_->print(text) : console_->print_error(text);
+                } else {
+                    std::printf("%s\n", text.c_str());
+                    std::fflush(stdout);
+                }
+            }
+            if (r.quit) return quit();
+            if (console_) {
+                console_->resume();
+            } else {
+                read_line();
+            }
+        });
+    }
+
+    void read_line() {
+        asio::async_read_until(*in_, buf_, '\n',
+                               [this](const boost::system::error_code& ec, std::size_t) {
+                                   if (ec) return quit();
+                                   std::istream is(&buf_);
+                                   std::string line;
+                                   std::getline(is, line);
+                                   run(line);
+                               });
+    }
+
+    void quit() {
+        if (done_) return;
+        done_ = true;
+        if (console_) console_->stop();
+        if (in_) in_->close();
+        signals_.cancel();
+        swarm_.close();
+    }
+
+    asio::io_context& io_;
+    Swarm& swarm_;
+    kadnode::Shell shell_;
+    asio::signal_set signals_;
+    std::unique_ptr<kadnode::Console> console_;
+    std::unique_ptr<asio::posix::stream_descriptor> in_;
+    asio::streambuf buf_;
+    bool done_ = false;
+};
+
+void raise_fd_limit(std::size_t nodes) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    const rlim_t want = std::min<rlim_t>(rl.rlim_max, nodes + 256);
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    po::options_description desc(
+        "kadswarm: N kadnode nodes on 127.0.0.1 in one process (real sockets, one io_context)");
+    desc.add_options()("help,h", "print this help and exit")(
+        "nodes", po::value(&o.nodes)->default_value(o.nodes), "how many nodes (2 to 100000)")(
+        "bench", po::bool_switch(&o.bench), "run the workload and print one JSON object")(
+        "ops", po::value(&o.ops)->default_value(o.ops),
+        "--bench: puts of distinct keys, then gets of them from other nodes")(
+        "concurrency", po::value(&o.concurrency)->default_value(o.concurrency),
+        "--bench: operations in flight (1: one at a time)")(
+        "seed", po::value(&o.seed)->default_value(o.seed), "node IDs and workload choices")(
+        "repl", po::bool_switch(&o.repl), "attach kadnode's REPL to node 0");
+    try {
+        po::variables_map vm;
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        if (vm.count("help")) {
+            std::cout << desc << "\n";
+            return 0;
+        }
+        po::notify(vm);
+        if (o.nodes < 2 || o.nodes > 100000) throw po::error("--nodes: from 2 to 100000");
+        if (o.ops == 0 || o.concurrency == 0)
+            throw po::error("--ops and --concurrency: at least 1");
+        if (o.bench == o.repl) throw po::error("give one of --bench and --repl");
+    } catch (const po::error& e) {
+        std::cerr << "kadswarm: " << e.what() << " (see kadswarm --help)\n";
+        return 2;
+    }
+    raise_fd_limit(o.nodes);
+    asio::io_context io;
+    Swarm swarm(io, o);
+    try {
+        if (o.bench) {
+            swarm.bench();
+            swarm.close();
+            io.poll();
+            return 0;
+        }
+        std::fprintf(stderr, "kadswarm: starting %zu nodes on 127.0.0.1...\n", o.nodes);
+        const double s = swarm.bootstrap();
+        std::fprintf(stderr,
+                     "kadswarm: %zu nodes joined in %.1f s (%zu failed); node 0 is %s at %s\n",
+                     swarm.size() - swarm.failed_joins(), s, swarm.failed_joins(),
+                     swarm.node(0).id().to_hex().c_str(),
+                     swarm.node(0).local_endpoint().to_string().c_str());
+        Repl repl(io, swarm);
+        io.run();
+    } catch (const std::exception& e) {
+        std::cerr << "kadswarm: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
