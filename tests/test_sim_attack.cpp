@@ -5,19 +5,13 @@
 
 #include "helpers.hpp"
 #include "kad/sim/network.hpp"
+#include "sim_helpers.hpp"
 
 using namespace kad;
 using namespace kad::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-sim::LinkModel lan() {
-    sim::LinkModel m;
-    m.latency = 1ms;
-    m.jitter = 500us;
-    return m;
-}
 
 // A public address (TEST-NET-2), as an attacker on the Internet would have.
 Endpoint public_ep(std::uint8_t host, std::uint16_t port = 6881) {

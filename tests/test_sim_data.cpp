@@ -5,19 +5,13 @@
 
 #include "helpers.hpp"
 #include "kad/sim/network.hpp"
+#include "sim_helpers.hpp"
 
 using namespace kad;
 using namespace kad::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-sim::LinkModel lan() {
-    sim::LinkModel m;
-    m.latency = 1ms;
-    m.jitter = 500us;
-    return m;
-}
 
 std::optional<PutResult> put(sim::Network& net, std::size_t from, const std::string& key,
                              const std::string& value, PutOptions o = {}) {

@@ -6,19 +6,13 @@
 
 #include "helpers.hpp"
 #include "kad/sim/network.hpp"
+#include "sim_helpers.hpp"
 
 using namespace kad;
 using namespace kad::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-sim::LinkModel lan() {
-    sim::LinkModel m;
-    m.latency = 200us;
-    m.jitter = 100us;
-    return m;
-}
 
 // n nodes with discovery and no bootstrap at all.
 std::vector<std::size_t> lan_nodes(sim::Network& net, std::size_t n, DiscoveryConfig config = {}) {
@@ -50,7 +44,7 @@ bool in_view(sim::Network& net, std::size_t observer, std::size_t peer) {
 }  // namespace
 
 TEST_CASE("5 nodes on one LAN with no flags find each other within 3 s", "[sim][discovery]") {
-    sim::Network net(21, lan());
+    sim::Network net(21, lan(200us, 100us));
     const auto nodes = lan_nodes(net, 5);
     REQUIRE(net.run_until([&] { return converged(net, nodes); }, 3s));
     for (auto i : nodes) {
@@ -79,7 +73,7 @@ TEST_CASE("5 nodes on one LAN with no flags find each other within 3 s", "[sim][
 }
 
 TEST_CASE("a LAN of 200 nodes carries about 10 announcements a second", "[sim][discovery]") {
-    sim::Network net(22, lan());
+    sim::Network net(22, lan(200us, 100us));
     const auto nodes = lan_nodes(net, 200);
     REQUIRE(net.run_until([&] { return converged(net, nodes); }, 120s));
     // Let the start-up burst pass, then count over a minute.
@@ -97,7 +91,7 @@ TEST_CASE("a LAN of 200 nodes carries about 10 announcements a second", "[sim][d
 }
 
 TEST_CASE("a new node's solicitation is answered, but not by everyone", "[sim][discovery]") {
-    sim::Network net(23, lan());
+    sim::Network net(23, lan(200us, 100us));
     auto nodes = lan_nodes(net, 50);
     REQUIRE(net.run_until([&] { return converged(net, nodes); }, 60s));
     std::uint64_t before = 0;
@@ -119,7 +113,7 @@ TEST_CASE("a clean stop leaves every view at once; a crash within 3 intervals",
           "[sim][discovery]") {
     DiscoveryConfig config;
     config.interval = 1s;
-    sim::Network net(24, lan());
+    sim::Network net(24, lan(200us, 100us));
     auto nodes = lan_nodes(net, 3, config);
     REQUIRE(net.run_until([&] { return converged(net, nodes); }, 3s));
     net.run_for(500ms);  // let the verification pings settle: none is in flight at the stop
@@ -144,7 +138,7 @@ TEST_CASE("a clean stop leaves every view at once; a crash within 3 intervals",
 TEST_CASE("a peer that the DHT still hears from stays in view", "[sim][discovery]") {
     DiscoveryConfig config;
     config.interval = 1s;
-    sim::Network net(25, lan());
+    sim::Network net(25, lan(200us, 100us));
     auto nodes = lan_nodes(net, 2, config);
     REQUIRE(net.run_until([&] { return converged(net, nodes); }, 3s));
     // Node 1 stops announcing (leave() silences it without telling anyone, since the leave is
@@ -167,7 +161,7 @@ TEST_CASE("a peer that the DHT still hears from stays in view", "[sim][discovery
 
 TEST_CASE("other networks and unsigned or wrongly keyed nodes are not admitted",
           "[sim][discovery]") {
-    sim::Network net(26, lan());
+    sim::Network net(26, lan(200us, 100us));
     DiscoveryConfig a, b, keyed, other_key;
     a.network = "A";
     b.network = "B";
@@ -201,7 +195,7 @@ TEST_CASE("other networks and unsigned or wrongly keyed nodes are not admitted",
 }
 
 TEST_CASE("a flood of announcements cannot make a node ping without bound", "[sim][discovery]") {
-    sim::Network net(27, lan());
+    sim::Network net(27, lan(200us, 100us));
     const auto victim = net.add_node();
     DiscoveryConfig config;
     config.max_pending_pings = 16;
