@@ -9,22 +9,34 @@
 //       how many find_node queries per second the node answers (run it with --rate-limit 0)
 //   kadload --target 127.0.0.1:4000 --kind mixed --rate 200000 --seconds 5 --probe-ms 5
 //       a flood, and what an honest peer sees meanwhile
+//   kadload --target 127.0.0.1:4000 --fill 400 --rate 0
+//       the same find_node rate, the node's routing table first filled with 400 contacts
+//
+// --fill N opens N more sockets, each a contact with its own ID (20 for each bucket from the
+// farthest, as in a large network), makes each known to the node with a ping and answers the
+// node's queries to them (it pings a new contact before taking it) until the load ends.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "kad/endpoint.hpp"
@@ -97,7 +109,7 @@ std::size_t send_batch(int fd, const std::vector<std::string>& msgs, std::size_t
     return sent;
 }
 
-// Reads every datagram waiting; returns how many.
+// Reads every datagram waiting; returns how many were answers (responses or errors).
 std::size_t drain(int fd) {
     constexpr std::size_t kBatch = 64;
     static thread_local char bufs[kBatch][2048];
@@ -113,7 +125,12 @@ std::size_t drain(int fd) {
         }
         const int r = ::recvmmsg(fd, hdrs, kBatch, MSG_DONTWAIT, nullptr);
         if (r <= 0) return got;
-        got += static_cast<std::size_t>(r);
+        // Answers only: the node also pings a querier it has not met, to verify it.
+        static constexpr std::string_view kQuery = "1:y1:q";
+        for (int i = 0; i < r; ++i) {
+            const std::string_view d(bufs[i], hdrs[i].msg_len);
+            if (d.find(kQuery) == std::string_view::npos) ++got;
+        }
     }
 }
 
@@ -145,6 +162,103 @@ std::string malformed(std::uint32_t i) {
     }
 }
 
+// The node's ID, from its answer to a ping; nullopt when it does not answer within a second.
+std::optional<kad::NodeId> node_id_of(const kad::Endpoint& target) {
+    Socket s(target);
+    kad::krpc::Message m;
+    m.transaction = "id";
+    m.body = kad::krpc::Query{kad::NodeId{}, kad::krpc::PingArgs{}};
+    const std::string ping = kad::krpc::encode(m);
+    char buf[2048];
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        if (::send(s.fd, ping.data(), ping.size(), 0) < 0) return std::nullopt;
+        pollfd p{s.fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        const ssize_t r = ::recv(s.fd, buf, sizeof buf, 0);
+        if (r <= 0) continue;
+        auto reply = kad::krpc::decode(std::string_view(buf, static_cast<std::size_t>(r)));
+        if (!reply) continue;
+        if (const auto* resp = std::get_if<kad::krpc::Response>(&reply->body)) return resp->id;
+    }
+    return std::nullopt;
+}
+
+// N contacts for the node's routing table: a socket each, answering what the node asks them.
+class Filler {
+public:
+    Filler(const kad::Endpoint& target, const kad::NodeId& node_id, std::size_t n,
+           kad::RandomSource& rng) {
+        for (std::size_t i = 0; i < n; ++i) {
+            // 20 contacts sharing 0 leading bits with the node, 20 sharing 1, ...: they land in
+            // buckets that a large network fills.
+            const int shared = static_cast<int>(i / 20) % 160;
+            const kad::NodeId id =
+                kad::NodeId::random_with_prefix(node_id.with_bit_flipped(shared), shared + 1, rng);
+            contacts_.push_back({std::make_unique<Socket>(target), id});
+        }
+    }
+
+    // Introduces up to `count` contacts the node has not verified yet, with a ping from each. A
+    // node verifies only so many new contacts at a time: offer a few, serve, offer more.
+    void offer(std::size_t count) {
+        for (std::size_t tried = 0; tried < contacts_.size() && count > 0; ++tried) {
+            const std::size_t i = next_offer_++ % contacts_.size();
+            if (verified_.count(i)) continue;
+            kad::krpc::Message m;
+            m.transaction = "hi";
+            m.body = kad::krpc::Query{contacts_[i].id, kad::krpc::PingArgs{}};
+            const std::string ping = kad::krpc::encode(m);
+            (void)::send(contacts_[i].socket->fd, ping.data(), ping.size(), 0);
+            --count;
+        }
+    }
+
+    std::size_t size() const { return contacts_.size(); }
+
+    // Answers every datagram waiting on the contacts' sockets; returns after `wait_ms` of silence
+    // at the longest.
+    void serve(int wait_ms) {
+        std::vector<pollfd> fds;
+        for (const auto& c : contacts_) fds.push_back({c.socket->fd, POLLIN, 0});
+        if (::poll(fds.data(), fds.size(), wait_ms) <= 0) return;
+        char buf[2048];
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (!(fds[i].revents & POLLIN)) continue;
+            ssize_t r;
+            while ((r = ::recv(fds[i].fd, buf, sizeof buf, 0)) > 0) {
+                auto msg = kad::krpc::decode(std::string_view(buf, static_cast<std::size_t>(r)));
+                if (!msg) continue;
+                const auto* q = std::get_if<kad::krpc::Query>(&msg->body);
+                if (!q) continue;  // the node's answer to our ping
+                if (q->method() == kad::krpc::Method::Ping) verified_.insert(i);
+                kad::krpc::Message reply;
+                reply.transaction = msg->transaction;
+                kad::krpc::Response resp;
+                resp.id = contacts_[i].id;
+                if (q->method() == kad::krpc::Method::FindValue ||
+                    q->method() == kad::krpc::Method::Store) {
+                    resp.token = "t";
+                }
+                reply.body = resp;
+                const std::string out = kad::krpc::encode(reply);
+                (void)::send(fds[i].fd, out.data(), out.size(), 0);
+            }
+        }
+    }
+
+    // Contacts the node pinged back (a node verifies a new contact before it takes it).
+    std::size_t verified() const { return verified_.size(); }
+
+private:
+    struct Contact {
+        std::unique_ptr<Socket> socket;
+        kad::NodeId id;
+    };
+    std::vector<Contact> contacts_;
+    std::set<std::size_t> verified_;
+    std::size_t next_offer_ = 0;
+};
+
 // Lost probes count as infinitely late: pass them in as +inf.
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
@@ -162,6 +276,7 @@ int main(int argc, char** argv) {
     double rate = 0, seconds = 5;
     std::size_t window = 256;
     int probe_ms = 0;
+    std::size_t fill = 0;
     desc.add_options()("help,h", "print this help")(
         "target", po::value(&target_text)->required()->value_name("ADDR:PORT"), "the node")(
         "kind", po::value(&kind)->default_value("find_node"),
@@ -171,7 +286,9 @@ int main(int argc, char** argv) {
         "window", po::value(&window)->default_value(256), "queries in flight when --rate 0")(
         "seconds", po::value(&seconds)->default_value(5), "how long")(
         "probe-ms", po::value(&probe_ms)->default_value(0),
-        "ping the node from another socket every this many ms and report the round trips");
+        "ping the node from another socket every this many ms and report the round trips")(
+        "fill", po::value(&fill)->default_value(0),
+        "first offer the node this many contacts (20 per bucket), and keep answering for them");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -188,6 +305,7 @@ int main(int argc, char** argv) {
         }
         if (seconds <= 0 || rate < 0 || window == 0)
             throw po::error("bad --seconds, --rate or --window");
+        if (fill > 3200) throw po::error("--fill: at most 3200 (20 for each of 160 buckets)");
     } catch (const po::error& e) {
         std::cerr << "kadload: " << e.what() << "\n";
         return 2;
@@ -209,6 +327,39 @@ int main(int argc, char** argv) {
     }
 
     std::atomic<bool> stop{false};
+    std::unique_ptr<Filler> filler;
+    std::thread fill_server;
+    if (fill > 0) {
+        rlimit files{};
+        ::getrlimit(RLIMIT_NOFILE, &files);
+        if (files.rlim_cur < fill + 64) {
+            files.rlim_cur = std::min<rlim_t>(files.rlim_max, fill + 64);
+            ::setrlimit(RLIMIT_NOFILE, &files);
+        }
+        const auto node_id = node_id_of(*target);
+        if (!node_id) {
+            std::cerr << "kadload: --fill: the node does not answer a ping\n";
+            return 1;
+        }
+        filler = std::make_unique<Filler>(*target, *node_id, fill, rng);
+        // Until every contact was verified, or none was for a second (at most 10 s).
+        const auto fill_start = Clock::now();
+        std::size_t seen = 0;
+        auto progress = fill_start;
+        while (filler->verified() < filler->size() &&
+               Clock::now() - progress < std::chrono::seconds(1) &&
+               Clock::now() - fill_start < std::chrono::seconds(10)) {
+            filler->offer(16);
+            filler->serve(20);
+            if (filler->verified() != seen) {
+                seen = filler->verified();
+                progress = Clock::now();
+            }
+        }
+        fill_server = std::thread([&] {
+            while (!stop) filler->serve(20);
+        });
+    }
     std::vector<double> rtts;
     std::size_t probes = 0;
     std::thread prober;
@@ -252,7 +403,7 @@ int main(int argc, char** argv) {
     }
 
     Socket s(*target);
-    std::size_t sent = 0, replies = 0, next = 0;
+    std::size_t sent = 0, replies = 0, given_up = 0, next = 0;
     const auto start = Clock::now();
     const auto end =
         start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -268,12 +419,12 @@ int main(int argc, char** argv) {
             want = due > sent ? std::min<std::size_t>(due - sent, 1024) : 0;
         } else {
             // Queries lost (or dropped by the node) would close the window: after 100 ms of
-            // silence, count them gone.
+            // silence, count them gone (not answered).
             if (now - last_reply > std::chrono::milliseconds(100)) {
-                replies = sent;
+                given_up = sent - std::min(sent, replies);
                 last_reply = now;
             }
-            const std::size_t in_flight = sent - std::min(sent, replies);
+            const std::size_t in_flight = sent - std::min(sent, replies + given_up);
             want = in_flight < window ? window - in_flight : 0;
         }
         if (want) {
@@ -286,6 +437,7 @@ int main(int argc, char** argv) {
     const std::size_t late = drain(s.fd);
     stop = true;
     if (prober.joinable()) prober.join();
+    if (fill_server.joinable()) fill_server.join();
     const double took = std::chrono::duration<double>(Clock::now() - start).count() - 0.1;
 
     std::printf(
@@ -293,6 +445,7 @@ int main(int argc, char** argv) {
         "\"reply_rate\":%.0f",
         kind.c_str(), took, sent, static_cast<double>(sent) / took, replies + late,
         static_cast<double>(replies + late) / took);
+    if (fill > 0) std::printf(",\"fill\":%zu,\"fill_verified\":%zu", fill, filler->verified());
     if (probe_ms > 0) {
         std::vector<double> with_lost = rtts;
         with_lost.resize(probes, 1e9);  // a probe never answered: later than any bound
