@@ -190,6 +190,10 @@ bool Node::token_valid(const std::string& token, const Endpoint& from) const {
 void Node::send_message(const Endpoint& to, const krpc::Message& m) {
     out_.clear();
     krpc::encode_to(out_, m);
+    send_encoded(to);
+}
+
+void Node::send_encoded(const Endpoint& to) {
     ++stats_.packets_out;
     stats_.bytes_out += out_.size();
     transport_.send(to, out_);
@@ -405,19 +409,18 @@ void Node::answer_find(const Endpoint& from, const krpc::Message& m, const krpc:
     r.version = config_.version;
     r.requester = from;
     r.body = std::move(resp);
-    if (std::get<krpc::Response>(r.body).item) {
-        // Beside an item, only as many nodes as keep the reply within one datagram on a
-        // 1,500-byte path: a put or republish lookup needs them to get past the holders.
-        auto& nodes = std::get<krpc::Response>(r.body).nodes;
-        for (;;) {
-            out_.clear();
-            krpc::encode_to(out_, r);
-            if (out_.size() <= config_.max_reply || nodes.empty()) break;
-            nodes.pop_back();  // the farthest first
-        }
-    }
     ++stats_.responses_out;
-    send_message(from, r);
+    if (!std::get<krpc::Response>(r.body).item) return send_message(from, r);
+    // Beside an item, only as many nodes as keep the reply within one datagram on a 1,500-byte
+    // path: a put or republish lookup needs them to get past the holders.
+    auto& nodes = std::get<krpc::Response>(r.body).nodes;
+    for (;;) {
+        out_.clear();
+        krpc::encode_to(out_, r);
+        if (out_.size() <= config_.max_reply || nodes.empty()) break;
+        nodes.pop_back();  // the farthest first
+    }
+    send_encoded(from);  // out_ holds it
 }
 
 void Node::answer_store(const Endpoint& from, const krpc::Message& m, const krpc::Query&,

@@ -22,7 +22,7 @@ void RateLimiter::refill(Bucket& b, TimePoint now, double rate, double burst) co
 
 void RateLimiter::sweep(TimePoint now) {
     // Forget sources that are back to a full bucket and not being ignored: they would start
-    // from a full bucket anyway. At most once a second, so a full table costs little.
+    // from a full bucket anyway. At most once a second, so even a full table costs little.
     if (now - last_sweep_ < std::chrono::seconds(1) && last_sweep_ != TimePoint{}) return;
     last_sweep_ = now;
     for (auto it = sources_.begin(); it != sources_.end();) {
@@ -42,11 +42,8 @@ void RateLimiter::sweep(TimePoint now) {
 RateLimiter::Bucket* RateLimiter::bucket_for(TimePoint now, const Endpoint& key, bool local) {
     if (auto it = sources_.find(key); it != sources_.end()) return &it->second;
     if (sources_.size() >= config_.max_sources) {
-        sweep(now);
-        if (sources_.size() >= config_.max_sources) {
-            ++stats_.sources_full;
-            return nullptr;
-        }
+        ++stats_.sources_full;  // swept within the last second, and still full
+        return nullptr;
     }
     Bucket b;
     b.tokens = local ? config_.local_burst : config_.burst;
@@ -64,6 +61,9 @@ bool RateLimiter::ignored(TimePoint now, const Endpoint& from) {
 
 RateLimiter::Verdict RateLimiter::charge(TimePoint now, const Endpoint& from, bool trusted) {
     if (!config_.enabled) return Verdict::Allow;
+    // Forget quiet sources once a second, so the table holds the sources of the last second or
+    // so, not every address ever heard from (a node in a large network hears from thousands).
+    sweep(now);
     const Endpoint key = source_key(from);
     const bool local = is_local(key);
     const double rate = local ? config_.local_rate : config_.rate;

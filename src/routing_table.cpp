@@ -61,9 +61,43 @@ const Contact* RoutingTable::find(const NodeId& id) const {
 }
 
 const Contact* RoutingTable::find(const Endpoint& ep) const {
-    auto it = by_endpoint_.find(ep);
-    return it == by_endpoint_.end() ? nullptr : find(it->second);
+    const NodeId* id = by_endpoint_.find(ep);
+    return id ? find(*id) : nullptr;
 }
+
+const NodeId* RoutingTable::EndpointIndex::find(const Endpoint& ep) const {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), ep,
+                               [](const auto& e, const Endpoint& key) { return e.first < key; });
+    return it != entries_.end() && it->first == ep ? &it->second : nullptr;
+}
+
+void RoutingTable::EndpointIndex::set(const Endpoint& ep, const NodeId& id) {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), ep,
+                               [](const auto& e, const Endpoint& key) { return e.first < key; });
+    if (it != entries_.end() && it->first == ep) {
+        it->second = id;
+    } else {
+        entries_.insert(it, {ep, id});
+    }
+}
+
+void RoutingTable::EndpointIndex::erase(const Endpoint& ep) {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), ep,
+                               [](const auto& e, const Endpoint& key) { return e.first < key; });
+    if (it != entries_.end() && it->first == ep) entries_.erase(it);
+}
+
+namespace {
+
+// Room for one more in a list that never holds more than `limit`: capacity grows 4, 8, 16, then
+// straight to the limit, where doubling would leave a full bucket of 20 with room for 32.
+void make_room(std::vector<Contact>& list, std::size_t limit) {
+    if (list.size() < list.capacity()) return;
+    list.reserve(
+        std::max(list.size() + 1, std::min(limit, std::max<std::size_t>(4, 2 * list.size()))));
+}
+
+}  // namespace
 
 bool RoutingTable::can_split(std::size_t index) const {
     return index == buckets_.size() - 1 &&
@@ -82,6 +116,7 @@ void RoutingTable::split_last() {
         auto& target = list == &old.live_ ? fresh.live_ : fresh.cache_;
         auto it = std::stable_partition(list->begin(), list->end(),
                                         [&](const Contact& c) { return !moves(c); });
+        target.reserve(static_cast<std::size_t>(list->end() - it));
         std::move(it, list->end(), std::back_inserter(target));
         list->erase(it, list->end());
     }
@@ -118,7 +153,8 @@ bool RoutingTable::fits(const std::vector<Contact>& list, const Endpoint& ep) co
 void RoutingTable::insert_live(Bucket& b, Contact c) {
     c.verified = true;
     c.ping_pending = false;
-    by_endpoint_[c.endpoint] = c.id;
+    by_endpoint_.set(c.endpoint, c.id);
+    make_room(b.live_, config_.k);
     b.live_.push_back(std::move(c));
     ++size_;
 }
@@ -156,13 +192,14 @@ void RoutingTable::add_replacement(Bucket& b, Contact c) {
         if (victim->verified && !c.verified) return;  // the newcomer is the one dropped
         b.cache_.erase(victim);
     }
+    make_room(b.cache_, config_.replacements);
     b.cache_.push_back(std::move(c));
 }
 
 std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may_ping) {
     auto best = b.cache_.end();
     for (auto it = b.cache_.begin(); it != b.cache_.end(); ++it) {
-        if (!it->verified || by_endpoint_.count(it->endpoint)) continue;
+        if (!it->verified || by_endpoint_.find(it->endpoint)) continue;
         if (!fits(b.live_, it->endpoint)) continue;
         if (best == b.cache_.end() || it->last_seen > best->last_seen) best = it;
     }
@@ -193,10 +230,11 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
         return;
     }
     // At most one contact per endpoint: a different ID answering there replaces the old one.
-    if (auto it = by_endpoint_.find(ep); it != by_endpoint_.end() && it->second != id) {
-        Bucket& ob = buckets_[bucket_index(it->second)];
+    if (const NodeId* at_ep = by_endpoint_.find(ep); at_ep && *at_ep != id) {
+        const NodeId other = *at_ep;  // a copy: removing it changes the index
+        Bucket& ob = buckets_[bucket_index(other)];
         for (std::size_t i = 0; i < ob.live_.size(); ++i) {
-            if (ob.live_[i].id == it->second) {
+            if (ob.live_[i].id == other) {
                 remove_live(ob, i);
                 promote_replacement(ob, false);  // a verified replacement takes the slot
                 break;
@@ -211,7 +249,7 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
             c->endpoint = ep;
             c->srtt.reset();
             c->rttvar = Duration::zero();
-            by_endpoint_[ep] = id;
+            by_endpoint_.set(ep, id);
         }
         c->last_seen = now;
         c->failures = 0;
@@ -337,7 +375,8 @@ std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,
         if (c.id != id) continue;
         if (c.endpoint != ep) return std::nullopt;
         c.ping_pending = false;
-        if (++c.failures >= config_.max_failures) {
+        if (c.failures < UINT16_MAX) ++c.failures;
+        if (c.failures >= config_.max_failures) {
             remove_live(b, i);
             return promote_replacement(b, true);
         }

@@ -7,7 +7,7 @@ KAD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAD_PACKAGES=(
     g++ cmake ninja-build pkg-config
     libboost-dev libboost-program-options-dev libssl-dev libreadline-dev
-    catch2 nlohmann-json3-dev
+    catch2 nlohmann-json3-dev libbenchmark-dev python3-opendht
     clang libclang-rt-14-dev clang-format
     python3 tmux iproute2 procps
 )

@@ -299,6 +299,7 @@ private:
     bool send_query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
                     RpcHandler handler);
     void send_message(const Endpoint& to, const krpc::Message& m);
+    void send_encoded(const Endpoint& to);  // sends out_, encoded already
     void send_error(const Endpoint& to, const std::string& t, int code, std::string message);
     Duration soft_timeout_for(const std::optional<NodeId>& id) const;
     // Why a query to `to` cannot be sent, if it cannot.

@@ -6,6 +6,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <span>
@@ -49,7 +50,16 @@ public:
     NodeId with_bit_flipped(int i) const noexcept;
 
     friend NodeId operator^(const NodeId& a, const NodeId& b) noexcept;
-    friend bool operator==(const NodeId&, const NodeId&) = default;
+    // Word by word, inline: the defaulted comparison calls memcmp, and lookups compare IDs often.
+    friend bool operator==(const NodeId& a, const NodeId& b) noexcept {
+        std::uint64_t x[2], y[2];
+        std::uint32_t xt, yt;
+        std::memcpy(x, a.b_.data(), 16);
+        std::memcpy(y, b.b_.data(), 16);
+        std::memcpy(&xt, a.b_.data() + 16, 4);
+        std::memcpy(&yt, b.b_.data() + 16, 4);
+        return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (xt ^ yt)) == 0;
+    }
     friend std::strong_ordering operator<=>(const NodeId& a, const NodeId& b) noexcept;
 
 private:

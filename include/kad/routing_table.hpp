@@ -20,9 +20,10 @@
 //   move someone else's contact.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "kad/endpoint.hpp"
@@ -33,15 +34,17 @@ namespace kad {
 
 class RandomSource;
 
+// 80 bytes, laid out without padding holes: a node holds a few hundred of these, a kadswarm
+// process millions (docs/BENCHMARKS.md).
 struct Contact {
     NodeId id;
     Endpoint endpoint;
-    TimePoint last_seen{};  // last time it answered us
-    int failures = 0;       // consecutive queries it did not answer
-    std::optional<Duration> srtt;
+    std::uint16_t failures = 0;  // consecutive queries it did not answer
+    bool verified = false;       // it has answered us (always true in a bucket)
+    bool ping_pending = false;   // we asked the caller to ping it and have not heard back
+    TimePoint last_seen{};       // last time it answered us
     Duration rttvar{};
-    bool verified = false;      // it has answered us (always true in a bucket)
-    bool ping_pending = false;  // we asked the caller to ping it and have not heard back
+    std::optional<Duration> srtt;
 
     void add_rtt_sample(Duration rtt);
 };
@@ -161,8 +164,19 @@ private:
 
     NodeId self_;
     RoutingConfig config_;
+    // Live contacts by endpoint, sorted: 44 bytes an entry, where a hash map node costs 80.
+    class EndpointIndex {
+    public:
+        const NodeId* find(const Endpoint& ep) const;
+        void set(const Endpoint& ep, const NodeId& id);
+        void erase(const Endpoint& ep);
+
+    private:
+        std::vector<std::pair<Endpoint, NodeId>> entries_;
+    };
+
     std::vector<Bucket> buckets_;
-    std::unordered_map<Endpoint, NodeId> by_endpoint_;  // live contacts only
+    EndpointIndex by_endpoint_;
     std::size_t size_ = 0;
     mutable std::uint64_t address_limited_ = 0;
     std::uint64_t replacements_dropped_ = 0;

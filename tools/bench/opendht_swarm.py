@@ -25,9 +25,10 @@ except ImportError:
 
 
 def rss_kb():
+    """Resident anonymous memory, as kadswarm counts it: not code and libraries."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith("RssAnon:"):
                 return int(line.split()[1])
     return 0
 

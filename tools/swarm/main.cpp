@@ -2,6 +2,7 @@
 // on one io_context, bootstrapped off each other. --bench runs a workload and prints one JSON
 // object; --repl attaches kadnode's REPL to node 0, to play with a big network on a laptop.
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -52,11 +53,18 @@ double percentile(std::vector<double> v, double p) {
     return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
 }
 
+// Bytes of heap in use (glibc's count: what malloc handed out and was not freed).
+std::size_t heap_bytes() {
+    return ::mallinfo2().uordblks;
+}
+
+// Resident anonymous memory (heap, stacks): not the program's code and libraries, whose pages are
+// read in once, whatever the number of nodes.
 long rss_kb() {
     std::ifstream f("/proc/self/status");
     std::string line;
     while (std::getline(f, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+        if (line.rfind("RssAnon:", 0) == 0) return std::stol(line.substr(8));
     }
     return 0;
 }
@@ -104,6 +112,7 @@ public:
         // One process hosts every node on 127.0.0.1: each is a separate source for the rate
         // limiter (loopback is counted per port), and the global budget is per node.
         rss_before_ = rss_kb();
+        heap_before_ = heap_bytes();
         for (std::size_t i = 0; i < o_.nodes; ++i) {
             config.id = kad::NodeId::random(rng_);
             nodes_.push_back(std::make_unique<kad::AsioNode>(io_, config));
@@ -126,7 +135,11 @@ public:
                                         });
         });
         const double s = ms_since(t0) / 1000;
+        // Hand back to the system the pages the joins' lookups used and freed: what stays is
+        // what the nodes hold (glibc returns freed heap only from its top by itself).
+        ::malloc_trim(0);
         rss_after_ = rss_kb();
+        heap_after_ = heap_bytes();
         return s;
     }
 
@@ -170,13 +183,16 @@ public:
             "{\"nodes\":%zu,\"joined\":%zu,\"bootstrap_s\":%.3f,\"ops\":%zu,\"concurrency\":%zu,"
             "\"put_p50_ms\":%.3f,\"put_p99_ms\":%.3f,\"get_p50_ms\":%.3f,\"get_p99_ms\":%.3f,"
             "\"put_ops_s\":%.1f,\"get_ops_s\":%.1f,\"success_rate\":%.4f,\"put_success_rate\":%.4f,"
-            "\"hops_p50\":%.1f,\"queries_p50\":%.1f,\"rss_kb_per_node\":%.1f,\"cpu_s\":%.3f,"
+            "\"hops_p50\":%.1f,\"queries_p50\":%.1f,\"rss_kb_per_node\":%.1f,"
+            "\"heap_kb_per_node\":%.1f,\"cpu_s\":%.3f,"
             "\"seed\":%llu}\n",
             nodes_.size(), nodes_.size() - failed_joins_, boot_s, o_.ops, o_.concurrency,
             percentile(put_ms, 50), percentile(put_ms, 99), percentile(get_ms, 50),
             percentile(get_ms, 99), ops / put_s, ops / get_s, static_cast<double>(get_ok) / ops,
             static_cast<double>(put_ok) / ops, percentile(hops, 50), percentile(queries, 50),
             static_cast<double>(rss_after_ - rss_before_) / static_cast<double>(nodes_.size()),
+            static_cast<double>(heap_after_ - heap_before_) / 1024.0 /
+                static_cast<double>(nodes_.size()),
             cpu_s() - cpu0, static_cast<unsigned long long>(o_.seed));
     }
 
@@ -196,6 +212,7 @@ private:
     std::vector<std::unique_ptr<kad::AsioNode>> nodes_;
     std::size_t failed_joins_ = 0;
     long rss_before_ = 0, rss_after_ = 0;
+    std::size_t heap_before_ = 0, heap_after_ = 0;
 };
 
 // The REPL on node 0: a terminal (readline), or command lines on stdin.
