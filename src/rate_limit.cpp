@@ -21,8 +21,9 @@ void RateLimiter::refill(Bucket& b, TimePoint now, double rate, double burst) co
 }
 
 void RateLimiter::sweep(TimePoint now) {
-    // Forget sources that are back to a full bucket and not being ignored: they would start
-    // from a full bucket anyway. At most once a second, so even a full table costs little.
+    // Forget sources that are back to a full bucket: they would start from a full bucket anyway;
+    // and ignored sources whose time is up. At most once a second, so even a full table costs
+    // little.
     if (now - last_sweep_ < std::chrono::seconds(1) && last_sweep_ != TimePoint{}) return;
     last_sweep_ = now;
     for (auto it = sources_.begin(); it != sources_.end();) {
@@ -31,17 +32,18 @@ void RateLimiter::sweep(TimePoint now) {
         refill(b, now, local ? config_.local_rate : config_.rate,
                local ? config_.local_burst : config_.burst);
         const double burst = local ? config_.local_burst : config_.burst;
-        if (b.ignored_until <= now && b.tokens >= burst && b.debt == 0) {
+        if (b.tokens >= burst && b.debt == 0) {
             it = sources_.erase(it);
         } else {
             ++it;
         }
     }
+    std::erase_if(ignored_, [&](const auto& e) { return e.second <= now; });
 }
 
 RateLimiter::Bucket* RateLimiter::bucket_for(TimePoint now, const Endpoint& key, bool local) {
     if (auto it = sources_.find(key); it != sources_.end()) return &it->second;
-    if (sources_.size() >= config_.max_sources) {
+    if (sources() >= config_.max_sources) {
         ++stats_.sources_full;  // swept within the last second, and still full
         return nullptr;
     }
@@ -52,9 +54,9 @@ RateLimiter::Bucket* RateLimiter::bucket_for(TimePoint now, const Endpoint& key,
 }
 
 bool RateLimiter::ignored(TimePoint now, const Endpoint& from) {
-    if (!config_.enabled || sources_.empty()) return false;
-    auto it = sources_.find(source_key(from));
-    if (it == sources_.end() || it->second.ignored_until <= now) return false;
+    if (!config_.enabled || ignored_.empty()) return false;
+    auto it = ignored_.find(source_key(from));
+    if (it == ignored_.end() || it->second <= now) return false;
     ++stats_.dropped_ignored;
     return true;
 }
@@ -65,21 +67,27 @@ RateLimiter::Verdict RateLimiter::charge(TimePoint now, const Endpoint& from, bo
     // so, not every address ever heard from (a node in a large network hears from thousands).
     sweep(now);
     const Endpoint key = source_key(from);
+    if (!ignored_.empty()) {
+        if (auto it = ignored_.find(key); it != ignored_.end()) {
+            if (it->second > now) {
+                ++stats_.dropped_ignored;
+                return Verdict::DropIgnored;
+            }
+            ignored_.erase(it);  // its time is up: a fresh start
+        }
+    }
     const bool local = is_local(key);
     const double rate = local ? config_.local_rate : config_.rate;
     const double burst = local ? config_.local_burst : config_.burst;
     if (Bucket* b = bucket_for(now, key, local)) {
-        if (b->ignored_until > now) {
-            ++stats_.dropped_ignored;
-            return Verdict::DropIgnored;
-        }
         refill(*b, now, rate, burst);
         if (b->tokens < 1) {
             ++stats_.dropped_source;
             b->debt += 1;
             if (b->debt > burst) {
-                b->ignored_until = now + config_.ignore_for;
-                b->debt = 0;
+                // Ignored for a while; it starts again from a full bucket after.
+                ignored_[key] = now + config_.ignore_for;
+                sources_.erase(key);
                 ++stats_.sources_ignored;
             }
             return Verdict::DropSource;

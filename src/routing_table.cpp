@@ -76,9 +76,14 @@ void RoutingTable::EndpointIndex::set(const Endpoint& ep, const NodeId& id) {
                                [](const auto& e, const Endpoint& key) { return e.first < key; });
     if (it != entries_.end() && it->first == ep) {
         it->second = id;
-    } else {
-        entries_.insert(it, {ep, id});
+        return;
     }
+    if (entries_.size() == entries_.capacity()) {  // grow by a quarter, not double
+        const auto pos = it - entries_.begin();
+        entries_.reserve(entries_.size() + std::max<std::size_t>(8, entries_.size() / 4));
+        it = entries_.begin() + pos;
+    }
+    entries_.insert(it, {ep, id});
 }
 
 void RoutingTable::EndpointIndex::erase(const Endpoint& ep) {
@@ -89,12 +94,11 @@ void RoutingTable::EndpointIndex::erase(const Endpoint& ep) {
 
 namespace {
 
-// Room for one more in a list that never holds more than `limit`: capacity grows 4, 8, 16, then
-// straight to the limit, where doubling would leave a full bucket of 20 with room for 32.
+// Room for one more in a list that never holds more than `limit`: capacity grows 4 at a time
+// (4, 8, ..., 20 for k = 20), where doubling would leave a full bucket of 20 with room for 32.
 void make_room(std::vector<Contact>& list, std::size_t limit) {
     if (list.size() < list.capacity()) return;
-    list.reserve(
-        std::max(list.size() + 1, std::min(limit, std::max<std::size_t>(4, 2 * list.size()))));
+    list.reserve(std::max(list.size() + 1, std::min(limit, list.size() + 4)));
 }
 
 }  // namespace

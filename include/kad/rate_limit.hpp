@@ -54,7 +54,7 @@ public:
 
     const RateLimitConfig& config() const noexcept { return config_; }
     const RateLimitStats& stats() const noexcept { return stats_; }
-    std::size_t sources() const noexcept { return sources_.size(); }
+    std::size_t sources() const noexcept { return sources_.size() + ignored_.size(); }
 
     // The cheap check made before decoding: false if the source is being ignored (counted).
     bool ignored(TimePoint now, const Endpoint& from);
@@ -63,11 +63,10 @@ public:
     Verdict charge(TimePoint now, const Endpoint& from, bool trusted);
 
 private:
-    struct Bucket {
+    struct Bucket {  // 24 bytes: a table entry is one 64-byte allocation
         double tokens = 0;
         double debt = 0;  // dropped datagrams, decaying at the source's rate
         TimePoint updated{};
-        TimePoint ignored_until{};
     };
     void refill(Bucket& b, TimePoint now, double rate, double burst) const;
     Bucket* bucket_for(TimePoint now, const Endpoint& key, bool local);
@@ -76,6 +75,8 @@ private:
     RateLimitConfig config_;
     RateLimitStats stats_;
     std::unordered_map<Endpoint, Bucket> sources_;
+    std::unordered_map<Endpoint, TimePoint> ignored_;  // source -> until when; few, and counted
+                                                       // in max_sources
     Bucket global_;
     bool global_started_ = false;
     TimePoint last_sweep_{};

@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""The benchmark programs end to end, at a small scale: they run, and report what they claim.
+
+Run: test_bench.py BIN_DIR [unittest args], BIN_DIR holding kadnode, kadload, kadswarm and
+kadmicro. Every run is bounded in time; every process started is killed. Figures are not checked
+against targets here (a noisy machine): docs/BENCHMARKS.md holds the measured ones.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BIN = None  # set from argv
+COMPARE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "bench",
+                       "compare")
+
+
+class BenchTests(unittest.TestCase):
+    def test_compare_runs_both_implementations_and_prints_ratios_and_targets(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out_json = os.path.join(tmp, "compare.json")
+            out = subprocess.run(
+                ["/usr/bin/python3", COMPARE, "--build", os.path.dirname(BIN), "--nodes", "12",
+                 "--ops", "20", "--settle", "1", "--big-nodes", "60", "--big-ops", "20",
+                 "--load-seconds", "0.5", "--load-fill", "60", "--json", out_json],
+                capture_output=True, text=True, timeout=240)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            with open(out_json) as f:
+                runs = json.load(f)["runs"]
+        self.assertEqual(set(runs), {"kad_serial", "dht_serial", "kad_parallel", "dht_parallel",
+                                     "kad_big", "kad_load"})
+        for name in ("kad_serial", "dht_serial", "kad_parallel", "dht_parallel"):
+            r = runs[name]
+            self.assertEqual(r["nodes"], 12, name)
+            self.assertEqual(r["success_rate"], 1.0, (name, r))
+            self.assertGreater(r["get_ops_s"], 0, name)
+            self.assertGreater(r["rss_kb_per_node"], 0, name)
+        self.assertEqual(runs["kad_parallel"]["concurrency"], 64)
+        self.assertEqual(runs["dht_parallel"]["concurrency"], 64)
+        self.assertTrue(runs["dht_serial"]["impl"].startswith("opendht"))
+        self.assertEqual(runs["kad_big"]["joined"], 60)
+        self.assertEqual(runs["kad_load"]["fill_verified"], 60)
+        # The table: each row with both figures and a ratio; then every target with a verdict.
+        self.assertIn("kad/dht", out.stdout)
+        ratio_rows = [l for l in out.stdout.splitlines() if l.rstrip().endswith("x")]
+        self.assertGreaterEqual(len(ratio_rows), 10, out.stdout)
+        verdicts = [l for l in out.stdout.splitlines()
+                    if l.endswith(" met") or l.endswith(" MISSED")]
+        self.assertEqual(len(verdicts), 8, out.stdout)
+
+    def test_kadload_fills_the_table_and_counts_only_answers(self):
+        node = subprocess.Popen([os.path.join(BIN, "kadnode"), "--bind", "127.0.0.1:0", "--json",
+                                 "--no-repl", "--no-discovery", "--rate-limit", "0"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        try:
+            ready = json.loads(node.stdout.readline())
+            out = subprocess.run([os.path.join(BIN, "kadload"), "--target", ready["addr"],
+                                  "--fill", "100", "--seconds", "0.5"],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            r = json.loads(out.stdout)
+        finally:
+            node.kill()
+            node.wait()
+        # Every offered contact was checked by the node (it pings a newcomer before taking it).
+        self.assertEqual(r["fill_verified"], 100, r)
+        self.assertGreater(r["replies"], 1000, r)
+        # The node's own pings to the queriers are not answers: never more answers than queries.
+        self.assertLessEqual(r["replies"], r["sent"], r)
+
+    def test_kadmicro_runs_every_benchmark(self):
+        out = subprocess.run([os.path.join(BIN, "kadmicro"), "--benchmark_min_time=0.01",
+                              "--benchmark_format=json"], capture_output=True, text=True,
+                             timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        names = {b["name"] for b in json.loads(out.stdout)["benchmarks"]}
+        for kind in ("ping_query", "find_node_query", "find_value_query", "store_query",
+                     "ping_reply", "find_node_reply", "find_value_reply_value",
+                     "find_value_reply_nodes", "error_reply"):
+            self.assertIn("BM_Decode/" + kind, names)
+            self.assertIn("BM_Encode/" + kind, names)
+        for name in ("BM_Closest", "BM_HandleDatagram/find_node",
+                     "BM_HandleDatagram/find_value_held", "BM_HandleDatagram/find_value_missing"):
+            self.assertIn(name, names)
+
+
+if __name__ == "__main__":
+    BIN = sys.argv.pop(1)
+    unittest.main()
