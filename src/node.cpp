@@ -728,7 +728,7 @@ void Node::store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, st
 
 std::uint64_t Node::start_lookup(const NodeId& target, bool find_value, bool stop_at_value,
                                  std::int64_t min_seq, const StoredItem* local,
-                                 std::function<void(LookupOp&)> on_done) {
+                                 std::function<void(LookupOp&)> on_done, std::size_t k) {
     if (lookups_.size() >= config_.max_lookups) {
         ++stats_.lookups_refused;
         return 0;
@@ -736,7 +736,7 @@ std::uint64_t Node::start_lookup(const NodeId& target, bool find_value, bool sto
     LookupParams p;
     p.target = target;
     p.self = id_;
-    p.k = config_.k;
+    p.k = k ? k : config_.k;
     p.alpha = config_.alpha;
     p.stop_at_value = stop_at_value;
     p.max_attempts = config_.lookup_attempts;
@@ -1350,15 +1350,20 @@ void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers,
     auto self_done = [this, finish, refresh_done, st](LookupOp& op) {
         if (op.cancelled) return finish(st, "cancelled");
         // Every range farther from us than our nearest neighbour, whether or not the table
-        // has split that far yet: a table with few contacts has few buckets.
+        // has split that far yet: a table with few contacts has few buckets. Each refresh
+        // converges on k/2 nodes, not k: that half-fills the bucket (the nodes it asks answer,
+        // and answering nodes go in), and the rest fills as nodes there query us, at a third
+        // less cost for the join (docs/BENCHMARKS.md).
         const auto nearest = table_.closest(id_, 1, true);
         const int farther = nearest.empty() ? 0 : common_prefix_length(id_, nearest.front()->id);
         st->pending_lookups = 1;  // held until every refresh has started
         for (int i = 0; i < farther; ++i) {
             const NodeId target = NodeId::random_with_prefix(id_.with_bit_flipped(i), i + 1, rng_);
             ++st->pending_lookups;
-            if (start_lookup(target, false, false, 0, nullptr,
-                             [st, refresh_done](LookupOp& o) { refresh_done(st, o); }) == 0) {
+            if (start_lookup(
+                    target, false, false, 0, nullptr,
+                    [st, refresh_done](LookupOp& o) { refresh_done(st, o); },
+                    std::max<std::size_t>(1, config_.k / 2)) == 0) {
                 --st->pending_lookups;
             }
         }

@@ -336,10 +336,11 @@ private:
     Duration jittered_republish();
 
     // Lookups.
-    // Returns 0 (and starts nothing) when too many lookups are running.
+    // Returns 0 (and starts nothing) when too many lookups are running. `k`: the nodes it
+    // converges on (0: config k).
     std::uint64_t start_lookup(const NodeId& target, bool find_value, bool stop_at_value,
                                std::int64_t min_seq, const StoredItem* local,
-                               std::function<void(LookupOp&)> on_done);
+                               std::function<void(LookupOp&)> on_done, std::size_t k = 0);
     void pump(std::uint64_t lookup_id);
     void on_lookup_event(std::uint64_t lookup_id, const NodeId& cand, const RpcEvent& e);
     void note_seen_seq(const NodeId& target, std::int64_t seq);
