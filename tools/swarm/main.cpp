@@ -146,19 +146,22 @@ public:
     void bench() {
         const double boot_s = bootstrap();
         const double cpu0 = cpu_s();
-        std::vector<double> put_ms, get_ms, hops, queries;
+        std::vector<double> put_ms, get_ms, hops, queries, put_rpcs;
         std::size_t put_ok = 0, get_ok = 0;
         std::vector<std::size_t> putter(o_.ops);
         const auto tp = Clock::now();
         run_window(io_, o_.ops, o_.concurrency, [&](std::size_t i, std::function<void()> done) {
             putter[i] = rng_.uniform(nodes_.size());
             const auto t = Clock::now();
-            nodes_[putter[i]]->async_put(key(i), "value " + std::to_string(i), {},
-                                         [&, t, done](const kad::PutResult& r) {
-                                             put_ms.push_back(ms_since(t));
-                                             put_ok += r.ok && r.stored > 0;
-                                             done();
-                                         });
+            nodes_[putter[i]]->async_put(
+                key(i), "value " + std::to_string(i), {}, [&, t, done](const kad::PutResult& r) {
+                    put_ms.push_back(ms_since(t));
+                    put_ok += r.ok && r.stored > 0;
+                    // The lookup's queries, then one store a node.
+                    put_rpcs.push_back(
+                        static_cast<double>(r.queries + r.stored + r.refused + r.failed));
+                    done();
+                });
         });
         const double put_s = ms_since(tp) / 1000;
         const auto tg = Clock::now();
@@ -183,13 +186,14 @@ public:
             "{\"nodes\":%zu,\"joined\":%zu,\"bootstrap_s\":%.3f,\"ops\":%zu,\"concurrency\":%zu,"
             "\"put_p50_ms\":%.3f,\"put_p99_ms\":%.3f,\"get_p50_ms\":%.3f,\"get_p99_ms\":%.3f,"
             "\"put_ops_s\":%.1f,\"get_ops_s\":%.1f,\"success_rate\":%.4f,\"put_success_rate\":%.4f,"
-            "\"hops_p50\":%.1f,\"queries_p50\":%.1f,\"rss_kb_per_node\":%.1f,"
+            "\"hops_p50\":%.1f,\"queries_p50\":%.1f,\"put_rpcs_p50\":%.1f,\"rss_kb_per_node\":%.1f,"
             "\"heap_kb_per_node\":%.1f,\"cpu_s\":%.3f,"
             "\"seed\":%llu}\n",
             nodes_.size(), nodes_.size() - failed_joins_, boot_s, o_.ops, o_.concurrency,
             percentile(put_ms, 50), percentile(put_ms, 99), percentile(get_ms, 50),
             percentile(get_ms, 99), ops / put_s, ops / get_s, static_cast<double>(get_ok) / ops,
             static_cast<double>(put_ok) / ops, percentile(hops, 50), percentile(queries, 50),
+            percentile(put_rpcs, 50),
             static_cast<double>(rss_after_ - rss_before_) / static_cast<double>(nodes_.size()),
             static_cast<double>(heap_after_ - heap_before_) / 1024.0 /
                 static_cast<double>(nodes_.size()),
