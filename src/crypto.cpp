@@ -64,8 +64,9 @@ Sha256Digest hmac_sha256(std::span<const std::uint8_t> key, std::string_view dat
     constexpr std::size_t kBlock = 64;  // SHA-256's block size
     std::array<std::uint8_t, kBlock> k{};
     if (key.size() > kBlock) {
-        const auto hashed = sha256({reinterpret_cast<const char*>(key.data()), key.size()});
+        auto hashed = sha256({reinterpret_cast<const char*>(key.data()), key.size()});
         std::copy(hashed.begin(), hashed.end(), k.begin());
+        OPENSSL_cleanse(hashed.data(), hashed.size());
     } else {
         std::copy(key.begin(), key.end(), k.begin());
     }
@@ -77,7 +78,11 @@ Sha256Digest hmac_sha256(std::span<const std::uint8_t> key, std::string_view dat
     buf.assign(kBlock, '\0');
     for (std::size_t i = 0; i < kBlock; ++i) buf[i] = static_cast<char>(k[i] ^ 0x5c);
     buf.append(reinterpret_cast<const char*>(inner.data()), inner.size());
-    return sha256(buf);
+    const Sha256Digest mac = sha256(buf);
+    // No key material left behind, as OpenSSL's HMAC() leaves none.
+    OPENSSL_cleanse(buf.data(), buf.size());
+    OPENSSL_cleanse(k.data(), k.size());
+    return mac;
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

@@ -1352,8 +1352,8 @@ void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers,
         // Every range farther from us than our nearest neighbour, whether or not the table
         // has split that far yet: a table with few contacts has few buckets. Each refresh
         // converges on k/2 nodes, not k: that half-fills the bucket (the nodes it asks answer,
-        // and answering nodes go in), and the rest fills as nodes there query us, at a third
-        // less cost for the join (docs/BENCHMARKS.md).
+        // and answering nodes go in), and the rest fills as nodes there query us; a join costs
+        // 15-30 % less (docs/BENCHMARKS.md).
         const auto nearest = table_.closest(id_, 1, true);
         const int farther = nearest.empty() ? 0 : common_prefix_length(id_, nearest.front()->id);
         st->pending_lookups = 1;  // held until every refresh has started

@@ -200,10 +200,12 @@ void RoutingTable::add_replacement(Bucket& b, Contact c) {
     b.cache_.push_back(std::move(c));
 }
 
-std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may_ping) {
+std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may_ping,
+                                                             const Endpoint* taken) {
     auto best = b.cache_.end();
     for (auto it = b.cache_.begin(); it != b.cache_.end(); ++it) {
         if (!it->verified || by_endpoint_.find(it->endpoint)) continue;
+        if (taken && it->endpoint == *taken) continue;
         if (!fits(b.live_, it->endpoint)) continue;
         if (best == b.cache_.end() || it->last_seen > best->last_seen) best = it;
     }
@@ -240,7 +242,9 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
         for (std::size_t i = 0; i < ob.live_.size(); ++i) {
             if (ob.live_[i].id == other) {
                 remove_live(ob, i);
-                promote_replacement(ob, false);  // a verified replacement takes the slot
+                // A verified replacement takes the slot; not one at this endpoint, which the
+                // answering ID is about to take.
+                promote_replacement(ob, false, &ep);
                 break;
             }
         }

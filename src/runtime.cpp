@@ -471,7 +471,18 @@ void AsioNode::receive() {
             ++rstats_.receive_errors;
             if (!socket_.is_open()) return;
         }
-        thread_local ReceiveSlots slots;
+        // The thread's slots, unless a handler further up this thread's stack is still
+        // reading from them (a callback that runs the io_context itself): then slots of our own.
+        thread_local ReceiveSlots shared;
+        thread_local int depth = 0;
+        std::unique_ptr<ReceiveSlots> own;
+        if (depth > 0) own = std::make_unique<ReceiveSlots>();
+        ReceiveSlots& slots = own ? *own : shared;
+        ++depth;
+        struct Leave {
+            int& d;
+            ~Leave() { --d; }
+        } leave{depth};
         for (int read = 0; read < kReceiveBatch;) {
             slots.reset();
             const int r = ::recvmmsg(socket_.native_handle(), slots.hdrs.data(), kSlots,

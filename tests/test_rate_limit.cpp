@@ -113,20 +113,21 @@ TEST_CASE("rate limit: the source table is bounded", "[rate]") {
 }
 
 TEST_CASE("rate limit: quiet sources are forgotten, busy and ignored ones kept", "[rate]") {
-    RateLimiter r(small());
+    RateLimiter r(small());  // rate 10/s, burst 20
     const Endpoint busy = Endpoint::v4({198, 51, 100, 8}, 6881);
     for (int i = 0; i < 50; ++i) {
         send(r, t0, Endpoint::v4({203, 0, 113, static_cast<std::uint8_t>(i)}, 1), 1);
     }
     send(r, t0, attacker, 1000);  // far past its burst: ignored for a minute
-    CHECK(r.sources() == 51);
-    // 1.5 s later: the 50 quiet sources are back to a full bucket and are forgotten at the next
-    // datagram; the ignored source stays, and so does one that has used half its burst.
-    send(r, t0 + 1500ms, busy, 10);
-    CHECK(r.sources() == 2);
-    CHECK(send(r, t0 + 1600ms, attacker, 1) == 0);
-    send(r, t0 + 1700ms, busy, 1);
-    CHECK(r.sources() == 2);
+    send(r, t0, busy, 20);        // its whole burst: 0 tokens left
+    CHECK(r.sources() == 52);
+    // 1.1 s later the next datagram sweeps: the 50 quiet sources have refilled their buckets and
+    // are forgotten; the busy source has 11 of 20 tokens and stays, so does the ignored one.
+    send(r, t0 + 1100ms, honest, 1);
+    CHECK(r.sources() == 3);
+    CHECK(send(r, t0 + 1100ms, attacker, 1) == 0);
+    // The busy source's bucket was kept: 11 tokens, not a fresh 20.
+    CHECK(send(r, t0 + 1100ms, busy, 20) == 11);
 }
 
 TEST_CASE("rate limit: off means off", "[rate]") {

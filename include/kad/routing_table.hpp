@@ -160,7 +160,9 @@ private:
     bool fits(const std::vector<Contact>& list, const Endpoint& ep) const;
     // Moves the best verified replacement into the bucket. With none, and may_ping, asks for a
     // ping to the newest unverified one.
-    std::optional<PingRequest> promote_replacement(Bucket& b, bool may_ping);
+    // `taken`: an endpoint a live contact is about to hold; no replacement there is promoted.
+    std::optional<PingRequest> promote_replacement(Bucket& b, bool may_ping,
+                                                   const Endpoint* taken = nullptr);
 
     NodeId self_;
     RoutingConfig config_;

@@ -195,7 +195,7 @@ public:
             static_cast<double>(put_ok) / ops, percentile(hops, 50), percentile(queries, 50),
             percentile(put_rpcs, 50),
             static_cast<double>(rss_after_ - rss_before_) / static_cast<double>(nodes_.size()),
-            static_cast<double>(heap_after_ - heap_before_) / 1024.0 /
+            (static_cast<double>(heap_after_) - static_cast<double>(heap_before_)) / 1024.0 /
                 static_cast<double>(nodes_.size()),
             cpu_s() - cpu0, static_cast<unsigned long long>(o_.seed));
     }
