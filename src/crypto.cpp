@@ -71,14 +71,16 @@ Sha256Digest hmac_sha256(std::span<const std::uint8_t> key, std::string_view dat
         std::copy(key.begin(), key.end(), k.begin());
     }
     thread_local std::string buf;
-    buf.assign(kBlock, '\0');
-    for (std::size_t i = 0; i < kBlock; ++i) buf[i] = static_cast<char>(k[i] ^ 0x36);
-    buf.append(data);
-    const Sha256Digest inner = sha256(buf);
-    buf.assign(kBlock, '\0');
-    for (std::size_t i = 0; i < kBlock; ++i) buf[i] = static_cast<char>(k[i] ^ 0x5c);
-    buf.append(reinterpret_cast<const char*>(inner.data()), inner.size());
-    const Sha256Digest mac = sha256(buf);
+    // SHA-256((K ^ pad) || text)
+    auto hash_padded = [&](std::uint8_t pad, std::string_view text) {
+        buf.assign(kBlock, '\0');
+        for (std::size_t i = 0; i < kBlock; ++i) buf[i] = static_cast<char>(k[i] ^ pad);
+        buf.append(text);
+        return sha256(buf);
+    };
+    const Sha256Digest inner = hash_padded(0x36, data);
+    const Sha256Digest mac =
+        hash_padded(0x5c, {reinterpret_cast<const char*>(inner.data()), inner.size()});
     // No key material left behind, as OpenSSL's HMAC() leaves none.
     OPENSSL_cleanse(buf.data(), buf.size());
     OPENSSL_cleanse(k.data(), k.size());

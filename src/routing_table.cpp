@@ -65,15 +65,24 @@ const Contact* RoutingTable::find(const Endpoint& ep) const {
     return id ? find(*id) : nullptr;
 }
 
+namespace {
+
+// The first (endpoint, id) entry not before ep, in a sorted index (const or not).
+template <class Entries>
+auto lower_entry(Entries& entries, const Endpoint& ep) {
+    return std::lower_bound(entries.begin(), entries.end(), ep,
+                            [](const auto& e, const Endpoint& key) { return e.first < key; });
+}
+
+}  // namespace
+
 const NodeId* RoutingTable::EndpointIndex::find(const Endpoint& ep) const {
-    auto it = std::lower_bound(entries_.begin(), entries_.end(), ep,
-                               [](const auto& e, const Endpoint& key) { return e.first < key; });
+    auto it = lower_entry(entries_, ep);
     return it != entries_.end() && it->first == ep ? &it->second : nullptr;
 }
 
 void RoutingTable::EndpointIndex::set(const Endpoint& ep, const NodeId& id) {
-    auto it = std::lower_bound(entries_.begin(), entries_.end(), ep,
-                               [](const auto& e, const Endpoint& key) { return e.first < key; });
+    auto it = lower_entry(entries_, ep);
     if (it != entries_.end() && it->first == ep) {
         it->second = id;
         return;
@@ -87,8 +96,7 @@ void RoutingTable::EndpointIndex::set(const Endpoint& ep, const NodeId& id) {
 }
 
 void RoutingTable::EndpointIndex::erase(const Endpoint& ep) {
-    auto it = std::lower_bound(entries_.begin(), entries_.end(), ep,
-                               [](const auto& e, const Endpoint& key) { return e.first < key; });
+    auto it = lower_entry(entries_, ep);
     if (it != entries_.end() && it->first == ep) entries_.erase(it);
 }
 

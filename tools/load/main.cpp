@@ -162,13 +162,18 @@ std::string malformed(std::uint32_t i) {
     }
 }
 
+// A ping from `id`, encoded.
+std::string ping_from(const kad::NodeId& id, std::string transaction) {
+    kad::krpc::Message m;
+    m.transaction = std::move(transaction);
+    m.body = kad::krpc::Query{id, kad::krpc::PingArgs{}};
+    return kad::krpc::encode(m);
+}
+
 // The node's ID, from its answer to a ping; nullopt when it does not answer within a second.
 std::optional<kad::NodeId> node_id_of(const kad::Endpoint& target) {
     Socket s(target);
-    kad::krpc::Message m;
-    m.transaction = "id";
-    m.body = kad::krpc::Query{kad::NodeId{}, kad::krpc::PingArgs{}};
-    const std::string ping = kad::krpc::encode(m);
+    const std::string ping = ping_from(kad::NodeId{}, "id");
     char buf[2048];
     for (int attempt = 0; attempt < 10; ++attempt) {
         if (::send(s.fd, ping.data(), ping.size(), 0) < 0) return std::nullopt;
@@ -204,10 +209,7 @@ public:
         for (std::size_t tried = 0; tried < contacts_.size() && count > 0; ++tried) {
             const std::size_t i = next_offer_++ % contacts_.size();
             if (verified_.count(i)) continue;
-            kad::krpc::Message m;
-            m.transaction = "hi";
-            m.body = kad::krpc::Query{contacts_[i].id, kad::krpc::PingArgs{}};
-            const std::string ping = kad::krpc::encode(m);
+            const std::string ping = ping_from(contacts_[i].id, "hi");
             (void)::send(contacts_[i].socket->fd, ping.data(), ping.size(), 0);
             --count;
         }
