@@ -317,7 +317,10 @@ private:
                   "joined the network: " + std::to_string(r.contacts) +
                       (r.contacts == 1 ? " contact" : " contacts"));
         } else {
-            event("joined", {{"ok", false}, {"error", r.error}}, "bootstrap failed: " + r.error);
+            event(
+                "joined",
+                {{"ok", false}, {"error", r.error}, {"code", std::string(kad::to_string(r.code))}},
+                "bootstrap failed: " + r.error);
         }
         pump();
     }

@@ -63,7 +63,10 @@ std::string render(const Reply& r, bool as_json) {
         json j = json::object();
         j["cmd"] = r.cmd;
         j["ok"] = r.ok;
-        if (!r.ok) j["error"] = r.error;
+        if (!r.ok) {
+            j["error"] = r.error;
+            j["code"] = r.code;
+        }
         for (auto it = r.data.begin(); it != r.data.end(); ++it) j[it.key()] = it.value();
         return dump(j);
     }
@@ -201,11 +204,17 @@ void usage_error(const std::string& cmd) {
 
 // ---- replies ------------------------------------------------------------------------------------
 
-Reply fail(std::string cmd, std::string error) {
+Reply fail(std::string cmd, std::string error, std::string code = "bad_argument") {
     Reply r;
     r.cmd = std::move(cmd);
     r.error = std::move(error);
+    r.code = std::move(code);
     return r;
+}
+
+// A failed operation: its words, and its Failure's stable name as the code.
+Reply fail(std::string cmd, const kad::Outcome& outcome) {
+    return fail(std::move(cmd), outcome.error, std::string(kad::to_string(outcome.code)));
 }
 
 Reply ok(std::string cmd, std::string text, json data = json::object()) {
@@ -503,7 +512,7 @@ void Shell::run(std::string_view line, Done done) {
             std::optional<kad::NodeId> id;
             if (a.size() == 2) id = parse_id(a[1], "id");
             return node_.async_ping(to, id, [cmd, done](const kad::PingResult& r) {
-                if (!r.ok) return done(fail(cmd, r.error));
+                if (!r.ok) return done(fail(cmd, r));
                 done(ok(cmd,
                         "pong from " + r.id.to_hex() + " at " + r.endpoint.to_string() + " in " +
                             ms_text(r.rtt),
@@ -520,7 +529,7 @@ void Shell::run(std::string_view line, Done done) {
             if (a.size() == 3) id = parse_id(a[1], "id");
             const auto target = parse_id(a[a.size() - 1], "target id");
             return node_.async_find_node(to, id, target, [cmd, done](const kad::FindNodeResult& r) {
-                if (!r.ok) return done(fail(cmd, r.error));
+                if (!r.ok) return done(fail(cmd, r));
                 json nodes = json::array();
                 std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() +
                                    ") answered in " + ms_text(r.rtt) + " with " +
@@ -545,7 +554,7 @@ void Shell::run(std::string_view line, Done done) {
             if (a.size() == 3) id = parse_id(a[1], "id");
             const std::string key = a[a.size() - 1];
             return node_.async_find_value(to, id, key, [cmd, done](const kad::FindValueResult& r) {
-                if (!r.ok) return done(fail(cmd, r.error));
+                if (!r.ok) return done(fail(cmd, r));
                 json data = {
                     {"id", r.id.to_hex()}, {"addr", r.endpoint.to_string()}, {"rtt_ms", ms(r.rtt)}};
                 std::string text;
@@ -584,8 +593,8 @@ void Shell::run(std::string_view line, Done done) {
             return node_.async_store(
                 to, id, key, value, {}, [cmd, done, key](const kad::StoreRpcResult& r) {
                     if (!r.ok) {
-                        Reply f = fail(cmd, r.error);
-                        if (r.error_code) f.data["code"] = r.error_code;
+                        Reply f = fail(cmd, r);
+                        if (r.error_code) f.data["krpc_code"] = r.error_code;
                         return done(f);
                     }
                     done(ok(cmd,
@@ -602,7 +611,7 @@ void Shell::run(std::string_view line, Done done) {
             if (a.size() != 1) usage_error(cmd);
             const auto target = parse_id(a[0], "target id");
             return node_.async_lookup(target, [cmd, done](const kad::LookupResult& r) {
-                if (!r.ok) return done(fail(cmd, r.error));
+                if (!r.ok) return done(fail(cmd, r));
                 json nodes = json::array();
                 std::string text = plural(r.nodes.size(), "node", "nodes") + " nearest " +
                                    r.target.short_hex() + " in " + plural(r.hops, "hop", "hops") +
@@ -629,7 +638,7 @@ void Shell::run(std::string_view line, Done done) {
                              {"queries", r.queries},
                              {"ms", ms(r.elapsed)}};
                 if (!r.ok) {
-                    Reply f = fail(cmd, r.error);
+                    Reply f = fail(cmd, r);
                     f.data = data;
                     return done(f);
                 }
@@ -688,7 +697,7 @@ void Shell::run(std::string_view line, Done done) {
                                  {"queries", r.queries}, {"ms", ms(r.elapsed)}};
                     if (!refusals.empty()) data["refusals"] = refusals;
                     if (!r.ok) {
-                        Reply f = fail(cmd, r.error);
+                        Reply f = fail(cmd, r);
                         f.data = data;
                         return done(f);
                     }
@@ -713,7 +722,7 @@ void Shell::run(std::string_view line, Done done) {
             kad::BootstrapPeer peer{parse_endpoint(a[0]), std::nullopt};
             if (a.size() == 2) peer.id = parse_id(a[1], "id");
             return node_.async_bootstrap({peer}, [cmd, done](const kad::BootstrapResult& r) {
-                if (!r.ok) return done(fail(cmd, r.error));
+                if (!r.ok) return done(fail(cmd, r));
                 done(ok(cmd,
                         "joined: " + plural(r.contacts, "contact", "contacts") + " in " +
                             ms_text(r.elapsed),
@@ -723,7 +732,7 @@ void Shell::run(std::string_view line, Done done) {
     } catch (const BadArgument& e) {
         return done(fail(cmd, e.what()));
     }
-    done(fail(cmd, "unknown command '" + cmd + "' (type help for the list)"));
+    done(fail(cmd, "unknown command '" + cmd + "' (type help for the list)", "unknown_command"));
 }
 
 }  // namespace kadnode

@@ -26,8 +26,11 @@ const std::vector<CommandInfo>& commands();
 struct Reply {
     std::string cmd;  // the command as typed ("p", "get", ...)
     bool ok = false;
-    std::string error;  // why not ok
-    std::string text;   // for a person: one or more lines, no trailing newline
+    std::string error;  // why not ok, for a person
+    // Why not ok, for a program: a kad::Failure name ("timeout", "not_found", ...), or
+    // "bad_argument" / "unknown_command" for a line the shell refused.
+    std::string code;
+    std::string text;  // for a person: one or more lines, no trailing newline
     nlohmann::ordered_json data = nlohmann::ordered_json::object();  // the fields, for --json
     bool quit = false;   // the command asks the program to leave
     bool blank = false;  // an empty line or a comment: nothing to show

@@ -70,42 +70,67 @@ std::string Discovery::encode(const Message& m, std::string_view key) {
     return out + body;
 }
 
-Expected<Discovery::Message> Discovery::decode(std::string_view datagram, std::string_view key) {
-    if (datagram.size() > kMaxDatagram) return unexpected("malformed: too large");
+std::string Discovery::DecodeError::message() const {
+    switch (kind) {
+        case Kind::Malformed:
+            return "malformed: " + detail;
+        case Kind::Unsigned:
+            return "unsigned";
+        case Kind::BadSignature:
+            return "bad signature";
+    }
+    return "malformed";
+}
+
+namespace {
+
+Unexpected<Discovery::DecodeError> refuse(Discovery::DecodeError::Kind kind,
+                                          std::string detail = {}) {
+    return Unexpected<Discovery::DecodeError>{{kind, std::move(detail)}};
+}
+
+Unexpected<Discovery::DecodeError> malformed(std::string detail) {
+    return refuse(Discovery::DecodeError::Kind::Malformed, std::move(detail));
+}
+
+}  // namespace
+
+Expected<Discovery::Message, Discovery::DecodeError> Discovery::decode(std::string_view datagram,
+                                                                       std::string_view key) {
+    if (datagram.size() > kMaxDatagram) return malformed("too large");
     bencode::Document doc;
     bencode::Limits limits;
     limits.max_depth = 2;
     limits.max_elements = 32;
     auto root = doc.decode(datagram, limits);
-    if (!root) return unexpected("malformed: " + root.error().message());
-    if (!root->is_dict()) return unexpected("malformed: not a dictionary");
+    if (!root) return malformed(root.error().message());
+    if (!root->is_dict()) return malformed("not a dictionary");
     Found<kSpec.size()> f;
-    if (auto why = verify(*root, "", kSpec, f); !why.empty())
-        return unexpected("malformed: " + why);
+    if (auto why = verify(*root, "", kSpec, f); !why.empty()) return malformed(why);
 
     Message m;
     const std::string_view y = f[kY].as_string();
-    if (y != "a" && y != "s" && y != "l") return unexpected("malformed: unknown 'y'");
+    if (y != "a" && y != "s" && y != "l") return malformed("unknown 'y'");
     m.kind = static_cast<Kind>(y[0]);
     m.id = *NodeId::from_bytes(f[kI].as_string());
     m.network = std::string(f[kN].as_string());
     if (f.has(kV)) m.version = std::string(f[kV].as_string());
     if (m.kind != Kind::Solicit) {
-        if (!f.has(kP)) return unexpected("malformed: missing 'p'");
+        if (!f.has(kP)) return malformed("missing 'p'");
         const std::int64_t p = f[kP].as_int();
-        if (p < 1 || p > 65535) return unexpected("malformed: 'p' out of range");
+        if (p < 1 || p > 65535) return malformed("'p' out of range");
         m.port = static_cast<std::uint16_t>(p);
     }
     if (m.kind == Kind::Announce) {
-        if (!f.has(kT)) return unexpected("malformed: missing 't'");
+        if (!f.has(kT)) return malformed("missing 't'");
         m.interval_ms = f[kT].as_int();
         if (m.interval_ms < 1 || m.interval_ms > kMaxIntervalMs) {
-            return unexpected("malformed: 't' out of range");
+            return malformed("'t' out of range");
         }
     }
     m.signed_ = f.has(kH);
     if (!key.empty()) {
-        if (!m.signed_) return unexpected("unsigned");
+        if (!m.signed_) return refuse(DecodeError::Kind::Unsigned);
         // The input is canonical (the decoder accepts nothing else), so the message without
         // its signature is the input without the "1:h32:<mac>" entry right after the 'd'.
         const std::string_view mac = f[kH].as_string();
@@ -113,7 +138,7 @@ Expected<Discovery::Message> Discovery::decode(std::string_view datagram, std::s
         std::string unsigned_message(datagram.substr(0, entry));
         unsigned_message.append(datagram.substr(entry + 6 + kMacSize));
         if (!constant_time_equal(mac, mac_of(key, unsigned_message))) {
-            return unexpected("bad signature");
+            return refuse(DecodeError::Kind::BadSignature);
         }
     }
     return m;
@@ -208,15 +233,20 @@ void Discovery::handle_datagram(TimePoint now, const Endpoint& sender, std::stri
     ++stats_.received;
     auto m = decode(datagram, config_.key);
     if (!m) {
-        if (m.error() == "unsigned") {
-            ++stats_.unsigned_dropped;
-        } else if (m.error() == "bad signature") {
-            ++stats_.bad_signature;
-        } else {
-            ++stats_.malformed;
+        switch (m.error().kind) {
+            case DecodeError::Kind::Unsigned:
+                ++stats_.unsigned_dropped;
+                break;
+            case DecodeError::Kind::BadSignature:
+                ++stats_.bad_signature;
+                break;
+            case DecodeError::Kind::Malformed:
+                ++stats_.malformed;
+                break;
         }
         KAD_LOG(log_, Debug,
-                "discovery: dropped a datagram from " + sender.to_string() + ": " + m.error());
+                "discovery: dropped a datagram from " + sender.to_string() + ": " +
+                    m.error().message());
         return;
     }
     if (m->network != config_.network) {

@@ -6,17 +6,7 @@
 
 namespace kad {
 
-void Contact::add_rtt_sample(Duration rtt) {
-    // RFC 6298 smoothing: the estimate follows the path without jumping on one slow reply.
-    if (!srtt) {
-        srtt = rtt;
-        rttvar = rtt / 2;
-        return;
-    }
-    const Duration diff = *srtt > rtt ? *srtt - rtt : rtt - *srtt;
-    rttvar = (rttvar * 3 + diff) / 4;
-    srtt = (*srtt * 7 + rtt) / 8;
-}
+static_assert(sizeof(Contact) <= 80, "a Contact costs every node of a large swarm");
 
 RoutingTable::RoutingTable(const NodeId& self, RoutingConfig config, TimePoint now)
     : self_(self), config_(config) {
@@ -184,8 +174,7 @@ void RoutingTable::add_replacement(Bucket& b, Contact c) {
             if (c.verified) {
                 r.endpoint = c.endpoint;
                 r.last_seen = c.last_seen;
-                r.srtt = c.srtt;
-                r.rttvar = c.rttvar;
+                static_cast<RttEstimator&>(r) = c;
                 r.verified = true;
                 r.ping_pending = false;
             }
@@ -263,14 +252,13 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
             if (c->failures == 0) return;  // the known endpoint still answers: keep it
             by_endpoint_.erase(c->endpoint);
             c->endpoint = ep;
-            c->srtt.reset();
-            c->rttvar = Duration::zero();
+            c->RttEstimator::reset();
             by_endpoint_.set(ep, id);
         }
         c->last_seen = now;
         c->failures = 0;
         c->ping_pending = false;
-        if (rtt) c->add_rtt_sample(*rtt);
+        if (rtt) c->add_sample(*rtt);
         buckets_[bucket_index(id)].last_touched_ = now;
         return;
     }
@@ -292,7 +280,7 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
     fresh.failures = 0;
     fresh.verified = true;
     fresh.ping_pending = false;
-    if (rtt) fresh.add_rtt_sample(*rtt);
+    if (rtt) fresh.add_sample(*rtt);
 
     bool limited = false;
     for (;;) {

@@ -267,9 +267,9 @@ private:
                 if (alive.expired() || owner_.closed_ || ec == asio::error::operation_aborted) {
                     return;
                 }
-                if (!ec && owner_.discovery_) {
-                    owner_.discovery_->handle_datagram(Clock::now(), from_asio(sender),
-                                                       std::string_view(buf.data(), n));
+                if (!ec) {
+                    owner_.driver_->handle_multicast(Clock::now(), from_asio(sender),
+                                                     std::string_view(buf.data(), n));
                     owner_.rearm();
                 } else if (ec == asio::error::message_size) {
                     ++stats_.truncated;
@@ -326,7 +326,7 @@ AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config) : io_(io), socket
     bind_ = config.bind;
     const NodeId id = config.id ? *config.id : NodeId::random(rng_);
     transport_ = std::make_unique<SocketTransport>(*this);
-    node_ = std::make_unique<Node>(std::move(config.node), id, *transport_, rng_, Clock::now());
+    driver_ = std::make_unique<Driver>(std::move(config.node), id, *transport_, rng_, Clock::now());
     receive();
     rearm();
 }
@@ -343,8 +343,8 @@ Endpoint AsioNode::local_endpoint() const {
 
 void AsioNode::close() {
     if (closed_) return;
-    if (discovery_) discovery_->leave(Clock::now());  // others drop us from their views at once
-    node_->cancel_all();
+    driver_->leave(Clock::now());  // with discovery on, others drop us from their views at once
+    driver_->node().cancel_all();
     closed_ = true;
     boost::system::error_code ignored;
     timer_.cancel();
@@ -353,18 +353,15 @@ void AsioNode::close() {
 }
 
 Discovery& AsioNode::enable_discovery(DiscoveryOptions options) {
-    if (discovery_) throw std::logic_error("discovery is already on");
+    if (driver_->discovery()) throw std::logic_error("discovery is already on");
     if (closed_) throw std::logic_error("the node is closed");
     mcast_ = std::make_unique<MulticastSockets>(*this, options);
-    discovery_ = std::make_unique<Discovery>(std::move(options.config), *node_,
-                                             local_endpoint().port(), *mcast_, rng_, Clock::now());
-    discovery_->set_logger(logger_);
-    Discovery* d = discovery_.get();
-    node_->set_contact_observer(
-        [d](TimePoint now, const NodeId& id, const Endpoint&) { d->heard_from(now, id); });
+    Discovery& d = driver_->enable_discovery(std::move(options.config), local_endpoint().port(),
+                                             *mcast_, Clock::now());
+    d.set_logger(logger_);
     mcast_->start();
     rearm();
-    return *discovery_;
+    return d;
 }
 
 SavedState AsioNode::snapshot() const {
@@ -374,11 +371,11 @@ SavedState AsioNode::snapshot() const {
         return wall + std::chrono::duration_cast<WallClock::duration>(t - now);
     };
     SavedState s;
-    s.id = node_->id();
+    const Node& node = driver_->node();
+    s.id = node.id();
     s.port = local_endpoint().port();
-    for (const Contact* c : node_->routing_table().all())
-        s.contacts.push_back({c->id, c->endpoint});
-    for (const auto& [target, item] : node_->storage().items()) {
+    for (const Contact* c : node.routing_table().all()) s.contacts.push_back({c->id, c->endpoint});
+    for (const auto& [target, item] : node.storage().items()) {
         SavedItem si;
         si.key = item.key;
         si.value = item.value;
@@ -412,7 +409,7 @@ std::size_t AsioNode::restore(const SavedState& state) {
         item.original = si.original;
         item.published_at = to_steady(si.published_at);
         if (si.source) item.source = *si.source;
-        if (accepted(node_->restore(std::move(item)))) ++restored;
+        if (accepted(driver_->node().restore(std::move(item)))) ++restored;
     }
     rearm();
     return restored;
@@ -424,9 +421,7 @@ const DiscoveryRuntimeStats& AsioNode::discovery_runtime_stats() const {
 }
 
 TimePoint AsioNode::next_timeout() const {
-    TimePoint t = node_->next_timeout();
-    if (discovery_) t = std::min(t, discovery_->next_timeout());
-    return t;
+    return driver_->next_timeout();
 }
 
 namespace {
@@ -503,7 +498,7 @@ void AsioNode::receive() {
                 if (h.msg_namelen > sender.capacity()) continue;
                 std::memcpy(sender.data(), h.msg_name, h.msg_namelen);
                 sender.resize(h.msg_namelen);
-                node_->handle_datagram(
+                driver_->handle_datagram(
                     Clock::now(), from_asio(sender),
                     std::string_view(static_cast<const char*>(h.msg_iov->iov_base),
                                      slots.hdrs[static_cast<std::size_t>(i)].msg_len));
@@ -531,9 +526,7 @@ void AsioNode::rearm() {
         [this, t, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
             if (alive.expired() || ec || closed_ || armed_ != t) return;  // gone, cancelled, stale
             armed_ = TimePoint::max();
-            const TimePoint now = Clock::now();
-            node_->handle_timeout(now);
-            if (discovery_) discovery_->handle_timeout(now);
+            driver_->handle_timeout(Clock::now());
             rearm();
         });
 }

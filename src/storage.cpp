@@ -40,6 +40,21 @@ StoreResult Storage::check_sizes(std::string_view key, std::string_view value) c
     return StoreResult::Stored;
 }
 
+std::string Storage::size_error(std::string_view key, std::string_view value) const {
+    auto too_large = [](const char* what, std::size_t size, std::size_t limit) {
+        return std::string(what) + " too large (" + std::to_string(size) + " > " +
+               std::to_string(limit) + " bytes)";
+    };
+    switch (check_sizes(key, value)) {
+        case StoreResult::KeyTooLarge:
+            return too_large("key", key.size(), config_.max_key_size);
+        case StoreResult::ValueTooLarge:
+            return too_large("value", value.size(), config_.max_value_size);
+        default:
+            return {};
+    }
+}
+
 void Storage::set_expiry(StoredItem& item, TimePoint expires) {
     account(item, false);
     by_expiry_.erase({item.expires, item.target});
@@ -108,9 +123,13 @@ bool Storage::make_room(const Endpoint& source, std::size_t bytes, bool new_item
     return true;
 }
 
-StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view value,
-                           std::int64_t seq, std::optional<Duration> ttl, bool original,
-                           const Endpoint& source) {
+StoreResult Storage::store(TimePoint now, const Write& w) {
+    const std::string_view key = w.key;
+    const std::string_view value = w.value;
+    const std::int64_t seq = w.seq;
+    const std::optional<Duration>& ttl = w.ttl;
+    const bool original = w.ours;
+    const Endpoint& source = w.source;
     if (auto sizes = check_sizes(key, value); sizes != StoreResult::Stored) return sizes;
     Duration life = ttl.value_or(config_.default_ttl);
     if (life <= Duration::zero()) life = config_.default_ttl;
@@ -179,7 +198,6 @@ StoreResult Storage::store(TimePoint now, std::string_view key, std::string_view
     item.ttl = life;
     item.original = original;
     item.published_at = now;
-    item.republish_at = now;
     item.source = source;
     bytes_ += size;
     ++changes_;
@@ -209,10 +227,6 @@ StoreResult Storage::restore(StoredItem item) {
     return StoreResult::Stored;
 }
 
-void Storage::set_republish_at(const NodeId& target, TimePoint at) {
-    if (auto it = items_.find(target); it != items_.end()) it->second.republish_at = at;
-}
-
 void Storage::set_published(const NodeId& target, TimePoint at) {
     if (auto it = items_.find(target); it != items_.end()) {
         it->second.original = true;
@@ -226,7 +240,8 @@ const StoredItem* Storage::find(const NodeId& target) const {
     return it == items_.end() ? nullptr : &it->second;
 }
 
-bool Storage::erase(const NodeId& target) {
+bool Storage::erase(const NodeId& which) {
+    const NodeId target = which;  // `which` may live in by_expiry_, erased below
     auto it = items_.find(target);
     if (it == items_.end()) return false;
     by_expiry_.erase({it->second.expires, target});
@@ -234,6 +249,7 @@ bool Storage::erase(const NodeId& target) {
     bytes_ -= it->second.key.size() + it->second.value.size();
     items_.erase(it);
     ++changes_;
+    if (erased_) erased_(target);
     return true;
 }
 

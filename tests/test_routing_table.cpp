@@ -508,17 +508,6 @@ TEST_CASE("RoutingTable: random_id_in_bucket falls in that bucket", "[routing]")
     CHECK(table.random_id_in_bucket(1, rng) != table.random_id_in_bucket(1, rng));
 }
 
-TEST_CASE("Contact: RTT smoothing as RFC 6298", "[routing]") {
-    Contact c;
-    CHECK_FALSE(c.srtt.has_value());
-    c.add_rtt_sample(100ms);
-    CHECK(c.srtt == std::optional<kad::Duration>(100ms));
-    CHECK(c.rttvar == 50ms);
-    c.add_rtt_sample(200ms);
-    CHECK(*c.srtt == 112500us);  // 7/8 * 100 + 1/8 * 200
-    CHECK(c.rttvar == 62500us);  // 3/4 * 50 + 1/4 * |100 - 200|
-}
-
 TEST_CASE("a bucket takes at most a few contacts from one address or one /24", "[routing]") {
     SeededRandom rng(77);
     const NodeId self = NodeId::random(rng);

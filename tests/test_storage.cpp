@@ -29,7 +29,8 @@ const kad::StoredItem& get(const Storage& s, std::string_view key) {
 TEST_CASE("Storage: store then find", "[storage]") {
     Storage s;
     CHECK(s.find(NodeId::from_key("k")) == nullptr);
-    CHECK(s.store(t0, "k", "v1", 1, std::nullopt, false, peer) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "k", .value = "v1", .seq = 1, .source = peer}) ==
+          StoreResult::Stored);
     const auto& item = get(s, "k");
     CHECK(item.key == "k");
     CHECK(item.target == NodeId::from_key("k"));
@@ -47,10 +48,13 @@ TEST_CASE("Storage: store then find", "[storage]") {
 
 TEST_CASE("Storage: sequence numbers", "[storage]") {
     Storage s;
-    REQUIRE(s.store(t0, "k", "v5", 5, 1h, false, peer) == StoreResult::Stored);
+    REQUIRE(s.store(t0, {.key = "k", .value = "v5", .seq = 5, .ttl = 1h, .source = peer}) ==
+            StoreResult::Stored);
 
     SECTION("a higher seq replaces") {
-        CHECK(s.store(t0 + 1min, "k", "v6-longer", 6, 1h, false, other) == StoreResult::Updated);
+        CHECK(s.store(t0 + 1min,
+                      {.key = "k", .value = "v6-longer", .seq = 6, .ttl = 1h, .source = other}) ==
+              StoreResult::Updated);
         const auto& item = get(s, "k");
         CHECK(item.value == "v6-longer");
         CHECK(item.seq == 6);
@@ -61,7 +65,9 @@ TEST_CASE("Storage: sequence numbers", "[storage]") {
         CHECK(s.bytes() == 1 + 9);
     }
     SECTION("a lower seq is refused and changes nothing") {
-        CHECK(s.store(t0 + 1min, "k", "v4", 4, 2h, false, other) == StoreResult::SeqTooLow);
+        CHECK(
+            s.store(t0 + 1min, {.key = "k", .value = "v4", .seq = 4, .ttl = 2h, .source = other}) ==
+            StoreResult::SeqTooLow);
         const auto& item = get(s, "k");
         CHECK(item.value == "v5");
         CHECK(item.seq == 5);
@@ -70,21 +76,27 @@ TEST_CASE("Storage: sequence numbers", "[storage]") {
         CHECK(item.stored_at == t0);
     }
     SECTION("the same seq with another value is a conflict and changes nothing") {
-        CHECK(s.store(t0 + 1min, "k", "other", 5, 2h, false, other) == StoreResult::SeqConflict);
+        CHECK(s.store(t0 + 1min,
+                      {.key = "k", .value = "other", .seq = 5, .ttl = 2h, .source = other}) ==
+              StoreResult::SeqConflict);
         const auto& item = get(s, "k");
         CHECK(item.value == "v5");
         CHECK(item.expires == t0 + 1h);
         CHECK(item.source == peer);
     }
     SECTION("the same seq and value refreshes: expiry extended, never shortened") {
-        CHECK(s.store(t0 + 30min, "k", "v5", 5, 1h, false, other) == StoreResult::Refreshed);
+        CHECK(s.store(t0 + 30min,
+                      {.key = "k", .value = "v5", .seq = 5, .ttl = 1h, .source = other}) ==
+              StoreResult::Refreshed);
         CHECK(get(s, "k").expires == t0 + 90min);
         CHECK(get(s, "k").stored_at == t0 + 30min);
         // The item still belongs to who wrote this version: a refresh from elsewhere cannot
         // move it onto someone else's quota (nor make it theirs to lose when the store fills).
         CHECK(get(s, "k").source == peer);
         // A refresh with a shorter life keeps the longer one.
-        CHECK(s.store(t0 + 40min, "k", "v5", 5, 10min, false, peer) == StoreResult::Refreshed);
+        CHECK(s.store(t0 + 40min,
+                      {.key = "k", .value = "v5", .seq = 5, .ttl = 10min, .source = peer}) ==
+              StoreResult::Refreshed);
         CHECK(get(s, "k").expires == t0 + 90min);
         CHECK(get(s, "k").stored_at == t0 + 40min);
         CHECK(s.next_expiry() == t0 + 90min);
@@ -95,7 +107,9 @@ TEST_CASE("Storage: sequence numbers", "[storage]") {
         CHECK(s.size() == 0);
     }
     SECTION("an update may shorten nothing either") {
-        CHECK(s.store(t0 + 1min, "k", "v7", 7, 1min, false, peer) == StoreResult::Updated);
+        CHECK(s.store(t0 + 1min,
+                      {.key = "k", .value = "v7", .seq = 7, .ttl = 1min, .source = peer}) ==
+              StoreResult::Updated);
         CHECK(get(s, "k").expires == t0 + 1h);
     }
 }
@@ -111,13 +125,15 @@ TEST_CASE("Storage: size limits", "[storage]") {
     CHECK(s.check_sizes(key8 + "k", value16) == StoreResult::KeyTooLarge);
     CHECK(s.check_sizes(key8, value16 + "v") == StoreResult::ValueTooLarge);
 
-    CHECK(s.store(t0, key8 + "k", "v", 0, std::nullopt, false) == StoreResult::KeyTooLarge);
-    CHECK(s.store(t0, "k", value16 + "v", 0, std::nullopt, false) == StoreResult::ValueTooLarge);
+    CHECK(s.store(t0, {.key = key8 + "k", .value = "v", .seq = 0}) == StoreResult::KeyTooLarge);
+    CHECK(s.store(t0, {.key = "k", .value = value16 + "v", .seq = 0}) ==
+          StoreResult::ValueTooLarge);
     CHECK(s.size() == 0);
     CHECK(s.bytes() == 0);
-    CHECK(s.store(t0, key8, value16, 0, std::nullopt, false) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = key8, .value = value16, .seq = 0}) == StoreResult::Stored);
     // An update is checked too.
-    CHECK(s.store(t0, key8, value16 + "v", 1, std::nullopt, false) == StoreResult::ValueTooLarge);
+    CHECK(s.store(t0, {.key = key8, .value = value16 + "v", .seq = 1}) ==
+          StoreResult::ValueTooLarge);
     CHECK(get(s, key8).value == value16);
 
     // The defaults are the protocol's: 256-byte keys and 1000-byte values.
@@ -131,37 +147,38 @@ TEST_CASE("Storage: item count limit", "[storage]") {
     StorageConfig config;
     config.max_items = 2;
     Storage s(config);
-    CHECK(s.store(t0, "a", "1", 0, std::nullopt, false) == StoreResult::Stored);
-    CHECK(s.store(t0, "b", "1", 0, std::nullopt, false) == StoreResult::Stored);
-    CHECK(s.store(t0, "c", "1", 0, std::nullopt, false) == StoreResult::TooManyItems);
+    CHECK(s.store(t0, {.key = "a", .value = "1", .seq = 0}) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "b", .value = "1", .seq = 0}) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "c", .value = "1", .seq = 0}) == StoreResult::TooManyItems);
     CHECK(s.find(NodeId::from_key("c")) == nullptr);
     CHECK(s.size() == 2);
     // Items already there may still be updated and refreshed.
-    CHECK(s.store(t0, "a", "2", 1, std::nullopt, false) == StoreResult::Updated);
-    CHECK(s.store(t0, "b", "1", 0, std::nullopt, false) == StoreResult::Refreshed);
+    CHECK(s.store(t0, {.key = "a", .value = "2", .seq = 1}) == StoreResult::Updated);
+    CHECK(s.store(t0, {.key = "b", .value = "1", .seq = 0}) == StoreResult::Refreshed);
     // Room again once one is gone.
     CHECK(s.erase(NodeId::from_key("a")));
     CHECK_FALSE(s.erase(NodeId::from_key("a")));
-    CHECK(s.store(t0, "c", "1", 0, std::nullopt, false) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "c", .value = "1", .seq = 0}) == StoreResult::Stored);
 }
 
 TEST_CASE("Storage: byte limit", "[storage]") {
     StorageConfig config;
     config.max_bytes = 10;
     Storage s(config);
-    CHECK(s.store(t0, "ab", "cdef", 0, std::nullopt, false) == StoreResult::Stored);  // 6
+    CHECK(s.store(t0, {.key = "ab", .value = "cdef", .seq = 0}) == StoreResult::Stored);  // 6
     CHECK(s.bytes() == 6);
-    CHECK(s.store(t0, "x", "yzw0", 0, std::nullopt, false) == StoreResult::StorageFull);  // 11
+    CHECK(s.store(t0, {.key = "x", .value = "yzw0", .seq = 0}) == StoreResult::StorageFull);  // 11
     CHECK(s.find(NodeId::from_key("x")) == nullptr);
-    CHECK(s.store(t0, "x", "yzw", 0, std::nullopt, false) == StoreResult::Stored);  // 10 exactly
+    CHECK(s.store(t0, {.key = "x", .value = "yzw", .seq = 0}) ==
+          StoreResult::Stored);  // 10 exactly
     CHECK(s.bytes() == 10);
     // An update that grows past the limit is refused; the old version stays.
-    CHECK(s.store(t0, "x", "yzwv", 1, std::nullopt, false) == StoreResult::StorageFull);
+    CHECK(s.store(t0, {.key = "x", .value = "yzwv", .seq = 1}) == StoreResult::StorageFull);
     CHECK(get(s, "x").value == "yzw");
     CHECK(get(s, "x").seq == 0);
     CHECK(s.bytes() == 10);
     // One that shrinks is accepted and frees the difference.
-    CHECK(s.store(t0, "x", "y", 1, std::nullopt, false) == StoreResult::Updated);
+    CHECK(s.store(t0, {.key = "x", .value = "y", .seq = 1}) == StoreResult::Updated);
     CHECK(s.bytes() == 8);
     CHECK(s.erase(NodeId::from_key("ab")));
     CHECK(s.bytes() == 2);
@@ -171,9 +188,11 @@ TEST_CASE("Storage: expiry with an injected now", "[storage]") {
     Storage s;
     CHECK(s.next_expiry() == TimePoint::max());
     CHECK(s.expire(t0) == 0);
-    s.store(t0, "a", "1", 0, 10min, false);
-    s.store(t0, "b", "1", 0, 20min, false);
-    s.store(t0 + 5min, "c", "1", 0, 5min, false);  // expires at t0 + 10 min, as a does
+    s.store(t0, {.key = "a", .value = "1", .seq = 0, .ttl = 10min});
+    s.store(t0, {.key = "b", .value = "1", .seq = 0, .ttl = 20min});
+    s.store(
+        t0 + 5min,
+        {.key = "c", .value = "1", .seq = 0, .ttl = 5min});  // expires at t0 + 10 min, as a does
     CHECK(s.next_expiry() == t0 + 10min);
     CHECK(s.expire(t0 + 10min - 1ns) == 0);
     CHECK(s.size() == 3);
@@ -194,34 +213,40 @@ TEST_CASE("Storage: ttl", "[storage]") {
     config.default_ttl = 2h;
     config.max_ttl = 5h;
     Storage s(config);
-    CHECK(s.store(t0, "default", "1", 0, std::nullopt, false) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "default", .value = "1", .seq = 0}) == StoreResult::Stored);
     CHECK(get(s, "default").expires == t0 + 2h);
-    CHECK(s.store(t0, "long", "1", 0, 30 * 24h, false) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "long", .value = "1", .seq = 0, .ttl = 30 * 24h}) ==
+          StoreResult::Stored);
     CHECK(get(s, "long").expires == t0 + 5h);  // clamped
-    CHECK(s.store(t0, "max", "1", 0, 5h, false) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "max", .value = "1", .seq = 0, .ttl = 5h}) == StoreResult::Stored);
     CHECK(get(s, "max").expires == t0 + 5h);
-    CHECK(s.store(t0, "short", "1", 0, 1s, false) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "short", .value = "1", .seq = 0, .ttl = 1s}) == StoreResult::Stored);
     CHECK(get(s, "short").expires == t0 + 1s);
     // A life that is not positive means the default.
-    CHECK(s.store(t0, "zero", "1", 0, 0s, false) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "zero", .value = "1", .seq = 0, .ttl = 0s}) == StoreResult::Stored);
     CHECK(get(s, "zero").expires == t0 + 2h);
 }
 
 TEST_CASE("Storage: the original flag is kept", "[storage]") {
     Storage s;
-    CHECK(s.store(t0, "mine", "v", 1, std::nullopt, true) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "mine", .value = "v", .seq = 1, .ours = true}) ==
+          StoreResult::Stored);
     CHECK(get(s, "mine").original);
     CHECK(get(s, "mine").source == Endpoint());
     // Another node storing the same or a newer version does not take it away.
-    CHECK(s.store(t0 + 1min, "mine", "v", 1, std::nullopt, false, peer) == StoreResult::Refreshed);
+    CHECK(s.store(t0 + 1min, {.key = "mine", .value = "v", .seq = 1, .source = peer}) ==
+          StoreResult::Refreshed);
     CHECK(get(s, "mine").original);
-    CHECK(s.store(t0 + 2min, "mine", "w", 2, std::nullopt, false, peer) == StoreResult::Updated);
+    CHECK(s.store(t0 + 2min, {.key = "mine", .value = "w", .seq = 2, .source = peer}) ==
+          StoreResult::Updated);
     CHECK(get(s, "mine").original);
 
     // An item first stored by someone else becomes ours when we put it.
-    CHECK(s.store(t0, "theirs", "v", 1, std::nullopt, false, peer) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "theirs", .value = "v", .seq = 1, .source = peer}) ==
+          StoreResult::Stored);
     CHECK_FALSE(get(s, "theirs").original);
-    CHECK(s.store(t0, "theirs", "v", 1, std::nullopt, true) == StoreResult::Refreshed);
+    CHECK(s.store(t0, {.key = "theirs", .value = "v", .seq = 1, .ours = true}) ==
+          StoreResult::Refreshed);
     CHECK(get(s, "theirs").original);
 }
 
@@ -245,30 +270,42 @@ TEST_CASE("Storage: one source holds no more than its share", "[storage][quota]"
     CHECK(s.source_item_limit() == 10);
     int i = 0;
     for (; i < 10; ++i) {
-        REQUIRE(s.store(t0, "p" + std::to_string(i), "v", 0, {}, false, peer) ==
-                StoreResult::Stored);
+        REQUIRE(s.store(t0, {.key = "p" + std::to_string(i),
+                             .value = "v",
+                             .seq = 0,
+                             .ttl = {},
+                             .source = peer}) == StoreResult::Stored);
     }
-    CHECK(s.store(t0, "p10", "v", 0, {}, false, peer) == StoreResult::QuotaExceeded);
+    CHECK(s.store(t0, {.key = "p10", .value = "v", .seq = 0, .ttl = {}, .source = peer}) ==
+          StoreResult::QuotaExceeded);
     // Another port of the same IPv4 address is the same source.
-    CHECK(s.store(t0, "p10", "v", 0, {}, false, peer.with_port(1)) == StoreResult::QuotaExceeded);
+    CHECK(s.store(t0,
+                  {.key = "p10", .value = "v", .seq = 0, .ttl = {}, .source = peer.with_port(1)}) ==
+          StoreResult::QuotaExceeded);
     REQUIRE(s.usage(peer) != nullptr);
     CHECK(s.usage(peer)->items == 10);
     // Others are not affected, and neither are our own items.
-    CHECK(s.store(t0, "o1", "v", 0, {}, false, other) == StoreResult::Stored);
-    CHECK(s.store(t0, "mine", "v", 0, {}, true) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "o1", .value = "v", .seq = 0, .ttl = {}, .source = other}) ==
+          StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "mine", .value = "v", .seq = 0, .ttl = {}, .ours = true}) ==
+          StoreResult::Stored);
     CHECK(s.usage(Endpoint{}) == nullptr);
     // A new version of its own item does not count twice; its items expiring frees its share.
-    CHECK(s.store(t0, "p0", "v2", 1, {}, false, peer) == StoreResult::Updated);
+    CHECK(s.store(t0, {.key = "p0", .value = "v2", .seq = 1, .ttl = {}, .source = peer}) ==
+          StoreResult::Updated);
     CHECK(s.usage(peer)->items == 10);
     s.erase(NodeId::from_key("p1"));
     CHECK(s.usage(peer)->items == 9);
-    CHECK(s.store(t0, "p10", "v", 0, {}, false, peer) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "p10", .value = "v", .seq = 0, .ttl = {}, .source = peer}) ==
+          StoreResult::Stored);
     // A new version written by another source moves to that source's share.
-    CHECK(s.store(t0, "p10", "v2", 1, {}, false, other) == StoreResult::Updated);
+    CHECK(s.store(t0, {.key = "p10", .value = "v2", .seq = 1, .ttl = {}, .source = other}) ==
+          StoreResult::Updated);
     CHECK(s.usage(peer)->items == 9);
     CHECK(s.usage(other)->items == 2);
     // A refresh from another source does not.
-    CHECK(s.store(t0, "p2", "v", 0, {}, false, other) == StoreResult::Refreshed);
+    CHECK(s.store(t0, {.key = "p2", .value = "v", .seq = 0, .ttl = {}, .source = other}) ==
+          StoreResult::Refreshed);
     CHECK(s.usage(peer)->items == 9);
 }
 
@@ -277,13 +314,24 @@ TEST_CASE("Storage: a byte share too", "[storage][quota]") {
     c.max_bytes = 1000;
     c.max_share = 0.5;
     Storage s(c);
-    CHECK(s.store(t0, "a", std::string(400, 'x'), 0, {}, false, peer) == StoreResult::Stored);
-    CHECK(s.store(t0, "b", std::string(100, 'x'), 0, {}, false, peer) ==
+    CHECK(s.store(
+              t0,
+              {.key = "a", .value = std::string(400, 'x'), .seq = 0, .ttl = {}, .source = peer}) ==
+          StoreResult::Stored);
+    CHECK(s.store(
+              t0,
+              {.key = "b", .value = std::string(100, 'x'), .seq = 0, .ttl = {}, .source = peer}) ==
           StoreResult::QuotaExceeded);
-    CHECK(s.store(t0, "b", std::string(98, 'x'), 0, {}, false, peer) == StoreResult::Stored);
+    CHECK(
+        s.store(t0,
+                {.key = "b", .value = std::string(98, 'x'), .seq = 0, .ttl = {}, .source = peer}) ==
+        StoreResult::Stored);
     CHECK(s.usage(peer)->bytes == 500);
     // Growing an item past the share is refused and changes nothing.
-    CHECK(s.store(t0, "b", std::string(99, 'x'), 1, {}, false, peer) == StoreResult::QuotaExceeded);
+    CHECK(
+        s.store(t0,
+                {.key = "b", .value = std::string(99, 'x'), .seq = 1, .ttl = {}, .source = peer}) ==
+        StoreResult::QuotaExceeded);
     CHECK(get(s, "b").seq == 0);
 }
 
@@ -306,32 +354,44 @@ TEST_CASE("Storage: when full, the source holding the most loses first", "[stora
     const Endpoint third = Endpoint::v4({192, 0, 2, 3}, 6881);
     for (int i = 0; i < 6; ++i) {
         // The heavy source's items expire one minute apart: the soonest goes first.
-        REQUIRE(s.store(t0, "h" + std::to_string(i), "v", 0, 1h + i * 1min, false, peer) ==
-                StoreResult::Stored);
+        REQUIRE(s.store(t0, {.key = "h" + std::to_string(i),
+                             .value = "v",
+                             .seq = 0,
+                             .ttl = 1h + i * 1min,
+                             .source = peer}) == StoreResult::Stored);
     }
     for (int i = 0; i < 3; ++i) {
-        REQUIRE(s.store(t0, "o" + std::to_string(i), "v", 0, {}, false, other) ==
-                StoreResult::Stored);
+        REQUIRE(s.store(t0, {.key = "o" + std::to_string(i),
+                             .value = "v",
+                             .seq = 0,
+                             .ttl = {},
+                             .source = other}) == StoreResult::Stored);
     }
-    REQUIRE(s.store(t0, "mine", "v", 0, {}, true) == StoreResult::Stored);
+    REQUIRE(s.store(t0, {.key = "mine", .value = "v", .seq = 0, .ttl = {}, .ours = true}) ==
+            StoreResult::Stored);
     REQUIRE(s.size() == 10);
     // Full. The heaviest source's new items are refused...
-    CHECK(s.store(t0, "h6", "v", 0, {}, false, peer) == StoreResult::TooManyItems);
+    CHECK(s.store(t0, {.key = "h6", .value = "v", .seq = 0, .ttl = {}, .source = peer}) ==
+          StoreResult::TooManyItems);
     // ...while a lighter source's item takes the place of the heaviest's soonest to expire.
-    CHECK(s.store(t0, "t0", "v", 0, {}, false, third) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "t0", .value = "v", .seq = 0, .ttl = {}, .source = third}) ==
+          StoreResult::Stored);
     CHECK(s.size() == 10);
     CHECK(s.evicted() == 1);
     CHECK(s.find(NodeId::from_key("h0")) == nullptr);
     CHECK(s.find(NodeId::from_key("h1")) != nullptr);
     CHECK(s.usage(peer)->items == 5);
     // A lighter source may take the heaviest's place until it holds as much itself.
-    CHECK(s.store(t0, "o3", "v", 0, {}, false, other) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "o3", .value = "v", .seq = 0, .ttl = {}, .source = other}) ==
+          StoreResult::Stored);
     CHECK(s.usage(peer)->items == 4);
     CHECK(s.usage(other)->items == 4);
-    CHECK(s.store(t0, "o4", "v", 0, {}, false, other) == StoreResult::TooManyItems);
+    CHECK(s.store(t0, {.key = "o4", .value = "v", .seq = 0, .ttl = {}, .source = other}) ==
+          StoreResult::TooManyItems);
     CHECK(s.evicted() == 2);
     // Our own items are never evicted, and our own puts make room like a light source.
-    CHECK(s.store(t0, "mine2", "v", 0, {}, true) == StoreResult::Stored);
+    CHECK(s.store(t0, {.key = "mine2", .value = "v", .seq = 0, .ttl = {}, .ours = true}) ==
+          StoreResult::Stored);
     CHECK(s.evicted() == 3);
     CHECK(s.usage(peer)->items + s.usage(other)->items == 7);
     CHECK(s.find(NodeId::from_key("mine")) != nullptr);

@@ -129,9 +129,20 @@ public:
         bool signed_ = false;
     };
     static std::string encode(const Message& m, std::string_view key);
-    // Decodes and checks the signature when `key` is set. The error says why it was refused:
-    // "malformed: ...", "unsigned", "bad signature".
-    static Expected<Message> decode(std::string_view datagram, std::string_view key);
+    // Why a datagram was refused: a value to branch on, and words for the log.
+    struct DecodeError {
+        enum class Kind : std::uint8_t {
+            Malformed,     // not a discovery message: too large, bad bencode, missing keys
+            Unsigned,      // we have a key, the message has no signature
+            BadSignature,  // signed with another key, or altered
+        };
+        Kind kind = Kind::Malformed;
+        std::string detail;  // what was malformed
+        // "malformed: <detail>", "unsigned", "bad signature"
+        std::string message() const;
+    };
+    // Decodes and checks the signature when `key` is set.
+    static Expected<Message, DecodeError> decode(std::string_view datagram, std::string_view key);
 
 private:
     struct Candidate {

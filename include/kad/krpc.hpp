@@ -81,8 +81,9 @@ struct UnknownArgs {
 };
 
 struct Query {
+    using Args = std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, UnknownArgs>;
     NodeId id;  // the sender's ID
-    std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, UnknownArgs> args;
+    Args args;
     Method method() const noexcept { return static_cast<Method>(args.index()); }
     friend bool operator==(const Query&, const Query&) = default;
 };
@@ -97,10 +98,10 @@ struct Item {
 // A response's results. Which ones a method needs is checked by validate_response(), once the
 // transaction (and so the method asked) is known.
 struct Response {
-    NodeId id;
-    std::vector<NodeInfo> nodes;  // IPv4 travel in "nodes", IPv6 in "nodes6"
-    std::optional<std::string> token;
-    std::optional<Item> item;
+    NodeId id{};
+    std::vector<NodeInfo> nodes{};  // IPv4 travel in "nodes", IPv6 in "nodes6"
+    std::optional<std::string> token{};
+    std::optional<Item> item{};
     friend bool operator==(const Response&, const Response&) = default;
 };
 

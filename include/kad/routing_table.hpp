@@ -28,25 +28,23 @@
 
 #include "kad/endpoint.hpp"
 #include "kad/node_id.hpp"
+#include "kad/rtt.hpp"
 #include "kad/time.hpp"
 
 namespace kad {
 
 class RandomSource;
 
-// 80 bytes, laid out without padding holes: a node holds a few hundred of these, a kadswarm
-// process millions (docs/BENCHMARKS.md).
-struct Contact {
+// A contact is its own RTT estimate (srtt, rttvar: the soft timeout of queries to it) plus who
+// and where it is. 80 bytes, laid out without padding holes: a node holds a few hundred of these,
+// a kadswarm process millions (docs/BENCHMARKS.md).
+struct Contact : RttEstimator {
     NodeId id;
     Endpoint endpoint;
     std::uint16_t failures = 0;  // consecutive queries it did not answer
     bool verified = false;       // it has answered us (always true in a bucket)
     bool ping_pending = false;   // we asked the caller to ping it and have not heard back
     TimePoint last_seen{};       // last time it answered us
-    Duration rttvar{};
-    std::optional<Duration> srtt;
-
-    void add_rtt_sample(Duration rtt);
 };
 
 struct RoutingConfig {

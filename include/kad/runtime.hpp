@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "kad/discovery.hpp"
+#include "kad/driver.hpp"
 #include "kad/node.hpp"
 #include "kad/random.hpp"
 #include "kad/state.hpp"
@@ -76,18 +77,17 @@ public:
     AsioNode(const AsioNode&) = delete;
     AsioNode& operator=(const AsioNode&) = delete;
 
-    const NodeId& id() const noexcept { return node_->id(); }
+    const NodeId& id() const noexcept { return driver_->node().id(); }
     Endpoint local_endpoint() const;
     boost::asio::io_context& context() noexcept { return io_; }
     // The node itself, for introspection (routing table, storage, statistics). Use it on the
     // thread that runs the io_context.
-    const Node& node() const noexcept { return *node_; }
+    const Node& node() const noexcept { return driver_->node(); }
     const RuntimeStats& runtime_stats() const noexcept { return rstats_; }
     bool closed() const noexcept { return closed_; }
     void set_logger(Logger logger) {
         logger_ = logger;
-        node_->set_logger(logger);
-        if (discovery_) discovery_->set_logger(std::move(logger));
+        driver_->set_logger(logger_);
     }
 
     // Cancels every operation in flight (each completes with error "cancelled") and closes the
@@ -114,8 +114,8 @@ public:
     // options.port with SO_REUSEPORT (many nodes per host). Throws std::system_error naming
     // what failed when no interface could join the group.
     Discovery& enable_discovery(DiscoveryOptions options);
-    Discovery* discovery() noexcept { return discovery_.get(); }
-    const Discovery* discovery() const noexcept { return discovery_.get(); }
+    Discovery* discovery() noexcept { return driver_->discovery(); }
+    const Discovery* discovery() const noexcept { return driver_->discovery(); }
     const DiscoveryRuntimeStats& discovery_runtime_stats() const;
 
     template <class Token>
@@ -213,11 +213,11 @@ private:
                 };
                 if (closed_) {
                     Result r;
-                    r.error = "closed";
+                    r.fail(Failure::Closed, "closed");
                     cb(r);
                     return;
                 }
-                start_op(*node_, Clock::now(), std::move(cb));
+                start_op(driver_->node(), Clock::now(), std::move(cb));
                 rearm();
             },
             token, std::move(start));
@@ -234,7 +234,7 @@ private:
     TimePoint armed_ = TimePoint::max();
     SystemRandom rng_;
     std::unique_ptr<SocketTransport> transport_;
-    std::unique_ptr<Node> node_;
+    std::unique_ptr<Driver> driver_;  // the node and its discovery
     RuntimeStats rstats_;
     bool v6_socket_ = false;
     bool dual_stack_ = false;
@@ -242,7 +242,6 @@ private:
     Endpoint bind_;
     Logger logger_;
     std::unique_ptr<MulticastSockets> mcast_;
-    std::unique_ptr<Discovery> discovery_;
     // Handlers hold a weak reference: an AsioNode may be destroyed while its io_context runs on.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -5,6 +5,7 @@
 // passed in; nothing here reads a clock.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,7 +42,6 @@ struct StoredItem {
     Duration ttl{};            // the life asked for by the write that last set `expires`
     bool original = false;     // we are the original publisher
     TimePoint published_at{};  // original: when we last published it
-    TimePoint republish_at{};  // holder: when it is due to be republished (the node sets it)
     // Who wrote this version (seq); a refresh does not change it. It counts against that
     // source's share (StorageConfig::max_share). Ourselves: unspecified.
     Endpoint source;
@@ -71,21 +71,33 @@ public:
 
     const StorageConfig& config() const noexcept { return config_; }
 
-    // `ttl` is clamped to the configured maximum; nullopt means the default.
-    StoreResult store(TimePoint now, std::string_view key, std::string_view value, std::int64_t seq,
-                      std::optional<Duration> ttl, bool original, const Endpoint& source = {});
+    // One version of an item, as a store or our own put writes it.
+    struct Write {
+        std::string_view key{};
+        std::string_view value{};
+        std::int64_t seq = 0;
+        std::optional<Duration> ttl{};  // nullopt or not positive: the default; clamped to max_ttl
+        bool ours = false;              // our own put: we are the original publisher
+        Endpoint source{};              // who wrote it (unspecified: ourselves); see max_share
+    };
+    StoreResult store(TimePoint now, const Write& w);
     // Checks that store() would not refuse for size (key, value) — the cheap checks a node makes
     // before anything else.
     StoreResult check_sizes(std::string_view key, std::string_view value) const noexcept;
+    // The same check in words, with the sizes: "value too large (3000 > 1000 bytes)"; empty if
+    // the sizes are within the limits.
+    std::string size_error(std::string_view key, std::string_view value) const;
 
     // Puts back an item as it was saved (persistence), keeping its expiry and flags. Refused
     // like store() for size and limits, or if an item with a higher seq is already there.
     StoreResult restore(StoredItem item);
-    void set_republish_at(const NodeId& target, TimePoint at);
     void set_published(const NodeId& target, TimePoint at);
 
     const StoredItem* find(const NodeId& target) const;
     bool erase(const NodeId& target);
+    // Called with the target of every item that leaves the store (erased, expired, evicted), so
+    // that whoever keeps a schedule per item (kad::Maintenance) can forget it.
+    void set_erase_hook(std::function<void(const NodeId&)> hook) { erased_ = std::move(hook); }
     // Removes every item whose expiry is at or before now. Returns how many.
     std::size_t expire(TimePoint now);
     TimePoint next_expiry() const noexcept;
@@ -124,6 +136,7 @@ private:
     std::unordered_map<Endpoint, Usage> usage_;            // by source_key
     std::set<std::pair<std::size_t, Endpoint>> by_items_;  // sources by items held
     std::uint64_t evicted_ = 0;
+    std::function<void(const NodeId&)> erased_;
 };
 
 }  // namespace kad

@@ -19,6 +19,7 @@
 #include "kad/endpoint.hpp"
 #include "kad/krpc.hpp"
 #include "kad/node_id.hpp"
+#include "kad/results.hpp"
 #include "kad/time.hpp"
 
 namespace kad {
@@ -29,16 +30,18 @@ enum class RpcEventKind : std::uint8_t {
     Reply,        // a response; `message` holds it
     ErrorReply,   // a KRPC error; `message` holds it
     SoftTimeout,  // no answer yet; the query stays open until the hard timeout
-    Failed,       // hard timeout, a bad response, or cancelled; `reason` says which
+    Failed,       // hard timeout, a bad response, another node's ID, or cancelled
 };
 
+// What became of a query. Built with designated initialisers: RpcEvent{.kind = ..., ...}.
 struct RpcEvent {
-    RpcEventKind kind;
-    const krpc::Message* message = nullptr;
+    RpcEventKind kind = RpcEventKind::Failed;
+    const krpc::Message* message = nullptr;  // the reply, if there was one
     Duration rtt{};
-    std::string reason;
-    bool timeout = false;    // Failed by the hard timeout (the node may be alive but slow)
-    bool cancelled = false;  // Failed because the node is shutting down (cancel_all)
+    // ErrorReply: Refused. Failed: Timeout (the node may be alive but slow), Cancelled (the node
+    // is shutting down), WrongId or BadResponse.
+    Failure failure = Failure::None;
+    std::string reason{};  // Failed: why, for a person
 };
 
 using RpcHandler = std::function<void(const RpcEvent&)>;

@@ -36,9 +36,8 @@ struct Network::SimNode {
     Endpoint endpoint;
     std::unique_ptr<SeededRandom> rng;
     std::unique_ptr<SimTransport> transport;
-    std::unique_ptr<Node> node;
     std::unique_ptr<SimMulticast> mcast;
-    std::unique_ptr<Discovery> discovery;
+    std::unique_ptr<Driver> driver;  // the node and its discovery
     State state = State::Alive;
     int group = 0;
     std::optional<LinkModel> model;
@@ -63,7 +62,8 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
     n->rng = std::make_unique<SeededRandom>(seed_ * 0x9e3779b97f4a7c15ULL + i + 1);
     n->transport = std::make_unique<SimTransport>(*this, i);
     const NodeId nid = id ? *id : NodeId::random(rng_);
-    n->node = std::make_unique<Node>(config, nid, *n->transport, *n->rng, now_);
+    n->mcast = std::make_unique<SimMulticast>(*this, i);
+    n->driver = std::make_unique<Driver>(config, nid, *n->transport, *n->rng, now_);
     by_endpoint_[n->endpoint] = i;
     nodes_.push_back(std::move(n));
     schedule_wake(i);
@@ -71,7 +71,7 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
 }
 
 Node& Network::node(std::size_t i) {
-    return *nodes_[i]->node;
+    return nodes_[i]->driver->node();
 }
 
 const Endpoint& Network::endpoint(std::size_t i) const {
@@ -105,25 +105,20 @@ std::optional<std::size_t> Network::index_of(const Endpoint& ep) const {
 }
 
 void Network::with(std::size_t i, const std::function<void(Node&, TimePoint)>& f) {
-    f(*nodes_[i]->node, now_);
+    f(nodes_[i]->driver->node(), now_);
     schedule_wake(i);
 }
 
 Discovery& Network::enable_discovery(std::size_t i, DiscoveryConfig config) {
     SimNode& n = *nodes_[i];
-    n.mcast = std::make_unique<SimMulticast>(*this, i);
-    n.discovery = std::make_unique<Discovery>(std::move(config), *n.node, n.endpoint.port(),
-                                              *n.mcast, *n.rng, now_);
-    Discovery* d = n.discovery.get();
-    n.node->set_contact_observer(
-        [d](TimePoint now, const NodeId& id, const Endpoint&) { d->heard_from(now, id); });
+    Discovery& d = n.driver->enable_discovery(std::move(config), n.endpoint.port(), *n.mcast, now_);
     n.wake_at = TimePoint::max();
     schedule_wake(i);
-    return *d;
+    return d;
 }
 
 Discovery* Network::discovery(std::size_t i) {
-    return nodes_[i]->discovery.get();
+    return nodes_[i]->driver->discovery();
 }
 
 void Network::kill(std::size_t i) {
@@ -132,7 +127,7 @@ void Network::kill(std::size_t i) {
 
 void Network::stop(std::size_t i) {
     SimNode& n = *nodes_[i];
-    if (n.state == State::Alive && n.discovery) n.discovery->leave(now_);
+    if (n.state == State::Alive) n.driver->leave(now_);
     n.state = State::Dead;
 }
 
@@ -150,8 +145,7 @@ void Network::resume(std::size_t i) {
 void Network::schedule_wake(std::size_t i) {
     SimNode& n = *nodes_[i];
     if (n.state != State::Alive) return;
-    TimePoint t = n.node->next_timeout();
-    if (n.discovery) t = std::min(t, n.discovery->next_timeout());
+    TimePoint t = n.driver->next_timeout();
     if (t == TimePoint::max() || t >= n.wake_at) return;
     if (t < now_) t = now_;
     n.wake_at = t;
@@ -196,7 +190,7 @@ Duration Network::delay(const LinkModel& m) {
 void Network::multicast(std::size_t from, std::string_view data) {
     ++stats_.multicast_sent;
     for (std::size_t j = 0; j < nodes_.size(); ++j) {
-        if (!nodes_[j]->discovery) continue;
+        if (!nodes_[j]->driver->discovery()) continue;
         const LinkModel& m = nodes_[j]->model ? *nodes_[j]->model : model_;
         if (m.loss > 0 && rng_.chance(m.loss)) {
             ++stats_.lost;
@@ -221,14 +215,11 @@ bool Network::step(TimePoint until) {
     if (ev.from == kWake) {
         if (ev.at != n.wake_at) return true;  // superseded by an earlier wake-up
         n.wake_at = TimePoint::max();
-        if (n.state == State::Alive) {
-            n.node->handle_timeout(now_);
-            if (n.discovery) n.discovery->handle_timeout(now_);
-        }
+        if (n.state == State::Alive) n.driver->handle_timeout(now_);
     } else if (ev.from == kInjected) {
         if (n.state == State::Alive) {
             ++stats_.delivered;
-            n.node->handle_datagram(now_, ev.source, ev.payload);
+            n.driver->handle_datagram(now_, ev.source, ev.payload);
         } else {
             ++stats_.dropped_dead;
         }
@@ -244,14 +235,11 @@ bool Network::step(TimePoint until) {
         }
         if (ev.multicast) {
             ++stats_.multicast_delivered;
-            if (n.discovery) {
-                const Endpoint src =
-                    *Endpoint::from_address(sender.endpoint.address_string(), 7475);
-                n.discovery->handle_datagram(now_, src, ev.payload);
-            }
+            const Endpoint src = *Endpoint::from_address(sender.endpoint.address_string(), 7475);
+            n.driver->handle_multicast(now_, src, ev.payload);
         } else {
             ++stats_.delivered;
-            n.node->handle_datagram(now_, sender.endpoint, ev.payload);
+            n.driver->handle_datagram(now_, sender.endpoint, ev.payload);
         }
     }
     schedule_wake(ev.node);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kad/discovery.hpp"
+#include "kad/driver.hpp"
 #include "kad/node.hpp"
 #include "kad/random.hpp"
 

@@ -1,0 +1,93 @@
+#pragma once
+// How a node is configured (NodeConfig: every bound and interval, with its default) and what it
+// counts (NodeStats). A NodeConfig is checked when a Node is made: config_error() says what is
+// wrong with one, and the Node constructor throws std::invalid_argument with that text.
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "kad/krpc.hpp"
+#include "kad/rate_limit.hpp"
+#include "kad/routing_table.hpp"
+#include "kad/storage.hpp"
+#include "kad/time.hpp"
+
+namespace kad {
+
+struct NodeConfig {
+    std::size_t k = 20;     // bucket size, replication factor, lookup width
+    std::size_t alpha = 3;  // queries in flight per lookup
+    Duration rpc_timeout = std::chrono::seconds(2);  // hard timeout: the query failed
+    // Soft timeout: smoothed RTT + 4 x variation (RFC 6298), of the contact or, for a node we
+    // have no samples for, of all replies; clamped to [min, max], and never past the hard one.
+    Duration soft_timeout_min = std::chrono::milliseconds(20);
+    Duration soft_timeout_max = std::chrono::seconds(1);
+    Duration soft_timeout_initial = std::chrono::milliseconds(500);  // before any RTT sample
+    int lookup_attempts = 4;  // queries to one candidate among the k nearest (see lookup.hpp)
+    Duration bucket_refresh = std::chrono::hours(1);
+    // A holder republishes an item nobody has stored to it for this long (Kademlia: an hour).
+    Duration republish_interval = std::chrono::hours(1);
+    // Items are republished when due, but the node looks for due items at most this often.
+    Duration republish_check = std::chrono::seconds(1);
+    double publisher_refresh = 0.75;   // the publisher re-puts after this share of the TTL
+    std::size_t max_republishes = 16;  // republish operations at once
+    bool handoff = true;               // give items to a new contact that is among their k nearest
+    std::size_t max_handoffs = 64;     // hand-off store requests at once
+    Duration token_rotation = std::chrono::minutes(5);
+    std::size_t max_transactions = 4096;
+    std::size_t max_lookups = 512;
+    std::size_t max_maintenance_pings = 64;  // pings the routing table asked for, in flight
+    std::size_t lookup_candidates = 200;     // candidates one lookup keeps
+    std::size_t seen_seq_entries = 4096;     // highest seq remembered per key, for get
+    std::size_t max_error_message = 64;      // bytes of reason in a 203 reply
+    // A find_value reply with an item keeps within this many bytes: a 1,500-byte MTU less the
+    // IPv6 and UDP headers.
+    std::size_t max_reply = 1452;
+    RoutingConfig routing{};  // routing.k is set from k
+    StorageConfig storage{};
+    RateLimitConfig rate_limit{};
+    krpc::Limits limits{};
+    std::string version = std::string("KN\x00\x01", 4);  // "v": client KN, version 0.1
+};
+
+struct NodeStats {
+    std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
+    std::array<std::uint64_t, 5> queries_in{};   // indexed by krpc::Method
+    std::array<std::uint64_t, 5> queries_out{};  // indexed by krpc::Method
+    std::uint64_t responses_in = 0, errors_in = 0, responses_out = 0, errors_out = 0;
+    std::uint64_t malformed_dropped = 0;  // undecodable datagrams, never answered
+    std::uint64_t bad_queries = 0;        // answered 203
+    std::uint64_t unknown_methods = 0;    // answered 204
+    std::uint64_t unusable_source = 0;    // from port 0, multicast, broadcast, unspecified
+    std::uint64_t unmatched_replies = 0;  // unknown transaction ID
+    std::uint64_t wrong_endpoint = 0;     // right transaction ID, wrong sender
+    std::uint64_t wrong_id = 0;           // right sender, another node ID
+    std::uint64_t bad_responses = 0;      // a response missing what its method needs
+    std::uint64_t soft_timeouts = 0, hard_timeouts = 0;
+    std::uint64_t stores_accepted = 0, stores_refused = 0;
+    std::uint64_t stores_full = 0;        // refused: the store is full (items or bytes)
+    std::uint64_t stores_over_quota = 0;  // refused: the source holds its share
+    std::uint64_t transactions_full = 0;  // queries not sent: too many outstanding
+    std::uint64_t lookups_refused = 0;    // too many lookups running
+    std::uint64_t maintenance_pings = 0, maintenance_pings_skipped = 0;
+    std::uint64_t lookups_started = 0, lookups_done = 0;
+    std::uint64_t lookup_candidates_dropped = 0;  // past lookup_candidates
+    std::uint64_t seen_seq_evicted = 0;           // past seen_seq_entries
+    std::uint64_t republishes_deferred = 0;       // due, but max_republishes were running
+    std::array<std::uint64_t, 16> lookup_hops{};  // completed lookups by hops (15 = 15 or more)
+    std::uint64_t values_cached = 0;
+    std::uint64_t bad_items = 0;    // find_value answers with an item for another key, or too big
+    std::uint64_t republished = 0;  // items a holder republished
+    std::uint64_t refreshed_originals = 0;  // items the publisher (we) refreshed
+    std::uint64_t republish_stores = 0;     // stores those republishes made
+    std::uint64_t republish_retired = 0;    // items we stopped republishing: no longer near
+    std::uint64_t handoffs = 0, handoff_stores = 0, handoffs_skipped = 0;
+    std::uint64_t bucket_refreshes = 0;
+};
+
+// What is wrong with a configuration, in a sentence ("k must be at least 1"); empty if nothing.
+// routing.k is not checked: the node sets it from k.
+std::string config_error(const NodeConfig& c);
+
+}  // namespace kad

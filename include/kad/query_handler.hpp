@@ -1,0 +1,59 @@
+#pragma once
+// The answering side of a node (libtorrent's node::incoming for queries): ping, find_node,
+// find_value and store are answered from the routing table and the storage, stores are checked
+// against their write tokens, and every answer and refusal is counted. An unknown method is
+// answered 204. After answering, the asker may be pinged to verify it for the routing table.
+//
+// A query reaches handle() well-formed (krpc::decode checked it) and admitted by the rate limit;
+// replies are at most about the size of the query, except find answers (bounded by k contacts, and
+// beside an item by config.max_reply bytes).
+
+#include <functional>
+
+#include "kad/krpc.hpp"
+#include "kad/log.hpp"
+#include "kad/node_config.hpp"
+#include "kad/routing_table.hpp"
+#include "kad/rpc.hpp"
+#include "kad/storage.hpp"
+#include "kad/write_tokens.hpp"
+
+namespace kad {
+
+class QueryHandler {
+public:
+    // The references must outlive the handler; `now` is the node's clock.
+    QueryHandler(const NodeConfig& config, const NodeId& self, const TimePoint& now, Rpc& rpc,
+                 RoutingTable& table, Storage& storage, const WriteTokens& tokens, NodeStats& stats,
+                 const Logger& log);
+
+    void handle(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
+
+    // Called after a peer's store was accepted, with the item's target.
+    void set_store_hook(std::function<void(const NodeId&)> hook) { stored_ = std::move(hook); }
+
+private:
+    void answer(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
+    void answer_find(const Endpoint& from, const krpc::Message& m, const krpc::Query& q,
+                     const NodeId& target, const std::optional<krpc::Want>& want, bool with_value);
+    void answer_store(const Endpoint& from, const krpc::Message& m, const krpc::StoreArgs& a);
+    // Why a store cannot be accepted before it is tried (token, target, sizes): a KRPC error.
+    std::optional<krpc::Error> check_store(const Endpoint& from, const krpc::StoreArgs& a) const;
+    // The KRPC error for a store the storage refused.
+    krpc::Error refusal(StoreResult result, const Endpoint& from, const NodeId& target);
+    void refuse(const Endpoint& from, const krpc::Message& m, krpc::Error e);
+
+    const NodeConfig& config_;
+    const NodeId& self_;
+    const TimePoint& now_;
+    Rpc& rpc_;
+    RoutingTable& table_;
+    Storage& storage_;
+    const WriteTokens& tokens_;
+    NodeStats& stats_;
+    const Logger& log_;
+    std::vector<const Contact*> closest_;  // reused
+    std::function<void(const NodeId&)> stored_;
+};
+
+}  // namespace kad

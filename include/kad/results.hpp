@@ -1,0 +1,141 @@
+#pragma once
+// What the node's operations report. Every result says whether it worked and, if not, why: in
+// words for a person (`error`) and as a value a program can branch on (`code`).
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "kad/endpoint.hpp"
+#include "kad/krpc.hpp"
+#include "kad/node_id.hpp"
+#include "kad/time.hpp"
+
+namespace kad {
+
+// Why an operation failed. The names (to_string) are stable: kadnode prints them as the "code"
+// of a failed command's JSON.
+enum class Failure : std::uint8_t {
+    None,          // "ok": it worked
+    Cancelled,     // "cancelled": the node is stopping (cancel_all)
+    Closed,        // "closed": the node was closed before the operation started
+    Busy,          // "busy": a local bound, too many queries or lookups in flight
+    NoContacts,    // "no_contacts": the routing table is empty, there is nobody to ask
+    Timeout,       // "timeout": no answer in time, from the node asked or from any node a
+                   // lookup asked
+    Refused,       // "refused": answered with a KRPC error (a put: by every node)
+    Unreachable,   // "unreachable": this address cannot be sent to from this socket
+    BadArgument,   // "bad_argument": the caller's input (a key or value over the limits, ...)
+    BadResponse,   // "bad_response": an answer that breaks the protocol (another key's item,
+                   // no token, a missing field)
+    WrongId,       // "wrong_id": the node at that address answered with another ID
+    NotFound,      // "not_found": a get that asked the nodes nearest the key; none holds it
+    SeqExhausted,  // "seq_exhausted": the newest version has the largest seq there is
+};
+std::string_view to_string(Failure f) noexcept;
+
+struct Outcome {
+    bool ok = false;
+    std::string error;             // for a person; empty when ok
+    Failure code = Failure::None;  // for a program; None when ok
+
+    void fail(Failure why, std::string text) {
+        ok = false;
+        code = why;
+        error = std::move(text);
+    }
+};
+
+struct PingResult : Outcome {
+    NodeId id;
+    Endpoint endpoint;
+    Duration rtt{};
+};
+
+struct FindNodeResult : Outcome {
+    NodeId id;
+    Endpoint endpoint;
+    std::vector<krpc::NodeInfo> nodes;
+    Duration rtt{};
+};
+
+struct FindValueResult : Outcome {
+    NodeId id;
+    Endpoint endpoint;
+    std::optional<krpc::Item> item;
+    std::vector<krpc::NodeInfo> nodes;
+    std::optional<std::string> token;
+    Duration rtt{};
+};
+
+struct StoreRpcResult : Outcome {
+    NodeId id;
+    Endpoint endpoint;
+    int error_code = 0;  // the node's KRPC error code when it refused
+    std::int64_t seq = 0;
+    Duration rtt{};
+};
+
+struct LookupResult : Outcome {
+    NodeId target;
+    std::vector<krpc::NodeInfo> nodes;  // nearest first
+    int hops = 0;
+    std::size_t queries = 0;
+    Duration elapsed{};
+};
+
+struct GetResult : Outcome {
+    std::string key;
+    std::optional<krpc::Item> item;
+    krpc::NodeInfo from;  // who returned it (our own ID if it came from our store)
+    int hops = 0;
+    std::size_t queries = 0;
+    Duration elapsed{};
+};
+
+struct PutResult : Outcome {
+    std::string key;
+    std::int64_t seq = 0;
+    std::size_t stored = 0;   // nodes that accepted it
+    std::size_t refused = 0;  // nodes that answered with an error
+    std::size_t failed = 0;   // nodes that did not answer the store
+    std::vector<std::pair<krpc::NodeInfo, std::string>> refusals;  // who refused and why
+    bool stored_locally = false;
+    int hops = 0;
+    std::size_t queries = 0;
+    Duration elapsed{};
+};
+
+struct BootstrapResult : Outcome {
+    std::size_t contacts = 0;
+    Duration elapsed{};
+};
+
+struct HandoffResult : Outcome {
+    std::size_t items = 0;        // items we held
+    std::size_t asked = 0;        // (item, node) pairs: each of an item's k nearest
+    std::size_t stored = 0;       // given the item
+    std::size_t already_had = 0;  // had this version already
+    std::size_t failed = 0;       // did not answer, or refused
+    std::size_t short_items = 0;  // items that ended on fewer than k nodes
+    Duration elapsed{};
+};
+
+struct PutOptions {
+    std::optional<std::int64_t> seq;  // default: one more than the highest seen
+    std::optional<Duration> ttl;      // default: the storage's default TTL
+};
+
+struct BootstrapPeer {
+    Endpoint endpoint;
+    std::optional<NodeId> id;  // when given, the reply must carry it
+};
+
+template <class R>
+using Callback = std::function<void(const R&)>;
+
+}  // namespace kad

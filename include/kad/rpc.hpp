@@ -1,0 +1,120 @@
+#pragma once
+// The node's messaging layer (libtorrent's rpc_manager): every datagram the node sends goes out
+// here, and every response or error it receives is matched here to the query it answers.
+//
+// Rpc owns the transaction table, the encode buffer and the node-wide RTT estimate (the soft
+// timeout for a node we have no samples for). It reads the routing table for a contact's RTT, and
+// tells it what traffic proves: an answer puts a node in or refreshes it, silence past the hard
+// timeout counts a failure; the verification pings the table asks for go out from here, a bounded
+// number at a time. A query's handler receives its fate as an RpcEvent: perhaps a soft timeout
+// first, then exactly one of reply, error reply or failure. Handlers never run inside query();
+// expire() and cancel_all() collect what is due before any handler runs, so a handler may send
+// or end queries freely.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "kad/endpoint.hpp"
+#include "kad/krpc.hpp"
+#include "kad/log.hpp"
+#include "kad/node_config.hpp"
+#include "kad/node_id.hpp"
+#include "kad/random.hpp"
+#include "kad/routing_table.hpp"
+#include "kad/rtt.hpp"
+#include "kad/time.hpp"
+#include "kad/transactions.hpp"
+#include "kad/transport.hpp"
+
+namespace kad {
+
+// Called for every well-formed query and every matched reply: proof that a peer is alive at an
+// endpoint (LAN discovery keeps its view fresh with it).
+using ContactObserver = std::function<void(TimePoint, const NodeId&, const Endpoint&)>;
+
+// What a failed RPC event means for a result: its Failure code, and its words ("refused with
+// error 201: go away", "no reply within 2000 ms", ...).
+Failure failure_of(const RpcEvent& e);
+std::string failure_text(const RpcEvent& e);
+
+class Rpc {
+public:
+    // `now` is the node's clock, which the node advances; the references must outlive the Rpc.
+    Rpc(const NodeConfig& config, const NodeId& self, const TimePoint& now, Transport& transport,
+        RandomSource& rng, RoutingTable& table, NodeStats& stats, const Logger& log);
+
+    // ---- sending ----
+    // Sends a query and opens its transaction. With `id`, the reply must carry that node ID.
+    // Returns false, with nothing sent and the handler dropped, when the table is full.
+    bool query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
+               RpcHandler handler);
+    // A query to the node itself: `args` from this node's ID.
+    krpc::Query make_query(krpc::Query::Args args) const;
+    // Why a query to `to` cannot be sent, if it cannot: an unusable address, or one of a family
+    // the transport cannot reach.
+    std::optional<std::string> unreachable(const Endpoint& to) const;
+    // Answers the query with transaction `t`. With `max_size`, the reply's node list is cut from
+    // the farthest end until the datagram fits (a node list beside an item).
+    void respond(const Endpoint& to, std::string_view t, krpc::Response response,
+                 std::size_t max_size = std::numeric_limits<std::size_t>::max());
+    // Answers with a KRPC error; the message is cut to config.max_error_message bytes.
+    void error(const Endpoint& to, std::string_view t, int code, std::string message);
+    // The routing table asked for a ping (to verify a node, or to test a stale one); the table
+    // learns the outcome from the reply or the timeout. Skipped past max_maintenance_pings.
+    void verify(const std::optional<PingRequest>& request);
+
+    // ---- receiving ----
+    // A response or error. Returns false if it answers no open query of ours (the caller
+    // charges such datagrams to the sender's rate limit).
+    bool handle_reply(const Endpoint& from, const krpc::Message& m);
+    // A well-formed query from `from`: proof of life, for the contact observer.
+    void heard_from(const NodeId& id, const Endpoint& from);
+
+    // ---- time ----
+    // Delivers the soft timeouts, then the hard timeouts (failures) that are due.
+    void expire();
+    TimePoint next_deadline() const noexcept { return txns_.next_deadline(); }
+    // Fails every open query with Failure::Cancelled (for shutdown).
+    void cancel_all();
+
+    // ---- introspection and hooks ----
+    std::size_t open() const noexcept { return txns_.size(); }
+    // Our address as the last responder saw it (BEP 42 "ip"), if any said.
+    const std::optional<Endpoint>& external_address() const noexcept { return external_; }
+    Duration soft_timeout_for(const std::optional<NodeId>& id) const;
+    // A node entered the routing table by answering us.
+    void set_new_contact_hook(std::function<void(const NodeId&, const Endpoint&)> hook) {
+        new_contact_ = std::move(hook);
+    }
+    void set_contact_observer(ContactObserver o) { observer_ = std::move(o); }
+
+private:
+    void send(const Endpoint& to, const krpc::Message& m);
+    void send_encoded(const Endpoint& to);  // sends out_, encoded already
+    krpc::Message envelope(std::string_view t) const;
+    void on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e);
+
+    const NodeConfig& config_;
+    const NodeId& self_;
+    const TimePoint& now_;
+    Transport& transport_;
+    RandomSource& rng_;
+    RoutingTable& table_;
+    NodeStats& stats_;
+    const Logger& log_;
+
+    TransactionTable txns_;
+    std::string out_;        // encode buffer, reused
+    RttEstimator rtt_;       // every reply to us, whoever sent it
+    std::size_t pings_ = 0;  // verification pings in flight
+    std::optional<Endpoint> external_;
+    std::function<void(const NodeId&, const Endpoint&)> new_contact_;
+    ContactObserver observer_;
+};
+
+}  // namespace kad

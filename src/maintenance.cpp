@@ -1,0 +1,185 @@
+#include "kad/maintenance.hpp"
+
+#include <algorithm>
+
+namespace kad {
+
+Maintenance::Maintenance(const NodeConfig& config, const NodeId& self, const TimePoint& now,
+                         RoutingTable& table, Storage& storage, RandomSource& rng, NodeStats& stats,
+                         Actions& actions)
+    : config_(config),
+      self_(self),
+      now_(now),
+      table_(table),
+      storage_(storage),
+      rng_(rng),
+      stats_(stats),
+      actions_(actions) {
+    storage_.set_erase_hook([this](const NodeId& target) { forget(target); });
+}
+
+// ---- the schedule ---------------------------------------------------------------------------
+
+void Maintenance::schedule(const NodeId& target, TimePoint at) {
+    auto [it, added] = due_.try_emplace(target, at);
+    if (!added) {
+        by_due_.erase({it->second, target});
+        it->second = at;
+    }
+    by_due_.insert({at, target});
+}
+
+void Maintenance::forget(const NodeId& target) {
+    auto it = due_.find(target);
+    if (it == due_.end()) return;
+    by_due_.erase({it->second, target});
+    due_.erase(it);
+}
+
+std::optional<TimePoint> Maintenance::due(const NodeId& target) const {
+    auto it = due_.find(target);
+    if (it == due_.end()) return std::nullopt;
+    return it->second;
+}
+
+Duration Maintenance::jittered_interval() {
+    // Holders of one item got it at about the same time: a spread of 10% lets the first to
+    // republish refresh the others, which then skip theirs.
+    const double f = 1.0 + 0.1 * rng_.uniform_real();
+    return std::chrono::duration_cast<Duration>(config_.republish_interval * f);
+}
+
+TimePoint Maintenance::publisher_due(const StoredItem& item) const {
+    return item.published_at +
+           std::chrono::duration_cast<Duration>(item.ttl * config_.publisher_refresh);
+}
+
+TimePoint Maintenance::next_due() const {
+    TimePoint t = table_.next_refresh(config_.bucket_refresh);
+    if (!by_due_.empty()) t = std::min(t, std::max(by_due_.begin()->first, next_scan_));
+    return t;
+}
+
+// ---- what the node tells it -------------------------------------------------------------------
+
+void Maintenance::on_stored(const NodeId& target) {
+    const StoredItem* item = storage_.find(target);
+    if (!item || item->original) return;  // ours: refreshed on our own schedule
+    schedule(target, now_ + jittered_interval());
+}
+
+void Maintenance::on_published(const NodeId& target) {
+    storage_.set_published(target, now_);
+    if (const StoredItem* item = storage_.find(target)) schedule(target, publisher_due(*item));
+}
+
+void Maintenance::on_restored(const NodeId& target) {
+    const StoredItem* item = storage_.find(target);
+    if (!item) return;
+    schedule(target, item->original ? publisher_due(*item) : now_ + jittered_interval());
+}
+
+void Maintenance::republish_done(const NodeId& target, std::size_t stored, bool displaced) {
+    if (republishing_ > 0) --republishing_;
+    stats_.republish_stores += stored;
+    const StoredItem* item = storage_.find(target);
+    if (displaced && item && !item->original && due_.count(target)) {
+        // Nearer nodes have joined: we are no longer among the k nearest. They have the item
+        // now; we keep our copy until it expires, but stop republishing it.
+        forget(target);
+        ++stats_.republish_retired;
+    }
+}
+
+void Maintenance::hand_off_done(bool stored) {
+    if (handoffs_ > 0) --handoffs_;
+    if (stored) ++stats_.handoff_stores;
+}
+
+void Maintenance::on_new_contact(const NodeId& id, const Endpoint& ep) {
+    if (!config_.handoff || storage_.size() == 0) return;
+    // Items for which the newcomer is now among the k nearest, when we are the nearest holder
+    // we know of (every other contact is farther from the key than we are).
+    std::vector<const StoredItem*> items;
+    for (const auto& [target, item] : storage_.items()) {
+        if (!table_.self_is_nearest(target, id)) continue;  // cheap: one bucket
+        table_.closest(target, config_.k, closest_);
+        if (std::any_of(closest_.begin(), closest_.end(),
+                        [&](const Contact* c) { return c->id == id; })) {
+            items.push_back(&item);
+        }
+    }
+    for (const StoredItem* item : items) {
+        if (handoffs_ >= config_.max_handoffs) {
+            ++stats_.handoffs_skipped;
+            continue;
+        }
+        ++handoffs_;
+        ++stats_.handoffs;
+        actions_.hand_off(*item, item->expires - now_, id, ep);
+    }
+}
+
+// ---- time ---------------------------------------------------------------------------------------
+
+void Maintenance::run() {
+    if (now_ >= table_.next_refresh(config_.bucket_refresh)) refresh_buckets();
+    if (!by_due_.empty() && now_ >= std::max(by_due_.begin()->first, next_scan_)) republish_due();
+}
+
+void Maintenance::refresh_buckets() {
+    for (std::size_t i : table_.buckets_due(now_, config_.bucket_refresh)) {
+        const NodeId target = table_.random_id_in_bucket(i, rng_);
+        table_.touch(target, now_);
+        if (table_.size() == 0) continue;  // nobody to ask; try again next interval
+        if (actions_.refresh(target)) ++stats_.bucket_refreshes;
+    }
+}
+
+void Maintenance::republish_due() {
+    std::vector<NodeId> due;
+    for (auto it = by_due_.begin(); it != by_due_.end() && it->first <= now_; ++it) {
+        due.push_back(it->second);
+    }
+    std::size_t started = 0;
+    for (const NodeId& target : due) {
+        if (republishing_ >= config_.max_republishes) break;
+        republish(target);  // moves its time on, or retires it
+        ++started;
+    }
+    // Wake when the next item is due: holders of one item are then woken at their own
+    // (jittered) times, and the first to republish refreshes the others before theirs.
+    stats_.republishes_deferred += due.size() - started;
+    next_scan_ = now_ + config_.republish_check;
+}
+
+void Maintenance::republish(const NodeId& target) {
+    const StoredItem* item = storage_.find(target);
+    if (!item) return forget(target);
+    Duration ttl = item->ttl;
+    if (item->original) {
+        // The publisher keeps its item alive: a fresh life everywhere, its own copy included.
+        storage_.store(
+            now_,
+            {.key = item->key, .value = item->value, .seq = item->seq, .ttl = ttl, .ours = true});
+        on_published(target);
+        ++stats_.refreshed_originals;
+    } else {
+        if (table_.count_nearer_than_self(target) >= config_.k) {
+            // We know k nodes nearer the key: they hold it (a hand-off or their own republish
+            // saw to that). Keep the copy until it expires; republishing is theirs now.
+            forget(target);
+            ++stats_.republish_retired;
+            return;
+        }
+        // A holder keeps the replicas where they belong, with the life the item has left.
+        ttl = item->expires - now_;
+        if (ttl <= Duration::zero()) return forget(target);
+        schedule(target, now_ + jittered_interval());
+        ++stats_.republished;
+    }
+    ++republishing_;
+    if (!actions_.republish(*item, ttl)) --republishing_;
+}
+
+}  // namespace kad

@@ -1,0 +1,30 @@
+#include "kad/node_config.hpp"
+
+namespace kad {
+
+std::string config_error(const NodeConfig& c) {
+    const auto positive = [](Duration d) { return d > Duration::zero(); };
+    if (c.k == 0) return "k must be at least 1";
+    if (c.alpha == 0) return "alpha must be at least 1";
+    if (!positive(c.rpc_timeout)) return "rpc_timeout must be positive";
+    if (!positive(c.soft_timeout_min)) return "soft_timeout_min must be positive";
+    if (c.soft_timeout_min > c.soft_timeout_max) {
+        return "soft_timeout_min must not exceed soft_timeout_max";
+    }
+    if (!positive(c.soft_timeout_initial)) return "soft_timeout_initial must be positive";
+    if (c.lookup_attempts < 1) return "lookup_attempts must be at least 1";
+    if (c.lookup_candidates < c.k) return "lookup_candidates must be at least k";
+    if (c.max_transactions == 0) return "max_transactions must be at least 1";
+    if (c.max_lookups == 0) return "max_lookups must be at least 1";
+    if (!positive(c.bucket_refresh)) return "bucket_refresh must be positive";
+    if (!positive(c.republish_interval)) return "republish_interval must be positive";
+    if (!positive(c.republish_check)) return "republish_check must be positive";
+    if (!(c.publisher_refresh > 0.0 && c.publisher_refresh <= 1.0)) {
+        return "publisher_refresh must be in (0, 1]";
+    }
+    if (!positive(c.token_rotation)) return "token_rotation must be positive";
+    if (c.max_reply < 512) return "max_reply must be at least 512 bytes";
+    return {};
+}
+
+}  // namespace kad

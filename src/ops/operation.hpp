@@ -1,0 +1,88 @@
+#pragma once
+// Operations as named types, owned by the node in a table keyed by an operation ID.
+//
+// An operation (a get, a put, a bootstrap, ...) keeps its own state and sends queries through
+// kad::Rpc with handler(slot, peer): the handler carries the operation's ID and the slot (which
+// of its queries this is), never the operation itself. Operations::deliver() finds the operation
+// by ID, so a reply that comes after the operation ended finds nothing, and no closure keeps an
+// operation alive. When an event finishes an operation, the table removes it first and then runs
+// complete(), which reports to whoever started it: that callback may start other operations or
+// cancel everything.
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "kad/node_id.hpp"
+#include "kad/transactions.hpp"
+
+namespace kad::ops {
+
+using OpId = std::uint64_t;
+class Operations;
+
+class Operation {
+public:
+    virtual ~Operation() = default;
+
+    // Sends the first queries. May finish at once (a bad argument, nothing to ask).
+    virtual void start() = 0;
+    // The fate of one of its queries, sent with handler(slot, peer).
+    virtual void on_rpc(std::uint32_t slot, const NodeId& peer, const RpcEvent& e) = 0;
+    // The node is stopping: the result is to say "cancelled".
+    virtual void cancel() = 0;
+    // Reports the result. Runs once, after the operation has left the table.
+    virtual void complete() = 0;
+
+    bool finished() const noexcept { return finished_; }
+    OpId id() const noexcept { return id_; }
+    // The handler for one of its queries: routes the event back through the table by ID.
+    RpcHandler handler(std::uint32_t slot, const NodeId& peer = {}) const;
+
+protected:
+    void finish() noexcept { finished_ = true; }
+
+private:
+    friend class Operations;
+    Operations* table_ = nullptr;
+    OpId id_ = 0;
+    bool finished_ = false;
+};
+
+class Operations {
+public:
+    Operations() = default;
+    Operations(const Operations&) = delete;
+    Operations& operator=(const Operations&) = delete;
+
+    // Adds an operation and starts it; if it finished while starting, it completes at once.
+    template <class Op, class... Args>
+    void start(Args&&... args) {
+        auto op = std::make_unique<Op>(std::forward<Args>(args)...);
+        Operation& ref = *op;
+        ref.table_ = this;
+        ref.id_ = next_id_++;
+        const OpId id = ref.id_;
+        ops_.emplace(id, std::move(op));
+        ref.start();
+        settle(id);
+    }
+
+    // An RPC event for operation `id`; nothing if it has ended.
+    void deliver(OpId id, std::uint32_t slot, const NodeId& peer, const RpcEvent& e);
+    // Takes every operation out of the table (for shutdown): the caller cancels and completes
+    // them once the table is clean.
+    std::vector<std::unique_ptr<Operation>> take_all();
+    std::size_t size() const noexcept { return ops_.size(); }
+
+private:
+    // Completes and removes operation `id` if it has finished.
+    void settle(OpId id);
+
+    std::unordered_map<OpId, std::unique_ptr<Operation>> ops_;
+    OpId next_id_ = 1;
+};
+
+}  // namespace kad::ops

@@ -1,0 +1,139 @@
+#include "ops/probes.hpp"
+
+#include <limits>
+
+#include "ops/store_on_nodes.hpp"
+
+namespace kad::ops {
+
+namespace {
+
+// The one path of every single RPC: `fill` reads a reply into the result (and may still fail
+// it); failures become the result's code and text.
+template <class Result, class Fill>
+void probe(Context& ctx, const Endpoint& address, const std::optional<NodeId>& id,
+           krpc::Query query, Callback<Result> done, Fill fill) {
+    Result r;
+    r.endpoint = address.normalized();
+    if (auto why = ctx.rpc.unreachable(r.endpoint)) {
+        r.fail(Failure::Unreachable, *why);
+        return done(r);
+    }
+    auto handler = [r, done, fill](const RpcEvent& e) mutable {
+        if (e.kind == RpcEventKind::SoftTimeout) return;
+        r.rtt = e.rtt;
+        if (e.kind == RpcEventKind::Reply) {
+            const auto& resp = std::get<krpc::Response>(e.message->body);
+            r.ok = true;
+            r.id = resp.id;
+            fill(r, resp);
+        } else {
+            r.fail(failure_of(e), failure_text(e));
+        }
+        done(r);
+    };
+    if (!ctx.rpc.query(r.endpoint, id, std::move(query), std::move(handler))) {
+        r.fail(Failure::Busy, "too many queries in flight");
+        done(r);
+    }
+}
+
+}  // namespace
+
+void ping(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+          Callback<PingResult> done) {
+    probe(ctx, to, id, ctx.rpc.make_query(krpc::PingArgs{}), std::move(done),
+          [](PingResult&, const krpc::Response&) {});
+}
+
+void find_node(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+               const NodeId& target, Callback<FindNodeResult> done) {
+    probe(ctx, to, id, ctx.rpc.make_query(krpc::FindNodeArgs{target, std::nullopt}),
+          std::move(done),
+          [](FindNodeResult& r, const krpc::Response& resp) { r.nodes = resp.nodes; });
+}
+
+void find_value(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+                const std::string& key, Callback<FindValueResult> done) {
+    const NodeId target = NodeId::from_key(key);
+    probe(ctx, to, id, ctx.rpc.make_query(krpc::FindValueArgs{target, std::nullopt}),
+          std::move(done), [target](FindValueResult& r, const krpc::Response& resp) {
+              r.nodes = resp.nodes;
+              r.token = resp.token;
+              if (resp.item && NodeId::from_key(resp.item->key) != target) {
+                  r.fail(Failure::BadResponse, "it answered with an item for another key");
+                  return;
+              }
+              r.item = resp.item;
+          });
+}
+
+namespace {
+
+// The second half of a store: the token and the seq are known.
+void send_store(Context& ctx, const FindValueResult& fv, const StoreJob& job,
+                Callback<StoreRpcResult> done) {
+    StoreRpcResult r;
+    r.endpoint = fv.endpoint;
+    r.id = fv.id;
+    r.seq = job.seq;
+    auto handler = [r, done](const RpcEvent& e) mutable {
+        if (e.kind == RpcEventKind::SoftTimeout) return;
+        r.rtt = e.rtt;
+        if (e.kind == RpcEventKind::Reply) {
+            r.ok = true;
+        } else {
+            if (e.kind == RpcEventKind::ErrorReply) {
+                r.error_code = std::get<krpc::Error>(e.message->body).code;
+            }
+            r.fail(failure_of(e), failure_text(e));
+        }
+        done(r);
+    };
+    if (!ctx.rpc.query(fv.endpoint, fv.id, store_query(ctx.rpc, job, *fv.token),
+                       std::move(handler))) {
+        r.fail(Failure::Busy, "too many queries in flight");
+        done(r);
+    }
+}
+
+}  // namespace
+
+void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, std::string key,
+           std::string value, PutOptions options, Callback<StoreRpcResult> done) {
+    // Both the key and the value go in one datagram; refuse here rather than be refused.
+    if (auto why = ctx.storage.size_error(key, value); !why.empty()) {
+        StoreRpcResult r;
+        r.endpoint = to.normalized();
+        r.fail(Failure::BadArgument, why);
+        return done(r);
+    }
+    StoreJob job{std::move(key), std::move(value), options.seq.value_or(0), options.ttl};
+    const std::string lookup_key = job.key;
+    auto got_token = [&ctx, job = std::move(job), seq = options.seq,
+                      done = std::move(done)](const FindValueResult& fv) mutable {
+        StoreRpcResult r;
+        r.endpoint = fv.endpoint;
+        r.id = fv.id;
+        if (!fv.ok) {
+            r.fail(fv.code, "no token: " + fv.error);
+            return done(r);
+        }
+        if (!fv.token) {
+            r.fail(Failure::BadResponse, "the node gave no token");
+            return done(r);
+        }
+        if (!seq && fv.item) {
+            if (fv.item->seq == std::numeric_limits<std::int64_t>::max()) {
+                r.fail(Failure::SeqExhausted,
+                       "the node holds the largest seq there is; nothing can supersede it");
+                return done(r);
+            }
+            job.seq = fv.item->seq + 1;
+        }
+        send_store(ctx, fv, job, std::move(done));
+    };
+    find_value(ctx, to, id, lookup_key, std::move(got_token));
+}
+
+}  // namespace kad::ops

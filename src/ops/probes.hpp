@@ -1,0 +1,26 @@
+#pragma once
+// Single RPCs to one node: the REPL's p, fn, fv and s, and a hand-off to one newcomer. Each is
+// one query (a store: a find_value for the token, then the store) whose handler owns the
+// caller's callback; they share one path: normalise the address, check that it can be reached,
+// send, or report that too many queries are in flight.
+
+#include <optional>
+#include <string>
+
+#include "kad/results.hpp"
+#include "ops/context.hpp"
+
+namespace kad::ops {
+
+void ping(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+          Callback<PingResult> done);
+void find_node(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+               const NodeId& target, Callback<FindNodeResult> done);
+void find_value(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+                const std::string& key, Callback<FindValueResult> done);
+// Asks the node for a token (find_value), then stores. Without a seq: one more than the seq the
+// node holds, or 0.
+void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, std::string key,
+           std::string value, PutOptions options, Callback<StoreRpcResult> done);
+
+}  // namespace kad::ops

@@ -1,0 +1,157 @@
+#include "ops/put.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "kad/maintenance.hpp"
+#include "ops/find.hpp"
+
+namespace kad::ops {
+
+// ---- PutOp ----------------------------------------------------------------------------------
+
+PutOp::PutOp(Context& ctx, std::string key, std::string value, PutOptions options,
+             Callback<PutResult> done)
+    : ctx_(ctx),
+      value_(std::move(value)),
+      options_(options),
+      done_(std::move(done)),
+      started_(ctx.now) {
+    result_.key = std::move(key);
+}
+
+void PutOp::start() {
+    if (auto why = ctx_.storage.size_error(result_.key, value_); !why.empty()) {
+        result_.fail(Failure::BadArgument, why);
+        return finish();
+    }
+    if (options_.seq && *options_.seq < 0) {
+        result_.fail(Failure::BadArgument, "seq must not be negative");
+        return finish();
+    }
+    target_ = NodeId::from_key(result_.key);
+    traversal_.emplace(
+        ctx_, TraversalOptions{
+                  .target = target_, .find_value = true, .local = ctx_.storage.find(target_)});
+    if (!traversal_->start(*this, 0)) {
+        result_.fail(Failure::Busy, kTooManyLookups);
+        return finish();
+    }
+    if (traversal_->done()) on_lookup_done();
+}
+
+void PutOp::on_rpc(std::uint32_t slot, const NodeId& peer, const RpcEvent& e) {
+    if (slot == 0) {
+        const bool was_done = traversal_->done();
+        traversal_->on_rpc(peer, e);
+        if (!was_done && traversal_->done()) on_lookup_done();
+        return;
+    }
+    stores_.on_rpc(slot, e);
+    check_stores();
+}
+
+std::optional<std::int64_t> PutOp::choose_seq() {
+    if (options_.seq) return *options_.seq;
+    const auto& latest = traversal_->lookup().value();
+    if (latest && latest->item.value == value_) return latest->item.seq;  // a refresh
+    const std::optional<std::int64_t> seen = ctx_.seen.get(target_);
+    if (!latest && !seen) return 0;
+    const std::int64_t newest = std::max(latest ? latest->item.seq : 0, seen.value_or(0));
+    if (newest == std::numeric_limits<std::int64_t>::max()) {
+        result_.fail(Failure::SeqExhausted,
+                     "the newest version has the largest seq there is; nothing can supersede it");
+        return std::nullopt;
+    }
+    return newest + 1;
+}
+
+void PutOp::on_lookup_done() {
+    const Lookup& l = traversal_->lookup();
+    result_.queries = l.queries();
+    result_.hops = l.hops();
+    const auto seq = choose_seq();
+    if (!seq) {
+        result_.elapsed = ctx_.now - started_;
+        return finish();
+    }
+    result_.seq = *seq;
+    const StoreJob job{result_.key, value_, *seq, options_.ttl};
+    result_.stored_locally = accepted(ctx_.storage.store(
+        ctx_.now,
+        {.key = job.key, .value = job.value, .seq = job.seq, .ttl = job.ttl, .ours = true}));
+    if (result_.stored_locally) ctx_.maintenance.on_published(target_);
+    note_seen(ctx_, target_, *seq);
+    stores_.start(ctx_, *this, 1, l.results(), job);
+    check_stores();
+}
+
+void PutOp::check_stores() {
+    if (!stores_.done()) return;
+    PutResult& r = result_;
+    r.elapsed = ctx_.now - started_;
+    r.stored = stores_.stored;
+    r.refused = stores_.refused;
+    r.failed = stores_.failed;
+    r.refusals = stores_.refusals;
+    r.ok = r.stored > 0 || (r.refused == 0 && r.failed == 0 && r.stored_locally);
+    if (!r.ok) {
+        if (!r.refusals.empty()) {
+            r.fail(Failure::Refused, "refused by every node (" + r.refusals.front().second + ")");
+        } else if (r.failed > 0) {
+            r.fail(Failure::Timeout, "no node answered the store");
+        } else {
+            r.fail(Failure::NoContacts, "no node to store on");
+        }
+    }
+    finish();
+}
+
+void PutOp::cancel() {
+    result_.elapsed = ctx_.now - started_;
+    result_.fail(Failure::Cancelled, "cancelled");
+    finish();
+}
+
+void PutOp::complete() {
+    done_(result_);
+}
+
+// ---- RepublishOp ----------------------------------------------------------------------------
+
+RepublishOp::RepublishOp(Context& ctx, StoreJob job, Callback<RepublishResult> done)
+    : ctx_(ctx),
+      job_(std::move(job)),
+      traversal_(ctx, {.target = NodeId::from_key(job_.key), .find_value = true}),
+      done_(std::move(done)) {}
+
+void RepublishOp::start() {
+    if (!traversal_.start(*this, 0)) return finish();
+    check();
+}
+
+void RepublishOp::on_rpc(std::uint32_t slot, const NodeId& peer, const RpcEvent& e) {
+    if (slot == 0) {
+        traversal_.on_rpc(peer, e);
+    } else {
+        stores_.on_rpc(slot, e);
+    }
+    check();
+}
+
+void RepublishOp::check() {
+    if (!traversal_.done()) return;
+    if (!storing_) {
+        storing_ = true;
+        const auto results = traversal_.lookup().results();
+        result_.displaced =
+            results.size() >= ctx_.config.k &&
+            compare_distance(traversal_.target(), ctx_.self, results.back()->id) > 0;
+        stores_.start(ctx_, *this, 1, results, job_);
+    }
+    if (!stores_.done()) return;
+    result_.stored = stores_.stored;
+    finish();
+}
+
+}  // namespace kad::ops

@@ -1,0 +1,51 @@
+#pragma once
+// Storing one item on a set of nodes, each with the write token it gave (the second half of a put
+// and of a republish), and what each node said. Its stores go out as consecutive slots of the
+// operation that owns it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kad/lookup.hpp"
+#include "kad/results.hpp"
+#include "ops/context.hpp"
+#include "ops/operation.hpp"
+
+namespace kad::ops {
+
+// One version of an item, to be stored on other nodes.
+struct StoreJob {
+    std::string key;
+    std::string value;
+    std::int64_t seq = 0;
+    std::optional<Duration> ttl;  // nullopt: the holder's default
+};
+
+// The store query for `job`, with the token the node gave us.
+krpc::Query store_query(const Rpc& rpc, const StoreJob& job, std::string token);
+
+class StoreOnNodes {
+public:
+    // Sends a store to each node that gave a token, as `owner`'s slots first_slot, ... .
+    void start(Context& ctx, const Operation& owner, std::uint32_t first_slot,
+               const std::vector<const LookupCandidate*>& nodes, const StoreJob& job);
+    // An event for slot `slot`; false if the slot is not one of its stores.
+    bool on_rpc(std::uint32_t slot, const RpcEvent& e);
+    bool done() const noexcept { return pending_ == 0; }
+
+    std::size_t stored = 0;   // accepted
+    std::size_t refused = 0;  // answered with an error
+    std::size_t failed = 0;   // did not answer, or could not be sent
+    std::vector<std::pair<krpc::NodeInfo, std::string>> refusals;  // who refused, and why
+
+private:
+    std::uint32_t first_ = 0;
+    std::vector<krpc::NodeInfo> nodes_;  // by slot - first_
+    std::vector<bool> ended_;
+    std::size_t pending_ = 0;
+};
+
+}  // namespace kad::ops

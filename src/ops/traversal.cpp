@@ -1,0 +1,142 @@
+#include "ops/traversal.hpp"
+
+#include <algorithm>
+
+namespace kad::ops {
+
+namespace {
+
+LookupParams params_for(const Context& ctx, const TraversalOptions& o) {
+    LookupParams p;
+    p.target = o.target;
+    p.self = ctx.self;
+    p.k = o.k != 0 ? o.k : ctx.config.k;
+    p.alpha = ctx.config.alpha;
+    p.stop_at_value = o.stop_at_value;
+    p.max_attempts = ctx.config.lookup_attempts;
+    p.max_candidates = ctx.config.lookup_candidates;
+    p.min_seq = o.min_seq;
+    return p;
+}
+
+}  // namespace
+
+Traversal::Traversal(Context& ctx, const TraversalOptions& options)
+    : ctx_(ctx),
+      lookup_(params_for(ctx, options)),
+      find_value_(options.find_value),
+      local_(options.local) {}
+
+Traversal::~Traversal() {
+    if (running_) --ctx_.lookups;  // cancelled
+}
+
+bool Traversal::admit(Context& ctx) {
+    if (ctx.lookups < ctx.config.max_lookups) return true;
+    ++ctx.stats.lookups_refused;
+    return false;
+}
+
+bool Traversal::start(const Operation& owner, std::uint32_t slot) {
+    if (!admit(ctx_)) return false;
+    owner_ = &owner;
+    slot_ = slot;
+    started_ = ctx_.now;
+    running_ = true;
+    ++ctx_.lookups;
+    ++ctx_.stats.lookups_started;
+    // Twice k seeds: when the nearest contacts have died unnoticed (their bucket still holds
+    // them), the farther seeds move into the window as they time out, and the lookup goes on.
+    const NodeId& target = lookup_.target();
+    auto seeds = ctx_.table.closest(target, 2 * ctx_.config.k);
+    if (seeds.empty()) seeds = ctx_.table.closest(target, 2 * ctx_.config.k, true);
+    for (const Contact* c : seeds) lookup_.add_seed(c->id, c->endpoint);
+    if (local_)
+        lookup_.add_local_value(krpc::Item{local_->key, local_->value, local_->seq}, ctx_.self);
+    local_ = nullptr;  // only for seeding: the item may change while the lookup runs
+    ctx_.table.touch(target, ctx_.now);
+    pump();
+    return true;
+}
+
+krpc::Query Traversal::query() const {
+    if (find_value_)
+        return ctx_.rpc.make_query(krpc::FindValueArgs{lookup_.target(), std::nullopt});
+    return ctx_.rpc.make_query(krpc::FindNodeArgs{lookup_.target(), std::nullopt});
+}
+
+void Traversal::pump() {
+    for (;;) {
+        if (lookup_.done()) return conclude();
+        auto batch = lookup_.next_queries();
+        if (batch.empty()) return;
+        bool refused = false;
+        for (const auto& c : batch) {
+            const bool sent =
+                ctx_.rpc.unreachable(c.endpoint) == std::nullopt &&
+                ctx_.rpc.query(c.endpoint, c.id, query(), owner_->handler(slot_, c.id));
+            if (!sent) {
+                lookup_.on_failed(c.id, true);
+                refused = true;
+            }
+        }
+        if (!refused) return;
+        // Some queries could not be sent: the lookup may be done, or want others.
+    }
+}
+
+void Traversal::conclude() {
+    running_ = false;
+    done_ = true;
+    --ctx_.lookups;
+    ++ctx_.stats.lookups_done;
+    KAD_LOG(ctx_.log, Debug,
+            "lookup " + lookup_.target().short_hex() +
+                " done: " + std::to_string(lookup_.results().size()) + " nodes, " +
+                std::to_string(lookup_.hops()) + " hops, " + std::to_string(lookup_.queries()) +
+                " queries");
+    ++ctx_.stats.lookup_hops[std::min<std::size_t>(static_cast<std::size_t>(lookup_.hops()), 15)];
+    ctx_.stats.lookup_candidates_dropped += lookup_.dropped();
+}
+
+std::string Traversal::item_problem(const krpc::Item& item) const {
+    if (NodeId::from_key(item.key) != lookup_.target()) return "an item for another key";
+    if (auto why = ctx_.storage.size_error(item.key, item.value); !why.empty()) {
+        return "an item over the limits (" + why + ")";
+    }
+    return {};
+}
+
+void Traversal::on_rpc(const NodeId& peer, const RpcEvent& e) {
+    if (!running_) return;  // done: a late answer
+    switch (e.kind) {
+        case RpcEventKind::Reply: {
+            const auto& resp = std::get<krpc::Response>(e.message->body);
+            static const std::optional<krpc::Item> kNoItem;
+            if (!find_value_ || !resp.item) {
+                lookup_.on_reply(peer, resp.nodes, resp.token, kNoItem);
+            } else if (auto why = item_problem(*resp.item); !why.empty()) {
+                // A peer answering with an item for another key, or one we would refuse to
+                // store, is not to be believed about anything else either.
+                ++ctx_.stats.bad_items;
+                KAD_LOG(ctx_.log, Debug, "ignored the answer of " + peer.short_hex() + ": " + why);
+                lookup_.on_failed(peer, true);
+            } else {
+                lookup_.on_reply(peer, resp.nodes, resp.token, resp.item);
+            }
+            break;
+        }
+        case RpcEventKind::ErrorReply:
+            lookup_.on_failed(peer, true);
+            break;
+        case RpcEventKind::SoftTimeout:
+            lookup_.on_soft_timeout(peer);
+            break;
+        case RpcEventKind::Failed:
+            lookup_.on_failed(peer, e.failure != Failure::Timeout);
+            break;
+    }
+    pump();
+}
+
+}  // namespace kad::ops

@@ -1,0 +1,66 @@
+#pragma once
+// The lookup engine that operations run on (libtorrent's traversal_algorithm): a kad::Lookup
+// state machine, seeded from the routing table, whose queries go out through Rpc as one
+// operation's slot. Each operation that needs the k nearest nodes (a lookup, a get, a put, a
+// republish, a bootstrap's joins) owns one or more and says what to do with the result.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "kad/lookup.hpp"
+#include "kad/storage.hpp"
+#include "ops/context.hpp"
+#include "ops/operation.hpp"
+
+namespace kad::ops {
+
+struct TraversalOptions {
+    NodeId target{};
+    bool find_value = false;            // find_value queries (items and tokens), else find_node
+    bool stop_at_value = false;         // a get: stop asking at the first value
+    std::int64_t min_seq = 0;           // values older than this are ignored
+    const StoredItem* local = nullptr;  // our own copy: found at hop 0
+    std::size_t k = 0;                  // the nodes it converges on; 0: config.k
+};
+
+class Traversal {
+public:
+    Traversal(Context& ctx, const TraversalOptions& options);
+    ~Traversal();
+    Traversal(const Traversal&) = delete;
+    Traversal& operator=(const Traversal&) = delete;
+
+    // Whether another lookup may start (fewer than config.max_lookups are running); a refusal
+    // is counted.
+    static bool admit(Context& ctx);
+    // Seeds the lookup from the routing table and sends the first queries as `owner`'s `slot`.
+    // False, with nothing sent, when admit() refuses.
+    bool start(const Operation& owner, std::uint32_t slot);
+    // An event for one of its queries. Ignored once the lookup is done (a late answer).
+    void on_rpc(const NodeId& peer, const RpcEvent& e);
+    bool done() const noexcept { return done_; }
+
+    const Lookup& lookup() const noexcept { return lookup_; }
+    const NodeId& target() const noexcept { return lookup_.target(); }
+    TimePoint started() const noexcept { return started_; }
+
+private:
+    void pump();
+    krpc::Query query() const;
+    void conclude();
+    // Why an item in a find_value answer cannot be believed; empty if it can.
+    std::string item_problem(const krpc::Item& item) const;
+
+    Context& ctx_;
+    Lookup lookup_;
+    bool find_value_;
+    const StoredItem* local_;
+    const Operation* owner_ = nullptr;
+    std::uint32_t slot_ = 0;
+    TimePoint started_{};
+    bool running_ = false;
+    bool done_ = false;
+};
+
+}  // namespace kad::ops

@@ -1,0 +1,155 @@
+#include "kad/query_handler.hpp"
+
+#include <algorithm>
+
+namespace kad {
+
+using krpc::Method;
+
+QueryHandler::QueryHandler(const NodeConfig& config, const NodeId& self, const TimePoint& now,
+                           Rpc& rpc, RoutingTable& table, Storage& storage,
+                           const WriteTokens& tokens, NodeStats& stats, const Logger& log)
+    : config_(config),
+      self_(self),
+      now_(now),
+      rpc_(rpc),
+      table_(table),
+      storage_(storage),
+      tokens_(tokens),
+      stats_(stats),
+      log_(log) {}
+
+void QueryHandler::handle(const Endpoint& from, const krpc::Message& m, const krpc::Query& q) {
+    const Method method = q.method();
+    ++stats_.queries_in[static_cast<std::size_t>(method)];
+    KAD_LOG(log_, Trace,
+            "query " + std::string(method_name(method)) + " from " + from.to_string() + " (" +
+                q.id.short_hex() + ")");
+    answer(from, m, q);
+    // Only then, so the asker is not kept waiting: perhaps verify it for our routing table.
+    if (method != Method::Unknown) {
+        rpc_.verify(table_.on_heard_of(now_, q.id, from));
+        rpc_.heard_from(q.id, from);
+    }
+}
+
+void QueryHandler::answer(const Endpoint& from, const krpc::Message& m, const krpc::Query& q) {
+    switch (q.method()) {
+        case Method::Ping:
+            rpc_.respond(from, m.transaction, krpc::Response{.id = self_});
+            return;
+        case Method::FindNode: {
+            const auto& a = std::get<krpc::FindNodeArgs>(q.args);
+            answer_find(from, m, q, a.target, a.want, false);
+            return;
+        }
+        case Method::FindValue: {
+            const auto& a = std::get<krpc::FindValueArgs>(q.args);
+            answer_find(from, m, q, a.target, a.want, true);
+            return;
+        }
+        case Method::Store:
+            answer_store(from, m, std::get<krpc::StoreArgs>(q.args));
+            return;
+        case Method::Unknown:
+            ++stats_.unknown_methods;
+            rpc_.error(from, m.transaction, krpc::kMethodUnknown, "method unknown");
+            return;
+    }
+}
+
+void QueryHandler::answer_find(const Endpoint& from, const krpc::Message& m, const krpc::Query& q,
+                               const NodeId& target, const std::optional<krpc::Want>& want,
+                               bool with_value) {
+    krpc::Response resp{.id = self_};
+    if (with_value) {
+        resp.token = tokens_.issue(from);
+        if (const StoredItem* item = storage_.find(target)) {
+            resp.item = krpc::Item{item->key, item->value, item->seq};
+        }
+    }
+    ContactFilter filter;
+    filter.exclude = q.id;  // never the asker
+    // BEP 32: without "want", the asker's own address family.
+    filter.v4 = want ? want->v4 : from.is_v4();
+    filter.v6 = want ? want->v6 : from.is_v6();
+    table_.closest(target, config_.k, filter, closest_);
+    resp.nodes.reserve(closest_.size());
+    for (const Contact* c : closest_) resp.nodes.push_back({c->id, c->endpoint});
+    // Beside an item, only as many nodes as keep the reply within one datagram on a 1,500-byte
+    // path: a put or republish lookup needs them to get past the holders.
+    const bool item = resp.item.has_value();
+    rpc_.respond(from, m.transaction, std::move(resp),
+                 item ? config_.max_reply : std::numeric_limits<std::size_t>::max());
+}
+
+std::optional<krpc::Error> QueryHandler::check_store(const Endpoint& from,
+                                                     const krpc::StoreArgs& a) const {
+    if (!tokens_.valid(a.token, from)) return krpc::Error{krpc::kProtocolError, "bad token"};
+    if (NodeId::from_key(a.key) != a.target) {
+        return krpc::Error{krpc::kProtocolError, "'k' does not hash to 'target'"};
+    }
+    if (auto why = storage_.size_error(a.key, a.value); !why.empty()) {
+        return krpc::Error{krpc::kMessageTooBig, why};
+    }
+    return std::nullopt;
+}
+
+krpc::Error QueryHandler::refusal(StoreResult result, const Endpoint& from, const NodeId& target) {
+    switch (result) {
+        case StoreResult::SeqTooLow:
+            return {krpc::kSeqTooLow, "sequence number less than current (" +
+                                          std::to_string(storage_.find(target)->seq) + ")"};
+        case StoreResult::SeqConflict:
+            return {krpc::kSeqTooLow, "sequence number equal to current, value differs"};
+        case StoreResult::TooManyItems:
+        case StoreResult::StorageFull:
+            ++stats_.stores_full;
+            return {krpc::kServerError, to_string(result)};
+        case StoreResult::QuotaExceeded: {
+            ++stats_.stores_over_quota;
+            const Storage::Usage* u = storage_.usage(from);
+            return {krpc::kServerError,
+                    "quota: this address holds " + std::to_string(u ? u->items : 0) + "/" +
+                        std::to_string(storage_.source_item_limit()) + " items, " +
+                        std::to_string(u ? u->bytes : 0) + "/" +
+                        std::to_string(storage_.source_byte_limit()) + " bytes"};
+        }
+        case StoreResult::KeyTooLarge:
+        case StoreResult::ValueTooLarge:
+            return {krpc::kMessageTooBig, to_string(result)};
+        case StoreResult::Stored:
+        case StoreResult::Updated:
+        case StoreResult::Refreshed:
+            break;
+    }
+    return {krpc::kServerError, to_string(result)};
+}
+
+void QueryHandler::refuse(const Endpoint& from, const krpc::Message& m, krpc::Error e) {
+    ++stats_.stores_refused;
+    KAD_LOG(log_, Debug, "refused a store from " + from.to_string() + ": " + e.message);
+    rpc_.error(from, m.transaction, e.code, std::move(e.message));
+}
+
+void QueryHandler::answer_store(const Endpoint& from, const krpc::Message& m,
+                                const krpc::StoreArgs& a) {
+    if (auto e = check_store(from, a)) return refuse(from, m, std::move(*e));
+    std::optional<Duration> ttl;
+    if (a.ttl) {
+        const auto max_s =
+            std::chrono::duration_cast<std::chrono::seconds>(storage_.config().max_ttl).count();
+        ttl = std::chrono::seconds(std::min<std::int64_t>(*a.ttl, max_s));
+    }
+    const StoreResult res = storage_.store(
+        now_, {.key = a.key, .value = a.value, .seq = a.seq, .ttl = ttl, .source = from});
+    if (!accepted(res)) return refuse(from, m, refusal(res, from, a.target));
+    ++stats_.stores_accepted;
+    if (stored_) stored_(a.target);
+    KAD_LOG(log_, Info,
+            "stored '" + a.key + "' (seq " + std::to_string(a.seq) + ", " +
+                std::to_string(a.value.size()) + " bytes) from " + from.to_string());
+    rpc_.respond(from, m.transaction, krpc::Response{.id = self_});
+}
+
+}  // namespace kad

@@ -1,0 +1,257 @@
+#include "kad/rpc.hpp"
+
+#include <algorithm>
+
+namespace kad {
+
+using krpc::Method;
+
+namespace {
+
+std::size_t method_index(Method m) {
+    return static_cast<std::size_t>(m);
+}
+
+}  // namespace
+
+Failure failure_of(const RpcEvent& e) {
+    if (e.kind == RpcEventKind::ErrorReply) return Failure::Refused;
+    return e.failure;
+}
+
+std::string failure_text(const RpcEvent& e) {
+    if (e.kind == RpcEventKind::ErrorReply && e.message) {
+        const auto& err = std::get<krpc::Error>(e.message->body);
+        return "refused with error " + std::to_string(err.code) + ": " + err.message;
+    }
+    return e.reason;
+}
+
+Rpc::Rpc(const NodeConfig& config, const NodeId& self, const TimePoint& now, Transport& transport,
+         RandomSource& rng, RoutingTable& table, NodeStats& stats, const Logger& log)
+    : config_(config),
+      self_(self),
+      now_(now),
+      transport_(transport),
+      rng_(rng),
+      table_(table),
+      stats_(stats),
+      log_(log),
+      txns_(config.max_transactions) {}
+
+// ---- sending ------------------------------------------------------------------------------------
+
+void Rpc::send(const Endpoint& to, const krpc::Message& m) {
+    out_.clear();
+    krpc::encode_to(out_, m);
+    send_encoded(to);
+}
+
+void Rpc::send_encoded(const Endpoint& to) {
+    ++stats_.packets_out;
+    stats_.bytes_out += out_.size();
+    transport_.send(to, out_);
+}
+
+krpc::Message Rpc::envelope(std::string_view t) const {
+    krpc::Message m;
+    m.transaction = std::string(t);
+    m.version = config_.version;
+    return m;
+}
+
+krpc::Query Rpc::make_query(krpc::Query::Args args) const {
+    return krpc::Query{self_, std::move(args)};
+}
+
+Duration Rpc::soft_timeout_for(const std::optional<NodeId>& id) const {
+    std::optional<Duration> estimate;
+    if (const Contact* c = id ? table_.find(*id) : nullptr) estimate = c->timeout();
+    if (!estimate) estimate = rtt_.timeout();
+    return std::clamp(estimate.value_or(config_.soft_timeout_initial), config_.soft_timeout_min,
+                      config_.soft_timeout_max);
+}
+
+bool Rpc::query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
+                RpcHandler handler) {
+    auto tid = txns_.allocate(rng_);
+    if (!tid) {
+        ++stats_.transactions_full;
+        return false;
+    }
+    const Method method = query.method();
+    TransactionTable::Entry e;
+    e.tid = *tid;
+    e.to = to;
+    e.expected_id = id;
+    e.method = method;
+    e.sent = now_;
+    e.hard_deadline = now_ + config_.rpc_timeout;
+    e.soft_deadline = std::min(now_ + soft_timeout_for(id), e.hard_deadline);
+    e.handler = std::move(handler);
+    txns_.add(std::move(e));
+
+    krpc::Message m = envelope(TransactionTable::encode_tid(*tid));
+    m.body = std::move(query);
+    ++stats_.queries_out[method_index(method)];
+    KAD_LOG(log_, Trace, "query " + std::string(method_name(method)) + " to " + to.to_string());
+    send(to, m);
+    return true;
+}
+
+std::optional<std::string> Rpc::unreachable(const Endpoint& to) const {
+    if (to.is_unusable()) return "cannot send to " + to.to_string();
+    if (!transport_.can_reach(to)) {
+        return "cannot reach " + to.to_string() + " from this socket" +
+               (to.is_v6() ? " (IPv6 needs a node bound to [::]:PORT)" : "");
+    }
+    return std::nullopt;
+}
+
+void Rpc::respond(const Endpoint& to, std::string_view t, krpc::Response response,
+                  std::size_t max_size) {
+    krpc::Message m = envelope(t);
+    m.requester = to;
+    m.body = std::move(response);
+    ++stats_.responses_out;
+    auto& nodes = std::get<krpc::Response>(m.body).nodes;
+    for (;;) {
+        out_.clear();
+        krpc::encode_to(out_, m);
+        if (out_.size() <= max_size || nodes.empty()) break;
+        nodes.pop_back();  // the farthest first
+    }
+    send_encoded(to);
+}
+
+void Rpc::error(const Endpoint& to, std::string_view t, int code, std::string message) {
+    if (message.size() > config_.max_error_message) message.resize(config_.max_error_message);
+    krpc::Message m = envelope(t);
+    m.body = krpc::Error{code, std::move(message)};
+    ++stats_.errors_out;
+    send(to, m);
+}
+
+void Rpc::verify(const std::optional<PingRequest>& request) {
+    if (!request) return;
+    if (pings_ >= config_.max_maintenance_pings) {
+        ++stats_.maintenance_pings_skipped;
+        table_.on_ping_abandoned(request->id);
+        return;
+    }
+    ++pings_;
+    ++stats_.maintenance_pings;
+    // The routing table learns the outcome centrally (handle_reply / expire); the handler only
+    // returns the budget.
+    auto handler = [this](const RpcEvent& e) {
+        if (e.kind != RpcEventKind::SoftTimeout && pings_ > 0) --pings_;
+    };
+    if (!query(request->endpoint, request->id, make_query(krpc::PingArgs{}), handler)) {
+        --pings_;
+        table_.on_ping_abandoned(request->id);
+    }
+}
+
+// ---- receiving ----------------------------------------------------------------------------------
+
+void Rpc::heard_from(const NodeId& id, const Endpoint& from) {
+    if (observer_) observer_(now_, id, from);
+}
+
+bool Rpc::handle_reply(const Endpoint& from, const krpc::Message& m) {
+    const auto* resp = std::get_if<krpc::Response>(&m.body);
+    std::optional<NodeId> replier;
+    if (resp) replier = resp->id;
+    TransactionTable::Entry e;
+    switch (txns_.take(m.transaction, from, replier, e)) {
+        case TransactionTable::Match::UnknownTransaction:
+            ++stats_.unmatched_replies;
+            return false;
+        case TransactionTable::Match::WrongEndpoint:
+            ++stats_.wrong_endpoint;
+            return false;
+        case TransactionTable::Match::WrongId:
+            ++stats_.wrong_id;
+            verify(table_.on_failed(now_, *e.expected_id, e.to));
+            e.handler(RpcEvent{.kind = RpcEventKind::Failed,
+                               .message = &m,
+                               .failure = Failure::WrongId,
+                               .reason = "answered as " + replier->to_hex() +
+                                         ", not the expected " + e.expected_id->to_hex()});
+            return true;
+        case TransactionTable::Match::Ok:
+            break;
+    }
+    on_matched(from, m, e);
+    return true;
+}
+
+void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e) {
+    const Duration rtt = now_ - e.sent;
+    const auto* resp = std::get_if<krpc::Response>(&m.body);
+    if (!resp) {
+        ++stats_.errors_in;
+        e.handler(RpcEvent{.kind = RpcEventKind::ErrorReply,
+                           .message = &m,
+                           .rtt = rtt,
+                           .failure = Failure::Refused});
+        return;
+    }
+    ++stats_.responses_in;
+    if (auto why = krpc::validate_response(e.method, *resp); !why.empty()) {
+        ++stats_.bad_responses;
+        e.handler(RpcEvent{.kind = RpcEventKind::Failed,
+                           .message = &m,
+                           .rtt = rtt,
+                           .failure = Failure::BadResponse,
+                           .reason = "bad response: " + why});
+        return;
+    }
+    if (m.requester) external_ = m.requester;
+    const bool known = table_.contains(resp->id);
+    table_.on_answered(now_, resp->id, from, rtt);
+    if (!known && table_.contains(resp->id) && new_contact_) new_contact_(resp->id, from);
+    heard_from(resp->id, from);
+    rtt_.add_sample(rtt);
+    e.handler(RpcEvent{.kind = RpcEventKind::Reply, .message = &m, .rtt = rtt});
+}
+
+// ---- time ---------------------------------------------------------------------------------------
+
+void Rpc::expire() {
+    std::vector<std::uint16_t> soft;
+    std::vector<TransactionTable::Entry> hard;
+    txns_.expire(now_, soft, hard);
+    for (std::uint16_t tid : soft) {
+        const auto* e = txns_.find(tid);
+        if (!e) continue;  // an earlier handler ended it
+        ++stats_.soft_timeouts;
+        RpcHandler handler = e->handler;  // the handler may open or close transactions
+        handler(RpcEvent{.kind = RpcEventKind::SoftTimeout});
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.rpc_timeout);
+    for (auto& e : hard) {
+        ++stats_.hard_timeouts;
+        KAD_LOG(log_, Debug,
+                "no reply from " + e.to.to_string() + " to " + std::string(method_name(e.method)));
+        std::optional<NodeId> id = e.expected_id;
+        if (!id) {
+            if (const Contact* c = table_.find(e.to)) id = c->id;
+        }
+        if (id) verify(table_.on_failed(now_, *id, e.to));
+        e.handler(RpcEvent{.kind = RpcEventKind::Failed,
+                           .failure = Failure::Timeout,
+                           .reason = "no reply within " + std::to_string(ms.count()) + " ms"});
+    }
+}
+
+void Rpc::cancel_all() {
+    auto open = txns_.take_all();
+    pings_ = 0;
+    for (auto& e : open) {
+        e.handler(RpcEvent{
+            .kind = RpcEventKind::Failed, .failure = Failure::Cancelled, .reason = "cancelled"});
+    }
+}
+
+}  // namespace kad
