@@ -141,25 +141,27 @@ private:
                 ++pos_;
                 break;
             }
-            if (type == Type::Dict) {
-                const std::size_t key_at = pos_;
-                if (in_[pos_] < '0' || in_[pos_] > '9') {
-                    return fail(Errc::KeyNotString, key_at);
-                }
-                if (!string()) return false;
-                const std::string_view key = nodes_.back().text;
-                if (count > 0) {
-                    if (key == previous_key) return fail(Errc::DuplicateKey, key_at);
-                    if (key < previous_key) return fail(Errc::UnsortedKeys, key_at);
-                }
-                previous_key = key;
-                if (at_end()) return fail(Errc::Truncated, pos_);
-            }
+            if (type == Type::Dict && !key(count, previous_key)) return false;
             if (!value(depth + 1)) return false;
             ++count;
         }
         nodes_[self].count = count;
         nodes_[self].end = static_cast<std::uint32_t>(nodes_.size());
+        return true;
+    }
+
+    // A dictionary's key: a string, after the one before in byte order, and a value after it.
+    bool key(std::uint32_t index, std::string_view& previous) {
+        const std::size_t key_at = pos_;
+        if (in_[pos_] < '0' || in_[pos_] > '9') return fail(Errc::KeyNotString, key_at);
+        if (!string()) return false;
+        const std::string_view k = nodes_.back().text;
+        if (index > 0) {
+            if (k == previous) return fail(Errc::DuplicateKey, key_at);
+            if (k < previous) return fail(Errc::UnsortedKeys, key_at);
+        }
+        previous = k;
+        if (at_end()) return fail(Errc::Truncated, pos_);
         return true;
     }
 

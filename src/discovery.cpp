@@ -95,6 +95,8 @@ Unexpected<Discovery::DecodeError> malformed(std::string detail) {
 
 }  // namespace
 
+// The signature is public (kad/discovery.hpp): a datagram and a key cannot be told apart by type.
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters)
 Expected<Discovery::Message, Discovery::DecodeError> Discovery::decode(std::string_view datagram,
                                                                        std::string_view key) {
     if (datagram.size() > kMaxDatagram) return malformed("too large");

@@ -48,6 +48,20 @@ struct Found {
     bool has(std::size_t i) const { return present[i]; }
 };
 
+// Why a string breaks its spec's length rule; empty if it does not.
+inline std::string length_problem(const KeySpec& s, View v, std::string_view where) {
+    const std::size_t len = v.as_string().size();
+    const bool ok = s.len == Len::Any || (s.len == Len::Exact && len == s.n) ||
+                    (s.len == Len::MultipleOf && len % s.n == 0) ||
+                    (s.len == Len::AtMost && len <= s.n);
+    if (ok) return {};
+    const char* rule = s.len == Len::Exact        ? " must be exactly "
+                       : s.len == Len::MultipleOf ? " must be a multiple of "
+                                                  : " must be at most ";
+    return "'" + std::string(s.key) + "'" + std::string(where) + rule + std::to_string(s.n) +
+           " bytes long";
+}
+
 // Checks `dict` against `spec`. On failure returns the reason, naming the key and where it is.
 template <std::size_t N>
 std::string verify(View dict, std::string_view where, const std::array<KeySpec, N>& spec,
@@ -66,17 +80,7 @@ std::string verify(View dict, std::string_view where, const std::array<KeySpec, 
                    type_name(s.type);
         }
         if (s.type == Type::String) {
-            const std::size_t len = v.as_string().size();
-            const bool ok = s.len == Len::Any || (s.len == Len::Exact && len == s.n) ||
-                            (s.len == Len::MultipleOf && len % s.n == 0) ||
-                            (s.len == Len::AtMost && len <= s.n);
-            if (!ok) {
-                const char* rule = s.len == Len::Exact        ? " must be exactly "
-                                   : s.len == Len::MultipleOf ? " must be a multiple of "
-                                                              : " must be at most ";
-                return "'" + std::string(s.key) + "'" + std::string(where) + rule +
-                       std::to_string(s.n) + " bytes long";
-            }
+            if (auto why = length_problem(s, v, where); !why.empty()) return why;
         }
         out.views[i] = v;
         out.present[i] = true;

@@ -4,11 +4,9 @@
 
 namespace kad {
 
-Maintenance::Maintenance(const NodeConfig& config, const NodeId& self, const TimePoint& now,
-                         RoutingTable& table, Storage& storage, RandomSource& rng, NodeStats& stats,
-                         Actions& actions)
+Maintenance::Maintenance(const NodeConfig& config, const TimePoint& now, RoutingTable& table,
+                         Storage& storage, RandomSource& rng, NodeStats& stats, Actions& actions)
     : config_(config),
-      self_(self),
       now_(now),
       table_(table),
       storage_(storage),

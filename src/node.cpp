@@ -71,7 +71,7 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       queries_(config_, id_, now_, rpc_, table_, storage_, tokens_, stats_, log_),
       ops_(std::make_unique<ops::Operations>()),
       actions_(std::make_unique<Actions>(*this)),
-      maintenance_(config_, id_, now_, table_, storage_, rng, stats_, *actions_),
+      maintenance_(config_, now_, table_, storage_, rng, stats_, *actions_),
       ctx_(std::make_unique<ops::Context>(ops::Context{config_, id_, now_, rng_, log_, stats_,
                                                        table_, storage_, seen_, rpc_, *ops_,
                                                        maintenance_})) {

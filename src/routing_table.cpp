@@ -157,7 +157,7 @@ void RoutingTable::insert_live(Bucket& b, Contact c) {
     c.ping_pending = false;
     by_endpoint_.set(c.endpoint, c.id);
     make_room(b.live_, config_.k);
-    b.live_.push_back(std::move(c));
+    b.live_.push_back(c);
     ++size_;
 }
 
@@ -167,7 +167,7 @@ void RoutingTable::remove_live(Bucket& b, std::size_t pos) {
     --size_;
 }
 
-void RoutingTable::add_replacement(Bucket& b, Contact c) {
+void RoutingTable::add_replacement(Bucket& b, const Contact& c) {
     for (auto& r : b.cache_) {
         if (r.id == c.id) {
             // Keep what we know; an answer upgrades an entry, hearsay never downgrades it.
@@ -194,7 +194,7 @@ void RoutingTable::add_replacement(Bucket& b, Contact c) {
         b.cache_.erase(victim);
     }
     make_room(b.cache_, config_.replacements);
-    b.cache_.push_back(std::move(c));
+    b.cache_.push_back(c);
 }
 
 std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may_ping,
@@ -207,9 +207,9 @@ std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may
         if (best == b.cache_.end() || it->last_seen > best->last_seen) best = it;
     }
     if (best != b.cache_.end()) {
-        Contact c = std::move(*best);
+        const Contact c = *best;
         b.cache_.erase(best);
-        insert_live(b, std::move(c));
+        insert_live(b, c);
         return std::nullopt;
     }
     // Only hearsay left: the newest entry must answer a ping before it takes the slot.
@@ -226,83 +226,93 @@ std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may
 void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& ep,
                                std::optional<Duration> rtt) {
     if (id == self_ || ep.is_unusable()) return;
-
     // A known ID at a new endpoint is ignored while its old endpoint still answers: a reply
     // cannot move someone else's contact.
     if (const Contact* known = find(id); known && known->endpoint != ep && known->failures == 0) {
         return;
     }
-    // At most one contact per endpoint: a different ID answering there replaces the old one.
-    if (const NodeId* at_ep = by_endpoint_.find(ep); at_ep && *at_ep != id) {
-        const NodeId other = *at_ep;  // a copy: removing it changes the index
-        Bucket& ob = buckets_[bucket_index(other)];
-        for (std::size_t i = 0; i < ob.live_.size(); ++i) {
-            if (ob.live_[i].id == other) {
-                remove_live(ob, i);
-                // A verified replacement takes the slot; not one at this endpoint, which the
-                // answering ID is about to take.
-                promote_replacement(ob, false, &ep);
-                break;
-            }
-        }
-    }
+    release_endpoint(ep, id);
+    if (Contact* c = find_live(buckets_[bucket_index(id)], id)) return refresh(now, *c, ep, rtt);
+    place(now, newcomer(now, id, ep, rtt));
+}
 
-    if (Contact* c = find_live(buckets_[bucket_index(id)], id)) {
-        if (c->endpoint != ep) {
-            if (c->failures == 0) return;  // the known endpoint still answers: keep it
-            by_endpoint_.erase(c->endpoint);
-            c->endpoint = ep;
-            c->RttEstimator::reset();
-            by_endpoint_.set(ep, id);
-        }
-        c->last_seen = now;
-        c->failures = 0;
-        c->ping_pending = false;
-        if (rtt) c->add_sample(*rtt);
-        buckets_[bucket_index(id)].last_touched_ = now;
+void RoutingTable::release_endpoint(const Endpoint& ep, const NodeId& id) {
+    // At most one contact per endpoint: a different ID answering there replaces the old one.
+    const NodeId* at_ep = by_endpoint_.find(ep);
+    if (!at_ep || *at_ep == id) return;
+    const NodeId other = *at_ep;  // a copy: removing it changes the index
+    Bucket& ob = buckets_[bucket_index(other)];
+    for (std::size_t i = 0; i < ob.live_.size(); ++i) {
+        if (ob.live_[i].id != other) continue;
+        remove_live(ob, i);
+        // A verified replacement takes the slot; not one at this endpoint, which the answering
+        // ID is about to take.
+        promote_replacement(ob, false, &ep);
         return;
     }
+}
 
+void RoutingTable::refresh(TimePoint now, Contact& c, const Endpoint& ep,
+                           std::optional<Duration> rtt) {
+    if (c.endpoint != ep) {
+        if (c.failures == 0) return;  // the known endpoint still answers: keep it
+        by_endpoint_.erase(c.endpoint);
+        c.endpoint = ep;
+        c.RttEstimator::reset();
+        by_endpoint_.set(ep, c.id);
+    }
+    c.last_seen = now;
+    c.failures = 0;
+    c.ping_pending = false;
+    if (rtt) c.add_sample(*rtt);
+    buckets_[bucket_index(c.id)].last_touched_ = now;
+}
+
+Contact RoutingTable::newcomer(TimePoint now, const NodeId& id, const Endpoint& ep,
+                               std::optional<Duration> rtt) {
     Contact fresh;
     fresh.id = id;
     fresh.endpoint = ep;
-    {
-        // A cached replacement carries its RTT history with it.
-        Bucket& b = buckets_[bucket_index(id)];
-        auto it = std::find_if(b.cache_.begin(), b.cache_.end(),
-                               [&](const Contact& r) { return r.id == id; });
-        if (it != b.cache_.end()) {
-            if (it->endpoint == ep) fresh = *it;
-            b.cache_.erase(it);
-        }
+    // A cached replacement carries its RTT history with it.
+    Bucket& b = buckets_[bucket_index(id)];
+    if (const Contact* cached = find_cached(b, id)) {
+        if (cached->endpoint == ep) fresh = *cached;
+        b.cache_.erase(b.cache_.begin() + (cached - b.cache_.data()));
     }
     fresh.last_seen = now;
     fresh.failures = 0;
     fresh.verified = true;
     fresh.ping_pending = false;
     if (rtt) fresh.add_sample(*rtt);
+    return fresh;
+}
 
+void RoutingTable::place(TimePoint now, const Contact& fresh) {
     bool limited = false;
     for (;;) {
-        const std::size_t idx = bucket_index(id);
+        const std::size_t idx = bucket_index(fresh.id);
         Bucket& b = buckets_[idx];
         if (b.live_.size() < config_.k) {
-            limited = !fits(b.live_, ep);  // its network has its share of this bucket
+            limited = !fits(b.live_, fresh.endpoint);  // its network has its share here
             if (limited) break;
-            insert_live(b, std::move(fresh));
+            insert_live(b, fresh);
             b.last_touched_ = now;
             return;
         }
         if (!can_split(idx)) break;
         split_last();
     }
-
-    Bucket& b = buckets_[bucket_index(id)];
-    if (limited || !fits(b.live_, ep)) {
-        add_replacement(b, std::move(fresh));
-        return;
-    }
+    Bucket& b = buckets_[bucket_index(fresh.id)];
+    if (limited || !fits(b.live_, fresh.endpoint)) return add_replacement(b, fresh);
     // A failing contact gives way to one that has just answered.
+    const std::size_t worst = most_failing(b);
+    if (worst == b.live_.size()) return add_replacement(b, fresh);
+    remove_live(b, worst);
+    insert_live(b, fresh);
+    b.last_touched_ = now;
+}
+
+std::size_t RoutingTable::most_failing(const Bucket& b) {
     std::size_t worst = b.live_.size();
     for (std::size_t i = 0; i < b.live_.size(); ++i) {
         const Contact& c = b.live_[i];
@@ -312,13 +322,7 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
             worst = i;
         }
     }
-    if (worst != b.live_.size()) {
-        remove_live(b, worst);
-        insert_live(b, std::move(fresh));
-        b.last_touched_ = now;
-        return;
-    }
-    add_replacement(b, std::move(fresh));
+    return worst;
 }
 
 std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId& id,
@@ -327,48 +331,44 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
     const std::size_t idx = bucket_index(id);
     Bucket& b = buckets_[idx];
     if (find_live(b, id)) return std::nullopt;
-
-    auto cached = std::find_if(b.cache_.begin(), b.cache_.end(),
-                               [&](const Contact& r) { return r.id == id; });
-    if (cached != b.cache_.end() && cached->ping_pending) return std::nullopt;
+    Contact* cached = find_cached(b, id);
+    if (cached && cached->ping_pending) return std::nullopt;
     // Hearsay follows the latest address; an answer (verified) keeps the one that answered.
-    if (cached != b.cache_.end() && !cached->verified) cached->endpoint = ep;
-
-    const bool room = b.live_.size() < config_.k || can_split(idx) ||
-                      std::any_of(b.live_.begin(), b.live_.end(),
-                                  [](const Contact& c) { return c.failures > 0; });
-    if (room) {
-        // Verify it: a ping it answers will bring it in through on_answered.
-        if (cached == b.cache_.end()) {
-            Contact c;
-            c.id = id;
-            c.endpoint = ep;
-            c.last_seen = now;
-            add_replacement(b, c);
-            cached = std::find_if(b.cache_.begin(), b.cache_.end(),
-                                  [&](const Contact& r) { return r.id == id; });
-            if (cached == b.cache_.end()) return std::nullopt;
-        }
-        cached->ping_pending = true;
-        return PingRequest{cached->id, cached->endpoint};
-    }
-
-    if (cached == b.cache_.end()) {
+    if (cached && !cached->verified) cached->endpoint = ep;
+    if (!cached) {
         Contact c;
         c.id = id;
         c.endpoint = ep;
         c.last_seen = now;
         add_replacement(b, c);
+        cached = find_cached(b, id);  // unless the cache turned it away
     }
+    const bool room = b.live_.size() < config_.k || can_split(idx) ||
+                      std::any_of(b.live_.begin(), b.live_.end(),
+                                  [](const Contact& c) { return c.failures > 0; });
+    if (!room) return ping_stale(now, b);
+    // Verify it: a ping it answers will bring it in through on_answered.
+    if (!cached) return std::nullopt;
+    cached->ping_pending = true;
+    return PingRequest{cached->id, cached->endpoint};
+}
+
+Contact* RoutingTable::find_cached(Bucket& b, const NodeId& id) {
+    auto it = std::find_if(b.cache_.begin(), b.cache_.end(),
+                           [&](const Contact& r) { return r.id == id; });
+    return it == b.cache_.end() ? nullptr : &*it;
+}
+
+std::optional<PingRequest> RoutingTable::ping_stale(TimePoint now, Bucket& b) const {
     // The bucket is full of contacts that answer. Check on the one heard from longest ago.
     auto lrs = std::min_element(
         b.live_.begin(), b.live_.end(),
         [](const Contact& x, const Contact& y) { return x.last_seen < y.last_seen; });
-    if (lrs != b.live_.end() && !lrs->ping_pending && now - lrs->last_seen >= config_.stale_after) {
-        lrs->ping_pending = true;
-        return PingRequest{lrs->id, lrs->endpoint};
+    if (lrs == b.live_.end() || lrs->ping_pending || now - lrs->last_seen < config_.stale_after) {
+        return std::nullopt;
     }
-    return std::nullopt;
+    lrs->ping_pending = true;
+    return PingRequest{lrs->id, lrs->endpoint};
 }
 
 std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,

@@ -60,10 +60,6 @@ krpc::Message Rpc::envelope(std::string_view t) const {
     return m;
 }
 
-krpc::Query Rpc::make_query(krpc::Query::Args args) const {
-    return krpc::Query{self_, std::move(args)};
-}
-
 Duration Rpc::soft_timeout_for(const std::optional<NodeId>& id) const {
     std::optional<Duration> estimate;
     if (const Contact* c = id ? table_.find(*id) : nullptr) estimate = c->timeout();

@@ -1,13 +1,11 @@
 #include "kad/runtime.hpp"
 
-#include <sys/socket.h>
+#include "multicast_sockets.hpp"
 
-#include <ifaddrs.h>
-#include <net/if.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/ip/multicast.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <cerrno>
 #include <cstring>
@@ -77,219 +75,6 @@ private:
     AsioNode& owner_;
 };
 
-// ---- LAN discovery's sockets ----------------------------------------------------------------
-
-namespace {
-
-struct Interface {
-    std::string name;
-    unsigned index = 0;
-    bool up = false, loopback = false, multicast = false;
-    std::vector<asio::ip::address_v4> v4;
-    std::vector<asio::ip::address_v6> v6;
-};
-
-std::vector<Interface> list_interfaces() {
-    std::vector<Interface> out;
-    ifaddrs* head = nullptr;
-    if (::getifaddrs(&head) != 0) return out;
-    for (ifaddrs* a = head; a; a = a->ifa_next) {
-        auto it = std::find_if(out.begin(), out.end(),
-                               [&](const Interface& i) { return i.name == a->ifa_name; });
-        if (it == out.end()) {
-            Interface i;
-            i.name = a->ifa_name;
-            i.index = ::if_nametoindex(a->ifa_name);
-            i.up = (a->ifa_flags & IFF_UP) != 0;
-            i.loopback = (a->ifa_flags & IFF_LOOPBACK) != 0;
-            i.multicast = (a->ifa_flags & IFF_MULTICAST) != 0;
-            out.push_back(i);
-            it = out.end() - 1;
-        }
-        if (!a->ifa_addr) continue;
-        if (a->ifa_addr->sa_family == AF_INET) {
-            const auto* sin = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
-            it->v4.push_back(asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)));
-        } else if (a->ifa_addr->sa_family == AF_INET6) {
-            const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
-            asio::ip::address_v6::bytes_type b{};
-            std::memcpy(b.data(), &sin6->sin6_addr, 16);
-            it->v6.push_back(asio::ip::address_v6(b));
-        }
-    }
-    ::freeifaddrs(head);
-    return out;
-}
-
-using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
-}  // namespace
-
-// One socket per address family on the discovery port (SO_REUSEPORT: many nodes per host),
-// joined to the group on each chosen interface; a datagram goes out once per interface.
-class AsioNode::MulticastSockets final : public MulticastTransport {
-public:
-    MulticastSockets(AsioNode& owner, const DiscoveryOptions& o)
-        : owner_(owner), v4_(owner.io_), v6_(owner.io_), buf4_(2048), buf6_(2048) {
-        boost::system::error_code ec;
-        group4_ = asio::ip::make_address_v4(o.group_v4, ec);
-        if (ec || !group4_.is_multicast()) {
-            throw std::invalid_argument("'" + o.group_v4 + "' is not an IPv4 multicast group");
-        }
-        group6_ = asio::ip::make_address_v6(o.group_v6, ec);
-        if (ec || !group6_.is_multicast()) {
-            throw std::invalid_argument("'" + o.group_v6 + "' is not an IPv6 multicast group");
-        }
-        port_ = o.port;
-
-        // Only the families and interfaces our RPC socket can be reached on: a peer pings the
-        // announcement's source address at our RPC port.
-        const Endpoint bind = owner.bind_;
-        const bool use_v4 = !owner.v6_socket_ || owner.dual_stack_;
-        const bool use_v6 = owner.v6_socket_;
-        const auto interfaces = list_interfaces();
-        for (const auto& name : o.interfaces) {
-            if (std::none_of(interfaces.begin(), interfaces.end(),
-                             [&](const Interface& i) { return i.name == name; })) {
-                throw std::invalid_argument("no network interface named '" + name + "'");
-            }
-        }
-        std::vector<Interface> chosen;
-        for (const auto& i : interfaces) {
-            if (!o.interfaces.empty()) {
-                if (std::find(o.interfaces.begin(), o.interfaces.end(), i.name) ==
-                    o.interfaces.end()) {
-                    continue;
-                }
-            } else if (!i.up || !(i.multicast || i.loopback)) {
-                continue;
-            }
-            if (!bind.is_unspecified()) {
-                const auto addr = to_asio(bind).address();
-                const bool has =
-                    addr.is_v4() ? std::find(i.v4.begin(), i.v4.end(), addr.to_v4()) != i.v4.end()
-                                 : std::find(i.v6.begin(), i.v6.end(), addr.to_v6()) != i.v6.end();
-                if (!has) continue;
-            }
-            chosen.push_back(i);
-        }
-
-        std::string errors;
-        if (use_v4 && open(v4_, udp::v4(), errors)) {
-            for (const auto& i : chosen) {
-                if (i.v4.empty()) continue;
-                v4_.set_option(asio::ip::multicast::join_group(group4_, i.v4.front()), ec);
-                if (ec) {
-                    errors += " " + i.name + " (IPv4): " + ec.message() + ";";
-                    continue;
-                }
-                joined4_.push_back(i.v4.front());
-                stats_.interfaces.push_back(i.name + " (IPv4)");
-            }
-        }
-        if (use_v6 && open(v6_, udp::v6(), errors)) {
-            for (const auto& i : chosen) {
-                if (i.v6.empty()) continue;
-                v6_.set_option(asio::ip::multicast::join_group(group6_, i.index), ec);
-                if (ec) {
-                    errors += " " + i.name + " (IPv6): " + ec.message() + ";";
-                    continue;
-                }
-                joined6_.push_back(i.index);
-                stats_.interfaces.push_back(i.name + " (IPv6)");
-            }
-        }
-        if (joined4_.empty() && joined6_.empty()) {
-            throw std::system_error(
-                std::make_error_code(std::errc::no_such_device),
-                "LAN discovery: could not join the group on any interface" +
-                    (errors.empty() ? std::string(" (none is up and multicast-capable)")
-                                    : ":" + errors));
-        }
-    }
-
-    void start() {
-        if (!joined4_.empty()) receive(v4_, buf4_, sender4_);
-        if (!joined6_.empty()) receive(v6_, buf6_, sender6_);
-    }
-
-    void multicast(std::string_view datagram) override {
-        const auto buffer = asio::buffer(datagram.data(), datagram.size());
-        for (const auto& addr : joined4_) {
-            boost::system::error_code ec;
-            v4_.set_option(asio::ip::multicast::outbound_interface(addr), ec);
-            if (!ec) v4_.send_to(buffer, udp::endpoint(group4_, port_), 0, ec);
-            if (ec) ++stats_.send_errors;
-        }
-        for (unsigned index : joined6_) {
-            boost::system::error_code ec;
-            v6_.set_option(asio::ip::multicast::outbound_interface(index), ec);
-            asio::ip::address_v6 group = group6_;
-            group.scope_id(index);
-            if (!ec) v6_.send_to(buffer, udp::endpoint(group, port_), 0, ec);
-            if (ec) ++stats_.send_errors;
-        }
-    }
-
-    void close() {
-        boost::system::error_code ignored;
-        v4_.close(ignored);
-        v6_.close(ignored);
-    }
-
-    const DiscoveryRuntimeStats& stats() const { return stats_; }
-
-private:
-    bool open(udp::socket& s, const udp& protocol, std::string& errors) {
-        boost::system::error_code ec;
-        s.open(protocol, ec);
-        if (!ec && protocol == udp::v6()) s.set_option(asio::ip::v6_only(true), ec);
-        if (!ec) s.set_option(udp::socket::reuse_address(true), ec);
-        if (!ec) s.set_option(ReusePort(true), ec);
-        if (!ec) s.bind(udp::endpoint(protocol, port_), ec);
-        if (!ec) s.set_option(asio::ip::multicast::hops(1), ec);
-        if (!ec) s.set_option(asio::ip::multicast::enable_loopback(true), ec);
-        if (!ec) s.non_blocking(true, ec);
-        if (ec) {
-            errors += " port " + std::to_string(port_) + ": " + ec.message() + ";";
-            boost::system::error_code ignored;
-            s.close(ignored);
-            return false;
-        }
-        return true;
-    }
-
-    void receive(udp::socket& s, std::vector<char>& buf, udp::endpoint& sender) {
-        s.async_receive_from(
-            asio::buffer(buf), sender,
-            [this, &s, &buf, &sender, alive = std::weak_ptr<bool>(owner_.alive_)](
-                const boost::system::error_code& ec, std::size_t n) {
-                if (alive.expired() || owner_.closed_ || ec == asio::error::operation_aborted) {
-                    return;
-                }
-                if (!ec) {
-                    owner_.driver_->handle_multicast(Clock::now(), from_asio(sender),
-                                                     std::string_view(buf.data(), n));
-                    owner_.rearm();
-                } else if (ec == asio::error::message_size) {
-                    ++stats_.truncated;
-                }
-                receive(s, buf, sender);
-            });
-    }
-
-    AsioNode& owner_;
-    udp::socket v4_, v6_;
-    std::vector<char> buf4_, buf6_;
-    udp::endpoint sender4_, sender6_;
-    asio::ip::address_v4 group4_;
-    asio::ip::address_v6 group6_;
-    std::uint16_t port_ = 0;
-    std::vector<asio::ip::address_v4> joined4_;
-    std::vector<unsigned> joined6_;
-    DiscoveryRuntimeStats stats_;
-};
-
 // ---- the node ---------------------------------------------------------------------------------
 
 AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config) : io_(io), socket_(io), timer_(io) {
@@ -332,7 +117,10 @@ AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config) : io_(io), socket
 }
 
 AsioNode::~AsioNode() {
-    close();
+    try {
+        close();
+    } catch (...) {  // nothing to report to: the node is going away
+    }
 }
 
 Endpoint AsioNode::local_endpoint() const {
@@ -355,11 +143,17 @@ void AsioNode::close() {
 Discovery& AsioNode::enable_discovery(DiscoveryOptions options) {
     if (driver_->discovery()) throw std::logic_error("discovery is already on");
     if (closed_) throw std::logic_error("the node is closed");
-    mcast_ = std::make_unique<MulticastSockets>(*this, options);
+    // Only the families our RPC socket serves: a peer pings the announcement's source address.
+    mcast_ = std::make_unique<detail::MulticastSockets>(io_, options, bind_,
+                                                        !v6_socket_ || dual_stack_, v6_socket_);
     Discovery& d = driver_->enable_discovery(std::move(options.config), local_endpoint().port(),
                                              *mcast_, Clock::now());
     d.set_logger(logger_);
-    mcast_->start();
+    mcast_->start([this](const Endpoint& from, std::string_view datagram) {
+        if (closed_) return;
+        driver_->handle_multicast(Clock::now(), from, datagram);
+        rearm();
+    });
     rearm();
     return d;
 }
@@ -451,12 +245,66 @@ struct ReceiveSlots {
     }
 };
 
+// The thread's slots, unless a handler further up this thread's stack is still reading from
+// them (a callback that runs the io_context itself): then slots of its own.
+class SlotsLease {
+public:
+    SlotsLease() {
+        if (depth() > 0) own_ = std::make_unique<ReceiveSlots>();
+        ++depth();
+    }
+    ~SlotsLease() { --depth(); }
+    SlotsLease(const SlotsLease&) = delete;
+    SlotsLease& operator=(const SlotsLease&) = delete;
+    ReceiveSlots& slots() { return own_ ? *own_ : shared(); }
+
+private:
+    static int& depth() {
+        thread_local int d = 0;
+        return d;
+    }
+    static ReceiveSlots& shared() {
+        thread_local ReceiveSlots s;
+        return s;
+    }
+    std::unique_ptr<ReceiveSlots> own_;
+};
+
+// Reads what is queued on `fd`, up to kReceiveBatch datagrams, handing each to `deliver`, which
+// returns false to stop. recvmmsg reads up to kSlots datagrams a call, and a call that returns
+// fewer shows the queue empty, where a recvfrom loop needs one more call to learn it.
+template <class Deliver>
+void read_queued(int fd, ReceiveSlots& slots, RuntimeStats& stats, Deliver deliver) {
+    for (int read = 0; read < kReceiveBatch;) {
+        slots.reset();
+        const int r = ::recvmmsg(fd, slots.hdrs.data(), kSlots, MSG_DONTWAIT, nullptr);
+        if (r < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ++stats.receive_errors;
+            return;
+        }
+        for (std::size_t i = 0; i < static_cast<std::size_t>(r); ++i) {
+            const mmsghdr& m = slots.hdrs[i];
+            if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+                ++stats.truncated;
+                continue;
+            }
+            udp::endpoint sender;
+            if (m.msg_hdr.msg_namelen > sender.capacity()) continue;
+            std::memcpy(sender.data(), m.msg_hdr.msg_name, m.msg_hdr.msg_namelen);
+            sender.resize(m.msg_hdr.msg_namelen);
+            const std::string_view datagram(static_cast<const char*>(m.msg_hdr.msg_iov->iov_base),
+                                            m.msg_len);
+            if (!deliver(from_asio(sender), datagram)) return;
+        }
+        read += r;
+        if (static_cast<unsigned>(r) < kSlots) return;  // the queue is empty
+    }
+}
+
 }  // namespace
 
 void AsioNode::receive() {
-    // Wait until the socket is readable, then read what is queued, up to kReceiveBatch, with
-    // recvmmsg: one system call reads up to kSlots datagrams, and one that returns fewer shows
-    // the queue empty, where a recvfrom loop needs one more call to learn it (docs/BENCHMARKS.md).
+    // Wait until the socket is readable, then read what is queued (docs/BENCHMARKS.md).
     socket_.async_wait(udp::socket::wait_read, [this, alive = std::weak_ptr<bool>(alive_)](
                                                    const boost::system::error_code& ec) {
         // The aborted completion runs even after destruction:
@@ -466,47 +314,15 @@ void AsioNode::receive() {
             ++rstats_.receive_errors;
             if (!socket_.is_open()) return;
         }
-        // The thread's slots, unless a handler further up this thread's stack is still
-        // reading from them (a callback that runs the io_context itself): then slots of our own.
-        thread_local ReceiveSlots shared;
-        thread_local int depth = 0;
-        std::unique_ptr<ReceiveSlots> own;
-        if (depth > 0) own = std::make_unique<ReceiveSlots>();
-        ReceiveSlots& slots = own ? *own : shared;
-        ++depth;
-        struct Leave {
-            int& d;
-            ~Leave() { --d; }
-        } leave{depth};
-        for (int read = 0; read < kReceiveBatch;) {
-            slots.reset();
-            const int r = ::recvmmsg(socket_.native_handle(), slots.hdrs.data(), kSlots,
-                                     MSG_DONTWAIT, nullptr);
-            if (r < 0) {
-                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                    ++rstats_.receive_errors;
-                }
-                break;
-            }
-            for (int i = 0; i < r; ++i) {
-                const msghdr& h = slots.hdrs[static_cast<std::size_t>(i)].msg_hdr;
-                if (h.msg_flags & MSG_TRUNC) {
-                    ++rstats_.truncated;
-                    continue;
-                }
-                udp::endpoint sender;
-                if (h.msg_namelen > sender.capacity()) continue;
-                std::memcpy(sender.data(), h.msg_name, h.msg_namelen);
-                sender.resize(h.msg_namelen);
-                driver_->handle_datagram(
-                    Clock::now(), from_asio(sender),
-                    std::string_view(static_cast<const char*>(h.msg_iov->iov_base),
-                                     slots.hdrs[static_cast<std::size_t>(i)].msg_len));
-                if (alive.expired() || closed_) return;  // a callback stopped us
-            }
-            read += r;
-            if (static_cast<unsigned>(r) < kSlots) break;  // the queue is empty
-        }
+        SlotsLease lease;
+        bool stopped = false;
+        read_queued(socket_.native_handle(), lease.slots(), rstats_,
+                    [&](const Endpoint& from, std::string_view datagram) {
+                        driver_->handle_datagram(Clock::now(), from, datagram);
+                        stopped = alive.expired() || closed_;  // a callback stopped us
+                        return !stopped;
+                    });
+        if (stopped) return;
         rearm();
         receive();
     });

@@ -70,7 +70,20 @@ std::string encode_state(const SavedState& s) {
     return out;
 }
 
-Expected<SavedState> decode_state(std::string_view file) {
+namespace {
+
+Unexpected<std::string> malformed(const std::string& why) {
+    return unexpected("malformed: " + why);
+}
+
+// The value at `key` of `d`, if it has that type.
+const bencode::Value* field(const bencode::Dict& d, const char* key, bencode::Type type) {
+    auto it = d.find(key);
+    return it != d.end() && it->second.type() == type ? &it->second : nullptr;
+}
+
+// The payload, once the magic and the checksum are right.
+Expected<std::string_view> checked_payload(std::string_view file) {
     if (file.size() < kMagic.size() + kDigest) return unexpected("too short");
     if (file.substr(0, kMagic.size()) != kMagic) return unexpected("not a kadnode state file");
     const std::string_view digest = file.substr(kMagic.size(), kDigest);
@@ -80,71 +93,83 @@ Expected<SavedState> decode_state(std::string_view file) {
                                                       actual.size()))) {
         return unexpected("checksum mismatch (damaged or truncated)");
     }
+    return payload;
+}
+
+Expected<krpc::NodeInfo> parse_contact(const bencode::Value& c) {
+    if (c.type() != bencode::Type::String) return malformed("a contact is not a string");
+    const std::string_view raw = c.as_string();
+    if (raw.size() != krpc::kCompactNodeV4 && raw.size() != krpc::kCompactNodeV6) {
+        return malformed("a contact has the wrong length");
+    }
+    return krpc::NodeInfo{*NodeId::from_bytes(raw.substr(0, 20)),
+                          *Endpoint::from_compact(raw.substr(20))};
+}
+
+Expected<SavedItem> parse_item(const bencode::Value& v) {
+    if (v.type() != bencode::Type::Dict) return malformed("an item is not a dictionary");
+    const auto& item = v.as_dict();
+    const auto* e = field(item, "e", bencode::Type::Integer);
+    const auto* k = field(item, "k", bencode::Type::String);
+    const auto* o = field(item, "o", bencode::Type::Integer);
+    const auto* p = field(item, "p", bencode::Type::Integer);
+    const auto* sq = field(item, "s", bencode::Type::Integer);
+    const auto* t = field(item, "t", bencode::Type::Integer);
+    const auto* val = field(item, "v", bencode::Type::String);
+    if (!e || !k || !o || !p || !sq || !t || !val) return malformed("an item lacks a field");
+    SavedItem si;
+    si.key = k->as_string();
+    si.value = val->as_string();
+    si.seq = sq->as_int();
+    si.expires = from_unix_ms(e->as_int());
+    si.ttl = std::chrono::milliseconds(std::max<std::int64_t>(0, t->as_int()));
+    si.original = o->as_int() != 0;
+    si.published_at = from_unix_ms(p->as_int());
+    // "w" came later in version 1: optional, and ignored when not an endpoint.
+    if (const auto* w = field(item, "w", bencode::Type::String)) {
+        si.source = Endpoint::from_compact(w->as_string());
+    }
+    return si;
+}
+
+}  // namespace
+
+Expected<SavedState> decode_state(std::string_view file) {
+    auto payload = checked_payload(file);
+    if (!payload) return unexpected(payload.error());
     bencode::Limits limits;
     limits.max_depth = 4;
     limits.max_elements = 16'000'000;
-    auto root = bencode::decode_value(payload, limits);
-    if (!root) return unexpected("malformed: " + root.error().message());
-    auto bad = [](const std::string& why) { return unexpected("malformed: " + why); };
-    if (root->type() != bencode::Type::Dict) return bad("not a dictionary");
+    auto root = bencode::decode_value(*payload, limits);
+    if (!root) return malformed(root.error().message());
+    if (root->type() != bencode::Type::Dict) return malformed("not a dictionary");
     const auto& d = root->as_dict();
-    auto field = [&](const char* k, bencode::Type t) -> const bencode::Value* {
-        auto it = d.find(k);
-        return it != d.end() && it->second.type() == t ? &it->second : nullptr;
-    };
-    const auto* version = field("version", bencode::Type::Integer);
-    if (!version) return bad("no version");
+    const auto* version = field(d, "version", bencode::Type::Integer);
+    if (!version) return malformed("no version");
     if (version->as_int() != SavedState::kVersion) {
         return unexpected("version " + std::to_string(version->as_int()) + " is not supported");
     }
-    const auto* id = field("id", bencode::Type::String);
-    const auto* port = field("port", bencode::Type::Integer);
-    const auto* contacts = field("contacts", bencode::Type::List);
-    const auto* items = field("items", bencode::Type::List);
-    if (!id || !port || !contacts || !items) return bad("missing id, port, contacts or items");
+    const auto* id = field(d, "id", bencode::Type::String);
+    const auto* port = field(d, "port", bencode::Type::Integer);
+    const auto* contacts = field(d, "contacts", bencode::Type::List);
+    const auto* items = field(d, "items", bencode::Type::List);
+    if (!id || !port || !contacts || !items)
+        return malformed("missing id, port, contacts or items");
     SavedState s;
     auto parsed_id = NodeId::from_bytes(id->as_string());
-    if (!parsed_id) return bad("id is not 20 bytes");
+    if (!parsed_id) return malformed("id is not 20 bytes");
     s.id = *parsed_id;
-    if (port->as_int() < 0 || port->as_int() > 65535) return bad("port out of range");
+    if (port->as_int() < 0 || port->as_int() > 65535) return malformed("port out of range");
     s.port = static_cast<std::uint16_t>(port->as_int());
     for (const auto& c : contacts->as_list()) {
-        if (c.type() != bencode::Type::String) return bad("a contact is not a string");
-        const std::string& raw = c.as_string();
-        if (raw.size() != krpc::kCompactNodeV4 && raw.size() != krpc::kCompactNodeV6) {
-            return bad("a contact has the wrong length");
-        }
-        s.contacts.push_back({*NodeId::from_bytes(std::string_view(raw).substr(0, 20)),
-                              *Endpoint::from_compact(std::string_view(raw).substr(20))});
+        auto contact = parse_contact(c);
+        if (!contact) return unexpected(contact.error());
+        s.contacts.push_back(*contact);
     }
     for (const auto& v : items->as_list()) {
-        if (v.type() != bencode::Type::Dict) return bad("an item is not a dictionary");
-        const auto& item = v.as_dict();
-        auto get = [&](const char* k, bencode::Type t) -> const bencode::Value* {
-            auto it = item.find(k);
-            return it != item.end() && it->second.type() == t ? &it->second : nullptr;
-        };
-        const auto* e = get("e", bencode::Type::Integer);
-        const auto* k = get("k", bencode::Type::String);
-        const auto* o = get("o", bencode::Type::Integer);
-        const auto* p = get("p", bencode::Type::Integer);
-        const auto* sq = get("s", bencode::Type::Integer);
-        const auto* t = get("t", bencode::Type::Integer);
-        const auto* val = get("v", bencode::Type::String);
-        if (!e || !k || !o || !p || !sq || !t || !val) return bad("an item lacks a field");
-        SavedItem si;
-        si.key = k->as_string();
-        si.value = val->as_string();
-        si.seq = sq->as_int();
-        si.expires = from_unix_ms(e->as_int());
-        si.ttl = std::chrono::milliseconds(std::max<std::int64_t>(0, t->as_int()));
-        si.original = o->as_int() != 0;
-        si.published_at = from_unix_ms(p->as_int());
-        // "w" came later in version 1: optional, and ignored when not an endpoint.
-        if (const auto* w = get("w", bencode::Type::String)) {
-            si.source = Endpoint::from_compact(w->as_string());
-        }
-        s.items.push_back(std::move(si));
+        auto item = parse_item(v);
+        if (!item) return unexpected(item.error());
+        s.items.push_back(std::move(*item));
     }
     return s;
 }

@@ -123,82 +123,91 @@ bool Storage::make_room(const Endpoint& source, std::size_t bytes, bool new_item
     return true;
 }
 
-StoreResult Storage::store(TimePoint now, const Write& w) {
-    const std::string_view key = w.key;
-    const std::string_view value = w.value;
-    const std::int64_t seq = w.seq;
-    const std::optional<Duration>& ttl = w.ttl;
-    const bool original = w.ours;
-    const Endpoint& source = w.source;
-    if (auto sizes = check_sizes(key, value); sizes != StoreResult::Stored) return sizes;
+Duration Storage::life_of(const std::optional<Duration>& ttl) const {
     Duration life = ttl.value_or(config_.default_ttl);
     if (life <= Duration::zero()) life = config_.default_ttl;
-    if (life > config_.max_ttl) life = config_.max_ttl;
-    const NodeId target = NodeId::from_key(key);
-    const Usage* mine = counted(source) ? usage(source) : nullptr;
+    return std::min(life, config_.max_ttl);
+}
 
+StoreResult Storage::store(TimePoint now, const Write& w) {
+    if (auto sizes = check_sizes(w.key, w.value); sizes != StoreResult::Stored) return sizes;
+    const NodeId target = NodeId::from_key(w.key);
+    const Duration life = life_of(w.ttl);
     if (auto it = items_.find(target); it != items_.end()) {
-        StoredItem& item = it->second;
-        if (seq < item.seq) return StoreResult::SeqTooLow;
-        if (seq == item.seq && value != item.value) return StoreResult::SeqConflict;
-        StoreResult result = StoreResult::Refreshed;
-        if (seq > item.seq) {
-            // A new version belongs to whoever wrote it: it counts against that source's share.
-            const bool same = counted(source) && counted(item.source) &&
-                              source_key(source) == source_key(item.source);
-            const std::size_t old_size = item.key.size() + item.value.size();
-            const std::size_t new_size = key.size() + value.size();
-            if (mine) {
-                const std::size_t items = mine->items + (same ? 0 : 1);
-                const std::size_t bytes = mine->bytes - (same ? old_size : 0) + new_size;
-                if (items > source_item_limit() || bytes > source_byte_limit()) {
-                    return StoreResult::QuotaExceeded;
-                }
-            }
-            if (new_size > old_size && !make_room(source, new_size - old_size, false)) {
-                return StoreResult::StorageFull;
-            }
-            account(item, false);
-            bytes_ = bytes_ - item.value.size() + value.size();
-            item.value = std::string(value);
-            item.seq = seq;
-            item.source = source;
-            account(item, true);
-            result = StoreResult::Updated;
-        }
-        // Never shorten a life someone else gave it (a refresh with a shorter TTL).
-        if (now + life > item.expires) {
-            set_expiry(item, now + life);
-            item.ttl = life;
-        }
-        item.stored_at = now;
-        item.original = item.original || original;
-        ++changes_;
-        return result;
+        return update(now, it->second, w, life);
     }
+    return insert(now, target, w, life);
+}
 
-    const std::size_t size = key.size() + value.size();
+StoreResult Storage::update(TimePoint now, StoredItem& item, const Write& w, Duration life) {
+    if (w.seq < item.seq) return StoreResult::SeqTooLow;
+    if (w.seq == item.seq && w.value != item.value) return StoreResult::SeqConflict;
+    StoreResult result = StoreResult::Refreshed;
+    if (w.seq > item.seq) {
+        if (auto refused = replace(item, w)) return *refused;
+        result = StoreResult::Updated;
+    }
+    // Never shorten a life someone else gave it (a refresh with a shorter TTL).
+    if (now + life > item.expires) {
+        set_expiry(item, now + life);
+        item.ttl = life;
+    }
+    item.stored_at = now;
+    item.original = item.original || w.ours;
+    ++changes_;
+    return result;
+}
+
+std::optional<StoreResult> Storage::replace(StoredItem& item, const Write& w) {
+    // A new version belongs to whoever wrote it: it counts against that source's share.
+    const Usage* mine = counted(w.source) ? usage(w.source) : nullptr;
+    const bool same = counted(w.source) && counted(item.source) &&
+                      source_key(w.source) == source_key(item.source);
+    const std::size_t old_size = item.key.size() + item.value.size();
+    const std::size_t new_size = w.key.size() + w.value.size();
+    if (mine) {
+        const std::size_t items = mine->items + (same ? 0 : 1);
+        const std::size_t bytes = mine->bytes - (same ? old_size : 0) + new_size;
+        if (items > source_item_limit() || bytes > source_byte_limit()) {
+            return StoreResult::QuotaExceeded;
+        }
+    }
+    if (new_size > old_size && !make_room(w.source, new_size - old_size, false)) {
+        return StoreResult::StorageFull;
+    }
+    account(item, false);
+    bytes_ = bytes_ - item.value.size() + w.value.size();
+    item.value = std::string(w.value);
+    item.seq = w.seq;
+    item.source = w.source;
+    account(item, true);
+    return std::nullopt;
+}
+
+StoreResult Storage::insert(TimePoint now, const NodeId& target, const Write& w, Duration life) {
+    const std::size_t size = w.key.size() + w.value.size();
+    const Usage* mine = counted(w.source) ? usage(w.source) : nullptr;
     if (mine &&
         (mine->items + 1 > source_item_limit() || mine->bytes + size > source_byte_limit())) {
         return StoreResult::QuotaExceeded;
     }
-    if (items_.size() >= config_.max_items && !make_room(source, size, true)) {
+    if (items_.size() >= config_.max_items && !make_room(w.source, size, true)) {
         return StoreResult::TooManyItems;
     }
-    if (bytes_ + size > config_.max_bytes && !make_room(source, size, true)) {
+    if (bytes_ + size > config_.max_bytes && !make_room(w.source, size, true)) {
         return StoreResult::StorageFull;
     }
     StoredItem item;
-    item.key = std::string(key);
+    item.key = std::string(w.key);
     item.target = target;
-    item.value = std::string(value);
-    item.seq = seq;
+    item.value = std::string(w.value);
+    item.seq = w.seq;
     item.expires = now + life;
     item.stored_at = now;
     item.ttl = life;
-    item.original = original;
+    item.original = w.ours;
     item.published_at = now;
-    item.source = source;
+    item.source = w.source;
     bytes_ += size;
     ++changes_;
     by_expiry_.insert({item.expires, target});

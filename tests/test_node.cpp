@@ -629,3 +629,104 @@ TEST_CASE("replies are never much larger than the query, except find answers bou
     CHECK(reply_size(encode_query(
               "aa", aid, krpc::FindValueArgs{id_from(7), krpc::Want{true, true}})) <= bound);
 }
+
+TEST_CASE("every failed outcome carries a code a program can branch on", "[node][failure]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.5:6000");
+    std::vector<PingResult> pings;
+    auto record = [&](const PingResult& r) { pings.push_back(r); };
+
+    f.node.ping(f.now, ep("10.0.0.5:0"), std::nullopt, record);  // port 0
+    REQUIRE(pings.size() == 1);
+    CHECK(pings.back().code == Failure::Unreachable);
+
+    f.node.ping(f.now, peer, std::nullopt, record);
+    f.advance(f.node.config().rpc_timeout);
+    REQUIRE(pings.size() == 2);
+    CHECK(pings.back().code == Failure::Timeout);
+
+    f.node.ping(f.now, peer, id_from(5), record);
+    f.deliver(peer, encode_response(f.transport.last().transaction,
+                                    krpc::Response{id_from(6), {}, {}, {}}));
+    CHECK(pings.back().code == Failure::WrongId);
+
+    f.node.ping(f.now, peer, std::nullopt, record);
+    krpc::Message e;
+    e.transaction = f.transport.last().transaction;
+    e.body = krpc::Error{201, "no"};
+    f.deliver(peer, krpc::encode(e));
+    CHECK(pings.back().code == Failure::Refused);
+
+    f.node.ping(f.now, peer, std::nullopt, record);
+    f.node.cancel_all();
+    CHECK(pings.back().code == Failure::Cancelled);
+    for (const auto& p : pings) CHECK_FALSE(p.ok);
+
+    std::optional<PutResult> put;
+    f.node.put(f.now, "k", std::string(1001, 'x'), {}, [&](const PutResult& r) { put = r; });
+    CHECK(put->code == Failure::BadArgument);
+    std::optional<LookupResult> lookup;
+    f.node.lookup(f.now, id_from(9), [&](const LookupResult& r) { lookup = r; });
+    CHECK(lookup->code == Failure::NoContacts);
+    std::optional<BootstrapResult> boot;
+    f.node.bootstrap(f.now, {}, [&](const BootstrapResult& r) { boot = r; });
+    CHECK(boot->code == Failure::BadArgument);
+    std::optional<GetResult> got;
+    f.node.get(f.now, "missing", [&](const GetResult& r) { got = r; });
+    CHECK(got->code == Failure::NoContacts);
+
+    // With a contact that answers without the value, it is not found.
+    f.add_contact(id_from(9), ep("10.0.0.9:1"));
+    got.reset();
+    f.node.get(f.now, "missing", [&](const GetResult& r) { got = r; });
+    f.deliver(ep("10.0.0.9:1"),
+              encode_response(f.transport.last().transaction,
+                              krpc::Response{id_from(9), {}, std::string("t"), {}}));
+    REQUIRE(got);
+    CHECK(got->code == Failure::NotFound);
+    CHECK(got->error == "not found");
+
+    // A success says None.
+    std::optional<PutResult> ok;
+    f.node.put(f.now, "alone", "v", {}, [&](const PutResult& r) { ok = r; });
+    f.deliver(ep("10.0.0.9:1"),
+              encode_response(f.transport.last().transaction,
+                              krpc::Response{id_from(9), {}, std::string("t"), {}}));
+    f.deliver(ep("10.0.0.9:1"), encode_response(f.transport.last().transaction,
+                                                krpc::Response{id_from(9), {}, {}, {}}));
+    REQUIRE(ok);
+    CHECK(ok->ok);
+    CHECK(ok->code == Failure::None);
+    CHECK(to_string(Failure::NotFound) == "not_found");
+    CHECK(to_string(Failure::None) == "ok");
+}
+
+TEST_CASE("a bad NodeConfig is refused with the reason, not clamped", "[node][config]") {
+    CHECK(config_error(NodeConfig{}).empty());
+    auto error_of = [](auto change) {
+        NodeConfig c;
+        change(c);
+        return config_error(c);
+    };
+    CHECK(error_of([](NodeConfig& c) { c.k = 0; }) == "k must be at least 1");
+    CHECK(error_of([](NodeConfig& c) { c.alpha = 0; }) == "alpha must be at least 1");
+    CHECK(error_of([](NodeConfig& c) { c.rpc_timeout = Duration::zero(); }) ==
+          "rpc_timeout must be positive");
+    CHECK(error_of([](NodeConfig& c) { c.lookup_candidates = 5; }) ==
+          "lookup_candidates must be at least k");
+    CHECK(error_of([](NodeConfig& c) { c.soft_timeout_min = 2s; }) ==
+          "soft_timeout_min must not exceed soft_timeout_max");
+    CHECK(error_of([](NodeConfig& c) { c.publisher_refresh = 1.5; }) ==
+          "publisher_refresh must be in (0, 1]");
+    CaptureTransport t;
+    SeededRandom rng(1);
+    NodeConfig bad;
+    bad.k = 0;
+    CHECK_THROWS_WITH(Node(bad, id_from(1), t, rng, TimePoint{}),
+                      "bad NodeConfig: k must be at least 1");
+    // The routing table follows k.
+    NodeConfig eight;
+    eight.k = 8;
+    Node n(eight, id_from(1), t, rng, TimePoint{});
+    CHECK(n.config().routing.k == 8);
+}

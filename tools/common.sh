@@ -8,7 +8,7 @@ KAD_PACKAGES=(
     g++ cmake ninja-build pkg-config
     libboost-dev libboost-program-options-dev libssl-dev libreadline-dev
     catch2 nlohmann-json3-dev libbenchmark-dev python3-opendht
-    clang libclang-rt-14-dev clang-format
+    clang libclang-rt-14-dev clang-format clang-tidy
     python3 tmux iproute2 procps
 )
 

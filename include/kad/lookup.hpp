@@ -69,7 +69,7 @@ class Lookup {
 public:
     using State = LookupCandidate::State;
 
-    explicit Lookup(LookupParams params) : p_(std::move(params)) {}
+    explicit Lookup(const LookupParams& params) : p_(params) {}
 
     const LookupParams& params() const noexcept { return p_; }
     const NodeId& target() const noexcept { return p_.target; }

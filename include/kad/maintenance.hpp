@@ -53,9 +53,8 @@ public:
 
     // The references must outlive it; `now` is the node's clock. It registers as the storage's
     // erase hook, to forget the schedule of items that leave the store.
-    Maintenance(const NodeConfig& config, const NodeId& self, const TimePoint& now,
-                RoutingTable& table, Storage& storage, RandomSource& rng, NodeStats& stats,
-                Actions& actions);
+    Maintenance(const NodeConfig& config, const TimePoint& now, RoutingTable& table,
+                Storage& storage, RandomSource& rng, NodeStats& stats, Actions& actions);
     Maintenance(const Maintenance&) = delete;
     Maintenance& operator=(const Maintenance&) = delete;
 
@@ -94,7 +93,6 @@ private:
     Duration jittered_interval();
 
     const NodeConfig& config_;
-    const NodeId& self_;
     const TimePoint& now_;
     RoutingTable& table_;
     Storage& storage_;

@@ -151,9 +151,20 @@ private:
     Contact* find_live(Bucket& b, const NodeId& id);
     bool can_split(std::size_t index) const;
     void split_last();
+    static Contact* find_cached(Bucket& b, const NodeId& id);
+    // A full bucket's least-recently-seen contact, if it is stale and not being pinged already.
+    std::optional<PingRequest> ping_stale(TimePoint now, Bucket& b) const;
+    // on_answered's steps.
+    void release_endpoint(const Endpoint& ep, const NodeId& id);
+    void refresh(TimePoint now, Contact& c, const Endpoint& ep, std::optional<Duration> rtt);
+    Contact newcomer(TimePoint now, const NodeId& id, const Endpoint& ep,
+                     std::optional<Duration> rtt);
+    void place(TimePoint now, const Contact& fresh);
+    // The live contact with the most failures (the longest unseen among equals); size() if none.
+    static std::size_t most_failing(const Bucket& b);
     void insert_live(Bucket& b, Contact c);
     void remove_live(Bucket& b, std::size_t pos);
-    void add_replacement(Bucket& b, Contact c);
+    void add_replacement(Bucket& b, const Contact& c);
     // Whether a contact at ep may join `list` under the per-address limits (counted if not).
     bool fits(const std::vector<Contact>& list, const Endpoint& ep) const;
     // Moves the best verified replacement into the bucket. With none, and may_ping, asks for a

@@ -53,8 +53,14 @@ public:
     // Returns false, with nothing sent and the handler dropped, when the table is full.
     bool query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
                RpcHandler handler);
-    // A query to the node itself: `args` from this node's ID.
-    krpc::Query make_query(krpc::Query::Args args) const;
+    // A query from this node: `args` (krpc::PingArgs, ...) with our ID.
+    template <class Args>
+    krpc::Query make_query(Args args) const {
+        krpc::Query q;
+        q.id = self_;
+        q.args = std::move(args);
+        return q;
+    }
     // Why a query to `to` cannot be sent, if it cannot: an unusable address, or one of a family
     // the transport cannot reach.
     std::optional<std::string> unreachable(const Endpoint& to) const;

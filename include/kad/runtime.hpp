@@ -36,6 +36,10 @@
 
 namespace kad {
 
+namespace detail {
+class MulticastSockets;
+}
+
 struct RuntimeConfig {
     NodeConfig node;
     std::optional<NodeId> id;  // random when unset
@@ -86,7 +90,7 @@ public:
     const RuntimeStats& runtime_stats() const noexcept { return rstats_; }
     bool closed() const noexcept { return closed_; }
     void set_logger(Logger logger) {
-        logger_ = logger;
+        logger_ = std::move(logger);
         driver_->set_logger(logger_);
     }
 
@@ -196,7 +200,6 @@ public:
 
 private:
     class SocketTransport;
-    class MulticastSockets;
 
     // Starts an operation on the node with a callback that hands the result to the token's
     // handler through the handler's executor (never inline).
@@ -226,7 +229,6 @@ private:
     void receive();
     void rearm();
     TimePoint next_timeout() const;
-    friend class MulticastSockets;
 
     boost::asio::io_context& io_;
     boost::asio::ip::udp::socket socket_;
@@ -241,7 +243,7 @@ private:
     bool closed_ = false;
     Endpoint bind_;
     Logger logger_;
-    std::unique_ptr<MulticastSockets> mcast_;
+    std::unique_ptr<detail::MulticastSockets> mcast_;
     // Handlers hold a weak reference: an AsioNode may be destroyed while its io_context runs on.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

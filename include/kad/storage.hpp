@@ -23,7 +23,7 @@ struct StorageConfig {
     std::size_t max_key_size = 256;
     std::size_t max_value_size = 1000;
     std::size_t max_items = 100'000;
-    std::size_t max_bytes = 64 * 1024 * 1024;  // keys + values
+    std::size_t max_bytes = std::size_t{64} * 1024 * 1024;  // keys + values
     Duration default_ttl = std::chrono::hours(24);
     Duration max_ttl = std::chrono::hours(24 * 7);
     // The share of max_items and of max_bytes that one source (kad::source_key) may hold. Our
@@ -122,6 +122,12 @@ public:
     std::uint64_t evicted() const noexcept { return evicted_; }
 
 private:
+    // The life a write asks for, as the limits allow.
+    Duration life_of(const std::optional<Duration>& ttl) const;
+    StoreResult update(TimePoint now, StoredItem& item, const Write& w, Duration life);
+    // A higher seq replaces the value; the refusal, if the source's share or the store is full.
+    std::optional<StoreResult> replace(StoredItem& item, const Write& w);
+    StoreResult insert(TimePoint now, const NodeId& target, const Write& w, Duration life);
     void set_expiry(StoredItem& item, TimePoint expires);
     void account(const StoredItem& item, bool add);
     // Makes room for `bytes` more (and one more item if `new_item`) for `source` by evicting the

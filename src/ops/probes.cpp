@@ -12,7 +12,7 @@ namespace {
 // it); failures become the result's code and text.
 template <class Result, class Fill>
 void probe(Context& ctx, const Endpoint& address, const std::optional<NodeId>& id,
-           krpc::Query query, Callback<Result> done, Fill fill) {
+           const krpc::Query& query, Callback<Result> done, Fill fill) {
     Result r;
     r.endpoint = address.normalized();
     if (auto why = ctx.rpc.unreachable(r.endpoint)) {
@@ -32,7 +32,7 @@ void probe(Context& ctx, const Endpoint& address, const std::optional<NodeId>& i
         }
         done(r);
     };
-    if (!ctx.rpc.query(r.endpoint, id, std::move(query), std::move(handler))) {
+    if (!ctx.rpc.query(r.endpoint, id, query, std::move(handler))) {
         r.fail(Failure::Busy, "too many queries in flight");
         done(r);
     }
@@ -72,7 +72,7 @@ namespace {
 
 // The second half of a store: the token and the seq are known.
 void send_store(Context& ctx, const FindValueResult& fv, const StoreJob& job,
-                Callback<StoreRpcResult> done) {
+                const Callback<StoreRpcResult>& done) {
     StoreRpcResult r;
     r.endpoint = fv.endpoint;
     r.id = fv.id;
@@ -131,7 +131,7 @@ void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, st
             }
             job.seq = fv.item->seq + 1;
         }
-        send_store(ctx, fv, job, std::move(done));
+        send_store(ctx, fv, job, done);
     };
     find_value(ctx, to, id, lookup_key, std::move(got_token));
 }

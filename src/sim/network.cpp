@@ -263,7 +263,9 @@ bool Network::run_until(const std::function<bool()>& pred, Duration limit) {
     return true;
 }
 
+// A public signature (kad/sim/network.hpp) whose durations have defaults most callers keep.
 std::vector<std::size_t> grow(Network& net, std::size_t n, const NodeConfig& config,
+                              // NOLINTNEXTLINE(bugprone-easily-swappable-parameters)
                               Duration spacing, Duration limit) {
     constexpr int kAttempts = 5;
     // Shared with the bootstrap callbacks, which may outlive this call if `limit` passes.

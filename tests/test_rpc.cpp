@@ -1,0 +1,246 @@
+// Rpc on its own: a captured transport, a routing table and time passed in; no node, no network.
+
+#include <catch2/catch.hpp>
+
+#include "helpers.hpp"
+#include "kad/rpc.hpp"
+
+using namespace kad;
+using namespace kad::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct RpcFixture {
+    NodeConfig config;
+    NodeId self = id_from(1);
+    TimePoint now{};
+    CaptureTransport transport;
+    SeededRandom rng{7};
+    RoutingTable table{self, RoutingConfig{}, TimePoint{}};
+    NodeStats stats;
+    Logger log;
+    Rpc rpc;
+    std::vector<RpcEvent> events;
+
+    explicit RpcFixture(NodeConfig c = {})
+        : config(c), rpc(config, self, now, transport, rng, table, stats, log) {}
+
+    RpcHandler record() {
+        return [this](const RpcEvent& e) { events.push_back(e); };
+    }
+    bool ping(const Endpoint& to, std::optional<NodeId> id = std::nullopt) {
+        return rpc.query(to, id, rpc.make_query(krpc::PingArgs{}), record());
+    }
+    // The reply `from` sends to the last query we sent, as `as`.
+    bool answer_last(const Endpoint& from, const NodeId& as) {
+        const auto q = transport.last();
+        auto m = *krpc::decode(encode_response(q.transaction, krpc::Response{.id = as}));
+        return rpc.handle_reply(from, m);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("Rpc: a reply is matched to its query and puts the node in the routing table", "[rpc]") {
+    RpcFixture f;
+    const Endpoint peer = ep("10.0.0.2:4000");
+    REQUIRE(f.ping(peer));
+    REQUIRE(f.transport.sent.size() == 1);
+    const auto q = f.transport.message(0);
+    CHECK(as_query(q).id == f.self);
+    CHECK(q.version == f.config.version);
+    CHECK(f.rpc.open() == 1);
+    f.now += 5ms;
+    REQUIRE(f.answer_last(peer, id_from(2)));
+    REQUIRE(f.events.size() == 1);
+    CHECK(f.events[0].kind == RpcEventKind::Reply);
+    CHECK(f.events[0].rtt == 5ms);
+    CHECK(f.rpc.open() == 0);
+    CHECK(f.table.contains(id_from(2)));
+    CHECK(f.stats.responses_in == 1);
+    CHECK(f.stats.queries_out[static_cast<int>(krpc::Method::Ping)] == 1);
+}
+
+TEST_CASE("Rpc: replies from another endpoint or to no open query match nothing", "[rpc]") {
+    RpcFixture f;
+    REQUIRE(f.ping(ep("10.0.0.2:4000")));
+    CHECK_FALSE(f.answer_last(ep("10.0.0.3:4000"), id_from(2)));
+    CHECK(f.stats.wrong_endpoint == 1);
+    auto stray = *krpc::decode(encode_response("zz", krpc::Response{.id = id_from(2)}));
+    CHECK_FALSE(f.rpc.handle_reply(ep("10.0.0.2:4000"), stray));
+    CHECK(f.stats.unmatched_replies == 1);
+    CHECK(f.events.empty());
+    CHECK(f.rpc.open() == 1);
+}
+
+TEST_CASE("Rpc: another node's ID fails the query as WrongId", "[rpc]") {
+    RpcFixture f;
+    const Endpoint peer = ep("10.0.0.2:4000");
+    REQUIRE(f.ping(peer, id_from(2)));
+    CHECK(f.answer_last(peer, id_from(3)));
+    REQUIRE(f.events.size() == 1);
+    CHECK(f.events[0].kind == RpcEventKind::Failed);
+    CHECK(f.events[0].failure == Failure::WrongId);
+    CHECK(failure_of(f.events[0]) == Failure::WrongId);
+    CHECK(failure_text(f.events[0]).find("answered as") == 0);
+    CHECK_FALSE(f.table.contains(id_from(3)));
+}
+
+TEST_CASE("Rpc: a soft timeout, then a hard one that fails the query and the contact", "[rpc]") {
+    NodeConfig c;
+    c.rpc_timeout = 2s;
+    c.soft_timeout_initial = 300ms;
+    RpcFixture f(c);
+    // A contact, so that its failure counts.
+    const Endpoint peer = ep("10.0.0.2:4000");
+    f.table.on_answered(f.now, id_from(2), peer, std::nullopt);
+    REQUIRE(f.ping(peer, id_from(2)));
+    CHECK(f.rpc.next_deadline() == f.now + 300ms);
+    f.now += 300ms;
+    f.rpc.expire();
+    REQUIRE(f.events.size() == 1);
+    CHECK(f.events[0].kind == RpcEventKind::SoftTimeout);
+    CHECK(f.rpc.next_deadline() == TimePoint{} + 2s);
+    f.now = TimePoint{} + 2s;
+    f.rpc.expire();
+    REQUIRE(f.events.size() == 2);
+    CHECK(f.events[1].kind == RpcEventKind::Failed);
+    CHECK(f.events[1].failure == Failure::Timeout);
+    CHECK(f.events[1].reason == "no reply within 2000 ms");
+    CHECK(f.table.find(id_from(2))->failures == 1);
+    CHECK(f.stats.soft_timeouts == 1);
+    CHECK(f.stats.hard_timeouts == 1);
+}
+
+TEST_CASE("Rpc: the soft timeout follows the contact's RTT, else every reply's", "[rpc]") {
+    RpcFixture f;
+    CHECK(f.rpc.soft_timeout_for(std::nullopt) == f.config.soft_timeout_initial);
+    // Every reply so far: 100 ms -> 100 + 4 x 50.
+    REQUIRE(f.ping(ep("10.0.0.2:4000")));
+    f.now += 100ms;
+    REQUIRE(f.answer_last(ep("10.0.0.2:4000"), id_from(2)));
+    CHECK(f.rpc.soft_timeout_for(std::nullopt) == 300ms);
+    CHECK(f.rpc.soft_timeout_for(id_from(9)) == 300ms);  // no samples of its own
+    // A contact with its own estimate: 30 ms -> 30 + 4 x 15 = 90 ms.
+    f.table.on_answered(f.now, id_from(3), ep("10.0.0.3:4000"), 30ms);
+    CHECK(f.rpc.soft_timeout_for(id_from(3)) == 90ms);
+    // Clamped to the configured floor.
+    f.table.on_answered(f.now, id_from(4), ep("10.0.0.4:4000"), 1ms);
+    CHECK(f.rpc.soft_timeout_for(id_from(4)) == f.config.soft_timeout_min);
+}
+
+TEST_CASE("Rpc: an error reply reaches the handler as Refused with the node's words", "[rpc]") {
+    RpcFixture f;
+    const Endpoint peer = ep("10.0.0.2:4000");
+    REQUIRE(f.ping(peer));
+    krpc::Message e;
+    e.transaction = f.transport.last().transaction;
+    e.body = krpc::Error{202, "busy"};
+    CHECK(f.rpc.handle_reply(peer, e));
+    REQUIRE(f.events.size() == 1);
+    CHECK(f.events[0].kind == RpcEventKind::ErrorReply);
+    CHECK(failure_of(f.events[0]) == Failure::Refused);
+    CHECK(failure_text(f.events[0]) == "refused with error 202: busy");
+}
+
+TEST_CASE("Rpc: respond cuts the node list, farthest first, to fit max_size", "[rpc]") {
+    RpcFixture f;
+    krpc::Response r{.id = f.self};
+    for (int i = 0; i < 20; ++i) {
+        r.nodes.push_back(
+            {id_from(100 + i), Endpoint::v4({10, 0, 0, static_cast<std::uint8_t>(i + 1)}, 1)});
+    }
+    f.rpc.respond(ep("10.0.0.9:1"), "aa", r, 300);
+    const auto& sent = f.transport.sent.back();
+    CHECK(sent.bytes.size() <= 300);
+    const auto back = as_response(*krpc::decode(sent.bytes));
+    REQUIRE_FALSE(back.nodes.empty());
+    CHECK(back.nodes.size() < 20);
+    for (std::size_t i = 0; i < back.nodes.size(); ++i) CHECK(back.nodes[i] == r.nodes[i]);
+    // The envelope: our transaction ID, version and the asker's address.
+    const auto m = *krpc::decode(sent.bytes);
+    CHECK(m.transaction == "aa");
+    REQUIRE(m.requester);
+    CHECK(*m.requester == ep("10.0.0.9:1"));
+    // Without a bound, all of it.
+    f.rpc.respond(ep("10.0.0.9:1"), "bb", r);
+    CHECK(as_response(f.transport.last()).nodes.size() == 20);
+}
+
+TEST_CASE("Rpc: an error's message is cut to max_error_message", "[rpc]") {
+    RpcFixture f;
+    f.rpc.error(ep("10.0.0.9:1"), "aa", 203, std::string(500, 'x'));
+    CHECK(as_error(f.transport.last()).message.size() == f.config.max_error_message);
+    CHECK(f.stats.errors_out == 1);
+}
+
+TEST_CASE("Rpc: verification pings are bounded; the table hears of the skipped ones", "[rpc]") {
+    NodeConfig c;
+    c.max_maintenance_pings = 2;
+    RpcFixture f(c);
+    for (int i = 0; i < 3; ++i) {
+        const Endpoint at = Endpoint::v4({10, 0, 1, static_cast<std::uint8_t>(i + 1)}, 1);
+        f.rpc.verify(f.table.on_heard_of(f.now, id_from(10 + i), at));
+    }
+    CHECK(f.transport.sent.size() == 2);
+    CHECK(f.stats.maintenance_pings == 2);
+    CHECK(f.stats.maintenance_pings_skipped == 1);
+    CHECK(f.rpc.open() == 2);
+    // One answers: the budget frees, and its node enters the table.
+    const auto first = f.transport.message(0);
+    auto reply =
+        *krpc::decode(encode_response(first.transaction, krpc::Response{.id = id_from(10)}));
+    CHECK(f.rpc.handle_reply(f.transport.sent[0].to, reply));
+    CHECK(f.table.contains(id_from(10)));
+    f.rpc.verify(f.table.on_heard_of(f.now, id_from(20), ep("10.0.2.1:1")));
+    CHECK(f.stats.maintenance_pings == 3);
+}
+
+TEST_CASE("Rpc: a full transaction table refuses a query without a handler call", "[rpc]") {
+    NodeConfig c;
+    c.max_transactions = 2;
+    RpcFixture f(c);
+    CHECK(f.ping(ep("10.0.0.2:1")));
+    CHECK(f.ping(ep("10.0.0.3:1")));
+    CHECK_FALSE(f.ping(ep("10.0.0.4:1")));
+    CHECK(f.transport.sent.size() == 2);
+    CHECK(f.stats.transactions_full == 1);
+    CHECK(f.events.empty());
+}
+
+TEST_CASE("Rpc: cancel_all fails every open query as Cancelled", "[rpc]") {
+    RpcFixture f;
+    REQUIRE(f.ping(ep("10.0.0.2:1")));
+    REQUIRE(f.ping(ep("10.0.0.3:1")));
+    f.rpc.cancel_all();
+    REQUIRE(f.events.size() == 2);
+    for (const auto& e : f.events) {
+        CHECK(e.kind == RpcEventKind::Failed);
+        CHECK(e.failure == Failure::Cancelled);
+    }
+    CHECK(f.rpc.open() == 0);
+    CHECK(f.rpc.next_deadline() == TimePoint::max());
+}
+
+TEST_CASE("Rpc: unreachable addresses are named before anything is sent", "[rpc]") {
+    RpcFixture f;
+    CHECK(f.rpc.unreachable(ep("10.0.0.2:0")) ==
+          std::optional<std::string>("cannot send to 10.0.0.2:0"));
+    CHECK_FALSE(f.rpc.unreachable(ep("10.0.0.2:1")));
+}
+
+TEST_CASE("Rpc: new contacts and live peers are reported to the hooks", "[rpc]") {
+    RpcFixture f;
+    std::vector<NodeId> fresh, alive;
+    f.rpc.set_new_contact_hook([&](const NodeId& id, const Endpoint&) { fresh.push_back(id); });
+    f.rpc.set_contact_observer(
+        [&](TimePoint, const NodeId& id, const Endpoint&) { alive.push_back(id); });
+    REQUIRE(f.ping(ep("10.0.0.2:1")));
+    REQUIRE(f.answer_last(ep("10.0.0.2:1"), id_from(2)));
+    REQUIRE(f.ping(ep("10.0.0.2:1")));
+    REQUIRE(f.answer_last(ep("10.0.0.2:1"), id_from(2)));  // known now: not new
+    f.rpc.heard_from(id_from(5), ep("10.0.0.5:1"));
+    CHECK(fresh == std::vector<NodeId>{id_from(2)});
+    CHECK(alive == std::vector<NodeId>{id_from(2), id_from(2), id_from(5)});
+}
