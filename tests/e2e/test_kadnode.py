@@ -318,6 +318,36 @@ class NetworkTests(Harness):
         for line in p.stderr_lines:  # log lines may be there; traces of a crash may not
             self.assertNotRegex(line or "", r"terminate|what\(\)|Sanitizer|Segmentation")
 
+    def test_failures_carry_a_stable_code(self):
+        # A node that knows nobody, and a second one it can ask.
+        p, _ = self.start_json_node("--timeout-ms", "300")
+        q, q_ready = self.start_json_node("--max-value-size", "10")
+        cases = [
+            ("get nothing-here", "no_contacts"),
+            ("frobnicate", "unknown_command"),
+            ("p nonsense", "bad_argument"),
+            ("put k " + "x" * 1001, "bad_argument"),
+            # Nobody listens on port 1 of loopback: no answer within --timeout-ms.
+            ("p 127.0.0.1:1", "timeout"),
+            ("p " + q_ready["addr"] + " " + "ab" * 20, "wrong_id"),
+            ("p [::1]:4000", "unreachable"),  # IPv6 from an IPv4 socket
+        ]
+        for line, code in cases:
+            r = p.cmd(line)
+            self.assertFalse(r["ok"], line)
+            self.assertEqual(r["code"], code, (line, r))
+            self.assertTrue(r["error"], line)
+        r = p.cmd("bootstrap " + q_ready["addr"])
+        self.assertTrue(r["ok"], r)
+        self.assertNotIn("code", r)  # only failures carry one
+        r = p.cmd("get nothing-here")
+        self.assertEqual((r["ok"], r["code"], r["error"]), (False, "not_found", "not found"))
+        # A node's refusal: a value over its limit (but within ours), with its KRPC error.
+        r = p.cmd("s " + q_ready["addr"] + " k " + "v" * 20)
+        self.assertEqual((r["ok"], r["code"], r["krpc_code"]), (False, "refused", 205), r)
+        q.close_stdin()
+        p.close_stdin()
+
     def test_bad_flags_exit_2_with_one_clear_line(self):
         cases = [
             (["--frobnicate"], "--frobnicate"),
