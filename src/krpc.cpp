@@ -131,7 +131,10 @@ Want parse_want(View list) {
 Expected<Query> ping_query(View args) {
     Found<kPingSpec.size()> a;
     if (auto why = verify(args, " in 'a'", kPingSpec, a); !why.empty()) return unexpected(why);
-    return Query{id_of(a[0]), PingArgs{}};
+    Query q;
+    q.id = id_of(a[0]);
+    q.args = PingArgs{};
+    return q;
 }
 
 Expected<Query> find_query(View args, Method method) {
@@ -139,9 +142,16 @@ Expected<Query> find_query(View args, Method method) {
     if (auto why = verify(args, " in 'a'", kFindSpec, a); !why.empty()) return unexpected(why);
     std::optional<Want> want;
     if (a.has(kFindWant)) want = parse_want(a[kFindWant]);
-    const NodeId target = id_of(a[kFindTarget]);
-    if (method == Method::FindNode) return Query{id_of(a[kFindId]), FindNodeArgs{target, want}};
-    return Query{id_of(a[kFindId]), FindValueArgs{target, want}};
+    // Built member by member: GCC 12 misreads the variant's aggregate initialisation as
+    // uninitialised under the sanitizers (-Wmaybe-uninitialized).
+    Query q;
+    q.id = id_of(a[kFindId]);
+    if (method == Method::FindNode) {
+        q.args = FindNodeArgs{id_of(a[kFindTarget]), want};
+    } else {
+        q.args = FindValueArgs{id_of(a[kFindTarget]), want};
+    }
+    return q;
 }
 
 Expected<Query> store_query(View args) {
@@ -158,7 +168,10 @@ Expected<Query> store_query(View args) {
         s.ttl = a[kStoreTtl].as_int();
         if (*s.ttl <= 0) return unexpected("'ttl' must be positive");
     }
-    return Query{id_of(a[kStoreId]), std::move(s)};
+    Query q;
+    q.id = id_of(a[kStoreId]);
+    q.args = std::move(s);
+    return q;
 }
 
 Query unknown_query(View args, bool has_args, std::string_view name) {

@@ -98,16 +98,18 @@ void Maintenance::on_new_contact(const NodeId& id, const Endpoint& ep) {
     if (!config_.handoff || storage_.size() == 0) return;
     // Items for which the newcomer is now among the k nearest, when we are the nearest holder
     // we know of (every other contact is farther from the key than we are).
-    std::vector<const StoredItem*> items;
+    std::vector<NodeId> targets;
     for (const auto& [target, item] : storage_.items()) {
         if (!table_.self_is_nearest(target, id)) continue;  // cheap: one bucket
         table_.closest(target, config_.k, closest_);
         if (std::any_of(closest_.begin(), closest_.end(),
                         [&](const Contact* c) { return c->id == id; })) {
-            items.push_back(&item);
+            targets.push_back(target);
         }
     }
-    for (const StoredItem* item : items) {
+    for (const NodeId& target : targets) {
+        const StoredItem* item = storage_.find(target);  // found again: the work may change it
+        if (!item) continue;
         if (handoffs_ >= config_.max_handoffs) {
             ++stats_.handoffs_skipped;
             continue;
@@ -121,8 +123,8 @@ void Maintenance::on_new_contact(const NodeId& id, const Endpoint& ep) {
 // ---- time ---------------------------------------------------------------------------------------
 
 void Maintenance::run() {
-    if (now_ >= table_.next_refresh(config_.bucket_refresh)) refresh_buckets();
     if (!by_due_.empty() && now_ >= std::max(by_due_.begin()->first, next_scan_)) republish_due();
+    if (now_ >= table_.next_refresh(config_.bucket_refresh)) refresh_buckets();
 }
 
 void Maintenance::refresh_buckets() {
@@ -162,6 +164,7 @@ void Maintenance::republish(const NodeId& target) {
             {.key = item->key, .value = item->value, .seq = item->seq, .ttl = ttl, .ours = true});
         on_published(target);
         ++stats_.refreshed_originals;
+        item = storage_.find(target);  // the store above wrote it
     } else {
         if (table_.count_nearer_than_self(target) >= config_.k) {
             // We know k nodes nearer the key: they hold it (a hand-off or their own republish

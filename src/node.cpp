@@ -232,10 +232,9 @@ void Node::cancel_all() {
     // Take everything out first: callbacks may start new work, which must find clean tables.
     auto taken = ops_->take_all();
     rpc_.cancel_all();
-    for (auto& op : taken) {
-        op->cancel();
-        op->complete();
-    }
+    // Every operation stops before any reports, so a callback sees none of them running.
+    for (auto& op : taken) op->cancel();
+    for (auto& op : taken) op->complete();
 }
 
 }  // namespace kad

@@ -730,3 +730,39 @@ TEST_CASE("a bad NodeConfig is refused with the reason, not clamped", "[node][co
     Node n(eight, id_from(1), t, rng, TimePoint{});
     CHECK(n.config().routing.k == 8);
 }
+
+TEST_CASE("cancelled operations no longer count as running when their callbacks run",
+          "[node][failure]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.9:1");
+    const NodeId pid = id_from(9);
+    f.add_contact(pid, peer);
+    std::vector<std::size_t> running;
+    std::optional<PutResult> put;
+    f.node.lookup(f.now, id_from(77),
+                  [&](const LookupResult&) { running.push_back(f.node.lookups_running()); });
+    f.node.put(f.now, "p", "v", {}, [&](const PutResult& r) {
+        running.push_back(f.node.lookups_running());
+        put = r;
+    });
+    REQUIRE(f.node.lookups_running() == 2);
+    f.node.cancel_all();
+    CHECK(running == std::vector<std::size_t>{0, 0});
+    // The cancelled put still says what it did: one lookup query so far.
+    REQUIRE(put);
+    CHECK(put->code == Failure::Cancelled);
+    CHECK(put->queries == 1);
+}
+
+TEST_CASE("a get that no node answers fails as a timeout, not as not found", "[node][failure]") {
+    NodeConfig c;
+    c.rpc_timeout = 1s;
+    Fixture f(c);
+    f.add_contact(id_from(9), ep("10.0.0.9:1"));
+    std::optional<GetResult> got;
+    f.node.get(f.now, "silence", [&](const GetResult& r) { got = r; });
+    for (int i = 0; i < 20 && !got; ++i) f.advance(500ms);
+    REQUIRE(got);
+    CHECK(got->code == Failure::Timeout);
+    CHECK(got->error == "not found (no node answered)");
+}

@@ -236,6 +236,8 @@ private:
     TimePoint armed_ = TimePoint::max();
     SystemRandom rng_;
     std::unique_ptr<SocketTransport> transport_;
+    // Declared before the driver, so it outlives the discovery that multicasts through it.
+    std::unique_ptr<detail::MulticastSockets> mcast_;
     std::unique_ptr<Driver> driver_;  // the node and its discovery
     RuntimeStats rstats_;
     bool v6_socket_ = false;
@@ -243,7 +245,6 @@ private:
     bool closed_ = false;
     Endpoint bind_;
     Logger logger_;
-    std::unique_ptr<detail::MulticastSockets> mcast_;
     // Handlers hold a weak reference: an AsioNode may be destroyed while its io_context runs on.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

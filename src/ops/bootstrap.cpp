@@ -109,6 +109,8 @@ void BootstrapOp::conclude(Failure code, std::string error) {
 }
 
 void BootstrapOp::cancel() {
+    if (self_lookup_) self_lookup_->stop();
+    for (auto& t : refreshes_) t->stop();
     conclude(Failure::Cancelled, "cancelled");
 }
 

@@ -35,7 +35,7 @@ void LookupOp::check() {
     result_.hops = l.hops();
     result_.ok = !result_.nodes.empty();
     if (!result_.ok) {
-        if (ctx_.table.size() == 0) {
+        if (l.queries() == 0) {
             result_.fail(Failure::NoContacts, "no contacts to ask");
         } else {
             result_.fail(Failure::Timeout, "no node answered");
@@ -45,6 +45,7 @@ void LookupOp::check() {
 }
 
 void LookupOp::cancel() {
+    traversal_.stop();
     result_.queries = traversal_.lookup().queries();
     result_.elapsed = ctx_.now - traversal_.started();
     result_.fail(Failure::Cancelled, "cancelled");
@@ -96,8 +97,10 @@ void GetOp::check() {
     const auto& found = l.value();
     if (!found) {
         result_.hops = l.hops();
-        if (ctx_.table.size() == 0) {
+        if (l.queries() == 0) {
             result_.fail(Failure::NoContacts, "not found (no contacts to ask)");
+        } else if (l.results().empty()) {
+            result_.fail(Failure::Timeout, "not found (no node answered)");
         } else {
             result_.fail(Failure::NotFound, "not found");
         }
@@ -124,7 +127,10 @@ void GetOp::cache(const FoundValue& found) {
 }
 
 void GetOp::cancel() {
-    if (traversal_) result_.queries = traversal_->lookup().queries();
+    if (traversal_) {
+        traversal_->stop();
+        result_.queries = traversal_->lookup().queries();
+    }
     result_.elapsed = ctx_.now - started_;
     result_.fail(Failure::Cancelled, "cancelled");
     finish();

@@ -86,29 +86,41 @@ void PutOp::on_lookup_done() {
     check_stores();
 }
 
-void PutOp::check_stores() {
-    if (!stores_.done()) return;
+void PutOp::take_counts() {
     PutResult& r = result_;
     r.elapsed = ctx_.now - started_;
+    if (traversal_) {
+        r.queries = traversal_->lookup().queries();
+        r.hops = traversal_->lookup().hops();
+    }
     r.stored = stores_.stored;
     r.refused = stores_.refused;
     r.failed = stores_.failed;
     r.refusals = stores_.refusals;
+}
+
+void PutOp::check_stores() {
+    if (!stores_.done()) return;
+    take_counts();
+    PutResult& r = result_;
     r.ok = r.stored > 0 || (r.refused == 0 && r.failed == 0 && r.stored_locally);
     if (!r.ok) {
         if (!r.refusals.empty()) {
             r.fail(Failure::Refused, "refused by every node (" + r.refusals.front().second + ")");
         } else if (r.failed > 0) {
             r.fail(Failure::Timeout, "no node answered the store");
-        } else {
+        } else if (r.queries == 0) {
             r.fail(Failure::NoContacts, "no node to store on");
+        } else {
+            r.fail(Failure::Timeout, "no node to store on: none answered the lookup");
         }
     }
     finish();
 }
 
 void PutOp::cancel() {
-    result_.elapsed = ctx_.now - started_;
+    if (traversal_) traversal_->stop();
+    take_counts();
     result_.fail(Failure::Cancelled, "cancelled");
     finish();
 }
@@ -124,6 +136,12 @@ RepublishOp::RepublishOp(Context& ctx, StoreJob job, Callback<RepublishResult> d
       job_(std::move(job)),
       traversal_(ctx, {.target = NodeId::from_key(job_.key), .find_value = true}),
       done_(std::move(done)) {}
+
+void RepublishOp::cancel() {
+    traversal_.stop();
+    result_.stored = stores_.stored;  // the stores that were taken before the stop
+    finish();
+}
 
 void RepublishOp::start() {
     if (!traversal_.start(*this, 0)) return finish();

@@ -26,6 +26,8 @@ private:
     // value is unchanged). Nothing, with the result failed, if nothing can supersede it.
     std::optional<std::int64_t> choose_seq();
     void check_stores();
+    // The counts so far: the lookup's queries and hops, the stores' outcomes.
+    void take_counts();
 
     Context& ctx_;
     std::string value_;
@@ -51,7 +53,7 @@ public:
     RepublishOp(Context& ctx, StoreJob job, Callback<RepublishResult> done);
     void start() override;
     void on_rpc(std::uint32_t slot, const NodeId& peer, const RpcEvent& e) override;
-    void cancel() override { finish(); }
+    void cancel() override;
     void complete() override { done_(result_); }
 
 private:

@@ -28,7 +28,13 @@ Traversal::Traversal(Context& ctx, const TraversalOptions& options)
       local_(options.local) {}
 
 Traversal::~Traversal() {
-    if (running_) --ctx_.lookups;  // cancelled
+    stop();
+}
+
+void Traversal::stop() {
+    if (!running_) return;
+    running_ = false;
+    --ctx_.lookups;
 }
 
 bool Traversal::admit(Context& ctx) {

@@ -39,6 +39,9 @@ public:
     bool start(const Operation& owner, std::uint32_t slot);
     // An event for one of its queries. Ignored once the lookup is done (a late answer).
     void on_rpc(const NodeId& peer, const RpcEvent& e);
+    // Stops a running lookup (its operation was cancelled): it no longer counts as running, and
+    // ignores what still arrives.
+    void stop();
     bool done() const noexcept { return done_; }
 
     const Lookup& lookup() const noexcept { return lookup_; }
