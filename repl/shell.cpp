@@ -39,8 +39,19 @@ const std::vector<CommandInfo>& commands() {
          "Like get, and also says which node answered."},
         {"bootstrap", "bootstrap <ip>:<port> [<id>]", "join the network through a node",
          "Pings the node, looks up our own id, then refreshes the farther buckets."},
-        {"peers", "peers", "the peers found on the LAN: id, address, last seen, RTT",
-         "LAN discovery's view: nodes that announced themselves and answered a ping."},
+        {"gp", "gp <ip>:<port> [<id>] <info-hash>", "BEP 5 get_peers to one node",
+         "Sends one get_peers: the node answers with peers of the swarm (values) and nodes\n"
+         "nearer the info-hash, and a token."},
+        {"ap", "ap <ip>:<port> [<id>] <info-hash> [<port>]", "BEP 5 announce_peer to one node",
+         "Asks the node for a token (get_peers), then announces this node in the swarm at\n"
+         "<port>, or without one at the port its datagrams come from (implied_port)."},
+        {"announce", "announce <info-hash> [<port>]", "join a swarm on the k nearest nodes",
+         "A get_peers lookup of the info-hash, then announce_peer to the k nearest nodes with\n"
+         "the tokens they gave (BEP 5). Also lists the peers met on the way."},
+        {"peers", "peers [<info-hash>]", "LAN peers; with an info-hash, the peers of a swarm",
+         "Without an argument: LAN discovery's view, the nodes that announced themselves and\n"
+         "answered a ping. With an info-hash: an iterative get_peers (BEP 5), the peers every\n"
+         "node on the way to the k nearest knew of."},
         {"fingerprint", "fingerprint", "a short hash of the LAN view, equal on converged nodes",
          "SHA-256 of the sorted ids of the LAN view and this node, 16 hex digits: every node\n"
          "that sees the same LAN prints the same fingerprint."},
@@ -226,6 +237,128 @@ Reply ok(std::string cmd, std::string text, json data = json::object()) {
     return r;
 }
 
+// ---- BEP 5: gp, ap, announce, peers <info-hash>
+// --------------------------------------------------
+
+json peers_json(const std::vector<kad::Endpoint>& peers) {
+    json list = json::array();
+    for (const auto& p : peers) list.push_back(p.to_string());
+    return list;
+}
+
+std::string peers_text(const std::vector<kad::Endpoint>& peers) {
+    std::string text;
+    for (const auto& p : peers) text += "\n  " + p.to_string();
+    return text;
+}
+
+void get_peers_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
+    if (a.size() < 2 || a.size() > 3) usage_error(cmd);
+    const auto to = parse_endpoint(a[0]);
+    std::optional<kad::NodeId> id;
+    if (a.size() == 3) id = parse_id(a[1], "id");
+    const auto info_hash = parse_id(a[a.size() - 1], "info-hash");
+    node.async_get_peers(to, id, info_hash, [cmd, done](const kad::GetPeersResult& r) {
+        if (!r.ok) return done(fail(cmd, r));
+        json nodes = json::array();
+        for (const auto& n : r.nodes) nodes.push_back(node_json(n));
+        std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() + ") answered in " +
+                           ms_text(r.rtt) + " with " + plural(r.values.size(), "peer", "peers") +
+                           " and " + plural(r.nodes.size(), "node", "nodes") + peers_text(r.values);
+        for (const auto& n : r.nodes) text += "\n" + node_line(n);
+        done(ok(cmd, text,
+                {{"id", r.id.to_hex()},
+                 {"addr", r.endpoint.to_string()},
+                 {"rtt_ms", ms(r.rtt)},
+                 {"peers", peers_json(r.values)},
+                 {"nodes", nodes}}));
+    });
+}
+
+void announce_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
+    // ap <ep> [<id>] <info-hash> [<port>]: an id is a second 40-hex word before the info-hash.
+    if (a.size() < 2 || a.size() > 4) usage_error(cmd);
+    const auto to = parse_endpoint(a[0]);
+    std::size_t i = 1;
+    std::optional<kad::NodeId> id;
+    if (a.size() >= 3 && is_hex_id(a[1]) && is_hex_id(a[2])) id = parse_id(a[i++], "id");
+    const auto info_hash = parse_id(a[i++], "info-hash");
+    std::uint16_t port = 0;
+    if (i < a.size()) port = static_cast<std::uint16_t>(parse_int(a[i++], "port", 1, 65535));
+    if (i != a.size()) usage_error(cmd);
+    node.async_announce_peer(
+        to, id, info_hash, port, [cmd, done, port](const kad::AnnouncePeerResult& r) {
+            if (!r.ok) {
+                Reply f = fail(cmd, r);
+                if (r.error_code) f.data["krpc_code"] = r.error_code;
+                return done(f);
+            }
+            const std::string at = port ? "port " + std::to_string(port) : "our own port";
+            done(
+                ok(cmd,
+                   "announced at " + at + " to " + r.endpoint.to_string() + " in " + ms_text(r.rtt),
+                   {{"id", r.id.to_hex()},
+                    {"addr", r.endpoint.to_string()},
+                    {"port", port},
+                    {"rtt_ms", ms(r.rtt)}}));
+        });
+}
+
+void find_peers(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
+    if (a.size() != 1) usage_error(cmd);
+    const auto info_hash = parse_id(a[0], "info-hash");
+    node.async_find_peers(info_hash, [cmd, done](const kad::FindPeersResult& r) {
+        json data = {{"peers", peers_json(r.peers)},
+                     {"hops", r.hops},
+                     {"queries", r.queries},
+                     {"ms", ms(r.elapsed)}};
+        if (!r.ok) {
+            Reply f = fail(cmd, r);
+            f.data = data;
+            return done(f);
+        }
+        done(ok(cmd,
+                plural(r.peers.size(), "peer", "peers") + " in swarm " + r.info_hash.short_hex() +
+                    " from the " + plural(r.nodes.size(), "node", "nodes") + " nearest it, " +
+                    plural(r.queries, "query", "queries") + ", " + ms_text(r.elapsed) +
+                    peers_text(r.peers),
+                data));
+    });
+}
+
+void announce(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
+    if (a.size() < 1 || a.size() > 2) usage_error(cmd);
+    const auto info_hash = parse_id(a[0], "info-hash");
+    std::uint16_t port = 0;
+    if (a.size() == 2) port = static_cast<std::uint16_t>(parse_int(a[1], "port", 1, 65535));
+    node.async_announce(info_hash, port, [cmd, done](const kad::AnnounceResult& r) {
+        json data = {{"announced", r.announced},     {"refused", r.refused},
+                     {"failed", r.failed},           {"port", r.port},
+                     {"peers", peers_json(r.peers)}, {"queries", r.queries},
+                     {"ms", ms(r.elapsed)}};
+        if (!r.ok) {
+            Reply f = fail(cmd, r);
+            f.data = data;
+            return done(f);
+        }
+        const std::string at = r.port ? "port " + std::to_string(r.port) : "our own port";
+        done(ok(cmd,
+                "announced in swarm " + r.info_hash.short_hex() + " at " + at + " on " +
+                    plural(r.announced, "node", "nodes") + ", " + std::to_string(r.refused) +
+                    " refused, " + std::to_string(r.failed) + " did not answer; " +
+                    plural(r.peers.size(), "peer", "peers") + " met on the way" +
+                    peers_text(r.peers),
+                data));
+    });
+}
+
+void bep5(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
+    if (cmd == "gp") return get_peers_probe(node, cmd, a, done);
+    if (cmd == "ap") return announce_probe(node, cmd, a, done);
+    if (cmd == "announce") return announce(node, cmd, a, done);
+    find_peers(node, cmd, a, done);
+}
+
 }  // namespace
 
 Shell::Shell(kad::AsioNode& node, kad::TimePoint started, std::string network)
@@ -361,6 +494,10 @@ void Shell::run(std::string_view line, Done done) {
             return done(ok(cmd, text, {{"items", list}}));
         }
 
+        if (cmd == "gp" || cmd == "ap" || cmd == "announce" || (cmd == "peers" && a.size() > 0)) {
+            return bep5(node_, cmd, a, done);
+        }
+
         if (cmd == "peers" || cmd == "fingerprint") {
             if (a.size() != 0) usage_error(cmd);
             const kad::Discovery* d = node_.discovery();
@@ -395,12 +532,11 @@ void Shell::run(std::string_view line, Done done) {
             const auto& s = node_.node().stats();
             const auto& rs = node_.runtime_stats();
             const auto& rl = node_.node().rate_limiter().stats();
-            auto by_method = [](const std::array<std::uint64_t, 5>& v) {
+            auto by_method = [](const std::array<std::uint64_t, kad::krpc::kMethods>& v) {
                 json j = json::object();
-                for (auto m : {kad::krpc::Method::Ping, kad::krpc::Method::FindNode,
-                               kad::krpc::Method::FindValue, kad::krpc::Method::Store,
-                               kad::krpc::Method::Unknown}) {
-                    j[std::string(kad::krpc::method_name(m))] = v[static_cast<std::size_t>(m)];
+                for (std::size_t m = 0; m < v.size(); ++m) {
+                    j[std::string(kad::krpc::method_name(static_cast<kad::krpc::Method>(m)))] =
+                        v[m];
                 }
                 return j;
             };
@@ -429,6 +565,11 @@ void Shell::run(std::string_view line, Done done) {
                 {"hard_timeouts", s.hard_timeouts},
                 {"stores_accepted", s.stores_accepted},
                 {"stores_refused", s.stores_refused},
+                {"announces_accepted", s.announces_accepted},
+                {"announces_refused", s.announces_refused},
+                {"announces_dropped", s.announces_dropped},
+                {"swarms", node_.node().peer_store().swarms()},
+                {"swarm_peers", node_.node().peer_store().size()},
                 {"transactions_full", s.transactions_full},
                 {"lookups_started", s.lookups_started},
                 {"lookups_done", s.lookups_done},

@@ -25,6 +25,10 @@ std::string_view method_name(Method m) noexcept {
             return "find_value";
         case Method::Store:
             return "store";
+        case Method::GetPeers:
+            return "get_peers";
+        case Method::AnnouncePeer:
+            return "announce_peer";
         case Method::Unknown:
             break;
     }
@@ -76,6 +80,23 @@ constexpr std::array kStoreSpec{
 };
 enum { kStoreId, kStoreK, kStoreSeq, kStoreTarget, kStoreToken, kStoreTtl, kStoreV };
 
+constexpr std::array kGetPeersSpec{
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"info_hash", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"want", Type::List, Need::Optional},
+};
+enum { kGetPeersId, kGetPeersInfoHash, kGetPeersWant };
+
+// BEP 5: "port" is required even with "implied_port" (which then overrides it).
+constexpr std::array kAnnounceSpec{
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"implied_port", Type::Integer, Need::Optional},
+    KeySpec{"info_hash", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"port", Type::Integer, Need::Required},
+    KeySpec{"token", Type::String, Need::Required, Len::AtMost, kMaxTokenSize},
+};
+enum { kAnnounceId, kAnnounceImplied, kAnnounceInfoHash, kAnnouncePort, kAnnounceToken };
+
 constexpr std::array kResponseSpec{
     KeySpec{"ip", Type::String, Need::Optional},
     KeySpec{"r", Type::Dict, Need::Required},
@@ -90,8 +111,18 @@ constexpr std::array kResultSpec{
     KeySpec{"seq", Type::Integer, Need::Optional},
     KeySpec{"token", Type::String, Need::Optional, Len::AtMost, kMaxTokenSize},
     KeySpec{"v", Type::String, Need::Optional},
+    KeySpec{"values", Type::List, Need::Optional},
 };
-enum { kResultId, kResultK, kResultNodes, kResultNodes6, kResultSeq, kResultToken, kResultV };
+enum {
+    kResultId,
+    kResultK,
+    kResultNodes,
+    kResultNodes6,
+    kResultSeq,
+    kResultToken,
+    kResultV,
+    kResultValues
+};
 
 constexpr std::array kErrorSpec{
     KeySpec{"e", Type::List, Need::Required},
@@ -102,6 +133,8 @@ Method method_from_name(std::string_view name) {
     if (name == "find_node") return Method::FindNode;
     if (name == "find_value") return Method::FindValue;
     if (name == "store") return Method::Store;
+    if (name == "get_peers") return Method::GetPeers;
+    if (name == "announce_peer") return Method::AnnouncePeer;
     return Method::Unknown;
 }
 
@@ -174,6 +207,35 @@ Expected<Query> store_query(View args) {
     return q;
 }
 
+Expected<Query> get_peers_query(View args) {
+    Found<kGetPeersSpec.size()> a;
+    if (auto why = verify(args, " in 'a'", kGetPeersSpec, a); !why.empty()) return unexpected(why);
+    Query q;
+    q.id = id_of(a[kGetPeersId]);
+    GetPeersArgs g;
+    g.info_hash = id_of(a[kGetPeersInfoHash]);
+    if (a.has(kGetPeersWant)) g.want = parse_want(a[kGetPeersWant]);
+    q.args = g;
+    return q;
+}
+
+Expected<Query> announce_query(View args) {
+    Found<kAnnounceSpec.size()> a;
+    if (auto why = verify(args, " in 'a'", kAnnounceSpec, a); !why.empty()) return unexpected(why);
+    AnnouncePeerArgs p;
+    p.info_hash = id_of(a[kAnnounceInfoHash]);
+    p.port = a[kAnnouncePort].as_int();
+    p.implied_port = a.has(kAnnounceImplied) && a[kAnnounceImplied].as_int() != 0;
+    p.token = std::string(a[kAnnounceToken].as_string());
+    if (!p.implied_port && (p.port < 1 || p.port > 65535)) {
+        return unexpected("'port' must be from 1 to 65535");
+    }
+    Query q;
+    q.id = id_of(a[kAnnounceId]);
+    q.args = std::move(p);
+    return q;
+}
+
 Query unknown_query(View args, bool has_args, std::string_view name) {
     Query query;
     // The sender's ID, if it sent one, so the node can still learn of it.
@@ -211,6 +273,12 @@ Expected<Message, DecodeFailure> decode_query(View root, Message msg) {
         case Method::Store:
             query = store_query(args);
             break;
+        case Method::GetPeers:
+            query = get_peers_query(args);
+            break;
+        case Method::AnnouncePeer:
+            query = announce_query(args);
+            break;
         case Method::Unknown:
             query = unknown_query(args, q.has(kQueryA), name);
             break;
@@ -218,6 +286,46 @@ Expected<Message, DecodeFailure> decode_query(View root, Message msg) {
     if (!query) return bad_query(msg.transaction, query.error());
     msg.body = std::move(*query);
     return msg;
+}
+
+// BEP 5's compact peers: 6 bytes (IPv4) or 18 (IPv6) a string. A list with anything else in it
+// is refused whole: re-encoding what we read must give back the datagram (docs/PROTOCOL.md).
+std::string parse_values(View list, std::size_t max, std::vector<Endpoint>& out) {
+    if (list.size() > max) return "too many entries in 'values'";
+    std::string why;
+    list.for_each([&](View v) {
+        if (!why.empty()) return;
+        const std::string_view raw = v.is_string() ? v.as_string() : std::string_view();
+        auto ep = (raw.size() == kCompactPeerV4 || raw.size() == kCompactPeerV6)
+                      ? Endpoint::from_compact(raw)
+                      : std::nullopt;
+        if (!ep) {
+            why = "a peer in 'values' must be a 6- or 18-byte string";
+            return;
+        }
+        out.push_back(*ep);
+    });
+    return why;
+}
+
+// The node lists of a response: "nodes" and "nodes6", and which were present though empty.
+std::string parse_node_lists(const Found<kResultSpec.size()>& r, const Limits& limits,
+                             Response& resp) {
+    if (r.has(kResultNodes)) {
+        const auto raw = r[kResultNodes].as_string();
+        if (!parse_compact_nodes(raw, kCompactNodeV4, limits.max_nodes, resp.nodes)) {
+            return "too many entries in 'nodes'";
+        }
+        resp.empty_lists.v4 = raw.empty();
+    }
+    if (r.has(kResultNodes6)) {
+        const auto raw = r[kResultNodes6].as_string();
+        if (!parse_compact_nodes(raw, kCompactNodeV6, limits.max_nodes, resp.nodes)) {
+            return "too many entries in 'nodes6'";
+        }
+        resp.empty_lists.v6 = raw.empty();
+    }
+    return {};
 }
 
 Expected<Message, DecodeFailure> decode_response(View root, Message msg, const Limits& limits) {
@@ -230,15 +338,15 @@ Expected<Message, DecodeFailure> decode_response(View root, Message msg, const L
     if (top.has(kResponseIp)) msg.requester = Endpoint::from_compact(top[kResponseIp].as_string());
     Response resp;
     resp.id = id_of(r[kResultId]);
-    if (r.has(kResultNodes) && !parse_compact_nodes(r[kResultNodes].as_string(), kCompactNodeV4,
-                                                    limits.max_nodes, resp.nodes)) {
-        return malformed("too many entries in 'nodes'");
-    }
-    if (r.has(kResultNodes6) && !parse_compact_nodes(r[kResultNodes6].as_string(), kCompactNodeV6,
-                                                     limits.max_nodes, resp.nodes)) {
-        return malformed("too many entries in 'nodes6'");
-    }
+    if (auto why = parse_node_lists(r, limits, resp); !why.empty()) return malformed(why);
     if (r.has(kResultToken)) resp.token = std::string(r[kResultToken].as_string());
+    if (r.has(kResultValues)) {
+        resp.values.emplace();
+        if (auto why = parse_values(r[kResultValues], limits.max_values, *resp.values);
+            !why.empty()) {
+            return malformed(why);
+        }
+    }
     if (r.has(kResultK) || r.has(kResultV)) {
         if (!r.has(kResultK) || !r.has(kResultV)) {
             return malformed("an item in 'r' needs both 'k' and 'v'");
@@ -313,6 +421,7 @@ std::string validate_response(Method method, const Response& r) {
     // An empty "nodes" is a valid answer from a node that knows nobody; an item in a find_node
     // answer is simply not looked at.
     if (method == Method::FindValue && !r.token) return "find_value response without 'token'";
+    if (method == Method::GetPeers && !r.token) return "get_peers response without 'token'";
     return {};
 }
 
@@ -357,6 +466,21 @@ void append_args(std::string& out, const Query& q) {
                 key(out, "target");
                 append_string(out, a.target.raw());
                 append_want(out, a.want);
+            } else if constexpr (std::is_same_v<A, GetPeersArgs>) {
+                key(out, "info_hash");
+                append_string(out, a.info_hash.raw());
+                append_want(out, a.want);
+            } else if constexpr (std::is_same_v<A, AnnouncePeerArgs>) {
+                if (a.implied_port) {
+                    key(out, "implied_port");
+                    append_int(out, 1);
+                }
+                key(out, "info_hash");
+                append_string(out, a.info_hash.raw());
+                key(out, "port");
+                append_int(out, a.port);
+                key(out, "token");
+                append_string(out, a.token);
             } else if constexpr (std::is_same_v<A, StoreArgs>) {
                 key(out, "k");
                 append_string(out, a.key);
@@ -393,11 +517,11 @@ void append_results(std::string& out, const Response& r) {
     }
     std::string v4, v6;
     append_compact_nodes(v4, v6, r.nodes);
-    if (!v4.empty()) {
+    if (!v4.empty() || r.empty_lists.v4) {
         key(out, "nodes");
         append_string(out, v4);
     }
-    if (!v6.empty()) {
+    if (!v6.empty() || r.empty_lists.v6) {
         key(out, "nodes6");
         append_string(out, v6);
     }
@@ -412,6 +536,12 @@ void append_results(std::string& out, const Response& r) {
     if (r.item) {
         key(out, "v");
         append_string(out, r.item->value);
+    }
+    if (r.values) {
+        key(out, "values");
+        out.push_back('l');
+        for (const Endpoint& p : *r.values) append_string(out, p.compact());
+        out.push_back('e');
     }
     out.push_back('e');
 }

@@ -7,6 +7,7 @@
 #include "ops/find.hpp"
 #include "ops/hand_off.hpp"
 #include "ops/operation.hpp"
+#include "ops/peers.hpp"
 #include "ops/probes.hpp"
 #include "ops/put.hpp"
 
@@ -64,16 +65,17 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       now_(now),
       table_(id, config_.routing, now),
       storage_(config_.storage),
+      peers_(config_.peers),
       seen_(config_.seen_seq_entries),
       limiter_(config_.rate_limit),
       tokens_(config_.token_rotation, rng, now),
       rpc_(config_, id_, now_, transport, rng, table_, stats_, log_),
-      queries_(config_, id_, now_, rpc_, table_, storage_, tokens_, stats_, log_),
+      queries_(config_, id_, now_, rpc_, table_, storage_, peers_, tokens_, rng, stats_, log_),
       ops_(std::make_unique<ops::Operations>()),
       actions_(std::make_unique<Actions>(*this)),
       maintenance_(config_, now_, table_, storage_, rng, stats_, *actions_),
       ctx_(std::make_unique<ops::Context>(ops::Context{config_, id_, now_, rng_, log_, stats_,
-                                                       table_, storage_, seen_, rpc_, *ops_,
+                                                       table_, storage_, peers_, seen_, rpc_, *ops_,
                                                        maintenance_})) {
     rpc_.set_new_contact_hook(
         [this](const NodeId& peer, const Endpoint& at) { maintenance_.on_new_contact(peer, at); });
@@ -93,13 +95,15 @@ std::size_t Node::lookups_running() const noexcept {
 
 void Node::advance(TimePoint now) {
     if (now > now_) now_ = now;
-    // An item past its expiry is never served, even if the timer that removes it is late.
+    // An item or a peer past its expiry is never served, even if the timer that removes it is
+    // late.
     if (storage_.next_expiry() <= now_) storage_.expire(now_);
+    if (peers_.next_expiry() <= now_) peers_.expire(now_);
 }
 
 TimePoint Node::next_timeout() const {
     return std::min({rpc_.next_deadline(), tokens_.next_rotation(), storage_.next_expiry(),
-                     maintenance_.next_due()});
+                     peers_.next_expiry(), maintenance_.next_due()});
 }
 
 void Node::handle_timeout(TimePoint now) {
@@ -188,6 +192,30 @@ void Node::store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, st
                  std::string value, PutOptions options, Callback<StoreRpcResult> cb) {
     advance(now);
     ops::store(*ctx_, to, id, std::move(key), std::move(value), options, std::move(cb));
+}
+
+void Node::get_peers(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                     const NodeId& info_hash, Callback<GetPeersResult> cb) {
+    advance(now);
+    ops::get_peers(*ctx_, to, id, info_hash, std::move(cb));
+}
+
+void Node::announce_peer(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                         const NodeId& info_hash, std::uint16_t port,
+                         Callback<AnnouncePeerResult> cb) {
+    advance(now);
+    ops::announce_peer(*ctx_, to, id, info_hash, port, std::move(cb));
+}
+
+void Node::find_peers(TimePoint now, const NodeId& info_hash, Callback<FindPeersResult> cb) {
+    advance(now);
+    ops_->start<ops::FindPeersOp>(*ctx_, info_hash, std::move(cb));
+}
+
+void Node::announce(TimePoint now, const NodeId& info_hash, std::uint16_t port,
+                    Callback<AnnounceResult> cb) {
+    advance(now);
+    ops_->start<ops::AnnounceOp>(*ctx_, info_hash, port, std::move(cb));
 }
 
 void Node::lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb) {

@@ -7,15 +7,18 @@ namespace kad {
 using krpc::Method;
 
 QueryHandler::QueryHandler(const NodeConfig& config, const NodeId& self, const TimePoint& now,
-                           Rpc& rpc, RoutingTable& table, Storage& storage,
-                           const WriteTokens& tokens, NodeStats& stats, const Logger& log)
+                           Rpc& rpc, RoutingTable& table, Storage& storage, PeerStore& peers,
+                           const WriteTokens& tokens, RandomSource& rng, NodeStats& stats,
+                           const Logger& log)
     : config_(config),
       self_(self),
       now_(now),
       rpc_(rpc),
       table_(table),
       storage_(storage),
+      peers_(peers),
       tokens_(tokens),
+      rng_(rng),
       stats_(stats),
       log_(log) {}
 
@@ -51,11 +54,34 @@ void QueryHandler::answer(const Endpoint& from, const krpc::Message& m, const kr
         case Method::Store:
             answer_store(from, m, std::get<krpc::StoreArgs>(q.args));
             return;
+        case Method::GetPeers:
+            answer_get_peers(from, m, q);
+            return;
+        case Method::AnnouncePeer:
+            answer_announce(from, m, std::get<krpc::AnnouncePeerArgs>(q.args));
+            return;
         case Method::Unknown:
             ++stats_.unknown_methods;
             rpc_.error(from, m.transaction, krpc::kMethodUnknown, "method unknown");
             return;
     }
+}
+
+std::vector<krpc::NodeInfo> QueryHandler::nearest(const Endpoint& from, const krpc::Query& q,
+                                                  const NodeId& target,
+                                                  const std::optional<krpc::Want>& want,
+                                                  krpc::Want& lists) {
+    ContactFilter filter;
+    filter.exclude = q.id;  // never the asker
+    // BEP 32: without "want", the asker's own address family.
+    filter.v4 = want ? want->v4 : from.is_v4();
+    filter.v6 = want ? want->v6 : from.is_v6();
+    lists = krpc::Want{filter.v4, filter.v6};
+    table_.closest(target, config_.k, filter, closest_);
+    std::vector<krpc::NodeInfo> nodes;
+    nodes.reserve(closest_.size());
+    for (const Contact* c : closest_) nodes.push_back({c->id, c->endpoint});
+    return nodes;
 }
 
 void QueryHandler::answer_find(const Endpoint& from, const krpc::Message& m, const krpc::Query& q,
@@ -68,14 +94,8 @@ void QueryHandler::answer_find(const Endpoint& from, const krpc::Message& m, con
             resp.item = krpc::Item{item->key, item->value, item->seq};
         }
     }
-    ContactFilter filter;
-    filter.exclude = q.id;  // never the asker
-    // BEP 32: without "want", the asker's own address family.
-    filter.v4 = want ? want->v4 : from.is_v4();
-    filter.v6 = want ? want->v6 : from.is_v6();
-    table_.closest(target, config_.k, filter, closest_);
-    resp.nodes.reserve(closest_.size());
-    for (const Contact* c : closest_) resp.nodes.push_back({c->id, c->endpoint});
+    // BEP 5: a find_node answer carries "nodes" even when it has none to give.
+    resp.nodes = nearest(from, q, target, want, resp.empty_lists);
     // Beside an item, only as many nodes as keep the reply within one datagram on a 1,500-byte
     // path: a put or republish lookup needs them to get past the holders.
     const bool item = resp.item.has_value();
@@ -130,6 +150,46 @@ void QueryHandler::refuse(const Endpoint& from, const krpc::Message& m, krpc::Er
     ++stats_.stores_refused;
     KAD_LOG(log_, Debug, "refused a store from " + from.to_string() + ": " + e.message);
     rpc_.error(from, m.transaction, e.code, std::move(e.message));
+}
+
+void QueryHandler::answer_get_peers(const Endpoint& from, const krpc::Message& m,
+                                    const krpc::Query& q) {
+    const auto& a = std::get<krpc::GetPeersArgs>(q.args);
+    krpc::Response resp{.id = self_};
+    resp.token = tokens_.issue(from);
+    resp.nodes = nearest(from, q, a.info_hash, a.want, resp.empty_lists);
+    if (peers_.has(a.info_hash)) {
+        // Peers within one datagram, whatever the node list: the reply sheds nodes to fit.
+        constexpr std::size_t kEnvelope = 200;  // id, token, ip, t, v and the keys
+        std::vector<Endpoint> values = peers_.peers(
+            a.info_hash, resp.empty_lists.v4, resp.empty_lists.v6, config_.max_peers_reply, rng_);
+        std::size_t bytes = kEnvelope;
+        std::size_t fit = 0;
+        for (; fit < values.size(); ++fit) {
+            bytes += values[fit].is_v4() ? krpc::kCompactPeerV4 + 2 : krpc::kCompactPeerV6 + 3;
+            if (bytes > config_.max_reply) break;
+        }
+        values.resize(fit);
+        resp.values = std::move(values);
+    }
+    rpc_.respond(from, m.transaction, std::move(resp), config_.max_reply);
+}
+
+void QueryHandler::answer_announce(const Endpoint& from, const krpc::Message& m,
+                                   const krpc::AnnouncePeerArgs& a) {
+    if (!tokens_.valid(a.token, from)) {
+        ++stats_.announces_refused;
+        KAD_LOG(log_, Debug, "refused an announce from " + from.to_string() + ": bad token");
+        rpc_.error(from, m.transaction, krpc::kProtocolError, "bad token");
+        return;
+    }
+    // BEP 5: with implied_port, the port the datagram came from (a peer behind a NAT).
+    const auto port = a.implied_port ? from.port() : static_cast<std::uint16_t>(a.port);
+    if (peers_.announce(now_, a.info_hash, from.with_port(port)) == PeerStore::Result::Replaced) {
+        ++stats_.announces_dropped;
+    }
+    ++stats_.announces_accepted;
+    rpc_.respond(from, m.transaction, krpc::Response{.id = self_});
 }
 
 void QueryHandler::answer_store(const Endpoint& from, const krpc::Message& m,

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -157,9 +158,9 @@ std::vector<Sample> samples() {
         out.push_back({"store query with ttl", query({id, s}), query_dict("store", a)});
     }
     {
-        krpc::Query q{id, krpc::UnknownArgs{"get_peers"}};
-        out.push_back({"unknown query", query(q),
-                       query_dict("get_peers", Dict{{"id", std::string(id.raw())}})});
+        krpc::Query q{id, krpc::UnknownArgs{"vote"}};
+        out.push_back(
+            {"unknown query", query(q), query_dict("vote", Dict{{"id", std::string(id.raw())}})});
     }
 
     out.push_back({"ping response", response({id, {}, std::nullopt, std::nullopt}),
@@ -304,10 +305,10 @@ TEST_CASE("KRPC: decoded queries expose their method and arguments", "[krpc]") {
 TEST_CASE("KRPC: an unknown method decodes as Method::Unknown", "[krpc]") {
     SECTION("with arguments") {
         const Message m = decode_ok(
-            bencode::encode(query_dict("get_peers", Dict{{"id", raw(9)}, {"info_hash", raw(3)}})));
+            bencode::encode(query_dict("vote", Dict{{"id", raw(9)}, {"target", raw(3)}})));
         const auto& q = std::get<krpc::Query>(m.body);
         CHECK(q.method() == Method::Unknown);
-        CHECK(std::get<krpc::UnknownArgs>(q.args).method == "get_peers");
+        CHECK(std::get<krpc::UnknownArgs>(q.args).method == "vote");
         CHECK(q.id == filled(9));
     }
     SECTION("without 'a'") {
@@ -338,7 +339,7 @@ TEST_CASE("KRPC: unknown keys are ignored", "[krpc]") {
     const Message m = decode_ok(bencode::encode(top));
     CHECK(m == query({filled(1), krpc::FindNodeArgs{filled(2), std::nullopt}}));
 
-    Dict r{{"id", raw(1)}, {"nodes", compact_v4(filled(3), "1.2.3.4:5")}, {"values", List{}}};
+    Dict r{{"id", raw(1)}, {"nodes", compact_v4(filled(3), "1.2.3.4:5")}, {"x", List{}}};
     Dict resp = response_dict(r);
     resp["ro"] = 0;
     const Message mr = decode_ok(bencode::encode(resp));
@@ -657,5 +658,215 @@ TEST_CASE("KRPC: no proper prefix of a message decodes, and none crashes", "[krp
             REQUIRE_FALSE(m.has_value());
             CHECK(m.error().kind == DecodeFailureKind::Malformed);
         }
+    }
+}
+
+// ---- BEP 5: get_peers and announce_peer, from the BEP's own examples ----------------------------
+
+namespace {
+
+NodeId id_text(std::string_view twenty) {
+    return *NodeId::from_bytes(twenty);
+}
+
+}  // namespace
+
+TEST_CASE("BEP 5 get_peers: the BEP's example query, both ways", "[krpc][bep5]") {
+    const std::string bytes =
+        "d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers"
+        "1:t2:aa1:y1:qe";
+    const Message m = decode_ok(bytes);
+    const auto& q = std::get<krpc::Query>(m.body);
+    REQUIRE(q.method() == Method::GetPeers);
+    CHECK(q.id == id_text("abcdefghij0123456789"));
+    CHECK(std::get<krpc::GetPeersArgs>(q.args).info_hash == id_text("mnopqrstuvwxyz123456"));
+    CHECK_FALSE(std::get<krpc::GetPeersArgs>(q.args).want);
+    CHECK(krpc::encode(m) == bytes);
+    CHECK(krpc::method_name(Method::GetPeers) == "get_peers");
+}
+
+TEST_CASE("BEP 5 get_peers: the BEP's example answer with peers, both ways", "[krpc][bep5]") {
+    const std::string bytes =
+        "d1:rd2:id20:abcdefghij01234567895:token8:aoeusnth6:valuesl6:axje.u6:idhtnmee1:t2:aa"
+        "1:y1:re";
+    const Message m = decode_ok(bytes);
+    const auto& r = std::get<krpc::Response>(m.body);
+    CHECK(r.id == id_text("abcdefghij0123456789"));
+    CHECK(r.token == std::optional<std::string>("aoeusnth"));
+    REQUIRE(r.values);
+    REQUIRE(r.values->size() == 2);
+    // "axje.u": the address a x j e, the port ".u" (0x2e75).
+    CHECK((*r.values)[0] == Endpoint::v4({'a', 'x', 'j', 'e'}, 0x2e75));
+    CHECK((*r.values)[1] == Endpoint::v4({'i', 'd', 'h', 't'}, 0x6e6d));
+    CHECK(krpc::encode(m) == bytes);
+    CHECK(krpc::validate_response(Method::GetPeers, r).empty());
+    krpc::Response no_token = r;
+    no_token.token.reset();
+    CHECK(krpc::validate_response(Method::GetPeers, no_token) ==
+          "get_peers response without 'token'");
+}
+
+TEST_CASE("BEP 5 get_peers: the BEP's answer with nodes is illustrative, and refused",
+          "[krpc][bep5]") {
+    // BEP 5 writes "def456..." for the compact node list: 9 bytes, not a multiple of 26.
+    const auto f = decode_fail(
+        "d1:rd2:id20:abcdefghij01234567895:nodes9:def456...5:token8:aoeusnthe1:t2:aa1:y1:re");
+    CHECK(f.kind == DecodeFailureKind::Malformed);
+    CHECK(f.reason.find("nodes") != std::string::npos);
+}
+
+TEST_CASE("BEP 5 announce_peer: the BEP's example query and answer, both ways", "[krpc][bep5]") {
+    const std::string bytes =
+        "d1:ad2:id20:abcdefghij012345678912:implied_porti1e9:info_hash20:mnopqrstuvwxyz123456"
+        "4:porti6881e5:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe";
+    const Message m = decode_ok(bytes);
+    const auto& q = std::get<krpc::Query>(m.body);
+    REQUIRE(q.method() == Method::AnnouncePeer);
+    const auto& a = std::get<krpc::AnnouncePeerArgs>(q.args);
+    CHECK(a.info_hash == id_text("mnopqrstuvwxyz123456"));
+    CHECK(a.port == 6881);
+    CHECK(a.implied_port);
+    CHECK(a.token == "aoeusnth");
+    CHECK(krpc::encode(m) == bytes);
+    CHECK(krpc::method_name(Method::AnnouncePeer) == "announce_peer");
+
+    const std::string answer = "d1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re";
+    const Message r = decode_ok(answer);
+    CHECK(std::get<krpc::Response>(r.body).id == id_text("mnopqrstuvwxyz123456"));
+    CHECK(krpc::encode(r) == answer);
+}
+
+TEST_CASE("BEP 5 announce_peer: without implied_port the port must be a port", "[krpc][bep5]") {
+    auto args = [](std::int64_t port) {
+        return Dict{{"id", raw(1)}, {"info_hash", raw(2)}, {"port", port}, {"token", "tok"}};
+    };
+    for (std::int64_t bad : {0, -1, 65536}) {
+        const auto f = decode_fail(bencode::encode(query_dict("announce_peer", args(bad))));
+        CHECK(f.kind == DecodeFailureKind::BadQuery);
+        CHECK(f.reason == "'port' must be from 1 to 65535");
+    }
+    // With implied_port the port is not looked at.
+    Dict implied = args(0);
+    implied["implied_port"] = 1;
+    const Message m = decode_ok(bencode::encode(query_dict("announce_peer", implied)));
+    CHECK(std::get<krpc::AnnouncePeerArgs>(std::get<krpc::Query>(m.body).args).implied_port);
+    // A missing token or info_hash is a bad query, answered 203.
+    Dict no_token = args(80);
+    no_token.erase("token");
+    CHECK(decode_fail(bencode::encode(query_dict("announce_peer", no_token))).reason ==
+          "missing 'token' in 'a'");
+}
+
+TEST_CASE("BEP 5 values: compact peers of either family; anything else refuses the answer",
+          "[krpc][bep5]") {
+    const Endpoint v6 = ep("[2001:db8::1]:6881");
+    Dict r{{"id", raw(1)},
+           {"token", "t"},
+           {"values", List{Value(ep("192.0.2.1:80").compact()), Value(v6.compact())}}};
+    const Message m = decode_ok(bencode::encode(response_dict(r)));
+    const auto& values = *std::get<krpc::Response>(m.body).values;
+    REQUIRE(values.size() == 2);
+    CHECK(values[1] == v6);
+    CHECK(krpc::encode(m) == bencode::encode(response_dict(r)));
+
+    r["values"] = List{Value("12345")};
+    CHECK(decode_fail(bencode::encode(response_dict(r))).reason ==
+          "a peer in 'values' must be a 6- or 18-byte string");
+    r["values"] = List{Value(7)};
+    CHECK(decode_fail(bencode::encode(response_dict(r))).kind == DecodeFailureKind::Malformed);
+    // Bounded like the node lists.
+    krpc::Limits small;
+    small.max_values = 1;
+    r["values"] = List{Value(ep("192.0.2.1:80").compact()), Value(ep("192.0.2.2:80").compact())};
+    CHECK(decode_fail(bencode::encode(response_dict(r)), small).reason ==
+          "too many entries in 'values'");
+    // An empty list is kept as such: encoding gives back the same bytes.
+    r["values"] = List{};
+    const Message empty = decode_ok(bencode::encode(response_dict(r)));
+    REQUIRE(std::get<krpc::Response>(empty.body).values);
+    CHECK(std::get<krpc::Response>(empty.body).values->empty());
+    CHECK(krpc::encode(empty) == bencode::encode(response_dict(r)));
+}
+
+TEST_CASE("BEP 5: node lists asked for are carried even when empty", "[krpc][bep5]") {
+    krpc::Response r{.id = filled(1)};
+    r.empty_lists = krpc::Want{true, false};
+    const std::string with_nodes = krpc::encode(response(r));
+    CHECK(with_nodes == bencode::encode(response_dict(Dict{{"id", raw(1)}, {"nodes", ""}})));
+    r.empty_lists = krpc::Want{true, true};
+    const std::string both = krpc::encode(response(r));
+    CHECK(both ==
+          bencode::encode(response_dict(Dict{{"id", raw(1)}, {"nodes", ""}, {"nodes6", ""}})));
+    // Decoding remembers that they were there, so the bytes come back the same.
+    CHECK(krpc::encode(decode_ok(both)) == both);
+    CHECK(std::get<krpc::Response>(decode_ok(both).body).empty_lists == krpc::Want{true, true});
+    // Not asked for: not there.
+    CHECK(krpc::encode(response(krpc::Response{.id = filled(1)})) ==
+          bencode::encode(response_dict(Dict{{"id", raw(1)}})));
+}
+
+// ---- The documented examples (docs/PROTOCOL.md §10, the decode fuzzer's seeds)
+// -------------------
+
+namespace {
+
+std::string seed(const std::string& name) {
+    const std::string path = std::string(KAD_SOURCE_DIR) + "/fuzz/corpus/decode/" + name;
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) FAIL("cannot read " << path);
+    std::string bytes;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) bytes.append(buf, n);
+    std::fclose(f);
+    return bytes;
+}
+
+Message example(krpc::Query q) {
+    Message m = query(std::move(q));
+    m.version = std::string("KN\x00\x01", 4);
+    return m;
+}
+
+Message example(krpc::Response r) {
+    Message m = response(std::move(r));
+    m.version = std::string("KN\x00\x01", 4);
+    m.requester = ep("192.0.2.1:6881");
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("the BEP 5 examples in PROTOCOL.md are the encoder's own bytes", "[krpc][bep5]") {
+    CHECK(krpc::encode(example(krpc::Query{filled(1), krpc::UnknownArgs{"vote"}})) ==
+          seed("unknown_query"));
+    CHECK(krpc::encode(example(
+              krpc::Query{filled(1), krpc::GetPeersArgs{filled(3), krpc::Want{true, false}}})) ==
+          seed("get_peers_query"));
+    krpc::Response values{.id = filled(2)};
+    values.nodes = {{filled(4), ep("10.0.0.4:6881")}};
+    values.token = std::string(8, '\x0a');
+    values.values = std::vector<Endpoint>{ep("192.0.2.10:6881"), ep("192.0.2.11:51413")};
+    CHECK(krpc::encode(example(values)) == seed("get_peers_response_values"));
+    krpc::AnnouncePeerArgs a;
+    a.info_hash = filled(3);
+    a.port = 6881;
+    a.implied_port = true;
+    a.token = std::string(8, '\x0a');
+    CHECK(krpc::encode(example(krpc::Query{filled(1), a})) == seed("announce_peer_query"));
+    krpc::Response empty{.id = filled(2)};
+    empty.empty_lists = krpc::Want{true, false};
+    CHECK(krpc::encode(example(empty)) == seed("find_node_response_empty"));
+}
+
+TEST_CASE("every documented example decodes and encodes back to the same bytes", "[krpc]") {
+    for (const char* name :
+         {"ping_query", "ping_response", "find_node_query", "find_node_response",
+          "find_node_response_empty", "find_value_query", "find_value_response_nodes",
+          "find_value_response_item", "store_query", "store_response", "get_peers_query",
+          "get_peers_response_values", "announce_peer_query", "unknown_query", "error_203",
+          "error_204", "error_302"}) {
+        INFO(name);
+        const std::string bytes = seed(name);
+        CHECK(krpc::encode(decode_ok(bytes)) == bytes);
     }
 }

@@ -2,6 +2,7 @@
 // what it sends, and time passed in.
 
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "helpers.hpp"
 #include "kad/node.hpp"
@@ -268,7 +269,7 @@ TEST_CASE("store refuses a key that does not hash to the target, a lower seq and
 TEST_CASE("an unknown method is answered 204; bad arguments 203 with the reason", "[node]") {
     Fixture f;
     const Endpoint a = ep("10.0.0.3:1");
-    f.deliver(a, encode_query("u1", id_from(3), krpc::UnknownArgs{"get_peers"}));
+    f.deliver(a, encode_query("u1", id_from(3), krpc::UnknownArgs{"vote"}));
     auto m = f.transport.reply("u1");
     CHECK(m.transaction == "u1");
     CHECK(as_error(m).code == 204);
@@ -765,4 +766,116 @@ TEST_CASE("a get that no node answers fails as a timeout, not as not found", "[n
     REQUIRE(got);
     CHECK(got->code == Failure::Timeout);
     CHECK(got->error == "not found (no node answered)");
+}
+
+// ---- BEP 5 ----------------------------------------------------------------------------------
+
+namespace {
+
+krpc::AnnouncePeerArgs announce_args(const NodeId& info_hash, std::int64_t port,
+                                     const std::string& token, bool implied = false) {
+    krpc::AnnouncePeerArgs a;
+    a.info_hash = info_hash;
+    a.port = port;
+    a.token = token;
+    a.implied_port = implied;
+    return a;
+}
+
+}  // namespace
+
+TEST_CASE("BEP 5: get_peers gives a token and nodes; announce_peer with it joins the swarm",
+          "[node][bep5]") {
+    Fixture f;
+    f.add_contact(id_from(300), ep("10.0.0.30:1"));
+    const NodeId swarm = id_from(77);
+    const Endpoint a = ep("10.0.0.3:4000");
+    const NodeId aid = id_from(3);
+    f.deliver(a, encode_query("g1", aid, krpc::GetPeersArgs{swarm, std::nullopt}));
+    auto r = as_response(f.transport.reply("g1"));
+    REQUIRE(r.token);
+    CHECK_FALSE(r.values);  // nobody announced yet
+    CHECK(r.nodes.size() == 1);
+    CHECK(f.node.stats().queries_in[static_cast<int>(krpc::Method::GetPeers)] == 1);
+
+    f.deliver(a, encode_query("a1", aid, announce_args(swarm, 6881, *r.token)));
+    CHECK(std::holds_alternative<krpc::Response>(f.transport.reply("a1").body));
+    CHECK(f.node.stats().announces_accepted == 1);
+    // implied_port: the port the datagram came from, not the one named.
+    const Endpoint b = ep("10.0.0.4:5555");
+    f.deliver(b, encode_query("g2", id_from(4), krpc::GetPeersArgs{swarm, std::nullopt}));
+    const std::string tb = *as_response(f.transport.reply("g2")).token;
+    f.deliver(b, encode_query("a2", id_from(4), announce_args(swarm, 1, tb, true)));
+    CHECK(std::holds_alternative<krpc::Response>(f.transport.reply("a2").body));
+
+    f.deliver(ep("10.0.0.9:1"),
+              encode_query("g3", id_from(9), krpc::GetPeersArgs{swarm, std::nullopt}));
+    r = as_response(f.transport.reply("g3"));
+    REQUIRE(r.values);
+    CHECK(std::set<Endpoint>(r.values->begin(), r.values->end()) ==
+          std::set<Endpoint>{ep("10.0.0.3:6881"), ep("10.0.0.4:5555")});
+    CHECK(f.node.peer_store().size() == 2);
+}
+
+TEST_CASE("BEP 5: an announce with another address's token, or none, is refused with 203",
+          "[node][bep5]") {
+    Fixture f;
+    const NodeId swarm = id_from(77);
+    f.deliver(ep("10.0.0.3:1"),
+              encode_query("g", id_from(3), krpc::GetPeersArgs{swarm, std::nullopt}));
+    const std::string token = *as_response(f.transport.reply("g")).token;
+    f.deliver(ep("10.0.0.4:1"), encode_query("a", id_from(4), announce_args(swarm, 80, token)));
+    CHECK(as_error(f.transport.reply("a")).code == 203);
+    f.deliver(ep("10.0.0.3:1"), encode_query("b", id_from(3), announce_args(swarm, 80, "")));
+    CHECK(as_error(f.transport.reply("b")).code == 203);
+    CHECK(f.node.stats().announces_refused == 2);
+    CHECK(f.node.peer_store().size() == 0);
+}
+
+TEST_CASE("BEP 5: find_node and get_peers answers carry 'nodes' even when empty", "[node][bep5]") {
+    Fixture f;  // no contacts at all
+    f.deliver(ep("10.0.0.3:1"),
+              encode_query("f", id_from(3), krpc::FindNodeArgs{id_from(7), std::nullopt}));
+    const auto m = f.transport.reply("f");
+    CHECK(as_response(m).nodes.empty());
+    CHECK(krpc::encode(m).find("5:nodes0:") != std::string::npos);
+    f.deliver(
+        ep("10.0.0.3:1"),
+        encode_query("g", id_from(3), krpc::GetPeersArgs{id_from(7), krpc::Want{true, true}}));
+    const std::string bytes = krpc::encode(f.transport.reply("g"));
+    CHECK(bytes.find("5:nodes0:") != std::string::npos);
+    CHECK(bytes.find("6:nodes60:") != std::string::npos);
+}
+
+TEST_CASE("BEP 5: a get_peers answer with a crowded swarm keeps within one datagram",
+          "[node][bep5]") {
+    NodeConfig c;
+    c.rate_limit.enabled = false;  // 2001:db8::/64 is one source to the rate limit
+    Fixture f(c);
+    for (int i = 0; i < 30; ++i) {
+        f.add_contact(id_from(500 + i),
+                      Endpoint::v4({10, 0, 2, static_cast<std::uint8_t>(i + 1)}, 1));
+    }
+    const NodeId swarm = id_from(77);
+    for (int i = 0; i < 300; ++i) {
+        const Endpoint from =
+            i % 2
+                ? Endpoint::v4(
+                      {10, 3, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i)}, 1)
+                : *Endpoint::parse("[2001:db8::" + std::to_string(i + 1) + "]:1");
+        f.deliver(from, encode_query("g", id_from(9), krpc::GetPeersArgs{swarm, std::nullopt}));
+        const std::string token = *as_response(f.transport.reply("g")).token;
+        f.deliver(from, encode_query("a", id_from(9), announce_args(swarm, 6881, token)));
+    }
+    REQUIRE(f.node.peer_store().size() == 300);
+    f.transport.sent.clear();
+    f.deliver(ep("10.0.0.3:1"),
+              encode_query("big", id_from(3), krpc::GetPeersArgs{swarm, krpc::Want{true, true}}));
+    REQUIRE(f.transport.sent.size() >= 1);
+    const std::string& bytes = f.transport.sent.front().bytes;
+    CHECK(bytes.size() <= f.node.config().max_reply);
+    const auto r = as_response(*krpc::decode(bytes));
+    REQUIRE(r.values);
+    CHECK(r.values->size() >= 40);
+    CHECK(r.values->size() <= f.node.config().max_peers_reply);
 }

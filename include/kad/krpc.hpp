@@ -20,7 +20,18 @@
 
 namespace kad::krpc {
 
-enum class Method : std::uint8_t { Ping, FindNode, FindValue, Store, Unknown };
+// BEP 5's ping, find_node, get_peers and announce_peer, and kadnode's own find_value and store.
+// The order is that of Query::Args.
+enum class Method : std::uint8_t {
+    Ping,
+    FindNode,
+    FindValue,
+    Store,
+    GetPeers,
+    AnnouncePeer,
+    Unknown,
+};
+inline constexpr std::size_t kMethods = 7;
 std::string_view method_name(Method m) noexcept;
 
 // KRPC error codes (BEP 5, BEP 44).
@@ -38,6 +49,8 @@ inline constexpr std::size_t kMaxTransactionId = 16;  // longer "t" is dropped: 
 inline constexpr std::size_t kMaxTokenSize = 64;
 inline constexpr std::size_t kMaxVersionSize = 64;
 inline constexpr std::size_t kCompactNodeV4 = 26;  // 20-byte ID + 4-byte address + 2-byte port
+inline constexpr std::size_t kCompactPeerV4 = 6;   // 4-byte address + 2-byte port
+inline constexpr std::size_t kCompactPeerV6 = 18;  // 16-byte address + 2-byte port
 inline constexpr std::size_t kCompactNodeV6 = 38;  // 20-byte ID + 16-byte address + 2-byte port
 
 struct NodeInfo {
@@ -75,13 +88,29 @@ struct StoreArgs {
     std::optional<std::int64_t> ttl;  // seconds
     friend bool operator==(const StoreArgs&, const StoreArgs&) = default;
 };
+// BEP 5: who is in the swarm of `info_hash`?
+struct GetPeersArgs {
+    NodeId info_hash;
+    std::optional<Want> want;
+    friend bool operator==(const GetPeersArgs&, const GetPeersArgs&) = default;
+};
+// BEP 5: the sender is in the swarm of `info_hash`, at `port` of its address (or, with
+// implied_port, at the source port of this datagram).
+struct AnnouncePeerArgs {
+    NodeId info_hash;
+    std::int64_t port = 0;
+    bool implied_port = false;
+    std::string token;
+    friend bool operator==(const AnnouncePeerArgs&, const AnnouncePeerArgs&) = default;
+};
 struct UnknownArgs {
     std::string method;
     friend bool operator==(const UnknownArgs&, const UnknownArgs&) = default;
 };
 
 struct Query {
-    using Args = std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, UnknownArgs>;
+    using Args = std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, GetPeersArgs,
+                              AnnouncePeerArgs, UnknownArgs>;
     NodeId id;  // the sender's ID
     Args args;
     Method method() const noexcept { return static_cast<Method>(args.index()); }
@@ -102,6 +131,12 @@ struct Response {
     std::vector<NodeInfo> nodes{};  // IPv4 travel in "nodes", IPv6 in "nodes6"
     std::optional<std::string> token{};
     std::optional<Item> item{};
+    // BEP 5 get_peers: peers of the swarm ("values", compact). Present, even empty, or absent.
+    std::optional<std::vector<Endpoint>> values{};
+    // The node lists to carry even when empty: BEP 5 wants "nodes" in every find_node and
+    // get_peers answer, BEP 32 "nodes6" when it was asked for. Decoding sets a family only for a
+    // list that was there and empty, so that encoding gives back the same bytes.
+    Want empty_lists{};
     friend bool operator==(const Response&, const Response&) = default;
 };
 
@@ -132,7 +167,8 @@ struct DecodeFailure {
 
 struct Limits {
     bencode::Limits bencode;
-    std::size_t max_nodes = 64;  // compact node entries in one "nodes" or "nodes6"
+    std::size_t max_nodes = 64;    // compact node entries in one "nodes" or "nodes6"
+    std::size_t max_values = 256;  // peers in one "values"
 };
 
 // `scratch` is reused between calls to avoid allocation; the result owns its data.
@@ -140,9 +176,9 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
                                         const Limits& limits = {});
 Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits = {});
 
-// What `method`'s response must carry beyond "id": find_value needs a token. No nodes at all is
-// acceptable (a node that knows nobody else answers so), and an item in any other response is
-// ignored. Returns an empty string if the response is acceptable, else the reason.
+// What `method`'s response must carry beyond "id": find_value and get_peers need a token. No nodes
+// at all is acceptable (a node that knows nobody else answers so), and an item in any other
+// response is ignored. Returns an empty string if the response is acceptable, else the reason.
 std::string validate_response(Method method, const Response& r);
 
 // Canonical encoding (keys in byte order). Appends to `out`.

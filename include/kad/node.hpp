@@ -35,6 +35,7 @@
 #include "kad/maintenance.hpp"
 #include "kad/node_config.hpp"
 #include "kad/node_id.hpp"
+#include "kad/peer_store.hpp"
 #include "kad/query_handler.hpp"
 #include "kad/random.hpp"
 #include "kad/rate_limit.hpp"
@@ -78,6 +79,13 @@ public:
     // the node holds, or 0.
     void store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, std::string key,
                std::string value, PutOptions options, Callback<StoreRpcResult> cb);
+    // BEP 5 to one node (the REPL's gp and ap). announce_peer asks for a token (get_peers)
+    // first; port 0 announces the port our datagrams come from (implied_port).
+    void get_peers(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                   const NodeId& info_hash, Callback<GetPeersResult> cb);
+    void announce_peer(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                       const NodeId& info_hash, std::uint16_t port,
+                       Callback<AnnouncePeerResult> cb);
 
     // ---- iterative operations ----
     void lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb);
@@ -86,6 +94,10 @@ public:
              Callback<PutResult> cb);
     // Pings the peers, looks up our own ID, then refreshes the farther buckets.
     void bootstrap(TimePoint now, std::vector<BootstrapPeer> peers, Callback<BootstrapResult> cb);
+    // BEP 5, iterative: the peers of a swarm; announcing ourselves in it (port 0: implied_port).
+    void find_peers(TimePoint now, const NodeId& info_hash, Callback<FindPeersResult> cb);
+    void announce(TimePoint now, const NodeId& info_hash, std::uint16_t port,
+                  Callback<AnnounceResult> cb);
 
     // Before a planned stop: offers every item to its k nearest nodes other than us, giving it
     // to those that lack this version. The caller bounds it in time (cancel_all()).
@@ -105,6 +117,8 @@ public:
     const NodeConfig& config() const noexcept { return config_; }
     const RoutingTable& routing_table() const noexcept { return table_; }
     const Storage& storage() const noexcept { return storage_; }
+    // BEP 5: the peers announced to this node, by info-hash.
+    const PeerStore& peer_store() const noexcept { return peers_; }
     const NodeStats& stats() const noexcept { return stats_; }
     const RateLimiter& rate_limiter() const noexcept { return limiter_; }
     std::size_t lookups_running() const noexcept;
@@ -144,6 +158,7 @@ private:
     NodeStats stats_;
     RoutingTable table_;
     Storage storage_;
+    PeerStore peers_;
     SeenSeq seen_;
     RateLimiter limiter_;
     WriteTokens tokens_;

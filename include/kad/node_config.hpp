@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kad/krpc.hpp"
+#include "kad/peer_store.hpp"
 #include "kad/rate_limit.hpp"
 #include "kad/routing_table.hpp"
 #include "kad/storage.hpp"
@@ -44,8 +45,10 @@ struct NodeConfig {
     // A find_value reply with an item keeps within this many bytes: a 1,500-byte MTU less the
     // IPv6 and UDP headers.
     std::size_t max_reply = 1452;
-    RoutingConfig routing{};  // routing.k is set from k
+    std::size_t max_peers_reply = 100;  // peers in one get_peers answer ("values"), at most
+    RoutingConfig routing{};            // routing.k is set from k
     StorageConfig storage{};
+    PeerStoreConfig peers{};
     RateLimitConfig rate_limit{};
     krpc::Limits limits{};
     std::string version = std::string("KN\x00\x01", 4);  // "v": client KN, version 0.1
@@ -53,8 +56,8 @@ struct NodeConfig {
 
 struct NodeStats {
     std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
-    std::array<std::uint64_t, 5> queries_in{};   // indexed by krpc::Method
-    std::array<std::uint64_t, 5> queries_out{};  // indexed by krpc::Method
+    std::array<std::uint64_t, krpc::kMethods> queries_in{};   // indexed by krpc::Method
+    std::array<std::uint64_t, krpc::kMethods> queries_out{};  // indexed by krpc::Method
     std::uint64_t responses_in = 0, errors_in = 0, responses_out = 0, errors_out = 0;
     std::uint64_t malformed_dropped = 0;  // undecodable datagrams, never answered
     std::uint64_t bad_queries = 0;        // answered 203
@@ -66,6 +69,8 @@ struct NodeStats {
     std::uint64_t bad_responses = 0;      // a response missing what its method needs
     std::uint64_t soft_timeouts = 0, hard_timeouts = 0;
     std::uint64_t stores_accepted = 0, stores_refused = 0;
+    std::uint64_t announces_accepted = 0, announces_refused = 0;  // BEP 5 announce_peer
+    std::uint64_t announces_dropped = 0;  // accepted, but the peer store had to drop another
     std::uint64_t stores_full = 0;        // refused: the store is full (items or bytes)
     std::uint64_t stores_over_quota = 0;  // refused: the source holds its share
     std::uint64_t transactions_full = 0;  // queries not sent: too many outstanding

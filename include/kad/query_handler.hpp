@@ -1,8 +1,9 @@
 #pragma once
 // The answering side of a node (libtorrent's node::incoming for queries): ping, find_node,
-// find_value and store are answered from the routing table and the storage, stores are checked
-// against their write tokens, and every answer and refusal is counted. An unknown method is
-// answered 204. After answering, the asker may be pinged to verify it for the routing table.
+// find_value and store are answered from the routing table and the storage, get_peers and
+// announce_peer (BEP 5) from the peer store; stores and announces are checked against their write
+// tokens, and every answer and refusal is counted. An unknown method is answered 204. After
+// answering, the asker may be pinged to verify it for the routing table.
 //
 // A query reaches handle() well-formed (krpc::decode checked it) and admitted by the rate limit;
 // replies are at most about the size of the query, except find answers (bounded by k contacts, and
@@ -13,6 +14,7 @@
 #include "kad/krpc.hpp"
 #include "kad/log.hpp"
 #include "kad/node_config.hpp"
+#include "kad/peer_store.hpp"
 #include "kad/routing_table.hpp"
 #include "kad/rpc.hpp"
 #include "kad/storage.hpp"
@@ -24,8 +26,8 @@ class QueryHandler {
 public:
     // The references must outlive the handler; `now` is the node's clock.
     QueryHandler(const NodeConfig& config, const NodeId& self, const TimePoint& now, Rpc& rpc,
-                 RoutingTable& table, Storage& storage, const WriteTokens& tokens, NodeStats& stats,
-                 const Logger& log);
+                 RoutingTable& table, Storage& storage, PeerStore& peers, const WriteTokens& tokens,
+                 RandomSource& rng, NodeStats& stats, const Logger& log);
 
     void handle(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
 
@@ -37,6 +39,14 @@ private:
     void answer_find(const Endpoint& from, const krpc::Message& m, const krpc::Query& q,
                      const NodeId& target, const std::optional<krpc::Want>& want, bool with_value);
     void answer_store(const Endpoint& from, const krpc::Message& m, const krpc::StoreArgs& a);
+    void answer_get_peers(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
+    void answer_announce(const Endpoint& from, const krpc::Message& m,
+                         const krpc::AnnouncePeerArgs& a);
+    // The nearest contacts for an answer: never the asker; the families it wants (BEP 32), or
+    // its own. `lists` says which families were asked for.
+    std::vector<krpc::NodeInfo> nearest(const Endpoint& from, const krpc::Query& q,
+                                        const NodeId& target, const std::optional<krpc::Want>& want,
+                                        krpc::Want& lists);
     // Why a store cannot be accepted before it is tried (token, target, sizes): a KRPC error.
     std::optional<krpc::Error> check_store(const Endpoint& from, const krpc::StoreArgs& a) const;
     // The KRPC error for a store the storage refused.
@@ -49,7 +59,9 @@ private:
     Rpc& rpc_;
     RoutingTable& table_;
     Storage& storage_;
+    PeerStore& peers_;
     const WriteTokens& tokens_;
+    RandomSource& rng_;
     NodeStats& stats_;
     const Logger& log_;
     std::vector<const Contact*> closest_;  // reused

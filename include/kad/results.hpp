@@ -80,6 +80,47 @@ struct StoreRpcResult : Outcome {
     Duration rtt{};
 };
 
+// BEP 5 get_peers to one node: peers of the swarm ("values"), or nodes nearer the info-hash.
+struct GetPeersResult : Outcome {
+    NodeId id;
+    Endpoint endpoint;
+    std::vector<Endpoint> values;
+    std::vector<krpc::NodeInfo> nodes;
+    std::optional<std::string> token;
+    Duration rtt{};
+};
+
+// BEP 5 announce_peer to one node (after a get_peers for its token).
+struct AnnouncePeerResult : Outcome {
+    NodeId id;
+    Endpoint endpoint;
+    int error_code = 0;  // the node's KRPC error code when it refused
+    Duration rtt{};
+};
+
+// An iterative get_peers: the peers every node on the way knew of, and the k nearest nodes.
+struct FindPeersResult : Outcome {
+    NodeId info_hash;
+    std::vector<Endpoint> peers;        // distinct, in the order found
+    std::vector<krpc::NodeInfo> nodes;  // nearest first
+    int hops = 0;
+    std::size_t queries = 0;
+    Duration elapsed{};
+};
+
+// An iterative announce: a get_peers lookup, then announce_peer to the k nearest.
+struct AnnounceResult : Outcome {
+    NodeId info_hash;
+    std::uint16_t port = 0;       // announced; 0: the port our datagrams come from
+    std::size_t announced = 0;    // nodes that took it
+    std::size_t refused = 0;      // nodes that answered with an error
+    std::size_t failed = 0;       // nodes that did not answer
+    std::vector<Endpoint> peers;  // peers the lookup met on the way
+    int hops = 0;
+    std::size_t queries = 0;
+    Duration elapsed{};
+};
+
 struct LookupResult : Outcome {
     NodeId target;
     std::vector<krpc::NodeInfo> nodes;  // nearest first

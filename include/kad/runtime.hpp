@@ -162,6 +162,44 @@ public:
     }
 
     template <class Token>
+    auto async_get_peers(const Endpoint& to, std::optional<NodeId> id, const NodeId& info_hash,
+                         Token&& token) {
+        return initiate<GetPeersResult>(
+            std::forward<Token>(token),
+            [to, id, info_hash](Node& n, TimePoint now, Callback<GetPeersResult> cb) {
+                n.get_peers(now, to, id, info_hash, std::move(cb));
+            });
+    }
+
+    template <class Token>
+    auto async_announce_peer(const Endpoint& to, std::optional<NodeId> id, const NodeId& info_hash,
+                             std::uint16_t port, Token&& token) {
+        return initiate<AnnouncePeerResult>(
+            std::forward<Token>(token),
+            [to, id, info_hash, port](Node& n, TimePoint now, Callback<AnnouncePeerResult> cb) {
+                n.announce_peer(now, to, id, info_hash, port, std::move(cb));
+            });
+    }
+
+    template <class Token>
+    auto async_find_peers(const NodeId& info_hash, Token&& token) {
+        return initiate<FindPeersResult>(
+            std::forward<Token>(token),
+            [info_hash](Node& n, TimePoint now, Callback<FindPeersResult> cb) {
+                n.find_peers(now, info_hash, std::move(cb));
+            });
+    }
+
+    template <class Token>
+    auto async_announce(const NodeId& info_hash, std::uint16_t port, Token&& token) {
+        return initiate<AnnounceResult>(
+            std::forward<Token>(token),
+            [info_hash, port](Node& n, TimePoint now, Callback<AnnounceResult> cb) {
+                n.announce(now, info_hash, port, std::move(cb));
+            });
+    }
+
+    template <class Token>
     auto async_lookup(const NodeId& target, Token&& token) {
         return initiate<LookupResult>(std::forward<Token>(token),
                                       [target](Node& n, TimePoint now, Callback<LookupResult> cb) {

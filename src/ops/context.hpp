@@ -7,6 +7,7 @@
 
 #include "kad/log.hpp"
 #include "kad/node_config.hpp"
+#include "kad/peer_store.hpp"
 #include "kad/random.hpp"
 #include "kad/routing_table.hpp"
 #include "kad/rpc.hpp"
@@ -31,6 +32,7 @@ struct Context {
     NodeStats& stats;
     RoutingTable& table;
     Storage& storage;
+    PeerStore& peers;
     SeenSeq& seen;
     Rpc& rpc;
     Operations& ops;

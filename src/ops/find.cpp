@@ -73,7 +73,7 @@ void GetOp::start() {
     const std::int64_t min_seq =
         std::max(ctx_.seen.get(target_).value_or(0), local ? local->seq : 0);
     traversal_.emplace(ctx_, TraversalOptions{.target = target_,
-                                              .find_value = true,
+                                              .method = krpc::Method::FindValue,
                                               .stop_at_value = true,
                                               .min_seq = min_seq,
                                               .local = local});

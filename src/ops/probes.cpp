@@ -9,11 +9,11 @@ namespace kad::ops {
 namespace {
 
 // The one path of every single RPC: `fill` reads a reply into the result (and may still fail
-// it); failures become the result's code and text.
+// it); failures become the result's code and text, and a refusal's KRPC code its error_code
+// where the result has one. `r` may come with fields set already.
 template <class Result, class Fill>
 void probe(Context& ctx, const Endpoint& address, const std::optional<NodeId>& id,
-           const krpc::Query& query, Callback<Result> done, Fill fill) {
-    Result r;
+           const krpc::Query& query, Callback<Result> done, Fill fill, Result r = {}) {
     r.endpoint = address.normalized();
     if (auto why = ctx.rpc.unreachable(r.endpoint)) {
         r.fail(Failure::Unreachable, *why);
@@ -28,6 +28,11 @@ void probe(Context& ctx, const Endpoint& address, const std::optional<NodeId>& i
             r.id = resp.id;
             fill(r, resp);
         } else {
+            if constexpr (requires { r.error_code; }) {
+                if (e.kind == RpcEventKind::ErrorReply) {
+                    r.error_code = std::get<krpc::Error>(e.message->body).code;
+                }
+            }
             r.fail(failure_of(e), failure_text(e));
         }
         done(r);
@@ -68,33 +73,53 @@ void find_value(Context& ctx, const Endpoint& to, const std::optional<NodeId>& i
           });
 }
 
+void get_peers(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+               const NodeId& info_hash, Callback<GetPeersResult> done) {
+    probe(ctx, to, id, ctx.rpc.make_query(krpc::GetPeersArgs{info_hash, std::nullopt}),
+          std::move(done), [](GetPeersResult& r, const krpc::Response& resp) {
+              r.nodes = resp.nodes;
+              r.token = resp.token;
+              if (resp.values) r.values = *resp.values;
+          });
+}
+
+krpc::Query announce_query(const Rpc& rpc, const NodeId& info_hash, std::uint16_t port,
+                           std::string token) {
+    krpc::AnnouncePeerArgs a;
+    a.info_hash = info_hash;
+    a.port = port;
+    a.implied_port = port == 0;
+    a.token = std::move(token);
+    return rpc.make_query(std::move(a));
+}
+
+void announce_peer(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+                   const NodeId& info_hash, std::uint16_t port, Callback<AnnouncePeerResult> done) {
+    auto got_token = [&ctx, info_hash, port, done = std::move(done)](const GetPeersResult& gp) {
+        AnnouncePeerResult r;
+        r.endpoint = gp.endpoint;
+        r.id = gp.id;
+        if (!gp.ok) {
+            r.fail(gp.code, "no token: " + gp.error);
+            return done(r);
+        }
+        probe(ctx, gp.endpoint, gp.id, announce_query(ctx.rpc, info_hash, port, *gp.token), done,
+              [](AnnouncePeerResult&, const krpc::Response&) {});
+    };
+    get_peers(ctx, to, id, info_hash, std::move(got_token));
+}
+
 namespace {
 
 // The second half of a store: the token and the seq are known.
 void send_store(Context& ctx, const FindValueResult& fv, const StoreJob& job,
                 const Callback<StoreRpcResult>& done) {
     StoreRpcResult r;
-    r.endpoint = fv.endpoint;
     r.id = fv.id;
     r.seq = job.seq;
-    auto handler = [r, done](const RpcEvent& e) mutable {
-        if (e.kind == RpcEventKind::SoftTimeout) return;
-        r.rtt = e.rtt;
-        if (e.kind == RpcEventKind::Reply) {
-            r.ok = true;
-        } else {
-            if (e.kind == RpcEventKind::ErrorReply) {
-                r.error_code = std::get<krpc::Error>(e.message->body).code;
-            }
-            r.fail(failure_of(e), failure_text(e));
-        }
-        done(r);
-    };
-    if (!ctx.rpc.query(fv.endpoint, fv.id, store_query(ctx.rpc, job, *fv.token),
-                       std::move(handler))) {
-        r.fail(Failure::Busy, "too many queries in flight");
-        done(r);
-    }
+    probe(
+        ctx, fv.endpoint, fv.id, store_query(ctx.rpc, job, *fv.token), done,
+        [](StoreRpcResult&, const krpc::Response&) {}, r);
 }
 
 }  // namespace

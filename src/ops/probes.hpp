@@ -22,5 +22,15 @@ void find_value(Context& ctx, const Endpoint& to, const std::optional<NodeId>& i
 // node holds, or 0.
 void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, std::string key,
            std::string value, PutOptions options, Callback<StoreRpcResult> done);
+// BEP 5.
+void get_peers(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+               const NodeId& info_hash, Callback<GetPeersResult> done);
+// Asks the node for a token (get_peers), then announces. Port 0: implied_port (the port our
+// datagrams come from).
+void announce_peer(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+                   const NodeId& info_hash, std::uint16_t port, Callback<AnnouncePeerResult> done);
+// The announce_peer query, with the token the node gave us.
+krpc::Query announce_query(const Rpc& rpc, const NodeId& info_hash, std::uint16_t port,
+                           std::string token);
 
 }  // namespace kad::ops

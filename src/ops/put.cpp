@@ -30,9 +30,9 @@ void PutOp::start() {
         return finish();
     }
     target_ = NodeId::from_key(result_.key);
-    traversal_.emplace(
-        ctx_, TraversalOptions{
-                  .target = target_, .find_value = true, .local = ctx_.storage.find(target_)});
+    traversal_.emplace(ctx_, TraversalOptions{.target = target_,
+                                              .method = krpc::Method::FindValue,
+                                              .local = ctx_.storage.find(target_)});
     if (!traversal_->start(*this, 0)) {
         result_.fail(Failure::Busy, kTooManyLookups);
         return finish();
@@ -134,7 +134,7 @@ void PutOp::complete() {
 RepublishOp::RepublishOp(Context& ctx, StoreJob job, Callback<RepublishResult> done)
     : ctx_(ctx),
       job_(std::move(job)),
-      traversal_(ctx, {.target = NodeId::from_key(job_.key), .find_value = true}),
+      traversal_(ctx, {.target = NodeId::from_key(job_.key), .method = krpc::Method::FindValue}),
       done_(std::move(done)) {}
 
 void RepublishOp::cancel() {

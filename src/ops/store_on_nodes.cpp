@@ -20,14 +20,20 @@ krpc::Query store_query(const Rpc& rpc, const StoreJob& job, std::string token) 
 
 void StoreOnNodes::start(Context& ctx, const Operation& owner, std::uint32_t first_slot,
                          const std::vector<const LookupCandidate*>& nodes, const StoreJob& job) {
+    start(ctx, owner, first_slot, nodes,
+          [&](std::string token) { return store_query(ctx.rpc, job, std::move(token)); });
+}
+
+void StoreOnNodes::start(Context& ctx, const Operation& owner, std::uint32_t first_slot,
+                         const std::vector<const LookupCandidate*>& nodes,
+                         const std::function<krpc::Query(std::string token)>& make) {
     first_ = first_slot;
     for (const LookupCandidate* c : nodes) {
         if (!c->token) continue;
         const auto slot = first_ + static_cast<std::uint32_t>(nodes_.size());
         nodes_.push_back({c->id, c->endpoint});
         ended_.push_back(false);
-        if (ctx.rpc.query(c->endpoint, c->id, store_query(ctx.rpc, job, *c->token),
-                          owner.handler(slot, c->id))) {
+        if (ctx.rpc.query(c->endpoint, c->id, make(*c->token), owner.handler(slot, c->id))) {
             ++pending_;
         } else {
             ended_.back() = true;

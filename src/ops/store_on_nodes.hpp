@@ -1,9 +1,10 @@
 #pragma once
-// Storing one item on a set of nodes, each with the write token it gave (the second half of a put
-// and of a republish), and what each node said. Its stores go out as consecutive slots of the
-// operation that owns it.
+// A write to a set of nodes, each with the write token it gave, and what each node said: storing
+// an item (the second half of a put and of a republish) or announcing a peer (of an announce).
+// Its queries go out as consecutive slots of the operation that owns it.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -32,6 +33,10 @@ public:
     // Sends a store to each node that gave a token, as `owner`'s slots first_slot, ... .
     void start(Context& ctx, const Operation& owner, std::uint32_t first_slot,
                const std::vector<const LookupCandidate*>& nodes, const StoreJob& job);
+    // The same with any write: `make` builds the query from a node's token.
+    void start(Context& ctx, const Operation& owner, std::uint32_t first_slot,
+               const std::vector<const LookupCandidate*>& nodes,
+               const std::function<krpc::Query(std::string token)>& make);
     // An event for slot `slot`; false if the slot is not one of its stores.
     bool on_rpc(std::uint32_t slot, const RpcEvent& e);
     bool done() const noexcept { return pending_ == 0; }

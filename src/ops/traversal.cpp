@@ -24,7 +24,7 @@ LookupParams params_for(const Context& ctx, const TraversalOptions& o) {
 Traversal::Traversal(Context& ctx, const TraversalOptions& options)
     : ctx_(ctx),
       lookup_(params_for(ctx, options)),
-      find_value_(options.find_value),
+      method_(options.method),
       local_(options.local) {}
 
 Traversal::~Traversal() {
@@ -66,9 +66,14 @@ bool Traversal::start(const Operation& owner, std::uint32_t slot) {
 }
 
 krpc::Query Traversal::query() const {
-    if (find_value_)
-        return ctx_.rpc.make_query(krpc::FindValueArgs{lookup_.target(), std::nullopt});
-    return ctx_.rpc.make_query(krpc::FindNodeArgs{lookup_.target(), std::nullopt});
+    switch (method_) {
+        case krpc::Method::FindValue:
+            return ctx_.rpc.make_query(krpc::FindValueArgs{lookup_.target(), std::nullopt});
+        case krpc::Method::GetPeers:
+            return ctx_.rpc.make_query(krpc::GetPeersArgs{lookup_.target(), std::nullopt});
+        default:
+            return ctx_.rpc.make_query(krpc::FindNodeArgs{lookup_.target(), std::nullopt});
+    }
 }
 
 void Traversal::pump() {
@@ -113,25 +118,29 @@ std::string Traversal::item_problem(const krpc::Item& item) const {
     return {};
 }
 
+void Traversal::on_answer(const NodeId& peer, const krpc::Response& resp) {
+    static const std::optional<krpc::Item> kNoItem;
+    if (method_ != krpc::Method::FindValue || !resp.item) {
+        if (lookup_.on_reply(peer, resp.nodes, resp.token, kNoItem) && answered_) answered_(resp);
+        return;
+    }
+    if (auto why = item_problem(*resp.item); !why.empty()) {
+        // A peer answering with an item for another key, or one we would refuse to store, is
+        // not to be believed about anything else either.
+        ++ctx_.stats.bad_items;
+        KAD_LOG(ctx_.log, Debug, "ignored the answer of " + peer.short_hex() + ": " + why);
+        lookup_.on_failed(peer, true);
+        return;
+    }
+    if (lookup_.on_reply(peer, resp.nodes, resp.token, resp.item) && answered_) answered_(resp);
+}
+
 void Traversal::on_rpc(const NodeId& peer, const RpcEvent& e) {
     if (!running_) return;  // done: a late answer
     switch (e.kind) {
-        case RpcEventKind::Reply: {
-            const auto& resp = std::get<krpc::Response>(e.message->body);
-            static const std::optional<krpc::Item> kNoItem;
-            if (!find_value_ || !resp.item) {
-                lookup_.on_reply(peer, resp.nodes, resp.token, kNoItem);
-            } else if (auto why = item_problem(*resp.item); !why.empty()) {
-                // A peer answering with an item for another key, or one we would refuse to
-                // store, is not to be believed about anything else either.
-                ++ctx_.stats.bad_items;
-                KAD_LOG(ctx_.log, Debug, "ignored the answer of " + peer.short_hex() + ": " + why);
-                lookup_.on_failed(peer, true);
-            } else {
-                lookup_.on_reply(peer, resp.nodes, resp.token, resp.item);
-            }
+        case RpcEventKind::Reply:
+            on_answer(peer, std::get<krpc::Response>(e.message->body));
             break;
-        }
         case RpcEventKind::ErrorReply:
             lookup_.on_failed(peer, true);
             break;

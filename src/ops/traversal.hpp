@@ -5,6 +5,7 @@
 // republish, a bootstrap's joins) owns one or more and says what to do with the result.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -17,7 +18,9 @@ namespace kad::ops {
 
 struct TraversalOptions {
     NodeId target{};
-    bool find_value = false;            // find_value queries (items and tokens), else find_node
+    // The query it sends: find_node, find_value (items and tokens) or get_peers (peers and
+    // tokens).
+    krpc::Method method = krpc::Method::FindNode;
     bool stop_at_value = false;         // a get: stop asking at the first value
     std::int64_t min_seq = 0;           // values older than this are ignored
     const StoredItem* local = nullptr;  // our own copy: found at hop 0
@@ -42,6 +45,10 @@ public:
     // Stops a running lookup (its operation was cancelled): it no longer counts as running, and
     // ignores what still arrives.
     void stop();
+    // Called with every answer the lookup accepts (a get_peers lookup collects "values" so).
+    void set_answer_hook(std::function<void(const krpc::Response&)> hook) {
+        answered_ = std::move(hook);
+    }
     bool done() const noexcept { return done_; }
 
     const Lookup& lookup() const noexcept { return lookup_; }
@@ -51,13 +58,15 @@ public:
 private:
     void pump();
     krpc::Query query() const;
+    void on_answer(const NodeId& peer, const krpc::Response& resp);
     void conclude();
     // Why an item in a find_value answer cannot be believed; empty if it can.
     std::string item_problem(const krpc::Item& item) const;
 
     Context& ctx_;
     Lookup lookup_;
-    bool find_value_;
+    krpc::Method method_;
+    std::function<void(const krpc::Response&)> answered_;
     const StoredItem* local_;
     const Operation* owner_ = nullptr;
     std::uint32_t slot_ = 0;

@@ -348,6 +348,43 @@ class NetworkTests(Harness):
         q.close_stdin()
         p.close_stdin()
 
+    def test_bep5_swarms_from_the_repl(self):
+        a, a_ready = self.start_json_node()
+        b, _ = self.start_json_node("--bootstrap-addr", a_ready["addr"])
+        self.assertTrue(b.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        swarm = "ab" * 20
+        # Iterative: b joins the swarm on the nodes nearest it (here: a).
+        r = b.cmd("announce " + swarm + " 6881")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual((r["announced"], r["port"]), (1, 6881))
+        r = a.cmd("peers " + swarm)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["peers"], ["127.0.0.1:6881"])
+        # One node at a time: a announces itself to b at port 7000, then asks b.
+        b_addr = b.cmd("id")["addr"]
+        r = a.cmd("gp " + b_addr + " " + swarm)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["peers"], [])
+        r = a.cmd("ap " + b_addr + " " + swarm + " 7000")
+        self.assertTrue(r["ok"], r)
+        r = a.cmd("gp " + b_addr + " " + swarm)
+        self.assertEqual(r["peers"], ["127.0.0.1:7000"])
+        # Without a port: the port a's datagrams come from (implied_port).
+        self.assertTrue(a.cmd("ap " + b_addr + " " + swarm)["ok"])
+        r = a.cmd("gp " + b_addr + " " + swarm)
+        self.assertEqual(sorted(r["peers"]), sorted(["127.0.0.1:7000", a_ready["addr"]]))
+        # Bad input and silence get the usual errors and codes.
+        for line, code in [("gp " + b_addr, "bad_argument"),
+                           ("ap " + b_addr + " " + swarm + " 70000", "bad_argument"),
+                           ("peers nothex", "bad_argument")]:
+            r = a.cmd(line)
+            self.assertEqual((r["ok"], r["code"]), (False, code), (line, r))
+        r = a.cmd("stats")
+        self.assertEqual(r["announces_accepted"], 1)
+        self.assertEqual(r["queries_in"]["announce_peer"], 1)
+        a.close_stdin()
+        b.close_stdin()
+
     def test_bad_flags_exit_2_with_one_clear_line(self):
         cases = [
             (["--frobnicate"], "--frobnicate"),

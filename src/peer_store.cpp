@@ -1,0 +1,95 @@
+#include "kad/peer_store.hpp"
+
+#include <algorithm>
+
+namespace kad {
+
+void PeerStore::reindex(const NodeId& info_hash, std::size_t old_size) {
+    if (old_size > 0) by_size_.erase({old_size, info_hash});
+    auto s = swarms_.find(info_hash);
+    if (s != swarms_.end() && !s->second.empty()) by_size_.insert({s->second.size(), info_hash});
+}
+
+void PeerStore::drop(const NodeId& info_hash, const Endpoint& peer) {
+    auto s = swarms_.find(info_hash);
+    if (s == swarms_.end()) return;
+    auto p = s->second.find(peer);
+    if (p == s->second.end()) return;
+    by_expiry_.erase({p->second, info_hash, peer});
+    const std::size_t before = s->second.size();
+    s->second.erase(p);
+    if (s->second.empty()) swarms_.erase(s);
+    reindex(info_hash, before);
+}
+
+void PeerStore::drop_smallest_swarm() {
+    const NodeId victim = by_size_.begin()->second;
+    const Peers peers = swarms_.at(victim);
+    for (const auto& [peer, expires] : peers) drop(victim, peer);
+}
+
+PeerStore::Result PeerStore::announce(TimePoint now, const NodeId& info_hash,
+                                      const Endpoint& peer) {
+    const TimePoint expires = now + config_.peer_ttl;
+    auto s = swarms_.find(info_hash);
+    if (s != swarms_.end()) {
+        if (auto p = s->second.find(peer); p != s->second.end()) {
+            by_expiry_.erase({p->second, info_hash, peer});
+            p->second = expires;
+            by_expiry_.insert({expires, info_hash, peer});
+            return Result::Refreshed;
+        }
+    }
+    Result result = Result::Added;
+    if (s == swarms_.end() && swarms_.size() >= config_.max_swarms) {
+        drop_smallest_swarm();
+        result = Result::Replaced;
+    } else if (s != swarms_.end() && s->second.size() >= config_.max_peers) {
+        // The peer whose announce is oldest expires first: it goes.
+        auto oldest =
+            std::min_element(s->second.begin(), s->second.end(),
+                             [](const auto& a, const auto& b) { return a.second < b.second; });
+        drop(info_hash, oldest->first);
+        result = Result::Replaced;
+    }
+    Peers& peers = swarms_[info_hash];
+    const std::size_t before = peers.size();
+    peers.emplace(peer, expires);
+    reindex(info_hash, before);
+    by_expiry_.insert({expires, info_hash, peer});
+    return result;
+}
+
+std::vector<Endpoint> PeerStore::peers(const NodeId& info_hash, bool v4, bool v6, std::size_t max,
+                                       RandomSource& rng) const {
+    std::vector<Endpoint> out;
+    auto s = swarms_.find(info_hash);
+    if (s == swarms_.end()) return out;
+    for (const auto& [peer, expires] : s->second) {
+        if (peer.is_v4() ? v4 : v6) out.push_back(peer);
+    }
+    if (out.size() <= max) return out;
+    // A partial Fisher-Yates shuffle: the first `max` are a uniform sample.
+    for (std::size_t i = 0; i < max; ++i) {
+        const std::size_t j = i + static_cast<std::size_t>(rng.uniform(out.size() - i));
+        std::swap(out[i], out[j]);
+    }
+    out.resize(max);
+    return out;
+}
+
+std::size_t PeerStore::expire(TimePoint now) {
+    std::size_t removed = 0;
+    while (!by_expiry_.empty() && std::get<0>(*by_expiry_.begin()) <= now) {
+        const auto [when, info_hash, peer] = *by_expiry_.begin();
+        drop(info_hash, peer);
+        ++removed;
+    }
+    return removed;
+}
+
+TimePoint PeerStore::next_expiry() const noexcept {
+    return by_expiry_.empty() ? TimePoint::max() : std::get<0>(*by_expiry_.begin());
+}
+
+}  // namespace kad
