@@ -24,6 +24,9 @@ std::string config_error(const NodeConfig& c) {
     }
     if (!positive(c.token_rotation)) return "token_rotation must be positive";
     if (c.max_reply < 512) return "max_reply must be at least 512 bytes";
+    if (c.peers.max_swarms == 0) return "peers.max_swarms must be at least 1";
+    if (c.peers.max_peers == 0) return "peers.max_peers must be at least 1";
+    if (!positive(c.peers.peer_ttl)) return "peers.peer_ttl must be positive";
     return {};
 }
 

@@ -10,12 +10,12 @@ void PeerStore::reindex(const NodeId& info_hash, std::size_t old_size) {
     if (s != swarms_.end() && !s->second.empty()) by_size_.insert({s->second.size(), info_hash});
 }
 
-void PeerStore::drop(const NodeId& info_hash, const Endpoint& peer) {
+void PeerStore::drop(const NodeId& info_hash, const Endpoint& address) {
     auto s = swarms_.find(info_hash);
     if (s == swarms_.end()) return;
-    auto p = s->second.find(peer);
+    auto p = s->second.find(address);
     if (p == s->second.end()) return;
-    by_expiry_.erase({p->second, info_hash, peer});
+    by_expiry_.erase({p->second.expires, info_hash, address});
     const std::size_t before = s->second.size();
     s->second.erase(p);
     if (s->second.empty()) swarms_.erase(s);
@@ -23,20 +23,23 @@ void PeerStore::drop(const NodeId& info_hash, const Endpoint& peer) {
 }
 
 void PeerStore::drop_smallest_swarm() {
+    if (by_size_.empty()) return;
     const NodeId victim = by_size_.begin()->second;
-    const Peers peers = swarms_.at(victim);
-    for (const auto& [peer, expires] : peers) drop(victim, peer);
+    std::vector<Endpoint> addresses;
+    for (const auto& [address, peer] : swarms_.at(victim)) addresses.push_back(address);
+    for (const Endpoint& a : addresses) drop(victim, a);
 }
 
 PeerStore::Result PeerStore::announce(TimePoint now, const NodeId& info_hash,
                                       const Endpoint& peer) {
+    const Endpoint address = address_of(peer);
     const TimePoint expires = now + config_.peer_ttl;
     auto s = swarms_.find(info_hash);
     if (s != swarms_.end()) {
-        if (auto p = s->second.find(peer); p != s->second.end()) {
-            by_expiry_.erase({p->second, info_hash, peer});
-            p->second = expires;
-            by_expiry_.insert({expires, info_hash, peer});
+        if (auto p = s->second.find(address); p != s->second.end()) {
+            by_expiry_.erase({p->second.expires, info_hash, address});
+            p->second = Peer{peer, expires};
+            by_expiry_.insert({expires, info_hash, address});
             return Result::Refreshed;
         }
     }
@@ -45,18 +48,18 @@ PeerStore::Result PeerStore::announce(TimePoint now, const NodeId& info_hash,
         drop_smallest_swarm();
         result = Result::Replaced;
     } else if (s != swarms_.end() && s->second.size() >= config_.max_peers) {
-        // The peer whose announce is oldest expires first: it goes.
-        auto oldest =
-            std::min_element(s->second.begin(), s->second.end(),
-                             [](const auto& a, const auto& b) { return a.second < b.second; });
-        drop(info_hash, oldest->first);
+        // The address whose announce is oldest expires first: it goes.
+        auto oldest = std::min_element(
+            s->second.begin(), s->second.end(),
+            [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
+        drop(info_hash, Endpoint(oldest->first));
         result = Result::Replaced;
     }
     Peers& peers = swarms_[info_hash];
     const std::size_t before = peers.size();
-    peers.emplace(peer, expires);
+    peers.emplace(address, Peer{peer, expires});
     reindex(info_hash, before);
-    by_expiry_.insert({expires, info_hash, peer});
+    by_expiry_.insert({expires, info_hash, address});
     return result;
 }
 
@@ -65,8 +68,8 @@ std::vector<Endpoint> PeerStore::peers(const NodeId& info_hash, bool v4, bool v6
     std::vector<Endpoint> out;
     auto s = swarms_.find(info_hash);
     if (s == swarms_.end()) return out;
-    for (const auto& [peer, expires] : s->second) {
-        if (peer.is_v4() ? v4 : v6) out.push_back(peer);
+    for (const auto& [address, peer] : s->second) {
+        if (address.is_v4() ? v4 : v6) out.push_back(peer.endpoint);
     }
     if (out.size() <= max) return out;
     // A partial Fisher-Yates shuffle: the first `max` are a uniform sample.
@@ -81,8 +84,8 @@ std::vector<Endpoint> PeerStore::peers(const NodeId& info_hash, bool v4, bool v6
 std::size_t PeerStore::expire(TimePoint now) {
     std::size_t removed = 0;
     while (!by_expiry_.empty() && std::get<0>(*by_expiry_.begin()) <= now) {
-        const auto [when, info_hash, peer] = *by_expiry_.begin();
-        drop(info_hash, peer);
+        const auto [when, info_hash, address] = *by_expiry_.begin();
+        drop(info_hash, address);
         ++removed;
     }
     return removed;

@@ -170,7 +170,7 @@ void QueryHandler::answer_get_peers(const Endpoint& from, const krpc::Message& m
             if (bytes > config_.max_reply) break;
         }
         values.resize(fit);
-        resp.values = std::move(values);
+        if (!values.empty()) resp.values = std::move(values);
     }
     rpc_.respond(from, m.transaction, std::move(resp), config_.max_reply);
 }

@@ -88,3 +88,22 @@ TEST_CASE("PeerStore: a full store drops the smallest swarm, never a crowded one
     CHECK(s.size() == 22);
     CHECK(s.has(id_from(199)));  // the latest is there
 }
+
+TEST_CASE("PeerStore: one entry per address in a swarm; another port moves it", "[peers]") {
+    PeerStoreConfig c;
+    c.max_peers = 3;
+    PeerStore s(c);
+    SeededRandom rng(4);
+    const NodeId swarm = id_from(1);
+    s.announce(t0, swarm, peer(1));
+    s.announce(t0, swarm, peer(2));
+    // One host naming port after port holds one entry, and cannot push the others out.
+    for (std::uint16_t port = 1; port <= 500; ++port) {
+        CHECK(s.announce(t0 + 1min, swarm, ep("10.9.9.9:1").with_port(port)) !=
+              PeerStore::Result::Replaced);
+    }
+    CHECK(s.size() == 3);
+    const auto all = s.peers(swarm, true, true, 10, rng);
+    CHECK(std::set<Endpoint>(all.begin(), all.end()) ==
+          std::set<Endpoint>{peer(1), peer(2), ep("10.9.9.9:500")});
+}

@@ -133,9 +133,10 @@ struct Response {
     std::optional<Item> item{};
     // BEP 5 get_peers: peers of the swarm ("values", compact). Present, even empty, or absent.
     std::optional<std::vector<Endpoint>> values{};
-    // The node lists to carry even when empty: BEP 5 wants "nodes" in every find_node and
-    // get_peers answer, BEP 32 "nodes6" when it was asked for. Decoding sets a family only for a
-    // list that was there and empty, so that encoding gives back the same bytes.
+    // The node lists to carry even when empty: those of the families asked for (BEP 5 wants
+    // "nodes" in find_node and get_peers answers; BEP 32 the same of "nodes6" for IPv6). Decoding
+    // sets a family only for a list that was there and empty, so that encoding gives back the same
+    // bytes.
     Want empty_lists{};
     friend bool operator==(const Response&, const Response&) = default;
 };

@@ -87,6 +87,7 @@ struct GetPeersResult : Outcome {
     std::vector<Endpoint> values;
     std::vector<krpc::NodeInfo> nodes;
     std::optional<std::string> token;
+    int error_code = 0;  // the node's KRPC error code when it refused
     Duration rtt{};
 };
 

@@ -100,6 +100,7 @@ void announce_peer(Context& ctx, const Endpoint& to, const std::optional<NodeId>
         r.endpoint = gp.endpoint;
         r.id = gp.id;
         if (!gp.ok) {
+            r.error_code = gp.error_code;
             r.fail(gp.code, "no token: " + gp.error);
             return done(r);
         }
