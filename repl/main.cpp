@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "console.hpp"
+#include "kad/identity.hpp"
 #include "options.hpp"
 #include "shell.hpp"
 #include "version.hpp"
@@ -134,6 +135,20 @@ public:
             }
         }
         shell_ = std::make_unique<kadnode::Shell>(*node_, kad::Clock::now(), opts_.network);
+        if (opts_.identity) {
+            shell_->set_identity(
+                [key = *opts_.identity]() -> kad::Expected<kad::Ed25519KeyPair> { return key; });
+        } else if (state_dir_) {
+            shell_->set_identity([path = state_dir_->path() + "/identity.pem",
+                                  key = std::optional<kad::Ed25519KeyPair>()]() mutable
+                                 -> kad::Expected<kad::Ed25519KeyPair> {
+                if (key) return *key;
+                auto loaded = kad::load_or_create_identity(path);
+                if (!loaded) return kad::unexpected("identity " + loaded.error());
+                key = *loaded;
+                return *key;
+            });
+        }
 
         interactive_ = opts_.exec.empty() && !opts_.no_repl && ::isatty(STDIN_FILENO);
         if (interactive_) {

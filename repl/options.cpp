@@ -63,6 +63,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             "largest value stored or put");
         add("state-dir", po::value<std::string>()->value_name("DIR"),
             "keep the id, port, contacts and stored items in DIR across restarts");
+        add("identity", po::value<std::string>()->value_name("FILE"),
+            "the Ed25519 key (PEM) that signs this node's mutable items (mput); default: "
+            "identity.pem in --state-dir, made on first use");
         add("save-interval", po::value<double>()->default_value(5)->value_name("SECONDS"),
             "with --state-dir: save changes at most this often (and at a clean stop)");
         add("leave-timeout", po::value<double>()->default_value(5)->value_name("SECONDS"),
@@ -263,6 +266,13 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         if (vm.count("state-dir")) {
             o.state_dir = vm["state-dir"].as<std::string>();
             if (o.state_dir.empty()) throw BadValue("--state-dir: an empty path");
+        }
+        if (vm.count("identity")) {
+            const std::string path = vm["identity"].as<std::string>();
+            if (path.empty()) throw BadValue("--identity: an empty path");
+            auto key = kad::load_identity(path);
+            if (!key) throw BadValue("--identity: " + key.error());
+            o.identity = *key;
         }
         o.save_interval = std::chrono::duration_cast<kad::Duration>(
             std::chrono::duration<double>(in_range<double>(vm, "save-interval", 0.1, 86400)));

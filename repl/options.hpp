@@ -2,10 +2,12 @@
 // kadnode's command line, config file (--config, the same options in ini form) and environment
 // (KADNODE_<OPTION>, e.g. KADNODE_BIND=127.0.0.1:4000), in that order of precedence.
 
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "kad/identity.hpp"
 #include "kad/log.hpp"
 #include "kad/runtime.hpp"
 
@@ -26,6 +28,8 @@ struct Options {
     kad::Duration join_timeout = std::chrono::seconds(5);
     bool bind_given = false;  // --bind was set (else a saved port may be reused)
     std::string state_dir;
+    // --identity: the key that signs mput's items, read from its PEM file when the options are.
+    std::optional<kad::Ed25519KeyPair> identity;
     kad::Duration save_interval = std::chrono::seconds(5);
     kad::Duration leave_timeout = std::chrono::seconds(5);
 };

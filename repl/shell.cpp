@@ -7,12 +7,10 @@
 #include <map>
 #include <optional>
 
+#include "command_util.hpp"
 #include "tokenize.hpp"
 
 namespace kadnode {
-
-using json = nlohmann::ordered_json;
-using Done = std::function<void(Reply)>;
 
 const std::vector<CommandInfo>& commands() {
     static const std::vector<CommandInfo> kCommands = {
@@ -52,6 +50,20 @@ const std::vector<CommandInfo>& commands() {
          "Without an argument: LAN discovery's view, the nodes that announced themselves and\n"
          "answered a ping. With an info-hash: an iterative get_peers (BEP 5), the peers every\n"
          "node on the way to the k nearest knew of."},
+        {"bput", "bput <value>", "store an immutable item (BEP 44); prints its hash",
+         "Stores the value (the rest of the line) as a bencoded string at the SHA-1 of its\n"
+         "bencoding, on the k nodes nearest that hash. Anyone can read it with bget <hash>;\n"
+         "nobody can change it."},
+        {"bget", "bget <hash>", "find an immutable item (BEP 44)",
+         "An iterative get of a 40-hex-digit hash. Each value found is checked against it."},
+        {"mput", "mput [--salt S] <value>", "store a mutable item only this node can change",
+         "Signs the value with this node's Ed25519 identity (--identity FILE, or identity.pem\n"
+         "in --state-dir, made on first use; without either, a key for this run only) at one\n"
+         "more than the newest seq found, and stores it on the k nodes nearest SHA-1(public\n"
+         "key + salt) (BEP 44). Prints the public key and the target: mget reads it."},
+        {"mget", "mget <public-key> [<salt>]", "find a mutable item (BEP 44)",
+         "An iterative get at SHA-1(public key + salt): the newest version whose signature\n"
+         "checks out. The public key is 64 hex digits."},
         {"fingerprint", "fingerprint", "a short hash of the LAN view, equal on converged nodes",
          "SHA-256 of the sorted ids of the LAN view and this node, 16 hex digits: every node\n"
          "that sees the same LAN prints the same fingerprint."},
@@ -87,282 +99,43 @@ std::string render(const Reply& r, bool as_json) {
 
 namespace {
 
-// ---- formatting ---------------------------------------------------------------------------------
-
-std::string fixed(double v, int decimals) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    return buf;
-}
-
-double ms(kad::Duration d) {
-    return std::round(kad::to_ms(d) * 1000.0) / 1000.0;
-}
-
-std::string ms_text(kad::Duration d) {
-    const double v = kad::to_ms(d);
-    return fixed(v, v < 10 ? 2 : (v < 100 ? 1 : 0)) + " ms";
-}
-
-std::string span_text(kad::Duration d) {
-    auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
-    if (s < 0) s = 0;
-    if (s < 60) return std::to_string(s) + "s";
-    if (s < 3600) return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
-    if (s < 86400) return std::to_string(s / 3600) + "h" + std::to_string(s / 60 % 60) + "m";
-    return std::to_string(s / 86400) + "d" + std::to_string(s / 3600 % 24) + "h";
-}
-
-// A value or key for a person: quoted, with control and non-ASCII bytes escaped.
-std::string quote(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (c == '\t') {
-            out += "\\t";
-        } else if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
-}
-
-json node_json(const kad::krpc::NodeInfo& n) {
-    return {{"id", n.id.to_hex()}, {"addr", n.endpoint.to_string()}};
-}
-
-std::string node_line(const kad::krpc::NodeInfo& n) {
-    return "  " + n.id.to_hex() + "  " + n.endpoint.to_string();
-}
-
-std::string plural(std::size_t n, const char* one, const char* many) {
-    return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
-// ---- argument parsing ---------------------------------------------------------------------------
-
-bool is_hex_id(std::string_view s) {
-    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
-               return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-           });
-}
-
-struct Args {
-    std::string_view line;
-    std::vector<Word> words;  // words[0] is the command
-    std::size_t size() const { return words.size() - 1; }
-    const std::string& operator[](std::size_t i) const { return words[i + 1].text; }
-    // Words i.. as the rest of the line: one word as it was unquoted, several verbatim.
-    std::string rest(std::size_t i) const {
-        if (i + 1 == size()) return (*this)[i];
-        std::string_view r = line.substr(words[i + 1].begin);
-        while (!r.empty() &&
-               (r.back() == ' ' || r.back() == '\t' || r.back() == '\r' || r.back() == '\n')) {
-            r.remove_suffix(1);
-        }
-        return std::string(r);
-    }
-};
-
-class BadArgument : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-kad::Endpoint parse_endpoint(const std::string& s) {
-    auto ep = kad::Endpoint::parse(s);
-    if (!ep) throw BadArgument("bad address " + ep.error());
-    if (ep->port() == 0) throw BadArgument("bad address '" + s + "': port 0");
-    return *ep;
-}
-
-kad::NodeId parse_id(const std::string& s, const char* what) {
-    auto id = kad::NodeId::from_hex(s);
-    if (!id) throw BadArgument(std::string("bad ") + what + " '" + s + "': " + id.error());
-    return *id;
-}
-
-std::int64_t parse_int(const std::string& s, const char* what, std::int64_t min, std::int64_t max) {
-    std::int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || v < min || v > max) {
-        throw BadArgument(std::string("bad ") + what + " '" + s +
-                          "': expected a whole number from " + std::to_string(min) + " to " +
-                          std::to_string(max));
-    }
-    return v;
-}
-
-const CommandInfo* find_command(std::string_view name) {
-    for (const auto& c : commands()) {
-        if (c.name == name) return &c;
-    }
-    return nullptr;
-}
-
-void usage_error(const std::string& cmd) {
-    const CommandInfo* info = find_command(cmd);
-    throw BadArgument("usage: " + std::string(info ? info->usage : cmd));
-}
-
-// ---- replies ------------------------------------------------------------------------------------
-
-Reply fail(std::string cmd, std::string error, std::string code = "bad_argument") {
-    Reply r;
-    r.cmd = std::move(cmd);
-    r.error = std::move(error);
-    r.code = std::move(code);
-    return r;
-}
-
-// A failed operation: its words, and its Failure's stable name as the code.
-Reply fail(std::string cmd, const kad::Outcome& outcome) {
-    return fail(std::move(cmd), outcome.error, std::string(kad::to_string(outcome.code)));
-}
-
-Reply ok(std::string cmd, std::string text, json data = json::object()) {
-    Reply r;
-    r.cmd = std::move(cmd);
-    r.ok = true;
-    r.text = std::move(text);
-    r.data = std::move(data);
-    return r;
-}
-
-// ---- BEP 5: gp, ap, announce, peers <info-hash>
-// --------------------------------------------------
-
-json peers_json(const std::vector<kad::Endpoint>& peers) {
+// The BEP 44 items a node holds, for ls: immutable and mutable, with their values as a person
+// reads them. Appends lines to `text`.
+json bep44_items(const kad::Storage& store, kad::TimePoint now, std::string& text) {
     json list = json::array();
-    for (const auto& p : peers) list.push_back(p.to_string());
+    if (store.size() == 0) return list;
+    text += "\n" + plural(store.size(), "BEP 44 item", "BEP 44 items");
+    for (const auto& [target, item] : store.items()) {
+        const bool is_mutable = !item.signature.empty();
+        const auto ttl = item.expires - now;
+        json j = {{"target", target.to_hex()},
+                  {"mutable", is_mutable},
+                  {"bencoded", item.value},
+                  {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()}};
+        text += "\n  " + target.to_hex() + "  " + bencoded_text(item.value);
+        if (is_mutable) {
+            j["seq"] = item.seq;
+            text += "  (mutable, seq " + std::to_string(item.seq) + ", expires in " +
+                    span_text(ttl) + ")";
+        } else {
+            text += "  (immutable, expires in " + span_text(ttl) + ")";
+        }
+        list.push_back(j);
+    }
     return list;
-}
-
-std::string peers_text(const std::vector<kad::Endpoint>& peers) {
-    std::string text;
-    for (const auto& p : peers) text += "\n  " + p.to_string();
-    return text;
-}
-
-void get_peers_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (a.size() < 2 || a.size() > 3) usage_error(cmd);
-    const auto to = parse_endpoint(a[0]);
-    std::optional<kad::NodeId> id;
-    if (a.size() == 3) id = parse_id(a[1], "id");
-    const auto info_hash = parse_id(a[a.size() - 1], "info-hash");
-    node.async_get_peers(to, id, info_hash, [cmd, done](const kad::GetPeersResult& r) {
-        if (!r.ok) return done(fail(cmd, r));
-        json nodes = json::array();
-        for (const auto& n : r.nodes) nodes.push_back(node_json(n));
-        std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() + ") answered in " +
-                           ms_text(r.rtt) + " with " + plural(r.values.size(), "peer", "peers") +
-                           " and " + plural(r.nodes.size(), "node", "nodes") + peers_text(r.values);
-        for (const auto& n : r.nodes) text += "\n" + node_line(n);
-        done(ok(cmd, text,
-                {{"id", r.id.to_hex()},
-                 {"addr", r.endpoint.to_string()},
-                 {"rtt_ms", ms(r.rtt)},
-                 {"peers", peers_json(r.values)},
-                 {"nodes", nodes}}));
-    });
-}
-
-void announce_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    // ap <ep> [<id>] <info-hash> [<port>]: an id is a second 40-hex word before the info-hash.
-    if (a.size() < 2 || a.size() > 4) usage_error(cmd);
-    const auto to = parse_endpoint(a[0]);
-    std::size_t i = 1;
-    std::optional<kad::NodeId> id;
-    if (a.size() >= 3 && is_hex_id(a[1]) && is_hex_id(a[2])) id = parse_id(a[i++], "id");
-    const auto info_hash = parse_id(a[i++], "info-hash");
-    std::uint16_t port = 0;
-    if (i < a.size()) port = static_cast<std::uint16_t>(parse_int(a[i++], "port", 1, 65535));
-    if (i != a.size()) usage_error(cmd);
-    node.async_announce_peer(
-        to, id, info_hash, port, [cmd, done, port](const kad::AnnouncePeerResult& r) {
-            if (!r.ok) {
-                Reply f = fail(cmd, r);
-                if (r.error_code) f.data["krpc_code"] = r.error_code;
-                return done(f);
-            }
-            const std::string at = port ? "port " + std::to_string(port) : "our own port";
-            done(
-                ok(cmd,
-                   "announced at " + at + " to " + r.endpoint.to_string() + " in " + ms_text(r.rtt),
-                   {{"id", r.id.to_hex()},
-                    {"addr", r.endpoint.to_string()},
-                    {"port", port},
-                    {"rtt_ms", ms(r.rtt)}}));
-        });
-}
-
-void find_peers(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (a.size() != 1) usage_error(cmd);
-    const auto info_hash = parse_id(a[0], "info-hash");
-    node.async_find_peers(info_hash, [cmd, done](const kad::FindPeersResult& r) {
-        json data = {{"peers", peers_json(r.peers)},
-                     {"hops", r.hops},
-                     {"queries", r.queries},
-                     {"ms", ms(r.elapsed)}};
-        if (!r.ok) {
-            Reply f = fail(cmd, r);
-            f.data = data;
-            return done(f);
-        }
-        done(ok(cmd,
-                plural(r.peers.size(), "peer", "peers") + " in swarm " + r.info_hash.short_hex() +
-                    " from the " + plural(r.nodes.size(), "node", "nodes") + " nearest it, " +
-                    plural(r.queries, "query", "queries") + ", " + ms_text(r.elapsed) +
-                    peers_text(r.peers),
-                data));
-    });
-}
-
-void announce(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (a.size() < 1 || a.size() > 2) usage_error(cmd);
-    const auto info_hash = parse_id(a[0], "info-hash");
-    std::uint16_t port = 0;
-    if (a.size() == 2) port = static_cast<std::uint16_t>(parse_int(a[1], "port", 1, 65535));
-    node.async_announce(info_hash, port, [cmd, done](const kad::AnnounceResult& r) {
-        json data = {{"announced", r.announced},     {"refused", r.refused},
-                     {"failed", r.failed},           {"port", r.port},
-                     {"peers", peers_json(r.peers)}, {"queries", r.queries},
-                     {"ms", ms(r.elapsed)}};
-        if (!r.ok) {
-            Reply f = fail(cmd, r);
-            f.data = data;
-            return done(f);
-        }
-        const std::string at = r.port ? "port " + std::to_string(r.port) : "our own port";
-        done(ok(cmd,
-                "announced in swarm " + r.info_hash.short_hex() + " at " + at + " on " +
-                    plural(r.announced, "node", "nodes") + ", " + std::to_string(r.refused) +
-                    " refused, " + std::to_string(r.failed) + " did not answer; " +
-                    plural(r.peers.size(), "peer", "peers") + " met on the way" +
-                    peers_text(r.peers),
-                data));
-    });
-}
-
-void bep5(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (cmd == "gp") return get_peers_probe(node, cmd, a, done);
-    if (cmd == "ap") return announce_probe(node, cmd, a, done);
-    if (cmd == "announce") return announce(node, cmd, a, done);
-    find_peers(node, cmd, a, done);
 }
 
 }  // namespace
 
 Shell::Shell(kad::AsioNode& node, kad::TimePoint started, std::string network)
-    : node_(node), started_(started), network_(std::move(network)) {}
+    : node_(node),
+      started_(started),
+      network_(std::move(network)),
+      identity_([key = std::optional<kad::Ed25519KeyPair>()]() mutable
+                -> kad::Expected<kad::Ed25519KeyPair> {
+          if (!key) key = kad::generate_identity();  // for this run only
+          return *key;
+      }) {}
 
 void Shell::run(std::string_view line, Done done) {
     auto words = tokenize(line);
@@ -491,11 +264,16 @@ void Shell::run(std::string_view line, Done done) {
                         std::to_string(it->seq) + ", expires in " + span_text(ttl) +
                         (it->original ? ", published here" : "") + ")";
             }
-            return done(ok(cmd, text, {{"items", list}}));
+            json data = {{"items", list},
+                         {"bep44", bep44_items(node_.node().item_store(), now, text)}};
+            return done(ok(cmd, text, data));
         }
 
         if (cmd == "gp" || cmd == "ap" || cmd == "announce" || (cmd == "peers" && a.size() > 0)) {
             return bep5(node_, cmd, a, done);
+        }
+        if (cmd == "bput" || cmd == "bget" || cmd == "mput" || cmd == "mget") {
+            return bep44(node_, identity_, cmd, a, done);
         }
 
         if (cmd == "peers" || cmd == "fingerprint") {
@@ -564,6 +342,9 @@ void Shell::run(std::string_view line, Done done) {
                 {"soft_timeouts", s.soft_timeouts},
                 {"hard_timeouts", s.hard_timeouts},
                 {"stores_accepted", s.stores_accepted},
+                {"puts_accepted", s.puts_accepted},
+                {"puts_refused", s.puts_refused},
+                {"bad_items", s.bad_items},
                 {"stores_refused", s.stores_refused},
                 {"announces_accepted", s.announces_accepted},
                 {"announces_refused", s.announces_refused},

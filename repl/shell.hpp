@@ -9,6 +9,9 @@
 #include <string_view>
 #include <vector>
 
+#include "kad/crypto.hpp"
+#include "kad/expected.hpp"
+#include "kad/identity.hpp"
 #include "kad/runtime.hpp"
 #include "kad/time.hpp"
 
@@ -41,6 +44,10 @@ std::string render(const Reply& r, bool json);
 // JSON text that never throws on bytes that are not UTF-8 (they become U+FFFD).
 std::string dump(const nlohmann::ordered_json& j);
 
+// The key that signs this node's mutable items (mput), loaded or made on first use; an error
+// says why there is none.
+using Identity = std::function<kad::Expected<kad::Ed25519KeyPair>()>;
+
 class Shell {
 public:
     Shell(kad::AsioNode& node, kad::TimePoint started, std::string network);
@@ -49,10 +56,14 @@ public:
     // an empty line or a comment (#...) completes with an empty cmd and no output.
     void run(std::string_view line, std::function<void(Reply)> done);
 
+    // Where mput's key comes from. Without one, mput makes a key for this run only.
+    void set_identity(Identity identity) { identity_ = std::move(identity); }
+
 private:
     kad::AsioNode& node_;
     kad::TimePoint started_;
     std::string network_;
+    Identity identity_;
 };
 
 }  // namespace kadnode

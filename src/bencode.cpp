@@ -107,6 +107,7 @@ private:
         if (!push(Type::Integer, start)) return false;
         auto& n = nodes_.back();
         n.integer = negative ? static_cast<std::int64_t>(~v + 1) : static_cast<std::int64_t>(v);
+        n.text = in_.substr(start, pos_ - start);  // the raw form, for View::raw()
         n.end = static_cast<std::uint32_t>(nodes_.size());
         return true;
     }
@@ -146,6 +147,7 @@ private:
             ++count;
         }
         nodes_[self].count = count;
+        nodes_[self].text = in_.substr(start, pos_ - start);  // the raw form, for View::raw()
         nodes_[self].end = static_cast<std::uint32_t>(nodes_.size());
         return true;
     }
@@ -204,6 +206,15 @@ std::int64_t View::as_int() const noexcept {
 
 std::string_view View::as_string() const noexcept {
     return is_string() ? doc_->nodes_[index_].text : std::string_view{};
+}
+
+std::string_view View::raw() const noexcept {
+    const auto& n = doc_->nodes_[index_];
+    if (n.type != Type::String) return n.text;
+    // A string's node holds its contents; its length prefix ("12:") sits just before them.
+    std::size_t digits = 1;
+    for (std::size_t len = n.text.size(); len >= 10; len /= 10) ++digits;
+    return {n.text.data() - digits - 1, n.text.size() + digits + 1};
 }
 
 std::size_t View::size() const noexcept {

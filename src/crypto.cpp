@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -85,6 +86,72 @@ Sha256Digest hmac_sha256(std::span<const std::uint8_t> key, std::string_view dat
     OPENSSL_cleanse(buf.data(), buf.size());
     OPENSSL_cleanse(k.data(), k.size());
     return mac;
+}
+
+namespace {
+
+struct PkeyFree {
+    void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct MdCtxFree {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+
+Pkey private_key(const Ed25519Seed& seed) {
+    Pkey key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
+    if (!key) throw std::runtime_error("OpenSSL: cannot load an Ed25519 key");
+    return key;
+}
+
+}  // namespace
+
+Ed25519KeyPair ed25519_key_pair(const Ed25519Seed& seed) {
+    Ed25519KeyPair pair;
+    pair.seed = seed;
+    const Pkey key = private_key(seed);
+    std::size_t len = pair.public_key.size();
+    if (EVP_PKEY_get_raw_public_key(key.get(), pair.public_key.data(), &len) != 1 ||
+        len != pair.public_key.size()) {
+        throw std::runtime_error("OpenSSL: cannot derive an Ed25519 public key");
+    }
+    return pair;
+}
+
+std::string ed25519_sign(const Ed25519KeyPair& key, std::string_view message) {
+    const Pkey pkey = private_key(key.seed);
+    const MdCtx ctx(EVP_MD_CTX_new());
+    std::string sig(kEd25519SignatureSize, '\0');
+    std::size_t len = sig.size();
+    // Ed25519 hashes internally: no digest is named, and the message goes in one call.
+    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1 ||
+        EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                       reinterpret_cast<const unsigned char*>(message.data()),
+                       message.size()) != 1 ||
+        len != sig.size()) {
+        throw std::runtime_error("OpenSSL: Ed25519 signing failed");
+    }
+    return sig;
+}
+
+bool ed25519_verify(std::string_view public_key, std::string_view message,
+                    std::string_view signature) {
+    if (public_key.size() != kEd25519KeySize || signature.size() != kEd25519SignatureSize) {
+        return false;
+    }
+    const Pkey pkey(EVP_PKEY_new_raw_public_key(
+        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(public_key.data()),
+        public_key.size()));
+    const MdCtx ctx(EVP_MD_CTX_new());
+    if (!pkey || !ctx ||
+        EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1) {
+        return false;
+    }
+    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                            signature.size(),
+                            reinterpret_cast<const unsigned char*>(message.data()),
+                            message.size()) == 1;
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

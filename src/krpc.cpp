@@ -29,6 +29,10 @@ std::string_view method_name(Method m) noexcept {
             return "get_peers";
         case Method::AnnouncePeer:
             return "announce_peer";
+        case Method::Get:
+            return "get";
+        case Method::Put:
+            return "put";
         case Method::Unknown:
             break;
     }
@@ -97,6 +101,27 @@ constexpr std::array kAnnounceSpec{
 };
 enum { kAnnounceId, kAnnounceImplied, kAnnounceInfoHash, kAnnouncePort, kAnnounceToken };
 
+// BEP 44.
+constexpr std::array kGetSpec{
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"seq", Type::Integer, Need::Optional},
+    KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"want", Type::List, Need::Optional},
+};
+enum { kGetId, kGetSeq, kGetTarget, kGetWant };
+
+// "v" may be of any type: it is looked up apart (value_of).
+constexpr std::array kPutSpec{
+    KeySpec{"cas", Type::Integer, Need::Optional},
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"k", Type::String, Need::Optional, Len::Exact, 32},
+    KeySpec{"salt", Type::String, Need::Optional},
+    KeySpec{"seq", Type::Integer, Need::Optional},
+    KeySpec{"sig", Type::String, Need::Optional, Len::Exact, 64},
+    KeySpec{"token", Type::String, Need::Required, Len::AtMost, kMaxTokenSize},
+};
+enum { kPutCas, kPutId, kPutK, kPutSalt, kPutSeq, kPutSig, kPutToken };
+
 constexpr std::array kResponseSpec{
     KeySpec{"ip", Type::String, Need::Optional},
     KeySpec{"r", Type::Dict, Need::Required},
@@ -109,18 +134,19 @@ constexpr std::array kResultSpec{
     KeySpec{"nodes", Type::String, Need::Optional, Len::MultipleOf, kCompactNodeV4},
     KeySpec{"nodes6", Type::String, Need::Optional, Len::MultipleOf, kCompactNodeV6},
     KeySpec{"seq", Type::Integer, Need::Optional},
+    KeySpec{"sig", Type::String, Need::Optional, Len::Exact, 64},
     KeySpec{"token", Type::String, Need::Optional, Len::AtMost, kMaxTokenSize},
-    KeySpec{"v", Type::String, Need::Optional},
     KeySpec{"values", Type::List, Need::Optional},
 };
+// "v" may be of any type in a BEP 44 answer: it is looked up apart (value_of).
 enum {
     kResultId,
     kResultK,
     kResultNodes,
     kResultNodes6,
     kResultSeq,
+    kResultSig,
     kResultToken,
-    kResultV,
     kResultValues
 };
 
@@ -135,6 +161,8 @@ Method method_from_name(std::string_view name) {
     if (name == "store") return Method::Store;
     if (name == "get_peers") return Method::GetPeers;
     if (name == "announce_peer") return Method::AnnouncePeer;
+    if (name == "get") return Method::Get;
+    if (name == "put") return Method::Put;
     return Method::Unknown;
 }
 
@@ -236,6 +264,56 @@ Expected<Query> announce_query(View args) {
     return q;
 }
 
+// A dictionary's "v", of any type; false if absent.
+bool value_of(View dict, View& out) {
+    return dict.find("v", out);
+}
+
+Expected<Query> get_query(View args) {
+    Found<kGetSpec.size()> a;
+    if (auto why = verify(args, " in 'a'", kGetSpec, a); !why.empty()) return unexpected(why);
+    GetArgs g;
+    g.target = id_of(a[kGetTarget]);
+    if (a.has(kGetSeq)) {
+        g.seq = a[kGetSeq].as_int();
+        if (*g.seq < 0) return unexpected("'seq' must not be negative");
+    }
+    if (a.has(kGetWant)) g.want = parse_want(a[kGetWant]);
+    Query q;
+    q.id = id_of(a[kGetId]);
+    q.args = g;
+    return q;
+}
+
+Expected<Query> put_query(View args) {
+    Found<kPutSpec.size()> a;
+    if (auto why = verify(args, " in 'a'", kPutSpec, a); !why.empty()) return unexpected(why);
+    View v;
+    if (!value_of(args, v)) return unexpected("missing 'v' in 'a'");
+    PutArgs p;
+    p.token = std::string(a[kPutToken].as_string());
+    p.value = std::string(v.raw());
+    const bool any_mutable = a.has(kPutK) || a.has(kPutSeq) || a.has(kPutSig);
+    if (any_mutable && !(a.has(kPutK) && a.has(kPutSeq) && a.has(kPutSig))) {
+        return unexpected("a mutable put needs 'k', 'seq' and 'sig'");
+    }
+    if (!any_mutable && (a.has(kPutSalt) || a.has(kPutCas))) {
+        return unexpected("'salt' and 'cas' are for mutable items (with 'k')");
+    }
+    if (any_mutable) {
+        p.key = std::string(a[kPutK].as_string());
+        p.seq = a[kPutSeq].as_int();
+        if (*p.seq < 0) return unexpected("'seq' must not be negative");
+        p.signature = std::string(a[kPutSig].as_string());
+        if (a.has(kPutSalt)) p.salt = std::string(a[kPutSalt].as_string());
+        if (a.has(kPutCas)) p.cas = a[kPutCas].as_int();
+    }
+    Query q;
+    q.id = id_of(a[kPutId]);
+    q.args = std::move(p);
+    return q;
+}
+
 Query unknown_query(View args, bool has_args, std::string_view name) {
     Query query;
     // The sender's ID, if it sent one, so the node can still learn of it.
@@ -278,6 +356,12 @@ Expected<Message, DecodeFailure> decode_query(View root, Message msg) {
             break;
         case Method::AnnouncePeer:
             query = announce_query(args);
+            break;
+        case Method::Get:
+            query = get_query(args);
+            break;
+        case Method::Put:
+            query = put_query(args);
             break;
         case Method::Unknown:
             query = unknown_query(args, q.has(kQueryA), name);
@@ -328,6 +412,27 @@ std::string parse_node_lists(const Found<kResultSpec.size()>& r, const Limits& l
     return {};
 }
 
+// An answer's item: kadnode's find_value item ("k", a string "v", "seq", no "sig"), or BEP 44's
+// fields (any other mix of "k", "v", "seq" and "sig").
+std::string parse_item(const Found<kResultSpec.size()>& r, View results, Response& resp) {
+    View v;
+    const bool has_v = value_of(results, v);
+    if (r.has(kResultSeq) && r[kResultSeq].as_int() < 0) return "'seq' in 'r' must not be negative";
+    const std::int64_t seq = r.has(kResultSeq) ? r[kResultSeq].as_int() : 0;
+    if (r.has(kResultK) && has_v && v.is_string() && !r.has(kResultSig)) {
+        resp.item = Item{std::string(r[kResultK].as_string()), std::string(v.as_string()), seq};
+        return {};
+    }
+    if (!(r.has(kResultK) || has_v || r.has(kResultSeq) || r.has(kResultSig))) return {};
+    DataItem d;
+    if (has_v) d.value = std::string(v.raw());
+    if (r.has(kResultK)) d.key = std::string(r[kResultK].as_string());
+    if (r.has(kResultSeq)) d.seq = seq;
+    if (r.has(kResultSig)) d.signature = std::string(r[kResultSig].as_string());
+    resp.data = std::move(d);
+    return {};
+}
+
 Expected<Message, DecodeFailure> decode_response(View root, Message msg, const Limits& limits) {
     Found<kResponseSpec.size()> top;
     if (auto why = verify(root, "", kResponseSpec, top); !why.empty()) return malformed(why);
@@ -347,15 +452,7 @@ Expected<Message, DecodeFailure> decode_response(View root, Message msg, const L
             return malformed(why);
         }
     }
-    if (r.has(kResultK) || r.has(kResultV)) {
-        if (!r.has(kResultK) || !r.has(kResultV)) {
-            return malformed("an item in 'r' needs both 'k' and 'v'");
-        }
-        Item item{std::string(r[kResultK].as_string()), std::string(r[kResultV].as_string()),
-                  r.has(kResultSeq) ? r[kResultSeq].as_int() : 0};
-        if (item.seq < 0) return malformed("'seq' in 'r' must not be negative");
-        resp.item = std::move(item);
-    }
+    if (auto why = parse_item(r, top[kResponseR], resp); !why.empty()) return malformed(why);
     msg.body = std::move(resp);
     return msg;
 }
@@ -422,6 +519,7 @@ std::string validate_response(Method method, const Response& r) {
     // answer is simply not looked at.
     if (method == Method::FindValue && !r.token) return "find_value response without 'token'";
     if (method == Method::GetPeers && !r.token) return "get_peers response without 'token'";
+    if (method == Method::Get && !r.token) return "get response without 'token'";
     return {};
 }
 
@@ -455,14 +553,57 @@ void append_want(std::string& out, const std::optional<Want>& want) {
     out.push_back('e');
 }
 
+void append_put_args(std::string& out, const NodeId& id, const PutArgs& a) {
+    if (a.cas) {
+        key(out, "cas");
+        append_int(out, *a.cas);
+    }
+    key(out, "id");
+    append_string(out, id.raw());
+    if (a.key) {
+        key(out, "k");
+        append_string(out, *a.key);
+    }
+    if (a.salt) {
+        key(out, "salt");
+        append_string(out, *a.salt);
+    }
+    if (a.seq) {
+        key(out, "seq");
+        append_int(out, *a.seq);
+    }
+    if (a.signature) {
+        key(out, "sig");
+        append_string(out, *a.signature);
+    }
+    key(out, "token");
+    append_string(out, a.token);
+    key(out, "v");
+    out.append(a.value);  // already bencoded
+}
+
 void append_args(std::string& out, const Query& q) {
     out.push_back('d');
+    if (const auto* put = std::get_if<PutArgs>(&q.args)) {
+        // "cas" sorts before "id".
+        append_put_args(out, q.id, *put);
+        out.push_back('e');
+        return;
+    }
     key(out, "id");
     append_string(out, q.id.raw());
     std::visit(
         [&](const auto& a) {
             using A = std::decay_t<decltype(a)>;
             if constexpr (std::is_same_v<A, FindNodeArgs> || std::is_same_v<A, FindValueArgs>) {
+                key(out, "target");
+                append_string(out, a.target.raw());
+                append_want(out, a.want);
+            } else if constexpr (std::is_same_v<A, GetArgs>) {
+                if (a.seq) {
+                    key(out, "seq");
+                    append_int(out, *a.seq);
+                }
                 key(out, "target");
                 append_string(out, a.target.raw());
                 append_want(out, a.want);
@@ -511,9 +652,13 @@ void append_results(std::string& out, const Response& r) {
     out.push_back('d');
     key(out, "id");
     append_string(out, r.id.raw());
+    const DataItem* d = r.data ? &*r.data : nullptr;
     if (r.item) {
         key(out, "k");
         append_string(out, r.item->key);
+    } else if (d && d->key) {
+        key(out, "k");
+        append_string(out, *d->key);
     }
     std::string v4, v6;
     append_compact_nodes(v4, v6, r.nodes);
@@ -528,6 +673,13 @@ void append_results(std::string& out, const Response& r) {
     if (r.item) {
         key(out, "seq");
         append_int(out, r.item->seq);
+    } else if (d && d->seq) {
+        key(out, "seq");
+        append_int(out, *d->seq);
+    }
+    if (!r.item && d && d->signature) {
+        key(out, "sig");
+        append_string(out, *d->signature);
     }
     if (r.token) {
         key(out, "token");
@@ -536,6 +688,9 @@ void append_results(std::string& out, const Response& r) {
     if (r.item) {
         key(out, "v");
         append_string(out, r.item->value);
+    } else if (d && d->value) {
+        key(out, "v");
+        out.append(*d->value);  // already bencoded
     }
     if (r.values) {
         key(out, "values");

@@ -6,6 +6,7 @@
 #include "ops/bootstrap.hpp"
 #include "ops/find.hpp"
 #include "ops/hand_off.hpp"
+#include "ops/items.hpp"
 #include "ops/operation.hpp"
 #include "ops/peers.hpp"
 #include "ops/probes.hpp"
@@ -21,6 +22,14 @@ NodeConfig checked(NodeConfig c) {
     }
     c.routing.k = c.k;
     return c;
+}
+
+// BEP 44 items: the limits of kadnode's items, and one life for all (no "ttl" in a put).
+StorageConfig item_storage_config(const NodeConfig& c) {
+    StorageConfig s = c.storage;
+    s.default_ttl = c.item_ttl;
+    s.max_ttl = c.item_ttl;
+    return s;
 }
 
 }  // namespace
@@ -65,18 +74,20 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       now_(now),
       table_(id, config_.routing, now),
       storage_(config_.storage),
+      items_(item_storage_config(config_)),
       peers_(config_.peers),
       seen_(config_.seen_seq_entries),
       limiter_(config_.rate_limit),
       tokens_(config_.token_rotation, rng, now),
       rpc_(config_, id_, now_, transport, rng, table_, stats_, log_),
-      queries_(config_, id_, now_, rpc_, table_, storage_, peers_, tokens_, rng, stats_, log_),
+      queries_(config_, id_, now_, rpc_, table_, {storage_, items_, peers_}, tokens_, rng, stats_,
+               log_),
       ops_(std::make_unique<ops::Operations>()),
       actions_(std::make_unique<Actions>(*this)),
       maintenance_(config_, now_, table_, storage_, rng, stats_, *actions_),
       ctx_(std::make_unique<ops::Context>(ops::Context{config_, id_, now_, rng_, log_, stats_,
-                                                       table_, storage_, peers_, seen_, rpc_, *ops_,
-                                                       maintenance_})) {
+                                                       table_, storage_, items_, peers_, seen_,
+                                                       rpc_, *ops_, maintenance_})) {
     rpc_.set_new_contact_hook(
         [this](const NodeId& peer, const Endpoint& at) { maintenance_.on_new_contact(peer, at); });
     queries_.set_store_hook([this](const NodeId& target) { maintenance_.on_stored(target); });
@@ -98,12 +109,13 @@ void Node::advance(TimePoint now) {
     // An item or a peer past its expiry is never served, even if the timer that removes it is
     // late.
     if (storage_.next_expiry() <= now_) storage_.expire(now_);
+    if (items_.next_expiry() <= now_) items_.expire(now_);
     if (peers_.next_expiry() <= now_) peers_.expire(now_);
 }
 
 TimePoint Node::next_timeout() const {
     return std::min({rpc_.next_deadline(), tokens_.next_rotation(), storage_.next_expiry(),
-                     peers_.next_expiry(), maintenance_.next_due()});
+                     items_.next_expiry(), peers_.next_expiry(), maintenance_.next_due()});
 }
 
 void Node::handle_timeout(TimePoint now) {
@@ -216,6 +228,29 @@ void Node::announce(TimePoint now, const NodeId& info_hash, std::uint16_t port,
                     Callback<AnnounceResult> cb) {
     advance(now);
     ops_->start<ops::AnnounceOp>(*ctx_, info_hash, port, std::move(cb));
+}
+
+void Node::get_item(TimePoint now, const NodeId& target, std::string salt,
+                    Callback<ItemGetResult> cb) {
+    advance(now);
+    ops_->start<ops::ItemGetOp>(*ctx_, target, std::move(salt), std::move(cb));
+}
+
+void Node::put_item(TimePoint now, bep44::Item item, std::optional<std::int64_t> cas,
+                    Callback<ItemPutResult> cb) {
+    advance(now);
+    ops_->start<ops::ItemPutOp>(*ctx_, ops::ItemPut{std::move(item), std::nullopt, cas},
+                                std::move(cb));
+}
+
+void Node::put_mutable(TimePoint now, const Ed25519KeyPair& key, std::string salt,
+                       std::string value, Callback<ItemPutResult> cb) {
+    advance(now);
+    bep44::Item item;
+    item.value = std::move(value);
+    item.salt = std::move(salt);
+    ops_->start<ops::ItemPutOp>(*ctx_, ops::ItemPut{std::move(item), key, std::nullopt},
+                                std::move(cb));
 }
 
 void Node::lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb) {

@@ -27,6 +27,7 @@ std::string config_error(const NodeConfig& c) {
     if (c.peers.max_swarms == 0) return "peers.max_swarms must be at least 1";
     if (c.peers.max_peers == 0) return "peers.max_peers must be at least 1";
     if (!positive(c.peers.peer_ttl)) return "peers.peer_ttl must be positive";
+    if (!positive(c.item_ttl)) return "item_ttl must be positive";
     return {};
 }
 

@@ -2,21 +2,24 @@
 
 #include <algorithm>
 
+#include "kad/bep44.hpp"
+#include "kad/crypto.hpp"
+
 namespace kad {
 
 using krpc::Method;
 
 QueryHandler::QueryHandler(const NodeConfig& config, const NodeId& self, const TimePoint& now,
-                           Rpc& rpc, RoutingTable& table, Storage& storage, PeerStore& peers,
-                           const WriteTokens& tokens, RandomSource& rng, NodeStats& stats,
-                           const Logger& log)
+                           Rpc& rpc, RoutingTable& table, Stores stores, const WriteTokens& tokens,
+                           RandomSource& rng, NodeStats& stats, const Logger& log)
     : config_(config),
       self_(self),
       now_(now),
       rpc_(rpc),
       table_(table),
-      storage_(storage),
-      peers_(peers),
+      storage_(stores.storage),
+      items_(stores.items),
+      peers_(stores.peers),
       tokens_(tokens),
       rng_(rng),
       stats_(stats),
@@ -59,6 +62,12 @@ void QueryHandler::answer(const Endpoint& from, const krpc::Message& m, const kr
             return;
         case Method::AnnouncePeer:
             answer_announce(from, m, std::get<krpc::AnnouncePeerArgs>(q.args));
+            return;
+        case Method::Get:
+            answer_get(from, m, q);
+            return;
+        case Method::Put:
+            answer_put(from, m, std::get<krpc::PutArgs>(q.args));
             return;
         case Method::Unknown:
             ++stats_.unknown_methods;
@@ -115,11 +124,12 @@ std::optional<krpc::Error> QueryHandler::check_store(const Endpoint& from,
     return std::nullopt;
 }
 
-krpc::Error QueryHandler::refusal(StoreResult result, const Endpoint& from, const NodeId& target) {
+krpc::Error QueryHandler::refusal(const Storage& store, StoreResult result, const Endpoint& from,
+                                  const NodeId& target) {
     switch (result) {
         case StoreResult::SeqTooLow:
             return {krpc::kSeqTooLow, "sequence number less than current (" +
-                                          std::to_string(storage_.find(target)->seq) + ")"};
+                                          std::to_string(store.find(target)->seq) + ")"};
         case StoreResult::SeqConflict:
             return {krpc::kSeqTooLow, "sequence number equal to current, value differs"};
         case StoreResult::TooManyItems:
@@ -128,12 +138,12 @@ krpc::Error QueryHandler::refusal(StoreResult result, const Endpoint& from, cons
             return {krpc::kServerError, to_string(result)};
         case StoreResult::QuotaExceeded: {
             ++stats_.stores_over_quota;
-            const Storage::Usage* u = storage_.usage(from);
-            return {krpc::kServerError,
-                    "quota: this address holds " + std::to_string(u ? u->items : 0) + "/" +
-                        std::to_string(storage_.source_item_limit()) + " items, " +
-                        std::to_string(u ? u->bytes : 0) + "/" +
-                        std::to_string(storage_.source_byte_limit()) + " bytes"};
+            const Storage::Usage* u = store.usage(from);
+            return {krpc::kServerError, "quota: this address holds " +
+                                            std::to_string(u ? u->items : 0) + "/" +
+                                            std::to_string(store.source_item_limit()) + " items, " +
+                                            std::to_string(u ? u->bytes : 0) + "/" +
+                                            std::to_string(store.source_byte_limit()) + " bytes"};
         }
         case StoreResult::KeyTooLarge:
         case StoreResult::ValueTooLarge:
@@ -203,11 +213,86 @@ void QueryHandler::answer_store(const Endpoint& from, const krpc::Message& m,
     }
     const StoreResult res = storage_.store(
         now_, {.key = a.key, .value = a.value, .seq = a.seq, .ttl = ttl, .source = from});
-    if (!accepted(res)) return refuse(from, m, refusal(res, from, a.target));
+    if (!accepted(res)) return refuse(from, m, refusal(storage_, res, from, a.target));
     ++stats_.stores_accepted;
     if (stored_) stored_(a.target);
     KAD_LOG(log_, Info,
             "stored '" + a.key + "' (seq " + std::to_string(a.seq) + ", " +
+                std::to_string(a.value.size()) + " bytes) from " + from.to_string());
+    rpc_.respond(from, m.transaction, krpc::Response{.id = self_});
+}
+
+// ---- BEP 44 ---------------------------------------------------------------------------------
+
+void QueryHandler::answer_get(const Endpoint& from, const krpc::Message& m, const krpc::Query& q) {
+    const auto& a = std::get<krpc::GetArgs>(q.args);
+    krpc::Response resp{.id = self_};
+    resp.token = tokens_.issue(from);
+    // BEP 44 wants "nodes" and "nodes6" in every get answer; the asker's families, as BEP 32 says.
+    resp.nodes = nearest(from, q, a.target, a.want, resp.empty_lists);
+    if (const StoredItem* item = items_.find(a.target)) {
+        krpc::DataItem d;
+        const bool is_mutable = !item->signature.empty();
+        if (is_mutable) d.seq = item->seq;
+        // With "seq", the value only if ours is newer: the asker has that one already.
+        if (!is_mutable || !a.seq || item->seq > *a.seq) {
+            d.value = item->value;
+            if (is_mutable) {
+                d.key = item->key.substr(0, kEd25519KeySize);
+                d.signature = item->signature;
+            }
+        }
+        resp.data = std::move(d);
+    }
+    rpc_.respond(from, m.transaction, std::move(resp), config_.max_reply);
+}
+
+std::optional<krpc::Error> QueryHandler::check_put(const Endpoint& from, const krpc::PutArgs& a,
+                                                   const NodeId& target) const {
+    if (!tokens_.valid(a.token, from)) return krpc::Error{krpc::kProtocolError, "bad token"};
+    if (a.value.size() > std::min(bep44::kMaxValueSize, items_.config().max_value_size)) {
+        return krpc::Error{krpc::kMessageTooBig, "message ('v' field) too big"};
+    }
+    if (!a.is_mutable()) return std::nullopt;
+    const std::string_view salt = a.salt ? std::string_view(*a.salt) : std::string_view();
+    if (salt.size() > bep44::kMaxSaltSize) {
+        return krpc::Error{krpc::kSaltTooBig, "salt ('salt' field) too big"};
+    }
+    if (!ed25519_verify(*a.key, bep44::signed_bytes(salt, *a.seq, a.value), *a.signature)) {
+        return krpc::Error{krpc::kInvalidSignature, "invalid signature"};
+    }
+    // BEP 44: "cas" is compared with what is stored, and ignored when nothing is.
+    if (const StoredItem* held = items_.find(target); held && a.cas && *a.cas != held->seq) {
+        return krpc::Error{krpc::kCasMismatch, "the CAS seq mismatched (" +
+                                                   std::to_string(held->seq) +
+                                                   " held), re-read value and try again"};
+    }
+    return std::nullopt;
+}
+
+void QueryHandler::answer_put(const Endpoint& from, const krpc::Message& m,
+                              const krpc::PutArgs& a) {
+    const std::string_view salt = a.salt ? std::string_view(*a.salt) : std::string_view();
+    const NodeId target =
+        a.is_mutable() ? bep44::mutable_target(*a.key, salt) : bep44::immutable_target(a.value);
+    auto refuse_put = [&](krpc::Error e) {
+        ++stats_.puts_refused;
+        KAD_LOG(log_, Debug, "refused a put from " + from.to_string() + ": " + e.message);
+        rpc_.error(from, m.transaction, e.code, std::move(e.message));
+    };
+    if (auto e = check_put(from, a, target)) return refuse_put(std::move(*e));
+    const std::string key = a.is_mutable() ? bep44::storage_key(*a.key, salt) : std::string();
+    const StoreResult res = items_.store(now_, {.key = key,
+                                                .value = a.value,
+                                                .seq = a.seq.value_or(0),
+                                                .source = from,
+                                                .target = target,
+                                                .signature = a.signature.value_or("")});
+    if (!accepted(res)) return refuse_put(refusal(items_, res, from, target));
+    ++stats_.puts_accepted;
+    KAD_LOG(log_, Info,
+            std::string(a.is_mutable() ? "mutable" : "immutable") + " item " + target.short_hex() +
+                " (seq " + std::to_string(a.seq.value_or(0)) + ", " +
                 std::to_string(a.value.size()) + " bytes) from " + from.to_string());
     rpc_.respond(from, m.transaction, krpc::Response{.id = self_});
 }

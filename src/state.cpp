@@ -228,12 +228,15 @@ std::optional<SavedState> StateDir::load(std::string& warning) {
 }
 
 void StateDir::save(const SavedState& s) {
-    const std::string bytes = encode_state(s);
-    const std::string tmp = file() + ".tmp";
+    write_file_atomically(file(), encode_state(s), 0644);
+}
+
+void write_file_atomically(const std::string& path, std::string_view bytes, unsigned mode) {
+    const std::string tmp = path + ".tmp";
     auto fail = [&](const std::string& what) {
         throw std::system_error(errno, std::system_category(), what);
     };
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) fail("cannot write " + tmp);
     std::size_t done = 0;
     while (done < bytes.size()) {
@@ -250,9 +253,11 @@ void StateDir::save(const SavedState& s) {
         fail("cannot sync " + tmp);
     }
     ::close(fd);
-    if (::rename(tmp.c_str(), file().c_str()) != 0) fail("cannot rename " + tmp);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename " + tmp);
     // The rename itself must reach the disk too.
-    const int dir = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const std::string parent = std::filesystem::path(path).parent_path().string();
+    const int dir =
+        ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir >= 0) {
         ::fsync(dir);
         ::close(dir);

@@ -131,7 +131,7 @@ Duration Storage::life_of(const std::optional<Duration>& ttl) const {
 
 StoreResult Storage::store(TimePoint now, const Write& w) {
     if (auto sizes = check_sizes(w.key, w.value); sizes != StoreResult::Stored) return sizes;
-    const NodeId target = NodeId::from_key(w.key);
+    const NodeId target = w.target ? *w.target : NodeId::from_key(w.key);
     const Duration life = life_of(w.ttl);
     if (auto it = items_.find(target); it != items_.end()) {
         return update(now, it->second, w, life);
@@ -179,6 +179,7 @@ std::optional<StoreResult> Storage::replace(StoredItem& item, const Write& w) {
     bytes_ = bytes_ - item.value.size() + w.value.size();
     item.value = std::string(w.value);
     item.seq = w.seq;
+    item.signature = std::string(w.signature);
     item.source = w.source;
     account(item, true);
     return std::nullopt;
@@ -202,6 +203,7 @@ StoreResult Storage::insert(TimePoint now, const NodeId& target, const Write& w,
     item.target = target;
     item.value = std::string(w.value);
     item.seq = w.seq;
+    item.signature = std::string(w.signature);
     item.expires = now + life;
     item.stored_at = now;
     item.ttl = life;

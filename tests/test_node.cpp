@@ -879,3 +879,169 @@ TEST_CASE("BEP 5: a get_peers answer with a crowded swarm keeps within one datag
     CHECK(r.values->size() >= 40);
     CHECK(r.values->size() <= f.node.config().max_peers_reply);
 }
+
+// ---- BEP 44 ---------------------------------------------------------------------------------
+
+namespace {
+
+const Ed25519KeyPair kKey = ed25519_key_pair(Ed25519Seed{1, 2, 3, 4, 5, 6, 7, 8});
+
+std::string public_key() {
+    return {reinterpret_cast<const char*>(kKey.public_key.data()), kKey.public_key.size()};
+}
+
+krpc::PutArgs put_args(const bep44::Item& item, const std::string& token,
+                       std::optional<std::int64_t> cas = std::nullopt) {
+    krpc::PutArgs a;
+    a.token = token;
+    a.value = item.value;
+    if (item.is_mutable()) {
+        a.key = item.public_key;
+        if (!item.salt.empty()) a.salt = item.salt;
+        a.seq = item.seq;
+        a.signature = item.signature;
+        a.cas = cas;
+    }
+    return a;
+}
+
+struct ItemFixture : Fixture {
+    const Endpoint asker = ep("10.0.0.5:5000");
+    const NodeId asker_id = id_from(5);
+    int n = 0;
+    krpc::Message get(const NodeId& target, std::optional<std::int64_t> seq = std::nullopt) {
+        const std::string t = "g" + std::to_string(n++);
+        deliver(asker, encode_query(t, asker_id, krpc::GetArgs{target, seq, std::nullopt}));
+        return transport.reply(t);
+    }
+    std::string token() { return *as_response(get(id_from(0))).token; }
+    krpc::Message put(const krpc::PutArgs& a) {
+        const std::string t = "p" + std::to_string(n++);
+        deliver(asker, encode_query(t, asker_id, a));
+        return transport.reply(t);
+    }
+    int put_error(const krpc::PutArgs& a) {
+        const auto m = put(a);
+        return std::holds_alternative<krpc::Error>(m.body) ? as_error(m).code : 0;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("BEP 44: an immutable item put with a token is served by get at its hash",
+          "[node][bep44]") {
+    ItemFixture f;
+    f.add_contact(id_from(300), ep("10.0.0.30:1"));
+    const bep44::Item item = bep44::make_immutable("l4:spami42ee");
+    auto r = as_response(f.get(item.target()));
+    REQUIRE(r.token);
+    CHECK_FALSE(r.data);
+    CHECK(r.nodes.size() == 1);  // BEP 44: nodes with every get answer
+    CHECK(f.put_error(put_args(item, *r.token)) == 0);
+    CHECK(f.node.stats().puts_accepted == 1);
+    CHECK(f.node.item_store().size() == 1);
+    CHECK(f.node.storage().size() == 0);  // kept apart from kadnode's items
+    r = as_response(f.get(item.target()));
+    REQUIRE(r.data);
+    CHECK(r.data->value == item.value);
+    CHECK_FALSE(r.data->key);
+    CHECK_FALSE(r.data->seq);
+    // A stranger's token is not ours.
+    CHECK(f.put_error(put_args(bep44::make_immutable("i1e"), "bad")) == 203);
+    CHECK(f.node.stats().puts_refused == 1);
+}
+
+TEST_CASE("BEP 44: a mutable item is stored only with a valid signature, and seq only goes up",
+          "[node][bep44]") {
+    ItemFixture f;
+    const std::string token = f.token();
+    const bep44::Item v2 = bep44::make_mutable(kKey, "", 2, "5:two22");
+    CHECK(f.put_error(put_args(v2, token)) == 0);
+    auto r = as_response(f.get(v2.target()));
+    REQUIRE(r.data);
+    CHECK(r.data->key == public_key());
+    CHECK(r.data->seq == 2);
+    CHECK(r.data->signature == v2.signature);
+    CHECK(r.data->value == v2.value);
+
+    bep44::Item forged = v2;
+    forged.value = "5:evil!";
+    forged.seq = 3;
+    CHECK(f.put_error(put_args(forged, token)) == 206);
+    CHECK(f.put_error(put_args(bep44::make_mutable(kKey, "", 1, "5:one11"), token)) == 302);
+    // The same seq with another value is refused too; with the same value it is a refresh.
+    CHECK(f.put_error(put_args(bep44::make_mutable(kKey, "", 2, "5:other"), token)) == 302);
+    CHECK(f.put_error(put_args(v2, token)) == 0);
+    // cas: the seq the writer expects to replace.
+    const bep44::Item v3 = bep44::make_mutable(kKey, "", 3, "7:three33");
+    CHECK(f.put_error(put_args(v3, token, 1)) == 301);
+    CHECK(f.put_error(put_args(v3, token, 2)) == 0);
+    CHECK(as_response(f.get(v3.target())).data->seq == 3);
+    CHECK(f.node.item_store().size() == 1);
+}
+
+TEST_CASE("BEP 44: oversized values and salts are refused with 205 and 207", "[node][bep44]") {
+    ItemFixture f;
+    const std::string token = f.token();
+    const std::string big = "1001:" + std::string(1001, 'x');
+    CHECK(f.put_error(put_args(bep44::make_immutable(big), token)) == 205);
+    CHECK(f.put_error(put_args(bep44::make_mutable(kKey, "", 1, big), token)) == 205);
+    const bep44::Item salty = bep44::make_mutable(kKey, std::string(65, 's'), 1, "1:x");
+    CHECK(f.put_error(put_args(salty, token)) == 207);
+    const bep44::Item ok_salt = bep44::make_mutable(kKey, std::string(64, 's'), 1, "1:x");
+    CHECK(f.put_error(put_args(ok_salt, token)) == 0);
+    CHECK(f.node.item_store().size() == 1);
+}
+
+TEST_CASE("BEP 44: a get with seq omits the value unless ours is newer", "[node][bep44]") {
+    ItemFixture f;
+    const bep44::Item v5 = bep44::make_mutable(kKey, "s", 5, "4:five");
+    REQUIRE(f.put_error(put_args(v5, f.token())) == 0);
+    auto r = as_response(f.get(v5.target(), 5));
+    REQUIRE(r.data);
+    CHECK(r.data->seq == 5);
+    CHECK_FALSE(r.data->value);
+    CHECK_FALSE(r.data->signature);
+    r = as_response(f.get(v5.target(), 4));
+    REQUIRE(r.data);
+    CHECK(r.data->value == v5.value);
+    CHECK(r.data->signature == v5.signature);
+}
+
+TEST_CASE("BEP 44: items expire after item_ttl unless put again", "[node][bep44]") {
+    ItemFixture f;  // item_ttl: 2 h by default
+    const bep44::Item item = bep44::make_immutable("3:abc");
+    REQUIRE(f.put_error(put_args(item, f.token())) == 0);
+    f.advance(1h);
+    REQUIRE(f.put_error(put_args(item, f.token())) == 0);  // its life starts again
+    f.advance(90min);
+    CHECK(as_response(f.get(item.target())).data);
+    f.advance(31min);
+    CHECK_FALSE(as_response(f.get(item.target())).data);
+    CHECK(f.node.item_store().size() == 0);
+}
+
+TEST_CASE("BEP 44: put_item and get_item on a node without contacts use its own store",
+          "[node][bep44]") {
+    Fixture f;
+    std::optional<ItemPutResult> put;
+    f.node.put_mutable(f.now, kKey, "salt", "i7e", [&](const ItemPutResult& r) { put = r; });
+    REQUIRE(put);
+    CHECK_FALSE(put->ok);  // nobody to put it on
+    CHECK(put->code == Failure::NoContacts);
+    CHECK(put->stored_locally);
+    CHECK(put->item.seq == 1);
+    CHECK(bep44::problem(put->item, put->target).empty());
+    std::optional<ItemGetResult> got;
+    f.node.get_item(f.now, put->target, "salt", [&](const ItemGetResult& r) { got = r; });
+    REQUIRE(got);
+    REQUIRE(got->ok);
+    CHECK(got->item->value == "i7e");
+    CHECK(got->from.id == f.self);
+    // A bad value is refused before anything is sent.
+    std::optional<ItemPutResult> bad;
+    f.node.put_item(f.now, bep44::make_immutable("not bencode"), std::nullopt,
+                    [&](const ItemPutResult& r) { bad = r; });
+    REQUIRE(bad);
+    CHECK(bad->code == Failure::BadArgument);
+}

@@ -60,6 +60,7 @@ struct Parts {
     NodeStats stats;
     RoutingTable table;
     Storage storage;
+    Storage items;
     PeerStore peers;
     SeenSeq seen{100};
     Rpc rpc;
@@ -74,8 +75,8 @@ struct Parts {
           storage(config.storage),
           rpc(config, self, now, transport, rng, table, stats, log),
           maintenance(config, now, table, storage, rng, stats, actions),
-          ctx{config,  self,  now,  rng, log, stats,      table,
-              storage, peers, seen, rpc, ops, maintenance} {}
+          ctx{config,  self,  now,   rng,  log, stats, table,
+              storage, items, peers, seen, rpc, ops,   maintenance} {}
 
     // The last query sent to `to`.
     krpc::Message last_to(const Endpoint& to) const {

@@ -68,6 +68,9 @@ public:
     std::int64_t as_int() const noexcept;         // 0 unless an integer
     std::string_view as_string() const noexcept;  // empty unless a string
     std::size_t size() const noexcept;            // elements of a list, pairs of a dict
+    // The value's bytes exactly as they were in the input ("12:Hello World!", "i4e", "l...e"):
+    // BEP 44 hashes and signs values in this form.
+    std::string_view raw() const noexcept;
 
     // The i-th element of a list (i < size()).
     View at(std::size_t i) const noexcept;

@@ -20,8 +20,8 @@
 
 namespace kad::krpc {
 
-// BEP 5's ping, find_node, get_peers and announce_peer, and kadnode's own find_value and store.
-// The order is that of Query::Args.
+// BEP 5's ping, find_node, get_peers and announce_peer, BEP 44's get and put, and kadnode's own
+// find_value and store. The order is that of Query::Args.
 enum class Method : std::uint8_t {
     Ping,
     FindNode,
@@ -29,9 +29,11 @@ enum class Method : std::uint8_t {
     Store,
     GetPeers,
     AnnouncePeer,
+    Get,
+    Put,
     Unknown,
 };
-inline constexpr std::size_t kMethods = 7;
+inline constexpr std::size_t kMethods = 9;
 std::string_view method_name(Method m) noexcept;
 
 // KRPC error codes (BEP 5, BEP 44).
@@ -40,8 +42,11 @@ enum ErrorCode : int {
     kServerError = 202,
     kProtocolError = 203,  // malformed arguments, bad token, key not matching target
     kMethodUnknown = 204,
-    kMessageTooBig = 205,  // key or value over the limits
-    kSeqTooLow = 302,      // sequence number less than (or equal to, with another value) current
+    kMessageTooBig = 205,     // key or value over the limits
+    kInvalidSignature = 206,  // BEP 44
+    kSaltTooBig = 207,        // BEP 44
+    kCasMismatch = 301,       // BEP 44: "cas" is not the seq stored
+    kSeqTooLow = 302,         // sequence number less than (or equal to, with another value) current
 };
 
 // Structural bounds, independent of a node's configurable policy limits.
@@ -103,6 +108,26 @@ struct AnnouncePeerArgs {
     std::string token;
     friend bool operator==(const AnnouncePeerArgs&, const AnnouncePeerArgs&) = default;
 };
+// BEP 44: the item at `target`; with `seq`, only if the one held is newer.
+struct GetArgs {
+    NodeId target;
+    std::optional<std::int64_t> seq;
+    std::optional<Want> want;
+    friend bool operator==(const GetArgs&, const GetArgs&) = default;
+};
+// BEP 44: store an item. Immutable: only "v". Mutable: "k", "seq" and "sig" too, perhaps "salt"
+// and "cas".
+struct PutArgs {
+    std::string token;
+    std::string value;                     // "v": one bencoded value, its bytes as they travelled
+    std::optional<std::string> key;        // "k": the 32-byte Ed25519 public key
+    std::optional<std::string> salt;       // at most 64 bytes are accepted (else 207)
+    std::optional<std::int64_t> seq;       // not negative
+    std::optional<std::string> signature;  // "sig": 64 bytes
+    std::optional<std::int64_t> cas;       // the seq the writer expects to replace
+    bool is_mutable() const noexcept { return key.has_value(); }
+    friend bool operator==(const PutArgs&, const PutArgs&) = default;
+};
 struct UnknownArgs {
     std::string method;
     friend bool operator==(const UnknownArgs&, const UnknownArgs&) = default;
@@ -110,7 +135,7 @@ struct UnknownArgs {
 
 struct Query {
     using Args = std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, GetPeersArgs,
-                              AnnouncePeerArgs, UnknownArgs>;
+                              AnnouncePeerArgs, GetArgs, PutArgs, UnknownArgs>;
     NodeId id;  // the sender's ID
     Args args;
     Method method() const noexcept { return static_cast<Method>(args.index()); }
@@ -122,6 +147,16 @@ struct Item {
     std::string value;
     std::int64_t seq = 0;
     friend bool operator==(const Item&, const Item&) = default;
+};
+
+// BEP 44's item fields in a get answer. A mutable item has all four; an immutable one only "v";
+// an item no newer than the "seq" asked for only "seq".
+struct DataItem {
+    std::optional<std::string> value;  // "v", bencoded, its bytes as they travelled
+    std::optional<std::string> key;    // "k"
+    std::optional<std::int64_t> seq;
+    std::optional<std::string> signature;  // "sig"
+    friend bool operator==(const DataItem&, const DataItem&) = default;
 };
 
 // A response's results. Which ones a method needs is checked by validate_response(), once the
@@ -138,6 +173,10 @@ struct Response {
     // sets a family only for a list that was there and empty, so that encoding gives back the same
     // bytes.
     Want empty_lists{};
+    // BEP 44 get: the item's fields. Decoding tells it from kadnode's `item` (find_value) so: an
+    // answer with "k" and a string "v" but no "sig" is kadnode's; any other with "k", "v", "seq"
+    // or "sig" is BEP 44's. At most one of `item` and `data` is set.
+    std::optional<DataItem> data{};
     friend bool operator==(const Response&, const Response&) = default;
 };
 
@@ -177,8 +216,8 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
                                         const Limits& limits = {});
 Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits = {});
 
-// What `method`'s response must carry beyond "id": find_value and get_peers need a token. No nodes
-// at all is acceptable (a node that knows nobody else answers so), and an item in any other
+// What `method`'s response must carry beyond "id": find_value, get_peers and get need a token. No
+// nodes at all is acceptable (a node that knows nobody else answers so), and an item in any other
 // response is ignored. Returns an empty string if the response is acceptable, else the reason.
 std::string validate_response(Method method, const Response& r);
 

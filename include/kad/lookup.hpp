@@ -102,6 +102,10 @@ public:
     int hops() const;
     std::size_t queries() const noexcept { return queries_; }
     std::size_t candidates() const noexcept { return cands_.size(); }
+    // The candidate with this ID, if the lookup has it.
+    const LookupCandidate* candidate(const NodeId& id) const {
+        return const_cast<Lookup*>(this)->find(id);  // find() changes nothing
+    }
     // Candidates turned away or pushed out by max_candidates.
     std::size_t dropped() const noexcept { return dropped_; }
 

@@ -99,6 +99,17 @@ public:
     void announce(TimePoint now, const NodeId& info_hash, std::uint16_t port,
                   Callback<AnnounceResult> cb);
 
+    // BEP 44, iterative. get_item: the item at `target`, checked; a mutable item's salt is needed
+    // to check its signature. put_item: an immutable item, or a mutable one already signed.
+    // put_mutable: `value` signed with `key` at one more than the newest seq found (or that seq
+    // again if its value is `value`). Each put also keeps the item in our own item store.
+    void get_item(TimePoint now, const NodeId& target, std::string salt,
+                  Callback<ItemGetResult> cb);
+    void put_item(TimePoint now, bep44::Item item, std::optional<std::int64_t> cas,
+                  Callback<ItemPutResult> cb);
+    void put_mutable(TimePoint now, const Ed25519KeyPair& key, std::string salt, std::string value,
+                     Callback<ItemPutResult> cb);
+
     // Before a planned stop: offers every item to its k nearest nodes other than us, giving it
     // to those that lack this version. The caller bounds it in time (cancel_all()).
     void hand_off_all(TimePoint now, Callback<HandoffResult> cb);
@@ -117,6 +128,8 @@ public:
     const NodeConfig& config() const noexcept { return config_; }
     const RoutingTable& routing_table() const noexcept { return table_; }
     const Storage& storage() const noexcept { return storage_; }
+    // BEP 44: the immutable and mutable items put on this node, by target.
+    const Storage& item_store() const noexcept { return items_; }
     // BEP 5: the peers announced to this node, by info-hash.
     const PeerStore& peer_store() const noexcept { return peers_; }
     const NodeStats& stats() const noexcept { return stats_; }
@@ -158,6 +171,7 @@ private:
     NodeStats stats_;
     RoutingTable table_;
     Storage storage_;
+    Storage items_;  // BEP 44
     PeerStore peers_;
     SeenSeq seen_;
     RateLimiter limiter_;

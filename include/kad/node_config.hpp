@@ -48,6 +48,9 @@ struct NodeConfig {
     std::size_t max_peers_reply = 100;  // peers in one get_peers answer ("values"), at most
     RoutingConfig routing{};            // routing.k is set from k
     StorageConfig storage{};
+    // BEP 44 items are kept apart from kadnode's, with the same limits (storage), for this long
+    // after their last put: BEP 44 lets them expire after two hours, and publishers re-put hourly.
+    Duration item_ttl = std::chrono::hours(2);
     PeerStoreConfig peers{};
     RateLimitConfig rate_limit{};
     krpc::Limits limits{};
@@ -71,6 +74,7 @@ struct NodeStats {
     std::uint64_t stores_accepted = 0, stores_refused = 0;
     std::uint64_t announces_accepted = 0, announces_refused = 0;  // BEP 5 announce_peer
     std::uint64_t announces_dropped = 0;  // accepted, but the peer store had to drop another
+    std::uint64_t puts_accepted = 0, puts_refused = 0;  // BEP 44 put
     std::uint64_t stores_full = 0;        // refused: the store is full (items or bytes)
     std::uint64_t stores_over_quota = 0;  // refused: the source holds its share
     std::uint64_t transactions_full = 0;  // queries not sent: too many outstanding

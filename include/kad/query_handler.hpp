@@ -1,8 +1,9 @@
 #pragma once
 // The answering side of a node (libtorrent's node::incoming for queries): ping, find_node,
 // find_value and store are answered from the routing table and the storage, get_peers and
-// announce_peer (BEP 5) from the peer store; stores and announces are checked against their write
-// tokens, and every answer and refusal is counted. An unknown method is answered 204. After
+// announce_peer (BEP 5) from the peer store, get and put (BEP 44) from the item store; stores,
+// announces and puts are checked against their write tokens, puts against their hashes and
+// signatures, and every answer and refusal is counted. An unknown method is answered 204. After
 // answering, the asker may be pinged to verify it for the routing table.
 //
 // A query reaches handle() well-formed (krpc::decode checked it) and admitted by the rate limit;
@@ -24,10 +25,16 @@ namespace kad {
 
 class QueryHandler {
 public:
+    // What answers come from: kadnode's items, BEP 44's items, BEP 5's peers.
+    struct Stores {
+        Storage& storage;
+        Storage& items;
+        PeerStore& peers;
+    };
     // The references must outlive the handler; `now` is the node's clock.
     QueryHandler(const NodeConfig& config, const NodeId& self, const TimePoint& now, Rpc& rpc,
-                 RoutingTable& table, Storage& storage, PeerStore& peers, const WriteTokens& tokens,
-                 RandomSource& rng, NodeStats& stats, const Logger& log);
+                 RoutingTable& table, Stores stores, const WriteTokens& tokens, RandomSource& rng,
+                 NodeStats& stats, const Logger& log);
 
     void handle(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
 
@@ -42,6 +49,11 @@ private:
     void answer_get_peers(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
     void answer_announce(const Endpoint& from, const krpc::Message& m,
                          const krpc::AnnouncePeerArgs& a);
+    void answer_get(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
+    void answer_put(const Endpoint& from, const krpc::Message& m, const krpc::PutArgs& a);
+    // Why a BEP 44 put cannot be accepted before it is tried: a KRPC error.
+    std::optional<krpc::Error> check_put(const Endpoint& from, const krpc::PutArgs& a,
+                                         const NodeId& target) const;
     // The nearest contacts for an answer: never the asker; the families it wants (BEP 32), or
     // its own. `lists` says which families were asked for.
     std::vector<krpc::NodeInfo> nearest(const Endpoint& from, const krpc::Query& q,
@@ -49,8 +61,9 @@ private:
                                         krpc::Want& lists);
     // Why a store cannot be accepted before it is tried (token, target, sizes): a KRPC error.
     std::optional<krpc::Error> check_store(const Endpoint& from, const krpc::StoreArgs& a) const;
-    // The KRPC error for a store the storage refused.
-    krpc::Error refusal(StoreResult result, const Endpoint& from, const NodeId& target);
+    // The KRPC error for a store `store` refused.
+    krpc::Error refusal(const Storage& store, StoreResult result, const Endpoint& from,
+                        const NodeId& target);
     void refuse(const Endpoint& from, const krpc::Message& m, krpc::Error e);
 
     const NodeConfig& config_;
@@ -59,6 +72,7 @@ private:
     Rpc& rpc_;
     RoutingTable& table_;
     Storage& storage_;
+    Storage& items_;
     PeerStore& peers_;
     const WriteTokens& tokens_;
     RandomSource& rng_;

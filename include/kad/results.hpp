@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "kad/bep44.hpp"
 #include "kad/endpoint.hpp"
 #include "kad/krpc.hpp"
 #include "kad/node_id.hpp"
@@ -117,6 +118,32 @@ struct AnnounceResult : Outcome {
     std::size_t refused = 0;      // nodes that answered with an error
     std::size_t failed = 0;       // nodes that did not answer
     std::vector<Endpoint> peers;  // peers the lookup met on the way
+    int hops = 0;
+    std::size_t queries = 0;
+    Duration elapsed{};
+};
+
+// BEP 44, iterative: the item at a target, checked (its hash, and a mutable item's signature);
+// of mutable items, the highest seq found.
+struct ItemGetResult : Outcome {
+    NodeId target;
+    std::optional<bep44::Item> item;  // its salt is the one asked for
+    krpc::NodeInfo from;              // who returned it (our own ID if from our own store)
+    int hops = 0;
+    std::size_t queries = 0;
+    Duration elapsed{};
+};
+
+// BEP 44, iterative: a get lookup for the tokens (and a mutable item's current seq), then put to
+// the k nearest.
+struct ItemPutResult : Outcome {
+    NodeId target;
+    bep44::Item item;         // as put (a mutable item: with the seq and signature used)
+    std::size_t stored = 0;   // nodes that accepted it
+    std::size_t refused = 0;  // nodes that answered with an error
+    std::size_t failed = 0;   // nodes that did not answer the put
+    std::vector<std::pair<krpc::NodeInfo, std::string>> refusals;  // who refused and why
+    bool stored_locally = false;
     int hops = 0;
     std::size_t queries = 0;
     Duration elapsed{};

@@ -199,6 +199,37 @@ public:
             });
     }
 
+    // BEP 44 (see Node::get_item, put_item, put_mutable).
+    template <class Token>
+    auto async_get_item(const NodeId& target, std::string salt, Token&& token) {
+        return initiate<ItemGetResult>(
+            std::forward<Token>(token),
+            [target, salt = std::move(salt)](Node& n, TimePoint now,
+                                             Callback<ItemGetResult> cb) mutable {
+                n.get_item(now, target, std::move(salt), std::move(cb));
+            });
+    }
+
+    template <class Token>
+    auto async_put_item(bep44::Item item, Token&& token) {
+        return initiate<ItemPutResult>(
+            std::forward<Token>(token),
+            [item = std::move(item)](Node& n, TimePoint now, Callback<ItemPutResult> cb) mutable {
+                n.put_item(now, std::move(item), std::nullopt, std::move(cb));
+            });
+    }
+
+    template <class Token>
+    auto async_put_mutable(const Ed25519KeyPair& key, std::string salt, std::string value,
+                           Token&& token) {
+        return initiate<ItemPutResult>(
+            std::forward<Token>(token),
+            [key, salt = std::move(salt), value = std::move(value)](
+                Node& n, TimePoint now, Callback<ItemPutResult> cb) mutable {
+                n.put_mutable(now, key, std::move(salt), std::move(value), std::move(cb));
+            });
+    }
+
     template <class Token>
     auto async_lookup(const NodeId& target, Token&& token) {
         return initiate<LookupResult>(std::forward<Token>(token),

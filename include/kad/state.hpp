@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kad/expected.hpp"
@@ -47,6 +48,11 @@ std::string encode_state(const SavedState& s);
 Expected<SavedState> decode_state(std::string_view file);
 
 // A locked state directory. The lock is held while the object lives.
+// Writes `bytes` to `path` so that a crash leaves the old file or the new one, never a mix:
+// a temporary file with `mode`, synced, renamed over `path`, and the directory synced. Throws
+// std::system_error naming the file on failure.
+void write_file_atomically(const std::string& path, std::string_view bytes, unsigned mode);
+
 class StateDir {
 public:
     // Creates the directory if needed and locks it. Fails with a clear message if another

@@ -45,6 +45,9 @@ struct StoredItem {
     // Who wrote this version (seq); a refresh does not change it. It counts against that
     // source's share (StorageConfig::max_share). Ourselves: unspecified.
     Endpoint source;
+    // BEP 44 mutable items: the signature of this version (the key is the public key and the
+    // salt, the value the bencoded "v"). Empty otherwise.
+    std::string signature;
 };
 
 enum class StoreResult : std::uint8_t {
@@ -79,6 +82,9 @@ public:
         std::optional<Duration> ttl{};  // nullopt or not positive: the default; clamped to max_ttl
         bool ours = false;              // our own put: we are the original publisher
         Endpoint source{};              // who wrote it (unspecified: ourselves); see max_share
+        // Where it is kept, if not at SHA-1(key) (BEP 44 immutable items: SHA-1 of the value).
+        std::optional<NodeId> target{};
+        std::string_view signature{};  // BEP 44 mutable items: kept with the version
     };
     StoreResult store(TimePoint now, const Write& w);
     // Checks that store() would not refuse for size (key, value) — the cheap checks a node makes

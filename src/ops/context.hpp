@@ -32,6 +32,7 @@ struct Context {
     NodeStats& stats;
     RoutingTable& table;
     Storage& storage;
+    Storage& items;  // BEP 44
     PeerStore& peers;
     SeenSeq& seen;
     Rpc& rpc;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ops/items.hpp"
+
 namespace kad::ops {
 
 namespace {
@@ -25,6 +27,7 @@ Traversal::Traversal(Context& ctx, const TraversalOptions& options)
     : ctx_(ctx),
       lookup_(params_for(ctx, options)),
       method_(options.method),
+      salt_(options.salt),
       local_(options.local) {}
 
 Traversal::~Traversal() {
@@ -71,6 +74,8 @@ krpc::Query Traversal::query() const {
             return ctx_.rpc.make_query(krpc::FindValueArgs{lookup_.target(), std::nullopt});
         case krpc::Method::GetPeers:
             return ctx_.rpc.make_query(krpc::GetPeersArgs{lookup_.target(), std::nullopt});
+        case krpc::Method::Get:
+            return ctx_.rpc.make_query(krpc::GetArgs{lookup_.target(), std::nullopt, std::nullopt});
         default:
             return ctx_.rpc.make_query(krpc::FindNodeArgs{lookup_.target(), std::nullopt});
     }
@@ -118,8 +123,23 @@ std::string Traversal::item_problem(const krpc::Item& item) const {
     return {};
 }
 
+std::string Traversal::data_problem(const krpc::Response& resp) const {
+    const auto item = item_in(resp, salt_);
+    return item ? bep44::problem(*item, lookup_.target()) : std::string();
+}
+
 void Traversal::on_answer(const NodeId& peer, const krpc::Response& resp) {
     static const std::optional<krpc::Item> kNoItem;
+    if (method_ == krpc::Method::Get) {
+        if (auto why = data_problem(resp); !why.empty()) {
+            // As for find_value: a node that answers with a forged or foreign item is not
+            // believed about its neighbours either.
+            ++ctx_.stats.bad_items;
+            KAD_LOG(ctx_.log, Debug, "ignored the answer of " + peer.short_hex() + ": " + why);
+            lookup_.on_failed(peer, true);
+            return;
+        }
+    }
     if (method_ != krpc::Method::FindValue || !resp.item) {
         if (lookup_.on_reply(peer, resp.nodes, resp.token, kNoItem) && answered_) answered_(resp);
         return;

@@ -24,6 +24,7 @@ struct TraversalOptions {
     bool stop_at_value = false;         // a get: stop asking at the first value
     std::int64_t min_seq = 0;           // values older than this are ignored
     const StoredItem* local = nullptr;  // our own copy: found at hop 0
+    std::string salt{};                 // BEP 44 get: the salt a mutable item is checked with
     std::size_t k = 0;                  // the nodes it converges on; 0: config.k
 };
 
@@ -62,10 +63,13 @@ private:
     void conclude();
     // Why an item in a find_value answer cannot be believed; empty if it can.
     std::string item_problem(const krpc::Item& item) const;
+    // The same for a BEP 44 get answer's item.
+    std::string data_problem(const krpc::Response& resp) const;
 
     Context& ctx_;
     Lookup lookup_;
     krpc::Method method_;
+    std::string salt_;
     std::function<void(const krpc::Response&)> answered_;
     const StoredItem* local_;
     const Operation* owner_ = nullptr;

@@ -5,6 +5,7 @@ Every process is started through Harness, which kills whatever is left at the en
 every wait is bounded. Run: test_kadnode.py PATH/TO/kadnode [unittest args].
 """
 
+import hashlib
 import json
 import os
 import queue
@@ -386,6 +387,47 @@ class NetworkTests(Harness):
         a.close_stdin()
         b.close_stdin()
 
+    def test_bep44_items_from_the_repl(self):
+        a, a_ready = self.start_json_node()
+        b, _ = self.start_json_node("--bootstrap-addr", a_ready["addr"])
+        self.assertTrue(b.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        # Immutable: stored as a bencoded string at the SHA-1 of its bencoding.
+        r = b.cmd("bput hello world")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["target"], hashlib.sha1(b"11:hello world").hexdigest())
+        self.assertEqual((r["stored"], r["stored_locally"]), (1, True))
+        r = a.cmd("bget " + r["target"])
+        self.assertTrue(r["ok"], r)
+        self.assertEqual((r["value"], r["bencoded"]), ("hello world", "11:hello world"))
+        # Mutable: signed by b's identity; the second put is the next seq.
+        r = b.cmd("mput --salt s first")
+        self.assertTrue(r["ok"], r)
+        pk = r["public_key"]
+        self.assertEqual(len(pk), 64)
+        self.assertEqual(r["target"], hashlib.sha1(bytes.fromhex(pk) + b"s").hexdigest())
+        self.assertEqual((r["seq"], r["salt"]), (1, "s"))
+        r = b.cmd("mput --salt s second")
+        self.assertEqual((r["ok"], r["seq"], r["public_key"]), (True, 2, pk))
+        r = a.cmd(f"mget {pk} s")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual((r["value"], r["seq"], r["public_key"]), ("second", 2, pk))
+        # Another salt is another item, not found.
+        r = a.cmd(f"mget {pk} t")
+        self.assertEqual((r["ok"], r["code"]), (False, "not_found"), r)
+        # The holder lists both, apart from kadnode's own items.
+        ls = a.cmd("ls")
+        self.assertEqual(ls["items"], [])
+        self.assertEqual(sorted(i["mutable"] for i in ls["bep44"]), [False, True])
+        for line in ["bget nothex", "mget abc", "mput --salt " + "x" * 65 + " v", "bput"]:
+            r = a.cmd(line)
+            self.assertEqual((r["ok"], r["code"]), (False, "bad_argument"), (line, r))
+        r = a.cmd("stats")
+        self.assertEqual((r["puts_accepted"], r["puts_refused"]), (3, 0))
+        self.assertEqual(r["queries_in"]["put"], 3)
+        self.assertGreaterEqual(r["queries_in"]["get"], 3)
+        a.close_stdin()
+        b.close_stdin()
+
     def test_bad_flags_exit_2_with_one_clear_line(self):
         cases = [
             (["--frobnicate"], "--frobnicate"),
@@ -399,6 +441,7 @@ class NetworkTests(Harness):
             (["--bootstrap-id", "0" * 40], "--bootstrap-id"),
             (["--bootstrap-addr", "no-such-host.invalid:4000"], "no-such-host.invalid"),
             (["--config", "/nonexistent/kadnode.conf"], "--config"),
+            (["--identity", "/nonexistent/identity.pem"], "--identity"),
         ]
         for args, expected in cases:
             p = subprocess.run([KADNODE] + args + NO_DISCOVERY, capture_output=True, text=True,
@@ -550,6 +593,29 @@ class StateTests(Harness):
             self.assertEqual(g.get("value"), f"value{i}", g)
         ls = again[0].cmd("ls")
         self.assertTrue(all(0 < it["ttl_s"] <= 86400 for it in ls["items"]))
+
+    def test_the_identity_is_made_once_and_kept(self):
+        d = os.path.join(self.tmp, "n")
+        p, _ = self.state_node(d)
+        r = p.cmd("mput v1")
+        self.assertEqual(r["code"], "no_contacts", r)  # alone: kept here only
+        pk = r["public_key"]
+        pem = os.path.join(d, "identity.pem")
+        self.assertEqual(os.stat(pem).st_mode & 0o777, 0o600)
+        p.close_stdin()
+        self.assertEqual(p.wait(), 1)  # a script whose command failed
+        p, _ = self.state_node(d)
+        self.assertEqual(p.cmd("mput v2")["public_key"], pk)
+        p.close_stdin()
+        self.assertEqual(p.wait(), 1)
+        # The same key given with --identity, to a node without a state directory.
+        q, _ = self.start_json_node("--identity", pem)
+        self.assertEqual(q.cmd("mput v3")["public_key"], pk)
+        # Without either, a key for this run only.
+        e, _ = self.start_json_node()
+        other = e.cmd("mput v4")["public_key"]
+        self.assertNotEqual(other, pk)
+        self.assertEqual(e.cmd("mput v5")["public_key"], other)
 
     def test_a_damaged_state_file_is_set_aside(self):
         d = os.path.join(self.tmp, "n")

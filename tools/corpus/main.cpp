@@ -45,6 +45,8 @@ std::string kind_of(const std::string& d) {
     }
     const auto& r = std::get<kad::krpc::Response>(m->body);
     if (r.item) return "response_item";
+    if (r.data) return "response_data";      // BEP 44
+    if (r.values) return "response_values";  // BEP 5
     if (r.token) return "response_token";
     if (!r.nodes.empty()) return "response_nodes";
     return "response";
@@ -94,6 +96,28 @@ int main(int argc, char** argv) {
         net.run_for(2s);
         net.with(static_cast<std::size_t>(10 + i), [&](kad::Node& n, kad::TimePoint now) {
             n.get(now, "key" + std::to_string(i), [](const kad::GetResult&) {});
+        });
+        net.run_for(2s);
+    }
+    // BEP 5: announces and get_peers lookups; BEP 44: immutable and mutable puts and gets.
+    const kad::Ed25519KeyPair key = kad::ed25519_key_pair(kad::Ed25519Seed{7});
+    for (int i = 0; i < 3; ++i) {
+        const kad::NodeId swarm = kad::NodeId::from_key("swarm" + std::to_string(i));
+        net.with(static_cast<std::size_t>(i), [&](kad::Node& n, kad::TimePoint now) {
+            n.announce(now, swarm, static_cast<std::uint16_t>(6881 + i),
+                       [](const kad::AnnounceResult&) {});
+            n.put_item(now, kad::bep44::make_immutable("l5:item" + std::to_string(i) + "i42ee"),
+                       std::nullopt, [](const kad::ItemPutResult&) {});
+            n.put_mutable(now, key, i == 0 ? "" : "salt", "d1:ni" + std::to_string(i) + "ee",
+                          [](const kad::ItemPutResult&) {});
+        });
+        net.run_for(2s);
+        net.with(static_cast<std::size_t>(20 + i), [&](kad::Node& n, kad::TimePoint now) {
+            n.find_peers(now, swarm, [](const kad::FindPeersResult&) {});
+            n.get_item(now,
+                       kad::bep44::mutable_target(
+                           std::string(key.public_key.begin(), key.public_key.end()), "salt"),
+                       "salt", [](const kad::ItemGetResult&) {});
         });
         net.run_for(2s);
     }

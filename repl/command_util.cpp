@@ -1,0 +1,147 @@
+#include "command_util.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+#include "kad/bencode.hpp"
+
+namespace kadnode {
+
+// ---- formatting ---------------------------------------------------------------------------------
+
+std::string fixed(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+double ms(kad::Duration d) {
+    return std::round(kad::to_ms(d) * 1000.0) / 1000.0;
+}
+
+std::string ms_text(kad::Duration d) {
+    const double v = kad::to_ms(d);
+    return fixed(v, v < 10 ? 2 : (v < 100 ? 1 : 0)) + " ms";
+}
+
+std::string span_text(kad::Duration d) {
+    auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+    if (s < 0) s = 0;
+    if (s < 60) return std::to_string(s) + "s";
+    if (s < 3600) return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
+    if (s < 86400) return std::to_string(s / 3600) + "h" + std::to_string(s / 60 % 60) + "m";
+    return std::to_string(s / 86400) + "d" + std::to_string(s / 3600 % 24) + "h";
+}
+
+// A value or key for a person: quoted, with control and non-ASCII bytes escaped.
+std::string quote(std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out + "\"";
+}
+
+std::string bencoded_text(std::string_view bencoded) {
+    kad::bencode::Document doc;
+    auto v = doc.decode(bencoded);
+    if (v && v->is_string()) return quote(v->as_string());
+    return std::string(bencoded);
+}
+
+json node_json(const kad::krpc::NodeInfo& n) {
+    return {{"id", n.id.to_hex()}, {"addr", n.endpoint.to_string()}};
+}
+
+std::string node_line(const kad::krpc::NodeInfo& n) {
+    return "  " + n.id.to_hex() + "  " + n.endpoint.to_string();
+}
+
+std::string plural(std::size_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// ---- argument parsing ---------------------------------------------------------------------------
+
+bool is_hex_id(std::string_view s) {
+    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+               return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+           });
+}
+
+kad::Endpoint parse_endpoint(const std::string& s) {
+    auto ep = kad::Endpoint::parse(s);
+    if (!ep) throw BadArgument("bad address " + ep.error());
+    if (ep->port() == 0) throw BadArgument("bad address '" + s + "': port 0");
+    return *ep;
+}
+
+kad::NodeId parse_id(const std::string& s, const char* what) {
+    auto id = kad::NodeId::from_hex(s);
+    if (!id) throw BadArgument(std::string("bad ") + what + " '" + s + "': " + id.error());
+    return *id;
+}
+
+std::int64_t parse_int(const std::string& s, const char* what, std::int64_t min, std::int64_t max) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size() || v < min || v > max) {
+        throw BadArgument(std::string("bad ") + what + " '" + s +
+                          "': expected a whole number from " + std::to_string(min) + " to " +
+                          std::to_string(max));
+    }
+    return v;
+}
+
+const CommandInfo* find_command(std::string_view name) {
+    for (const auto& c : commands()) {
+        if (c.name == name) return &c;
+    }
+    return nullptr;
+}
+
+void usage_error(const std::string& cmd) {
+    const CommandInfo* info = find_command(cmd);
+    throw BadArgument("usage: " + std::string(info ? info->usage : cmd));
+}
+
+// ---- replies ------------------------------------------------------------------------------------
+
+Reply fail(std::string cmd, std::string error, std::string code) {
+    Reply r;
+    r.cmd = std::move(cmd);
+    r.error = std::move(error);
+    r.code = std::move(code);
+    return r;
+}
+
+// A failed operation: its words, and its Failure's stable name as the code.
+Reply fail(std::string cmd, const kad::Outcome& outcome) {
+    return fail(std::move(cmd), outcome.error, std::string(kad::to_string(outcome.code)));
+}
+
+Reply ok(std::string cmd, std::string text, json data) {
+    Reply r;
+    r.cmd = std::move(cmd);
+    r.ok = true;
+    r.text = std::move(text);
+    r.data = std::move(data);
+    return r;
+}
+
+}  // namespace kadnode
