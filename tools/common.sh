@@ -45,6 +45,26 @@ kad_install_deps() {
     "${sudo[@]}" apt-get install -y -q --no-install-recommends $missing
 }
 
+# The npm packages the interoperability tests run beside kadnode (tests/interop: bittorrent-dht),
+# as pinned by its package-lock.json. Node.js and npm come from Debian only when there is no node
+# at all (a machine with its own Node.js keeps it: Debian's npm would conflict with it).
+kad_install_npm() {
+    if ! command -v npm >/dev/null; then
+        if command -v node >/dev/null; then
+            echo "tools: node is installed but npm is not; install npm for it" >&2
+            exit 1
+        fi
+        KAD_PACKAGES=(nodejs npm)
+        kad_install_deps
+    fi
+    local dir="$KAD_ROOT/tests/interop"
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+        [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        kad_log "npm ci (tests/interop)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
 # kad_build DIR [cmake options...] [-- TARGET...]: configure once, then build incrementally
 # (everything, or only the targets named after --).
 kad_build() {

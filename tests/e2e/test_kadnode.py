@@ -387,6 +387,15 @@ class NetworkTests(Harness):
         a.close_stdin()
         b.close_stdin()
 
+    def test_a_bootstrap_host_name_is_resolved(self):
+        # As a user joins the BitTorrent DHT (router.bittorrent.com:6881), here on localhost.
+        a, a_ready = self.start_json_node()
+        port = a_ready["addr"].rsplit(":", 1)[1]
+        b, _ = self.start_json_node("--bootstrap-addr", "localhost:" + port)
+        joined = b.wait_for(lambda o: o.get("event") == "joined")
+        self.assertEqual((joined["ok"], joined["contacts"]), (True, 1), joined)
+        self.assertEqual(b.cmd("rt")["buckets"][0]["contacts"][0]["id"], a_ready["id"])
+
     def test_bep44_items_from_the_repl(self):
         a, a_ready = self.start_json_node()
         b, _ = self.start_json_node("--bootstrap-addr", a_ready["addr"])

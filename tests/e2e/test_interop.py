@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""kadnode beside an independent implementation of the BitTorrent DHT: bittorrent-dht (npm,
+tests/interop/peer.mjs), on loopback. kadnode is the only path between the others: each
+bittorrent-dht node bootstraps from the first kadnode node and knows nothing else, so whatever
+one finds of the other went through kadnode's answers, and whatever kadnode finds of them went
+through theirs.
+
+Run: test_interop.py PATH/TO/kadnode [unittest args]. Needs node and tests/interop/node_modules
+(tools/test runs npm ci there).
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_kadnode as base  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER = os.path.join(HERE, "..", "interop", "peer.mjs")
+MODULES = os.path.join(HERE, "..", "interop", "node_modules", "bittorrent-dht")
+
+
+class JsPeer(base.Proc):
+    """A bittorrent-dht node at `host`, bootstrapping from `bootstrap`, driven by JSON lines."""
+
+    def __init__(self, host, bootstrap, env):
+        self.args = ["node", PEER, host, bootstrap]
+        self.p = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env,
+                                  start_new_session=True)
+        self.lines = base.queue.Queue()
+        self.stderr_lines = []
+        base.threading.Thread(target=self._pump, args=(self.p.stdout, self.lines.put),
+                              daemon=True).start()
+        base.threading.Thread(target=self._pump, args=(self.p.stderr, self.stderr_lines.append),
+                              daemon=True).start()
+
+    def op(self, timeout=20, **command):
+        self.send(base.json.dumps(command))
+        return self.wait_for(lambda o: "ok" in o, timeout)
+
+
+SEED = "07" * 32  # the bittorrent-dht side's Ed25519 key
+
+
+class Interop(base.Harness):
+    def setUp(self):
+        super().setUp()
+        if shutil.which("node") is None or not os.path.isdir(MODULES):
+            self.fail("needs node and tests/interop/node_modules: run tools/test "
+                      "(or npm ci in tests/interop)")
+        # K1: the hub. J1, J2: bittorrent-dht, each knowing only K1. K2: kadnode, through K1.
+        self.k1, ready = self.start_json_node()
+        hub = ready["addr"]
+        self.j1 = self.js("127.0.0.2", hub)
+        self.j2 = self.js("127.0.0.3", hub)
+        self.k2, _ = self.start_json_node("--bootstrap-addr", hub)
+        self.assertTrue(self.k2.wait_for(lambda o: o.get("event") == "joined")["ok"])
+
+    def js(self, host, hub):
+        p = JsPeer(host, hub, self.env)
+        self.procs.append(p)
+        self.assertEqual(p.wait_for(lambda o: "event" in o, 20)["event"], "ready")
+        return p
+
+    def test_immutable_items_both_ways(self):
+        r = self.j1.op(op="put", v="hello from bittorrent-dht")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["target"],
+                         hashlib.sha1(b"25:hello from bittorrent-dht").hexdigest())
+        # kadnode reads it, and so does the other bittorrent-dht node, through kadnode.
+        g = self.k2.cmd("bget " + r["target"])
+        self.assertEqual((g["ok"], g.get("value")), (True, "hello from bittorrent-dht"), g)
+        g = self.j2.op(op="get", target=r["target"])
+        self.assertEqual((g["ok"], g["v"]), (True, "hello from bittorrent-dht"), g)
+        # The other way: kadnode puts, bittorrent-dht gets and checks the hash.
+        p = self.k2.cmd("bput hello from kadnode")
+        self.assertTrue(p["ok"], p)
+        g = self.j1.op(op="get", target=p["target"])
+        self.assertEqual((g["ok"], g["v"]), (True, "hello from kadnode"), g)
+
+    def test_mutable_items_both_ways_and_a_stale_seq_refused(self):
+        r = self.j1.op(op="mput", seed=SEED, salt="status", seq=1, v="at lunch")
+        self.assertTrue(r["ok"], r)
+        pk = r["public_key"]
+        self.assertEqual(r["target"], hashlib.sha1(bytes.fromhex(pk) + b"status").hexdigest())
+        # kadnode checks bittorrent-dht's signature.
+        g = self.k2.cmd(f"mget {pk} status")
+        self.assertEqual((g["ok"], g.get("value"), g.get("seq")), (True, "at lunch", 1), g)
+        # A newer version replaces it; the old one sent again is refused (302) by kadnode.
+        self.assertTrue(self.j1.op(op="mput", seed=SEED, salt="status", seq=2, v="back")["ok"])
+        before = self.k1.cmd("stats")["puts_refused"]
+        self.j1.op(op="mput", seed=SEED, salt="status", seq=1, v="at lunch")
+        self.assertGreater(self.k1.cmd("stats")["puts_refused"], before)
+        g = self.k2.cmd(f"mget {pk} status")
+        self.assertEqual((g.get("value"), g.get("seq")), ("back", 2), g)
+        g = self.j2.op(op="get", target=r["target"], salt="status")
+        self.assertEqual((g["ok"], g["v"], g["seq"]), (True, "back", 2), g)
+        # The other way: bittorrent-dht checks kadnode's signature.
+        p = self.k2.cmd("mput --salt s signed by kadnode")
+        self.assertTrue(p["ok"], p)
+        g = self.j1.op(op="get", target=p["target"], salt="s")
+        self.assertEqual((g["ok"], g["v"], g["seq"]), (True, "signed by kadnode", 1), g)
+
+    def test_bep5_swarms_both_ways(self):
+        ih = "cd" * 20
+        self.assertTrue(self.j1.op(op="announce", info_hash=ih, port=6881)["ok"])
+        r = self.k2.cmd("peers " + ih)
+        self.assertTrue(r["ok"], r)
+        self.assertIn("127.0.0.2:6881", r["peers"])
+        r = self.k2.cmd(f"announce {ih} 7000")
+        self.assertTrue(r["ok"], r)
+        r = self.j2.op(op="lookup", info_hash=ih)
+        self.assertTrue(r["ok"], r)
+        self.assertIn("127.0.0.1:7000", r["peers"])
+        self.assertIn("127.0.0.2:6881", r["peers"])
+
+    def test_probes_of_one_bittorrent_dht_node(self):
+        j1 = self.j1.op(op="addr")
+        at, jid = j1["addr"], j1["id"]
+        r = self.k2.cmd(f"p {at} {jid}")  # with its id: the reply must carry it
+        self.assertTrue(r["ok"], r)
+        r = self.k2.cmd(f"fn {at} {'00' * 20}")
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(r["nodes"], r)  # it knows K1 at least
+        ih = "ef" * 20
+        r = self.k2.cmd(f"ap {at} {ih} 6999")
+        self.assertTrue(r["ok"], r)
+        r = self.k2.cmd(f"gp {at} {ih}")
+        self.assertEqual((r["ok"], r["peers"]), (True, ["127.0.0.1:6999"]), r)
+        # kadnode's own find_value is a method bittorrent-dht does not know; it does not answer
+        # (where BEP 5 would have it say 204).
+        r = self.k2.cmd(f"fv {at} greeting")
+        self.assertEqual((r["ok"], r["code"]), (False, "timeout"), r)
+
+    def test_find_node_routes_through_kadnode(self):
+        j1 = self.j1.op(op="addr")
+        r = self.k2.cmd("ln " + j1["id"])
+        self.assertTrue(r["ok"], r)
+        self.assertIn(j1["id"], [n["id"] for n in r["nodes"]])
+        r = self.k2.cmd("stats")
+        self.assertEqual(r["malformed_dropped"], 0)
+
+
+if __name__ == "__main__":
+    base.KADNODE = sys.argv.pop(1)
+    unittest.main(verbosity=2)
