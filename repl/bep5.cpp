@@ -1,4 +1,5 @@
-// The BEP 5 commands: gp and ap (one node), announce and peers <info-hash> (iterative).
+// The BEP 5 commands: gp and ap (one node), announce and peers <info-hash> (iterative); and BEP
+// 51's samples (one node).
 
 #include "command_util.hpp"
 
@@ -118,12 +119,43 @@ void announce(kad::AsioNode& node, const std::string& cmd, const Args& a, const 
     });
 }
 
+// BEP 51: a sample of the info-hashes one node holds.
+void samples_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
+    if (a.size() < 1 || a.size() > 2) usage_error(cmd);
+    const auto to = parse_endpoint(a[0]);
+    const auto target = a.size() == 2 ? parse_id(a[1], "target") : node.id();
+    node.async_sample_infohashes(
+        to, std::nullopt, target, [cmd, done](const kad::SampleInfohashesResult& r) {
+            if (!r.ok) return done(fail(cmd, r));
+            const auto interval =
+                std::chrono::duration_cast<std::chrono::seconds>(r.interval).count();
+            json samples = json::array();
+            json nodes = json::array();
+            for (const auto& h : r.samples) samples.push_back(h.to_hex());
+            for (const auto& n : r.nodes) nodes.push_back(node_json(n));
+            std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() + ") holds " +
+                               plural(static_cast<std::size_t>(r.num), "info-hash", "info-hashes") +
+                               "; a sample of " + std::to_string(r.samples.size()) +
+                               ", the same for " + span_text(r.interval) + " — " + ms_text(r.rtt);
+            for (const auto& h : r.samples) text += "\n  " + h.to_hex();
+            done(ok(cmd, text,
+                    {{"id", r.id.to_hex()},
+                     {"addr", r.endpoint.to_string()},
+                     {"rtt_ms", ms(r.rtt)},
+                     {"interval_s", interval},
+                     {"num", r.num},
+                     {"samples", samples},
+                     {"nodes", nodes}}));
+        });
+}
+
 }  // namespace
 
 void bep5(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
     if (cmd == "gp") return get_peers_probe(node, cmd, a, done);
     if (cmd == "ap") return announce_probe(node, cmd, a, done);
     if (cmd == "announce") return announce(node, cmd, a, done);
+    if (cmd == "samples") return samples_probe(node, cmd, a, done);
     find_peers(node, cmd, a, done);
 }
 

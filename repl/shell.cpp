@@ -50,6 +50,10 @@ const std::vector<CommandInfo>& commands() {
          "Without an argument: LAN discovery's view, the nodes that announced themselves and\n"
          "answered a ping. With an info-hash: an iterative get_peers (BEP 5), the peers every\n"
          "node on the way to the k nearest knew of."},
+        {"samples", "samples <ip>:<port> [<target-id>]", "BEP 51: info-hashes one node holds",
+         "Sends one sample_infohashes: the node answers with how many swarms it holds, a random\n"
+         "sample of their info-hashes (the same one for the interval it names), and its nodes\n"
+         "nearest the target (default: this node's id)."},
         {"bput", "bput <value>", "store an immutable item (BEP 44); prints its hash",
          "Stores the value (the rest of the line) as a bencoded string at the SHA-1 of its\n"
          "bencoding, on the k nodes nearest that hash. Anyone can read it with bget <hash>;\n"
@@ -269,7 +273,8 @@ void Shell::run(std::string_view line, Done done) {
             return done(ok(cmd, text, data));
         }
 
-        if (cmd == "gp" || cmd == "ap" || cmd == "announce" || (cmd == "peers" && a.size() > 0)) {
+        if (cmd == "gp" || cmd == "ap" || cmd == "announce" || cmd == "samples" ||
+            (cmd == "peers" && a.size() > 0)) {
             return bep5(node_, cmd, a, done);
         }
         if (cmd == "bput" || cmd == "bget" || cmd == "mput" || cmd == "mget") {
@@ -343,6 +348,7 @@ void Shell::run(std::string_view line, Done done) {
                 {"hard_timeouts", s.hard_timeouts},
                 {"stores_accepted", s.stores_accepted},
                 {"puts_accepted", s.puts_accepted},
+                {"samples_sent", s.samples_sent},
                 {"puts_refused", s.puts_refused},
                 {"bad_items", s.bad_items},
                 {"stores_refused", s.stores_refused},

@@ -33,6 +33,8 @@ std::string_view method_name(Method m) noexcept {
             return "get";
         case Method::Put:
             return "put";
+        case Method::SampleInfohashes:
+            return "sample_infohashes";
         case Method::Unknown:
             break;
     }
@@ -65,7 +67,7 @@ constexpr std::array kPingSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
 };
 
-// find_node and find_value take the same arguments.
+// find_node, find_value and sample_infohashes (BEP 51) take the same arguments.
 constexpr std::array kFindSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
@@ -130,9 +132,12 @@ enum { kResponseIp, kResponseR };
 
 constexpr std::array kResultSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"interval", Type::Integer, Need::Optional},
     KeySpec{"k", Type::String, Need::Optional},
     KeySpec{"nodes", Type::String, Need::Optional, Len::MultipleOf, kCompactNodeV4},
     KeySpec{"nodes6", Type::String, Need::Optional, Len::MultipleOf, kCompactNodeV6},
+    KeySpec{"num", Type::Integer, Need::Optional},
+    KeySpec{"samples", Type::String, Need::Optional, Len::MultipleOf, kIdLen},
     KeySpec{"seq", Type::Integer, Need::Optional},
     KeySpec{"sig", Type::String, Need::Optional, Len::Exact, 64},
     KeySpec{"token", Type::String, Need::Optional, Len::AtMost, kMaxTokenSize},
@@ -141,9 +146,12 @@ constexpr std::array kResultSpec{
 // "v" may be of any type in a BEP 44 answer: it is looked up apart (value_of).
 enum {
     kResultId,
+    kResultInterval,
     kResultK,
     kResultNodes,
     kResultNodes6,
+    kResultNum,
+    kResultSamples,
     kResultSeq,
     kResultSig,
     kResultToken,
@@ -163,6 +171,7 @@ Method method_from_name(std::string_view name) {
     if (name == "announce_peer") return Method::AnnouncePeer;
     if (name == "get") return Method::Get;
     if (name == "put") return Method::Put;
+    if (name == "sample_infohashes") return Method::SampleInfohashes;
     return Method::Unknown;
 }
 
@@ -209,8 +218,10 @@ Expected<Query> find_query(View args, Method method) {
     q.id = id_of(a[kFindId]);
     if (method == Method::FindNode) {
         q.args = FindNodeArgs{id_of(a[kFindTarget]), want};
-    } else {
+    } else if (method == Method::FindValue) {
         q.args = FindValueArgs{id_of(a[kFindTarget]), want};
+    } else {
+        q.args = SampleInfohashesArgs{id_of(a[kFindTarget]), want};
     }
     return q;
 }
@@ -346,6 +357,7 @@ Expected<Message, DecodeFailure> decode_query(View root, Message msg) {
             break;
         case Method::FindNode:
         case Method::FindValue:
+        case Method::SampleInfohashes:
             query = find_query(args, method);
             break;
         case Method::Store:
@@ -433,6 +445,26 @@ std::string parse_item(const Found<kResultSpec.size()>& r, View results, Respons
     return {};
 }
 
+// BEP 51's "interval", "num" and "samples": all three, or none.
+std::string parse_samples(const Found<kResultSpec.size()>& r, const Limits& limits,
+                          Response& resp) {
+    const int present =
+        int{r.has(kResultInterval)} + int{r.has(kResultNum)} + int{r.has(kResultSamples)};
+    if (present == 0) return {};
+    if (present != 3) return "a sample in 'r' needs 'interval', 'num' and 'samples'";
+    Samples s;
+    s.interval = r[kResultInterval].as_int();
+    s.num = r[kResultNum].as_int();
+    if (s.interval < 0 || s.num < 0) return "'interval' and 'num' in 'r' must not be negative";
+    const std::string_view raw = r[kResultSamples].as_string();
+    if (raw.size() / kIdLen > limits.max_samples) return "too many entries in 'samples'";
+    for (std::size_t i = 0; i < raw.size(); i += kIdLen) {
+        s.samples.push_back(*NodeId::from_bytes(raw.substr(i, kIdLen)));
+    }
+    resp.samples = std::move(s);
+    return {};
+}
+
 Expected<Message, DecodeFailure> decode_response(View root, Message msg, const Limits& limits) {
     Found<kResponseSpec.size()> top;
     if (auto why = verify(root, "", kResponseSpec, top); !why.empty()) return malformed(why);
@@ -453,6 +485,7 @@ Expected<Message, DecodeFailure> decode_response(View root, Message msg, const L
         }
     }
     if (auto why = parse_item(r, top[kResponseR], resp); !why.empty()) return malformed(why);
+    if (auto why = parse_samples(r, limits, resp); !why.empty()) return malformed(why);
     msg.body = std::move(resp);
     return msg;
 }
@@ -520,6 +553,9 @@ std::string validate_response(Method method, const Response& r) {
     if (method == Method::FindValue && !r.token) return "find_value response without 'token'";
     if (method == Method::GetPeers && !r.token) return "get_peers response without 'token'";
     if (method == Method::Get && !r.token) return "get response without 'token'";
+    if (method == Method::SampleInfohashes && !r.samples) {
+        return "sample_infohashes response without 'samples'";
+    }
     return {};
 }
 
@@ -542,6 +578,12 @@ using bencode::append_string;
 
 void key(std::string& out, std::string_view k) {
     append_string(out, k);
+}
+
+// A string's length prefix ("400:"), for a string appended in pieces after it.
+void append_length_prefix(std::string& out, std::size_t length) {
+    out.append(std::to_string(length));
+    out.push_back(':');
 }
 
 void append_want(std::string& out, const std::optional<Want>& want) {
@@ -595,7 +637,8 @@ void append_args(std::string& out, const Query& q) {
     std::visit(
         [&](const auto& a) {
             using A = std::decay_t<decltype(a)>;
-            if constexpr (std::is_same_v<A, FindNodeArgs> || std::is_same_v<A, FindValueArgs>) {
+            if constexpr (std::is_same_v<A, FindNodeArgs> || std::is_same_v<A, FindValueArgs> ||
+                          std::is_same_v<A, SampleInfohashesArgs>) {
                 key(out, "target");
                 append_string(out, a.target.raw());
                 append_want(out, a.want);
@@ -653,6 +696,10 @@ void append_results(std::string& out, const Response& r) {
     key(out, "id");
     append_string(out, r.id.raw());
     const DataItem* d = r.data ? &*r.data : nullptr;
+    if (r.samples) {
+        key(out, "interval");
+        append_int(out, r.samples->interval);
+    }
     if (r.item) {
         key(out, "k");
         append_string(out, r.item->key);
@@ -669,6 +716,13 @@ void append_results(std::string& out, const Response& r) {
     if (!v6.empty() || r.empty_lists.v6) {
         key(out, "nodes6");
         append_string(out, v6);
+    }
+    if (r.samples) {
+        key(out, "num");
+        append_int(out, r.samples->num);
+        key(out, "samples");
+        append_length_prefix(out, r.samples->samples.size() * NodeId::kBytes);
+        for (const NodeId& h : r.samples->samples) out.append(h.raw());
     }
     if (r.item) {
         key(out, "seq");

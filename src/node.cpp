@@ -219,6 +219,12 @@ void Node::announce_peer(TimePoint now, const Endpoint& to, std::optional<NodeId
     ops::announce_peer(*ctx_, to, id, info_hash, port, std::move(cb));
 }
 
+void Node::sample_infohashes(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                             const NodeId& target, Callback<SampleInfohashesResult> cb) {
+    advance(now);
+    ops::sample_infohashes(*ctx_, to, id, target, std::move(cb));
+}
+
 void Node::find_peers(TimePoint now, const NodeId& info_hash, Callback<FindPeersResult> cb) {
     advance(now);
     ops_->start<ops::FindPeersOp>(*ctx_, info_hash, std::move(cb));

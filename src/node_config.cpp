@@ -28,6 +28,10 @@ std::string config_error(const NodeConfig& c) {
     if (c.peers.max_peers == 0) return "peers.max_peers must be at least 1";
     if (!positive(c.peers.peer_ttl)) return "peers.peer_ttl must be positive";
     if (!positive(c.item_ttl)) return "item_ttl must be positive";
+    if (c.max_samples == 0 || c.max_samples > 60) return "max_samples must be from 1 to 60";
+    if (!positive(c.sample_interval) || c.sample_interval > std::chrono::hours(6)) {
+        return "sample_interval must be positive and at most 6 hours";
+    }
     return {};
 }
 

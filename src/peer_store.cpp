@@ -63,6 +63,22 @@ PeerStore::Result PeerStore::announce(TimePoint now, const NodeId& info_hash,
     return result;
 }
 
+namespace {
+
+// Keeps a uniform random sample of `max` of `v` (all of it if it is no larger): a partial
+// Fisher-Yates shuffle.
+template <class T>
+void sample_in_place(std::vector<T>& v, std::size_t max, RandomSource& rng) {
+    if (v.size() <= max) return;
+    for (std::size_t i = 0; i < max; ++i) {
+        const std::size_t j = i + static_cast<std::size_t>(rng.uniform(v.size() - i));
+        std::swap(v[i], v[j]);
+    }
+    v.resize(max);
+}
+
+}  // namespace
+
 std::vector<Endpoint> PeerStore::peers(const NodeId& info_hash, bool v4, bool v6, std::size_t max,
                                        RandomSource& rng) const {
     std::vector<Endpoint> out;
@@ -71,13 +87,15 @@ std::vector<Endpoint> PeerStore::peers(const NodeId& info_hash, bool v4, bool v6
     for (const auto& [address, peer] : s->second) {
         if (address.is_v4() ? v4 : v6) out.push_back(peer.endpoint);
     }
-    if (out.size() <= max) return out;
-    // A partial Fisher-Yates shuffle: the first `max` are a uniform sample.
-    for (std::size_t i = 0; i < max; ++i) {
-        const std::size_t j = i + static_cast<std::size_t>(rng.uniform(out.size() - i));
-        std::swap(out[i], out[j]);
-    }
-    out.resize(max);
+    sample_in_place(out, max, rng);
+    return out;
+}
+
+std::vector<NodeId> PeerStore::sample_swarms(std::size_t max, RandomSource& rng) const {
+    std::vector<NodeId> out;
+    out.reserve(swarms_.size());
+    for (const auto& [info_hash, peers] : swarms_) out.push_back(info_hash);
+    sample_in_place(out, max, rng);
     return out;
 }
 

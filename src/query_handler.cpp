@@ -69,6 +69,9 @@ void QueryHandler::answer(const Endpoint& from, const krpc::Message& m, const kr
         case Method::Put:
             answer_put(from, m, std::get<krpc::PutArgs>(q.args));
             return;
+        case Method::SampleInfohashes:
+            answer_samples(from, m, q);
+            return;
         case Method::Unknown:
             ++stats_.unknown_methods;
             rpc_.error(from, m.transaction, krpc::kMethodUnknown, "method unknown");
@@ -220,6 +223,29 @@ void QueryHandler::answer_store(const Endpoint& from, const krpc::Message& m,
             "stored '" + a.key + "' (seq " + std::to_string(a.seq) + ", " +
                 std::to_string(a.value.size()) + " bytes) from " + from.to_string());
     rpc_.respond(from, m.transaction, krpc::Response{.id = self_});
+}
+
+// ---- BEP 51 ---------------------------------------------------------------------------------
+
+void QueryHandler::answer_samples(const Endpoint& from, const krpc::Message& m,
+                                  const krpc::Query& q) {
+    const auto& a = std::get<krpc::SampleInfohashesArgs>(q.args);
+    // One sample for sample_interval, so that a crawler learns nothing more by asking again;
+    // drawn again sooner only while it is short of what the store could give.
+    const std::size_t full = std::min(config_.max_samples, peers_.swarms());
+    if (now_ >= sample_until_ || sample_.size() < full) {
+        sample_ = peers_.sample_swarms(config_.max_samples, rng_);
+        sample_until_ = now_ + config_.sample_interval;
+    }
+    krpc::Response resp{.id = self_};
+    resp.nodes = nearest(from, q, a.target, a.want, resp.empty_lists);
+    krpc::Samples s;
+    s.interval = std::chrono::duration_cast<std::chrono::seconds>(sample_until_ - now_).count();
+    s.num = static_cast<std::int64_t>(peers_.swarms());
+    s.samples = sample_;
+    resp.samples = std::move(s);
+    ++stats_.samples_sent;
+    rpc_.respond(from, m.transaction, std::move(resp), config_.max_reply);
 }
 
 // ---- BEP 44 ---------------------------------------------------------------------------------

@@ -294,3 +294,48 @@ TEST_CASE("BEP 44 get answers: immutable, mutable, seq only; kadnode's items unc
     REQUIRE_FALSE(bad);
     CHECK(bad.error().reason == "'sig' in 'r' must be exactly 64 bytes long");
 }
+
+// ---- BEP 51 (here beside BEP 44: the other message kadnode added for the BitTorrent DHT) ----
+
+TEST_CASE("BEP 51 sample_infohashes: the query and the answer, both ways", "[krpc][bep51]") {
+    const std::string query =
+        "d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz123456e1:q17:sample_infohashes"
+        "1:t2:aa1:y1:qe";
+    krpc::Message m = decode_ok(query);
+    const auto& q = std::get<krpc::Query>(m.body);
+    REQUIRE(q.method() == Method::SampleInfohashes);
+    CHECK(std::get<krpc::SampleInfohashesArgs>(q.args).target.raw() == "mnopqrstuvwxyz123456");
+    CHECK(krpc::encode(m) == query);
+    CHECK(krpc::method_name(Method::SampleInfohashes) == "sample_infohashes");
+
+    const std::string answer =
+        "d1:rd2:id20:abcdefghij01234567898:intervali21600e5:nodes0:3:numi2e"
+        "7:samples40:aaaaaaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbbbbbe1:t2:aa1:y1:re";
+    m = decode_ok(answer);
+    const auto& r = std::get<krpc::Response>(m.body);
+    REQUIRE(r.samples);
+    CHECK(r.samples->interval == 21600);
+    CHECK(r.samples->num == 2);
+    REQUIRE(r.samples->samples.size() == 2);
+    CHECK(r.samples->samples[1].raw() == std::string(20, 'b'));
+    CHECK(krpc::encode(m) == answer);
+    CHECK(krpc::validate_response(Method::SampleInfohashes, r).empty());
+    krpc::Response none = r;
+    none.samples.reset();
+    CHECK(krpc::validate_response(Method::SampleInfohashes, none) ==
+          "sample_infohashes response without 'samples'");
+}
+
+TEST_CASE("BEP 51: a partial or malformed sample refuses the answer", "[krpc][bep51]") {
+    auto reason = [](const std::string& r) {
+        auto m = krpc::decode("d1:rd2:id20:abcdefghij0123456789" + r + "e1:t2:aa1:y1:re");
+        REQUIRE_FALSE(m);
+        return m.error().reason;
+    };
+    CHECK(reason("3:numi1e7:samples20:aaaaaaaaaaaaaaaaaaaa") ==
+          "a sample in 'r' needs 'interval', 'num' and 'samples'");
+    CHECK(reason("8:intervali1e3:numi1e7:samples3:abc") ==
+          "'samples' in 'r' must be a multiple of 20 bytes long");
+    CHECK(reason("8:intervali-1e3:numi1e7:samples0:") ==
+          "'interval' and 'num' in 'r' must not be negative");
+}

@@ -891,6 +891,16 @@ TEST_CASE("the BEP 44 examples in PROTOCOL.md are the encoder's own bytes", "[kr
     CHECK(krpc::encode(example(krpc::Query{filled(1), put})) == seed("put_query_mutable"));
 }
 
+TEST_CASE("the BEP 51 examples in PROTOCOL.md are the encoder's own bytes", "[krpc][bep51]") {
+    CHECK(krpc::encode(example(
+              krpc::Query{filled(1), krpc::SampleInfohashesArgs{filled(3), std::nullopt}})) ==
+          seed("sample_infohashes_query"));
+    krpc::Response r{.id = filled(2)};
+    r.nodes = {{filled(4), ep("10.0.0.4:6881")}};
+    r.samples = krpc::Samples{21600, 2, {filled(6), filled(7)}};
+    CHECK(krpc::encode(example(r)) == seed("sample_infohashes_response"));
+}
+
 TEST_CASE("every documented example decodes and encodes back to the same bytes", "[krpc]") {
     for (const char* name : {"ping_query",
                              "ping_response",
@@ -913,7 +923,9 @@ TEST_CASE("every documented example decodes and encodes back to the same bytes",
                              "get_response_mutable",
                              "put_query_mutable",
                              "put_query_immutable",
-                             "error_206"}) {
+                             "error_206",
+                             "sample_infohashes_query",
+                             "sample_infohashes_response"}) {
         INFO(name);
         const std::string bytes = seed(name);
         CHECK(krpc::encode(decode_ok(bytes)) == bytes);

@@ -1045,3 +1045,46 @@ TEST_CASE("BEP 44: put_item and get_item on a node without contacts use its own 
     REQUIRE(bad);
     CHECK(bad->code == Failure::BadArgument);
 }
+
+// ---- BEP 51 ---------------------------------------------------------------------------------
+
+TEST_CASE("BEP 51: sample_infohashes gives the swarm count, one sample for the interval, and nodes",
+          "[node][bep51]") {
+    NodeConfig c;
+    c.max_samples = 3;
+    Fixture f(c);
+    f.add_contact(id_from(300), ep("10.0.0.30:1"));
+    const Endpoint asker = ep("10.0.0.5:5000");
+    auto sample = [&](const std::string& t) {
+        f.deliver(asker, encode_query(t, id_from(5), krpc::SampleInfohashesArgs{id_from(0), {}}));
+        return as_response(f.transport.reply(t));
+    };
+    auto r = sample("s0");
+    REQUIRE(r.samples);
+    CHECK(r.samples->num == 0);
+    CHECK(r.samples->samples.empty());
+    CHECK(r.nodes.size() == 1);
+    // Five swarms: a sample of three, the same one until the interval is over.
+    for (int i = 0; i < 5; ++i) {
+        const std::string t = "g" + std::to_string(i);
+        const Endpoint peer = ep(("10.0.1." + std::to_string(i + 1) + ":1").c_str());
+        f.deliver(peer, encode_query(t, id_from(10 + i), krpc::GetPeersArgs{id_from(50 + i), {}}));
+        const std::string token = *as_response(f.transport.reply(t)).token;
+        f.deliver(peer, encode_query("a" + t, id_from(10 + i),
+                                     announce_args(id_from(50 + i), 6881, token)));
+    }
+    r = sample("s1");
+    CHECK(r.samples->num == 5);
+    REQUIRE(r.samples->samples.size() == 3);
+    std::set<NodeId> all;
+    for (int i = 0; i < 5; ++i) all.insert(id_from(50 + i));
+    for (const NodeId& h : r.samples->samples) CHECK(all.count(h) == 1);
+    CHECK(r.samples->interval == 6 * 3600);
+    f.advance(1h);
+    const auto again = sample("s2");
+    CHECK(again.samples->samples == r.samples->samples);
+    CHECK(again.samples->interval == 5 * 3600);
+    f.advance(5h);
+    CHECK(sample("s3").samples->interval == 6 * 3600);  // drawn again
+    CHECK(f.node.stats().samples_sent == 4);
+}

@@ -20,7 +20,8 @@
 
 namespace kad::krpc {
 
-// BEP 5's ping, find_node, get_peers and announce_peer, BEP 44's get and put, and kadnode's own
+// BEP 5's ping, find_node, get_peers and announce_peer, BEP 44's get and put, BEP 51's
+// sample_infohashes, and kadnode's own
 // find_value and store. The order is that of Query::Args.
 enum class Method : std::uint8_t {
     Ping,
@@ -31,9 +32,10 @@ enum class Method : std::uint8_t {
     AnnouncePeer,
     Get,
     Put,
+    SampleInfohashes,
     Unknown,
 };
-inline constexpr std::size_t kMethods = 9;
+inline constexpr std::size_t kMethods = 10;
 std::string_view method_name(Method m) noexcept;
 
 // KRPC error codes (BEP 5, BEP 44).
@@ -128,14 +130,21 @@ struct PutArgs {
     bool is_mutable() const noexcept { return key.has_value(); }
     friend bool operator==(const PutArgs&, const PutArgs&) = default;
 };
+// BEP 51: a sample of the info-hashes the node holds, and its nodes nearest `target`.
+struct SampleInfohashesArgs {
+    NodeId target;
+    std::optional<Want> want;
+    friend bool operator==(const SampleInfohashesArgs&, const SampleInfohashesArgs&) = default;
+};
 struct UnknownArgs {
     std::string method;
     friend bool operator==(const UnknownArgs&, const UnknownArgs&) = default;
 };
 
 struct Query {
-    using Args = std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, GetPeersArgs,
-                              AnnouncePeerArgs, GetArgs, PutArgs, UnknownArgs>;
+    using Args =
+        std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, GetPeersArgs,
+                     AnnouncePeerArgs, GetArgs, PutArgs, SampleInfohashesArgs, UnknownArgs>;
     NodeId id;  // the sender's ID
     Args args;
     Method method() const noexcept { return static_cast<Method>(args.index()); }
@@ -159,6 +168,15 @@ struct DataItem {
     friend bool operator==(const DataItem&, const DataItem&) = default;
 };
 
+// BEP 51's answer: how long the sample stays the same, how many info-hashes the node holds, and
+// the sample.
+struct Samples {
+    std::int64_t interval = 0;  // seconds
+    std::int64_t num = 0;
+    std::vector<NodeId> samples;
+    friend bool operator==(const Samples&, const Samples&) = default;
+};
+
 // A response's results. Which ones a method needs is checked by validate_response(), once the
 // transaction (and so the method asked) is known.
 struct Response {
@@ -177,6 +195,8 @@ struct Response {
     // answer with "k" and a string "v" but no "sig" is kadnode's; any other with "k", "v", "seq"
     // or "sig" is BEP 44's. At most one of `item` and `data` is set.
     std::optional<DataItem> data{};
+    // BEP 51: "interval", "num" and "samples", all three or none.
+    std::optional<Samples> samples{};
     friend bool operator==(const Response&, const Response&) = default;
 };
 
@@ -207,8 +227,9 @@ struct DecodeFailure {
 
 struct Limits {
     bencode::Limits bencode;
-    std::size_t max_nodes = 64;    // compact node entries in one "nodes" or "nodes6"
-    std::size_t max_values = 256;  // peers in one "values"
+    std::size_t max_nodes = 64;     // compact node entries in one "nodes" or "nodes6"
+    std::size_t max_values = 256;   // peers in one "values"
+    std::size_t max_samples = 256;  // info-hashes in one "samples"
 };
 
 // `scratch` is reused between calls to avoid allocation; the result owns its data.
@@ -216,7 +237,8 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
                                         const Limits& limits = {});
 Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits = {});
 
-// What `method`'s response must carry beyond "id": find_value, get_peers and get need a token. No
+// What `method`'s response must carry beyond "id": find_value, get_peers and get need a token,
+// sample_infohashes its sample. No
 // nodes at all is acceptable (a node that knows nobody else answers so), and an item in any other
 // response is ignored. Returns an empty string if the response is acceptable, else the reason.
 std::string validate_response(Method method, const Response& r);

@@ -87,6 +87,10 @@ public:
                        const NodeId& info_hash, std::uint16_t port,
                        Callback<AnnouncePeerResult> cb);
 
+    // BEP 51 to one node (the REPL's samples).
+    void sample_infohashes(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                           const NodeId& target, Callback<SampleInfohashesResult> cb);
+
     // ---- iterative operations ----
     void lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb);
     void get(TimePoint now, std::string key, Callback<GetResult> cb);

@@ -46,7 +46,11 @@ struct NodeConfig {
     // IPv6 and UDP headers.
     std::size_t max_reply = 1452;
     std::size_t max_peers_reply = 100;  // peers in one get_peers answer ("values"), at most
-    RoutingConfig routing{};            // routing.k is set from k
+    // BEP 51: info-hashes in one sample_infohashes answer, and how long one sample is given out
+    // (BEP 51 allows at most 6 hours; libtorrent's defaults are these).
+    std::size_t max_samples = 20;
+    Duration sample_interval = std::chrono::hours(6);
+    RoutingConfig routing{};  // routing.k is set from k
     StorageConfig storage{};
     // BEP 44 items are kept apart from kadnode's, with the same limits (storage), for this long
     // after their last put: BEP 44 lets them expire after two hours, and publishers re-put hourly.
@@ -75,6 +79,7 @@ struct NodeStats {
     std::uint64_t announces_accepted = 0, announces_refused = 0;  // BEP 5 announce_peer
     std::uint64_t announces_dropped = 0;  // accepted, but the peer store had to drop another
     std::uint64_t puts_accepted = 0, puts_refused = 0;  // BEP 44 put
+    std::uint64_t samples_sent = 0;                     // BEP 51 sample_infohashes answers
     std::uint64_t stores_full = 0;        // refused: the store is full (items or bytes)
     std::uint64_t stores_over_quota = 0;  // refused: the source holds its share
     std::uint64_t transactions_full = 0;  // queries not sent: too many outstanding

@@ -42,6 +42,8 @@ public:
     std::vector<Endpoint> peers(const NodeId& info_hash, bool v4, bool v6, std::size_t max,
                                 RandomSource& rng) const;
     bool has(const NodeId& info_hash) const { return swarms_.count(info_hash) != 0; }
+    // Up to `max` of the info-hashes held, a uniform random sample (BEP 51).
+    std::vector<NodeId> sample_swarms(std::size_t max, RandomSource& rng) const;
 
     // Removes every peer whose life is over (and swarms left empty). Returns how many.
     std::size_t expire(TimePoint now);

@@ -51,6 +51,7 @@ private:
                          const krpc::AnnouncePeerArgs& a);
     void answer_get(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
     void answer_put(const Endpoint& from, const krpc::Message& m, const krpc::PutArgs& a);
+    void answer_samples(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
     // Why a BEP 44 put cannot be accepted before it is tried: a KRPC error.
     std::optional<krpc::Error> check_put(const Endpoint& from, const krpc::PutArgs& a,
                                          const NodeId& target) const;
@@ -80,6 +81,9 @@ private:
     const Logger& log_;
     std::vector<const Contact*> closest_;  // reused
     std::function<void(const NodeId&)> stored_;
+    // BEP 51: the sample given out until sample_until_ (then drawn again).
+    std::vector<NodeId> sample_;
+    TimePoint sample_until_{};
 };
 
 }  // namespace kad

@@ -100,6 +100,17 @@ struct AnnouncePeerResult : Outcome {
     Duration rtt{};
 };
 
+// BEP 51 sample_infohashes to one node: a sample of the info-hashes it holds.
+struct SampleInfohashesResult : Outcome {
+    NodeId id;
+    Endpoint endpoint;
+    Duration interval{};   // until its sample changes
+    std::int64_t num = 0;  // info-hashes it holds
+    std::vector<NodeId> samples;
+    std::vector<krpc::NodeInfo> nodes;  // its contacts nearest the target
+    Duration rtt{};
+};
+
 // An iterative get_peers: the peers every node on the way knew of, and the k nearest nodes.
 struct FindPeersResult : Outcome {
     NodeId info_hash;

@@ -182,6 +182,16 @@ public:
     }
 
     template <class Token>
+    auto async_sample_infohashes(const Endpoint& to, std::optional<NodeId> id, const NodeId& target,
+                                 Token&& token) {
+        return initiate<SampleInfohashesResult>(
+            std::forward<Token>(token),
+            [to, id, target](Node& n, TimePoint now, Callback<SampleInfohashesResult> cb) {
+                n.sample_infohashes(now, to, id, target, std::move(cb));
+            });
+    }
+
+    template <class Token>
     auto async_find_peers(const NodeId& info_hash, Token&& token) {
         return initiate<FindPeersResult>(
             std::forward<Token>(token),

@@ -83,6 +83,17 @@ void get_peers(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id
           });
 }
 
+void sample_infohashes(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+                       const NodeId& target, Callback<SampleInfohashesResult> done) {
+    probe(ctx, to, id, ctx.rpc.make_query(krpc::SampleInfohashesArgs{target, std::nullopt}),
+          std::move(done), [](SampleInfohashesResult& r, const krpc::Response& resp) {
+              r.nodes = resp.nodes;
+              r.interval = std::chrono::seconds(resp.samples->interval);
+              r.num = resp.samples->num;
+              r.samples = resp.samples->samples;
+          });
+}
+
 krpc::Query announce_query(const Rpc& rpc, const NodeId& info_hash, std::uint16_t port,
                            std::string token) {
     krpc::AnnouncePeerArgs a;

@@ -29,6 +29,9 @@ void get_peers(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id
 // datagrams come from).
 void announce_peer(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
                    const NodeId& info_hash, std::uint16_t port, Callback<AnnouncePeerResult> done);
+// BEP 51.
+void sample_infohashes(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
+                       const NodeId& target, Callback<SampleInfohashesResult> done);
 // The announce_peer query, with the token the node gave us.
 krpc::Query announce_query(const Rpc& rpc, const NodeId& info_hash, std::uint16_t port,
                            std::string token);

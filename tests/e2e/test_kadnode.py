@@ -384,6 +384,13 @@ class NetworkTests(Harness):
         r = a.cmd("stats")
         self.assertEqual(r["announces_accepted"], 1)
         self.assertEqual(r["queries_in"]["announce_peer"], 1)
+        # BEP 51: which swarms b holds (a announced itself there).
+        r = a.cmd("samples " + b_addr)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual((r["num"], r["samples"]), (1, [swarm]), r)
+        self.assertTrue(0 < r["interval_s"] <= 21600, r)
+        r = a.cmd("samples " + b_addr + " nothex")
+        self.assertEqual((r["ok"], r["code"]), (False, "bad_argument"), r)
         a.close_stdin()
         b.close_stdin()
 

@@ -45,8 +45,9 @@ std::string kind_of(const std::string& d) {
     }
     const auto& r = std::get<kad::krpc::Response>(m->body);
     if (r.item) return "response_item";
-    if (r.data) return "response_data";      // BEP 44
-    if (r.values) return "response_values";  // BEP 5
+    if (r.data) return "response_data";        // BEP 44
+    if (r.values) return "response_values";    // BEP 5
+    if (r.samples) return "response_samples";  // BEP 51
     if (r.token) return "response_token";
     if (!r.nodes.empty()) return "response_nodes";
     return "response";
@@ -114,6 +115,8 @@ int main(int argc, char** argv) {
         net.run_for(2s);
         net.with(static_cast<std::size_t>(20 + i), [&](kad::Node& n, kad::TimePoint now) {
             n.find_peers(now, swarm, [](const kad::FindPeersResult&) {});
+            n.sample_infohashes(now, net.endpoint(static_cast<std::size_t>(i)), std::nullopt, swarm,
+                                [](const kad::SampleInfohashesResult&) {});
             n.get_item(now,
                        kad::bep44::mutable_target(
                            std::string(key.public_key.begin(), key.public_key.end()), "salt"),
