@@ -63,6 +63,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             "largest value stored or put");
         add("state-dir", po::value<std::string>()->value_name("DIR"),
             "keep the id, port, contacts and stored items in DIR across restarts");
+        add("read-only", po::bool_switch(),
+            "BEP 43: answer no queries and say so in our own (\"ro\": 1), so that other nodes keep "
+            "this one out of their routing tables");
         add("identity", po::value<std::string>()->value_name("FILE"),
             "the Ed25519 key (PEM) that signs this node's mutable items (mput); default: "
             "identity.pem in --state-dir, made on first use");
@@ -224,6 +227,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         n.storage.max_bytes = in_range<std::size_t>(vm, "max-store-bytes", 1024, 1ULL << 40);
         n.storage.max_share = in_range<double>(vm, "store-share", 0.001, 1);
         n.routing.restrict_local = vm["restrict-local"].as<bool>();
+        n.read_only = vm["read-only"].as<bool>();
         const auto level = kad::parse_log_level(vm["log-level"].as<std::string>());
         if (!level) {
             throw BadValue("--log-level " + vm["log-level"].as<std::string>() +

@@ -349,6 +349,8 @@ void Shell::run(std::string_view line, Done done) {
                 {"stores_accepted", s.stores_accepted},
                 {"puts_accepted", s.puts_accepted},
                 {"samples_sent", s.samples_sent},
+                {"read_only_queries", s.read_only_queries},
+                {"queries_ignored", s.queries_ignored},
                 {"puts_refused", s.puts_refused},
                 {"bad_items", s.bad_items},
                 {"stores_refused", s.stores_refused},

@@ -51,11 +51,12 @@ constexpr std::size_t kIdLen = NodeId::kBytes;
 
 // Top level of every message.
 constexpr std::array kTopSpec{
+    KeySpec{"ro", Type::Integer, Need::Optional},
     KeySpec{"t", Type::String, Need::Required, Len::AtMost, kMaxTransactionId},
     KeySpec{"v", Type::String, Need::Optional, Len::AtMost, kMaxVersionSize},
     KeySpec{"y", Type::String, Need::Required, Len::Exact, 1},
 };
-enum { kTopT, kTopV, kTopY };
+enum { kTopRo, kTopT, kTopV, kTopY };
 
 constexpr std::array kQuerySpec{
     KeySpec{"a", Type::Dict, Need::Required},
@@ -530,6 +531,8 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
     Message msg;
     msg.transaction = std::string(top[kTopT].as_string());
     if (top.has(kTopV)) msg.version = std::string(top[kTopV].as_string());
+    // BEP 43: "ro" is 1 or absent; any other integer is read as not read-only.
+    msg.read_only = top.has(kTopRo) && top[kTopRo].as_int() == 1;
     switch (top[kTopY].as_string()[0]) {
         case 'q':
             return decode_query(*root, std::move(msg));
@@ -756,6 +759,10 @@ void append_results(std::string& out, const Response& r) {
 }
 
 void append_tail(std::string& out, const Message& m, char y) {
+    if (m.read_only) {
+        key(out, "ro");
+        append_int(out, 1);
+    }
     key(out, "t");
     append_string(out, m.transaction);
     if (m.version) {

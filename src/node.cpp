@@ -145,6 +145,10 @@ void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_vi
     }
     const krpc::Message& m = *decoded;
     if (const auto* q = std::get_if<krpc::Query>(&m.body)) {
+        if (config_.read_only) {
+            ++stats_.queries_ignored;  // BEP 43: a read-only node answers nothing
+            return;
+        }
         if (admit(from)) queries_.handle(from, m, *q);
     } else if (!rpc_.handle_reply(from, m)) {
         admit(from);  // charged: a stream of stray replies is a flood like any other

@@ -32,6 +32,11 @@ void QueryHandler::handle(const Endpoint& from, const krpc::Message& m, const kr
             "query " + std::string(method_name(method)) + " from " + from.to_string() + " (" +
                 q.id.short_hex() + ")");
     answer(from, m, q);
+    if (m.read_only) {
+        // BEP 43: it answers no queries, so it has no place in a routing table.
+        ++stats_.read_only_queries;
+        return;
+    }
     // Only then, so the asker is not kept waiting: perhaps verify it for our routing table.
     if (method != Method::Unknown) {
         rpc_.verify(table_.on_heard_of(now_, q.id, from));

@@ -89,6 +89,7 @@ bool Rpc::query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query
 
     krpc::Message m = envelope(TransactionTable::encode_tid(*tid));
     m.body = std::move(query);
+    m.read_only = config_.read_only;  // BEP 43
     ++stats_.queries_out[method_index(method)];
     KAD_LOG(log_, Trace, "query " + std::string(method_name(method)) + " to " + to.to_string());
     send(to, m);

@@ -339,3 +339,15 @@ TEST_CASE("BEP 51: a partial or malformed sample refuses the answer", "[krpc][be
     CHECK(reason("8:intervali-1e3:numi1e7:samples0:") ==
           "'interval' and 'num' in 'r' must not be negative");
 }
+
+TEST_CASE("BEP 43: 'ro' at the top level, both ways", "[krpc][bep43]") {
+    const std::string bytes = "d1:ad2:id20:abcdefghij0123456789e1:q4:ping2:roi1e1:t2:aa1:y1:qe";
+    krpc::Message m = decode_ok(bytes);
+    CHECK(m.read_only);
+    CHECK(krpc::encode(m) == bytes);
+    m = decode_ok("d1:ad2:id20:abcdefghij0123456789e1:q4:ping2:roi0e1:t2:aa1:y1:qe");
+    CHECK_FALSE(m.read_only);
+    m = decode_ok("d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe");
+    CHECK_FALSE(m.read_only);
+    CHECK_FALSE(krpc::decode("d1:ad2:id20:abcdefghij0123456789e1:q4:ping2:ro1:11:t2:aa1:y1:qe"));
+}

@@ -1088,3 +1088,47 @@ TEST_CASE("BEP 51: sample_infohashes gives the swarm count, one sample for the i
     CHECK(sample("s3").samples->interval == 6 * 3600);  // drawn again
     CHECK(f.node.stats().samples_sent == 4);
 }
+
+// ---- BEP 43 ---------------------------------------------------------------------------------
+
+TEST_CASE("BEP 43: a read-only asker is answered but kept out of the routing table",
+          "[node][bep43]") {
+    Fixture f;
+    const Endpoint asker = ep("10.0.0.7:7000");
+    krpc::Message m;
+    m.transaction = "ro";
+    m.body = krpc::Query{id_from(7), krpc::PingArgs{}};
+    m.read_only = true;
+    const std::size_t before = f.transport.sent.size();
+    f.deliver(asker, krpc::encode(m));
+    CHECK(std::holds_alternative<krpc::Response>(f.transport.reply("ro").body));
+    CHECK(f.transport.sent.size() == before + 1);  // the answer, and no verification ping
+    CHECK(f.node.routing_table().size() == 0);
+    CHECK(f.node.stats().read_only_queries == 1);
+    // The same asker without "ro" is verified as usual.
+    f.deliver(asker, encode_query("rw", id_from(7), krpc::PingArgs{}));
+    CHECK(f.transport.sent.size() == before + 3);
+    CHECK(std::holds_alternative<krpc::Query>(f.transport.last().body));
+}
+
+TEST_CASE("BEP 43: a read-only node answers nothing and says so in its queries", "[node][bep43]") {
+    NodeConfig c;
+    c.read_only = true;
+    Fixture f(c);
+    f.deliver(ep("10.0.0.8:1"), encode_query("q", id_from(8), krpc::PingArgs{}));
+    f.deliver(ep("10.0.0.8:1"), encode_query("q2", id_from(8), krpc::FindNodeArgs{id_from(2), {}}));
+    CHECK(f.transport.sent.empty());
+    CHECK(f.node.stats().queries_ignored == 2);
+    std::optional<PingResult> pong;
+    f.node.ping(f.now, ep("10.0.0.9:1"), std::nullopt, [&](const PingResult& r) { pong = r; });
+    REQUIRE(f.transport.sent.size() == 1);
+    const krpc::Message sent = f.transport.last();
+    CHECK(sent.read_only);
+    CHECK(f.transport.sent[0].bytes.find("2:roi1e") != std::string::npos);
+    // Its own queries' answers are taken as usual.
+    f.deliver(ep("10.0.0.9:1"),
+              encode_response(sent.transaction, krpc::Response{.id = id_from(9)}));
+    REQUIRE(pong);
+    CHECK(pong->ok);
+    CHECK(f.node.routing_table().size() == 1);
+}

@@ -73,3 +73,40 @@ TEST_CASE("BEP 5: announced peers expire unless announced again", "[sim][bep5]")
     REQUIRE(found.ok);
     CHECK(found.peers == std::vector<Endpoint>{net.endpoint(4).with_port(6882)});
 }
+
+TEST_CASE("BEP 43: a read-only node announces and finds peers, and no node keeps it as a contact",
+          "[sim][bep43]") {
+    sim::Network net(53, lan());
+    REQUIRE(sim::grow(net, 60).size() == 60);
+    NodeConfig read_only;
+    read_only.read_only = true;
+    const auto joined = sim::grow(net, 1, read_only);
+    REQUIRE(joined.size() == 1);
+    const std::size_t ro = joined[0];
+    const NodeId swarm = id_from(4343);
+    const auto a = announce(net, ro, swarm, 6881);
+    REQUIRE(a.ok);
+    CHECK(a.announced == 20);
+    REQUIRE(announce(net, 5, swarm, 6882).ok);
+    const auto found = find_peers(net, ro, swarm);
+    CHECK(std::set<Endpoint>(found.peers.begin(), found.peers.end()) ==
+          std::set<Endpoint>{net.endpoint(ro).with_port(6881), net.endpoint(5).with_port(6882)});
+    net.run_for(90min);  // refreshes and verification pings on every side
+    CHECK(net.node(ro).routing_table().size() >= 20);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        if (i != ro && net.node(i).routing_table().find(net.node(ro).id()) != nullptr) ++kept;
+    }
+    CHECK(kept == 0);
+    // Nobody even tried to verify it (an answer to "ro" is not a reason to), and it answered
+    // nothing.
+    CHECK(net.node(ro).stats().queries_ignored == 0);
+    CHECK(net.node(ro).stats().responses_out == 0);
+    std::uint64_t read_only_queries = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        read_only_queries += net.node(i).stats().read_only_queries;
+    }
+    std::uint64_t sent = 0;
+    for (const auto n : net.node(ro).stats().queries_out) sent += n;
+    CHECK(read_only_queries == sent);  // every one of its queries said "ro" (no loss here)
+}

@@ -211,6 +211,8 @@ struct Message {
     std::optional<std::string> version;  // "v", the client's version
     std::optional<Endpoint> requester;   // "ip" (BEP 42): a responder's view of our address
     std::variant<Query, Response, Error> body;
+    // "ro": 1 (BEP 43): the sender is read-only, it answers no queries. Sent with queries.
+    bool read_only = false;
     friend bool operator==(const Message&, const Message&) = default;
 };
 

@@ -49,6 +49,9 @@ struct NodeConfig {
     // BEP 51: info-hashes in one sample_infohashes answer, and how long one sample is given out
     // (BEP 51 allows at most 6 hours; libtorrent's defaults are these).
     std::size_t max_samples = 20;
+    // BEP 43: a read-only node says so ("ro": 1) in its queries and answers none: others keep it
+    // out of their routing tables. For a node behind a NAT or on a metered link.
+    bool read_only = false;
     Duration sample_interval = std::chrono::hours(6);
     RoutingConfig routing{};  // routing.k is set from k
     StorageConfig storage{};
@@ -80,6 +83,8 @@ struct NodeStats {
     std::uint64_t announces_dropped = 0;  // accepted, but the peer store had to drop another
     std::uint64_t puts_accepted = 0, puts_refused = 0;  // BEP 44 put
     std::uint64_t samples_sent = 0;                     // BEP 51 sample_infohashes answers
+    std::uint64_t read_only_queries = 0;  // BEP 43: answered, the asker kept out of the table
+    std::uint64_t queries_ignored = 0;    // BEP 43: we are read-only, queries go unanswered
     std::uint64_t stores_full = 0;        // refused: the store is full (items or bytes)
     std::uint64_t stores_over_quota = 0;  // refused: the source holds its share
     std::uint64_t transactions_full = 0;  // queries not sent: too many outstanding

@@ -403,6 +403,21 @@ class NetworkTests(Harness):
         self.assertEqual((joined["ok"], joined["contacts"]), (True, 1), joined)
         self.assertEqual(b.cmd("rt")["buckets"][0]["contacts"][0]["id"], a_ready["id"])
 
+    def test_a_read_only_node_uses_the_network_and_serves_nothing(self):
+        a, a_ready = self.start_json_node()
+        r, r_ready = self.start_json_node("--read-only", "--bootstrap-addr", a_ready["addr"])
+        self.assertTrue(r.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        p = r.cmd("put colour blue")
+        self.assertEqual((p["ok"], p["stored"]), (True, 1), p)
+        self.assertEqual(a.cmd("get colour")["value"], "blue")
+        self.assertEqual(a.cmd("rt")["contacts"], 0)  # BEP 43: kept out of a's table
+        self.assertGreater(a.cmd("stats")["read_only_queries"], 0)
+        q = a.cmd("p " + r_ready["addr"])
+        self.assertEqual((q["ok"], q["code"]), (False, "timeout"), q)
+        self.assertGreater(r.cmd("stats")["queries_ignored"], 0)
+        a.close_stdin()
+        r.close_stdin()
+
     def test_bep44_items_from_the_repl(self):
         a, a_ready = self.start_json_node()
         b, _ = self.start_json_node("--bootstrap-addr", a_ready["addr"])
