@@ -57,8 +57,10 @@ Ed25519KeyPair generate_identity() {
 Expected<Ed25519KeyPair> load_identity(const std::string& path) {
     const Bio file(BIO_new_file(path.c_str(), "r"));
     if (!file) return unexpected(path + ": cannot read the file");
-    const Pkey key(PEM_read_bio_PrivateKey(file.get(), nullptr, nullptr, nullptr));
-    if (!key) return unexpected(path + ": not a PEM private key");
+    // No passphrase callback may prompt on a terminal: an encrypted key is refused.
+    auto no_passphrase = [](char*, int, int, void*) { return -1; };
+    const Pkey key(PEM_read_bio_PrivateKey(file.get(), nullptr, no_passphrase, nullptr));
+    if (!key) return unexpected(path + ": not a PEM private key (or an encrypted one)");
     if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
         return unexpected(path + ": not an Ed25519 key");
     }

@@ -457,6 +457,7 @@ std::string parse_samples(const Found<kResultSpec.size()>& r, const Limits& limi
     s.interval = r[kResultInterval].as_int();
     s.num = r[kResultNum].as_int();
     if (s.interval < 0 || s.num < 0) return "'interval' and 'num' in 'r' must not be negative";
+    if (s.interval > kMaxSampleInterval) return "'interval' in 'r' is over 21600 (BEP 51)";
     const std::string_view raw = r[kResultSamples].as_string();
     if (raw.size() / kIdLen > limits.max_samples) return "too many entries in 'samples'";
     for (std::size_t i = 0; i < raw.size(); i += kIdLen) {

@@ -236,9 +236,12 @@ void QueryHandler::answer_samples(const Endpoint& from, const krpc::Message& m,
                                   const krpc::Query& q) {
     const auto& a = std::get<krpc::SampleInfohashesArgs>(q.args);
     // One sample for sample_interval, so that a crawler learns nothing more by asking again;
-    // drawn again sooner only while it is short of what the store could give.
+    // drawn again sooner only while it is short of what the store could give, or names a swarm
+    // that has expired.
     const std::size_t full = std::min(config_.max_samples, peers_.swarms());
-    if (now_ >= sample_until_ || sample_.size() < full) {
+    const bool stale = std::any_of(sample_.begin(), sample_.end(),
+                                   [&](const NodeId& h) { return !peers_.has(h); });
+    if (now_ >= sample_until_ || sample_.size() < full || stale) {
         sample_ = peers_.sample_swarms(config_.max_samples, rng_);
         sample_until_ = now_ + config_.sample_interval;
     }

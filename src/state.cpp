@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -238,6 +239,11 @@ void write_file_atomically(const std::string& path, std::string_view bytes, unsi
     };
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) fail("cannot write " + tmp);
+    // The mode applies only to a file open() creates: a leftover temporary keeps its own.
+    if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+        ::close(fd);
+        fail("cannot set the mode of " + tmp);
+    }
     std::size_t done = 0;
     while (done < bytes.size()) {
         const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);

@@ -338,6 +338,8 @@ TEST_CASE("BEP 51: a partial or malformed sample refuses the answer", "[krpc][be
           "'samples' in 'r' must be a multiple of 20 bytes long");
     CHECK(reason("8:intervali-1e3:numi1e7:samples0:") ==
           "'interval' and 'num' in 'r' must not be negative");
+    CHECK(reason("8:intervali21601e3:numi1e7:samples0:") ==
+          "'interval' in 'r' is over 21600 (BEP 51)");
 }
 
 TEST_CASE("BEP 43: 'ro' at the top level, both ways", "[krpc][bep43]") {

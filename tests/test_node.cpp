@@ -1080,12 +1080,16 @@ TEST_CASE("BEP 51: sample_infohashes gives the swarm count, one sample for the i
     for (int i = 0; i < 5; ++i) all.insert(id_from(50 + i));
     for (const NodeId& h : r.samples->samples) CHECK(all.count(h) == 1);
     CHECK(r.samples->interval == 6 * 3600);
-    f.advance(1h);
+    f.advance(10min);
     const auto again = sample("s2");
     CHECK(again.samples->samples == r.samples->samples);
-    CHECK(again.samples->interval == 5 * 3600);
-    f.advance(5h);
-    CHECK(sample("s3").samples->interval == 6 * 3600);  // drawn again
+    CHECK(again.samples->interval == 6 * 3600 - 600);
+    // The announces expire after 30 minutes: a sample never names a swarm the node dropped.
+    f.advance(25min);
+    const auto expired = sample("s3");
+    CHECK(expired.samples->num == 0);
+    CHECK(expired.samples->samples.empty());
+    CHECK(expired.samples->interval == 6 * 3600);  // drawn again
     CHECK(f.node.stats().samples_sent == 4);
 }
 

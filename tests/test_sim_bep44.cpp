@@ -119,13 +119,17 @@ TEST_CASE("BEP 44: a mutable item's newest version wins, and only its key can ch
     CHECK_FALSE(stale.ok);
     CHECK(stale.code == Failure::Refused);
     CHECK(stale.error.find("302") != std::string::npos);
-    CHECK(get(net, outsider(net, first.target, reader + 1), first.target, "profile").item->seq ==
-          2);
+    const auto after_replay =
+        get(net, outsider(net, first.target, reader + 1), first.target, "profile");
+    REQUIRE(after_replay.item);
+    CHECK(after_replay.item->seq == 2);
 
     // Another key cannot write there: its items live at another target.
     const Ed25519KeyPair other = ed25519_key_pair(Ed25519Seed{7});
     const auto theirs = put_mutable(net, 61, other, "profile", "4:evil");
     REQUIRE(theirs.ok);
     CHECK_FALSE(theirs.target == first.target);
-    CHECK(get(net, reader, first.target, "profile").item->value == "7:goodbye");
+    const auto still = get(net, reader, first.target, "profile");
+    REQUIRE(still.item);
+    CHECK(still.item->value == "7:goodbye");
 }

@@ -59,6 +59,7 @@ inline constexpr std::size_t kCompactNodeV4 = 26;  // 20-byte ID + 4-byte addres
 inline constexpr std::size_t kCompactPeerV4 = 6;   // 4-byte address + 2-byte port
 inline constexpr std::size_t kCompactPeerV6 = 18;  // 16-byte address + 2-byte port
 inline constexpr std::size_t kCompactNodeV6 = 38;  // 20-byte ID + 16-byte address + 2-byte port
+inline constexpr std::int64_t kMaxSampleInterval = 21600;  // BEP 51: seconds, at most 6 hours
 
 struct NodeInfo {
     NodeId id;

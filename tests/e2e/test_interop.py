@@ -55,10 +55,11 @@ class Interop(base.Harness):
                       "(or npm ci in tests/interop)")
         # K1: the hub. J1, J2: bittorrent-dht, each knowing only K1. K2: kadnode, through K1.
         self.k1, ready = self.start_json_node()
-        hub = ready["addr"]
-        self.j1 = self.js("127.0.0.2", hub)
-        self.j2 = self.js("127.0.0.3", hub)
-        self.k2, _ = self.start_json_node("--bootstrap-addr", hub)
+        self.hub, self.k1_id = ready["addr"], ready["id"]
+        self.j1 = self.js("127.0.0.2", self.hub)
+        self.j2 = self.js("127.0.0.3", self.hub)
+        self.k2, k2_ready = self.start_json_node("--bootstrap-addr", self.hub)
+        self.k2_id = k2_ready["id"]
         self.assertTrue(self.k2.wait_for(lambda o: o.get("event") == "joined")["ok"])
 
     def js(self, host, hub):
@@ -67,44 +68,57 @@ class Interop(base.Harness):
         self.assertEqual(p.wait_for(lambda o: "event" in o, 20)["event"], "ready")
         return p
 
-    def test_immutable_items_both_ways(self):
-        r = self.j1.op(op="put", v="hello from bittorrent-dht")
-        self.assertTrue(r["ok"], r)
-        self.assertEqual(r["target"],
+    def test_bittorrent_dht_reads_items_only_kadnode_holds(self):
+        # Items put by both sides; then the bittorrent-dht nodes stop, and a new one can find
+        # them only in kadnode's answers (it checks hashes and signatures as it reads).
+        imm = self.j1.op(op="put", v="hello from bittorrent-dht")
+        mut = self.j1.op(op="mput", seed=SEED, salt="status", seq=1, v="at lunch")
+        kimm = self.k2.cmd("bput hello from kadnode")
+        kmut = self.k2.cmd("mput --salt s signed by kadnode")
+        for r in (imm, mut, kimm, kmut):
+            self.assertTrue(r["ok"], r)
+        self.assertEqual(imm["target"],
                          hashlib.sha1(b"25:hello from bittorrent-dht").hexdigest())
-        # kadnode reads it, and so does the other bittorrent-dht node, through kadnode.
-        g = self.k2.cmd("bget " + r["target"])
-        self.assertEqual((g["ok"], g.get("value")), (True, "hello from bittorrent-dht"), g)
-        g = self.j2.op(op="get", target=r["target"])
-        self.assertEqual((g["ok"], g["v"]), (True, "hello from bittorrent-dht"), g)
-        # The other way: kadnode puts, bittorrent-dht gets and checks the hash.
-        p = self.k2.cmd("bput hello from kadnode")
-        self.assertTrue(p["ok"], p)
-        g = self.j1.op(op="get", target=p["target"])
-        self.assertEqual((g["ok"], g["v"]), (True, "hello from kadnode"), g)
+        self.assertEqual(mut["target"],
+                         hashlib.sha1(bytes.fromhex(mut["public_key"]) + b"status").hexdigest())
+        self.j1.kill()
+        self.j2.kill()
+        j3 = self.js("127.0.0.4", self.hub)
+        kadnode_ids = {self.k1_id, self.k2_id}
+        for target, salt, value in [(imm["target"], None, "hello from bittorrent-dht"),
+                                    (mut["target"], "status", "at lunch"),
+                                    (kimm["target"], None, "hello from kadnode"),
+                                    (kmut["target"], "s", "signed by kadnode")]:
+            g = j3.op(op="get", target=target, **({"salt": salt} if salt else {}))
+            self.assertEqual((g["ok"], g["v"]), (True, value), (target, g))
+            self.assertIn(g["from"], kadnode_ids, g)
 
-    def test_mutable_items_both_ways_and_a_stale_seq_refused(self):
-        r = self.j1.op(op="mput", seed=SEED, salt="status", seq=1, v="at lunch")
-        self.assertTrue(r["ok"], r)
-        pk = r["public_key"]
-        self.assertEqual(r["target"], hashlib.sha1(bytes.fromhex(pk) + b"status").hexdigest())
-        # kadnode checks bittorrent-dht's signature.
-        g = self.k2.cmd(f"mget {pk} status")
-        self.assertEqual((g["ok"], g.get("value"), g.get("seq")), (True, "at lunch", 1), g)
-        # A newer version replaces it; the old one sent again is refused (302) by kadnode.
-        self.assertTrue(self.j1.op(op="mput", seed=SEED, salt="status", seq=2, v="back")["ok"])
+    def test_kadnode_reads_items_only_bittorrent_dht_holds(self):
+        imm = self.j1.op(op="put", v="hello from bittorrent-dht")
+        self.assertTrue(self.j1.op(op="mput", seed=SEED, salt="status", seq=1, v="at lunch")["ok"])
+        mut = self.j1.op(op="mput", seed=SEED, salt="status", seq=2, v="back")
+        self.assertTrue(mut["ok"], mut)
+        pk = mut["public_key"]
+        # The old version sent again is refused (302) by kadnode.
         before = self.k1.cmd("stats")["puts_refused"]
         self.j1.op(op="mput", seed=SEED, salt="status", seq=1, v="at lunch")
         self.assertGreater(self.k1.cmd("stats")["puts_refused"], before)
-        g = self.k2.cmd(f"mget {pk} status")
-        self.assertEqual((g.get("value"), g.get("seq")), ("back", 2), g)
-        g = self.j2.op(op="get", target=r["target"], salt="status")
-        self.assertEqual((g["ok"], g["v"], g["seq"]), (True, "back", 2), g)
-        # The other way: bittorrent-dht checks kadnode's signature.
-        p = self.k2.cmd("mput --salt s signed by kadnode")
-        self.assertTrue(p["ok"], p)
-        g = self.j1.op(op="get", target=p["target"], salt="s")
-        self.assertEqual((g["ok"], g["v"], g["seq"]), (True, "signed by kadnode", 1), g)
+        # The kadnode holders stop; a new kadnode node joins through a bittorrent-dht node and
+        # finds the items only in bittorrent-dht's answers (checking hashes and signatures).
+        j1, j2 = self.j1.op(op="addr"), self.j2.op(op="addr")
+        self.k1.kill()
+        self.k2.kill()
+        k3, _ = self.start_json_node("--bootstrap-addr", j2["addr"])
+        self.assertTrue(k3.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        js_ids = {j1["id"], j2["id"]}
+        g = k3.cmd("bget " + imm["target"])
+        self.assertEqual((g["ok"], g.get("value"), g.get("local")),
+                         (True, "hello from bittorrent-dht", False), g)
+        self.assertIn(g["from"]["id"], js_ids)
+        g = k3.cmd(f"mget {pk} status")
+        self.assertEqual((g["ok"], g.get("value"), g.get("seq"), g.get("local")),
+                         (True, "back", 2, False), g)
+        self.assertIn(g["from"]["id"], js_ids)
 
     def test_bep5_swarms_both_ways(self):
         ih = "cd" * 20
