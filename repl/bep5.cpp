@@ -79,11 +79,7 @@ void find_peers(kad::AsioNode& node, const std::string& cmd, const Args& a, cons
                      {"hops", r.hops},
                      {"queries", r.queries},
                      {"ms", ms(r.elapsed)}};
-        if (!r.ok) {
-            Reply f = fail(cmd, r);
-            f.data = data;
-            return done(f);
-        }
+        if (!r.ok) return done(fail(cmd, r, data));
         done(ok(cmd,
                 plural(r.peers.size(), "peer", "peers") + " in swarm " + r.info_hash.short_hex() +
                     " from the " + plural(r.nodes.size(), "node", "nodes") + " nearest it, " +
@@ -103,11 +99,7 @@ void announce(kad::AsioNode& node, const std::string& cmd, const Args& a, const 
                      {"failed", r.failed},           {"port", r.port},
                      {"peers", peers_json(r.peers)}, {"queries", r.queries},
                      {"ms", ms(r.elapsed)}};
-        if (!r.ok) {
-            Reply f = fail(cmd, r);
-            f.data = data;
-            return done(f);
-        }
+        if (!r.ok) return done(fail(cmd, r, data));
         const std::string at = r.port ? "port " + std::to_string(r.port) : "our own port";
         done(ok(cmd,
                 "announced in swarm " + r.info_hash.short_hex() + " at " + at + " on " +

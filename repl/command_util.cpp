@@ -135,6 +135,12 @@ Reply fail(std::string cmd, const kad::Outcome& outcome) {
     return fail(std::move(cmd), outcome.error, std::string(kad::to_string(outcome.code)));
 }
 
+Reply fail(std::string cmd, const kad::Outcome& outcome, json data) {
+    Reply r = fail(std::move(cmd), outcome);
+    r.data = std::move(data);
+    return r;
+}
+
 Reply ok(std::string cmd, std::string text, json data) {
     Reply r;
     r.cmd = std::move(cmd);

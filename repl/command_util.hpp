@@ -69,6 +69,8 @@ const CommandInfo* find_command(std::string_view name);
 Reply fail(std::string cmd, std::string error, std::string code = "bad_argument");
 // A failed operation: its words, and its Failure's stable name as the code.
 Reply fail(std::string cmd, const kad::Outcome& outcome);
+// The same, with the fields the operation measured on its way (queries, time, ...).
+Reply fail(std::string cmd, const kad::Outcome& outcome, json data);
 Reply ok(std::string cmd, std::string text, json data = json::object());
 
 // The commands of bep5.cpp (gp, ap, announce, peers <info-hash>) and items.cpp (bput, bget,

@@ -86,9 +86,8 @@ std::string put_text(const kad::ItemPutResult& r) {
 }
 
 Reply put_failure(const std::string& cmd, const kad::ItemPutResult& r) {
-    Reply f = fail(cmd, r);
+    Reply f = fail(cmd, r, put_json(r));
     if (r.stored_locally) f.error += " (kept on this node only)";
-    f.data = put_json(r);
     return f;
 }
 
@@ -138,11 +137,7 @@ void get_item(kad::AsioNode& node, const std::string& cmd, const kad::NodeId& ta
                          {"hops", r.hops},
                          {"queries", r.queries},
                          {"ms", ms(r.elapsed)}};
-            if (!r.ok) {
-                Reply f = fail(cmd, r);
-                f.data = data;
-                return done(f);
-            }
+            if (!r.ok) return done(fail(cmd, r, data));
             const kad::bep44::Item& item = *r.item;
             const json value = value_json(item.value);
             for (const auto& [k, v] : value.items()) data[k] = v;

@@ -567,11 +567,7 @@ void Shell::run(std::string_view line, Done done) {
                              {"hops", r.hops},
                              {"queries", r.queries},
                              {"ms", ms(r.elapsed)}};
-                if (!r.ok) {
-                    Reply f = fail(cmd, r);
-                    f.data = data;
-                    return done(f);
-                }
+                if (!r.ok) return done(fail(cmd, r, data));
                 data["value"] = r.item->value;
                 data["seq"] = r.item->seq;
                 const bool local = r.from.id == node_.id();
@@ -626,11 +622,7 @@ void Shell::run(std::string_view line, Done done) {
                                  {"failed", r.failed},   {"stored_locally", r.stored_locally},
                                  {"queries", r.queries}, {"ms", ms(r.elapsed)}};
                     if (!refusals.empty()) data["refusals"] = refusals;
-                    if (!r.ok) {
-                        Reply f = fail(cmd, r);
-                        f.data = data;
-                        return done(f);
-                    }
+                    if (!r.ok) return done(fail(cmd, r, data));
                     std::string text = "stored " + quote(r.key) + " = " + quote(value) + " (seq " +
                                        std::to_string(r.seq) + ") on " +
                                        plural(r.stored, "node", "nodes");
