@@ -96,6 +96,13 @@ void Console::resume() {
     wait_for_input();
 }
 
+void Console::set_prompt(std::string prompt) {
+    prompt_ = std::move(prompt);
+    if (!active_) return;
+    rl_set_prompt(prompt_.c_str());
+    rl_redisplay();
+}
+
 void Console::wait_for_input() {
     // One wait at a time: a command that completes inside the line handler resumes the prompt
     // (and asks for input) before this handler's own re-arm below.

@@ -30,6 +30,8 @@ public:
     void print(const std::string& text);
     void print_error(const std::string& text);
     void resize();  // after SIGWINCH
+    // The prompt from now on (the node took a new ID); redrawn at once if shown.
+    void set_prompt(std::string prompt);
     // Restores the terminal and saves the history. Idempotent.
     void stop();
 

@@ -159,6 +159,10 @@ public:
                 [this](std::optional<std::string> line) { on_console_line(std::move(line)); });
         }
         install_logger();
+        node_->set_id_observer([this](const kad::NodeId& old_id, const kad::NodeId& new_id) {
+            // Outside the node's own call: saving reads the whole node.
+            asio::post(io_, [this, old_id, new_id] { on_new_id(old_id, new_id); });
+        });
         if (opts_.discovery) {
             try {
                 auto& d = node_->enable_discovery(opts_.discovery_options);
@@ -242,6 +246,17 @@ private:
             }
         });
         node_->set_logger(node_logger_);
+    }
+
+    // BEP 42: responders agreed on a public address our random ID did not match.
+    void on_new_id(const kad::NodeId& old_id, const kad::NodeId& new_id) {
+        const auto& ext = node_->node().external_address();
+        const std::string addr = ext ? ext->address_string() : std::string();
+        event("id", {{"id", new_id.to_hex()}, {"old_id", old_id.to_hex()}, {"external_addr", addr}},
+              "new node id " + new_id.to_hex() + ", matching our public address " + addr +
+                  " (BEP 42)");
+        if (console_) console_->set_prompt("kad " + new_id.short_hex() + "> ");
+        if (state_dir_) save_state();
     }
 
     void announce_ready() {

@@ -45,7 +45,8 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
     {
         auto add = node.add_options();
         add("id", po::value<std::string>()->value_name("HEX"),
-            "node id, 40 hex digits (default: random)");
+            "node id, 40 hex digits (default: random, then one that matches the public address "
+            "responders agree on, BEP 42)");
         add("bind", po::value<std::string>()->default_value("0.0.0.0:0")->value_name("ADDR:PORT"),
             "UDP address to listen on; port 0 picks a free one; [::]:PORT serves IPv6 and IPv4");
         add("bootstrap-addr",
@@ -66,6 +67,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         add("read-only", po::bool_switch(),
             "BEP 43: answer no queries and say so in our own (\"ro\": 1), so that other nodes keep "
             "this one out of their routing tables");
+        add("bep42", po::value<std::string>()->default_value("prefer")->value_name("POLICY"),
+            "BEP 42, IDs that match their address: any (count them), prefer (a match takes a "
+            "nonmatching contact's slot) or require (no other enters the routing table)");
         add("identity", po::value<std::string>()->value_name("FILE"),
             "the Ed25519 key (PEM) that signs this node's mutable items (mput); default: "
             "identity.pem in --state-dir, made on first use");
@@ -228,6 +232,18 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         n.storage.max_share = in_range<double>(vm, "store-share", 0.001, 1);
         n.routing.restrict_local = vm["restrict-local"].as<bool>();
         n.read_only = vm["read-only"].as<bool>();
+        const auto policy = vm["bep42"].as<std::string>();
+        if (policy == "any") {
+            n.routing.id_policy = kad::IdPolicy::Any;
+        } else if (policy == "prefer") {
+            n.routing.id_policy = kad::IdPolicy::Prefer;
+        } else if (policy == "require") {
+            n.routing.id_policy = kad::IdPolicy::Require;
+        } else {
+            throw BadValue("--bep42 " + policy + ": one of any, prefer, require");
+        }
+        // An ID somebody chose is kept; one we drew is replaced by one matching our address.
+        n.derive_id = vm.count("id") == 0;
         const auto level = kad::parse_log_level(vm["log-level"].as<std::string>());
         if (!level) {
             throw BadValue("--log-level " + vm["log-level"].as<std::string>() +

@@ -71,7 +71,8 @@ const std::vector<CommandInfo>& commands() {
         {"fingerprint", "fingerprint", "a short hash of the LAN view, equal on converged nodes",
          "SHA-256 of the sorted ids of the LAN view and this node, 16 hex digits: every node\n"
          "that sees the same LAN prints the same fingerprint."},
-        {"id", "id", "this node: id, address, uptime, contacts, items", ""},
+        {"id", "id",
+         "this node: id, address, uptime, contacts, items, the address it is seen at (BEP 42)", ""},
         {"rt", "rt", "the routing table, bucket by bucket", ""},
         {"ls", "ls", "the items this node stores", ""},
         {"stats", "stats", "packets, queries, timeouts, lookups and stores so far", ""},
@@ -201,16 +202,27 @@ void Shell::run(std::string_view line, Done done) {
                                span_text(uptime) + "\ncontacts  " +
                                std::to_string(n.routing_table().size()) + "\nitems     " +
                                std::to_string(n.storage().size()) + "\nnetwork   " + network_;
+            // BEP 42: the address responders agree on, and whether our ID matches it.
+            const auto& voter = n.address_voter();
+            data["external_votes"] = voter.agreed_votes();
             if (n.external_address()) {
+                const auto cls = kad::bep42::classify(n.id(), *n.external_address());
                 data["external_addr"] = n.external_address()->to_string();
-                text += "\nseen as   " + n.external_address()->to_string();
+                data["id_bep42"] = kad::bep42::to_string(cls);
+                text += "\nseen as   " + n.external_address()->to_string() + " (" +
+                        plural(voter.agreed_votes(), "responder agrees", "responders agree") +
+                        "; the id is " + kad::bep42::to_string(cls) + ", BEP 42)";
+            } else {
+                text += "\nseen as   not agreed yet (" +
+                        plural(voter.total_votes(), "responder has", "responders have") + " said)";
             }
             return done(ok(cmd, text, data));
         }
 
         if (cmd == "rt") {
             if (a.size() != 0) usage_error(cmd);
-            const auto& t = node_.node().routing_table();
+            const auto& n = node_.node();
+            const auto& t = n.routing_table();
             const auto now = kad::Clock::now();
             json buckets = json::array();
             std::string text = plural(t.size(), "contact", "contacts") + " in " +
@@ -230,8 +242,15 @@ void Shell::run(std::string_view line, Done done) {
                                 std::chrono::duration_cast<std::chrono::seconds>(now - c.last_seen)
                                     .count()},
                                {"failures", c.failures}};
+                    const auto cls = kad::bep42::classify(c.id, c.endpoint);
+                    cj["bep42"] = kad::bep42::to_string(cls);
                     text += "\n  " + c.id.to_hex() + "  " + c.endpoint.to_string() + "  seen " +
                             span_text(now - c.last_seen) + " ago";
+                    if (cls == kad::bep42::IdClass::NonConforming) text += ", id not BEP 42";
+                    // Which implementation answers there ("v"); shown in text when not ours.
+                    const std::string_view v = n.client_versions().of(c.id);
+                    cj["client"] = kad::describe_client(v);
+                    if (v != n.config().version) text += ", client " + kad::describe_client(v);
                     if (c.srtt) {
                         cj["rtt_ms"] = ms(*c.srtt);
                         text += ", rtt " + ms_text(*c.srtt);
@@ -327,6 +346,7 @@ void Shell::run(std::string_view line, Done done) {
             for (std::size_t i = 0; i < s.lookup_hops.size(); ++i) {
                 if (s.lookup_hops[i]) hops[std::to_string(i)] = s.lookup_hops[i];
             }
+            const auto census = node_.node().routing_table().id_census();  // BEP 42
             const std::vector<std::pair<const char*, std::uint64_t>> counters = {
                 {"packets_in", s.packets_in},
                 {"packets_out", s.packets_out},
@@ -381,6 +401,12 @@ void Shell::run(std::string_view line, Done done) {
                 {"seen_seq_evicted", s.seen_seq_evicted},
                 {"republishes_deferred", s.republishes_deferred},
                 {"contacts_address_limited", node_.node().routing_table().address_limited()},
+                {"bep42_conforming", census.conforming},
+                {"bep42_nonconforming", census.nonconforming},
+                {"bep42_exempt", census.exempt},
+                {"bep42_refused", node_.node().routing_table().ids_refused()},
+                {"bep42_displaced", node_.node().routing_table().ids_displaced()},
+                {"id_changes", s.id_changes},
                 {"replacements_dropped", node_.node().routing_table().replacements_dropped()},
                 {"rate_dropped_source", rl.dropped_source},
                 {"rate_dropped_global", rl.dropped_global},
@@ -400,6 +426,17 @@ void Shell::run(std::string_view line, Done done) {
                 label.resize(26, ' ');
                 text += (text.empty() ? "" : "\n") + label + std::to_string(v);
             }
+            // The implementations in the routing table, by their "v".
+            std::map<std::string, std::size_t> clients;
+            for (const kad::Contact* c : node_.node().routing_table().all()) {
+                ++clients[kad::describe_client(node_.node().client_versions().of(c->id))];
+            }
+            data["clients"] = clients;
+            std::string line;
+            for (const auto& [name, count] : clients) {
+                line += (line.empty() ? "" : ", ") + name + ": " + std::to_string(count);
+            }
+            text += "\nclients                   " + (line.empty() ? std::string("-") : line);
             if (const kad::Discovery* d = node_.discovery()) {
                 const auto& ds = d->stats();
                 const std::vector<std::pair<const char*, std::uint64_t>> lan = {

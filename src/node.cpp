@@ -153,6 +153,29 @@ void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_vi
     } else if (!rpc_.handle_reply(from, m)) {
         admit(from);  // charged: a stream of stray replies is a flood like any other
     }
+    if (rpc_.take_address_change()) on_address_agreed();
+}
+
+void Node::on_address_agreed() {
+    const std::optional<Endpoint>& ext = rpc_.external_address();
+    if (!ext) return;
+    KAD_LOG(log_, Info,
+            "responders agree that our address is " + ext->address_string() + " (BEP 42)");
+    if (!config_.derive_id || bep42::classify(id_, *ext) != bep42::IdClass::NonConforming) return;
+    const NodeId old = id_;
+    id_ = bep42::make_id(*ext, rng_);
+    table_.rekey(id_, now_);
+    ++stats_.id_changes;
+    KAD_LOG(log_, Info,
+            "new node ID " + id_.to_hex() + ", derived from " + ext->address_string() +
+                " (BEP 42); it was " + old.to_hex());
+    if (id_observer_) id_observer_(old, id_);
+    // Tell our contacts (a ping from a known endpoint under a new ID makes them check it), and
+    // meet the new neighbourhood; the buckets are all due for a refresh as well.
+    for (const Contact* c : table_.all()) {
+        ops::ping(*ctx_, c->endpoint, c->id, [](const PingResult&) {});
+    }
+    lookup(now_, id_, [](const LookupResult&) {});
 }
 
 void Node::on_malformed(const Endpoint& from, const krpc::DecodeFailure& f) {

@@ -2,6 +2,34 @@
 
 namespace kad {
 
+namespace {
+
+std::string voter_error(const bep42::VoterConfig& v) {
+    if (v.min_votes < 1 || v.max_votes_per_candidate < v.min_votes) {
+        return "address_votes: min_votes must be at least 1 and at most max_votes_per_candidate";
+    }
+    if (v.max_candidates < 2 || v.window <= Duration::zero()) {
+        return "address_votes: max_candidates must be at least 2 and the window positive";
+    }
+    return {};
+}
+
+// The limits of what the BitTorrent DHT's BEPs add: swarms, items, samples, our address.
+std::string bittorrent_error(const NodeConfig& c) {
+    const auto positive = [](Duration d) { return d > Duration::zero(); };
+    if (c.peers.max_swarms == 0) return "peers.max_swarms must be at least 1";
+    if (c.peers.max_peers == 0) return "peers.max_peers must be at least 1";
+    if (!positive(c.peers.peer_ttl)) return "peers.peer_ttl must be positive";
+    if (!positive(c.item_ttl)) return "item_ttl must be positive";
+    if (c.max_samples == 0 || c.max_samples > 60) return "max_samples must be from 1 to 60";
+    if (!positive(c.sample_interval) || c.sample_interval > std::chrono::hours(6)) {
+        return "sample_interval must be positive and at most 6 hours";
+    }
+    return voter_error(c.address_votes);
+}
+
+}  // namespace
+
 std::string config_error(const NodeConfig& c) {
     const auto positive = [](Duration d) { return d > Duration::zero(); };
     if (c.k == 0) return "k must be at least 1";
@@ -24,15 +52,7 @@ std::string config_error(const NodeConfig& c) {
     }
     if (!positive(c.token_rotation)) return "token_rotation must be positive";
     if (c.max_reply < 512) return "max_reply must be at least 512 bytes";
-    if (c.peers.max_swarms == 0) return "peers.max_swarms must be at least 1";
-    if (c.peers.max_peers == 0) return "peers.max_peers must be at least 1";
-    if (!positive(c.peers.peer_ttl)) return "peers.peer_ttl must be positive";
-    if (!positive(c.item_ttl)) return "item_ttl must be positive";
-    if (c.max_samples == 0 || c.max_samples > 60) return "max_samples must be from 1 to 60";
-    if (!positive(c.sample_interval) || c.sample_interval > std::chrono::hours(6)) {
-        return "sample_interval must be positive and at most 6 hours";
-    }
-    return {};
+    return bittorrent_error(c);
 }
 
 }  // namespace kad

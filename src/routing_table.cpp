@@ -8,6 +8,23 @@ namespace kad {
 
 static_assert(sizeof(Contact) <= 80, "a Contact costs every node of a large swarm");
 
+const char* to_string(IdPolicy p) noexcept {
+    switch (p) {
+        case IdPolicy::Any:
+            return "any";
+        case IdPolicy::Prefer:
+            return "prefer";
+        case IdPolicy::Require:
+            return "require";
+    }
+    return "?";
+}
+
+bool RoutingTable::refuses(const NodeId& id, const Endpoint& ep) const {
+    return config_.id_policy == IdPolicy::Require &&
+           bep42::classify(id, ep) == bep42::IdClass::NonConforming;
+}
+
 RoutingTable::RoutingTable(const NodeId& self, RoutingConfig config, TimePoint now)
     : self_(self), config_(config) {
     if (config_.k == 0) config_.k = 1;
@@ -197,6 +214,15 @@ void RoutingTable::add_replacement(Bucket& b, const Contact& c) {
     b.cache_.push_back(c);
 }
 
+bool RoutingTable::better_replacement(const Contact& a, const Contact& b) const {
+    if (config_.id_policy == IdPolicy::Prefer) {
+        const bool a_bad = bep42::classify(a.id, a.endpoint) == bep42::IdClass::NonConforming;
+        const bool b_bad = bep42::classify(b.id, b.endpoint) == bep42::IdClass::NonConforming;
+        if (a_bad != b_bad) return b_bad;
+    }
+    return a.last_seen > b.last_seen;
+}
+
 std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may_ping,
                                                              const Endpoint* taken) {
     auto best = b.cache_.end();
@@ -204,7 +230,7 @@ std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may
         if (!it->verified || by_endpoint_.find(it->endpoint)) continue;
         if (taken && it->endpoint == *taken) continue;
         if (!fits(b.live_, it->endpoint)) continue;
-        if (best == b.cache_.end() || it->last_seen > best->last_seen) best = it;
+        if (best == b.cache_.end() || better_replacement(*it, *best)) best = it;
     }
     if (best != b.cache_.end()) {
         const Contact c = *best;
@@ -229,6 +255,10 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
     // A known ID at a new endpoint is ignored while its old endpoint still answers: a reply
     // cannot move someone else's contact.
     if (const Contact* known = find(id); known && known->endpoint != ep && known->failures == 0) {
+        return;
+    }
+    if (refuses(id, ep)) {
+        ++ids_refused_;
         return;
     }
     release_endpoint(ep, id);
@@ -304,12 +334,36 @@ void RoutingTable::place(TimePoint now, const Contact& fresh) {
     }
     Bucket& b = buckets_[bucket_index(fresh.id)];
     if (limited || !fits(b.live_, fresh.endpoint)) return add_replacement(b, fresh);
-    // A failing contact gives way to one that has just answered.
-    const std::size_t worst = most_failing(b);
+    // A failing contact gives way to one that has just answered; with IdPolicy::Prefer, so
+    // does a nonconforming one to a newcomer that conforms (or is exempt).
+    std::size_t worst = most_failing(b);
+    if (worst == b.live_.size() && config_.id_policy == IdPolicy::Prefer &&
+        bep42::classify(fresh.id, fresh.endpoint) != bep42::IdClass::NonConforming) {
+        worst = displaceable(b);
+        if (worst != b.live_.size()) {
+            ++ids_displaced_;
+            Contact displaced = b.live_[worst];
+            remove_live(b, worst);
+            insert_live(b, fresh);
+            b.last_touched_ = now;
+            add_replacement(b, displaced);
+            return;
+        }
+    }
     if (worst == b.live_.size()) return add_replacement(b, fresh);
     remove_live(b, worst);
     insert_live(b, fresh);
     b.last_touched_ = now;
+}
+
+std::size_t RoutingTable::displaceable(const Bucket& b) const {
+    std::size_t pick = b.live_.size();
+    for (std::size_t i = 0; i < b.live_.size(); ++i) {
+        const Contact& c = b.live_[i];
+        if (bep42::classify(c.id, c.endpoint) != bep42::IdClass::NonConforming) continue;
+        if (pick == b.live_.size() || c.last_seen < b.live_[pick].last_seen) pick = i;
+    }
+    return pick;
 }
 
 std::size_t RoutingTable::most_failing(const Bucket& b) {
@@ -328,11 +382,30 @@ std::size_t RoutingTable::most_failing(const Bucket& b) {
 std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId& id,
                                                      const Endpoint& ep) {
     if (id == self_ || ep.is_unusable()) return std::nullopt;
+    if (refuses(id, ep)) {
+        ++ids_refused_;
+        return std::nullopt;
+    }
     const std::size_t idx = bucket_index(id);
     Bucket& b = buckets_[idx];
     if (find_live(b, id)) return std::nullopt;
     Contact* cached = find_cached(b, id);
     if (cached && cached->ping_pending) return std::nullopt;
+    if (const NodeId* there = by_endpoint_.find(ep); there && *there != id) {
+        // Another ID speaks from a contact's endpoint: the node there may have taken a new one
+        // (BEP 42). Whichever answers a ping there holds the endpoint (on_answered).
+        if (cached) {
+            cached->ping_pending = true;
+            return PingRequest{id, ep};
+        }
+        Contact c;
+        c.id = id;
+        c.endpoint = ep;
+        c.last_seen = now;
+        c.ping_pending = true;
+        add_replacement(b, c);
+        return PingRequest{id, ep};
+    }
     // Hearsay follows the latest address; an answer (verified) keeps the one that answered.
     if (cached && !cached->verified) cached->endpoint = ep;
     if (!cached) {
@@ -409,6 +482,49 @@ void RoutingTable::on_ping_abandoned(const NodeId& id) {
             if (c.id == id) c.ping_pending = false;
         }
     }
+}
+
+void RoutingTable::rekey(const NodeId& self, TimePoint now) {
+    std::vector<Contact> live, cached;
+    live.reserve(size_);
+    for (auto& b : buckets_) {
+        live.insert(live.end(), b.live_.begin(), b.live_.end());
+        cached.insert(cached.end(), b.cache_.begin(), b.cache_.end());
+    }
+    self_ = self;
+    buckets_.clear();
+    buckets_.emplace_back();
+    by_endpoint_ = EndpointIndex();
+    size_ = 0;
+    for (const auto& c : live) {
+        if (c.id != self_) place(now, c);
+    }
+    for (const auto& c : cached) {
+        if (c.id == self_ || by_endpoint_.find(c.endpoint)) continue;
+        Bucket& b = buckets_[bucket_index(c.id)];
+        if (!find_live(b, c.id)) add_replacement(b, c);
+    }
+    for (auto& b : buckets_) b.last_touched_ = TimePoint{};  // all due: we have moved
+}
+
+IdCensus RoutingTable::id_census() const {
+    IdCensus n;
+    for (const auto& b : buckets_) {
+        for (const auto& c : b.live_) {
+            switch (bep42::classify(c.id, c.endpoint)) {
+                case bep42::IdClass::Conforming:
+                    ++n.conforming;
+                    break;
+                case bep42::IdClass::NonConforming:
+                    ++n.nonconforming;
+                    break;
+                case bep42::IdClass::Exempt:
+                    ++n.exempt;
+                    break;
+            }
+        }
+    }
+    return n;
 }
 
 bool ContactFilter::accepts(const Contact& c) const noexcept {

@@ -37,7 +37,9 @@ Rpc::Rpc(const NodeConfig& config, const NodeId& self, const TimePoint& now, Tra
       table_(table),
       stats_(stats),
       log_(log),
-      txns_(config.max_transactions) {}
+      txns_(config.max_transactions),
+      voter_(config.address_votes),
+      versions_(config.version) {}
 
 // ---- sending ------------------------------------------------------------------------------------
 
@@ -169,7 +171,10 @@ bool Rpc::handle_reply(const Endpoint& from, const krpc::Message& m) {
             return false;
         case TransactionTable::Match::WrongId:
             ++stats_.wrong_id;
-            verify(table_.on_failed(now_, *e.expected_id, e.to));
+            // Whoever answers at that endpoint now is not the node we knew there (it may have
+            // taken a new ID, BEP 42): the old contact goes, and the one answering is heard.
+            table_.remove(*e.expected_id, e.to);
+            table_.on_answered(now_, *replier, from, now_ - e.sent);
             e.handler(RpcEvent{.kind = RpcEventKind::Failed,
                                .message = &m,
                                .failure = Failure::WrongId,
@@ -204,9 +209,12 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
                            .reason = "bad response: " + why});
         return;
     }
-    if (m.requester) external_ = m.requester;
+    if (m.requester && voter_.add(now_, {.from = from, .says = *m.requester})) {
+        address_changed_ = true;
+    }
     const bool known = table_.contains(resp->id);
     table_.on_answered(now_, resp->id, from, rtt);
+    versions_.note(resp->id, m.version ? std::string_view(*m.version) : std::string_view(), table_);
     if (!known && table_.contains(resp->id) && new_contact_) new_contact_(resp->id, from);
     heard_from(resp->id, from);
     rtt_.add_sample(rtt);

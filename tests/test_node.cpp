@@ -344,7 +344,10 @@ TEST_CASE("a reply counts only from the endpoint asked, with a known transaction
     CHECK(f.node.routing_table().contains(pid));
 }
 
-TEST_CASE("a reply carrying another id than the one expected fails the query", "[node]") {
+TEST_CASE(
+    "a reply carrying another id than the one expected fails the query; the node that "
+    "answered is the contact at that endpoint now",
+    "[node]") {
     Fixture f;
     const Endpoint peer = ep("10.0.0.5:6000");
     std::optional<PingResult> result;
@@ -355,7 +358,8 @@ TEST_CASE("a reply carrying another id than the one expected fails the query", "
     CHECK_FALSE(result->ok);
     CHECK(result->error.find("answered as") != std::string::npos);
     CHECK(f.node.stats().wrong_id == 1);
-    CHECK_FALSE(f.node.routing_table().contains(id_from(6)));
+    CHECK_FALSE(f.node.routing_table().contains(id_from(5)));
+    CHECK(f.node.routing_table().contains(id_from(6)));
 }
 
 TEST_CASE("an unanswered query passes its soft timeout, then fails at the hard timeout", "[node]") {
@@ -650,6 +654,7 @@ TEST_CASE("every failed outcome carries a code a program can branch on", "[node]
     f.deliver(peer, encode_response(f.transport.last().transaction,
                                     krpc::Response{id_from(6), {}, {}, {}}));
     CHECK(pings.back().code == Failure::WrongId);
+    f.node.forget(id_from(6), peer);  // it answered, so it is a contact: back to none
 
     f.node.ping(f.now, peer, std::nullopt, record);
     krpc::Message e;

@@ -74,9 +74,13 @@ TEST_CASE("Rpc: replies from another endpoint or to no open query match nothing"
     CHECK(f.rpc.open() == 1);
 }
 
-TEST_CASE("Rpc: another node's ID fails the query as WrongId", "[rpc]") {
+TEST_CASE(
+    "Rpc: another node's ID fails the query as WrongId, and replaces the contact we knew "
+    "at that endpoint",
+    "[rpc]") {
     RpcFixture f;
     const Endpoint peer = ep("10.0.0.2:4000");
+    f.table.on_answered(f.now, id_from(2), peer, 5ms);
     REQUIRE(f.ping(peer, id_from(2)));
     CHECK(f.answer_last(peer, id_from(3)));
     REQUIRE(f.events.size() == 1);
@@ -84,7 +88,11 @@ TEST_CASE("Rpc: another node's ID fails the query as WrongId", "[rpc]") {
     CHECK(f.events[0].failure == Failure::WrongId);
     CHECK(failure_of(f.events[0]) == Failure::WrongId);
     CHECK(failure_text(f.events[0]).find("answered as") == 0);
-    CHECK_FALSE(f.table.contains(id_from(3)));
+    CHECK(f.stats.wrong_id == 1);
+    // The node there took another ID (BEP 42 makes that routine): what answers is what is there.
+    CHECK_FALSE(f.table.contains(id_from(2)));
+    REQUIRE(f.table.contains(id_from(3)));
+    CHECK(f.table.find(peer)->id == id_from(3));
 }
 
 TEST_CASE("Rpc: a soft timeout, then a hard one that fails the query and the contact", "[rpc]") {

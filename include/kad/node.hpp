@@ -140,10 +140,13 @@ public:
     const RateLimiter& rate_limiter() const noexcept { return limiter_; }
     std::size_t lookups_running() const noexcept;
     std::size_t transactions_open() const noexcept { return rpc_.open(); }
-    // Our address as the last responder saw it (BEP 42 "ip"), if any said.
+    // Our address as responders agree to see it (BEP 42 "ip"), once enough of them do.
     const std::optional<Endpoint>& external_address() const noexcept {
         return rpc_.external_address();
     }
+    const bep42::AddressVoter& address_voter() const noexcept { return rpc_.address_voter(); }
+    // The client version ("v") each contact sent in its latest answer.
+    const ClientVersions& client_versions() const noexcept { return rpc_.client_versions(); }
     bool joined() const noexcept { return joined_; }
 
     // Where the node reports what it does (trace: every datagram; debug: drops, timeouts,
@@ -153,6 +156,10 @@ public:
     // at that endpoint (LAN discovery keeps its view fresh with it).
     using ContactObserver = kad::ContactObserver;
     void set_contact_observer(ContactObserver o) { rpc_.set_contact_observer(std::move(o)); }
+    // Called when the node takes a new ID (NodeConfig::derive_id), with the old one: to save it,
+    // and to tell the user.
+    using IdObserver = std::function<void(const NodeId& old_id, const NodeId& new_id)>;
+    void set_id_observer(IdObserver o) { id_observer_ = std::move(o); }
     // The latest time the node has been given.
     TimePoint now() const noexcept { return now_; }
 
@@ -166,12 +173,15 @@ private:
     // Charges a datagram to its source's rate limit: false means drop it.
     bool admit(const Endpoint& from);
     void on_malformed(const Endpoint& from, const krpc::DecodeFailure& f);
+    // BEP 42: responders agree on a new external address; with derive_id, take an ID to match.
+    void on_address_agreed();
 
     NodeConfig config_;
     NodeId id_;
     RandomSource& rng_;
     TimePoint now_;
     Logger log_;
+    IdObserver id_observer_;
     NodeStats stats_;
     RoutingTable table_;
     Storage storage_;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kad/bep42.hpp"
 #include "kad/krpc.hpp"
 #include "kad/peer_store.hpp"
 #include "kad/rate_limit.hpp"
@@ -53,6 +54,11 @@ struct NodeConfig {
     // out of their routing tables. For a node behind a NAT or on a metered link.
     bool read_only = false;
     Duration sample_interval = std::chrono::hours(6);
+    // BEP 42: the external address is the one responders agree on (bep42::AddressVoter). With
+    // derive_id, once it is agreed and public, an ID that does not match it is replaced by one
+    // that does (the routing table is rebuilt around it). For a node whose ID nobody chose.
+    bep42::VoterConfig address_votes{};
+    bool derive_id = false;
     RoutingConfig routing{};  // routing.k is set from k
     StorageConfig storage{};
     // BEP 44 items are kept apart from kadnode's, with the same limits (storage), for this long
@@ -85,6 +91,7 @@ struct NodeStats {
     std::uint64_t samples_sent = 0;                     // BEP 51 sample_infohashes answers
     std::uint64_t read_only_queries = 0;  // BEP 43: answered, the asker kept out of the table
     std::uint64_t queries_ignored = 0;    // BEP 43: we are read-only, queries go unanswered
+    std::uint64_t id_changes = 0;         // BEP 42: our ID replaced by one matching our address
     std::uint64_t stores_full = 0;        // refused: the store is full (items or bytes)
     std::uint64_t stores_over_quota = 0;  // refused: the source holds its share
     std::uint64_t transactions_full = 0;  // queries not sent: too many outstanding

@@ -14,6 +14,9 @@
 //   single lost datagram is common; the best cached replacement takes its place.
 // - A contact whose ID changes for the same endpoint is a new contact; the old one is removed
 //   (at most one contact per endpoint).
+// - BEP 42: with IdPolicy::Require, a node whose ID does not match its address never enters;
+//   with Prefer, it gives its slot in a full bucket to a newcomer whose ID does (or whose address
+//   is exempt), and conforming replacements are promoted first.
 // - A bucket takes at most a few contacts from one IP address or one /24 (/64), so that one
 //   party with many addresses in one network cannot fill it (RoutingConfig::max_per_subnet). A
 //   known ID at a new endpoint is ignored while the old endpoint still answers, so a reply cannot
@@ -26,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "kad/bep42.hpp"
 #include "kad/endpoint.hpp"
 #include "kad/node_id.hpp"
 #include "kad/rtt.hpp"
@@ -47,6 +51,14 @@ struct Contact : RttEstimator {
     TimePoint last_seen{};       // last time it answered us
 };
 
+// What BEP 42 decides about a contact whose ID does not match its address.
+enum class IdPolicy : std::uint8_t {
+    Any,      // nothing: it is counted
+    Prefer,   // it gives way to conforming newcomers (libtorrent's default, and ours)
+    Require,  // it never enters the table (libtorrent's dht_enforce_node_id)
+};
+const char* to_string(IdPolicy p) noexcept;
+
 struct RoutingConfig {
     std::size_t k = 20;                               // contacts per bucket
     std::size_t replacements = 20;                    // replacement cache per bucket
@@ -58,6 +70,12 @@ struct RoutingConfig {
     std::size_t max_per_ip = 2;
     std::size_t max_per_subnet = 3;
     bool restrict_local = false;
+    IdPolicy id_policy = IdPolicy::Prefer;
+};
+
+// The live contacts by BEP 42 class (kad::bep42::classify).
+struct IdCensus {
+    std::size_t conforming = 0, nonconforming = 0, exempt = 0;
 };
 
 // Which contacts closest() may return.
@@ -108,6 +126,9 @@ public:
     bool remove(const NodeId& id, const Endpoint& ep);
     // A ping we were asked for could not be sent, or was abandoned: clear its pending mark.
     void on_ping_abandoned(const NodeId& id);
+    // Our ID changed (BEP 42): the buckets are rebuilt around it from the contacts and
+    // replacements we had, and all of them are due for a refresh.
+    void rekey(const NodeId& self, TimePoint now);
 
     // Up to n live contacts nearest to target, nearest first. Contacts that are failing (at
     // least one unanswered query) are left out unless include_failing.
@@ -146,6 +167,11 @@ public:
     const Bucket& bucket(std::size_t i) const { return buckets_[i]; }
     // Every live contact, in bucket order.
     std::vector<const Contact*> all() const;
+    IdCensus id_census() const;
+    // BEP 42: answers and queries from nonconforming IDs turned away (Require), and
+    // nonconforming contacts that gave their slot to a conforming newcomer (Prefer).
+    std::uint64_t ids_refused() const noexcept { return ids_refused_; }
+    std::uint64_t ids_displaced() const noexcept { return ids_displaced_; }
 
 private:
     Contact* find_live(Bucket& b, const NodeId& id);
@@ -162,6 +188,11 @@ private:
     void place(TimePoint now, const Contact& fresh);
     // The live contact with the most failures (the longest unseen among equals); size() if none.
     static std::size_t most_failing(const Bucket& b);
+    // With IdPolicy::Prefer, the nonconforming live contact seen longest ago; size() if none.
+    std::size_t displaceable(const Bucket& b) const;
+    bool refuses(const NodeId& id, const Endpoint& ep) const;
+    // Whether replacement a is promoted before b: conforming first (Prefer), then the freshest.
+    bool better_replacement(const Contact& a, const Contact& b) const;
     void insert_live(Bucket& b, Contact c);
     void remove_live(Bucket& b, std::size_t pos);
     void add_replacement(Bucket& b, const Contact& c);
@@ -191,6 +222,8 @@ private:
     std::size_t size_ = 0;
     mutable std::uint64_t address_limited_ = 0;
     std::uint64_t replacements_dropped_ = 0;
+    std::uint64_t ids_refused_ = 0;
+    std::uint64_t ids_displaced_ = 0;
 };
 
 }  // namespace kad

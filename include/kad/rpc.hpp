@@ -18,7 +18,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "kad/bep42.hpp"
+#include "kad/client_versions.hpp"
 #include "kad/endpoint.hpp"
 #include "kad/krpc.hpp"
 #include "kad/log.hpp"
@@ -90,8 +93,13 @@ public:
 
     // ---- introspection and hooks ----
     std::size_t open() const noexcept { return txns_.size(); }
-    // Our address as the last responder saw it (BEP 42 "ip"), if any said.
-    const std::optional<Endpoint>& external_address() const noexcept { return external_; }
+    // Our address as responders agree to see it (BEP 42 "ip"), once enough of them do.
+    const std::optional<Endpoint>& external_address() const noexcept { return voter_.agreed(); }
+    const bep42::AddressVoter& address_voter() const noexcept { return voter_; }
+    // The client version each contact sent in its latest answer ("v").
+    const ClientVersions& client_versions() const noexcept { return versions_; }
+    // True once after the agreed address has changed.
+    bool take_address_change() noexcept { return std::exchange(address_changed_, false); }
     Duration soft_timeout_for(const std::optional<NodeId>& id) const;
     // A node entered the routing table by answering us.
     void set_new_contact_hook(std::function<void(const NodeId&, const Endpoint&)> hook) {
@@ -118,7 +126,9 @@ private:
     std::string out_;        // encode buffer, reused
     RttEstimator rtt_;       // every reply to us, whoever sent it
     std::size_t pings_ = 0;  // verification pings in flight
-    std::optional<Endpoint> external_;
+    bep42::AddressVoter voter_;
+    ClientVersions versions_;
+    bool address_changed_ = false;
     std::function<void(const NodeId&, const Endpoint&)> new_contact_;
     ContactObserver observer_;
 };

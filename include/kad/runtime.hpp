@@ -89,6 +89,8 @@ public:
     const Node& node() const noexcept { return driver_->node(); }
     const RuntimeStats& runtime_stats() const noexcept { return rstats_; }
     bool closed() const noexcept { return closed_; }
+    // Called when the node takes a new ID (BEP 42, NodeConfig::derive_id).
+    void set_id_observer(Node::IdObserver o) { driver_->node().set_id_observer(std::move(o)); }
     void set_logger(Logger logger) {
         logger_ = std::move(logger);
         driver_->set_logger(logger_);

@@ -98,6 +98,14 @@ void BootstrapOp::conclude(Failure code, std::string error) {
     if (finished()) return;
     result_.elapsed = ctx_.now - started_;
     result_.contacts = ctx_.table.size();
+    if (code == Failure::None && result_.contacts == 0) {
+        // They answered, but the table took none of them.
+        code = Failure::NoContacts;
+        error = "the bootstrap nodes answered, but none entered the routing table";
+        if (ctx_.table.ids_refused() > 0) {
+            error += " (their IDs do not match their addresses, and BEP 42 is required)";
+        }
+    }
     if (code == Failure::None) {
         result_.ok = true;
         KAD_LOG(ctx_.log, Info, "joined: " + std::to_string(result_.contacts) + " contacts");

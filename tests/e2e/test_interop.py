@@ -158,6 +158,12 @@ class Interop(base.Harness):
         self.assertIn(j1["id"], [n["id"] for n in r["nodes"]])
         r = self.k2.cmd("stats")
         self.assertEqual(r["malformed_dropped"], 0)
+        # rt and stats tell the implementations apart by the "v" of their answers.
+        rt = self.k2.cmd("rt")
+        clients = {c["id"]: c["client"] for b in rt["buckets"] for c in b["contacts"]}
+        self.assertEqual(clients[self.k1_id], "KN 0001", rt)
+        self.assertEqual(clients[j1["id"]], "none", rt)  # bittorrent-dht sends no "v"
+        self.assertEqual(r["clients"], {"KN 0001": 1, "none": len(clients) - 1}, r)
 
 
 if __name__ == "__main__":
