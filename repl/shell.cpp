@@ -407,6 +407,7 @@ void Shell::run(std::string_view line, Done done) {
                 {"bep42_refused", node_.node().routing_table().ids_refused()},
                 {"bep42_displaced", node_.node().routing_table().ids_displaced()},
                 {"id_changes", s.id_changes},
+                {"foreign_nodes", node_.node().foreign_nodes().size()},
                 {"replacements_dropped", node_.node().routing_table().replacements_dropped()},
                 {"rate_dropped_source", rl.dropped_source},
                 {"rate_dropped_global", rl.dropped_global},

@@ -553,8 +553,9 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits&
 
 std::string validate_response(Method method, const Response& r) {
     // An empty "nodes" is a valid answer from a node that knows nobody; an item in a find_node
-    // answer is simply not looked at.
-    if (method == Method::FindValue && !r.token) return "find_value response without 'token'";
+    // answer is simply not looked at. A find_value answer without a token is that of a node
+    // that does not speak kadnode's methods and answered as if asked find_node: it routes, it
+    // stores nothing.
     if (method == Method::GetPeers && !r.token) return "get_peers response without 'token'";
     if (method == Method::Get && !r.token) return "get response without 'token'";
     if (method == Method::SampleInfohashes && !r.samples) {

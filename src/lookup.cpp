@@ -76,7 +76,7 @@ std::vector<LookupCandidate> Lookup::next_queries() {
     };
     for (auto& c : cands_) {
         if (busy >= p_.alpha || seen >= p_.k) break;
-        if (c.state == State::Failed || c.state == State::Slow) continue;
+        if (out_of_window(c)) continue;
         ++seen;
         if (c.state == State::Fresh) ask(c);
     }
@@ -94,7 +94,7 @@ bool Lookup::window_answered() const {
     std::size_t seen = 0;
     for (const auto& c : cands_) {
         if (seen >= p_.k) break;
-        if (c.state == State::Failed || c.state == State::Slow) continue;
+        if (out_of_window(c)) continue;
         if (c.state != State::Answered) return false;
         ++seen;
     }
@@ -105,8 +105,8 @@ bool Lookup::on_reply(const NodeId& id, const std::vector<krpc::NodeInfo>& nodes
                       const std::optional<std::string>& token,
                       const std::optional<krpc::Item>& item) {
     LookupCandidate* c = find(id);
-    if (!c || c->state == State::Answered) return false;
-    c->state = State::Answered;
+    if (!c || c->state == State::Answered || c->state == State::Routed) return false;
+    c->state = p_.need_token && !token ? State::Routed : State::Answered;
     c->outstanding = std::max(0, c->outstanding - 1);
     c->token = token;
     const int depth = c->depth;
@@ -123,6 +123,10 @@ bool Lookup::on_reply(const NodeId& id, const std::vector<krpc::NodeInfo>& nodes
     return true;
 }
 
+bool Lookup::out_of_window(const LookupCandidate& c) {
+    return c.state == State::Failed || c.state == State::Slow || c.state == State::Routed;
+}
+
 void Lookup::on_soft_timeout(const NodeId& id) {
     LookupCandidate* c = find(id);
     if (!c || c->state != State::Waiting) return;
@@ -131,7 +135,7 @@ void Lookup::on_soft_timeout(const NodeId& id) {
 
 void Lookup::on_failed(const NodeId& id, bool final) {
     LookupCandidate* c = find(id);
-    if (!c || c->state == State::Answered) return;
+    if (!c || c->state == State::Answered || c->state == State::Routed) return;
     c->outstanding = std::max(0, c->outstanding - 1);
     if (final || c->outstanding == 0) c->state = State::Failed;
 }

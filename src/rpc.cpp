@@ -12,6 +12,16 @@ std::size_t method_index(Method m) {
     return static_cast<std::size_t>(m);
 }
 
+// kadnode's own methods, which other DHT implementations do not know.
+bool kadnode_method(Method m) {
+    return m == Method::FindValue || m == Method::Store;
+}
+
+// The first two bytes of "v" name the client (BEP 20's convention).
+bool same_client(std::string_view a, std::string_view b) {
+    return a.size() >= 2 && b.size() >= 2 && a.substr(0, 2) == b.substr(0, 2);
+}
+
 }  // namespace
 
 Failure failure_of(const RpcEvent& e) {
@@ -193,6 +203,14 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
     const auto* resp = std::get_if<krpc::Response>(&m.body);
     if (!resp) {
         ++stats_.errors_in;
+        const auto& err = std::get<krpc::Error>(m.body);
+        if (kadnode_method(e.method) && err.code == krpc::kMethodUnknown) {
+            std::optional<NodeId> id = e.expected_id;
+            if (!id) {
+                if (const Contact* c = table_.find(from)) id = c->id;
+            }
+            if (id) foreign_.add(*id);
+        }
         e.handler(RpcEvent{.kind = RpcEventKind::ErrorReply,
                            .message = &m,
                            .rtt = rtt,
@@ -209,6 +227,7 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
                            .reason = "bad response: " + why});
         return;
     }
+    learn_methods(resp->id, m, e.method);
     if (m.requester && voter_.add(now_, {.from = from, .says = *m.requester})) {
         address_changed_ = true;
     }
@@ -219,6 +238,17 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
     heard_from(resp->id, from);
     rtt_.add_sample(rtt);
     e.handler(RpcEvent{.kind = RpcEventKind::Reply, .message = &m, .rtt = rtt});
+}
+
+void Rpc::learn_methods(const NodeId& id, const krpc::Message& m, Method asked) {
+    const auto& resp = std::get<krpc::Response>(m.body);
+    const bool other_client = m.version && !same_client(*m.version, config_.version);
+    const bool as_find_node = asked == Method::FindValue && !resp.token;
+    if (other_client || as_find_node) {
+        foreign_.add(id);  // another implementation, or one that took find_value for find_node
+    } else if (!kadnode_method(asked)) {
+        foreign_.answered(id);  // foreign if it ignored one of our own methods before
+    }
 }
 
 // ---- time ---------------------------------------------------------------------------------------
@@ -244,6 +274,7 @@ void Rpc::expire() {
             if (const Contact* c = table_.find(e.to)) id = c->id;
         }
         if (id) verify(table_.on_failed(now_, *id, e.to));
+        if (id && kadnode_method(e.method)) foreign_.suspect(*id);  // silent, or gone
         e.handler(RpcEvent{.kind = RpcEventKind::Failed,
                            .failure = Failure::Timeout,
                            .reason = "no reply within " + std::to_string(ms.count()) + " ms"});

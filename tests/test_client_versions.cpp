@@ -4,6 +4,7 @@
 
 #include "helpers.hpp"
 #include "kad/client_versions.hpp"
+#include "kad/foreign_nodes.hpp"
 #include "kad/routing_table.hpp"
 
 using namespace kad;
@@ -55,4 +56,24 @@ TEST_CASE("ClientVersions: entries of nodes that left the table are pruned as it
         table.remove(id, at);  // gone again
     }
     CHECK(v.size() <= 2 * table.size() + 65);
+}
+
+TEST_CASE(
+    "ForeignNodes: bounded, the oldest giving way; a suspect becomes foreign only by "
+    "answering",
+    "[client]") {
+    ForeignNodes f({.nodes = 3, .suspects = 2});
+    for (std::uint64_t i = 1; i <= 4; ++i) f.add(id_from(i));
+    CHECK(f.size() == 3);
+    CHECK_FALSE(f.contains(id_from(1)));
+    CHECK(f.contains(id_from(4)));
+    f.suspect(id_from(10));
+    f.suspect(id_from(11));
+    f.suspect(id_from(12));  // the oldest suspect, 10, is forgotten
+    f.answered(id_from(10));
+    CHECK_FALSE(f.contains(id_from(10)));
+    f.answered(id_from(12));
+    CHECK(f.contains(id_from(12)));
+    f.answered(id_from(13));  // never suspected
+    CHECK_FALSE(f.contains(id_from(13)));
 }

@@ -615,17 +615,23 @@ TEST_CASE("KRPC: validate_response", "[krpc]") {
         // An item in a find_node answer is not looked at, so it does not spoil the answer.
         CHECK(krpc::validate_response(Method::FindNode, item_no_token).empty());
     }
-    SECTION("find_value needs a token") {
+    SECTION("find_value may come back without a token: a foreign node answering as find_node") {
         CHECK(krpc::validate_response(Method::FindValue, with_item).empty());
         CHECK(krpc::validate_response(Method::FindValue, with_token).empty());
         krpc::Response nodes_token = with_nodes;
         nodes_token.token = "tok";
         CHECK(krpc::validate_response(Method::FindValue, nodes_token).empty());
-        CHECK_THAT(krpc::validate_response(Method::FindValue, with_nodes),
-                   Catch::Contains("without 'token'"));
-        CHECK_THAT(krpc::validate_response(Method::FindValue, item_no_token),
-                   Catch::Contains("without 'token'"));
-        CHECK_FALSE(krpc::validate_response(Method::FindValue, bare).empty());
+        // Accepted as routing only: the lookup uses its nodes and stores nothing there
+        // (LookupParams::need_token).
+        CHECK(krpc::validate_response(Method::FindValue, with_nodes).empty());
+        CHECK(krpc::validate_response(Method::FindValue, item_no_token).empty());
+        CHECK(krpc::validate_response(Method::FindValue, bare).empty());
+    }
+    SECTION("get_peers and get need a token") {
+        for (Method m : {Method::GetPeers, Method::Get}) {
+            CHECK_THAT(krpc::validate_response(m, with_nodes), Catch::Contains("without 'token'"));
+            CHECK(krpc::validate_response(m, with_token).empty());
+        }
     }
 }
 

@@ -223,3 +223,51 @@ TEST_CASE("the candidate list is bounded, keeping the nearest", "[lookup]") {
     auto batch = l.next_queries();
     for (std::size_t i = 0; i < 3; ++i) CHECK(batch[i].id == truth[i].id);
 }
+
+TEST_CASE(
+    "Lookup with need_token: answers without a token route it but take none of the k "
+    "places, so it converges on the k nearest nodes that can hold values",
+    "[lookup]") {
+    const NodeId target = id_from(77);
+    Peers peers(60);
+    const auto nearest = peers.nearest(target, 60);
+    // The 10 nearest nodes are foreign: they answer without a token.
+    auto foreign = [&](const NodeId& id) {
+        for (std::size_t i = 0; i < 10; ++i) {
+            if (nearest[i].id == id) return true;
+        }
+        return false;
+    };
+    auto p = params(target, 8);
+    p.need_token = true;
+    Lookup l(p);
+    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    while (!l.done()) {
+        auto batch = l.next_queries();
+        REQUIRE(!batch.empty());
+        for (const auto& c : batch) {
+            auto nodes = peers.nearest(target, 9);
+            std::erase_if(nodes, [&](const auto& n) { return n.id == c.id; });
+            l.on_reply(c.id, nodes,
+                       foreign(c.id) ? std::nullopt : std::optional<std::string>("tok"),
+                       std::nullopt);
+        }
+    }
+    const auto results = l.results();
+    REQUIRE(results.size() == 8);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        INFO(i);
+        CHECK(results[i]->id == nearest[10 + i].id);  // the nearest that gave a token
+        CHECK(results[i]->token);
+    }
+    // Without need_token, the same answers make the foreign nodes the result.
+    Lookup plain(params(target, 8));
+    for (const auto& n : peers.all) plain.add_seed(n.id, n.endpoint);
+    while (!plain.done()) {
+        for (const auto& c : plain.next_queries()) {
+            plain.on_reply(c.id, {}, foreign(c.id) ? std::nullopt : std::optional<std::string>("t"),
+                           std::nullopt);
+        }
+    }
+    CHECK(plain.results().front()->id == nearest[0].id);
+}

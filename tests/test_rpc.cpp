@@ -252,3 +252,51 @@ TEST_CASE("Rpc: new contacts and live peers are reported to the hooks", "[rpc]")
     CHECK(fresh == std::vector<NodeId>{id_from(2)});
     CHECK(alive == std::vector<NodeId>{id_from(2), id_from(2), id_from(5)});
 }
+
+TEST_CASE("Rpc: which nodes do not speak find_value and store is learnt from their answers",
+          "[rpc]") {
+    RpcFixture f;
+    auto ask = [&](const Endpoint& to, const NodeId& id, auto args) {
+        REQUIRE(f.rpc.query(to, id, f.rpc.make_query(args), f.record()));
+        return f.transport.last().transaction;
+    };
+    auto reply = [&](const Endpoint& from, const std::string& t, krpc::Message m) {
+        m.transaction = t;
+        return f.rpc.handle_reply(from, *krpc::decode(krpc::encode(m)));
+    };
+    const krpc::FindValueArgs fv{id_from(50), std::nullopt};
+    // Another client's "v": foreign at once, whatever it was asked.
+    const Endpoint lt = ep("10.0.0.2:1");
+    krpc::Message m;
+    m.version = std::string("LT\x01\x02", 4);
+    m.body = krpc::Response{.id = id_from(2)};
+    CHECK(reply(lt, ask(lt, id_from(2), krpc::PingArgs{}), m));
+    CHECK(f.rpc.foreign().contains(id_from(2)));
+    // Our own "v": not.
+    const Endpoint kn = ep("10.0.0.3:1");
+    m.version = f.config.version;
+    m.body = krpc::Response{.id = id_from(3), .token = std::string("t")};
+    CHECK(reply(kn, ask(kn, id_from(3), fv), m));
+    CHECK_FALSE(f.rpc.foreign().contains(id_from(3)));
+    // A find_value answered as if it were find_node (no token).
+    const Endpoint nt = ep("10.0.0.4:1");
+    m.version.reset();
+    m.body = krpc::Response{.id = id_from(4)};
+    CHECK(reply(nt, ask(nt, id_from(4), fv), m));
+    CHECK(f.rpc.foreign().contains(id_from(4)));
+    // 204 to find_value.
+    const Endpoint e204 = ep("10.0.0.5:1");
+    m.body = krpc::Error{krpc::kMethodUnknown, "Method Unknown"};
+    CHECK(reply(e204, ask(e204, id_from(5), fv), m));
+    CHECK(f.rpc.foreign().contains(id_from(5)));
+    // Silence to find_value, then an answer to find_node: it ignores methods it does not know.
+    const Endpoint quiet = ep("10.0.0.6:1");
+    ask(quiet, id_from(6), fv);
+    f.now += f.config.rpc_timeout;
+    f.rpc.expire();
+    CHECK_FALSE(f.rpc.foreign().contains(id_from(6)));  // it may only be gone
+    m.body = krpc::Response{.id = id_from(6)};
+    CHECK(reply(quiet, ask(quiet, id_from(6), krpc::FindNodeArgs{id_from(9), std::nullopt}), m));
+    CHECK(f.rpc.foreign().contains(id_from(6)));
+    CHECK(f.rpc.foreign().size() == 4);
+}

@@ -240,8 +240,8 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
                                         const Limits& limits = {});
 Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits = {});
 
-// What `method`'s response must carry beyond "id": find_value, get_peers and get need a token,
-// sample_infohashes its sample. No
+// What `method`'s response must carry beyond "id": get_peers and get need a token,
+// sample_infohashes its sample (find_value's token may be missing: a foreign node's answer). No
 // nodes at all is acceptable (a node that knows nobody else answers so), and an item in any other
 // response is ignored. Returns an empty string if the response is acceptable, else the reason.
 std::string validate_response(Method method, const Response& r);

@@ -38,6 +38,10 @@ struct LookupParams {
     int max_attempts = 4;
     std::size_t max_candidates = 200;
     std::int64_t min_seq = 0;
+    // A get or put of kadnode's own items: an answer without a token comes from a node that
+    // cannot hold values (a foreign implementation). It routes the lookup (its nodes are
+    // candidates) but takes none of the k places the lookup converges on.
+    bool need_token = false;
 };
 
 struct LookupCandidate {
@@ -47,6 +51,7 @@ struct LookupCandidate {
         Slow,      // asked; past its soft timeout, no further attempt
         Answered,  // replied
         Failed,    // did not reply, or replied with an error
+        Routed,    // replied without the token the lookup needs: its nodes count, it does not
     };
     NodeId id;
     Endpoint endpoint;
@@ -113,6 +118,8 @@ private:
     LookupCandidate* find(const NodeId& id);
     void add(const NodeId& id, const Endpoint& ep, int depth);
     bool window_answered() const;
+    // Failed, slow or only routing: not one of the k nearest the lookup waits for.
+    static bool out_of_window(const LookupCandidate& c);
     bool retry_due(const LookupCandidate& c) const;
     std::size_t result_horizon() const;
     std::size_t waiting() const;

@@ -147,6 +147,8 @@ public:
     const bep42::AddressVoter& address_voter() const noexcept { return rpc_.address_voter(); }
     // The client version ("v") each contact sent in its latest answer.
     const ClientVersions& client_versions() const noexcept { return rpc_.client_versions(); }
+    // Nodes known not to speak kadnode's find_value and store (docs/PROTOCOL.md).
+    const ForeignNodes& foreign_nodes() const noexcept { return rpc_.foreign(); }
     bool joined() const noexcept { return joined_; }
 
     // Where the node reports what it does (trace: every datagram; debug: drops, timeouts,

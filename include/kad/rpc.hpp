@@ -23,6 +23,7 @@
 #include "kad/bep42.hpp"
 #include "kad/client_versions.hpp"
 #include "kad/endpoint.hpp"
+#include "kad/foreign_nodes.hpp"
 #include "kad/krpc.hpp"
 #include "kad/log.hpp"
 #include "kad/node_config.hpp"
@@ -98,6 +99,8 @@ public:
     const bep42::AddressVoter& address_voter() const noexcept { return voter_; }
     // The client version each contact sent in its latest answer ("v").
     const ClientVersions& client_versions() const noexcept { return versions_; }
+    // Nodes known not to speak kadnode's own methods (a get or put asks them find_node).
+    const ForeignNodes& foreign() const noexcept { return foreign_; }
     // True once after the agreed address has changed.
     bool take_address_change() noexcept { return std::exchange(address_changed_, false); }
     Duration soft_timeout_for(const std::optional<NodeId>& id) const;
@@ -112,6 +115,8 @@ private:
     void send_encoded(const Endpoint& to);  // sends out_, encoded already
     krpc::Message envelope(std::string_view t) const;
     void on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e);
+    // What an answer says about whether its sender speaks find_value and store.
+    void learn_methods(const NodeId& id, const krpc::Message& m, krpc::Method asked);
 
     const NodeConfig& config_;
     const NodeId& self_;
@@ -128,6 +133,7 @@ private:
     std::size_t pings_ = 0;  // verification pings in flight
     bep42::AddressVoter voter_;
     ClientVersions versions_;
+    ForeignNodes foreign_;
     bool address_changed_ = false;
     std::function<void(const NodeId&, const Endpoint&)> new_contact_;
     ContactObserver observer_;

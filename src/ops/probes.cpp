@@ -157,7 +157,8 @@ void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, st
             return done(r);
         }
         if (!fv.token) {
-            r.fail(Failure::BadResponse, "the node gave no token");
+            r.fail(Failure::BadResponse,
+                   "the node gave no token (it does not speak kadnode's find_value and store)");
             return done(r);
         }
         if (!seq && fv.item) {

@@ -18,6 +18,7 @@ LookupParams params_for(const Context& ctx, const TraversalOptions& o) {
     p.max_attempts = ctx.config.lookup_attempts;
     p.max_candidates = ctx.config.lookup_candidates;
     p.min_seq = o.min_seq;
+    p.need_token = o.method == krpc::Method::FindValue;  // kadnode's items: who can hold them
     return p;
 }
 
@@ -68,8 +69,11 @@ bool Traversal::start(const Operation& owner, std::uint32_t slot) {
     return true;
 }
 
-krpc::Query Traversal::query() const {
-    switch (method_) {
+krpc::Query Traversal::query(const NodeId& peer) const {
+    // A node known not to speak kadnode's methods is asked find_node: it still routes a get or
+    // a put, and is not counted on to answer find_value.
+    const bool foreign = method_ == krpc::Method::FindValue && ctx_.rpc.foreign().contains(peer);
+    switch (foreign ? krpc::Method::FindNode : method_) {
         case krpc::Method::FindValue:
             return ctx_.rpc.make_query(krpc::FindValueArgs{lookup_.target(), std::nullopt});
         case krpc::Method::GetPeers:
@@ -90,7 +94,7 @@ void Traversal::pump() {
         for (const auto& c : batch) {
             const bool sent =
                 ctx_.rpc.unreachable(c.endpoint) == std::nullopt &&
-                ctx_.rpc.query(c.endpoint, c.id, query(), owner_->handler(slot_, c.id));
+                ctx_.rpc.query(c.endpoint, c.id, query(c.id), owner_->handler(slot_, c.id));
             if (!sent) {
                 lookup_.on_failed(c.id, true);
                 refused = true;

@@ -58,7 +58,7 @@ public:
 
 private:
     void pump();
-    krpc::Query query() const;
+    krpc::Query query(const NodeId& peer) const;
     void on_answer(const NodeId& peer, const krpc::Response& resp);
     void conclude();
     // Why an item in a find_value answer cannot be believed; empty if it can.

@@ -1,0 +1,45 @@
+#pragma once
+// Nodes that do not speak kadnode's own methods (find_value, store): BitTorrent DHT nodes in a
+// mixed network. A get or put asks them find_node instead, so that they still route it, and
+// never counts them among the nodes that hold values (docs/PROTOCOL.md, "Mixed networks").
+//
+// Learnt from their answers: a "v" of another client; a 204 to find_value or store; a
+// find_value answer without a token; or, for an implementation that ignores methods it does not
+// know, a find_value or store left unanswered by a node that then answers another query. Both
+// sets are bounded, the oldest entry giving way, and empty in a network of kadnode nodes.
+
+#include <cstddef>
+#include <deque>
+#include <unordered_set>
+#include <vector>
+
+#include "kad/node_id.hpp"
+
+namespace kad {
+
+struct ForeignNodesLimits {
+    std::size_t nodes = 1024;
+    std::size_t suspects = 64;
+};
+
+class ForeignNodes {
+public:
+    explicit ForeignNodes(ForeignNodesLimits limits = {})
+        : capacity_(limits.nodes), suspects_capacity_(limits.suspects) {}
+
+    void add(const NodeId& id);
+    bool contains(const NodeId& id) const { return set_.contains(id); }
+    // One of kadnode's methods to it went unanswered: foreign if it answers something else.
+    void suspect(const NodeId& id);
+    // It answered a query of a standard method.
+    void answered(const NodeId& id);
+    std::size_t size() const noexcept { return set_.size(); }
+
+private:
+    std::size_t capacity_, suspects_capacity_;
+    std::unordered_set<NodeId> set_;
+    std::deque<NodeId> order_;      // oldest first
+    std::vector<NodeId> suspects_;  // oldest first; few, searched linearly
+};
+
+}  // namespace kad
