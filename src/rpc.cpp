@@ -68,7 +68,7 @@ void Rpc::send_encoded(const Endpoint& to) {
 krpc::Message Rpc::envelope(std::string_view t) const {
     krpc::Message m;
     m.transaction = std::string(t);
-    m.version = config_.version;
+    if (!config_.version.empty()) m.version = config_.version;  // empty: send no "v"
     return m;
 }
 
@@ -242,7 +242,10 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
 
 void Rpc::learn_methods(const NodeId& id, const krpc::Message& m, Method asked) {
     const auto& resp = std::get<krpc::Response>(m.body);
-    const bool other_client = m.version && !same_client(*m.version, config_.version);
+    // kadnode always says who it is; an answer without "v" comes from another implementation
+    // (bittorrent-dht sends none), unless this node does not send one either.
+    const bool other_client =
+        m.version ? !same_client(*m.version, config_.version) : !config_.version.empty();
     const bool as_find_node = asked == Method::FindValue && !resp.token;
     if (other_client || as_find_node) {
         foreign_.add(id);  // another implementation, or one that took find_value for find_node

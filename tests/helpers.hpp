@@ -58,9 +58,12 @@ std::string encode_query(const std::string& t, const NodeId& from, Args args) {
     return krpc::encode(m);
 }
 
+// An answer from another kadnode node: it says so in "v", as kadnode always does (an answer
+// without "v" marks its node as another implementation, docs/PROTOCOL.md "Mixed networks").
 inline std::string encode_response(const std::string& t, krpc::Response r) {
     krpc::Message m;
     m.transaction = t;
+    m.version = NodeConfig{}.version;
     m.body = std::move(r);
     return krpc::encode(m);
 }

@@ -278,9 +278,8 @@ TEST_CASE("Rpc: which nodes do not speak find_value and store is learnt from the
     m.body = krpc::Response{.id = id_from(3), .token = std::string("t")};
     CHECK(reply(kn, ask(kn, id_from(3), fv), m));
     CHECK_FALSE(f.rpc.foreign().contains(id_from(3)));
-    // A find_value answered as if it were find_node (no token).
+    // A find_value answered as if it were find_node (no token), under our own "v".
     const Endpoint nt = ep("10.0.0.4:1");
-    m.version.reset();
     m.body = krpc::Response{.id = id_from(4)};
     CHECK(reply(nt, ask(nt, id_from(4), fv), m));
     CHECK(f.rpc.foreign().contains(id_from(4)));
@@ -298,5 +297,27 @@ TEST_CASE("Rpc: which nodes do not speak find_value and store is learnt from the
     m.body = krpc::Response{.id = id_from(6)};
     CHECK(reply(quiet, ask(quiet, id_from(6), krpc::FindNodeArgs{id_from(9), std::nullopt}), m));
     CHECK(f.rpc.foreign().contains(id_from(6)));
-    CHECK(f.rpc.foreign().size() == 4);
+    // No "v" at all: kadnode always sends one, so this is another implementation.
+    const Endpoint bare = ep("10.0.0.7:1");
+    m.version.reset();
+    m.body = krpc::Response{.id = id_from(7)};
+    CHECK(reply(bare, ask(bare, id_from(7), krpc::PingArgs{}), m));
+    CHECK(f.rpc.foreign().contains(id_from(7)));
+    CHECK(f.rpc.foreign().size() == 5);
+}
+
+TEST_CASE("Rpc: a node that sends no v itself does not take a missing v for a foreign client",
+          "[rpc]") {
+    NodeConfig config;
+    config.version.clear();
+    RpcFixture f(config);
+    REQUIRE(
+        f.rpc.query(ep("10.0.0.2:1"), id_from(2), f.rpc.make_query(krpc::PingArgs{}), f.record()));
+    const auto q = f.transport.last();
+    CHECK_FALSE(q.version);
+    krpc::Message m;
+    m.transaction = q.transaction;
+    m.body = krpc::Response{.id = id_from(2)};
+    CHECK(f.rpc.handle_reply(ep("10.0.0.2:1"), *krpc::decode(krpc::encode(m))));
+    CHECK_FALSE(f.rpc.foreign().contains(id_from(2)));
 }

@@ -3,10 +3,11 @@
 // mixed network. A get or put asks them find_node instead, so that they still route it, and
 // never counts them among the nodes that hold values (docs/PROTOCOL.md, "Mixed networks").
 //
-// Learnt from their answers: a "v" of another client; a 204 to find_value or store; a
-// find_value answer without a token; or, for an implementation that ignores methods it does not
-// know, a find_value or store left unanswered by a node that then answers another query. Both
-// sets are bounded, the oldest entry giving way, and empty in a network of kadnode nodes.
+// Learnt from their answers: a "v" of another client, or none (kadnode always sends one); a
+// 204 to find_value or store; a find_value answer without a token; or, for an implementation
+// that ignores methods it does not know, a find_value or store left unanswered by a node that
+// then answers another query. Both sets are bounded, the oldest entry giving way, and empty in
+// a network of kadnode nodes.
 
 #include <cstddef>
 #include <deque>

@@ -67,7 +67,9 @@ struct NodeConfig {
     PeerStoreConfig peers{};
     RateLimitConfig rate_limit{};
     krpc::Limits limits{};
-    std::string version = std::string("KN\x00\x01", 4);  // "v": client KN, version 0.1
+    // "v": client KN, version 0.1. Empty: no "v" is sent, and a node's missing "v" no longer
+    // marks it as another implementation (docs/PROTOCOL.md, "Mixed networks").
+    std::string version = std::string("KN\x00\x01", 4);
 };
 
 struct NodeStats {

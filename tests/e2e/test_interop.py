@@ -47,26 +47,36 @@ class JsPeer(base.Proc):
 SEED = "07" * 32  # the bittorrent-dht side's Ed25519 key
 
 
-class Interop(base.Harness):
+class JsHarness(base.Harness):
+    """The harness, with bittorrent-dht nodes beside the kadnode ones."""
+
     def setUp(self):
         super().setUp()
         if shutil.which("node") is None or not os.path.isdir(MODULES):
             self.fail("needs node and tests/interop/node_modules: run tools/test "
                       "(or npm ci in tests/interop)")
+
+    def js(self, host, bootstrap):
+        p = JsPeer(host, bootstrap, self.env)
+        self.procs.append(p)
+        self.assertEqual(p.wait_for(lambda o: "event" in o, 20)["event"], "ready")
+        return p
+
+    def joined_node(self, *extra):
+        p, ready = self.start_json_node(*extra)
+        self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        return p, ready["id"]
+
+
+class Interop(JsHarness):
+    def setUp(self):
+        super().setUp()
         # K1: the hub. J1, J2: bittorrent-dht, each knowing only K1. K2: kadnode, through K1.
         self.k1, ready = self.start_json_node()
         self.hub, self.k1_id = ready["addr"], ready["id"]
         self.j1 = self.js("127.0.0.2", self.hub)
         self.j2 = self.js("127.0.0.3", self.hub)
-        self.k2, k2_ready = self.start_json_node("--bootstrap-addr", self.hub)
-        self.k2_id = k2_ready["id"]
-        self.assertTrue(self.k2.wait_for(lambda o: o.get("event") == "joined")["ok"])
-
-    def js(self, host, hub):
-        p = JsPeer(host, hub, self.env)
-        self.procs.append(p)
-        self.assertEqual(p.wait_for(lambda o: "event" in o, 20)["event"], "ready")
-        return p
+        self.k2, self.k2_id = self.joined_node("--bootstrap-addr", self.hub)
 
     def test_bittorrent_dht_reads_items_only_kadnode_holds(self):
         # Items put by both sides; then the bittorrent-dht nodes stop, and a new one can find
@@ -108,8 +118,7 @@ class Interop(base.Harness):
         j1, j2 = self.j1.op(op="addr"), self.j2.op(op="addr")
         self.k1.kill()
         self.k2.kill()
-        k3, _ = self.start_json_node("--bootstrap-addr", j2["addr"])
-        self.assertTrue(k3.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        k3, _ = self.joined_node("--bootstrap-addr", j2["addr"])
         js_ids = {j1["id"], j2["id"]}
         g = k3.cmd("bget " + imm["target"])
         self.assertEqual((g["ok"], g.get("value"), g.get("local")),
@@ -164,6 +173,35 @@ class Interop(base.Harness):
         self.assertEqual(clients[self.k1_id], "KN 0001", rt)
         self.assertEqual(clients[j1["id"]], "none", rt)  # bittorrent-dht sends no "v"
         self.assertEqual(r["clients"], {"KN 0001": 1, "none": len(clients) - 1}, r)
+
+
+class KadnodeValuesThroughBittorrentDht(JsHarness):
+    """kadnode's own store/find_value in a network that kadnode nodes enter only through
+    bittorrent-dht nodes, which do not know those methods (docs/PROTOCOL.md, "Mixed networks")."""
+
+    def test_put_stores_on_the_kadnode_nodes_and_get_finds_them_through_bittorrent_dht(self):
+        j1 = self.js("127.0.0.2", "127.0.0.1:9")  # knows nobody: port 9 is closed
+        j1_addr = j1.op(op="addr")["addr"]
+        j2 = self.js("127.0.0.3", j1_addr)
+        j2_addr = j2.op(op="addr")["addr"]
+        kad = [self.joined_node("--bootstrap-addr", j1_addr) for _ in range(4)]
+        writer = kad[0][0]
+        # Every other kadnode node is among the k nearest that speak find_value; the
+        # bittorrent-dht nodes route (find_node) but hold nothing and count as no failure.
+        r = writer.cmd("put greeting hello through bittorrent-dht")
+        self.assertEqual((r["ok"], r["stored"], r["refused"], r["failed"]), (True, 3, 0, 0), r)
+        self.assertEqual(writer.cmd("stats")["foreign_nodes"], 2)
+        writer.kill()
+        # A new node that knows only j2 finds the value on a kadnode holder.
+        reader, _ = self.joined_node("--bootstrap-addr", j2_addr)
+        g = reader.cmd("get greeting")
+        self.assertEqual((g["ok"], g.get("value")), (True, "hello through bittorrent-dht"), g)
+        self.assertIn(g["from"]["id"], {i for _, i in kad[1:]}, g)
+        s = reader.cmd("stats")
+        self.assertEqual(s["foreign_nodes"], 2, s)
+        # No find_value was sent where it would go unanswered: bittorrent-dht's answers carry
+        # no "v", which marks them as foreign before any get.
+        self.assertEqual(s["hard_timeouts"], 0, s)
 
 
 if __name__ == "__main__":
