@@ -117,6 +117,11 @@ std::optional<std::string> Rpc::unreachable(const Endpoint& to) const {
     return std::nullopt;
 }
 
+krpc::Want Rpc::want() const {
+    const Transport::Families f = transport_.families();
+    return {.v4 = f.v4, .v6 = f.v6};
+}
+
 void Rpc::respond(const Endpoint& to, std::string_view t, krpc::Response response,
                   std::size_t max_size) {
     krpc::Message m = envelope(t);

@@ -69,7 +69,10 @@ public:
         if (ec) ++owner_.rstats_.send_errors;
     }
 
-    bool can_reach(const Endpoint& to) const override { return owner_.v6_socket_ || to.is_v4(); }
+    // A dual-stack socket ([::]:PORT) reaches both; one bound to an IPv6 address only IPv6.
+    Families families() const override {
+        return {.v4 = !owner_.v6_socket_ || owner_.dual_stack_, .v6 = owner_.v6_socket_};
+    }
 
 private:
     AsioNode& owner_;

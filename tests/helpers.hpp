@@ -20,6 +20,7 @@ public:
     void send(const Endpoint& to, std::string_view datagram) override {
         sent.push_back({to, std::string(datagram)});
     }
+    Families families() const override { return reach; }
     // Decodes the i-th datagram sent (it must decode).
     krpc::Message message(std::size_t i) const {
         auto m = krpc::decode(sent.at(i).bytes);
@@ -36,6 +37,7 @@ public:
         throw std::runtime_error("no reply with transaction " + t);
     }
     std::vector<Sent> sent;
+    Families reach;  // both, unless a test says otherwise
 };
 
 inline Endpoint ep(const char* text) {

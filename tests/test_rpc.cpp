@@ -321,3 +321,24 @@ TEST_CASE("Rpc: a node that sends no v itself does not take a missing v for a fo
     CHECK(f.rpc.handle_reply(ep("10.0.0.2:1"), *krpc::decode(krpc::encode(m))));
     CHECK_FALSE(f.rpc.foreign().contains(id_from(2)));
 }
+
+TEST_CASE("Rpc: every query answered with nodes says which families it wants (BEP 32)", "[rpc]") {
+    RpcFixture f;
+    f.transport.reach = {.v4 = true, .v6 = false};
+    const krpc::Want v4_only{.v4 = true, .v6 = false};
+    auto want_of = [&](auto args) {
+        using Args = decltype(args);
+        REQUIRE(f.rpc.query(ep("10.0.0.2:1"), std::nullopt, f.rpc.make_query(args), f.record()));
+        return std::get<Args>(std::get<krpc::Query>(f.transport.last().body).args).want;
+    };
+    CHECK(want_of(krpc::FindNodeArgs{id_from(5), std::nullopt}) == v4_only);
+    CHECK(want_of(krpc::FindValueArgs{id_from(5), std::nullopt}) == v4_only);
+    CHECK(want_of(krpc::GetPeersArgs{id_from(5), std::nullopt}) == v4_only);
+    CHECK(want_of(krpc::GetArgs{id_from(5), std::nullopt, std::nullopt}) == v4_only);
+    CHECK(want_of(krpc::SampleInfohashesArgs{id_from(5), std::nullopt}) == v4_only);
+    // A dual-stack socket wants both; a want given by the caller is kept.
+    f.transport.reach = {};
+    CHECK(want_of(krpc::FindNodeArgs{id_from(5), std::nullopt}) == krpc::Want{true, true});
+    CHECK(want_of(krpc::FindNodeArgs{id_from(5), krpc::Want{false, true}}) ==
+          krpc::Want{false, true});
+}

@@ -83,3 +83,48 @@ TEST_CASE("after close, operations complete with 'closed'", "[runtime]") {
     REQUIRE(got);
     CHECK(got->error == "closed");
 }
+
+TEST_CASE("a node's queries want the address families its socket reaches (BEP 32)", "[runtime]") {
+    struct Case {
+        const char* bind;
+        const char* listener;  // where a plain socket waits for the node's find_node
+        krpc::Want want;
+    };
+    const Case c = GENERATE(Case{"127.0.0.1:0", "127.0.0.1", {.v4 = true, .v6 = false}},
+                            Case{"[::1]:0", "::1", {.v4 = false, .v6 = true}},
+                            Case{"[::]:0", "::1", {.v4 = true, .v6 = true}});
+    INFO(c.bind);
+    boost::asio::io_context io;
+    RuntimeConfig config;
+    config.bind = *Endpoint::parse(c.bind);
+    AsioNode node(io, config);
+    namespace ip = boost::asio::ip;
+    ip::udp::socket listener(io, ip::udp::endpoint(ip::make_address(c.listener), 0));
+    const auto at = listener.local_endpoint();
+    const std::string to =
+        at.address().is_v6() ? "[" + at.address().to_string() + "]" : at.address().to_string();
+    node.async_find_node(*Endpoint::parse(to + ":" + std::to_string(at.port())), std::nullopt,
+                         test::id_from(5), [](const FindNodeResult&) {});
+    std::array<char, 1500> buf{};
+    ip::udp::endpoint from;
+    std::size_t n = 0;
+    listener.async_receive_from(boost::asio::buffer(buf), from,
+                                [&](boost::system::error_code, std::size_t got) { n = got; });
+    io.run_for(1s);
+    REQUIRE(n > 0);
+    const auto m = krpc::decode(std::string_view(buf.data(), n));
+    REQUIRE(m);
+    const auto& args = std::get<krpc::FindNodeArgs>(std::get<krpc::Query>(m->body).args);
+    REQUIRE(args.want);
+    CHECK(*args.want == c.want);
+    // What it does not want, it cannot reach: said before anything is sent.
+    if (!c.want.v4) {
+        std::optional<PingResult> ping;
+        node.async_ping(*Endpoint::parse("127.0.0.1:9"), std::nullopt,
+                        [&](const PingResult& r) { ping = r; });
+        io.restart();
+        io.run_for(100ms);
+        REQUIRE(ping);
+        CHECK(ping->error == "cannot reach 127.0.0.1:9 from this socket");
+    }
+}

@@ -60,6 +60,9 @@ public:
     // A query from this node: `args` (krpc::PingArgs, ...) with our ID.
     template <class Args>
     krpc::Query make_query(Args args) const {
+        if constexpr (requires { args.want; }) {
+            if (!args.want) args.want = want();  // BEP 32: contacts this node can reach
+        }
         krpc::Query q;
         q.id = self_;
         q.args = std::move(args);
@@ -68,6 +71,9 @@ public:
     // Why a query to `to` cannot be sent, if it cannot: an unusable address, or one of a family
     // the transport cannot reach.
     std::optional<std::string> unreachable(const Endpoint& to) const;
+    // BEP 32 "want": the families of contacts this node asks for, those it can reach. Every
+    // query whose answer carries nodes says it.
+    krpc::Want want() const;
     // Answers the query with transaction `t`. With `max_size`, the reply's node list is cut from
     // the farthest end until the datagram fits (a node list beside an item).
     void respond(const Endpoint& to, std::string_view t, krpc::Response response,

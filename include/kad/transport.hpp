@@ -12,10 +12,22 @@ namespace kad {
 // the node.
 class Transport {
 public:
+    // The address families send() can reach.
+    struct Families {
+        bool v4 = true;
+        bool v6 = true;
+    };
+
     virtual ~Transport() = default;
     virtual void send(const Endpoint& to, std::string_view datagram) = 0;
-    // Whether send() can reach this address at all (an IPv4-only socket cannot reach IPv6).
-    virtual bool can_reach(const Endpoint&) const { return true; }
+    // Which families send() can reach at all (an IPv4 socket cannot reach IPv6 peers, nor a
+    // socket bound to one IPv6 address IPv4 ones). The node's queries ask for contacts of these
+    // families (BEP 32 "want").
+    virtual Families families() const { return {}; }
+    bool can_reach(const Endpoint& to) const {
+        const Families f = families();
+        return to.is_v6() ? f.v6 : f.v4;
+    }
 };
 
 }  // namespace kad

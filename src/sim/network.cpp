@@ -16,6 +16,11 @@ public:
     void send(const Endpoint& to, std::string_view datagram) override {
         net_.send(self_, to, datagram);
     }
+    // A simulated host has one address, so one family.
+    Families families() const override {
+        const bool v6 = net_.endpoint(self_).is_v6();
+        return {.v4 = !v6, .v6 = v6};
+    }
 
 private:
     Network& net_;
