@@ -514,13 +514,17 @@ private:
         signals_.cancel();
     }
 
+    // Writes to either store (kadnode's items, BEP 44 items) since the node started.
+    static std::uint64_t changes(const kad::Node& n) {
+        return n.storage().changes() + n.item_store().changes();
+    }
+
     void schedule_save() {
         save_timer_.expires_after(opts_.save_interval);
         save_timer_.async_wait([this](const boost::system::error_code& ec) {
             if (ec || stopping_) return;
             const auto& n = node_->node();
-            if (n.storage().changes() != saved_changes_ ||
-                n.routing_table().size() != saved_contacts_) {
+            if (changes(n) != saved_changes_ || n.routing_table().size() != saved_contacts_) {
                 save_state();
             }
             schedule_save();
@@ -532,7 +536,7 @@ private:
         const auto& n = node_->node();
         try {
             state_dir_->save(node_->snapshot());
-            saved_changes_ = n.storage().changes();
+            saved_changes_ = changes(n);
             saved_contacts_ = n.routing_table().size();
         } catch (const std::exception& e) {
             // Keep serving: the next save may work (a full disk frees up).

@@ -106,7 +106,8 @@ namespace {
 
 // The BEP 44 items a node holds, for ls: immutable and mutable, with their values as a person
 // reads them. Appends lines to `text`.
-json bep44_items(const kad::Storage& store, kad::TimePoint now, std::string& text) {
+json bep44_items(const kad::Node& node, kad::TimePoint now, std::string& text) {
+    const kad::Storage& store = node.item_store();
     json list = json::array();
     if (store.size() == 0) return list;
     text += "\n" + plural(store.size(), "BEP 44 item", "BEP 44 items");
@@ -116,15 +117,20 @@ json bep44_items(const kad::Storage& store, kad::TimePoint now, std::string& tex
         json j = {{"target", target.to_hex()},
                   {"mutable", is_mutable},
                   {"bencoded", item.value},
-                  {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()}};
+                  {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()},
+                  {"original", item.original}};
         text += "\n  " + target.to_hex() + "  " + bencoded_text(item.value);
-        if (is_mutable) {
-            j["seq"] = item.seq;
-            text += "  (mutable, seq " + std::to_string(item.seq) + ", expires in " +
-                    span_text(ttl) + ")";
-        } else {
-            text += "  (immutable, expires in " + span_text(ttl) + ")";
+        text +=
+            is_mutable ? "  (mutable, seq " + std::to_string(item.seq) + ", " : "  (immutable, ";
+        text += "expires in " + span_text(ttl);
+        if (is_mutable) j["seq"] = item.seq;
+        if (auto due = node.item_refresh().due(target)) {
+            // Ours: put again before it expires, here and on the nodes nearest it.
+            const auto in = std::max(kad::Duration::zero(), *due - now);
+            j["refresh_in_s"] = std::chrono::duration_cast<std::chrono::seconds>(in).count();
+            text += ", published here, put again in " + span_text(in);
         }
+        text += ")";
         list.push_back(j);
     }
     return list;
@@ -287,8 +293,7 @@ void Shell::run(std::string_view line, Done done) {
                         std::to_string(it->seq) + ", expires in " + span_text(ttl) +
                         (it->original ? ", published here" : "") + ")";
             }
-            json data = {{"items", list},
-                         {"bep44", bep44_items(node_.node().item_store(), now, text)}};
+            json data = {{"items", list}, {"bep44", bep44_items(node_.node(), now, text)}};
             return done(ok(cmd, text, data));
         }
 
@@ -389,6 +394,8 @@ void Shell::run(std::string_view line, Done done) {
                 {"bad_items", s.bad_items},
                 {"republished", s.republished},
                 {"refreshed_originals", s.refreshed_originals},
+                {"items_refreshed", s.items_refreshed},
+                {"items_superseded", s.items_superseded},
                 {"republish_stores", s.republish_stores},
                 {"handoffs", s.handoffs},
                 {"handoff_stores", s.handoff_stores},

@@ -66,6 +66,29 @@ private:
     Node& node_;
 };
 
+// ItemRefresh's puts, done with the node's operation.
+class Node::ItemActions final : public ItemRefresh::Actions {
+public:
+    explicit ItemActions(Node& node) : node_(node) {}
+
+    bool put_again(const StoredItem& item) override {
+        ItemRefresh* refresh = &node_.item_refresh_;
+        node_.ops_->start<ops::ItemPutOp>(
+            *node_.ctx_, ops::ItemPut{ops::item_of(item), std::nullopt, std::nullopt},
+            [refresh, target = item.target](const ItemPutResult& r) {
+                if (r.ok && r.stored_locally) refresh->on_published(target);
+                using O = ItemRefresh::Outcome;
+                refresh->done(target, r.ok                            ? O::Stored
+                                      : r.code == Failure::Superseded ? O::Superseded
+                                                                      : O::Failed);
+            });
+        return true;
+    }
+
+private:
+    Node& node_;
+};
+
 Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSource& rng,
            TimePoint now)
     : config_(checked(std::move(config))),
@@ -85,6 +108,8 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       ops_(std::make_unique<ops::Operations>()),
       actions_(std::make_unique<Actions>(*this)),
       maintenance_(config_, now_, table_, storage_, rng, stats_, *actions_),
+      item_actions_(std::make_unique<ItemActions>(*this)),
+      item_refresh_(config_, now_, items_, stats_, *item_actions_),
       ctx_(std::make_unique<ops::Context>(ops::Context{config_, id_, now_, rng_, log_, stats_,
                                                        table_, storage_, items_, peers_, seen_,
                                                        rpc_, *ops_, maintenance_})) {
@@ -115,7 +140,8 @@ void Node::advance(TimePoint now) {
 
 TimePoint Node::next_timeout() const {
     return std::min({rpc_.next_deadline(), tokens_.next_rotation(), storage_.next_expiry(),
-                     items_.next_expiry(), peers_.next_expiry(), maintenance_.next_due()});
+                     items_.next_expiry(), peers_.next_expiry(), maintenance_.next_due(),
+                     item_refresh_.next_due()});
 }
 
 void Node::handle_timeout(TimePoint now) {
@@ -123,6 +149,7 @@ void Node::handle_timeout(TimePoint now) {
     rpc_.expire();
     tokens_.rotate_if_due(now_);
     maintenance_.run();
+    if (item_refresh_.next_due() <= now_) item_refresh_.run();
 }
 
 // ---- receiving ----------------------------------------------------------------------------------
@@ -269,11 +296,22 @@ void Node::get_item(TimePoint now, const NodeId& target, std::string salt,
     ops_->start<ops::ItemGetOp>(*ctx_, target, std::move(salt), std::move(cb));
 }
 
+Callback<ItemPutResult> Node::published(Callback<ItemPutResult> cb) {
+    // Ours from now on: put again before it expires (ItemRefresh).
+    return [this, cb = std::move(cb)](const ItemPutResult& r) {
+        if (r.stored_locally) {
+            item_refresh_.on_published(r.target);
+            if (!r.ok) item_refresh_.retry(r.target);  // kept here only: out again soon
+        }
+        if (cb) cb(r);
+    };
+}
+
 void Node::put_item(TimePoint now, bep44::Item item, std::optional<std::int64_t> cas,
                     Callback<ItemPutResult> cb) {
     advance(now);
     ops_->start<ops::ItemPutOp>(*ctx_, ops::ItemPut{std::move(item), std::nullopt, cas},
-                                std::move(cb));
+                                published(std::move(cb)));
 }
 
 void Node::put_mutable(TimePoint now, const Ed25519KeyPair& key, std::string salt,
@@ -283,7 +321,7 @@ void Node::put_mutable(TimePoint now, const Ed25519KeyPair& key, std::string sal
     item.value = std::move(value);
     item.salt = std::move(salt);
     ops_->start<ops::ItemPutOp>(*ctx_, ops::ItemPut{std::move(item), key, std::nullopt},
-                                std::move(cb));
+                                published(std::move(cb)));
 }
 
 void Node::lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb) {
@@ -321,6 +359,17 @@ StoreResult Node::restore(StoredItem item) {
     const NodeId target = NodeId::from_key(item.key);
     const StoreResult r = storage_.restore(std::move(item));
     if (r == StoreResult::Stored) maintenance_.on_restored(target);
+    return r;
+}
+
+std::optional<StoreResult> Node::restore_item(StoredItem item) {
+    const bep44::Item bi = ops::item_of(item);
+    const NodeId target = bi.target();
+    // A state file is checked like an answer from the network: only a value whose hash or
+    // signature matches comes back.
+    if (!bep44::problem(bi, target).empty()) return std::nullopt;
+    const StoreResult r = items_.restore(std::move(item), target);
+    if (r == StoreResult::Stored) item_refresh_.on_restored(target);
     return r;
 }
 

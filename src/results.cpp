@@ -30,6 +30,8 @@ std::string_view to_string(Failure f) noexcept {
             return "not_found";
         case Failure::SeqExhausted:
             return "seq_exhausted";
+        case Failure::Superseded:
+            return "superseded";
     }
     return "unknown";
 }

@@ -172,18 +172,23 @@ SavedState AsioNode::snapshot() const {
     s.id = node.id();
     s.port = local_endpoint().port();
     for (const Contact* c : node.routing_table().all()) s.contacts.push_back({c->id, c->endpoint});
-    for (const auto& [target, item] : node.storage().items()) {
-        SavedItem si;
-        si.key = item.key;
-        si.value = item.value;
-        si.seq = item.seq;
-        si.expires = to_wall(item.expires);
-        si.ttl = item.ttl;
-        si.original = item.original;
-        si.published_at = to_wall(item.published_at);
-        if (!item.source.is_unspecified()) si.source = item.source;
-        s.items.push_back(std::move(si));
-    }
+    auto save = [&](const Storage& store, std::vector<SavedItem>& out) {
+        for (const auto& [target, item] : store.items()) {
+            SavedItem si;
+            si.key = item.key;
+            si.value = item.value;
+            si.seq = item.seq;
+            si.expires = to_wall(item.expires);
+            si.ttl = item.ttl;
+            si.original = item.original;
+            si.published_at = to_wall(item.published_at);
+            if (!item.source.is_unspecified()) si.source = item.source;
+            si.signature = item.signature;
+            out.push_back(std::move(si));
+        }
+    };
+    save(node.storage(), s.items);
+    save(node.item_store(), s.bep44_items);
     return s;
 }
 
@@ -193,9 +198,7 @@ std::size_t AsioNode::restore(const SavedState& state) {
     auto to_steady = [&](WallClock::time_point t) {
         return now + std::chrono::duration_cast<Duration>(t - wall);
     };
-    std::size_t restored = 0;
-    for (const auto& si : state.items) {
-        if (si.expires <= wall) continue;  // its life ran out while we were down
+    auto stored_item = [&](const SavedItem& si) {
         StoredItem item;
         item.key = si.key;
         item.value = si.value;
@@ -206,7 +209,19 @@ std::size_t AsioNode::restore(const SavedState& state) {
         item.original = si.original;
         item.published_at = to_steady(si.published_at);
         if (si.source) item.source = *si.source;
-        if (accepted(driver_->node().restore(std::move(item)))) ++restored;
+        item.signature = si.signature;
+        return item;
+    };
+    Node& node = driver_->node();
+    std::size_t restored = 0;
+    for (const auto& si : state.items) {
+        if (si.expires <= wall) continue;  // its life ran out while we were down
+        if (accepted(node.restore(stored_item(si)))) ++restored;
+    }
+    for (const auto& si : state.bep44_items) {
+        if (si.expires <= wall) continue;
+        const auto r = node.restore_item(stored_item(si));
+        if (r && accepted(*r)) ++restored;
     }
     rearm();
     return restored;

@@ -35,6 +35,21 @@ std::int64_t whole_ms(Duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
+bencode::Value item_dict(const SavedItem& it) {
+    using bencode::Value;
+    bencode::Dict item;
+    item.emplace("e", Value(unix_ms(it.expires)));
+    item.emplace("k", Value(it.key));
+    item.emplace("o", Value(std::int64_t{it.original ? 1 : 0}));
+    item.emplace("p", Value(unix_ms(it.published_at)));
+    item.emplace("s", Value(it.seq));
+    if (!it.signature.empty()) item.emplace("sig", Value(it.signature));
+    item.emplace("t", Value(whole_ms(it.ttl)));
+    item.emplace("v", Value(it.value));
+    if (it.source) item.emplace("w", Value(it.source->compact()));
+    return Value(std::move(item));
+}
+
 }  // namespace
 
 std::string encode_state(const SavedState& s) {
@@ -44,20 +59,15 @@ std::string encode_state(const SavedState& s) {
     List contacts;
     for (const auto& c : s.contacts)
         contacts.emplace_back(std::string(c.id.raw()) + c.endpoint.compact());
-    List items;
-    for (const auto& it : s.items) {
-        Dict item;
-        item.emplace("e", Value(unix_ms(it.expires)));
-        item.emplace("k", Value(it.key));
-        item.emplace("o", Value(std::int64_t{it.original ? 1 : 0}));
-        item.emplace("p", Value(unix_ms(it.published_at)));
-        item.emplace("s", Value(it.seq));
-        item.emplace("t", Value(whole_ms(it.ttl)));
-        item.emplace("v", Value(it.value));
-        if (it.source) item.emplace("w", Value(it.source->compact()));
-        items.emplace_back(std::move(item));
-    }
+    auto items_of = [](const std::vector<SavedItem>& saved) {
+        List items;
+        for (const auto& it : saved) items.emplace_back(item_dict(it));
+        return items;
+    };
+    List items = items_of(s.items);
+    List bep44 = items_of(s.bep44_items);
     Dict top;
+    top.emplace("bep44", Value(std::move(bep44)));
     top.emplace("contacts", Value(std::move(contacts)));
     top.emplace("id", Value(std::string(s.id.raw())));
     top.emplace("items", Value(std::move(items)));
@@ -130,6 +140,10 @@ Expected<SavedItem> parse_item(const bencode::Value& v) {
     if (const auto* w = field(item, "w", bencode::Type::String)) {
         si.source = Endpoint::from_compact(w->as_string());
     }
+    // So did "sig" (BEP 44 mutable items); the node checks it when it restores the item.
+    if (const auto* sig = field(item, "sig", bencode::Type::String)) {
+        si.signature = sig->as_string();
+    }
     return si;
 }
 
@@ -171,6 +185,16 @@ Expected<SavedState> decode_state(std::string_view file) {
         auto item = parse_item(v);
         if (!item) return unexpected(item.error());
         s.items.push_back(std::move(*item));
+    }
+    // "bep44" came later in version 1: a file without it holds no BEP 44 items.
+    if (d.contains("bep44")) {
+        const auto* bep44 = field(d, "bep44", bencode::Type::List);
+        if (!bep44) return malformed("bep44 is not a list");
+        for (const auto& v : bep44->as_list()) {
+            auto item = parse_item(v);
+            if (!item) return unexpected(item.error());
+            s.bep44_items.push_back(std::move(*item));
+        }
     }
     return s;
 }

@@ -218,9 +218,9 @@ StoreResult Storage::insert(TimePoint now, const NodeId& target, const Write& w,
     return StoreResult::Stored;
 }
 
-StoreResult Storage::restore(StoredItem item) {
+StoreResult Storage::restore(StoredItem item, std::optional<NodeId> at) {
     if (auto sizes = check_sizes(item.key, item.value); sizes != StoreResult::Stored) return sizes;
-    item.target = NodeId::from_key(item.key);
+    item.target = at ? *at : NodeId::from_key(item.key);
     if (auto it = items_.find(item.target); it != items_.end()) {
         if (item.seq < it->second.seq) return StoreResult::SeqTooLow;
         erase(item.target);
@@ -242,6 +242,13 @@ void Storage::set_published(const NodeId& target, TimePoint at) {
     if (auto it = items_.find(target); it != items_.end()) {
         it->second.original = true;
         it->second.published_at = at;
+        ++changes_;
+    }
+}
+
+void Storage::set_original(const NodeId& target, bool original) {
+    if (auto it = items_.find(target); it != items_.end() && it->second.original != original) {
+        it->second.original = original;
         ++changes_;
     }
 }

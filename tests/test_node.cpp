@@ -1141,3 +1141,56 @@ TEST_CASE("BEP 43: a read-only node answers nothing and says so in its queries",
     CHECK(pong->ok);
     CHECK(f.node.routing_table().size() == 1);
 }
+
+TEST_CASE("a BEP 44 item comes back from a state file only if its hash or signature matches",
+          "[node]") {
+    Fixture f;
+    const Ed25519KeyPair key = ed25519_key_pair(Ed25519Seed{4, 2});
+    const bep44::Item item = bep44::make_mutable(key, "s", 5, "5:hello");
+    auto saved = [&](const bep44::Item& i) {
+        StoredItem s;
+        s.key = bep44::storage_key(i.public_key, i.salt);
+        s.value = i.value;
+        s.seq = i.seq;
+        s.signature = i.signature;
+        s.expires = f.now + 1h;
+        s.ttl = 2h;
+        s.original = true;
+        s.published_at = f.now - 1h;
+        return s;
+    };
+    bep44::Item forged = item;
+    forged.value = "5:world";  // the signature is over "hello"
+    CHECK_FALSE(f.node.restore_item(saved(forged)));
+    CHECK(f.node.item_store().size() == 0);
+    const auto r = f.node.restore_item(saved(item));
+    REQUIRE(r);
+    CHECK(*r == StoreResult::Stored);
+    const StoredItem* held = f.node.item_store().find(item.target());
+    REQUIRE(held);
+    CHECK(held->signature == item.signature);
+    // Ours: put again half an hour from now (1.5 h after it was last put).
+    CHECK(f.node.item_refresh().due(item.target()) == f.now + 30min);
+    // An immutable item is checked against its hash the same way.
+    StoredItem imm;
+    imm.value = "3:abc";
+    imm.expires = f.now + 1h;
+    CHECK(f.node.restore_item(imm) == StoreResult::Stored);
+    CHECK(f.node.item_store().find(bep44::immutable_target("3:abc")));
+    imm.value = "3:ab";  // not one bencoded value
+    CHECK_FALSE(f.node.restore_item(imm));
+}
+
+TEST_CASE("a BEP 44 item put with nobody to ask is kept here and put again a minute later",
+          "[node]") {
+    Fixture f;
+    std::optional<ItemPutResult> r;
+    f.node.put_item(f.now, bep44::make_immutable("5:alone"), std::nullopt,
+                    [&](const ItemPutResult& x) { r = x; });
+    REQUIRE(r);
+    CHECK_FALSE(r->ok);
+    CHECK(r->code == Failure::NoContacts);
+    CHECK(r->stored_locally);
+    CHECK(f.node.item_refresh().due(r->target) == f.now + ItemRefresh::kRetry);
+    CHECK(f.node.item_store().find(r->target)->original);
+}

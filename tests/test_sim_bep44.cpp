@@ -114,11 +114,13 @@ TEST_CASE("BEP 44: a mutable item's newest version wins, and only its key can ch
     CHECK_FALSE(g.ok);
     CHECK(net.node(reader).stats().bad_items > 0);
 
-    // Replaying the old version (a stale seq) changes nothing.
+    // Replaying the old version (a stale seq) changes nothing: the put's lookup finds seq 2,
+    // so the old one is not sent (every holder would refuse it with 302, test_node.cpp).
     const auto stale = put(net, 60, first.item);
     CHECK_FALSE(stale.ok);
-    CHECK(stale.code == Failure::Refused);
-    CHECK(stale.error.find("302") != std::string::npos);
+    CHECK(stale.code == Failure::Superseded);
+    CHECK(stale.error == "a newer version (seq 2) is in the network");
+    CHECK(stale.stored == 0);
     const auto after_replay =
         get(net, outsider(net, first.target, reader + 1), first.target, "profile");
     REQUIRE(after_replay.item);
@@ -132,4 +134,36 @@ TEST_CASE("BEP 44: a mutable item's newest version wins, and only its key can ch
     const auto still = get(net, reader, first.target, "profile");
     REQUIRE(still.item);
     CHECK(still.item->value == "7:goodbye");
+}
+
+TEST_CASE(
+    "BEP 44: the publisher keeps its items alive past the storing nodes' 2 hours, until "
+    "it stops",
+    "[sim][bep44]") {
+    sim::Network net(67, lan());
+    REQUIRE(sim::grow(net, 60).size() == 60);
+    const bep44::Item imm = bep44::make_immutable("9:long-term");
+    REQUIRE(put(net, 3, imm).ok);
+    const auto m = put_mutable(net, 3, kKey, "s", "7:on-call");
+    REQUIRE(m.ok);
+    const NodeConfig config;
+    REQUIRE(config.item_ttl == 2h);
+    // Five hours: the first copies would be gone after two, had the publisher not put them again.
+    net.run_for(5h);
+    CHECK(net.node(3).stats().items_refreshed >= 6);  // each item at 1.5 h, 3 h and 4.5 h
+    CHECK(net.node(3).stats().items_superseded == 0);
+    CHECK(holders(net, imm.target()) >= 20);
+    CHECK(holders(net, m.target) >= 20);
+    const auto g = get(net, outsider(net, m.target, 30), m.target, "s");
+    REQUIRE(g.ok);
+    CHECK(g.item->value == "7:on-call");
+    CHECK(g.item->seq == m.item.seq);  // the same signed version, not a new one
+    // The publisher stops: within another item_ttl every copy is gone.
+    net.kill(3);
+    net.run_for(2h + 1min);
+    auto others_holding = [&](const NodeId& target) {
+        return holders(net, target) - (net.node(3).item_store().find(target) ? 1 : 0);
+    };
+    CHECK(others_holding(imm.target()) == 0);
+    CHECK(others_holding(m.target) == 0);
 }

@@ -29,6 +29,7 @@
 
 #include "kad/bencode.hpp"
 #include "kad/endpoint.hpp"
+#include "kad/item_refresh.hpp"
 #include "kad/krpc.hpp"
 #include "kad/log.hpp"
 #include "kad/lookup.hpp"
@@ -120,6 +121,11 @@ public:
 
     // Puts back an item saved before a restart (kad/state.hpp), keeping its expiry and flags.
     StoreResult restore(StoredItem item);
+    // The same for a BEP 44 item (its target computed here). Nothing if its hash or signature
+    // does not match its value: a damaged or forged state file. Ours (original) are refreshed.
+    std::optional<StoreResult> restore_item(StoredItem item);
+    // The BEP 44 items this node put and keeps alive (ItemRefresh).
+    const ItemRefresh& item_refresh() const noexcept { return item_refresh_; }
 
     // A peer said it is leaving (LAN discovery): forget it rather than wait for it to fail.
     void forget(const NodeId& id, const Endpoint& ep) { table_.remove(id, ep); }
@@ -172,6 +178,8 @@ private:
     class Actions;
 
     void advance(TimePoint now);
+    // Wraps a put's callback: an item this node put is refreshed from then on.
+    Callback<ItemPutResult> published(Callback<ItemPutResult> cb);
     // Charges a datagram to its source's rate limit: false means drop it.
     bool admit(const Endpoint& from);
     void on_malformed(const Endpoint& from, const krpc::DecodeFailure& f);
@@ -197,6 +205,9 @@ private:
     std::unique_ptr<ops::Operations> ops_;
     std::unique_ptr<Actions> actions_;
     Maintenance maintenance_;
+    class ItemActions;
+    std::unique_ptr<ItemActions> item_actions_;
+    ItemRefresh item_refresh_;
     std::unique_ptr<ops::Context> ctx_;
     bencode::Document scratch_;  // decoding, reused
     bool joined_ = false;

@@ -36,6 +36,7 @@ enum class Failure : std::uint8_t {
     WrongId,       // "wrong_id": the node at that address answered with another ID
     NotFound,      // "not_found": a get that asked the nodes nearest the key; none holds it
     SeqExhausted,  // "seq_exhausted": the newest version has the largest seq there is
+    Superseded,    // "superseded": a newer version than the one being put is in the network
 };
 std::string_view to_string(Failure f) noexcept;
 

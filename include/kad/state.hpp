@@ -1,6 +1,7 @@
 #pragma once
 // A node's state on disk (--state-dir): its ID and port, its routing contacts, and the items it
-// stores with their remaining lives, so that it comes back from a restart or a crash as it was.
+// stores (kadnode's and BEP 44's) with their remaining lives, so that it comes back from a
+// restart or a crash as it was.
 //
 // The file is written atomically (a temporary file, fsync, rename, fsync of the directory), is
 // versioned, and carries a SHA-256 of its contents: a damaged or truncated file is detected on
@@ -32,6 +33,7 @@ struct SavedItem {
     bool original = false;
     WallClock::time_point published_at{};
     std::optional<Endpoint> source;  // who wrote this version (its storage quota); none: us
+    std::string signature;           // BEP 44 mutable items: the signature of this version
 };
 
 struct SavedState {
@@ -40,6 +42,9 @@ struct SavedState {
     std::uint16_t port = 0;
     std::vector<krpc::NodeInfo> contacts;
     std::vector<SavedItem> items;
+    // BEP 44 items: the key is empty (immutable) or the public key then the salt (mutable); the
+    // value is the bencoded "v". Checked again when restored (Node::restore_item).
+    std::vector<SavedItem> bep44_items;
 };
 
 std::string encode_state(const SavedState& s);

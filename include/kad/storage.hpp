@@ -94,10 +94,12 @@ public:
     // the sizes are within the limits.
     std::string size_error(std::string_view key, std::string_view value) const;
 
-    // Puts back an item as it was saved (persistence), keeping its expiry and flags. Refused
-    // like store() for size and limits, or if an item with a higher seq is already there.
-    StoreResult restore(StoredItem item);
+    // Puts back an item as it was saved (persistence), keeping its expiry and flags, at `at`
+    // (BEP 44 items), or SHA-1 of its key. Refused like store() for size and limits, or if an
+    // item with a higher seq is already there.
+    StoreResult restore(StoredItem item, std::optional<NodeId> at = std::nullopt);
     void set_published(const NodeId& target, TimePoint at);
+    void set_original(const NodeId& target, bool original);
 
     const StoredItem* find(const NodeId& target) const;
     bool erase(const NodeId& target);

@@ -231,6 +231,15 @@ void ItemPutOp::check() {
             result_.fail(Failure::SeqExhausted, "the newest version has the largest seq there is");
             return finish();
         }
+        if (!put_.signer && newest_ && newest_->seq > put_.item.seq) {
+            // A signed version given as it is: every node holding the newer one would refuse
+            // it (302), so it is not sent.
+            take_counts();
+            result_.fail(
+                Failure::Superseded,
+                "a newer version (seq " + std::to_string(newest_->seq) + ") is in the network");
+            return finish();
+        }
         const bep44::Item& item = put_.item;
         const std::string key =
             item.is_mutable() ? bep44::storage_key(item.public_key, item.salt) : std::string();

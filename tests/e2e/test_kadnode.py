@@ -648,6 +648,30 @@ class StateTests(Harness):
         self.assertNotEqual(other, pk)
         self.assertEqual(e.cmd("mput v5")["public_key"], other)
 
+    def test_bep44_items_come_back_after_a_restart_still_published_here(self):
+        d = os.path.join(self.tmp, "n")
+        other, o_ready = self.start_json_node()
+        p, ready = self.state_node(d, "--bootstrap-addr", o_ready["addr"])
+        self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        imm = p.cmd("bput kept across restarts")
+        mut = p.cmd("mput --salt s signed and kept")
+        self.assertTrue(imm["ok"] and mut["ok"], (imm, mut))
+        p.close_stdin()
+        self.assertEqual(p.wait(), 0)  # a clean stop saves
+        p, _ = self.state_node(d, "--bootstrap-addr", o_ready["addr"])
+        items = {i["target"]: i for i in p.cmd("ls")["bep44"]}
+        self.assertEqual(set(items), {imm["target"], mut["target"]}, items)
+        for i in items.values():
+            self.assertTrue(i["original"], i)
+            self.assertTrue(0 <= i["refresh_in_s"] <= 90 * 60, i)  # 1.5 h after the last put
+        self.assertEqual(items[mut["target"]]["seq"], mut["seq"])
+        g = p.cmd(f"mget {mut['public_key']} s")
+        self.assertEqual((g["ok"], g["value"], g["seq"]), (True, "signed and kept", mut["seq"]), g)
+        # The node it put them on holds them as a peer's items, not as its own.
+        theirs = {i["target"]: i for i in other.cmd("ls")["bep44"]}
+        self.assertEqual(set(theirs), set(items))
+        self.assertFalse(any(i["original"] or "refresh_in_s" in i for i in theirs.values()))
+
     def test_a_damaged_state_file_is_set_aside(self):
         d = os.path.join(self.tmp, "n")
         p, r = self.state_node(d)
