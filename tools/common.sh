@@ -10,6 +10,7 @@ KAD_PACKAGES=(
     catch2 nlohmann-json3-dev libbenchmark-dev python3-opendht
     clang libclang-rt-14-dev clang-format clang-tidy
     python3 tmux iproute2 procps
+    python3-libtorrent python3-cryptography tshark
 )
 
 kad_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -5,8 +5,11 @@ bittorrent-dht node bootstraps from the first kadnode node and knows nothing els
 one finds of the other went through kadnode's answers, and whatever kadnode finds of them went
 through theirs.
 
-Run: test_interop.py PATH/TO/kadnode [unittest args]. Needs node and tests/interop/node_modules
-(tools/test runs npm ci there).
+Every test captures loopback (dumpcap) and ends by checking, with tshark, that every datagram a
+kadnode node sent decodes as bt-dht with no malformed field (tests/e2e/capture.py).
+
+Run: test_interop.py PATH/TO/kadnode [unittest args]. Needs root (the capture), dumpcap and
+tshark, node and tests/interop/node_modules (tools/test runs npm ci there).
 """
 
 import hashlib
@@ -17,6 +20,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import capture  # noqa: E402  (dumpcap, and tshark's reading of the capture)
 import test_kadnode as base  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,16 +49,47 @@ class JsPeer(base.Proc):
 
 
 SEED = "07" * 32  # the bittorrent-dht side's Ed25519 key
+DROPPED = base.DROPPED
 
 
 class JsHarness(base.Harness):
-    """The harness, with bittorrent-dht nodes beside the kadnode ones."""
+    """The harness, with bittorrent-dht nodes beside the kadnode ones, and loopback captured."""
 
     def setUp(self):
         super().setUp()
         if shutil.which("node") is None or not os.path.isdir(MODULES):
             self.fail("needs node and tests/interop/node_modules: run tools/test "
                       "(or npm ci in tests/interop)")
+        if os.geteuid() != 0 or not (shutil.which("dumpcap") and shutil.which("tshark")):
+            self.fail("needs root, dumpcap and tshark to capture loopback (tools/test installs "
+                      "tshark; run it as root)")
+        self.capture = capture.Capture(os.path.join(self.tmp, "interop.pcap"))
+        self.procs.append(self.capture)
+        self.kadnode = {}  # endpoint -> process, of every kadnode node started
+
+    def start_json_node(self, *extra):
+        p, ready = super().start_json_node(*extra)
+        self.kadnode[ready["addr"]] = p
+        return p, ready
+
+    def check_capture(self, *living):
+        """What every test ends with: the kadnode nodes still running (these processes) dropped
+        nothing bittorrent-dht sent; the capture holds at least every datagram they say they
+        sent; and every datagram any kadnode node sent decodes as bt-dht, unflagged."""
+        sent = {}
+        for at, p in self.kadnode.items():
+            if p not in living:
+                continue
+            stats = p.cmd("stats")
+            self.assertEqual({c: stats[c] for c in DROPPED}, dict.fromkeys(DROPPED, 0), stats)
+            sent[at] = stats["packets_out"]
+        self.assertEqual(len(sent), len(living))
+        ports = {int(at.rsplit(":", 1)[1]) for at in self.kadnode}
+        grams = capture.datagrams(self.capture.stop(), decode_as=ports)
+        capture.keep(self.capture.path, self._testMethodName)
+        for at, n in sent.items():
+            self.assertGreaterEqual(sum(g.src == at for g in grams), n, at)
+        self.assertEqual(capture.not_bt_dht(grams, set(self.kadnode)), [])
 
     def js(self, host, bootstrap):
         p = JsPeer(host, bootstrap, self.env)
@@ -102,6 +137,7 @@ class Interop(JsHarness):
             g = j3.op(op="get", target=target, **({"salt": salt} if salt else {}))
             self.assertEqual((g["ok"], g["v"]), (True, value), (target, g))
             self.assertIn(g["from"], kadnode_ids, g)
+        self.check_capture(self.k1, self.k2)
 
     def test_kadnode_reads_items_only_bittorrent_dht_holds(self):
         imm = self.j1.op(op="put", v="hello from bittorrent-dht")
@@ -128,6 +164,7 @@ class Interop(JsHarness):
         self.assertEqual((g["ok"], g.get("value"), g.get("seq"), g.get("local")),
                          (True, "back", 2, False), g)
         self.assertIn(g["from"]["id"], js_ids)
+        self.check_capture(k3)
 
     def test_bep5_swarms_both_ways(self):
         ih = "cd" * 20
@@ -141,6 +178,7 @@ class Interop(JsHarness):
         self.assertTrue(r["ok"], r)
         self.assertIn("127.0.0.1:7000", r["peers"])
         self.assertIn("127.0.0.2:6881", r["peers"])
+        self.check_capture(self.k1, self.k2)
 
     def test_probes_of_one_bittorrent_dht_node(self):
         j1 = self.j1.op(op="addr")
@@ -159,6 +197,7 @@ class Interop(JsHarness):
         # (where BEP 5 would have it say 204).
         r = self.k2.cmd(f"fv {at} greeting")
         self.assertEqual((r["ok"], r["code"]), (False, "timeout"), r)
+        self.check_capture(self.k1, self.k2)
 
     def test_find_node_routes_through_kadnode(self):
         j1 = self.j1.op(op="addr")
@@ -173,6 +212,7 @@ class Interop(JsHarness):
         self.assertEqual(clients[self.k1_id], "KN 0001", rt)
         self.assertEqual(clients[j1["id"]], "none", rt)  # bittorrent-dht sends no "v"
         self.assertEqual(r["clients"], {"KN 0001": 1, "none": len(clients) - 1}, r)
+        self.check_capture(self.k1, self.k2)
 
 
 class KadnodeValuesThroughBittorrentDht(JsHarness):
@@ -202,6 +242,7 @@ class KadnodeValuesThroughBittorrentDht(JsHarness):
         # No find_value was sent where it would go unanswered: bittorrent-dht's answers carry
         # no "v", which marks them as foreign before any get.
         self.assertEqual(s["hard_timeouts"], 0, s)
+        self.check_capture(reader, *(p for p, _ in kad[1:]))
 
 
 if __name__ == "__main__":

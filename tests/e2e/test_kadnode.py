@@ -42,6 +42,7 @@ class Proc:
     def _pump(stream, put):
         for line in stream:
             put(line.rstrip("\n"))
+        stream.close()
         put(None)
 
     def line(self, timeout=10):
@@ -92,6 +93,17 @@ class Proc:
             except ProcessLookupError:
                 pass
             self.p.wait(timeout=5)
+        if self.p.stdin and not self.p.stdin.closed:
+            try:
+                self.p.stdin.close()
+            except BrokenPipeError:  # it had unread input when it died
+                pass
+
+
+# Counters of what kadnode could not use: traffic from another implementation must leave them
+# at 0 (test_interop.py, test_libtorrent.py).
+DROPPED = ["malformed_dropped", "bad_queries", "unknown_methods", "bad_responses", "bad_items",
+           "unmatched_replies", "wrong_id"]
 
 
 class Harness(unittest.TestCase):
