@@ -13,31 +13,13 @@ Maintenance::Maintenance(const NodeConfig& config, const TimePoint& now, Routing
       rng_(rng),
       stats_(stats),
       actions_(actions) {
-    storage_.set_erase_hook([this](const NodeId& target) { forget(target); });
+    storage_.set_erase_hook([this](const NodeId& target) { due_.forget(target); });
 }
 
 // ---- the schedule ---------------------------------------------------------------------------
 
-void Maintenance::schedule(const NodeId& target, TimePoint at) {
-    auto [it, added] = due_.try_emplace(target, at);
-    if (!added) {
-        by_due_.erase({it->second, target});
-        it->second = at;
-    }
-    by_due_.insert({at, target});
-}
-
-void Maintenance::forget(const NodeId& target) {
-    auto it = due_.find(target);
-    if (it == due_.end()) return;
-    by_due_.erase({it->second, target});
-    due_.erase(it);
-}
-
 std::optional<TimePoint> Maintenance::due(const NodeId& target) const {
-    auto it = due_.find(target);
-    if (it == due_.end()) return std::nullopt;
-    return it->second;
+    return due_.due(target);
 }
 
 Duration Maintenance::jittered_interval() {
@@ -54,7 +36,7 @@ TimePoint Maintenance::publisher_due(const StoredItem& item) const {
 
 TimePoint Maintenance::next_due() const {
     TimePoint t = table_.next_refresh(config_.bucket_refresh);
-    if (!by_due_.empty()) t = std::min(t, std::max(by_due_.begin()->first, next_scan_));
+    if (!due_.empty()) t = std::min(t, std::max(due_.next(), next_scan_));
     return t;
 }
 
@@ -63,28 +45,28 @@ TimePoint Maintenance::next_due() const {
 void Maintenance::on_stored(const NodeId& target) {
     const StoredItem* item = storage_.find(target);
     if (!item || item->original) return;  // ours: refreshed on our own schedule
-    schedule(target, now_ + jittered_interval());
+    due_.schedule(target, now_ + jittered_interval());
 }
 
 void Maintenance::on_published(const NodeId& target) {
     storage_.set_published(target, now_);
-    if (const StoredItem* item = storage_.find(target)) schedule(target, publisher_due(*item));
+    if (const StoredItem* item = storage_.find(target)) due_.schedule(target, publisher_due(*item));
 }
 
 void Maintenance::on_restored(const NodeId& target) {
     const StoredItem* item = storage_.find(target);
     if (!item) return;
-    schedule(target, item->original ? publisher_due(*item) : now_ + jittered_interval());
+    due_.schedule(target, item->original ? publisher_due(*item) : now_ + jittered_interval());
 }
 
 void Maintenance::republish_done(const NodeId& target, std::size_t stored, bool displaced) {
     if (republishing_ > 0) --republishing_;
     stats_.republish_stores += stored;
     const StoredItem* item = storage_.find(target);
-    if (displaced && item && !item->original && due_.count(target)) {
+    if (displaced && item && !item->original && due_.contains(target)) {
         // Nearer nodes have joined: we are no longer among the k nearest. They have the item
         // now; we keep our copy until it expires, but stop republishing it.
-        forget(target);
+        due_.forget(target);
         ++stats_.republish_retired;
     }
 }
@@ -123,7 +105,7 @@ void Maintenance::on_new_contact(const NodeId& id, const Endpoint& ep) {
 // ---- time ---------------------------------------------------------------------------------------
 
 void Maintenance::run() {
-    if (!by_due_.empty() && now_ >= std::max(by_due_.begin()->first, next_scan_)) republish_due();
+    if (!due_.empty() && now_ >= std::max(due_.next(), next_scan_)) republish_due();
     if (now_ >= table_.next_refresh(config_.bucket_refresh)) refresh_buckets();
 }
 
@@ -137,10 +119,7 @@ void Maintenance::refresh_buckets() {
 }
 
 void Maintenance::republish_due() {
-    std::vector<NodeId> due;
-    for (auto it = by_due_.begin(); it != by_due_.end() && it->first <= now_; ++it) {
-        due.push_back(it->second);
-    }
+    const std::vector<NodeId> due = due_.due_by(now_);
     std::size_t started = 0;
     for (const NodeId& target : due) {
         if (republishing_ >= config_.max_republishes) break;
@@ -155,7 +134,7 @@ void Maintenance::republish_due() {
 
 void Maintenance::republish(const NodeId& target) {
     const StoredItem* item = storage_.find(target);
-    if (!item) return forget(target);
+    if (!item) return due_.forget(target);
     Duration ttl = item->ttl;
     if (item->original) {
         // The publisher keeps its item alive: a fresh life everywhere, its own copy included.
@@ -169,14 +148,14 @@ void Maintenance::republish(const NodeId& target) {
         if (table_.count_nearer_than_self(target) >= config_.k) {
             // We know k nodes nearer the key: they hold it (a hand-off or their own republish
             // saw to that). Keep the copy until it expires; republishing is theirs now.
-            forget(target);
+            due_.forget(target);
             ++stats_.republish_retired;
             return;
         }
         // A holder keeps the replicas where they belong, with the life the item has left.
         ttl = item->expires - now_;
-        if (ttl <= Duration::zero()) return forget(target);
-        schedule(target, now_ + jittered_interval());
+        if (ttl <= Duration::zero()) return due_.forget(target);
+        due_.schedule(target, now_ + jittered_interval());
         ++stats_.republished;
     }
     ++republishing_;

@@ -66,6 +66,24 @@ private:
     Node& node_;
 };
 
+namespace {
+
+// How a put of one of our BEP 44 items ended, for ItemRefresh.
+ItemRefresh::Outcome outcome_of(const ItemPutResult& r) {
+    using O = ItemRefresh::Outcome;
+    if (r.ok) return O::Stored;
+    switch (r.code) {
+        case Failure::Superseded:
+            return O::Superseded;
+        case Failure::Refused:  // by every node that answered: no use asking again soon
+            return O::Refused;
+        default:  // nobody answered, nobody to ask, too busy, cancelled
+            return O::Failed;
+    }
+}
+
+}  // namespace
+
 // ItemRefresh's puts, done with the node's operation.
 class Node::ItemActions final : public ItemRefresh::Actions {
 public:
@@ -77,10 +95,7 @@ public:
             *node_.ctx_, ops::ItemPut{ops::item_of(item), std::nullopt, std::nullopt},
             [refresh, target = item.target](const ItemPutResult& r) {
                 if (r.ok && r.stored_locally) refresh->on_published(target);
-                using O = ItemRefresh::Outcome;
-                refresh->done(target, r.ok                            ? O::Stored
-                                      : r.code == Failure::Superseded ? O::Superseded
-                                                                      : O::Failed);
+                refresh->done(target, outcome_of(r));
             });
         return true;
     }
@@ -300,8 +315,18 @@ Callback<ItemPutResult> Node::published(Callback<ItemPutResult> cb) {
     // Ours from now on: put again before it expires (ItemRefresh).
     return [this, cb = std::move(cb)](const ItemPutResult& r) {
         if (r.stored_locally) {
-            item_refresh_.on_published(r.target);
-            if (!r.ok) item_refresh_.retry(r.target);  // kept here only: out again soon
+            switch (outcome_of(r)) {
+                case ItemRefresh::Outcome::Stored:
+                    item_refresh_.on_published(r.target);
+                    break;
+                case ItemRefresh::Outcome::Failed:  // kept here only: out again soon
+                    item_refresh_.on_published(r.target);
+                    item_refresh_.retry(r.target);
+                    break;
+                default:  // refused, or a newer version is out there: not ours to keep alive
+                    items_.set_original(r.target, false);
+                    break;
+            }
         }
         if (cb) cb(r);
     };
@@ -363,10 +388,15 @@ StoreResult Node::restore(StoredItem item) {
 }
 
 std::optional<StoreResult> Node::restore_item(StoredItem item) {
+    // A state file is checked like an answer from the network: a mutable item (a public key
+    // and a signature, both or neither) only if its signature verifies, an immutable one only
+    // if its value is one bencoded value (its target is computed from it).
+    const bool is_mutable = !item.signature.empty();
+    if (is_mutable == item.key.empty() || (is_mutable && item.key.size() < kEd25519KeySize)) {
+        return std::nullopt;
+    }
     const bep44::Item bi = ops::item_of(item);
     const NodeId target = bi.target();
-    // A state file is checked like an answer from the network: only a value whose hash or
-    // signature matches comes back.
     if (!bep44::problem(bi, target).empty()) return std::nullopt;
     const StoreResult r = items_.restore(std::move(item), target);
     if (r == StoreResult::Stored) item_refresh_.on_restored(target);

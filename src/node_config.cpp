@@ -47,8 +47,9 @@ std::string config_error(const NodeConfig& c) {
     if (!positive(c.bucket_refresh)) return "bucket_refresh must be positive";
     if (!positive(c.republish_interval)) return "republish_interval must be positive";
     if (!positive(c.republish_check)) return "republish_check must be positive";
-    if (!(c.publisher_refresh > 0.0 && c.publisher_refresh <= 1.0)) {
-        return "publisher_refresh must be in (0, 1]";
+    // Below 1: at 1 the refresh would be due when the publisher's own copy expires, and gone.
+    if (!(c.publisher_refresh > 0.0 && c.publisher_refresh < 1.0)) {
+        return "publisher_refresh must be in (0, 1)";
     }
     if (!positive(c.token_rotation)) return "token_rotation must be positive";
     if (c.max_reply < 512) return "max_reply must be at least 512 bytes";

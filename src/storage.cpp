@@ -143,7 +143,8 @@ StoreResult Storage::update(TimePoint now, StoredItem& item, const Write& w, Dur
     if (w.seq < item.seq) return StoreResult::SeqTooLow;
     if (w.seq == item.seq && w.value != item.value) return StoreResult::SeqConflict;
     StoreResult result = StoreResult::Refreshed;
-    if (w.seq > item.seq) {
+    const bool newer = w.seq > item.seq;
+    if (newer) {
         if (auto refused = replace(item, w)) return *refused;
         result = StoreResult::Updated;
     }
@@ -153,7 +154,9 @@ StoreResult Storage::update(TimePoint now, StoredItem& item, const Write& w, Dur
         item.ttl = life;
     }
     item.stored_at = now;
-    item.original = item.original || w.ours;
+    // A new version is its writer's: ours only if we wrote it. Another writer's newer version
+    // is not ours to keep alive (nor is a refresh of ours by someone else a reason to drop it).
+    item.original = newer ? w.ours : item.original || w.ours;
     ++changes_;
     return result;
 }

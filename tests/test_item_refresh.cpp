@@ -65,11 +65,12 @@ TEST_CASE("ItemRefresh puts our items again before they expire, and nobody else'
     CHECK(f.actions.puts.empty());
     f.at(TimePoint{} + f.every());
     CHECK(f.actions.puts == std::vector<NodeId>{ours});
-    CHECK(f.stats.items_refreshed == 1);
     CHECK(f.refresh.running() == 1);
+    CHECK(f.stats.items_refreshed == 0);  // counted once stored
     // Stored again: the next one an interval after this put.
     f.refresh.on_published(ours);
     f.refresh.done(ours, ItemRefresh::Outcome::Stored);
+    CHECK(f.stats.items_refreshed == 1);
     CHECK(f.refresh.running() == 0);
     CHECK(f.refresh.due(ours) == f.now + f.every());
     CHECK(f.items.find(ours)->published_at == f.now);
@@ -85,12 +86,44 @@ TEST_CASE("ItemRefresh tries a failed put again soon, and stops when superseded"
     CHECK(f.refresh.due(a) == f.now + ItemRefresh::kRetry);
     f.at(f.now + ItemRefresh::kRetry);
     CHECK(f.actions.puts.size() == 2);
+    // Refused by every node that answered (their limits): not again for a whole interval.
+    f.refresh.done(a, ItemRefresh::Outcome::Refused);
+    CHECK(f.refresh.due(a) == f.now + f.every());
+    f.at(f.now + f.every());
+    CHECK(f.actions.puts.size() == 3);
     f.refresh.done(a, ItemRefresh::Outcome::Superseded);
     CHECK_FALSE(f.refresh.due(a));
     CHECK_FALSE(f.items.find(a)->original);  // kept until it expires, no longer ours
     CHECK(f.stats.items_superseded == 1);
     f.at(f.now + 10 * f.every());
-    CHECK(f.actions.puts.size() == 2);
+    CHECK(f.actions.puts.size() == 3);
+    CHECK(f.stats.items_refreshed == 0);
+}
+
+TEST_CASE("ItemRefresh stops when another writer's newer version replaces ours in the store",
+          "[item_refresh]") {
+    RefreshFixture f;
+    const std::string key = std::string(32, 'k');  // a mutable item: public key, no salt
+    const NodeId target = NodeId::from_key(key);
+    REQUIRE(accepted(f.items.store(f.now, {.key = key,
+                                           .value = "1:a",
+                                           .seq = 1,
+                                           .ours = true,
+                                           .target = target,
+                                           .signature = std::string(64, 's')})));
+    f.refresh.on_published(target);
+    REQUIRE(f.refresh.due(target));
+    // A put of seq 2 from a peer (the same key, used elsewhere): theirs now, not ours.
+    REQUIRE(f.items.store(f.now, {.key = key,
+                                  .value = "1:b",
+                                  .seq = 2,
+                                  .source = ep("10.9.9.9:1"),
+                                  .target = target,
+                                  .signature = std::string(64, 't')}) == StoreResult::Updated);
+    CHECK_FALSE(f.items.find(target)->original);
+    f.at(TimePoint{} + f.every());
+    CHECK(f.actions.puts.empty());
+    CHECK_FALSE(f.refresh.due(target));
 }
 
 TEST_CASE("ItemRefresh forgets items that leave the store, and restores ours from a state file",

@@ -723,7 +723,9 @@ TEST_CASE("a bad NodeConfig is refused with the reason, not clamped", "[node][co
     CHECK(error_of([](NodeConfig& c) { c.soft_timeout_min = 2s; }) ==
           "soft_timeout_min must not exceed soft_timeout_max");
     CHECK(error_of([](NodeConfig& c) { c.publisher_refresh = 1.5; }) ==
-          "publisher_refresh must be in (0, 1]");
+          "publisher_refresh must be in (0, 1)");
+    CHECK(error_of([](NodeConfig& c) { c.publisher_refresh = 1.0; }) ==
+          "publisher_refresh must be in (0, 1)");
     CaptureTransport t;
     SeededRandom rng(1);
     NodeConfig bad;
@@ -1171,7 +1173,7 @@ TEST_CASE("a BEP 44 item comes back from a state file only if its hash or signat
     CHECK(held->signature == item.signature);
     // Ours: put again half an hour from now (1.5 h after it was last put).
     CHECK(f.node.item_refresh().due(item.target()) == f.now + 30min);
-    // An immutable item is checked against its hash the same way.
+    // An immutable item is kept at the hash of its value, which must be one bencoded value.
     StoredItem imm;
     imm.value = "3:abc";
     imm.expires = f.now + 1h;
@@ -1179,6 +1181,13 @@ TEST_CASE("a BEP 44 item comes back from a state file only if its hash or signat
     CHECK(f.node.item_store().find(bep44::immutable_target("3:abc")));
     imm.value = "3:ab";  // not one bencoded value
     CHECK_FALSE(f.node.restore_item(imm));
+    // A key without a signature, or a signature without a key: neither kind of item.
+    StoredItem half = saved(item);
+    half.signature.clear();
+    CHECK_FALSE(f.node.restore_item(half));
+    half = saved(item);
+    half.key.clear();
+    CHECK_FALSE(f.node.restore_item(half));
 }
 
 TEST_CASE("a BEP 44 item put with nobody to ask is kept here and put again a minute later",
@@ -1193,4 +1202,52 @@ TEST_CASE("a BEP 44 item put with nobody to ask is kept here and put again a min
     CHECK(r->stored_locally);
     CHECK(f.node.item_refresh().due(r->target) == f.now + ItemRefresh::kRetry);
     CHECK(f.node.item_store().find(r->target)->original);
+}
+
+TEST_CASE("a BEP 44 put refused by every node is not kept alive; one nobody answered is",
+          "[node]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.9:1");
+    const NodeId pid = id_from(9);
+    f.add_contact(pid, peer);
+    const Ed25519KeyPair key = ed25519_key_pair(Ed25519Seed{7});
+    // The put's lookup (get) is answered with a token and no item; the put itself is refused
+    // with `error`, or not answered (error 0).
+    auto put = [&](const bep44::Item& item, std::optional<std::int64_t> cas, int error) {
+        std::optional<ItemPutResult> r;
+        f.node.put_item(f.now, item, cas, [&](const ItemPutResult& x) { r = x; });
+        const auto get = f.transport.last();
+        REQUIRE(as_query(get).method() == krpc::Method::Get);
+        f.deliver(peer, encode_response(get.transaction,
+                                        krpc::Response{pid, {}, std::string("tok"), {}}));
+        const auto put_q = f.transport.last();
+        REQUIRE(as_query(put_q).method() == krpc::Method::Put);
+        if (error != 0) {
+            krpc::Message m;
+            m.transaction = put_q.transaction;
+            m.body = krpc::Error{error, "refused"};
+            f.deliver(peer, krpc::encode(m));
+        } else {
+            f.now += f.node.config().rpc_timeout;
+            f.node.handle_timeout(f.now);
+        }
+        REQUIRE(r);
+        return *r;
+    };
+    // A compare-and-swap that lost (301): kept here as a copy, never put again without its cas.
+    const auto lost = put(bep44::make_mutable(key, "a", 5, "1:x"), 4, krpc::kCasMismatch);
+    CHECK(lost.code == Failure::Refused);
+    REQUIRE(lost.stored_locally);
+    CHECK_FALSE(f.node.item_refresh().due(lost.target));
+    CHECK_FALSE(f.node.item_store().find(lost.target)->original);
+    // 302: a newer version is held there.
+    const auto stale = put(bep44::make_mutable(key, "b", 5, "1:y"), std::nullopt, krpc::kSeqTooLow);
+    CHECK(stale.code == Failure::Superseded);
+    CHECK(stale.error == "a newer version is held by 1 node (error 302)");
+    CHECK_FALSE(f.node.item_refresh().due(stale.target));
+    // Nobody answered: ours, and out again a minute later.
+    const auto silent = put(bep44::make_immutable("6:silent"), std::nullopt, 0);
+    CHECK(silent.code == Failure::Timeout);
+    CHECK(f.node.item_refresh().due(silent.target) == f.now + ItemRefresh::kRetry);
+    CHECK(f.node.item_store().find(silent.target)->original);
 }

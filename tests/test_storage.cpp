@@ -227,19 +227,21 @@ TEST_CASE("Storage: ttl", "[storage]") {
     CHECK(get(s, "zero").expires == t0 + 2h);
 }
 
-TEST_CASE("Storage: the original flag is kept", "[storage]") {
+TEST_CASE("Storage: the original flag is kept for our version, and only for ours", "[storage]") {
     Storage s;
     CHECK(s.store(t0, {.key = "mine", .value = "v", .seq = 1, .ours = true}) ==
           StoreResult::Stored);
     CHECK(get(s, "mine").original);
     CHECK(get(s, "mine").source == Endpoint());
-    // Another node storing the same or a newer version does not take it away.
+    // Another node storing the same version (a holder's republish) does not take it away.
     CHECK(s.store(t0 + 1min, {.key = "mine", .value = "v", .seq = 1, .source = peer}) ==
           StoreResult::Refreshed);
     CHECK(get(s, "mine").original);
+    // A newer version from someone else is theirs: we do not keep it alive as our own (it
+    // used to stay "published here", and be refreshed by us: issue 16, finding 2).
     CHECK(s.store(t0 + 2min, {.key = "mine", .value = "w", .seq = 2, .source = peer}) ==
           StoreResult::Updated);
-    CHECK(get(s, "mine").original);
+    CHECK_FALSE(get(s, "mine").original);
 
     // An item first stored by someone else becomes ours when we put it.
     CHECK(s.store(t0, {.key = "theirs", .value = "v", .seq = 1, .source = peer}) ==

@@ -12,10 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <set>
-#include <unordered_map>
-#include <utility>
 
+#include "kad/due_index.hpp"
 #include "kad/node_config.hpp"
 #include "kad/storage.hpp"
 
@@ -35,6 +33,7 @@ public:
     // items that leave the store.
     ItemRefresh(const NodeConfig& config, const TimePoint& now, Storage& items, NodeStats& stats,
                 Actions& actions);
+    ~ItemRefresh() { items_.set_erase_hook({}); }
     ItemRefresh(const ItemRefresh&) = delete;
     ItemRefresh& operator=(const ItemRefresh&) = delete;
 
@@ -44,8 +43,9 @@ public:
     void on_restored(const NodeId& target);
     enum class Outcome : std::uint8_t {
         Stored,      // on_published() has set the next time
-        Failed,      // no node took it: tried again after kRetry
-        Superseded,  // a version newer than ours is in the network: we stop
+        Failed,      // nobody answered (or nobody to ask): tried again after kRetry
+        Refused,     // every node that answered refused it: tried again an interval later
+        Superseded,  // a version newer than ours is in the network (or 302): we stop
     };
     static constexpr Duration kRetry = std::chrono::minutes(1);
     // A put again ended.
@@ -56,7 +56,7 @@ public:
 
     // Starts the puts that are due (at most max_republishes at once).
     void run();
-    TimePoint next_due() const;
+    TimePoint next_due() const { return due_.next(); }
 
     // When the item is next put again; nothing if it is not (not ours, or superseded).
     std::optional<TimePoint> due(const NodeId& target) const;
@@ -64,16 +64,14 @@ public:
     std::size_t running() const noexcept { return running_; }
 
 private:
-    void schedule(const NodeId& target, TimePoint at);
-    void forget(const NodeId& target);
+    Duration interval() const;  // from one put to the next
 
     const NodeConfig& config_;
     const TimePoint& now_;
     Storage& items_;
     NodeStats& stats_;
     Actions& actions_;
-    std::unordered_map<NodeId, TimePoint> due_;
-    std::set<std::pair<TimePoint, NodeId>> by_due_;
+    DueIndex due_;
     std::size_t running_ = 0;
 };
 

@@ -19,16 +19,15 @@
 // - Only the nearest holder hands an item to a newcomer (the node that knows no contact nearer
 //   the key than itself), not all k of them; the hourly republish covers what this misses.
 //
-// Each item's next republish sits in a due-time index (by time, then target), so a wake-up costs
-// O(log n) for the items due, not a scan of the store. Due items are looked at no more often
-// than config.republish_check, and at most config.max_republishes run at once.
+// Each item's next republish sits in a due-time index (DueIndex: by time, then target), so a
+// wake-up costs O(log n) for the items due, not a scan of the store. Due items are looked at no
+// more often than config.republish_check, and at most config.max_republishes run at once.
 
 #include <cstdint>
 #include <optional>
-#include <set>
-#include <unordered_map>
-#include <utility>
+#include <vector>
 
+#include "kad/due_index.hpp"
 #include "kad/node_config.hpp"
 #include "kad/random.hpp"
 #include "kad/routing_table.hpp"
@@ -55,6 +54,7 @@ public:
     // erase hook, to forget the schedule of items that leave the store.
     Maintenance(const NodeConfig& config, const TimePoint& now, RoutingTable& table,
                 Storage& storage, RandomSource& rng, NodeStats& stats, Actions& actions);
+    ~Maintenance() { storage_.set_erase_hook({}); }
     Maintenance(const Maintenance&) = delete;
     Maintenance& operator=(const Maintenance&) = delete;
 
@@ -87,8 +87,6 @@ private:
     void refresh_buckets();
     void republish_due();
     void republish(const NodeId& target);
-    void schedule(const NodeId& target, TimePoint at);
-    void forget(const NodeId& target);
     TimePoint publisher_due(const StoredItem& item) const;
     Duration jittered_interval();
 
@@ -100,8 +98,7 @@ private:
     NodeStats& stats_;
     Actions& actions_;
 
-    std::unordered_map<NodeId, TimePoint> due_;
-    std::set<std::pair<TimePoint, NodeId>> by_due_;
+    DueIndex due_;
     TimePoint next_scan_{};  // due items are looked at no sooner than this
     std::size_t republishing_ = 0;
     std::size_t handoffs_ = 0;

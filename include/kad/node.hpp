@@ -121,8 +121,9 @@ public:
 
     // Puts back an item saved before a restart (kad/state.hpp), keeping its expiry and flags.
     StoreResult restore(StoredItem item);
-    // The same for a BEP 44 item (its target computed here). Nothing if its hash or signature
-    // does not match its value: a damaged or forged state file. Ours (original) are refreshed.
+    // The same for a BEP 44 item (its target computed here). Nothing if a mutable item's
+    // signature does not verify, or an immutable item's value is not one bencoded value: a
+    // damaged or forged state file. Ours (original) are refreshed.
     std::optional<StoreResult> restore_item(StoredItem item);
     // The BEP 44 items this node put and keeps alive (ItemRefresh).
     const ItemRefresh& item_refresh() const noexcept { return item_refresh_; }

@@ -108,7 +108,7 @@ struct NodeStats {
     std::uint64_t bad_items = 0;    // find_value answers with an item for another key, or too big
     std::uint64_t republished = 0;  // items a holder republished
     std::uint64_t refreshed_originals = 0;  // items the publisher (we) refreshed
-    std::uint64_t items_refreshed = 0;      // BEP 44 items we put, put again (ItemRefresh)
+    std::uint64_t items_refreshed = 0;      // BEP 44 items we put, put again and stored
     std::uint64_t items_superseded = 0;     // ... no longer: a newer version was found
     std::uint64_t republish_stores = 0;     // stores those republishes made
     std::uint64_t republish_retired = 0;    // items we stopped republishing: no longer near

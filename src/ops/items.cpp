@@ -203,6 +203,10 @@ void ItemPutOp::on_rpc(std::uint32_t slot, const NodeId& peer, const RpcEvent& e
     if (slot == 0) {
         traversal_.on_rpc(peer, e);
     } else {
+        if (e.kind == RpcEventKind::ErrorReply && e.message &&
+            std::get<krpc::Error>(e.message->body).code == krpc::kSeqTooLow) {
+            ++newer_held_;  // it holds a newer version, or another value at this seq
+        }
         puts_.on_rpc(slot, e);
     }
     check();
@@ -258,7 +262,11 @@ void ItemPutOp::check() {
     take_counts();
     result_.ok = result_.stored > 0;
     if (!result_.ok) {
-        if (result_.refused > 0) {
+        if (newer_held_ > 0) {
+            result_.fail(Failure::Superseded,
+                         "a newer version is held by " + std::to_string(newer_held_) +
+                             (newer_held_ == 1 ? " node" : " nodes") + " (error 302)");
+        } else if (result_.refused > 0) {
             result_.fail(Failure::Refused,
                          "refused by every node (" + puts_.refusals.front().second + ")");
         } else if (result_.queries == 0) {

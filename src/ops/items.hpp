@@ -73,6 +73,7 @@ private:
     StoreOnNodes puts_;    // slots 1, 2, ...
     bool putting_ = false;
     std::optional<bep44::Item> newest_;  // mutable: the newest version found
+    std::size_t newer_held_ = 0;         // puts refused with 302
     Callback<ItemPutResult> done_;
     ItemPutResult result_;
 };

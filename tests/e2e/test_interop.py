@@ -15,7 +15,6 @@ tshark, node and tests/interop/node_modules (tools/test runs npm ci there).
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import unittest
 
@@ -28,20 +27,11 @@ PEER = os.path.join(HERE, "..", "interop", "peer.mjs")
 MODULES = os.path.join(HERE, "..", "interop", "node_modules", "bittorrent-dht")
 
 
-class JsPeer(base.Proc):
+class JsPeer(base.Piped):
     """A bittorrent-dht node at `host`, bootstrapping from `bootstrap`, driven by JSON lines."""
 
     def __init__(self, host, bootstrap, env):
-        self.args = ["node", PEER, host, bootstrap]
-        self.p = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env,
-                                  start_new_session=True)
-        self.lines = base.queue.Queue()
-        self.stderr_lines = []
-        base.threading.Thread(target=self._pump, args=(self.p.stdout, self.lines.put),
-                              daemon=True).start()
-        base.threading.Thread(target=self._pump, args=(self.p.stderr, self.stderr_lines.append),
-                              daemon=True).start()
+        super().__init__(["node", PEER, host, bootstrap], env)
 
     def op(self, timeout=20, **command):
         self.send(base.json.dumps(command))

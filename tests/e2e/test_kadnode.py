@@ -23,11 +23,12 @@ KADNODE = None  # set from argv
 NO_DISCOVERY = ["--no-discovery"]  # tests here never multicast in the default namespace
 
 
-class Proc:
-    """A kadnode process whose stdout lines are read on a thread into a queue."""
+class Piped:
+    """A process whose stdout lines are read on a thread into a queue (and stderr's into a
+    list): kadnode, or another implementation driven by JSON lines."""
 
-    def __init__(self, args, env=None, stdin=subprocess.PIPE, prefix=()):
-        self.args = list(prefix) + [KADNODE] + args
+    def __init__(self, command, env=None, stdin=subprocess.PIPE):
+        self.args = command
         self.p = subprocess.Popen(self.args, stdin=stdin, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=env,
                                   start_new_session=True)
@@ -51,7 +52,12 @@ class Proc:
         except queue.Empty:
             raise AssertionError(f"no output from {self.args} within {timeout}s") from None
         if line is None:
-            raise AssertionError(f"{self.args} closed stdout; stderr: {self.stderr_lines}")
+            try:
+                status = self.p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                status = "still running"
+            raise AssertionError(f"{self.args} closed stdout (exit status {status}); "
+                                 f"stderr: {self.stderr_lines}")
         return line
 
     def json(self, timeout=10):
@@ -98,6 +104,13 @@ class Proc:
                 self.p.stdin.close()
             except BrokenPipeError:  # it had unread input when it died
                 pass
+
+
+class Proc(Piped):
+    """A kadnode process."""
+
+    def __init__(self, args, env=None, stdin=subprocess.PIPE, prefix=()):
+        super().__init__(list(prefix) + [KADNODE] + args, env, stdin)
 
 
 # Counters of what kadnode could not use: traffic from another implementation must leave them
@@ -508,7 +521,7 @@ class NetworkTests(Harness):
         rd = dual.json()
         port = rd["addr"].rsplit(":", 1)[1]
         v6 = self.start("--bind", "[::1]:0", "--json", "--bootstrap-addr", f"[::1]:{port}")
-        r6 = v6.json()
+        self.assertEqual(v6.json()["event"], "ready")
         self.assertTrue(v6.wait_for(lambda o: o.get("event") == "joined")["ok"])
         v4 = self.start("--bind", "127.0.0.1:0", "--json", "--bootstrap-addr", f"127.0.0.1:{port}")
         self.assertTrue(v4.wait_for(lambda o: o.get("event") == "joined")["ok"])
@@ -677,8 +690,9 @@ class StateTests(Harness):
             self.assertTrue(i["original"], i)
             self.assertTrue(0 <= i["refresh_in_s"] <= 90 * 60, i)  # 1.5 h after the last put
         self.assertEqual(items[mut["target"]]["seq"], mut["seq"])
-        g = p.cmd(f"mget {mut['public_key']} s")
-        self.assertEqual((g["ok"], g["value"], g["seq"]), (True, "signed and kept", mut["seq"]), g)
+        g = p.cmd(f"mget {mut['public_key']} s")  # its own restored copy: no newer one is out there
+        self.assertEqual((g["ok"], g["value"], g["seq"], g["local"]),
+                         (True, "signed and kept", mut["seq"], True), g)
         # The node it put them on holds them as a peer's items, not as its own.
         theirs = {i["target"]: i for i in other.cmd("ls")["bep44"]}
         self.assertEqual(set(theirs), set(items))

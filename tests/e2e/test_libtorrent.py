@@ -19,17 +19,14 @@ import hashlib
 import importlib.util
 import json
 import os
-import queue
 import shutil
-import subprocess
 import sys
-import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import capture  # noqa: E402  (dumpcap, and tshark's reading of the capture)
 import test_discovery as lab  # noqa: E402  (Lab: namespaces, kadnode nodes in them)
-from test_kadnode import DROPPED, Proc  # noqa: E402
+from test_kadnode import DROPPED, Piped  # noqa: E402
 
 LT_PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop", "lt_peer.py")
 
@@ -39,20 +36,12 @@ L1, L2, L3 = (f"127.0.{n}.1:{PORT}" for n in (11, 12, 13))  # libtorrent
 SEED = "07" * 32  # libtorrent's Ed25519 key
 
 
-class LtPeer(Proc):
+class LtPeer(Piped):
     """A libtorrent session at `listen` in namespace ns, knowing only `bootstrap`."""
 
     def __init__(self, ns, listen, bootstrap, save_dir):
-        self.args = ["ip", "netns", "exec", ns, "/usr/bin/python3", LT_PEER, listen, bootstrap,
-                     save_dir]
-        self.p = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
-        self.lines = queue.Queue()
-        self.stderr_lines = []
-        threading.Thread(target=self._pump, args=(self.p.stdout, self.lines.put),
-                         daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.p.stderr, self.stderr_lines.append),
-                         daemon=True).start()
+        super().__init__(["ip", "netns", "exec", ns, "/usr/bin/python3", LT_PEER, listen,
+                          bootstrap, save_dir])
 
     def op(self, timeout=40, **command):
         self.send(json.dumps(command))

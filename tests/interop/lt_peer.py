@@ -26,6 +26,7 @@ routers) and runs no LSD, UPnP or NAT-PMP. Commands:
 Timeouts (no alert in time) answer {"ok": false, "error": "timeout ..."}.
 """
 
+import faulthandler
 import hashlib
 import json
 import re
@@ -245,6 +246,8 @@ class Peer:
 
 
 def main():
+    # If libtorrent's C++ dies (a signal), say where on stderr: the test shows it.
+    faulthandler.enable()
     peer = Peer(*sys.argv[1:4])
     print(json.dumps({"event": "ready"}), flush=True)
     for line in sys.stdin:
