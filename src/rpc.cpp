@@ -210,11 +210,7 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
         ++stats_.errors_in;
         const auto& err = std::get<krpc::Error>(m.body);
         if (kadnode_method(e.method) && err.code == krpc::kMethodUnknown) {
-            std::optional<NodeId> id = e.expected_id;
-            if (!id) {
-                if (const Contact* c = table_.find(from)) id = c->id;
-            }
-            if (id) foreign_.add(*id);
+            if (auto id = queried_id(e)) foreign_.add(*id);
         }
         e.handler(RpcEvent{.kind = RpcEventKind::ErrorReply,
                            .message = &m,
@@ -243,6 +239,12 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
     heard_from(resp->id, from);
     rtt_.add_sample(rtt);
     e.handler(RpcEvent{.kind = RpcEventKind::Reply, .message = &m, .rtt = rtt});
+}
+
+std::optional<NodeId> Rpc::queried_id(const TransactionTable::Entry& e) const {
+    if (e.expected_id) return e.expected_id;
+    if (const Contact* c = table_.find(e.to)) return c->id;
+    return std::nullopt;
 }
 
 void Rpc::learn_methods(const NodeId& id, const krpc::Message& m, Method asked) {
@@ -277,10 +279,7 @@ void Rpc::expire() {
         ++stats_.hard_timeouts;
         KAD_LOG(log_, Debug,
                 "no reply from " + e.to.to_string() + " to " + std::string(method_name(e.method)));
-        std::optional<NodeId> id = e.expected_id;
-        if (!id) {
-            if (const Contact* c = table_.find(e.to)) id = c->id;
-        }
+        const std::optional<NodeId> id = queried_id(e);
         if (id) verify(table_.on_failed(now_, *id, e.to));
         if (id && kadnode_method(e.method)) foreign_.suspect(*id);  // silent, or gone
         e.handler(RpcEvent{.kind = RpcEventKind::Failed,

@@ -147,6 +147,16 @@ Expected<SavedItem> parse_item(const bencode::Value& v) {
     return si;
 }
 
+// Appends the items of a list to `out`; the error, if one is malformed.
+std::optional<std::string> parse_items(const bencode::Value& list, std::vector<SavedItem>& out) {
+    for (const auto& v : list.as_list()) {
+        auto item = parse_item(v);
+        if (!item) return item.error();
+        out.push_back(std::move(*item));
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 Expected<SavedState> decode_state(std::string_view file) {
@@ -181,20 +191,12 @@ Expected<SavedState> decode_state(std::string_view file) {
         if (!contact) return unexpected(contact.error());
         s.contacts.push_back(*contact);
     }
-    for (const auto& v : items->as_list()) {
-        auto item = parse_item(v);
-        if (!item) return unexpected(item.error());
-        s.items.push_back(std::move(*item));
-    }
+    if (auto bad = parse_items(*items, s.items)) return unexpected(*bad);
     // "bep44" came later in version 1: a file without it holds no BEP 44 items.
     if (d.contains("bep44")) {
         const auto* bep44 = field(d, "bep44", bencode::Type::List);
         if (!bep44) return malformed("bep44 is not a list");
-        for (const auto& v : bep44->as_list()) {
-            auto item = parse_item(v);
-            if (!item) return unexpected(item.error());
-            s.bep44_items.push_back(std::move(*item));
-        }
+        if (auto bad = parse_items(*bep44, s.bep44_items)) return unexpected(*bad);
     }
     return s;
 }

@@ -121,6 +121,8 @@ private:
     void send_encoded(const Endpoint& to);  // sends out_, encoded already
     krpc::Message envelope(std::string_view t) const;
     void on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e);
+    // Who a query went to: the ID it was sent for, or the contact at its endpoint.
+    std::optional<NodeId> queried_id(const TransactionTable::Entry& e) const;
     // What an answer says about whether its sender speaks find_value and store.
     void learn_methods(const NodeId& id, const krpc::Message& m, krpc::Method asked);
 
