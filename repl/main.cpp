@@ -75,7 +75,8 @@ public:
           join_timer_(io),
           leave_timer_(io),
           save_timer_(io),
-          retry_timer_(io) {}
+          retry_timer_(io),
+          sync_timer_(io) {}
 
     int run() {
         std::vector<kad::BootstrapPeer> peers;
@@ -101,6 +102,7 @@ public:
             saved = state_dir_->load(warning);
             if (!warning.empty()) std::cerr << "kadnode: warning: " << warning << "\n";
             if (saved && !opts_.runtime.id) opts_.runtime.id = saved->id;
+            replayed_ = state_dir_->replayed();
         }
         try {
             if (saved && !opts_.bind_given && saved->port != 0) {
@@ -181,6 +183,7 @@ public:
             winch_ = std::make_unique<asio::signal_set>(io_, SIGWINCH);
             wait_for_resize();
         }
+        if (state_dir_ && !open_journal()) return 1;
         announce_ready();
 
         if (!opts_.exec.empty()) {
@@ -509,6 +512,7 @@ private:
         leave_timer_.cancel();
         save_timer_.cancel();
         retry_timer_.cancel();
+        sync_timer_.cancel();
         save_state();
         node_->close();  // with discovery on, multicasts that we are leaving
         signals_.cancel();
@@ -531,21 +535,64 @@ private:
         });
     }
 
-    void save_state() {
-        if (!state_dir_) return;
+    // The journal of stores (kad/journal.hpp), once the state it applies to is on disk: the ID
+    // and the port, and whatever the journal replayed, are saved before the node says it is
+    // ready, and from then on every store is in the journal before it is answered.
+    bool open_journal() {
+        auto journal = kad::Journal::open(state_dir_->journal_file(), opts_.fsync);
+        if (!journal) {
+            std::cerr << "kadnode: --state-dir " << journal.error() << "\n";
+            return false;
+        }
+        journal_.emplace(std::move(*journal));
+        if (!save_state()) return false;
+        if (replayed_ > 0) {
+            KAD_LOG(node_logger_, Info,
+                    "replayed " + std::to_string(replayed_) + " changes from the journal");
+        }
+        node_->set_journal(&*journal_);
+        if (opts_.fsync.policy == kad::SyncPolicy::Interval) schedule_sync();
+        return true;
+    }
+
+    void schedule_sync() {
+        sync_timer_.expires_after(opts_.fsync.interval);
+        sync_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec || finished_) return;
+            try {
+                journal_->sync();
+            } catch (const std::exception& e) {
+                print_problem(std::string("kadnode: ") + e.what());
+            }
+            schedule_sync();
+        });
+    }
+
+    void print_problem(const std::string& line) {
+        if (console_) {
+            console_->print_error(line);
+        } else {
+            std::cerr << line << "\n";
+        }
+    }
+
+    // The snapshot, which then holds all the journal held: the journal starts again empty.
+    bool save_state() {
+        if (!state_dir_) return true;
         const auto& n = node_->node();
         try {
             state_dir_->save(node_->snapshot());
             saved_changes_ = changes(n);
             saved_contacts_ = n.routing_table().size();
+            if (journal_) {
+                journal_->clear();
+                node_->journal_recovered();
+            }
+            return true;
         } catch (const std::exception& e) {
             // Keep serving: the next save may work (a full disk frees up).
-            const std::string line = std::string("kadnode: cannot save the state: ") + e.what();
-            if (console_) {
-                console_->print_error(line);
-            } else {
-                std::cerr << line << "\n";
-            }
+            print_problem(std::string("kadnode: cannot save the state: ") + e.what());
+            return false;
         }
     }
 
@@ -557,6 +604,10 @@ private:
     asio::steady_timer save_timer_;
     asio::steady_timer retry_timer_;
     std::optional<kad::StateDir> state_dir_;
+    // Declared before the node, which writes to it until it is destroyed.
+    std::optional<kad::Journal> journal_;
+    std::size_t replayed_ = 0;
+    asio::steady_timer sync_timer_;
     std::uint64_t saved_changes_ = 0;
     std::size_t saved_contacts_ = 0;
     bool finished_ = false;

@@ -74,7 +74,11 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             "the Ed25519 key (PEM) that signs this node's mutable items (mput); default: "
             "identity.pem in --state-dir, made on first use");
         add("save-interval", po::value<double>()->default_value(5)->value_name("SECONDS"),
-            "with --state-dir: save changes at most this often (and at a clean stop)");
+            "with --state-dir: fold the journal into the state file at most this often (and at "
+            "a clean stop)");
+        add("fsync", po::value<std::string>()->default_value("1s")->value_name("POLICY"),
+            "with --state-dir: when the journal of stores reaches the disk: always (before each "
+            "store is answered), never (when the kernel decides), or every interval (250ms, 1s)");
         add("leave-timeout", po::value<double>()->default_value(5)->value_name("SECONDS"),
             "at a clean stop, hand the stored items to their nearest nodes for at most this "
             "long first (0: do not)");
@@ -293,6 +297,11 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             auto key = kad::load_identity(path);
             if (!key) throw BadValue("--identity: " + key.error());
             o.identity = *key;
+        }
+        if (auto sync = kad::parse_sync(vm["fsync"].as<std::string>())) {
+            o.fsync = *sync;
+        } else {
+            throw BadValue("--fsync: " + sync.error());
         }
         o.save_interval = std::chrono::duration_cast<kad::Duration>(
             std::chrono::duration<double>(in_range<double>(vm, "save-interval", 0.1, 86400)));

@@ -31,6 +31,7 @@ struct Options {
     // --identity: the key that signs mput's items, read from its PEM file when the options are.
     std::optional<kad::Ed25519KeyPair> identity;
     kad::Duration save_interval = std::chrono::seconds(5);
+    kad::JournalSync fsync;  // --fsync
     kad::Duration leave_timeout = std::chrono::seconds(5);
 };
 

@@ -93,9 +93,13 @@ public:
         ItemRefresh* refresh = &node_.item_refresh_;
         node_.ops_->start<ops::ItemPutOp>(
             *node_.ctx_, ops::ItemPut{ops::item_of(item), std::nullopt, std::nullopt},
-            [refresh, target = item.target](const ItemPutResult& r) {
+            [node = &node_, refresh, target = item.target, key = item.key](const ItemPutResult& r) {
                 if (r.ok && r.stored_locally) refresh->on_published(target);
-                refresh->done(target, outcome_of(r));
+                const auto outcome = outcome_of(r);
+                refresh->done(target, outcome);
+                if (outcome == ItemRefresh::Outcome::Superseded && node->superseded_) {
+                    node->superseded_(Superseded{Store::Items, target, key, std::nullopt, {}});
+                }
             });
         return true;
     }
@@ -128,9 +132,41 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       ctx_(std::make_unique<ops::Context>(ops::Context{config_, id_, now_, rng_, log_, stats_,
                                                        table_, storage_, items_, peers_, seen_,
                                                        rpc_, *ops_, maintenance_})) {
-    rpc_.set_new_contact_hook(
-        [this](const NodeId& peer, const Endpoint& at) { maintenance_.on_new_contact(peer, at); });
+    rpc_.set_new_contact_hook([this](const NodeId& peer, const Endpoint& at) {
+        maintenance_.on_new_contact(peer, at);
+        if (new_contact_) new_contact_(peer, at);
+    });
     queries_.set_store_hook([this](const NodeId& target) { maintenance_.on_stored(target); });
+    auto taken = [this](Store store) {
+        return [this, store](const StoredItem& item) {
+            if (store == Store::Values) ++stats_.values_superseded;
+            KAD_LOG(log_, Info,
+                    "superseded: " + std::string(store == Store::Items ? "item " : "key ") +
+                        item.target.to_hex() + " (seq " + std::to_string(item.seq) + " from " +
+                        item.source.to_string() + ")");
+            if (superseded_) {
+                superseded_(Superseded{store, item.target, item.key, item.seq, item.source});
+            }
+        };
+    };
+    storage_.set_superseded_hook(taken(Store::Values));
+    items_.set_superseded_hook(taken(Store::Items));
+}
+
+void Node::set_store_observer(StoreObserver o) {
+    if (!o) {
+        storage_.set_change_hook({});
+        items_.set_change_hook({});
+        return;
+    }
+    storage_.set_change_hook(
+        [o](const NodeId& target, const StoredItem* item) { o(Store::Values, target, item); });
+    items_.set_change_hook(
+        [o](const NodeId& target, const StoredItem* item) { o(Store::Items, target, item); });
+}
+
+void Node::refuse_stores(std::string reason) {
+    queries_.refuse_stores(std::move(reason));
 }
 
 Node::~Node() {

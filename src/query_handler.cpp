@@ -123,6 +123,7 @@ void QueryHandler::answer_find(const Endpoint& from, const krpc::Message& m, con
 std::optional<krpc::Error> QueryHandler::check_store(const Endpoint& from,
                                                      const krpc::StoreArgs& a) const {
     if (!tokens_.valid(a.token, from)) return krpc::Error{krpc::kProtocolError, "bad token"};
+    if (!store_refusal_.empty()) return krpc::Error{krpc::kServerError, store_refusal_};
     if (NodeId::from_key(a.key) != a.target) {
         return krpc::Error{krpc::kProtocolError, "'k' does not hash to 'target'"};
     }
@@ -222,6 +223,9 @@ void QueryHandler::answer_store(const Endpoint& from, const krpc::Message& m,
     const StoreResult res = storage_.store(
         now_, {.key = a.key, .value = a.value, .seq = a.seq, .ttl = ttl, .source = from});
     if (!accepted(res)) return refuse(from, m, refusal(storage_, res, from, a.target));
+    // Its journal could not keep it (Node::refuse_stores, set as it was written): not
+    // acknowledged, since a crash would lose it.
+    if (!store_refusal_.empty()) return refuse(from, m, {krpc::kServerError, store_refusal_});
     ++stats_.stores_accepted;
     if (stored_) stored_(a.target);
     KAD_LOG(log_, Info,
@@ -284,6 +288,7 @@ void QueryHandler::answer_get(const Endpoint& from, const krpc::Message& m, cons
 std::optional<krpc::Error> QueryHandler::check_put(const Endpoint& from, const krpc::PutArgs& a,
                                                    const NodeId& target) const {
     if (!tokens_.valid(a.token, from)) return krpc::Error{krpc::kProtocolError, "bad token"};
+    if (!store_refusal_.empty()) return krpc::Error{krpc::kServerError, store_refusal_};
     if (a.value.size() > std::min(bep44::kMaxValueSize, items_.config().max_value_size)) {
         return krpc::Error{krpc::kMessageTooBig, "message ('v' field) too big"};
     }
@@ -323,6 +328,7 @@ void QueryHandler::answer_put(const Endpoint& from, const krpc::Message& m,
                                                 .target = target,
                                                 .signature = a.signature.value_or("")});
     if (!accepted(res)) return refuse_put(refusal(items_, res, from, target));
+    if (!store_refusal_.empty()) return refuse_put({krpc::kServerError, store_refusal_});
     ++stats_.puts_accepted;
     KAD_LOG(log_, Info,
             std::string(a.is_mutable() ? "mutable" : "immutable") + " item " + target.short_hex() +

@@ -161,35 +161,87 @@ Discovery& AsioNode::enable_discovery(DiscoveryOptions options) {
     return d;
 }
 
-SavedState AsioNode::snapshot() const {
-    const TimePoint now = Clock::now();
-    const WallClock::time_point wall = WallClock::now();
+namespace {
+
+SavedItem to_saved(const StoredItem& item, TimePoint now, WallClock::time_point wall) {
     auto to_wall = [&](TimePoint t) {
         return wall + std::chrono::duration_cast<WallClock::duration>(t - now);
     };
+    SavedItem si;
+    si.key = item.key;
+    si.value = item.value;
+    si.seq = item.seq;
+    si.expires = to_wall(item.expires);
+    si.ttl = item.ttl;
+    si.original = item.original;
+    si.published_at = to_wall(item.published_at);
+    if (!item.source.is_unspecified()) si.source = item.source;
+    si.signature = item.signature;
+    return si;
+}
+
+}  // namespace
+
+SavedState AsioNode::snapshot() const {
+    const TimePoint now = Clock::now();
+    const WallClock::time_point wall = WallClock::now();
     SavedState s;
     const Node& node = driver_->node();
     s.id = node.id();
     s.port = local_endpoint().port();
     for (const Contact* c : node.routing_table().all()) s.contacts.push_back({c->id, c->endpoint});
     auto save = [&](const Storage& store, std::vector<SavedItem>& out) {
-        for (const auto& [target, item] : store.items()) {
-            SavedItem si;
-            si.key = item.key;
-            si.value = item.value;
-            si.seq = item.seq;
-            si.expires = to_wall(item.expires);
-            si.ttl = item.ttl;
-            si.original = item.original;
-            si.published_at = to_wall(item.published_at);
-            if (!item.source.is_unspecified()) si.source = item.source;
-            si.signature = item.signature;
-            out.push_back(std::move(si));
-        }
+        out.reserve(store.size());
+        for (const auto& [target, item] : store.items()) out.push_back(to_saved(item, now, wall));
     };
     save(node.storage(), s.items);
     save(node.item_store(), s.bep44_items);
     return s;
+}
+
+void AsioNode::set_journal(Journal* journal) {
+    Node& node = driver_->node();
+    if (!journal) {
+        node.set_store_observer({});
+        node.set_new_contact_observer({});
+        return;
+    }
+    auto append = [this, journal](const JournalRecord& r) {
+        try {
+            journal->append(r);
+        } catch (const std::system_error& e) {
+            if (journal_failed_) return;
+            journal_failed_ = true;
+            driver_->node().refuse_stores(std::string("cannot keep it: ") + e.what());
+            KAD_LOG(logger_, Error,
+                    std::string(e.what()) + "; refusing stores until the state is saved");
+        }
+    };
+    node.set_new_contact_observer([append](const NodeId& id, const Endpoint& at) {
+        JournalRecord r;
+        r.op = JournalRecord::Op::Contact;
+        r.target = id;
+        r.endpoint = at;
+        append(r);
+    });
+    node.set_store_observer(
+        [append](Node::Store store, const NodeId& target, const StoredItem* item) {
+            JournalRecord r;
+            r.bep44 = store == Node::Store::Items;
+            r.target = target;
+            if (item) {
+                r.item = to_saved(*item, Clock::now(), WallClock::now());
+            } else {
+                r.op = JournalRecord::Op::Erase;
+            }
+            append(r);
+        });
+}
+
+void AsioNode::journal_recovered() {
+    if (!journal_failed_) return;
+    journal_failed_ = false;
+    driver_->node().refuse_stores({});
 }
 
 std::size_t AsioNode::restore(const SavedState& state) {

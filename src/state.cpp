@@ -14,6 +14,8 @@
 
 #include "kad/bencode.hpp"
 #include "kad/crypto.hpp"
+#include "kad/journal.hpp"
+#include "state_codec.hpp"
 
 namespace kad {
 
@@ -35,7 +37,9 @@ std::int64_t whole_ms(Duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-bencode::Value item_dict(const SavedItem& it) {
+}  // namespace
+
+bencode::Value detail::item_value(const SavedItem& it) {
     using bencode::Value;
     bencode::Dict item;
     item.emplace("e", Value(unix_ms(it.expires)));
@@ -50,8 +54,6 @@ bencode::Value item_dict(const SavedItem& it) {
     return Value(std::move(item));
 }
 
-}  // namespace
-
 std::string encode_state(const SavedState& s) {
     using bencode::Dict;
     using bencode::List;
@@ -61,7 +63,7 @@ std::string encode_state(const SavedState& s) {
         contacts.emplace_back(std::string(c.id.raw()) + c.endpoint.compact());
     auto items_of = [](const std::vector<SavedItem>& saved) {
         List items;
-        for (const auto& it : saved) items.emplace_back(item_dict(it));
+        for (const auto& it : saved) items.emplace_back(detail::item_value(it));
         return items;
     };
     List items = items_of(s.items);
@@ -117,7 +119,9 @@ Expected<krpc::NodeInfo> parse_contact(const bencode::Value& c) {
                           *Endpoint::from_compact(raw.substr(20))};
 }
 
-Expected<SavedItem> parse_item(const bencode::Value& v) {
+}  // namespace
+
+Expected<SavedItem> detail::parse_item(const bencode::Value& v) {
     if (v.type() != bencode::Type::Dict) return malformed("an item is not a dictionary");
     const auto& item = v.as_dict();
     const auto* e = field(item, "e", bencode::Type::Integer);
@@ -147,10 +151,12 @@ Expected<SavedItem> parse_item(const bencode::Value& v) {
     return si;
 }
 
+namespace {
+
 // Appends the items of a list to `out`; the error, if one is malformed.
 std::optional<std::string> parse_items(const bencode::Value& list, std::vector<SavedItem>& out) {
     for (const auto& v : list.as_list()) {
-        auto item = parse_item(v);
+        auto item = detail::parse_item(v);
         if (!item) return item.error();
         out.push_back(std::move(*item));
     }
@@ -234,24 +240,63 @@ StateDir::~StateDir() {
     if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
-std::optional<SavedState> StateDir::load(std::string& warning) {
-    const std::string f = file();
-    std::ifstream in(f, std::ios::binary);
+namespace {
+
+std::optional<std::string> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
     if (!in) return std::nullopt;
     std::ostringstream buf;
     buf << in.rdbuf();
-    auto state = decode_state(buf.str());
-    if (state) return std::move(*state);
-    const std::string aside = f + ".damaged-" +
+    return std::move(buf).str();
+}
+
+}  // namespace
+
+std::string StateDir::set_aside(const std::string& file, const char* why) {
+    const std::string aside = file + "." + why + "-" +
                               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                  WallClock::now().time_since_epoch())
                                                  .count());
     std::error_code ec;
-    std::filesystem::rename(f, aside, ec);
-    warning = "state file " + f + " is damaged (" + state.error() + "); " +
-              (ec ? "could not move it aside (" + ec.message() + ")" : "moved it to " + aside) +
-              "; starting fresh";
-    return std::nullopt;
+    std::filesystem::rename(file, aside, ec);
+    return ec ? "could not move it aside (" + ec.message() + ")" : "moved it to " + aside;
+}
+
+std::optional<SavedState> StateDir::load(std::string& warning) {
+    replayed_ = 0;
+    std::optional<SavedState> state;
+    if (auto bytes = read_file(file())) {
+        auto decoded = decode_state(*bytes);
+        if (decoded) {
+            state = std::move(*decoded);
+        } else {
+            warning = "state file " + file() + " is damaged (" + decoded.error() + "); " +
+                      set_aside(file(), "damaged") + "; starting fresh";
+        }
+    }
+    const auto journal = read_file(journal_file());
+    if (!journal) return state;
+    auto add = [&](const std::string& more) { warning += (warning.empty() ? "" : "; ") + more; };
+    auto records = decode_journal(*journal);
+    if (!records) {
+        add("journal " + journal_file() + " is damaged (" + records.error() + "); " +
+            set_aside(journal_file(), "damaged"));
+        return state;
+    }
+    if (!state) {
+        if (!records->records.empty()) {
+            add("journal " + journal_file() + " has no state file to apply to; " +
+                set_aside(journal_file(), "orphan"));
+        }
+        return state;
+    }
+    if (records->dropped > 0) {
+        add("journal " + journal_file() + ": dropped a torn record at its end (" +
+            std::to_string(records->dropped) + " bytes)");
+    }
+    apply_journal(*state, records->records);
+    replayed_ = records->records.size();
+    return state;
 }
 
 void StateDir::save(const SavedState& s) {

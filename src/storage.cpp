@@ -156,8 +156,10 @@ StoreResult Storage::update(TimePoint now, StoredItem& item, const Write& w, Dur
     item.stored_at = now;
     // A new version is its writer's: ours only if we wrote it. Another writer's newer version
     // is not ours to keep alive (nor is a refresh of ours by someone else a reason to drop it).
+    const bool taken = newer && item.original && !w.ours;
     item.original = newer ? w.ours : item.original || w.ours;
-    ++changes_;
+    changed(item.target);
+    if (taken && superseded_) superseded_(item);
     return result;
 }
 
@@ -214,10 +216,10 @@ StoreResult Storage::insert(TimePoint now, const NodeId& target, const Write& w,
     item.published_at = now;
     item.source = w.source;
     bytes_ += size;
-    ++changes_;
     by_expiry_.insert({item.expires, target});
     account(item, true);
     items_.emplace(target, std::move(item));
+    changed(target);
     return StoreResult::Stored;
 }
 
@@ -237,7 +239,7 @@ StoreResult Storage::restore(StoredItem item, std::optional<NodeId> at) {
     account(item, true);
     const NodeId target = item.target;
     items_.insert_or_assign(target, std::move(item));
-    ++changes_;
+    changed(target);
     return StoreResult::Stored;
 }
 
@@ -245,14 +247,14 @@ void Storage::set_published(const NodeId& target, TimePoint at) {
     if (auto it = items_.find(target); it != items_.end()) {
         it->second.original = true;
         it->second.published_at = at;
-        ++changes_;
+        changed(target);
     }
 }
 
 void Storage::set_original(const NodeId& target, bool original) {
     if (auto it = items_.find(target); it != items_.end() && it->second.original != original) {
         it->second.original = original;
-        ++changes_;
+        changed(target);
     }
 }
 
@@ -269,9 +271,14 @@ bool Storage::erase(const NodeId& which) {
     account(it->second, false);
     bytes_ -= it->second.key.size() + it->second.value.size();
     items_.erase(it);
-    ++changes_;
+    changed(target);
     if (erased_) erased_(target);
     return true;
+}
+
+void Storage::changed(const NodeId& target) {
+    ++changes_;
+    if (changed_) changed_(target, find(target));
 }
 
 std::size_t Storage::expire(TimePoint now) {

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "kad/storage.hpp"
 
@@ -402,4 +403,46 @@ TEST_CASE("Storage: when full, the source holding the most loses first", "[stora
     // nothing.
     s.expire(t0 + 2h);
     CHECK(s.usage(peer) == nullptr);
+}
+
+TEST_CASE("Storage: every change reaches the change hook, with the item as it now is",
+          "[storage]") {
+    Storage s;
+    std::vector<std::pair<NodeId, std::string>> seen;  // target, value ("-": gone)
+    s.set_change_hook([&](const NodeId& target, const kad::StoredItem* item) {
+        seen.emplace_back(target, item ? item->value : "-");
+    });
+    const NodeId k = NodeId::from_key("k");
+    s.store(t0, {.key = "k", .value = "v1", .seq = 1, .source = peer});       // stored
+    s.store(t0 + 1s, {.key = "k", .value = "v1", .seq = 1, .source = peer});  // refreshed
+    s.store(t0, {.key = "k", .value = "v2", .seq = 2, .source = peer});       // updated
+    s.store(t0, {.key = "k", .value = "v0", .seq = 0, .source = peer});       // refused
+    s.set_original(k, true);
+    s.set_published(k, t0);
+    s.erase(k);
+    s.store(t0, {.key = "e", .value = "x", .ttl = 1s});
+    s.expire(t0 + 2s);
+    const NodeId e = NodeId::from_key("e");
+    const std::vector<std::pair<NodeId, std::string>> want = {
+        {k, "v1"}, {k, "v1"}, {k, "v2"}, {k, "v2"}, {k, "v2"}, {k, "-"}, {e, "x"}, {e, "-"}};
+    CHECK(seen == want);
+    CHECK(s.changes() == want.size());
+}
+
+TEST_CASE("Storage: another writer's newer version of ours is reported once as superseded",
+          "[storage]") {
+    Storage s;
+    std::vector<std::pair<std::int64_t, Endpoint>> taken;
+    s.set_superseded_hook(
+        [&](const kad::StoredItem& item) { taken.emplace_back(item.seq, item.source); });
+    s.store(t0, {.key = "k", .value = "mine", .seq = 1, .ours = true});
+    s.store(t0, {.key = "k", .value = "mine", .seq = 1, .source = peer});  // a refresh: still ours
+    s.store(t0, {.key = "k", .value = "mine2", .seq = 2, .ours = true});   // our own new version
+    CHECK(taken.empty());
+    s.store(t0, {.key = "k", .value = "evil", .seq = 3, .source = peer});
+    REQUIRE(taken.size() == 1);
+    CHECK(taken[0] == std::pair<std::int64_t, Endpoint>{3, peer});
+    CHECK_FALSE(get(s, "k").original);
+    s.store(t0, {.key = "k", .value = "evil2", .seq = 4, .source = other});  // not ours any more
+    CHECK(taken.size() == 1);
 }

@@ -172,6 +172,32 @@ public:
     // The latest time the node has been given.
     TimePoint now() const noexcept { return now_; }
 
+    // Which of the node's two stores.
+    enum class Store : std::uint8_t { Values, Items };  // kadnode's store, BEP 44's
+    // Called after every change to an item in either store (nullptr: the item left), before
+    // the store or put that made it is answered: the state directory's journal keeps it there
+    // (kad/journal.hpp).
+    using StoreObserver =
+        std::function<void(Store store, const NodeId& target, const StoredItem* item)>;
+    void set_store_observer(StoreObserver o);
+    // Called when a node enters the routing table (the journal keeps it too).
+    using NewContactObserver = std::function<void(const NodeId& id, const Endpoint& at)>;
+    void set_new_contact_observer(NewContactObserver o) { new_contact_ = std::move(o); }
+    // An item this node published is no longer ours to keep alive: another writer stored a
+    // newer version here (`by` says who), or a put of ours found one in the network (BEP 44).
+    struct Superseded {
+        Store store = Store::Values;
+        NodeId target;
+        std::string key;
+        std::optional<std::int64_t> seq;  // the newer version's, when known
+        std::optional<Endpoint> by;
+    };
+    using SupersededObserver = std::function<void(const Superseded&)>;
+    void set_superseded_observer(SupersededObserver o) { superseded_ = std::move(o); }
+    // While `reason` is not empty, stores and puts from other nodes are refused (202, with the
+    // reason): the node cannot keep what it would acknowledge (its journal cannot be written).
+    void refuse_stores(std::string reason);
+
     // The write token this node hands to an address (exposed for tests and tools).
     std::string token_for(const Endpoint& ep) const { return tokens_.issue(ep); }
 
@@ -193,6 +219,8 @@ private:
     TimePoint now_;
     Logger log_;
     IdObserver id_observer_;
+    SupersededObserver superseded_;
+    NewContactObserver new_contact_;
     NodeStats stats_;
     RoutingTable table_;
     Storage storage_;

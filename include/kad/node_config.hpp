@@ -110,6 +110,7 @@ struct NodeStats {
     std::uint64_t refreshed_originals = 0;  // items the publisher (we) refreshed
     std::uint64_t items_refreshed = 0;      // BEP 44 items we put, put again and stored
     std::uint64_t items_superseded = 0;     // ... no longer: a newer version was found
+    std::uint64_t values_superseded = 0;    // values we published, replaced here by another's
     std::uint64_t republish_stores = 0;     // stores those republishes made
     std::uint64_t republish_retired = 0;    // items we stopped republishing: no longer near
     std::uint64_t handoffs = 0, handoff_stores = 0, handoffs_skipped = 0;

@@ -40,6 +40,8 @@ public:
 
     // Called after a peer's store was accepted, with the item's target.
     void set_store_hook(std::function<void(const NodeId&)> hook) { stored_ = std::move(hook); }
+    // While not empty, stores and puts are refused with 202 and this reason (Node::refuse_stores).
+    void refuse_stores(std::string reason) { store_refusal_ = std::move(reason); }
 
 private:
     void answer(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
@@ -81,6 +83,7 @@ private:
     const Logger& log_;
     std::vector<const Contact*> closest_;  // reused
     std::function<void(const NodeId&)> stored_;
+    std::string store_refusal_;
     // BEP 51: the sample given out until sample_until_ (then drawn again).
     std::vector<NodeId> sample_;
     TimePoint sample_until_{};

@@ -30,6 +30,7 @@
 
 #include "kad/discovery.hpp"
 #include "kad/driver.hpp"
+#include "kad/journal.hpp"
 #include "kad/node.hpp"
 #include "kad/random.hpp"
 #include "kad/state.hpp"
@@ -107,6 +108,14 @@ public:
     // Puts back the items of a saved state (those not expired since). Returns how many. The
     // saved contacts are for the caller to bootstrap from.
     std::size_t restore(const SavedState& state);
+    // Writes every change to the stores into `journal` before the store or put that made it is
+    // answered (nullptr: stops). If a write fails, the node refuses stores from others (202,
+    // naming the file and the error) until journal_recovered(): what it would acknowledge
+    // could not be kept. The error is logged once.
+    void set_journal(Journal* journal);
+    bool journal_failed() const noexcept { return journal_failed_; }
+    // The journal works again (the caller saved a snapshot and emptied it): stores are taken.
+    void journal_recovered();
 
     template <class Token>
     auto async_hand_off(Token&& token) {
@@ -324,6 +333,7 @@ private:
     bool v6_socket_ = false;
     bool dual_stack_ = false;
     bool closed_ = false;
+    bool journal_failed_ = false;
     Endpoint bind_;
     Logger logger_;
     // Handlers hold a weak reference: an AsioNode may be destroyed while its io_context runs on.

@@ -69,17 +69,28 @@ public:
 
     const std::string& path() const noexcept { return path_; }
     std::string file() const { return path_ + "/state"; }
+    // The changes since the snapshot in file() (kad/journal.hpp).
+    std::string journal_file() const { return path_ + "/journal"; }
 
-    // The saved state, nullopt if there is none. A damaged file is renamed to
-    // state.damaged-<unix time> and `warning` says so; the node then starts fresh.
+    // The saved state, nullopt if there is none: the snapshot, with the journal's records
+    // replayed on top of it. A damaged snapshot is renamed to state.damaged-<unix time>, and
+    // `warning` says so; the node then starts fresh (and the journal, which holds only changes
+    // to that snapshot, is set aside as journal.orphan-<unix time>). A journal's torn tail (a
+    // write cut short by a crash) is dropped, and `warning` says how many bytes.
     std::optional<SavedState> load(std::string& warning);
+    // How many journal records the last load() replayed.
+    std::size_t replayed() const noexcept { return replayed_; }
     // Writes atomically. Throws std::system_error naming the file on failure.
     void save(const SavedState& s);
 
 private:
     StateDir(std::string path, int lock_fd) : path_(std::move(path)), lock_fd_(lock_fd) {}
+    // Moves `file` to `file.<why>-<unix time>`; the words for the warning.
+    static std::string set_aside(const std::string& file, const char* why);
+
     std::string path_;
     int lock_fd_ = -1;
+    std::size_t replayed_ = 0;
 };
 
 }  // namespace kad

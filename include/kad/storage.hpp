@@ -106,6 +106,16 @@ public:
     // Called with the target of every item that leaves the store (erased, expired, evicted), so
     // that whoever keeps a schedule per item (kad::Maintenance) can forget it.
     void set_erase_hook(std::function<void(const NodeId&)> hook) { erased_ = std::move(hook); }
+    // Called after every change to an item, with the item as it now is (nullptr: it left the
+    // store), before the write that made it returns: whoever keeps a journal of the store
+    // (kad::Journal) writes it there, so that nothing is acknowledged before it is kept.
+    using ChangeHook = std::function<void(const NodeId& target, const StoredItem* item)>;
+    void set_change_hook(ChangeHook hook) { changed_ = std::move(hook); }
+    // Called when a version we published (original) is replaced by another writer's newer one:
+    // the item is theirs from then on, and we stop keeping it alive.
+    void set_superseded_hook(std::function<void(const StoredItem&)> hook) {
+        superseded_ = std::move(hook);
+    }
     // Removes every item whose expiry is at or before now. Returns how many.
     std::size_t expire(TimePoint now);
     TimePoint next_expiry() const noexcept;
@@ -141,6 +151,8 @@ private:
     // Makes room for `bytes` more (and one more item if `new_item`) for `source` by evicting the
     // heaviest source's items, if that source is not `source`. False if it cannot.
     bool make_room(const Endpoint& source, std::size_t bytes, bool new_item);
+    // Counts a change to the item at `target` and tells the change hook.
+    void changed(const NodeId& target);
 
     StorageConfig config_;
     Map items_;
@@ -151,6 +163,8 @@ private:
     std::set<std::pair<std::size_t, Endpoint>> by_items_;  // sources by items held
     std::uint64_t evicted_ = 0;
     std::function<void(const NodeId&)> erased_;
+    ChangeHook changed_;
+    std::function<void(const StoredItem&)> superseded_;
 };
 
 }  // namespace kad

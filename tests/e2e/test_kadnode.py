@@ -610,25 +610,28 @@ class NetworkTests(Harness):
 class StateTests(Harness):
     """--state-dir: restarts, crashes, damaged files, the lock; and a clean stop's hand-off."""
 
-    def state_node(self, d, *extra):
+    def state_node(self, d, *extra, save_interval="0.2"):
         p = self.start("--bind", "127.0.0.1:0", "--json", "--state-dir", d,
-                       "--save-interval", "0.2", *extra)
+                       "--save-interval", save_interval, *extra)
         ready = p.json()
         self.assertEqual(ready["event"], "ready")
         return p, ready
 
-    def test_a_network_killed_and_restarted_keeps_every_value(self):
+    def killed_and_restarted(self, save_interval, pause):
+        """Five nodes with --state-dir put 100 values, wait `pause` seconds, are all killed with
+        SIGKILL, and come back with no bootstrap flag; every value is read back."""
         dirs = [os.path.join(self.tmp, f"n{i}") for i in range(5)]
-        first, r0 = self.state_node(dirs[0])
+        first, r0 = self.state_node(dirs[0], save_interval=save_interval)
         nodes = [(first, r0)]
         for d in dirs[1:]:
-            p, r = self.state_node(d, "--bootstrap-addr", r0["addr"])
+            p, r = self.state_node(d, "--bootstrap-addr", r0["addr"], save_interval=save_interval)
             self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
             nodes.append((p, r))
         for i in range(100):
             r = nodes[i % 5][0].cmd(f"put key{i} value{i}")
             self.assertTrue(r["ok"], r)
-        time.sleep(1)  # a few save intervals
+            self.assertEqual(r["stored"], 4, r)
+        time.sleep(pause)
         for p, _ in nodes:
             os.killpg(p.p.pid, signal.SIGKILL)
             p.p.wait(5)
@@ -644,11 +647,30 @@ class StateTests(Harness):
             joined = p.wait_for(lambda o: o.get("event") == "joined", timeout=15)
             self.assertTrue(joined["ok"], joined)
             self.assertNotIn("note", joined)
+        for p in again:  # every node holds every value itself: none waits for another
+            ls = p.cmd("ls")
+            self.assertEqual(len(ls["items"]), 100, ls)
+            self.assertTrue(all(0 < it["ttl_s"] <= 86400 for it in ls["items"]))
         for i in range(100):
             g = again[(i + 2) % 5].cmd(f"get key{i}")
             self.assertEqual(g.get("value"), f"value{i}", g)
-        ls = again[0].cmd("ls")
-        self.assertTrue(all(0 < it["ttl_s"] <= 86400 for it in ls["items"]))
+
+    def test_a_network_killed_and_restarted_keeps_every_value(self):
+        self.killed_and_restarted("0.2", pause=1)  # a few saves of the state file
+
+    def test_kill_9_right_after_the_puts_loses_nothing_acknowledged(self):
+        # No save of the state file since the node started: only the journal holds the values.
+        self.killed_and_restarted("3600", pause=0)
+
+    def test_the_id_and_port_are_on_disk_before_ready(self):
+        d = os.path.join(self.tmp, "n")
+        p, ready = self.state_node(d, save_interval="3600")
+        os.killpg(p.p.pid, signal.SIGKILL)
+        p.p.wait(5)
+        again = self.start("--json", "--state-dir", d)
+        ready2 = again.json()
+        self.assertEqual(ready2["id"], ready["id"])
+        self.assertEqual(ready2["addr"].rsplit(":", 1)[1], ready["addr"].rsplit(":", 1)[1])
 
     def test_the_identity_is_made_once_and_kept(self):
         d = os.path.join(self.tmp, "n")
