@@ -35,7 +35,6 @@ std::string span_text(kad::Duration d) {
     return std::to_string(s / 86400) + "d" + std::to_string(s / 3600 % 24) + "h";
 }
 
-// A value or key for a person: quoted, with control and non-ASCII bytes escaped.
 std::string quote(std::string_view s) {
     std::string out = "\"";
     for (unsigned char c : s) {
@@ -57,11 +56,36 @@ std::string quote(std::string_view s) {
     return out + "\"";
 }
 
-std::string bencoded_text(std::string_view bencoded) {
+namespace {
+
+// The first `max` bytes of s or fewer, so as not to split a UTF-8 character; npos if s is no
+// longer than `max`.
+std::size_t cut_at(std::string_view s, std::size_t max) {
+    if (s.size() <= max) return std::string_view::npos;
+    std::size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+    return n;
+}
+
+std::string size_note(std::string_view s) {
+    return "… (" + std::to_string(s.size()) + " bytes)";
+}
+
+}  // namespace
+
+std::string quote_cut(std::string_view s, std::size_t max) {
+    const std::size_t n = cut_at(s, max);
+    if (n == std::string_view::npos) return quote(s);
+    return quote(s.substr(0, n)) + size_note(s);
+}
+
+std::string bencoded_text(std::string_view bencoded, std::size_t max) {
     kad::bencode::Document doc;
     auto v = doc.decode(bencoded);
-    if (v && v->is_string()) return quote(v->as_string());
-    return std::string(bencoded);
+    if (v && v->is_string()) return quote_cut(v->as_string(), max);
+    const std::size_t n = cut_at(bencoded, max);
+    if (n == std::string_view::npos) return std::string(bencoded);
+    return std::string(bencoded.substr(0, n)) + size_note(bencoded);
 }
 
 json node_json(const kad::krpc::NodeInfo& n) {
@@ -147,6 +171,12 @@ Reply ok(std::string cmd, std::string text, json data) {
     r.ok = true;
     r.text = std::move(text);
     r.data = std::move(data);
+    return r;
+}
+
+Reply part(std::string cmd, std::string text, json data) {
+    Reply r = ok(std::move(cmd), std::move(text), std::move(data));
+    r.partial = true;
     return r;
 }
 

@@ -23,11 +23,14 @@ std::string fixed(double v, int decimals);
 double ms(kad::Duration d);  // milliseconds, to the microsecond
 std::string ms_text(kad::Duration d);
 std::string span_text(kad::Duration d);  // "42s", "3m12s", "2h5m", "1d3h"
-// A value or key for a person: quoted, with control and non-ASCII bytes escaped.
+// A value or key for a person: quoted, with control bytes escaped.
 std::string quote(std::string_view s);
+// quote(s), or for a value longer than `max` bytes its first `max` or so (whole UTF-8
+// characters) and its size: "abc"… (1000 bytes).
+std::string quote_cut(std::string_view s, std::size_t max);
 // A bencoded value (BEP 44) for a person: a string as quote() shows it, anything else as its
-// bencoding.
-std::string bencoded_text(std::string_view bencoded);
+// bencoding; cut as quote_cut() cuts, past `max` bytes.
+std::string bencoded_text(std::string_view bencoded, std::size_t max = std::string_view::npos);
 json node_json(const kad::krpc::NodeInfo& n);
 std::string node_line(const kad::krpc::NodeInfo& n);
 std::string plural(std::size_t n, const char* one, const char* many);
@@ -72,11 +75,14 @@ Reply fail(std::string cmd, const kad::Outcome& outcome);
 // The same, with the fields the operation measured on its way (queries, time, ...).
 Reply fail(std::string cmd, const kad::Outcome& outcome, json data);
 Reply ok(std::string cmd, std::string text, json data = json::object());
+// One line of a streamed result (Reply::partial).
+Reply part(std::string cmd, std::string text, json data = json::object());
 
-// The commands of bep5.cpp (gp, ap, announce, peers <info-hash>) and items.cpp (bput, bget,
-// mput, mget).
+// The commands of bep5.cpp (gp, ap, announce, peers <info-hash>), items.cpp (bput, bget,
+// mput, mget) and ls.cpp (ls).
 void bep5(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done);
 void bep44(kad::AsioNode& node, const Identity& identity, const std::string& cmd, const Args& a,
            const Done& done);
+void ls(const kad::Node& node, const Args& a, const Output& output, const Done& done);
 
 }  // namespace kadnode

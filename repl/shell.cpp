@@ -74,7 +74,15 @@ const std::vector<CommandInfo>& commands() {
         {"id", "id",
          "this node: id, address, uptime, contacts, items, the address it is seen at (BEP 42)", ""},
         {"rt", "rt", "the routing table, bucket by bucket", ""},
-        {"ls", "ls", "the items this node stores", ""},
+        {"ls", "ls [--limit N|all] [PATTERN]",
+         "the items this node stores: the first 100, or those whose key matches",
+         "Lists the items sorted by key, then the BEP 44 items sorted by target, at most N of\n"
+         "each (default 100; all, or 0, for every one), and says how many there are in all.\n"
+         "PATTERN is a glob (*, ?, [...]) on the key; for BEP 44 items, on the target's 40 hex\n"
+         "digits. Values longer than 60 bytes are cut, with their size (not with --json). With\n"
+         "--limit all each item is printed as it is listed, one line each; with --json, one\n"
+         "object per item ({\"cmd\":\"ls\",\"partial\":true,\"item\":{...}}, or \"bep44_item\"),\n"
+         "then the result, with the counts and without the lists."},
         {"stats", "stats", "packets, queries, timeouts, lookups and stores so far", ""},
         {"help", "help [command]", "list the commands, or describe one", ""},
         {"quit", "quit", "leave (also: exit, Ctrl-D)", ""},
@@ -88,55 +96,24 @@ std::string dump(const json& j) {
 
 std::string render(const Reply& r, bool as_json) {
     if (as_json) {
+        if (r.partial && r.data.empty()) return "";
         json j = json::object();
         j["cmd"] = r.cmd;
-        j["ok"] = r.ok;
-        if (!r.ok) {
-            j["error"] = r.error;
-            j["code"] = r.code;
+        if (r.partial) {
+            j["partial"] = true;
+        } else {
+            j["ok"] = r.ok;
+            if (!r.ok) {
+                j["error"] = r.error;
+                j["code"] = r.code;
+            }
         }
         for (auto it = r.data.begin(); it != r.data.end(); ++it) j[it.key()] = it.value();
         return dump(j);
     }
-    if (!r.ok) return r.cmd.empty() ? "error: " + r.error : r.cmd + ": " + r.error;
+    if (!r.ok && !r.partial) return r.cmd.empty() ? "error: " + r.error : r.cmd + ": " + r.error;
     return r.text;
 }
-
-namespace {
-
-// The BEP 44 items a node holds, for ls: immutable and mutable, with their values as a person
-// reads them. Appends lines to `text`.
-json bep44_items(const kad::Node& node, kad::TimePoint now, std::string& text) {
-    const kad::Storage& store = node.item_store();
-    json list = json::array();
-    if (store.size() == 0) return list;
-    text += "\n" + plural(store.size(), "BEP 44 item", "BEP 44 items");
-    for (const auto& [target, item] : store.items()) {
-        const bool is_mutable = !item.signature.empty();
-        const auto ttl = item.expires - now;
-        json j = {{"target", target.to_hex()},
-                  {"mutable", is_mutable},
-                  {"bencoded", item.value},
-                  {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()},
-                  {"original", item.original}};
-        text += "\n  " + target.to_hex() + "  " + bencoded_text(item.value);
-        text +=
-            is_mutable ? "  (mutable, seq " + std::to_string(item.seq) + ", " : "  (immutable, ";
-        text += "expires in " + span_text(ttl);
-        if (is_mutable) j["seq"] = item.seq;
-        if (auto due = node.item_refresh().due(target)) {
-            // Ours: put again before it expires, here and on the nodes nearest it.
-            const auto in = std::max(kad::Duration::zero(), *due - now);
-            j["refresh_in_s"] = std::chrono::duration_cast<std::chrono::seconds>(in).count();
-            text += ", published here, put again in " + span_text(in);
-        }
-        text += ")";
-        list.push_back(j);
-    }
-    return list;
-}
-
-}  // namespace
 
 Shell::Shell(kad::AsioNode& node, kad::TimePoint started, std::string network)
     : node_(node),
@@ -270,32 +247,7 @@ void Shell::run(std::string_view line, Done done) {
             return done(ok(cmd, text, {{"contacts", t.size()}, {"buckets", buckets}}));
         }
 
-        if (cmd == "ls") {
-            if (a.size() != 0) usage_error(cmd);
-            const auto now = kad::Clock::now();
-            std::vector<const kad::StoredItem*> items;
-            for (const auto& [target, item] : node_.node().storage().items())
-                items.push_back(&item);
-            std::sort(items.begin(), items.end(),
-                      [](const auto* x, const auto* y) { return x->key < y->key; });
-            json list = json::array();
-            std::string text = plural(items.size(), "item", "items");
-            for (const auto* it : items) {
-                const auto ttl = it->expires - now;
-                list.push_back(
-                    {{"key", it->key},
-                     {"value", it->value},
-                     {"seq", it->seq},
-                     {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()},
-                     {"original", it->original},
-                     {"target", it->target.to_hex()}});
-                text += "\n  " + quote(it->key) + " = " + quote(it->value) + "  (seq " +
-                        std::to_string(it->seq) + ", expires in " + span_text(ttl) +
-                        (it->original ? ", published here" : "") + ")";
-            }
-            json data = {{"items", list}, {"bep44", bep44_items(node_.node(), now, text)}};
-            return done(ok(cmd, text, data));
-        }
+        if (cmd == "ls") return ls(node_.node(), a, output_, done);
 
         if (cmd == "gp" || cmd == "ap" || cmd == "announce" || cmd == "samples" ||
             (cmd == "peers" && a.size() > 0)) {

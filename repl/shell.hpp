@@ -1,7 +1,9 @@
 #pragma once
 // The kadnode commands, independent of where lines come from (a terminal, --exec, stdin) and of
 // how results are shown: run() parses one line, runs it against the node and hands back a
-// Reply, which render() turns into a person's text or one JSON object.
+// Reply, which render() turns into a person's text or one JSON object. A command whose output
+// would grow with the node's state (ls --limit all) streams it instead: partial replies through
+// the Shell's Output, one line each, before the final one.
 
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -37,9 +39,17 @@ struct Reply {
     nlohmann::ordered_json data = nlohmann::ordered_json::object();  // the fields, for --json
     bool quit = false;   // the command asks the program to leave
     bool blank = false;  // an empty line or a comment: nothing to show
+    // One line of a streamed result, before the final reply: in JSON {"cmd":...,"partial":true,
+    // ...data} with no "ok" (the command has not finished). It may carry only text (nothing is
+    // shown with --json) or only data (nothing is shown without).
+    bool partial = false;
 };
 
-// One line of JSON (no newline) or the human text, for a reply.
+// Where partial replies go, as they are made.
+using Output = std::function<void(const Reply&)>;
+
+// One line of JSON (no newline) or the human text, for a reply; empty for a partial reply with
+// nothing to show in that form.
 std::string render(const Reply& r, bool json);
 // JSON text that never throws on bytes that are not UTF-8 (they become U+FFFD).
 std::string dump(const nlohmann::ordered_json& j);
@@ -58,12 +68,16 @@ public:
 
     // Where mput's key comes from. Without one, mput makes a key for this run only.
     void set_identity(Identity identity) { identity_ = std::move(identity); }
+    // Where streamed output goes (see Reply::partial). Without one, nothing streams: ls --limit
+    // all gathers every item into its one reply.
+    void set_output(Output output) { output_ = std::move(output); }
 
 private:
     kad::AsioNode& node_;
     kad::TimePoint started_;
     std::string network_;
     Identity identity_;
+    Output output_;
 };
 
 }  // namespace kadnode

@@ -82,9 +82,10 @@ class Piped:
         self.p.stdin.flush()
 
     def cmd(self, line, timeout=10):
-        """Sends one command and returns its JSON result (skipping events)."""
+        """Sends one command and returns its JSON result (skipping events, and the lines a
+        streamed result prints before it: "partial")."""
         self.send(line)
-        return self.wait_for(lambda o: "cmd" in o, timeout)
+        return self.wait_for(lambda o: "cmd" in o and not o.get("partial"), timeout)
 
     def close_stdin(self):
         self.p.stdin.close()
@@ -788,6 +789,159 @@ class StateTests(Harness):
     def test_without_the_hand_off_values_are_lost(self):
         # The control: the same run with --leave-timeout 0 loses some values.
         self.assertNotEqual(self.run_k2("0"), [])
+
+
+def bencode(v):
+    """Bencoding of ints, bytes, str, lists and dicts (keys sorted), for files the tests write."""
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, str):
+        v = v.encode()
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, list):
+        return b"l" + b"".join(bencode(x) for x in v) + b"e"
+    return b"d" + b"".join(bencode(k) + bencode(v[k]) for k in sorted(v)) + b"e"
+
+
+def write_state(directory, items):
+    """A --state-dir holding `items` ((key, value) pairs, bytes) that expire in six days, in the
+    format of src/state.cpp: "KADSTATE", the SHA-256 of the payload, the bencoded payload."""
+    os.makedirs(directory, exist_ok=True)
+    now_ms = int(time.time() * 1000)
+    day_ms = 86400 * 1000
+    payload = bencode({
+        "version": 1, "id": os.urandom(20), "port": 0, "contacts": [],
+        "items": [{"e": now_ms + 6 * day_ms, "k": k, "o": 0, "p": 0, "s": 0, "t": 7 * day_ms,
+                   "v": v} for k, v in items]})
+    with open(os.path.join(directory, "state"), "wb") as f:
+        f.write(b"KADSTATE" + hashlib.sha256(payload).digest() + payload)
+
+
+class LsTests(Harness):
+    """ls: a glob on the key, a limit, and a full store listed in bounded memory."""
+
+    def ls_node(self, items, *extra):
+        d = os.path.join(self.tmp, "state")
+        write_state(d, items)
+        p = self.start("--bind", "127.0.0.1:0", "--state-dir", d, "--save-interval", "3600",
+                       *extra)
+        return p
+
+    def test_limit_and_pattern(self):
+        items = [(b"key%03d" % i, b"value %d" % i) for i in range(250)]
+        items += [(b"other%d" % i, b"x" * 1000) for i in range(3)]
+        p = self.ls_node(items, "--json")
+        self.assertEqual(p.json()["event"], "ready")
+
+        r = p.cmd("ls")  # the first 100, sorted by key
+        self.assertTrue(r["ok"], r)
+        self.assertEqual([i["key"] for i in r["items"]],
+                         ["key%03d" % i for i in range(100)])
+        self.assertEqual((r["items_matched"], r["limit"], r["more"]), (253, 100, True))
+        self.assertEqual(set(r["items"][0]),
+                         {"key", "value", "seq", "ttl_s", "original", "target"})
+        self.assertEqual(r["bep44"], [])
+
+        r = p.cmd("ls --limit 5 key1*")
+        self.assertEqual([i["key"] for i in r["items"]], ["key%03d" % i for i in range(100, 105)])
+        self.assertEqual((r["items_matched"], r["more"]), (100, True))
+
+        r = p.cmd("ls 'key?4[05]'")
+        self.assertEqual([i["key"] for i in r["items"]],
+                         [f"key{t}4{u}" for t in range(3) for u in (0, 5)])
+        self.assertEqual((r["items_matched"], r["more"]), (6, False))
+
+        r = p.cmd("ls other*")  # JSON keeps the whole value
+        self.assertEqual([i["value"] for i in r["items"]], ["x" * 1000] * 3)
+        self.assertEqual(p.cmd("ls nothing*")["items"], [])
+
+        # Every item: one line each, then the summary.
+        p.send("ls --limit all")
+        lines = [p.json() for _ in range(254)]
+        self.assertTrue(all(o["cmd"] == "ls" and o["partial"] for o in lines[:-1]), lines[0])
+        self.assertEqual([o["item"]["key"] for o in lines[:-1]],
+                         sorted(k.decode() for k, _ in items))
+        self.assertEqual(lines[-1], {"cmd": "ls", "ok": True, "items_matched": 253,
+                                     "bep44_matched": 0, "limit": 0, "more": False})
+        p.send("ls --limit 0 other*")  # 0 is all, too
+        self.assertEqual(p.json()["item"]["key"], "other0")
+        self.assertEqual(p.json()["item"]["key"], "other1")
+        self.assertEqual(p.json()["item"]["key"], "other2")
+        self.assertEqual(p.json()["items_matched"], 3)
+
+        # BEP 44 items: the pattern is on their target, the limit for each kind.
+        target = p.cmd("bput hello world")["target"]  # alone: kept here only
+        r = p.cmd("ls --limit 1 " + target[:3] + "*")
+        self.assertEqual((r["items"], [i["target"] for i in r["bep44"]]), ([], [target]))
+        self.assertEqual((r["items_matched"], r["bep44_matched"], r["more"]), (0, 1, False))
+        r = p.cmd("ls --limit 1")
+        self.assertEqual((len(r["items"]), len(r["bep44"]), r["more"]), (1, 1, True))
+        p.send("ls --limit all " + target)
+        self.assertEqual(p.json()["bep44_item"]["bencoded"], "11:hello world")
+        self.assertEqual(p.json()["bep44_matched"], 1)
+
+        for line in ["ls --limit x", "ls --limit -1", "ls --limit", "ls a b", "ls --all"]:
+            r = p.cmd(line)
+            self.assertFalse(r["ok"], line)
+            self.assertEqual(r["code"], "bad_argument", line)
+            self.assertIn("ls [--limit N|all] [PATTERN]", r["error"], line)
+        self.assertIn("bad --limit 'x'", p.cmd("ls --limit x")["error"])
+        self.assertEqual(p.cmd("help ls")["usage"], "ls [--limit N|all] [PATTERN]")
+
+        # For a person: long values cut, and how many there are in all.
+        p.kill()  # frees the state directory
+        out = subprocess.run(
+            [KADNODE, "--bind", "127.0.0.1:0", "--state-dir", os.path.join(self.tmp, "state"),
+             "--exec", "ls --limit 2", "--exec", "ls other1", "--exec", "ls --limit all key24*"]
+            + NO_DISCOVERY, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()[1:]  # after "kadnode 0.1.0: node ... listening on ..."
+        self.assertEqual(lines[0], "253 items, showing the first 2 (ls --limit N, or --limit all)")
+        self.assertRegex(lines[1], r'^  "key000" = "value 0"  \(seq 0, expires in 5d23h\)$')
+        self.assertEqual(lines[3], '1 item matches "other1" (of 253)')
+        self.assertRegex(lines[4], r'^  "other1" = "x{60}"… \(1000 bytes\)  \(seq 0, expires in ')
+        self.assertEqual(lines[5], '10 items match "key24*" (of 253)')
+        # (No BEP 44 items: the bput above was never saved.)
+        self.assertEqual([l.split()[0] for l in lines[6:]], ['"key24%d"' % i for i in range(10)])
+
+    @staticmethod
+    def memory_kb(pid):
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return {k: int(fields[k].split()[0]) for k in ("VmRSS", "VmHWM")}
+
+    def peak_growth_kb(self, p, run):
+        """How far above its resident size before `run` the node's peak went while it ran."""
+        before = self.memory_kb(p.p.pid)["VmRSS"]
+        with open(f"/proc/{p.p.pid}/clear_refs", "w") as f:
+            f.write("5")  # VmHWM starts again from the current resident size
+        run()
+        return self.memory_kb(p.p.pid)["VmHWM"] - before
+
+    def test_a_full_store_is_listed_in_bounded_memory(self):
+        # 50,000 items of 1,000 bytes: 50 MB of values. Listing them all used to copy them into
+        # one text and one JSON document, several times their size.
+        n = 50000
+        items = [(b"key%05d" % i, os.urandom(500).hex().encode()) for i in range(n)]
+        p = self.ls_node(items, "--json")
+        self.assertEqual(p.json(timeout=30)["event"], "ready")
+        self.assertEqual(p.cmd("id", timeout=30)["items"], n)
+
+        out = []
+        growth = self.peak_growth_kb(p, lambda: out.append(p.cmd("ls", timeout=30)))
+        self.assertLess(growth, 20 * 1024, f"ls grew the node by {growth} kB")
+        self.assertEqual((len(out[0]["items"]), out[0]["items_matched"]), (100, n))
+
+        def every_item():
+            p.send("ls --limit all")
+            for _ in range(n):
+                self.assertIn("item", p.json(timeout=30))
+            out.append(p.json(timeout=30))
+
+        growth = self.peak_growth_kb(p, every_item)
+        self.assertLess(growth, 20 * 1024, f"ls --limit all grew the node by {growth} kB")
+        self.assertEqual(out[1]["items_matched"], n)
 
 
 class FloodTests(Harness):

@@ -230,6 +230,7 @@ public:
         signals_.async_wait([this](const boost::system::error_code& ec, int) {
             if (!ec) quit();
         });
+        shell_.set_output([this](const kadnode::Reply& r) { show(r); });
         if (::isatty(STDIN_FILENO)) {
             const char* home = std::getenv("HOME");
             console_ = std::make_unique<kadnode::Console>(
@@ -249,15 +250,7 @@ public:
 private:
     void run(const std::string& line) {
         shell_.run(line, [this](kadnode::Reply r) {
-            if (!r.blank) {
-                const std::string text = kadnode::render(r, false);
-                if (console_) {
-                    r.ok ? console_->print(text) : console_->print_error(text);
-                } else {
-                    std::printf("%s\n", text.c_str());
-                    std::fflush(stdout);
-                }
-            }
+            if (!r.blank) show(r);
             if (r.quit) return quit();
             if (console_) {
                 console_->resume();
@@ -265,6 +258,17 @@ private:
                 read_line();
             }
         });
+    }
+
+    void show(const kadnode::Reply& r) {
+        const std::string text = kadnode::render(r, false);
+        if (text.empty()) return;
+        if (console_) {
+            r.ok ? console_->print(text) : console_->print_error(text);
+        } else {
+            std::printf("%s\n", text.c_str());
+            std::fflush(stdout);
+        }
     }
 
     void read_line() {
