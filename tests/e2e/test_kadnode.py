@@ -649,7 +649,8 @@ class StateTests(Harness):
             self.assertTrue(joined["ok"], joined)
             self.assertNotIn("note", joined)
         for p in again:  # every node holds every value itself: none waits for another
-            ls = p.cmd("ls")
+            ls = p.cmd("ls --limit 100")
+            self.assertEqual(ls["items_matched"], 100, ls)
             self.assertEqual(len(ls["items"]), 100, ls)
             self.assertTrue(all(0 < it["ttl_s"] <= 86400 for it in ls["items"]))
         for i in range(100):
@@ -899,11 +900,15 @@ class LsTests(Harness):
         lines = out.stdout.splitlines()[1:]  # after "kadnode 0.1.0: node ... listening on ..."
         self.assertEqual(lines[0], "253 items, showing the first 2 (ls --limit N, or --limit all)")
         self.assertRegex(lines[1], r'^  "key000" = "value 0"  \(seq 0, expires in 5d23h\)$')
-        self.assertEqual(lines[3], '1 item matches "other1" (of 253)')
-        self.assertRegex(lines[4], r'^  "other1" = "x{60}"… \(1000 bytes\)  \(seq 0, expires in ')
-        self.assertEqual(lines[5], '10 items match "key24*" (of 253)')
-        # (No BEP 44 items: the bput above was never saved.)
-        self.assertEqual([l.split()[0] for l in lines[6:]], ['"key24%d"' % i for i in range(10)])
+        # The bput above was journaled before it was acknowledged: the kill did not lose it.
+        self.assertEqual(lines[3], "1 BEP 44 item")
+        self.assertRegex(lines[4], r'^  %s  "hello world"  \(immutable, ' % target)
+        self.assertEqual(lines[5], '1 item matches "other1" (of 253)')
+        self.assertRegex(lines[6], r'^  "other1" = "x{60}"… \(1000 bytes\)  \(seq 0, expires in ')
+        self.assertEqual(lines[7], '0 BEP 44 items match "other1" (of 1)')
+        self.assertEqual(lines[8], '10 items match "key24*" (of 253)')
+        self.assertEqual([l.split()[0] for l in lines[9:19]], ['"key24%d"' % i for i in range(10)])
+        self.assertEqual(lines[19:], ['0 BEP 44 items match "key24*" (of 1)'])
 
     @staticmethod
     def memory_kb(pid):
