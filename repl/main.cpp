@@ -20,6 +20,7 @@
 #include <iostream>
 #include <memory>
 
+#include "command_util.hpp"
 #include "console.hpp"
 #include "kad/identity.hpp"
 #include "options.hpp"
@@ -166,6 +167,9 @@ public:
             // Outside the node's own call: saving reads the whole node.
             asio::post(io_, [this, old_id, new_id] { on_new_id(old_id, new_id); });
         });
+        node_->set_superseded_observer([this](const kad::Node::Superseded& s) {
+            asio::post(io_, [this, s] { on_superseded(s); });
+        });
         if (opts_.discovery) {
             try {
                 auto& d = node_->enable_discovery(opts_.discovery_options);
@@ -261,6 +265,32 @@ private:
                   " (BEP 42)");
         if (console_) console_->set_prompt("kad " + new_id.short_hex() + "> ");
         if (state_dir_) save_state();
+    }
+
+    // A value or item we published was replaced by another writer's newer version: we stop
+    // keeping ours alive, and say so.
+    void on_superseded(const kad::Node::Superseded& s) {
+        const bool item = s.store == kad::Node::Store::Items;
+        json fields = {{"store", item ? "bep44" : "values"}, {"target", s.target.to_hex()}};
+        std::string human = "superseded: ";
+        if (item) {
+            human += "BEP 44 item " + s.target.to_hex();
+        } else {
+            fields["key"] = s.key;
+            human += "key " + kadnode::quote(s.key);
+        }
+        human += " now has a newer version";
+        if (s.seq) {
+            fields["seq"] = *s.seq;
+            human += " (seq " + std::to_string(*s.seq) + ")";
+        }
+        if (s.by && !s.by->is_unspecified()) {
+            fields["by"] = s.by->to_string();
+            human += " from " + s.by->to_string();
+        } else if (item) {
+            human += " in the network";
+        }
+        event("superseded", fields, human + "; no longer refreshed from here");
     }
 
     void announce_ready() {

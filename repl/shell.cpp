@@ -348,6 +348,7 @@ void Shell::run(std::string_view line, Done done) {
                 {"refreshed_originals", s.refreshed_originals},
                 {"items_refreshed", s.items_refreshed},
                 {"items_superseded", s.items_superseded},
+                {"values_superseded", s.values_superseded},
                 {"republish_stores", s.republish_stores},
                 {"handoffs", s.handoffs},
                 {"handoff_stores", s.handoff_stores},

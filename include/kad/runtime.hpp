@@ -92,6 +92,9 @@ public:
     bool closed() const noexcept { return closed_; }
     // Called when the node takes a new ID (BEP 42, NodeConfig::derive_id).
     void set_id_observer(Node::IdObserver o) { driver_->node().set_id_observer(std::move(o)); }
+    void set_superseded_observer(Node::SupersededObserver o) {
+        driver_->node().set_superseded_observer(std::move(o));
+    }
     void set_logger(Logger logger) {
         logger_ = std::move(logger);
         driver_->set_logger(logger_);

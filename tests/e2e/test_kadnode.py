@@ -597,6 +597,21 @@ class NetworkTests(Harness):
         self.assertEqual(p.wait(timeout=5), 0)
         self.assertLess(time.monotonic() - t0, 2)
 
+    def test_a_value_taken_by_another_writer_is_no_longer_ours(self):
+        (a, ra), (b, rb) = self.network(2)
+        self.assertTrue(a.cmd("put --ttl 20 k mine")["ok"])
+        self.assertTrue(a.cmd("ls k")["items"][0]["original"])
+        # A stranger asks A for a token and stores a newer version (seq 1) there.
+        s = b.cmd(f"s {ra['addr']} k evil")
+        self.assertTrue(s["ok"], s)
+        ev = a.wait_for(lambda o: o.get("event") == "superseded")
+        self.assertEqual((ev["store"], ev["key"], ev["seq"]), ("values", "k", 1))
+        self.assertEqual(ev["by"].rsplit(":", 1)[0], "127.0.0.1")
+        item = a.cmd("ls k")["items"][0]
+        self.assertEqual((item["value"], item["original"]), ("evil", False))
+        self.assertNotIn("refresh_in_s", item)
+        self.assertEqual(a.cmd("stats")["values_superseded"], 1)
+
     def test_log_file(self):
         log = os.path.join(self.tmp, "node.log")
         p, ready = self.start_json_node("--log-level", "trace", "--log-file", log)
