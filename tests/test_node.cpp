@@ -5,6 +5,7 @@
 #include <set>
 
 #include "helpers.hpp"
+#include "kad/log.hpp"
 #include "kad/node.hpp"
 
 using namespace kad;
@@ -1250,4 +1251,27 @@ TEST_CASE("a BEP 44 put refused by every node is not kept alive; one nobody answ
     CHECK(silent.code == Failure::Timeout);
     CHECK(f.node.item_refresh().due(silent.target) == f.now + ItemRefresh::kRetry);
     CHECK(f.node.item_store().find(silent.target)->original);
+}
+
+TEST_CASE("a key with a newline cannot forge a line in the log", "[node][log]") {
+    Fixture f;
+    std::vector<std::string> lines;
+    f.node.set_logger(Logger(LogLevel::Info, [&](LogLevel, std::string_view m) {
+        lines.emplace_back(m);
+    }));
+    const Endpoint asker = ep("10.0.0.3:1");
+    const NodeId aid = id_from(3);
+    const std::string key = "k\n12:00:00 error forged\\n\x1b[2J";
+    const std::string token = f.token_from_find_value(asker, aid, key);
+    auto stored = f.store(asker, aid, key, "v", 0, token);
+    REQUIRE(std::holds_alternative<krpc::Response>(stored.body));
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find('\n') == std::string::npos);
+    CHECK(lines[0].find('\x1b') == std::string::npos);
+    CHECK_THAT(lines[0], Catch::Contains("'k\\n12:00:00 error forged\\\\n\\x1b[2J'"));
+}
+
+TEST_CASE("log escaping: control bytes and backslashes, nothing else", "[log]") {
+    CHECK_FALSE(needs_escaping("plain text, 'quoted' and caf\xc3\xa9"));
+    CHECK(escape_controls("a\tb\rc\nd\\e\x7f\x01") == "a\\tb\\rc\\nd\\\\e\\x7f\\x01");
 }
