@@ -356,6 +356,7 @@ void Shell::run(std::string_view line, Done done) {
                 {"bucket_refreshes", s.bucket_refreshes},
                 {"stores_full", s.stores_full},
                 {"stores_over_quota", s.stores_over_quota},
+                {"stores_over_budget", s.stores_over_budget},
                 {"items_evicted", node_.node().storage().evicted()},
                 {"lookup_candidates_dropped", s.lookup_candidates_dropped},
                 {"seen_seq_evicted", s.seen_seq_evicted},

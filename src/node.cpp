@@ -1,6 +1,7 @@
 #include "kad/node.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 #include "ops/bootstrap.hpp"
@@ -29,6 +30,8 @@ StorageConfig item_storage_config(const NodeConfig& c) {
     StorageConfig s = c.storage;
     s.default_ttl = c.item_ttl;
     s.max_ttl = c.item_ttl;
+    // Only the key's holder can sign a version: nobody else can raise its seq (BEP 44).
+    s.max_seq_step = std::numeric_limits<std::int64_t>::max();
     return s;
 }
 
@@ -416,7 +419,23 @@ void Node::hand_off_all(TimePoint now, Callback<HandoffResult> cb) {
     ops_->start<ops::HandOffOp>(*ctx_, std::move(cb));
 }
 
+namespace {
+
+// A saved item's times, as a store from the network could have set them: no life longer than
+// the store allows from now, nothing published in the future.
+void bound_times(StoredItem& item, TimePoint now, Duration max_ttl) {
+    item.expires = std::min(item.expires, now + max_ttl);
+    item.ttl = std::clamp(item.ttl, Duration::zero(), max_ttl);
+    item.published_at = std::min(item.published_at, now);
+}
+
+}  // namespace
+
 StoreResult Node::restore(StoredItem item) {
+    bound_times(item, now_, storage_.config().max_ttl);
+    if (value_reply_size(config_, item.key, item.value) > config_.max_reply) {
+        return StoreResult::ValueTooLarge;
+    }
     const NodeId target = NodeId::from_key(item.key);
     const StoreResult r = storage_.restore(std::move(item));
     if (r == StoreResult::Stored) maintenance_.on_restored(target);
@@ -427,6 +446,8 @@ std::optional<StoreResult> Node::restore_item(StoredItem item) {
     // A state file is checked like an answer from the network: a mutable item (a public key
     // and a signature, both or neither) only if its signature verifies, an immutable one only
     // if its value is one bencoded value (its target is computed from it).
+    bound_times(item, now_, items_.config().max_ttl);
+    if (item_reply_size(config_, item.value) > config_.max_reply) return StoreResult::ValueTooLarge;
     const bool is_mutable = !item.signature.empty();
     if (is_mutable == item.key.empty() || (is_mutable && item.key.size() < kEd25519KeySize)) {
         return std::nullopt;

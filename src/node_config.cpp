@@ -34,6 +34,7 @@ std::string config_error(const NodeConfig& c) {
     const auto positive = [](Duration d) { return d > Duration::zero(); };
     if (c.k == 0) return "k must be at least 1";
     if (c.alpha == 0) return "alpha must be at least 1";
+    if (c.storage.max_seq_step < 1) return "storage.max_seq_step must be at least 1";
     if (!positive(c.rpc_timeout)) return "rpc_timeout must be positive";
     if (!positive(c.soft_timeout_min)) return "soft_timeout_min must be positive";
     if (c.soft_timeout_min > c.soft_timeout_max) {

@@ -120,6 +120,47 @@ void QueryHandler::answer_find(const Endpoint& from, const krpc::Message& m, con
                  item ? config_.max_reply : std::numeric_limits<std::size_t>::max());
 }
 
+namespace {
+
+// An answer as Rpc::respond sends it, with the longest envelope there can be.
+std::size_t worst_case_size(const NodeConfig& config, krpc::Response r) {
+    krpc::Message m;
+    m.transaction = std::string(krpc::kMaxTransactionId, 't');
+    if (!config.version.empty()) m.version = config.version;
+    m.requester = Endpoint::v6({}, 65535);
+    r.id = NodeId{};
+    r.token = std::string(WriteTokens::kSize, 't');
+    m.body = std::move(r);
+    return krpc::encode(m).size();
+}
+
+}  // namespace
+
+std::size_t value_reply_size(const NodeConfig& config, std::string_view key,
+                             std::string_view value) {
+    krpc::Response r;
+    r.item =
+        krpc::Item{std::string(key), std::string(value), std::numeric_limits<std::int64_t>::max()};
+    return worst_case_size(config, std::move(r));
+}
+
+std::size_t item_reply_size(const NodeConfig& config, std::string_view value) {
+    krpc::Response r;
+    krpc::DataItem d;
+    d.value = std::string(value);
+    d.seq = std::numeric_limits<std::int64_t>::max();
+    d.key = std::string(kEd25519KeySize, 'k');
+    d.signature = std::string(kEd25519SignatureSize, 's');
+    r.data = std::move(d);
+    return worst_case_size(config, std::move(r));
+}
+
+std::string reply_budget_error(const NodeConfig& config, std::size_t reply_size) {
+    if (reply_size <= config.max_reply) return {};
+    return "value too large to answer within " + std::to_string(config.max_reply) +
+           " bytes (its answer: " + std::to_string(reply_size) + ")";
+}
+
 std::optional<krpc::Error> QueryHandler::check_store(const Endpoint& from,
                                                      const krpc::StoreArgs& a) const {
     if (!tokens_.valid(a.token, from)) return krpc::Error{krpc::kProtocolError, "bad token"};
@@ -128,6 +169,11 @@ std::optional<krpc::Error> QueryHandler::check_store(const Endpoint& from,
         return krpc::Error{krpc::kProtocolError, "'k' does not hash to 'target'"};
     }
     if (auto why = storage_.size_error(a.key, a.value); !why.empty()) {
+        return krpc::Error{krpc::kMessageTooBig, why};
+    }
+    const std::size_t reply = value_reply_size(config_, a.key, a.value);
+    if (auto why = reply_budget_error(config_, reply); !why.empty()) {
+        ++stats_.stores_over_budget;
         return krpc::Error{krpc::kMessageTooBig, why};
     }
     return std::nullopt;
@@ -141,6 +187,14 @@ krpc::Error QueryHandler::refusal(const Storage& store, StoreResult result, cons
                                           std::to_string(store.find(target)->seq) + ")"};
         case StoreResult::SeqConflict:
             return {krpc::kSeqTooLow, "sequence number equal to current, value differs"};
+        case StoreResult::SeqTooHigh: {
+            const StoredItem* held = store.find(target);
+            return {krpc::kProtocolError,
+                    "sequence number too far above current (at most " +
+                        std::to_string(store.max_seq_for(held ? held->seq : 0)) + ")"};
+        }
+        case StoreResult::SeqInvalid:
+            return {krpc::kProtocolError, to_string(result)};
         case StoreResult::TooManyItems:
         case StoreResult::StorageFull:
             ++stats_.stores_full;
@@ -291,6 +345,10 @@ std::optional<krpc::Error> QueryHandler::check_put(const Endpoint& from, const k
     if (!store_refusal_.empty()) return krpc::Error{krpc::kServerError, store_refusal_};
     if (a.value.size() > std::min(bep44::kMaxValueSize, items_.config().max_value_size)) {
         return krpc::Error{krpc::kMessageTooBig, "message ('v' field) too big"};
+    }
+    if (auto why = reply_budget_error(config_, item_reply_size(config_, a.value)); !why.empty()) {
+        ++stats_.stores_over_budget;
+        return krpc::Error{krpc::kMessageTooBig, why};
     }
     if (!a.is_mutable()) return std::nullopt;
     const std::string_view salt = a.salt ? std::string_view(*a.salt) : std::string_view();

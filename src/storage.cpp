@@ -1,6 +1,7 @@
 #include "kad/storage.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace kad {
 
@@ -20,6 +21,10 @@ const char* to_string(StoreResult r) noexcept {
             return "sequence number less than current";
         case StoreResult::SeqConflict:
             return "sequence number equal to current, value differs";
+        case StoreResult::SeqTooHigh:
+            return "sequence number too far above current";
+        case StoreResult::SeqInvalid:
+            return "sequence number negative";
         case StoreResult::KeyTooLarge:
             return "key too large";
         case StoreResult::ValueTooLarge:
@@ -131,16 +136,27 @@ Duration Storage::life_of(const std::optional<Duration>& ttl) const {
 
 StoreResult Storage::store(TimePoint now, const Write& w) {
     if (auto sizes = check_sizes(w.key, w.value); sizes != StoreResult::Stored) return sizes;
+    if (w.seq < 0) return StoreResult::SeqInvalid;
     const NodeId target = w.target ? *w.target : NodeId::from_key(w.key);
     const Duration life = life_of(w.ttl);
     if (auto it = items_.find(target); it != items_.end()) {
         return update(now, it->second, w, life);
     }
+    if (w.seq > max_seq_for(0)) return StoreResult::SeqTooHigh;
     return insert(now, target, w, life);
+}
+
+std::int64_t Storage::max_seq_for(std::int64_t current) const noexcept {
+    const std::int64_t base = std::max<std::int64_t>(current, 0);
+    const std::int64_t step = std::max<std::int64_t>(config_.max_seq_step, 1);
+    return base > std::numeric_limits<std::int64_t>::max() - step
+               ? std::numeric_limits<std::int64_t>::max()
+               : base + step;
 }
 
 StoreResult Storage::update(TimePoint now, StoredItem& item, const Write& w, Duration life) {
     if (w.seq < item.seq) return StoreResult::SeqTooLow;
+    if (w.seq > max_seq_for(item.seq)) return StoreResult::SeqTooHigh;
     if (w.seq == item.seq && w.value != item.value) return StoreResult::SeqConflict;
     StoreResult result = StoreResult::Refreshed;
     const bool newer = w.seq > item.seq;
@@ -225,6 +241,7 @@ StoreResult Storage::insert(TimePoint now, const NodeId& target, const Write& w,
 
 StoreResult Storage::restore(StoredItem item, std::optional<NodeId> at) {
     if (auto sizes = check_sizes(item.key, item.value); sizes != StoreResult::Stored) return sizes;
+    if (item.seq < 0) return StoreResult::SeqInvalid;
     item.target = at ? *at : NodeId::from_key(item.key);
     if (auto it = items_.find(item.target); it != items_.end()) {
         if (item.seq < it->second.seq) return StoreResult::SeqTooLow;

@@ -488,7 +488,10 @@ TEST_CASE("get ignores an item for another key, and its huge seq is not remember
 }
 
 TEST_CASE("put refuses to go past the largest seq", "[node]") {
-    Fixture f;
+    // A node that lets one write raise a seq to the top (the default bounds the step: below).
+    NodeConfig unbounded;
+    unbounded.storage.max_seq_step = INT64_MAX;
+    Fixture f(unbounded);
     std::optional<PutResult> put;
     f.node.put(f.now, "k", "v", PutOptions{INT64_MAX, std::nullopt},
                [&](const PutResult& r) { put = r; });
@@ -1256,9 +1259,8 @@ TEST_CASE("a BEP 44 put refused by every node is not kept alive; one nobody answ
 TEST_CASE("a key with a newline cannot forge a line in the log", "[node][log]") {
     Fixture f;
     std::vector<std::string> lines;
-    f.node.set_logger(Logger(LogLevel::Info, [&](LogLevel, std::string_view m) {
-        lines.emplace_back(m);
-    }));
+    f.node.set_logger(
+        Logger(LogLevel::Info, [&](LogLevel, std::string_view m) { lines.emplace_back(m); }));
     const Endpoint asker = ep("10.0.0.3:1");
     const NodeId aid = id_from(3);
     const std::string key = "k\n12:00:00 error forged\\n\x1b[2J";
@@ -1274,4 +1276,113 @@ TEST_CASE("a key with a newline cannot forge a line in the log", "[node][log]") 
 TEST_CASE("log escaping: control bytes and backslashes, nothing else", "[log]") {
     CHECK_FALSE(needs_escaping("plain text, 'quoted' and caf\xc3\xa9"));
     CHECK(escape_controls("a\tb\rc\nd\\e\x7f\x01") == "a\\tb\\rc\\nd\\\\e\\x7f\\x01");
+}
+
+TEST_CASE("one store cannot make a key unwritable: a seq may rise only so far at once",
+          "[node][attack]") {
+    Fixture f;
+    const std::int64_t step = f.node.config().storage.max_seq_step;
+    const Endpoint stranger = ep("10.0.0.66:1");
+    const NodeId sid = id_from(66);
+    std::optional<PutResult> put;
+    f.node.put(f.now, "k", "mine", {}, [&](const PutResult& r) { put = r; });
+    REQUIRE(put);
+    REQUIRE(put->ok);
+    const std::string token = f.token_from_find_value(stranger, sid, "k");
+    // The largest seq there is, in one store: refused, with the most that would be taken.
+    auto r = f.store(stranger, sid, "k", "evil", INT64_MAX, token);
+    REQUIRE(std::holds_alternative<krpc::Error>(r.body));
+    CHECK(std::get<krpc::Error>(r.body).code == krpc::kProtocolError);
+    CHECK(std::get<krpc::Error>(r.body).message ==
+          "sequence number too far above current (at most " + std::to_string(step) + ")");
+    CHECK(f.node.storage().find(NodeId::from_key("k"))->value == "mine");
+    // A new key cannot start at the top either.
+    const std::string token2 = f.token_from_find_value(stranger, sid, "fresh");
+    r = f.store(stranger, sid, "fresh", "evil", step + 1, token2);
+    CHECK(std::holds_alternative<krpc::Error>(r.body));
+    // Within the step, a newer version is a newer version; and our put supersedes it again.
+    r = f.store(stranger, sid, "k", "evil", step, token);
+    REQUIRE(std::holds_alternative<krpc::Response>(r.body));
+    put.reset();
+    f.node.put(f.now, "k", "mine again", {}, [&](const PutResult& p) { put = p; });
+    REQUIRE(put);
+    CHECK(put->ok);
+    CHECK(put->seq == step + 1);
+    // Our own put with a seq past the bound fails at once, saying why.
+    put.reset();
+    f.node.put(f.now, "k", "far", PutOptions{INT64_MAX, std::nullopt},
+               [&](const PutResult& p) { put = p; });
+    REQUIRE(put);
+    CHECK_FALSE(put->ok);
+    CHECK(put->code == Failure::BadArgument);
+    CHECK(put->error == "seq 9223372036854775807 is too far above the newest version's (" +
+                            std::to_string(step + 1) + "): at most " +
+                            std::to_string(2 * step + 1));
+}
+
+TEST_CASE("a restored item is checked like a store: no negative seq, no life past the limit",
+          "[node][state]") {
+    Fixture f;
+    f.advance(1h);
+    const Duration max_ttl = f.node.config().storage.max_ttl;
+    StoredItem forged;
+    forged.key = "k";
+    forged.value = "v";
+    forged.seq = -5;
+    forged.expires = f.now + 24h * 3650;
+    forged.ttl = 24h * 3650;
+    forged.published_at = f.now + 24h;
+    CHECK(f.node.restore(forged) == StoreResult::SeqInvalid);
+    CHECK(f.node.storage().size() == 0);
+    forged.seq = 0;
+    CHECK(f.node.restore(forged) == StoreResult::Stored);
+    const StoredItem* held = f.node.storage().find(NodeId::from_key("k"));
+    REQUIRE(held);
+    CHECK(held->expires == f.now + max_ttl);
+    CHECK(held->ttl == max_ttl);
+    CHECK(held->published_at == f.now);
+    StoredItem too_big = forged;
+    too_big.key = "big";
+    too_big.value = std::string(f.node.config().storage.max_value_size + 1, 'x');
+    CHECK(f.node.restore(too_big) == StoreResult::ValueTooLarge);
+}
+
+TEST_CASE("no answer exceeds the reply budget whatever max_value_size: too large is refused (205)",
+          "[node][attack]") {
+    NodeConfig c;
+    c.storage.max_value_size = 32768;  // the largest kadnode allows
+    Fixture f(c);
+    for (int i = 0; i < 30; ++i) {
+        f.add_contact(id_from(500 + i),
+                      Endpoint::v4({10, 0, 2, static_cast<std::uint8_t>(i + 1)}, 5000));
+    }
+    const Endpoint asker = ep("[fd00::3]:1");  // an IPv6 "ip" in the answer: the longer one
+    const NodeId aid = id_from(3);
+    std::size_t accepted = 0;
+    for (std::size_t size = 0; size <= 32768; size += size < 2000 ? 10 : 1000) {
+        const std::string key = "key" + std::to_string(size);
+        const std::string token = f.token_from_find_value(asker, aid, key);
+        auto r = f.store(asker, aid, key, std::string(size, 'v'), 0, token);
+        if (std::holds_alternative<krpc::Error>(r.body)) {
+            const auto& e = std::get<krpc::Error>(r.body);
+            CHECK(e.code == krpc::kMessageTooBig);
+            CHECK_THAT(e.message, Catch::StartsWith("value too large to answer within 1452 bytes"));
+            CHECK(size > 1000);
+            continue;
+        }
+        ++accepted;
+        const std::string t(krpc::kMaxTransactionId, 'f');
+        f.deliver(asker, encode_query(t, aid, krpc::FindValueArgs{NodeId::from_key(key), {}}));
+        const Sent& sent = f.transport.sent.back();
+        CHECK(sent.bytes.size() <= c.max_reply);
+        CHECK(as_response(f.transport.message(f.transport.sent.size() - 1)).item);
+    }
+    CHECK(accepted > 100);  // every value up to 1,000 bytes, and more
+    CHECK(f.node.stats().stores_over_budget > 0);
+    // Our own put of such a value fails at once, saying why.
+    std::optional<PutResult> put;
+    f.node.put(f.now, "big", std::string(5000, 'v'), {}, [&](const PutResult& p) { put = p; });
+    REQUIRE(put);
+    CHECK(put->code == Failure::BadArgument);
+    CHECK_THAT(put->error, Catch::StartsWith("value too large to answer within 1452 bytes"));
 }

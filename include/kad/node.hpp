@@ -120,6 +120,8 @@ public:
     void hand_off_all(TimePoint now, Callback<HandoffResult> cb);
 
     // Puts back an item saved before a restart (kad/state.hpp), keeping its expiry and flags.
+    // Checked like a store from the network: the sizes, a seq not negative (SeqInvalid), an
+    // expiry no later than the longest life from now, a publication not in the future.
     StoreResult restore(StoredItem item);
     // The same for a BEP 44 item (its target computed here). Nothing if a mutable item's
     // signature does not verify, or an immutable item's value is not one bencoded value: a

@@ -91,13 +91,14 @@ struct NodeStats {
     std::uint64_t announces_dropped = 0;  // accepted, but the peer store had to drop another
     std::uint64_t puts_accepted = 0, puts_refused = 0;  // BEP 44 put
     std::uint64_t samples_sent = 0;                     // BEP 51 sample_infohashes answers
-    std::uint64_t read_only_queries = 0;  // BEP 43: answered, the asker kept out of the table
-    std::uint64_t queries_ignored = 0;    // BEP 43: we are read-only, queries go unanswered
-    std::uint64_t id_changes = 0;         // BEP 42: our ID replaced by one matching our address
-    std::uint64_t stores_full = 0;        // refused: the store is full (items or bytes)
-    std::uint64_t stores_over_quota = 0;  // refused: the source holds its share
-    std::uint64_t transactions_full = 0;  // queries not sent: too many outstanding
-    std::uint64_t lookups_refused = 0;    // too many lookups running
+    std::uint64_t read_only_queries = 0;   // BEP 43: answered, the asker kept out of the table
+    std::uint64_t queries_ignored = 0;     // BEP 43: we are read-only, queries go unanswered
+    std::uint64_t id_changes = 0;          // BEP 42: our ID replaced by one matching our address
+    std::uint64_t stores_full = 0;         // refused: the store is full (items or bytes)
+    std::uint64_t stores_over_quota = 0;   // refused: the source holds its share
+    std::uint64_t stores_over_budget = 0;  // refused: its answer would exceed max_reply
+    std::uint64_t transactions_full = 0;   // queries not sent: too many outstanding
+    std::uint64_t lookups_refused = 0;     // too many lookups running
     std::uint64_t maintenance_pings = 0, maintenance_pings_skipped = 0;
     std::uint64_t lookups_started = 0, lookups_done = 0;
     std::uint64_t lookup_candidates_dropped = 0;  // past lookup_candidates

@@ -23,6 +23,16 @@
 
 namespace kad {
 
+// The largest answer that could carry this item: a find_value answer with kadnode's value, or
+// a BEP 44 get answer with a mutable item's key and signature, each with the longest envelope
+// (transaction ID, an IPv6 "ip", the token, the largest seq) and no nodes. An item whose answer
+// would exceed config.max_reply is refused when stored (205): no reply ever exceeds the budget.
+std::size_t value_reply_size(const NodeConfig& config, std::string_view key,
+                             std::string_view value);
+std::size_t item_reply_size(const NodeConfig& config, std::string_view value);
+// "value too large to answer within 1452 bytes (its answer: 1530)"; empty if it fits.
+std::string reply_budget_error(const NodeConfig& config, std::size_t reply_size);
+
 class QueryHandler {
 public:
     // What answers come from: kadnode's items, BEP 44's items, BEP 5's peers.

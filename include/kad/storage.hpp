@@ -30,6 +30,11 @@ struct StorageConfig {
     // own items (no source) are not counted. When the store is full, the source holding the most
     // loses first: its items make room for others', and its own new items are refused.
     double max_share = 0.25;
+    // How far one write may raise a key's seq (a new key: how high it may start). Without a
+    // bound, one store of the largest seq makes the key unwritable for its life; with it,
+    // reaching the top takes 2^63 / max_seq_step stores (8.8 million million by default: 14
+    // years at the node's whole rate limit). docs/SECURITY.md.
+    std::int64_t max_seq_step = std::int64_t{1} << 20;
 };
 
 struct StoredItem {
@@ -56,6 +61,8 @@ enum class StoreResult : std::uint8_t {
     Refreshed,    // same seq and value: expiry extended
     SeqTooLow,    // seq lower than the stored one
     SeqConflict,  // same seq, different value
+    SeqTooHigh,   // more than max_seq_step above the stored one (or above 0, for a new key)
+    SeqInvalid,   // negative (a damaged or forged state file)
     KeyTooLarge,
     ValueTooLarge,
     TooManyItems,
@@ -87,6 +94,8 @@ public:
         std::string_view signature{};  // BEP 44 mutable items: kept with the version
     };
     StoreResult store(TimePoint now, const Write& w);
+    // The highest seq a write may bring over a version at `current` (config().max_seq_step).
+    std::int64_t max_seq_for(std::int64_t current) const noexcept;
     // Checks that store() would not refuse for size (key, value) — the cheap checks a node makes
     // before anything else.
     StoreResult check_sizes(std::string_view key, std::string_view value) const noexcept;

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "kad/maintenance.hpp"
+#include "kad/query_handler.hpp"
 #include "ops/find.hpp"
 
 namespace kad::ops {
@@ -22,6 +23,11 @@ PutOp::PutOp(Context& ctx, std::string key, std::string value, PutOptions option
 
 void PutOp::start() {
     if (auto why = ctx_.storage.size_error(result_.key, value_); !why.empty()) {
+        result_.fail(Failure::BadArgument, why);
+        return finish();
+    }
+    const std::size_t reply = value_reply_size(ctx_.config, result_.key, value_);
+    if (auto why = reply_budget_error(ctx_.config, reply); !why.empty()) {
         result_.fail(Failure::BadArgument, why);
         return finish();
     }
@@ -52,8 +58,21 @@ void PutOp::on_rpc(std::uint32_t slot, const NodeId& peer, const RpcEvent& e) {
 }
 
 std::optional<std::int64_t> PutOp::choose_seq() {
-    if (options_.seq) return *options_.seq;
     const auto& latest = traversal_->lookup().value();
+    if (options_.seq) {
+        // Nodes refuse a seq too far above the one they hold (StorageConfig::max_seq_step).
+        const std::int64_t held =
+            std::max(latest ? latest->item.seq : 0, ctx_.seen.get(target_).value_or(0));
+        const std::int64_t most = ctx_.storage.max_seq_for(held);
+        if (*options_.seq > most) {
+            result_.fail(Failure::BadArgument, "seq " + std::to_string(*options_.seq) +
+                                                   " is too far above the newest version's (" +
+                                                   std::to_string(held) + "): at most " +
+                                                   std::to_string(most));
+            return std::nullopt;
+        }
+        return *options_.seq;
+    }
     if (latest && latest->item.value == value_) return latest->item.seq;  // a refresh
     const std::optional<std::int64_t> seen = ctx_.seen.get(target_);
     if (!latest && !seen) return 0;
