@@ -6,7 +6,8 @@
 // Learnt from their answers: a "v" of another client, or none (kadnode always sends one); a
 // 204 to find_value or store; a find_value answer without a token; or, for an implementation
 // that ignores methods it does not know, a find_value or store left unanswered by a node that
-// then answers another query. Both sets are bounded, the oldest entry giving way, and empty in
+// then answers another query without a "v" (under kadnode's own "v", silence is a lost
+// datagram). Both sets are bounded, the oldest entry giving way, and empty in
 // a network of kadnode nodes.
 
 #include <cstddef>

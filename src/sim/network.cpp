@@ -1,6 +1,7 @@
 #include "kad/sim/network.hpp"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 
 namespace kad::sim {
@@ -8,6 +9,7 @@ namespace kad::sim {
 namespace {
 constexpr std::uint32_t kWake = UINT32_MAX;
 constexpr std::uint32_t kInjected = UINT32_MAX - 1;
+constexpr int kRejoinAttempts = 8;
 }  // namespace
 
 class Network::SimTransport final : public Transport {
@@ -47,6 +49,15 @@ struct Network::SimNode {
     int group = 0;
     std::optional<LinkModel> model;
     TimePoint wake_at = TimePoint::max();  // the earliest wake-up queued
+    NodeConfig config;
+    NodeId id;
+    bool crashed = false;
+    // What its state directory would hold (persist()).
+    struct Disk {
+        std::map<NodeId, StoredItem> values, items;
+        std::vector<krpc::NodeInfo> contacts;
+    };
+    std::unique_ptr<Disk> disk;
 };
 
 Network::Network(std::uint64_t seed, LinkModel model) : seed_(seed), model_(model), rng_(seed) {}
@@ -69,6 +80,8 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
     const NodeId nid = id ? *id : NodeId::random(rng_);
     n->mcast = std::make_unique<SimMulticast>(*this, i);
     n->driver = std::make_unique<Driver>(config, nid, *n->transport, *n->rng, now_);
+    n->config = config;
+    n->id = nid;
     by_endpoint_[n->endpoint] = i;
     nodes_.push_back(std::move(n));
     schedule_wake(i);
@@ -89,6 +102,79 @@ bool Network::alive(std::size_t i) const {
 
 bool Network::dead(std::size_t i) const {
     return nodes_[i]->state == State::Dead;
+}
+
+void Network::persist(std::size_t i) {
+    SimNode& n = *nodes_[i];
+    if (!n.disk) n.disk = std::make_unique<SimNode::Disk>();
+    SimNode::Disk* disk = n.disk.get();
+    Node& node = n.driver->node();
+    node.set_store_observer(
+        [disk](Node::Store store, const NodeId& target, const StoredItem* item) {
+            auto& map = store == Node::Store::Values ? disk->values : disk->items;
+            if (item) {
+                map.insert_or_assign(target, *item);
+            } else {
+                map.erase(target);
+            }
+        });
+    node.set_new_contact_observer([disk](const NodeId& id, const Endpoint& at) {
+        for (const auto& c : disk->contacts) {
+            if (c.id == id) return;
+        }
+        disk->contacts.push_back({id, at});
+    });
+    // What the first snapshot holds: the table and the stores as they are now.
+    for (const Contact* c : node.routing_table().all()) {
+        const bool known = std::any_of(disk->contacts.begin(), disk->contacts.end(),
+                                       [&](const krpc::NodeInfo& k) { return k.id == c->id; });
+        if (!known) disk->contacts.push_back({c->id, c->endpoint});
+    }
+    for (const auto& [target, item] : node.storage().items()) disk->values[target] = item;
+    for (const auto& [target, item] : node.item_store().items()) disk->items[target] = item;
+}
+
+void Network::rejoin(std::size_t i, std::vector<BootstrapPeer> peers, int attempts_left) {
+    if (peers.empty() || attempts_left == 0) return;
+    Node* node = &nodes_[i]->driver->node();
+    // As kadnode does after a restart: through the saved contacts, again while none answers.
+    // (A crash destroys the node with its operations: this callback then never runs.)
+    node->bootstrap(now_, peers, [this, i, peers, attempts_left](const BootstrapResult& r) {
+        if (!r.ok) rejoin(i, peers, attempts_left - 1);
+    });
+}
+
+void Network::crash(std::size_t i) {
+    nodes_[i]->state = State::Dead;
+    nodes_[i]->crashed = true;
+}
+
+bool Network::crashed(std::size_t i) const {
+    return nodes_[i]->crashed;
+}
+
+void Network::restart(std::size_t i) {
+    SimNode& n = *nodes_[i];
+    if (!n.crashed) return;
+    n.crashed = false;
+    n.state = State::Alive;
+    n.wake_at = TimePoint::max();
+    ++stats_.restarts;
+    n.rng = std::make_unique<SeededRandom>(rng_.next_u64());
+    n.driver = std::make_unique<Driver>(n.config, n.id, *n.transport, *n.rng, now_);
+    if (n.disk) {
+        Node& node = n.driver->node();
+        for (const auto& [target, item] : n.disk->values) node.restore(item);
+        for (const auto& [target, item] : n.disk->items) node.restore_item(item);
+        // What the restored store holds is its state now (an expired item is not restored).
+        auto disk = std::move(n.disk);
+        persist(i);
+        n.disk->contacts = disk->contacts;
+        std::vector<BootstrapPeer> peers;
+        for (const auto& c : disk->contacts) peers.push_back({c.endpoint, c.id});
+        rejoin(i, std::move(peers), kRejoinAttempts);
+    }
+    schedule_wake(i);
 }
 
 void Network::set_group(std::size_t i, int group) {
@@ -181,6 +267,11 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data) 
     }
     queue_.push(Event{now_ + delay(m), next_seq_++, static_cast<std::uint32_t>(dest),
                       static_cast<std::uint32_t>(from), std::string(data)});
+    if (m.duplicate > 0 && rng_.chance(m.duplicate)) {
+        ++stats_.duplicated;
+        queue_.push(Event{now_ + delay(m), next_seq_++, static_cast<std::uint32_t>(dest),
+                          static_cast<std::uint32_t>(from), std::string(data)});
+    }
 }
 
 Duration Network::delay(const LinkModel& m) {

@@ -27,11 +27,16 @@ struct LinkModel {
     Duration latency = std::chrono::milliseconds(1);  // one way
     Duration jitter = Duration::zero();               // added uniformly in [0, jitter]
     double loss = 0.0;                                // probability a datagram is lost
+    // Probability a datagram is delivered twice (the copy with its own delay: with jitter, the
+    // two may arrive in either order, and after later datagrams).
+    double duplicate = 0.0;
 };
 
 struct NetworkStats {
     std::uint64_t sent = 0, delivered = 0, lost = 0, dropped_dead = 0, dropped_partition = 0;
     std::uint64_t events = 0;
+    std::uint64_t duplicated = 0;
+    std::uint64_t restarts = 0;
     std::uint64_t multicast_sent = 0;  // datagrams multicast (each reaches many nodes)
     std::uint64_t multicast_delivered = 0;
 };
@@ -70,6 +75,16 @@ public:
     void resume(std::size_t i);
     bool alive(std::size_t i) const;
     bool dead(std::size_t i) const;
+
+    // Crashes and restarts, as a process with --state-dir: with persist() on, node i keeps what
+    // kadnode's journal keeps (every change to its stores and every new contact, as it happens),
+    // and restart() brings it back at its address with its ID and that state, all else lost —
+    // transactions, operations in flight (their callbacks never run), routing table, timers —
+    // and bootstraps it through its saved contacts.
+    void persist(std::size_t i);
+    void crash(std::size_t i);  // as kill(), but restart() may bring it back
+    void restart(std::size_t i);
+    bool crashed(std::size_t i) const;
     // Nodes in different groups cannot reach each other. All start in group 0.
     void set_group(std::size_t i, int group);
     void heal();
@@ -118,6 +133,7 @@ private:
     Duration delay(const LinkModel& m);
     void schedule_wake(std::size_t i);
     bool step(TimePoint until);
+    void rejoin(std::size_t i, std::vector<BootstrapPeer> peers, int attempts_left);
 
     std::uint64_t seed_;
     LinkModel model_;
