@@ -161,27 +161,6 @@ Discovery& AsioNode::enable_discovery(DiscoveryOptions options) {
     return d;
 }
 
-namespace {
-
-SavedItem to_saved(const StoredItem& item, TimePoint now, WallClock::time_point wall) {
-    auto to_wall = [&](TimePoint t) {
-        return wall + std::chrono::duration_cast<WallClock::duration>(t - now);
-    };
-    SavedItem si;
-    si.key = item.key;
-    si.value = item.value;
-    si.seq = item.seq;
-    si.expires = to_wall(item.expires);
-    si.ttl = item.ttl;
-    si.original = item.original;
-    si.published_at = to_wall(item.published_at);
-    if (!item.source.is_unspecified()) si.source = item.source;
-    si.signature = item.signature;
-    return si;
-}
-
-}  // namespace
-
 SavedState AsioNode::snapshot() const {
     const TimePoint now = Clock::now();
     const WallClock::time_point wall = WallClock::now();

@@ -54,6 +54,23 @@ bencode::Value detail::item_value(const SavedItem& it) {
     return Value(std::move(item));
 }
 
+SavedItem to_saved(const StoredItem& item, TimePoint now, WallClock::time_point wall) {
+    auto to_wall = [&](TimePoint t) {
+        return wall + std::chrono::duration_cast<WallClock::duration>(t - now);
+    };
+    SavedItem si;
+    si.key = item.key;
+    si.value = item.value;
+    si.seq = item.seq;
+    si.expires = to_wall(item.expires);
+    si.ttl = item.ttl;
+    si.original = item.original;
+    si.published_at = to_wall(item.published_at);
+    if (!item.source.is_unspecified()) si.source = item.source;
+    si.signature = item.signature;
+    return si;
+}
+
 std::string encode_state(const SavedState& s) {
     using bencode::Dict;
     using bencode::List;

@@ -18,6 +18,7 @@
 #include "kad/expected.hpp"
 #include "kad/krpc.hpp"
 #include "kad/node_id.hpp"
+#include "kad/storage.hpp"
 #include "kad/time.hpp"
 
 namespace kad {
@@ -46,6 +47,10 @@ struct SavedState {
     // value is the bencoded "v". Checked again when restored (Node::restore_item).
     std::vector<SavedItem> bep44_items;
 };
+
+// A stored item as it is saved: its times on the wall clock, so that they survive a restart.
+// `now` and `wall` are the same instant on each clock. The snapshot and the journal both use it.
+SavedItem to_saved(const StoredItem& item, TimePoint now, WallClock::time_point wall);
 
 std::string encode_state(const SavedState& s);
 // The error says what is wrong: "too short", "not a kadnode state file", "checksum mismatch
