@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """The benchmark programs end to end, at a small scale: they run, and report what they claim.
 
-Run: test_bench.py BIN_DIR [unittest args], BIN_DIR holding kadnode, kadload, kadswarm and
-kadmicro. Every run is bounded in time; every process started is killed. Figures are not checked
-against targets here (a noisy machine): docs/BENCHMARKS.md holds the measured ones.
+Run: test_bench.py BIN_DIR [unittest args], BIN_DIR holding kadnode, kadload, kadswarm,
+kadjournal and kadmicro. Every run is bounded in time; every process started is killed. Figures
+are not checked against targets here (a noisy machine): docs/BENCHMARKS.md holds the measured
+ones.
 """
 
 import json
@@ -76,6 +77,50 @@ class BenchTests(unittest.TestCase):
         self.assertGreater(r["replies"], 1000, r)
         # The node's own pings to the queriers are not answers: never more answers than queries.
         self.assertLessEqual(r["replies"], r["sent"], r)
+
+    def test_kadload_stores_are_accepted_and_journaled(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            node = subprocess.Popen([os.path.join(BIN, "kadnode"), "--bind", "127.0.0.1:0",
+                                     "--json", "--no-repl", "--no-discovery", "--rate-limit", "0",
+                                     "--state-dir", os.path.join(tmp, "state"), "--fsync", "never"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True)
+            try:
+                ready = json.loads(node.stdout.readline())
+                out = subprocess.run([os.path.join(BIN, "kadload"), "--target", ready["addr"],
+                                      "--kind", "store", "--seconds", "0.5"],
+                                     capture_output=True, text=True, timeout=30)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                r = json.loads(out.stdout)
+                journal = os.path.getsize(os.path.join(tmp, "state", "journal"))
+            finally:
+                node.kill()
+                node.wait()
+        self.assertGreater(r["replies"], 100, r)
+        self.assertEqual(r["errors"], 0, r)
+        self.assertLessEqual(r["replies"], r["sent"], r)
+        # Each accepted store is in the journal (or in a snapshot that folded it in).
+        self.assertGreater(journal, 8, r)
+
+    def test_kadjournal_prints_every_policy_beside_the_store_alone(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = subprocess.run([os.path.join(BIN, "kadjournal"), "--dir", tmp, "--rounds", "2",
+                                  "--seconds", "0.01", "--sync-every", "10", "--json"],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(os.listdir(tmp), [])  # its journals removed
+        r = json.loads(out.stdout)
+        cases = [(row["case"], row["value_size"]) for row in r["rows"]]
+        self.assertEqual(cases, [(c, size) for size in (100, 1000)
+                                 for c in ("store", "never", "interval-10", "always")])
+        for row in r["rows"]:
+            self.assertGreater(row["stores_per_s"], 0, row)
+            self.assertGreater(row["stores"], 0, row)
+            if row["case"] == "store":
+                self.assertEqual(row["ratio"], 1.0, row)
+            if row["case"] in ("interval-10", "always"):
+                self.assertGreater(row["sync_p50_us"], 0, row)
+                self.assertGreaterEqual(row["sync_max_us"], row["sync_p50_us"], row)
 
     def test_kadmicro_runs_every_benchmark(self):
         out = subprocess.run([os.path.join(BIN, "kadmicro"), "--benchmark_min_time=0.01",

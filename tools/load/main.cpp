@@ -11,6 +11,13 @@
 //       a flood, and what an honest peer sees meanwhile
 //   kadload --target 127.0.0.1:4000 --fill 400 --rate 0
 //       the same find_node rate, the node's routing table first filled with 400 contacts
+//   kadload --target 127.0.0.1:4000 --kind store --rate 0 --seconds 5
+//       how many stores per second the node accepts (and journals, with --state-dir)
+//
+// --kind store first asks the node for a write token (a find_value), then stores items of
+// distinct 20-byte keys (--value-size bytes each) in turn, 20,000 of them or fewer (12 MiB in
+// all, within the share of the node's store one source may hold), then the same again
+// (refreshes, which the node journals too); the node's refusals (KRPC errors) are counted apart.
 //
 // --fill N opens N more sockets, each a contact with its own ID (20 for each bucket from the
 // farthest, as in a large network), makes each known to the node with a ping and answers the
@@ -109,8 +116,9 @@ std::size_t send_batch(int fd, const std::vector<std::string>& msgs, std::size_t
     return sent;
 }
 
-// Reads every datagram waiting; returns how many were answers (responses or errors).
-std::size_t drain(int fd) {
+// Reads every datagram waiting; returns how many were answers (responses or errors), and adds
+// the errors to *errors.
+std::size_t drain(int fd, std::size_t* errors = nullptr) {
     constexpr std::size_t kBatch = 64;
     static thread_local char bufs[kBatch][2048];
     mmsghdr hdrs[kBatch];
@@ -127,9 +135,11 @@ std::size_t drain(int fd) {
         if (r <= 0) return got;
         // Answers only: the node also pings a querier it has not met, to verify it.
         static constexpr std::string_view kQuery = "1:y1:q";
+        static constexpr std::string_view kError = "1:y1:e";
         for (int i = 0; i < r; ++i) {
             const std::string_view d(bufs[i], hdrs[i].msg_len);
             if (d.find(kQuery) == std::string_view::npos) ++got;
+            if (errors && d.find(kError) != std::string_view::npos) ++*errors;
         }
     }
 }
@@ -145,6 +155,22 @@ std::string query(const std::string& kind, std::uint32_t i, kad::RandomSource& r
         q.args = kad::krpc::FindNodeArgs{kad::NodeId::random(rng), std::nullopt};
     }
     m.body = q;
+    return kad::krpc::encode(m);
+}
+
+// A store of item i (a 20-byte key, seq 1), with the token the node gave this socket.
+std::string store_query(std::uint32_t i, const std::string& token, std::size_t value_size,
+                        kad::RandomSource& rng) {
+    kad::krpc::StoreArgs a;
+    a.key = std::string(20, '\0');
+    for (char& c : a.key) c = static_cast<char>('a' + rng.uniform(26));
+    a.target = kad::NodeId::from_key(a.key);
+    a.token = token;
+    a.value = std::string(value_size, static_cast<char>('a' + i % 26));
+    a.seq = 1;
+    kad::krpc::Message m;
+    m.transaction = std::string(reinterpret_cast<const char*>(&i), 4);
+    m.body = kad::krpc::Query{kad::NodeId::random(rng), std::move(a)};
     return kad::krpc::encode(m);
 }
 
@@ -184,6 +210,29 @@ std::optional<kad::NodeId> node_id_of(const kad::Endpoint& target) {
         auto reply = kad::krpc::decode(std::string_view(buf, static_cast<std::size_t>(r)));
         if (!reply) continue;
         if (const auto* resp = std::get_if<kad::krpc::Response>(&reply->body)) return resp->id;
+    }
+    return std::nullopt;
+}
+
+// The write token the node gives the socket, from its answer to a find_value; nullopt when it
+// does not answer within a second.
+std::optional<std::string> token_for(const Socket& s) {
+    kad::krpc::Message m;
+    m.transaction = "tk";
+    m.body = kad::krpc::Query{kad::NodeId{}, kad::krpc::FindValueArgs{kad::NodeId{}, std::nullopt}};
+    const std::string query = kad::krpc::encode(m);
+    char buf[2048];
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        if (::send(s.fd, query.data(), query.size(), 0) < 0) return std::nullopt;
+        pollfd p{s.fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        const ssize_t r = ::recv(s.fd, buf, sizeof buf, 0);
+        if (r <= 0) continue;
+        auto reply = kad::krpc::decode(std::string_view(buf, static_cast<std::size_t>(r)));
+        if (!reply) continue;
+        if (const auto* resp = std::get_if<kad::krpc::Response>(&reply->body)) {
+            if (resp->token) return resp->token;
+        }
     }
     return std::nullopt;
 }
@@ -279,10 +328,11 @@ int main(int argc, char** argv) {
     std::size_t window = 256;
     int probe_ms = 0;
     std::size_t fill = 0;
+    std::size_t value_size = 100;
     desc.add_options()("help,h", "print this help")(
         "target", po::value(&target_text)->required()->value_name("ADDR:PORT"), "the node")(
         "kind", po::value(&kind)->default_value("find_node"),
-        "find_node, ping, malformed, or mixed (malformed and find_node in turn)")(
+        "find_node, ping, store, malformed, or mixed (malformed and find_node in turn)")(
         "rate", po::value(&rate)->default_value(0),
         "datagrams per second; 0: as fast as answered, with --window queries in flight")(
         "window", po::value(&window)->default_value(256), "queries in flight when --rate 0")(
@@ -290,7 +340,9 @@ int main(int argc, char** argv) {
         "probe-ms", po::value(&probe_ms)->default_value(0),
         "ping the node from another socket every this many ms and report the round trips")(
         "fill", po::value(&fill)->default_value(0),
-        "first offer the node this many contacts (20 per bucket), and keep answering for them");
+        "first offer the node this many contacts (20 per bucket), and keep answering for them")(
+        "value-size", po::value(&value_size)->default_value(value_size),
+        "--kind store: bytes in each value");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -299,11 +351,12 @@ int main(int argc, char** argv) {
             return 0;
         }
         po::notify(vm);
-        if (kind != "find_node" && kind != "ping" && kind != "malformed" && kind != "mixed") {
-            throw po::error("--kind: find_node, ping, malformed or mixed");
+        if (kind != "find_node" && kind != "ping" && kind != "store" && kind != "malformed" &&
+            kind != "mixed") {
+            throw po::error("--kind: find_node, ping, store, malformed or mixed");
         }
         if (rate == 0 && (kind == "malformed" || kind == "mixed")) {
-            throw po::error("--rate 0 needs queries that are answered (find_node or ping)");
+            throw po::error("--rate 0 needs queries that are answered (find_node, ping, store)");
         }
         if (seconds <= 0 || rate < 0 || window == 0)
             throw po::error("bad --seconds, --rate or --window");
@@ -319,8 +372,24 @@ int main(int argc, char** argv) {
     }
 
     kad::SeededRandom rng(1);
+    Socket s(*target);
     std::vector<std::string> msgs;
-    for (std::uint32_t i = 0; i < 1024; ++i) {
+    if (kind == "store") {
+        const auto token = token_for(s);
+        if (!token) {
+            std::cerr
+                << "kadload: --kind store: the node gives no token (no answer to find_value)\n";
+            return 1;
+        }
+        // Well within one source's share of the node's default limits (a quarter of 100,000
+        // items and of 64 MiB): beyond it, the node refuses (quota exceeded).
+        const auto items = static_cast<std::uint32_t>(
+            std::min<std::size_t>(20'000, (std::size_t{12} << 20) / (20 + value_size)));
+        for (std::uint32_t i = 0; i < items; ++i) {
+            msgs.push_back(store_query(i, *token, value_size, rng));
+        }
+    }
+    for (std::uint32_t i = 0; i < 1024 && kind != "store"; ++i) {
         if (kind == "malformed" || (kind == "mixed" && i % 2 == 0)) {
             msgs.push_back(malformed(i));
         } else {
@@ -404,14 +473,13 @@ int main(int argc, char** argv) {
         });
     }
 
-    Socket s(*target);
-    std::size_t sent = 0, replies = 0, given_up = 0, next = 0;
+    std::size_t sent = 0, replies = 0, errors = 0, given_up = 0, next = 0;
     const auto start = Clock::now();
     const auto end =
         start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     auto last_reply = start;
     for (auto now = start; now < end; now = Clock::now()) {
-        const std::size_t got = drain(s.fd);
+        const std::size_t got = drain(s.fd, &errors);
         replies += got;
         if (got) last_reply = now;
         std::size_t want = 0;
@@ -436,7 +504,7 @@ int main(int argc, char** argv) {
         }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    const std::size_t late = drain(s.fd);
+    const std::size_t late = drain(s.fd, &errors);
     stop = true;
     if (prober.joinable()) prober.join();
     if (fill_server.joinable()) fill_server.join();
@@ -447,6 +515,7 @@ int main(int argc, char** argv) {
         "\"reply_rate\":%.0f",
         kind.c_str(), took, sent, static_cast<double>(sent) / took, replies + late,
         static_cast<double>(replies + late) / took);
+    if (kind == "store") std::printf(",\"errors\":%zu", errors);
     if (fill > 0) std::printf(",\"fill\":%zu,\"fill_verified\":%zu", fill, filler->verified());
     if (probe_ms > 0) {
         std::vector<double> with_lost = rtts;
