@@ -156,7 +156,7 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
     items_.set_superseded_hook(taken(Store::Items));
 }
 
-void Node::set_store_observer(StoreObserver o) {
+void Node::set_store_observer(const StoreObserver& o) {
     if (!o) {
         storage_.set_change_hook({});
         items_.set_change_hook({});

@@ -181,7 +181,7 @@ public:
     // (kad/journal.hpp).
     using StoreObserver =
         std::function<void(Store store, const NodeId& target, const StoredItem* item)>;
-    void set_store_observer(StoreObserver o);
+    void set_store_observer(const StoreObserver& o);
     // Called when a node enters the routing table (the journal keeps it too).
     using NewContactObserver = std::function<void(const NodeId& id, const Endpoint& at)>;
     void set_new_contact_observer(NewContactObserver o) { new_contact_ = std::move(o); }

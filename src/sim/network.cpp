@@ -134,7 +134,7 @@ void Network::persist(std::size_t i) {
     for (const auto& [target, item] : node.item_store().items()) disk->items[target] = item;
 }
 
-void Network::rejoin(std::size_t i, std::vector<BootstrapPeer> peers, int attempts_left) {
+void Network::rejoin(std::size_t i, const std::vector<BootstrapPeer>& peers, int attempts_left) {
     if (peers.empty() || attempts_left == 0) return;
     Node* node = &nodes_[i]->driver->node();
     // As kadnode does after a restart: through the saved contacts, again while none answers.
@@ -172,7 +172,7 @@ void Network::restart(std::size_t i) {
         n.disk->contacts = disk->contacts;
         std::vector<BootstrapPeer> peers;
         for (const auto& c : disk->contacts) peers.push_back({c.endpoint, c.id});
-        rejoin(i, std::move(peers), kRejoinAttempts);
+        rejoin(i, peers, kRejoinAttempts);
     }
     schedule_wake(i);
 }

@@ -133,7 +133,7 @@ private:
     Duration delay(const LinkModel& m);
     void schedule_wake(std::size_t i);
     bool step(TimePoint until);
-    void rejoin(std::size_t i, std::vector<BootstrapPeer> peers, int attempts_left);
+    void rejoin(std::size_t i, const std::vector<BootstrapPeer>& peers, int attempts_left);
 
     std::uint64_t seed_;
     LinkModel model_;
