@@ -559,7 +559,10 @@ private:
         save_timer_.async_wait([this](const boost::system::error_code& ec) {
             if (ec || stopping_) return;
             const auto& n = node_->node();
-            if (changes(n) != saved_changes_ || n.routing_table().size() != saved_contacts_) {
+            // New contacts are journaled too: fold them in, or the journal would only grow.
+            const bool journaled = journal_ && journal_->records() != saved_records_;
+            if (changes(n) != saved_changes_ || n.routing_table().size() != saved_contacts_ ||
+                journaled) {
                 save_state();
             }
             schedule_save();
@@ -592,8 +595,11 @@ private:
             if (ec || finished_) return;
             try {
                 journal_->sync();
-            } catch (const std::exception& e) {
+            } catch (const std::system_error& e) {
+                // What was acknowledged may not reach the disk: acknowledge nothing more until
+                // a snapshot holds it all.
                 print_problem(std::string("kadnode: ") + e.what());
+                node_->journal_error(e.what());
             }
             schedule_sync();
         });
@@ -616,6 +622,7 @@ private:
             saved_changes_ = changes(n);
             saved_contacts_ = n.routing_table().size();
             if (journal_) {
+                saved_records_ = journal_->records();
                 journal_->clear();
                 node_->journal_recovered();
             }
@@ -638,6 +645,7 @@ private:
     // Declared before the node, which writes to it until it is destroyed.
     std::optional<kad::Journal> journal_;
     std::size_t replayed_ = 0;
+    std::uint64_t saved_records_ = 0;
     asio::steady_timer sync_timer_;
     std::uint64_t saved_changes_ = 0;
     std::size_t saved_contacts_ = 0;

@@ -177,8 +177,9 @@ Expected<JournalSync> parse_sync(std::string_view text) {
         return unexpected("'" + std::string(text) +
                           "' is not always, never or an interval (250ms, 1s)");
     }
+    const std::int64_t most = unit == "s" ? 3600 : 3'600'000;
+    if (n < 1 || n > most) return unexpected("the interval must be 1 ms to 1 hour");
     if (unit == "s") n *= 1000;
-    if (n < 1 || n > 3'600'000) return unexpected("the interval must be 1 ms to 1 hour");
     return JournalSync{SyncPolicy::Interval, std::chrono::milliseconds(n)};
 }
 
@@ -224,7 +225,8 @@ Journal::Journal(Journal&& o) noexcept
       bytes_(o.bytes_),
       records_(o.records_),
       syncs_(o.syncs_),
-      dirty_(o.dirty_) {
+      dirty_(o.dirty_),
+      need_header_(o.need_header_) {
     o.fd_ = -1;
 }
 
@@ -248,8 +250,20 @@ void Journal::write_all(std::string_view bytes) {
 }
 
 void Journal::append(const JournalRecord& r) {
+    if (need_header_) {
+        write_all(kHeader);
+        need_header_ = false;
+        bytes_ = kHeader.size();
+    }
     const std::string framed = encode_record(r);
-    write_all(framed);
+    try {
+        write_all(framed);
+    } catch (const std::system_error&) {
+        // Never leave half a record in the middle: replay would stop there, and drop every
+        // record written after it.
+        if (::ftruncate(fd_, static_cast<off_t>(bytes_)) != 0) need_header_ = bytes_ == 0;
+        throw;
+    }
     bytes_ += framed.size();
     ++records_;
     if (sync_.policy == SyncPolicy::Always) sync();
@@ -268,7 +282,11 @@ void Journal::clear() {
     if (::ftruncate(fd_, 0) != 0) {
         throw std::system_error(errno, std::system_category(), "cannot empty " + path_);
     }
+    // Empty now: the header goes first, here or before the next record if this write fails.
+    bytes_ = 0;
+    need_header_ = true;
     write_all(kHeader);
+    need_header_ = false;
     bytes_ = kHeader.size();
 }
 

@@ -32,6 +32,7 @@ StorageConfig item_storage_config(const NodeConfig& c) {
     s.max_ttl = c.item_ttl;
     // Only the key's holder can sign a version: nobody else can raise its seq (BEP 44).
     s.max_seq_step = std::numeric_limits<std::int64_t>::max();
+    s.max_new_seq = std::numeric_limits<std::int64_t>::max();
     return s;
 }
 

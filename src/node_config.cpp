@@ -35,6 +35,7 @@ std::string config_error(const NodeConfig& c) {
     if (c.k == 0) return "k must be at least 1";
     if (c.alpha == 0) return "alpha must be at least 1";
     if (c.storage.max_seq_step < 1) return "storage.max_seq_step must be at least 1";
+    if (c.storage.max_new_seq < 0) return "storage.max_new_seq must not be negative";
     if (!positive(c.rpc_timeout)) return "rpc_timeout must be positive";
     if (!positive(c.soft_timeout_min)) return "soft_timeout_min must be positive";
     if (c.soft_timeout_min > c.soft_timeout_max) {

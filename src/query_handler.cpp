@@ -130,6 +130,7 @@ std::size_t worst_case_size(const NodeConfig& config, krpc::Response r) {
     m.requester = Endpoint::v6({}, 65535);
     r.id = NodeId{};
     r.token = std::string(WriteTokens::kSize, 't');
+    r.empty_lists = krpc::Want{true, true};  // "nodes" and "nodes6" are sent even when empty
     m.body = std::move(r);
     return krpc::encode(m).size();
 }
@@ -189,9 +190,10 @@ krpc::Error QueryHandler::refusal(const Storage& store, StoreResult result, cons
             return {krpc::kSeqTooLow, "sequence number equal to current, value differs"};
         case StoreResult::SeqTooHigh: {
             const StoredItem* held = store.find(target);
+            const std::int64_t most =
+                held ? store.max_seq_for(held->seq) : store.config().max_new_seq;
             return {krpc::kProtocolError,
-                    "sequence number too far above current (at most " +
-                        std::to_string(store.max_seq_for(held ? held->seq : 0)) + ")"};
+                    "seq too far above current (at most " + std::to_string(most) + ")"};
         }
         case StoreResult::SeqInvalid:
             return {krpc::kProtocolError, to_string(result)};

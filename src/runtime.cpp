@@ -189,11 +189,7 @@ void AsioNode::set_journal(Journal* journal) {
         try {
             journal->append(r);
         } catch (const std::system_error& e) {
-            if (journal_failed_) return;
-            journal_failed_ = true;
-            driver_->node().refuse_stores(std::string("cannot keep it: ") + e.what());
-            KAD_LOG(logger_, Error,
-                    std::string(e.what()) + "; refusing stores until the state is saved");
+            journal_error(e.what());
         }
     };
     node.set_new_contact_observer([append](const NodeId& id, const Endpoint& at) {
@@ -215,6 +211,13 @@ void AsioNode::set_journal(Journal* journal) {
             }
             append(r);
         });
+}
+
+void AsioNode::journal_error(const std::string& what) {
+    if (journal_failed_) return;
+    journal_failed_ = true;
+    driver_->node().refuse_stores("cannot keep it: " + what);
+    KAD_LOG(logger_, Error, what + "; refusing stores until the state is saved");
 }
 
 void AsioNode::journal_recovered() {

@@ -142,7 +142,7 @@ StoreResult Storage::store(TimePoint now, const Write& w) {
     if (auto it = items_.find(target); it != items_.end()) {
         return update(now, it->second, w, life);
     }
-    if (w.seq > max_seq_for(0)) return StoreResult::SeqTooHigh;
+    if (w.seq > config_.max_new_seq) return StoreResult::SeqTooHigh;
     return insert(now, target, w, life);
 }
 

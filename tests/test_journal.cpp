@@ -314,15 +314,32 @@ TEST_CASE("a node whose journal cannot be written refuses stores, and says why",
         REQUIRE(put);
         return *put;
     };
-    // A full disk, as far as this process is concerned: no file may grow past its size now.
-    ::signal(SIGXFSZ, SIG_IGN);
-    rlimit old{};
-    ::getrlimit(RLIMIT_FSIZE, &old);
-    rlimit small = old;
-    small.rlim_cur = j->bytes();
-    ::setrlimit(RLIMIT_FSIZE, &small);
+    // A full disk, as far as this process is concerned: no file may grow past its size now
+    // (restored however this block is left, so that later tests are not affected).
+    struct FileSizeLimit {
+        rlimit old{};
+        void (*handler)(int) = SIG_DFL;
+        explicit FileSizeLimit(rlim_t bytes) {
+            handler = ::signal(SIGXFSZ, SIG_IGN);
+            ::getrlimit(RLIMIT_FSIZE, &old);
+            rlimit small = old;
+            small.rlim_cur = bytes;
+            ::setrlimit(RLIMIT_FSIZE, &small);
+        }
+        ~FileSizeLimit() {
+            ::setrlimit(RLIMIT_FSIZE, &old);
+            ::signal(SIGXFSZ, handler);
+        }
+        FileSizeLimit(const FileSizeLimit&) = delete;
+        FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+    };
+    std::optional<FileSizeLimit> full(std::in_place, j->bytes() + 10);  // 10 bytes of a record
     const PutResult refused = put_now("a");
-    ::setrlimit(RLIMIT_FSIZE, &old);
+    full.reset();
+    // No half record was left behind: the journal is still whole.
+    auto after = decode_journal(slurp(dir + "/journal"));
+    REQUIRE(after);
+    CHECK(after->dropped == 0);
     CHECK(refused.stored == 0);
     REQUIRE(refused.refusals.size() == 1);
     CHECK_THAT(refused.refusals[0].second, Catch::Contains("cannot keep it: cannot write"));

@@ -491,6 +491,7 @@ TEST_CASE("put refuses to go past the largest seq", "[node]") {
     // A node that lets one write raise a seq to the top (the default bounds the step: below).
     NodeConfig unbounded;
     unbounded.storage.max_seq_step = INT64_MAX;
+    unbounded.storage.max_new_seq = INT64_MAX;
     Fixture f(unbounded);
     std::optional<PutResult> put;
     f.node.put(f.now, "k", "v", PutOptions{INT64_MAX, std::nullopt},
@@ -1294,12 +1295,19 @@ TEST_CASE("one store cannot make a key unwritable: a seq may rise only so far at
     REQUIRE(std::holds_alternative<krpc::Error>(r.body));
     CHECK(std::get<krpc::Error>(r.body).code == krpc::kProtocolError);
     CHECK(std::get<krpc::Error>(r.body).message ==
-          "sequence number too far above current (at most " + std::to_string(step) + ")");
+          "seq too far above current (at most " + std::to_string(step) + ")");
     CHECK(f.node.storage().find(NodeId::from_key("k"))->value == "mine");
-    // A new key cannot start at the top either.
+    // A new key cannot start at the top either, only as high as half the range: a version
+    // moving to a new holder keeps any seq its writer could reach.
+    const std::int64_t half = f.node.config().storage.max_new_seq;
+    CHECK(half == std::int64_t{1} << 62);
     const std::string token2 = f.token_from_find_value(stranger, sid, "fresh");
-    r = f.store(stranger, sid, "fresh", "evil", step + 1, token2);
-    CHECK(std::holds_alternative<krpc::Error>(r.body));
+    r = f.store(stranger, sid, "fresh", "evil", half + 1, token2);
+    REQUIRE(std::holds_alternative<krpc::Error>(r.body));
+    CHECK(std::get<krpc::Error>(r.body).message ==
+          "seq too far above current (at most " + std::to_string(half) + ")");
+    r = f.store(stranger, sid, "fresh", "moved here", 1'800'000'000'000, token2);  // Unix ms
+    CHECK(std::holds_alternative<krpc::Response>(r.body));
     // Within the step, a newer version is a newer version; and our put supersedes it again.
     r = f.store(stranger, sid, "k", "evil", step, token);
     REQUIRE(std::holds_alternative<krpc::Response>(r.body));
@@ -1359,10 +1367,11 @@ TEST_CASE("no answer exceeds the reply budget whatever max_value_size: too large
     const Endpoint asker = ep("[fd00::3]:1");  // an IPv6 "ip" in the answer: the longer one
     const NodeId aid = id_from(3);
     std::size_t accepted = 0;
-    for (std::size_t size = 0; size <= 32768; size += size < 2000 ? 10 : 1000) {
+    const std::int64_t seq = c.storage.max_new_seq;  // the longest seq a new key can have
+    for (std::size_t size = 0; size <= 32768; size += size < 1400 ? 1 : 1000) {
         const std::string key = "key" + std::to_string(size);
         const std::string token = f.token_from_find_value(asker, aid, key);
-        auto r = f.store(asker, aid, key, std::string(size, 'v'), 0, token);
+        auto r = f.store(asker, aid, key, std::string(size, 'v'), seq, token);
         if (std::holds_alternative<krpc::Error>(r.body)) {
             const auto& e = std::get<krpc::Error>(r.body);
             CHECK(e.code == krpc::kMessageTooBig);
@@ -1372,7 +1381,10 @@ TEST_CASE("no answer exceeds the reply budget whatever max_value_size: too large
         }
         ++accepted;
         const std::string t(krpc::kMaxTransactionId, 'f');
-        f.deliver(asker, encode_query(t, aid, krpc::FindValueArgs{NodeId::from_key(key), {}}));
+        // Both node lists asked for (BEP 32): "nodes" and "nodes6" are sent, even empty.
+        f.deliver(asker,
+                  encode_query(t, aid,
+                               krpc::FindValueArgs{NodeId::from_key(key), krpc::Want{true, true}}));
         const Sent& sent = f.transport.sent.back();
         CHECK(sent.bytes.size() <= c.max_reply);
         CHECK(as_response(f.transport.message(f.transport.sent.size() - 1)).item);

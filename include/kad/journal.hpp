@@ -99,6 +99,7 @@ private:
     std::uint64_t records_ = 0;
     std::uint64_t syncs_ = 0;
     bool dirty_ = false;
+    bool need_header_ = false;  // emptied, and its header not yet written
 };
 
 }  // namespace kad

@@ -117,6 +117,8 @@ public:
     // could not be kept. The error is logged once.
     void set_journal(Journal* journal);
     bool journal_failed() const noexcept { return journal_failed_; }
+    // The journal failed outside a write (an fsync): the same as a failed write.
+    void journal_error(const std::string& what);
     // The journal works again (the caller saved a snapshot and emptied it): stores are taken.
     void journal_recovered();
 

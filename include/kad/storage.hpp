@@ -30,11 +30,16 @@ struct StorageConfig {
     // own items (no source) are not counted. When the store is full, the source holding the most
     // loses first: its items make room for others', and its own new items are refused.
     double max_share = 0.25;
-    // How far one write may raise a key's seq (a new key: how high it may start). Without a
-    // bound, one store of the largest seq makes the key unwritable for its life; with it,
-    // reaching the top takes 2^63 / max_seq_step stores (8.8 million million by default: 14
-    // years at the node's whole rate limit). docs/SECURITY.md.
+    // How far one write may raise the seq of a key this node holds. Without a bound, one store
+    // of the largest seq makes the key unwritable for its life; with it, reaching the top from
+    // max_new_seq takes 2^62 / max_seq_step stores (4.4 million million by default: 7 years at
+    // the node's whole rate limit). docs/SECURITY.md.
     std::int64_t max_seq_step = std::int64_t{1} << 20;
+    // The highest seq a key this node does not hold may arrive with: half the range, so that a
+    // version moving to a new holder (republish, hand-off, a put) keeps any seq a writer could
+    // reach (Unix milliseconds included), while a stranger's store still leaves 2^42 steps to
+    // the top.
+    std::int64_t max_new_seq = std::int64_t{1} << 62;
 };
 
 struct StoredItem {
@@ -61,7 +66,7 @@ enum class StoreResult : std::uint8_t {
     Refreshed,    // same seq and value: expiry extended
     SeqTooLow,    // seq lower than the stored one
     SeqConflict,  // same seq, different value
-    SeqTooHigh,   // more than max_seq_step above the stored one (or above 0, for a new key)
+    SeqTooHigh,   // more than max_seq_step above the stored one (a new key: above max_new_seq)
     SeqInvalid,   // negative (a damaged or forged state file)
     KeyTooLarge,
     ValueTooLarge,

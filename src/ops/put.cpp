@@ -61,9 +61,10 @@ std::optional<std::int64_t> PutOp::choose_seq() {
     const auto& latest = traversal_->lookup().value();
     if (options_.seq) {
         // Nodes refuse a seq too far above the one they hold (StorageConfig::max_seq_step).
-        const std::int64_t held =
-            std::max(latest ? latest->item.seq : 0, ctx_.seen.get(target_).value_or(0));
-        const std::int64_t most = ctx_.storage.max_seq_for(held);
+        const std::optional<std::int64_t> seen = ctx_.seen.get(target_);
+        const std::int64_t held = std::max(latest ? latest->item.seq : 0, seen.value_or(0));
+        const std::int64_t most =
+            latest || seen ? ctx_.storage.max_seq_for(held) : ctx_.storage.config().max_new_seq;
         if (*options_.seq > most) {
             result_.fail(Failure::BadArgument, "seq " + std::to_string(*options_.seq) +
                                                    " is too far above the newest version's (" +

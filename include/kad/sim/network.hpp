@@ -80,7 +80,9 @@ public:
     // kadnode's journal keeps (every change to its stores and every new contact, as it happens),
     // and restart() brings it back at its address with its ID and that state, all else lost —
     // transactions, operations in flight (their callbacks never run), routing table, timers —
-    // and bootstraps it through its saved contacts.
+    // and bootstraps it through its saved contacts (up to 8 times while none answers). A
+    // restarted node has no LAN discovery, logger or observers: set them again. A node never
+    // persisted comes back empty and alone.
     void persist(std::size_t i);
     void crash(std::size_t i);  // as kill(), but restart() may bring it back
     void restart(std::size_t i);
