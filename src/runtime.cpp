@@ -229,32 +229,15 @@ void AsioNode::journal_recovered() {
 std::size_t AsioNode::restore(const SavedState& state) {
     const TimePoint now = Clock::now();
     const WallClock::time_point wall = WallClock::now();
-    auto to_steady = [&](WallClock::time_point t) {
-        return now + std::chrono::duration_cast<Duration>(t - wall);
-    };
-    auto stored_item = [&](const SavedItem& si) {
-        StoredItem item;
-        item.key = si.key;
-        item.value = si.value;
-        item.seq = si.seq;
-        item.expires = to_steady(si.expires);
-        item.ttl = si.ttl;
-        item.stored_at = now;
-        item.original = si.original;
-        item.published_at = to_steady(si.published_at);
-        if (si.source) item.source = *si.source;
-        item.signature = si.signature;
-        return item;
-    };
     Node& node = driver_->node();
     std::size_t restored = 0;
     for (const auto& si : state.items) {
         if (si.expires <= wall) continue;  // its life ran out while we were down
-        if (accepted(node.restore(stored_item(si)))) ++restored;
+        if (accepted(node.restore(from_saved(si, now, wall)))) ++restored;
     }
     for (const auto& si : state.bep44_items) {
         if (si.expires <= wall) continue;
-        const auto r = node.restore_item(stored_item(si));
+        const auto r = node.restore_item(from_saved(si, now, wall));
         if (r && accepted(*r)) ++restored;
     }
     rearm();

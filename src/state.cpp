@@ -71,6 +71,24 @@ SavedItem to_saved(const StoredItem& item, TimePoint now, WallClock::time_point 
     return si;
 }
 
+StoredItem from_saved(const SavedItem& saved, TimePoint now, WallClock::time_point wall) {
+    auto to_steady = [&](WallClock::time_point t) {
+        return now + std::chrono::duration_cast<Duration>(t - wall);
+    };
+    StoredItem item;
+    item.key = saved.key;
+    item.value = saved.value;
+    item.seq = saved.seq;
+    item.expires = to_steady(saved.expires);
+    item.ttl = saved.ttl;
+    item.stored_at = now;
+    item.original = saved.original;
+    item.published_at = to_steady(saved.published_at);
+    if (saved.source) item.source = *saved.source;
+    item.signature = saved.signature;
+    return item;
+}
+
 std::string encode_state(const SavedState& s) {
     using bencode::Dict;
     using bencode::List;

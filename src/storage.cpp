@@ -174,7 +174,7 @@ StoreResult Storage::update(TimePoint now, StoredItem& item, const Write& w, Dur
     // is not ours to keep alive (nor is a refresh of ours by someone else a reason to drop it).
     const bool taken = newer && item.original && !w.ours;
     item.original = newer ? w.ours : item.original || w.ours;
-    changed(item.target);
+    changed(item.target, &item);
     if (taken && superseded_) superseded_(item);
     return result;
 }
@@ -234,8 +234,8 @@ StoreResult Storage::insert(TimePoint now, const NodeId& target, const Write& w,
     bytes_ += size;
     by_expiry_.insert({item.expires, target});
     account(item, true);
-    items_.emplace(target, std::move(item));
-    changed(target);
+    const auto placed = items_.emplace(target, std::move(item)).first;
+    changed(target, &placed->second);
     return StoreResult::Stored;
 }
 
@@ -255,8 +255,8 @@ StoreResult Storage::restore(StoredItem item, std::optional<NodeId> at) {
     by_expiry_.insert({item.expires, item.target});
     account(item, true);
     const NodeId target = item.target;
-    items_.insert_or_assign(target, std::move(item));
-    changed(target);
+    const auto placed = items_.insert_or_assign(target, std::move(item)).first;
+    changed(target, &placed->second);
     return StoreResult::Stored;
 }
 
@@ -264,14 +264,14 @@ void Storage::set_published(const NodeId& target, TimePoint at) {
     if (auto it = items_.find(target); it != items_.end()) {
         it->second.original = true;
         it->second.published_at = at;
-        changed(target);
+        changed(target, &it->second);
     }
 }
 
 void Storage::set_original(const NodeId& target, bool original) {
     if (auto it = items_.find(target); it != items_.end() && it->second.original != original) {
         it->second.original = original;
-        changed(target);
+        changed(target, &it->second);
     }
 }
 
@@ -288,14 +288,14 @@ bool Storage::erase(const NodeId& which) {
     account(it->second, false);
     bytes_ -= it->second.key.size() + it->second.value.size();
     items_.erase(it);
-    changed(target);
+    changed(target, nullptr);
     if (erased_) erased_(target);
     return true;
 }
 
-void Storage::changed(const NodeId& target) {
+void Storage::changed(const NodeId& target, const StoredItem* item) {
     ++changes_;
-    if (changed_) changed_(target, find(target));
+    if (changed_) changed_(target, item);
 }
 
 std::size_t Storage::expire(TimePoint now) {

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "helpers.hpp"
@@ -73,6 +74,40 @@ RuntimeConfig loopback() {
     c.bind = *Endpoint::parse("127.0.0.1:0");
     return c;
 }
+
+// A node journaling into `journal` and a second node that joined through it, on one io_context.
+struct JournaledPair {
+    boost::asio::io_context io;
+    AsioNode holder;
+    AsioNode writer;
+
+    explicit JournaledPair(Journal& journal) : holder(io, loopback()), writer(io, loopback()) {
+        holder.set_journal(&journal);
+        std::optional<BootstrapResult> joined;
+        writer.async_bootstrap({{holder.local_endpoint(), holder.id()}},
+                               [&](const BootstrapResult& r) { joined = r; });
+        while (!joined && io.run_one_for(2s) > 0) {
+        }
+        REQUIRE(joined);
+    }
+    ~JournaledPair() { holder.set_journal(nullptr); }
+    JournaledPair(const JournaledPair&) = delete;
+    JournaledPair& operator=(const JournaledPair&) = delete;
+
+    // Runs until the writer's put of key = value completes.
+    PutResult put(const std::string& key, const std::string& value,
+                  const std::function<void(const PutResult&)>& then = {}) {
+        std::optional<PutResult> result;
+        writer.async_put(key, value, {}, [&](const PutResult& r) {
+            result = r;
+            if (then) then(r);
+        });
+        while (!result && io.run_one_for(2s) > 0) {
+        }
+        REQUIRE(result);
+        return *result;
+    }
+};
 
 }  // namespace
 
@@ -250,31 +285,18 @@ TEST_CASE("an emptied journal keeps its header and takes new records", "[journal
 TEST_CASE("a store is in the journal by the time it is answered", "[journal][runtime]") {
     const std::string dir = temp_dir();
     std::filesystem::create_directories(dir);
-    boost::asio::io_context io;
     auto j = Journal::open(dir + "/journal", {SyncPolicy::Never, {}});
     REQUIRE(j);
-    AsioNode holder(io, loopback());
-    holder.set_journal(&*j);
-    AsioNode writer(io, loopback());
-    std::optional<BootstrapResult> joined;
-    writer.async_bootstrap({{holder.local_endpoint(), holder.id()}},
-                           [&](const BootstrapResult& r) { joined = r; });
-    while (!joined && io.run_one_for(2s) > 0) {
-    }
-    REQUIRE(joined);
-    std::optional<PutResult> put;
     std::optional<DecodedJournal> at_answer;
-    writer.async_put("greeting", "hello", {}, [&](const PutResult& r) {
-        put = r;
+    std::optional<JournaledPair> pair(std::in_place, *j);
+    const PutResult put = pair->put("greeting", "hello", [&](const PutResult&) {
         // What a kill -9 now would leave on disk.
         auto d = decode_journal(slurp(dir + "/journal"));
         if (d) at_answer = *d;
     });
-    while (!put && io.run_one_for(2s) > 0) {
-    }
-    REQUIRE(put);
-    CHECK(put->stored == 1);
+    CHECK(put.stored == 1);
     REQUIRE(at_answer);
+    const AsioNode& writer = pair->writer;
     // The writer entered the holder's routing table, then its store arrived.
     REQUIRE(at_answer->records.size() == 2);
     CHECK(at_answer->records[0].op == JournalRecord::Op::Contact);
@@ -286,7 +308,7 @@ TEST_CASE("a store is in the journal by the time it is answered", "[journal][run
     CHECK(stored.item.value == "hello");
     CHECK(stored.item.source == writer.local_endpoint());
     CHECK(j->records() == 2);
-    holder.set_journal(nullptr);
+    pair.reset();
     std::filesystem::remove_all(dir);
 }
 
@@ -294,26 +316,11 @@ TEST_CASE("a node whose journal cannot be written refuses stores, and says why",
     const std::string dir = temp_dir();
     std::filesystem::create_directories(dir);
     CHECK_FALSE(Journal::open("/dev/full", {}));  // not even its header can be written
-    boost::asio::io_context io;
     auto j = Journal::open(dir + "/journal", {SyncPolicy::Never, {}});
     REQUIRE(j);
-    AsioNode holder(io, loopback());
-    holder.set_journal(&*j);
-    AsioNode writer(io, loopback());
-    std::optional<BootstrapResult> joined;
-    writer.async_bootstrap({{holder.local_endpoint(), holder.id()}},
-                           [&](const BootstrapResult& r) { joined = r; });
-    while (!joined && io.run_one_for(2s) > 0) {
-    }
-    REQUIRE(joined);
-    auto put_now = [&](const std::string& key) {
-        std::optional<PutResult> put;
-        writer.async_put(key, "v", {}, [&](const PutResult& r) { put = r; });
-        while (!put && io.run_one_for(2s) > 0) {
-        }
-        REQUIRE(put);
-        return *put;
-    };
+    std::optional<JournaledPair> pair(std::in_place, *j);
+    auto put_now = [&](const std::string& key) { return pair->put(key, "v"); };
+    AsioNode& holder = pair->holder;
     // A full disk, as far as this process is concerned: no file may grow past its size now
     // (restored however this block is left, so that later tests are not affected).
     struct FileSizeLimit {
@@ -348,6 +355,6 @@ TEST_CASE("a node whose journal cannot be written refuses stores, and says why",
     j->clear();
     holder.journal_recovered();
     CHECK(put_now("c").stored == 1);
-    holder.set_journal(nullptr);
+    pair.reset();
     std::filesystem::remove_all(dir);
 }

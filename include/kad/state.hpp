@@ -51,6 +51,8 @@ struct SavedState {
 // A stored item as it is saved: its times on the wall clock, so that they survive a restart.
 // `now` and `wall` are the same instant on each clock. The snapshot and the journal both use it.
 SavedItem to_saved(const StoredItem& item, TimePoint now, WallClock::time_point wall);
+// The other way, for a restore: times back on the steady clock, stored (stored_at) at `now`.
+StoredItem from_saved(const SavedItem& saved, TimePoint now, WallClock::time_point wall);
 
 std::string encode_state(const SavedState& s);
 // The error says what is wrong: "too short", "not a kadnode state file", "checksum mismatch

@@ -165,8 +165,8 @@ private:
     // Makes room for `bytes` more (and one more item if `new_item`) for `source` by evicting the
     // heaviest source's items, if that source is not `source`. False if it cannot.
     bool make_room(const Endpoint& source, std::size_t bytes, bool new_item);
-    // Counts a change to the item at `target` and tells the change hook.
-    void changed(const NodeId& target);
+    // Counts a change to the item at `target` (now `item`; nullptr: gone) and tells the hook.
+    void changed(const NodeId& target, const StoredItem* item);
 
     StorageConfig config_;
     Map items_;

@@ -196,31 +196,9 @@ std::string ping_from(const kad::NodeId& id, std::string transaction) {
     return kad::krpc::encode(m);
 }
 
-// The node's ID, from its answer to a ping; nullopt when it does not answer within a second.
-std::optional<kad::NodeId> node_id_of(const kad::Endpoint& target) {
-    Socket s(target);
-    const std::string ping = ping_from(kad::NodeId{}, "id");
-    char buf[2048];
-    for (int attempt = 0; attempt < 10; ++attempt) {
-        if (::send(s.fd, ping.data(), ping.size(), 0) < 0) return std::nullopt;
-        pollfd p{s.fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0) continue;
-        const ssize_t r = ::recv(s.fd, buf, sizeof buf, 0);
-        if (r <= 0) continue;
-        auto reply = kad::krpc::decode(std::string_view(buf, static_cast<std::size_t>(r)));
-        if (!reply) continue;
-        if (const auto* resp = std::get_if<kad::krpc::Response>(&reply->body)) return resp->id;
-    }
-    return std::nullopt;
-}
-
-// The write token the node gives the socket, from its answer to a find_value; nullopt when it
-// does not answer within a second.
-std::optional<std::string> token_for(const Socket& s) {
-    kad::krpc::Message m;
-    m.transaction = "tk";
-    m.body = kad::krpc::Query{kad::NodeId{}, kad::krpc::FindValueArgs{kad::NodeId{}, std::nullopt}};
-    const std::string query = kad::krpc::encode(m);
+// The node's answer to `query` on the socket, asked up to 10 times 100 ms apart; nullopt when
+// it does not answer within a second.
+std::optional<kad::krpc::Response> ask(const Socket& s, const std::string& query) {
     char buf[2048];
     for (int attempt = 0; attempt < 10; ++attempt) {
         if (::send(s.fd, query.data(), query.size(), 0) < 0) return std::nullopt;
@@ -230,11 +208,27 @@ std::optional<std::string> token_for(const Socket& s) {
         if (r <= 0) continue;
         auto reply = kad::krpc::decode(std::string_view(buf, static_cast<std::size_t>(r)));
         if (!reply) continue;
-        if (const auto* resp = std::get_if<kad::krpc::Response>(&reply->body)) {
-            if (resp->token) return resp->token;
-        }
+        if (const auto* resp = std::get_if<kad::krpc::Response>(&reply->body)) return *resp;
     }
     return std::nullopt;
+}
+
+// The node's ID, from its answer to a ping.
+std::optional<kad::NodeId> node_id_of(const kad::Endpoint& target) {
+    Socket s(target);
+    auto resp = ask(s, ping_from(kad::NodeId{}, "id"));
+    if (!resp) return std::nullopt;
+    return resp->id;
+}
+
+// The write token the node gives the socket, from its answer to a find_value.
+std::optional<std::string> token_for(const Socket& s) {
+    kad::krpc::Message m;
+    m.transaction = "tk";
+    m.body = kad::krpc::Query{kad::NodeId{}, kad::krpc::FindValueArgs{kad::NodeId{}, std::nullopt}};
+    auto resp = ask(s, kad::krpc::encode(m));
+    if (!resp) return std::nullopt;
+    return resp->token;
 }
 
 // N contacts for the node's routing table: a socket each, answering what the node asks them.
