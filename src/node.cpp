@@ -182,6 +182,38 @@ std::size_t Node::lookups_running() const noexcept {
     return ctx_->lookups;
 }
 
+std::vector<Node::Held> Node::footprint() const {
+    const RoutingConfig& rc = config_.routing;
+    // A table splits only the bucket holding our own ID: at most one bucket per bit, and one.
+    const std::size_t buckets = NodeId::kBits + 1;
+    std::size_t replacements = 0;
+    for (std::size_t i = 0; i < table_.bucket_count(); ++i) {
+        replacements += table_.bucket(i).replacements().size();
+    }
+    const StorageConfig& sc = config_.storage;
+    const ForeignNodes& foreign = rpc_.foreign();
+    return {
+        {"contacts", table_.size(), buckets * rc.k},
+        {"replacements", replacements, buckets * rc.replacements},
+        {"values", storage_.size(), sc.max_items},
+        {"value_bytes", storage_.bytes(), sc.max_bytes},
+        {"value_sources", storage_.sources(), sc.max_items},
+        {"items", items_.size(), sc.max_items},
+        {"item_bytes", items_.bytes(), sc.max_bytes},
+        {"item_sources", items_.sources(), sc.max_items},
+        {"swarms", peers_.swarms(), config_.peers.max_swarms},
+        {"peers", peers_.size(), config_.peers.max_swarms * config_.peers.max_peers},
+        {"transactions", rpc_.open(), config_.max_transactions},
+        {"lookups", ctx_->lookups, config_.max_lookups},
+        {"seen_seqs", seen_.size(), seen_.capacity()},
+        {"foreign_nodes", foreign.size(), foreign.capacity()},
+        {"foreign_suspects", foreign.suspects(), foreign.suspects_capacity()},
+        // ClientVersions sweeps past twice the table and 64 more.
+        {"client_versions", rpc_.client_versions().size(), 2 * buckets * rc.k + 65},
+        {"rate_sources", limiter_.sources(), config_.rate_limit.max_sources},
+    };
+}
+
 // ---- time ---------------------------------------------------------------------------------------
 
 void Node::advance(TimePoint now) {

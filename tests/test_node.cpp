@@ -1398,3 +1398,61 @@ TEST_CASE("no answer exceeds the reply budget whatever max_value_size: too large
     CHECK(put->code == Failure::BadArgument);
     CHECK_THAT(put->error, Catch::StartsWith("value too large to answer within 1452 bytes"));
 }
+
+TEST_CASE("memory is bounded: a flood from thousands of sources fills nothing past its bound",
+          "[node][footprint]") {
+    NodeConfig c;
+    c.storage.max_items = 200;
+    c.storage.max_bytes = 8000;
+    c.storage.max_share = 0.05;
+    c.peers.max_swarms = 30;
+    c.peers.max_peers = 8;
+    c.rate_limit.max_sources = 500;
+    c.seen_seq_entries = 64;
+    Fixture f(c);
+    SeededRandom rng(7);
+    auto over = [&] {
+        std::vector<std::string> out;
+        for (const auto& h : f.node.footprint()) {
+            if (h.count > h.bound) {
+                out.push_back(std::string(h.what) + " " + std::to_string(h.count) + " > " +
+                              std::to_string(h.bound));
+            }
+        }
+        return out;
+    };
+    for (std::uint32_t i = 0; i < 6000; ++i) {
+        // A new source each time, in its own /24, with its own ID.
+        const Endpoint from =
+            Endpoint::v4({100, static_cast<std::uint8_t>(64 + (i >> 16)),
+                          static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)},
+                         6881);
+        const NodeId as = NodeId::random(rng);
+        const std::string key = "key " + std::to_string(i);
+        if (i % 7 == 0) f.add_contact(as, from);
+        f.store(from, as, key, std::string(10 + i % 50, 'v'), 0,
+                f.token_from_find_value(from, as, key));
+        const NodeId swarm = id_from(1000 + i % 97);
+        f.deliver(from, encode_query("gp", as, krpc::GetPeersArgs{swarm, std::nullopt}));
+        const auto token = as_response(f.transport.reply("gp")).token;
+        f.deliver(from, encode_query("ap", as, announce_args(swarm, 6881, *token)));
+        f.transport.sent.clear();
+        if (i % 500 == 0) {
+            INFO("after " << i << " sources");
+            REQUIRE(over().empty());
+        }
+        f.advance(10ms);
+    }
+    INFO("over their bound: " << over().size());
+    CHECK(over().empty());
+    // The flood reached the bounds that matter, so the check above could fail.
+    std::map<std::string_view, std::size_t> held;
+    for (const auto& h : f.node.footprint()) held[h.what] = h.count;
+    CHECK(held["swarms"] == c.peers.max_swarms);
+    CHECK(held["peers"] > c.peers.max_swarms);
+    CHECK(held["rate_sources"] > 100);
+    CHECK(held["value_bytes"] > c.storage.max_bytes * 9 / 10);
+    CHECK(f.node.storage().evicted() > 1000);  // newcomers took older sources' room
+    CHECK(held["contacts"] >= c.k);
+    CHECK(held["replacements"] > 0);
+}

@@ -373,3 +373,54 @@ TEST_CASE("a paused node misses datagrams; resumed, it serves again", "[sim]") {
     CHECK(p->ok);
     CHECK(p->rtt >= 2ms);
 }
+
+TEST_CASE("a suspended node's clock stands still; a leap makes what was due later due at once",
+          "[sim]") {
+    sim::Network net(11, lan());
+    const auto a = net.add_node();
+    const auto b = net.add_node();
+    std::optional<BootstrapResult> joined;
+    net.with(b, [&](Node& n, TimePoint now) {
+        n.bootstrap(now, {{net.endpoint(a), net.node(a).id()}},
+                    [&](const BootstrapResult& r) { joined = r; });
+    });
+    REQUIRE(net.run_until([&] { return joined.has_value(); }, 10s));
+    // a puts a value with a 10-minute life: b holds a copy (not its own, so it never renews it).
+    std::optional<PutResult> put;
+    net.with(a, [&](Node& n, TimePoint now) {
+        n.put(now, "k", "v", {.seq = std::nullopt, .ttl = 10min},
+              [&](const PutResult& r) { put = r; });
+    });
+    REQUIRE(net.run_until([&] { return put.has_value(); }, 10s));
+    REQUIRE(put->ok);
+    REQUIRE(net.node(b).storage().size() == 1);
+
+    // Suspended for an hour: b's clock does not move, a's does.
+    const TimePoint before = net.local_time(b);
+    net.suspend(b);
+    net.run_for(1h);
+    CHECK(net.local_time(a) == net.now());
+    CHECK(net.local_time(b) == before);
+    net.resume(b);
+    CHECK(net.now() - net.local_time(b) == 1h);
+    net.run_for(1s);
+    // To b, one second has passed, not an hour: its value lives on, and b answers.
+    CHECK(net.local_time(b) - before == 1s);
+    CHECK(net.node(b).storage().size() == 1);
+    std::optional<PingResult> p;
+    net.with(a, [&](Node& n, TimePoint now) {
+        n.ping(now, net.endpoint(b), std::nullopt, [&](const PingResult& r) { p = r; });
+    });
+    REQUIRE(net.run_until([&] { return p.has_value(); }, 10s));
+    CHECK(p->ok);
+
+    // b's clock leaps 11 minutes ahead: the value's expiry is past, and it goes at once.
+    net.leap(b, 11min);
+    CHECK(net.now() - net.local_time(b) == 1h - 11min);
+    net.run_for(1ms);
+    CHECK(net.node(b).storage().size() == 0);
+    // Only forward: a monotonic clock never goes back.
+    const TimePoint after = net.local_time(b);
+    net.leap(b, -5min);
+    CHECK(net.local_time(b) == after);
+}

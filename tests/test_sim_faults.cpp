@@ -1,12 +1,14 @@
 // Fault injection by the thousand: a randomized schedule of faults on the virtual network —
 // bursts of loss, partitions and heals, duplicated and reordered datagrams, crashes with a
-// restart from the node's saved state — and invariants checked after every run: every put that
-// was acknowledged is readable once the network heals (every holder comes back from its state),
-// and nothing is left running. The saved state is sim::Network::persist's: every change kept as
-// it happens, what the journal keeps with --fsync always (the journal's own code is tested in
-// test_journal.cpp and, with kill -9, in tests/e2e/test_kadnode.py). A failing seed reproduces
-// exactly from its number: KAD_FAULT_SEED=N runs that one; KAD_FAULT_SEEDS=N runs seeds 1..N (the
-// default is a few hundred; tools/faults runs thousands).
+// restart from the node's saved state, clock jumps (hosts suspended with their clock stopped,
+// clocks leaping ahead) — and invariants checked on every run: every put that was acknowledged
+// is readable once the network heals (every holder comes back from its state), nothing is left
+// running, and no node holds more of anything than its configuration bounds (memory). The saved
+// state is sim::Network::persist's: every change kept as it happens, what the journal keeps with
+// --fsync always (the journal's own code is tested in test_journal.cpp and, with kill -9, in
+// tests/e2e/test_kadnode.py). A failing seed reproduces exactly from its number: KAD_FAULT_SEED=N
+// runs that one; KAD_FAULT_SEEDS=N runs seeds 1..N (the default is a few hundred; tools/faults runs
+// thousands).
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -23,16 +25,19 @@ namespace {
 
 struct Faults {
     std::uint64_t loss_bursts = 0, partitions = 0, duplication = 0, crashes = 0, blackouts = 0;
+    std::uint64_t suspends = 0, leaps = 0;
     std::uint64_t calm = 0;
 };
 
 struct RunResult {
     std::uint64_t seed = 0;
-    std::size_t acked = 0;      // puts reported stored
-    std::size_t lost = 0;       // acknowledged, not found at the end
-    std::size_t wrong = 0;      // found with another value
-    std::size_t leftovers = 0;  // lookups or gets that never finished
-    std::size_t max_items = 0;  // the most items one node held
+    std::size_t acked = 0;       // puts reported stored
+    std::size_t lost = 0;        // acknowledged, not found at the end
+    std::size_t wrong = 0;       // found with another value
+    std::size_t leftovers = 0;   // lookups or gets that never finished
+    std::size_t over_bound = 0;  // footprint counts seen above their bound
+    // The highest share of its bound that each footprint count reached, on any node.
+    std::map<std::string, double, std::less<>> peak;
     Faults faults;
     std::uint64_t restarts = 0, duplicated = 0, lost_datagrams = 0;
     std::string log;  // what happened, for a failing seed
@@ -53,6 +58,21 @@ RunResult run_seed(std::uint64_t seed) {
     for (std::size_t i = 0; i < net.size(); ++i) net.persist(i);
     SeededRandom rng(seed * 7919 + 1);
     std::map<std::string, std::string> acked;  // key -> value, once a put says it is stored
+    // Memory: every count a node holds within its bound (Node::footprint).
+    auto check_footprint = [&](int phase) {
+        for (std::size_t i = 0; i < net.size(); ++i) {
+            if (net.crashed(i)) continue;
+            for (const auto& h : net.node(i).footprint()) {
+                double& peak = out.peak[std::string(h.what)];
+                peak = std::max(peak, h.bound ? double(h.count) / double(h.bound) : 0.0);
+                if (h.count > h.bound) {
+                    ++out.over_bound;
+                    log << "phase " << phase << ": node " << i << " holds " << h.count << " "
+                        << h.what << " (bound " << h.bound << ")\n";
+                }
+            }
+        }
+    };
     auto live = [&] {
         std::vector<std::size_t> v;
         for (std::size_t i = 0; i < net.size(); ++i) {
@@ -61,14 +81,17 @@ RunResult run_seed(std::uint64_t seed) {
         return v;
     };
     int next_key = 0;
+    Duration suspended_for{};
     for (int phase = 0; phase < kPhases; ++phase) {
         // Put back what the last phase broke.
         net.set_model(calm);
         net.heal();
         for (std::size_t i = 0; i < net.size(); ++i) {
             if (net.crashed(i)) net.restart(i);
+            net.resume(i);  // a suspended host wakes, its clock behind the others
         }
-        const auto kind = rng.uniform(6);
+        check_footprint(phase);
+        const auto kind = rng.uniform(8);
         std::vector<std::size_t> crashed_now;
         switch (kind) {
             case 0:
@@ -103,6 +126,35 @@ RunResult run_seed(std::uint64_t seed) {
                 ++out.faults.blackouts;  // below: every node, right after a put returns
                 log << "phase " << phase << ": blackout\n";
                 break;
+            case 6: {
+                // Hosts suspended: their clocks stop until they wake at the next phase, after
+                // up to 15 minutes more in which the others go on.
+                const auto n = 1 + rng.uniform(3);
+                for (std::size_t c = 0; c < n; ++c) {
+                    const auto alive = live();
+                    const std::size_t victim = alive[rng.uniform(alive.size())];
+                    net.suspend(victim);
+                    ++out.faults.suspends;
+                    log << "phase " << phase << ": node " << victim << " suspended\n";
+                }
+                suspended_for = Duration(std::chrono::seconds(rng.uniform(15 * 60 + 1)));
+                break;
+            }
+            case 7: {
+                // Clocks leaping ahead by 10 s to 3 hours: every timer due in between (token
+                // rotation, bucket refreshes, republishing, expiry) is due at once.
+                const auto n = 1 + rng.uniform(3);
+                for (std::size_t c = 0; c < n; ++c) {
+                    const auto alive = live();
+                    const std::size_t victim = alive[rng.uniform(alive.size())];
+                    const auto by = std::chrono::seconds(10 + rng.uniform(3 * 3600 - 9));
+                    net.leap(victim, by);
+                    ++out.faults.leaps;
+                    log << "phase " << phase << ": node " << victim << "'s clock leaps "
+                        << by.count() << " s\n";
+                }
+                break;
+            }
             default: {
                 const auto n = 1 + rng.uniform(3);
                 for (std::size_t c = 0; c < n; ++c) {
@@ -145,14 +197,20 @@ RunResult run_seed(std::uint64_t seed) {
             }
         }
         net.run_for(kPhase / (kPutsPerPhase + 1));
+        if (suspended_for > Duration::zero()) {
+            net.run_for(suspended_for);
+            suspended_for = Duration::zero();
+        }
     }
     // Heal everything and let the network settle (rejoins, hand-offs, republishes).
     net.set_model(calm);
     net.heal();
     for (std::size_t i = 0; i < net.size(); ++i) {
         if (net.crashed(i)) net.restart(i);
+        net.resume(i);
     }
     net.run_for(65min);
+    check_footprint(kPhases);
     out.acked = acked.size();
     std::size_t pending = 0;
     for (const auto& [key, value] : acked) {
@@ -183,12 +241,24 @@ RunResult run_seed(std::uint64_t seed) {
     };
     net.run_until([&] { return running() == 0; }, 5min);
     out.leftovers = running() + pending;
+    check_footprint(kPhases + 1);
     (void)members;
     out.restarts = net.stats().restarts;
     out.duplicated = net.stats().duplicated;
     out.lost_datagrams = net.stats().lost;
     out.log = log.str();
     return out;
+}
+
+// "contacts 12%, values 0.1%, ...": how close each count came to its bound.
+std::string peaks(const std::map<std::string, double, std::less<>>& peak) {
+    std::ostringstream o;
+    o.precision(2);
+    for (const auto& [what, share] : peak) {
+        if (o.tellp() > 0) o << ", ";
+        o << what << " " << share * 100 << "%";
+    }
+    return o.str();
 }
 
 std::uint64_t env_number(const char* name, std::uint64_t fallback) {
@@ -212,12 +282,18 @@ TEST_CASE("under a random schedule of faults, no acknowledged put is lost", "[si
         REQUIRE(r.lost == 0);
         REQUIRE(r.wrong == 0);
         REQUIRE(r.leftovers == 0);
+        REQUIRE(r.over_bound == 0);
         total.acked += r.acked;
         total.faults.loss_bursts += r.faults.loss_bursts;
         total.faults.partitions += r.faults.partitions;
         total.faults.duplication += r.faults.duplication;
         total.faults.crashes += r.faults.crashes;
         total.faults.blackouts += r.faults.blackouts;
+        total.faults.suspends += r.faults.suspends;
+        total.faults.leaps += r.faults.leaps;
+        for (const auto& [what, share] : r.peak) {
+            total.peak[what] = std::max(total.peak[what], share);
+        }
         total.restarts += r.restarts;
         total.duplicated += r.duplicated;
         total.lost_datagrams += r.lost_datagrams;
@@ -228,6 +304,8 @@ TEST_CASE("under a random schedule of faults, no acknowledged put is lost", "[si
                              << ", partitions " << total.faults.partitions
                              << ", duplication phases " << total.faults.duplication << ", crashes "
                              << total.faults.crashes << ", blackouts " << total.faults.blackouts
-                             << " (restarts " << total.restarts << "); datagrams duplicated "
-                             << total.duplicated << ", lost " << total.lost_datagrams);
+                             << " (restarts " << total.restarts << "), suspended hosts "
+                             << total.faults.suspends << ", clock leaps " << total.faults.leaps
+                             << "; datagrams duplicated " << total.duplicated << ", lost "
+                             << total.lost_datagrams << "; footprint peaks " << peaks(total.peak));
 }

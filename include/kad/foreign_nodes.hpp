@@ -36,6 +36,9 @@ public:
     // It answered a query of a standard method.
     void answered(const NodeId& id);
     std::size_t size() const noexcept { return set_.size(); }
+    std::size_t capacity() const noexcept { return capacity_; }
+    std::size_t suspects() const noexcept { return suspects_.size(); }
+    std::size_t suspects_capacity() const noexcept { return suspects_capacity_; }
 
 private:
     std::size_t capacity_, suspects_capacity_;

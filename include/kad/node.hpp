@@ -148,6 +148,15 @@ public:
     const NodeStats& stats() const noexcept { return stats_; }
     const RateLimiter& rate_limiter() const noexcept { return limiter_; }
     std::size_t lookups_running() const noexcept;
+    // What the node holds, each against the bound its configuration puts on it: whatever the
+    // traffic, faults or attacks, no count exceeds its bound (the fault schedules and the
+    // attack simulations check it), so the node's memory is bounded.
+    struct Held {
+        std::string_view what;
+        std::size_t count = 0;
+        std::size_t bound = 0;
+    };
+    std::vector<Held> footprint() const;
     std::size_t transactions_open() const noexcept { return rpc_.open(); }
     // Our address as responders agree to see it (BEP 42 "ip"), once enough of them do.
     const std::optional<Endpoint>& external_address() const noexcept {

@@ -21,6 +21,7 @@ public:
     bool note(const NodeId& target, std::int64_t seq);
     std::optional<std::int64_t> get(const NodeId& target) const;
     std::size_t size() const noexcept { return seqs_.size(); }
+    std::size_t capacity() const noexcept { return capacity_; }
 
 private:
     std::size_t capacity_;

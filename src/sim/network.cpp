@@ -52,6 +52,11 @@ struct Network::SimNode {
     NodeConfig config;
     NodeId id;
     bool crashed = false;
+    // The node's clock is the network's plus `skew` (suspend() and leap() move it).
+    Duration skew{};
+    bool clock_stopped = false;  // suspended: its clock stands still
+    TimePoint suspended_at{};
+    TimePoint local(TimePoint world) const { return (clock_stopped ? suspended_at : world) + skew; }
     // What its state directory would hold (persist()).
     struct Disk {
         std::map<NodeId, StoredItem> values, items;
@@ -79,7 +84,7 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
     n->transport = std::make_unique<SimTransport>(*this, i);
     const NodeId nid = id ? *id : NodeId::random(rng_);
     n->mcast = std::make_unique<SimMulticast>(*this, i);
-    n->driver = std::make_unique<Driver>(config, nid, *n->transport, *n->rng, now_);
+    n->driver = std::make_unique<Driver>(config, nid, *n->transport, *n->rng, n->local(now_));
     n->config = config;
     n->id = nid;
     by_endpoint_[n->endpoint] = i;
@@ -139,9 +144,10 @@ void Network::rejoin(std::size_t i, const std::vector<BootstrapPeer>& peers, int
     Node* node = &nodes_[i]->driver->node();
     // As kadnode does after a restart: through the saved contacts, again while none answers.
     // (A crash destroys the node with its operations: this callback then never runs.)
-    node->bootstrap(now_, peers, [this, i, peers, attempts_left](const BootstrapResult& r) {
-        if (!r.ok) rejoin(i, peers, attempts_left - 1);
-    });
+    node->bootstrap(nodes_[i]->local(now_), peers,
+                    [this, i, peers, attempts_left](const BootstrapResult& r) {
+                        if (!r.ok) rejoin(i, peers, attempts_left - 1);
+                    });
 }
 
 void Network::crash(std::size_t i) {
@@ -158,10 +164,14 @@ void Network::restart(std::size_t i) {
     if (!n.crashed) return;
     n.crashed = false;
     n.state = State::Alive;
+    if (n.clock_stopped) {  // crashed while suspended: the host woke to restart it
+        n.skew -= now_ - n.suspended_at;
+        n.clock_stopped = false;
+    }
     n.wake_at = TimePoint::max();
     ++stats_.restarts;
     n.rng = std::make_unique<SeededRandom>(rng_.next_u64());
-    n.driver = std::make_unique<Driver>(n.config, n.id, *n.transport, *n.rng, now_);
+    n.driver = std::make_unique<Driver>(n.config, n.id, *n.transport, *n.rng, n.local(now_));
     if (n.disk) {
         Node& node = n.driver->node();
         for (const auto& [target, item] : n.disk->values) node.restore(item);
@@ -196,13 +206,14 @@ std::optional<std::size_t> Network::index_of(const Endpoint& ep) const {
 }
 
 void Network::with(std::size_t i, const std::function<void(Node&, TimePoint)>& f) {
-    f(nodes_[i]->driver->node(), now_);
+    f(nodes_[i]->driver->node(), nodes_[i]->local(now_));
     schedule_wake(i);
 }
 
 Discovery& Network::enable_discovery(std::size_t i, DiscoveryConfig config) {
     SimNode& n = *nodes_[i];
-    Discovery& d = n.driver->enable_discovery(std::move(config), n.endpoint.port(), *n.mcast, now_);
+    Discovery& d =
+        n.driver->enable_discovery(std::move(config), n.endpoint.port(), *n.mcast, n.local(now_));
     n.wake_at = TimePoint::max();
     schedule_wake(i);
     return d;
@@ -218,7 +229,7 @@ void Network::kill(std::size_t i) {
 
 void Network::stop(std::size_t i) {
     SimNode& n = *nodes_[i];
-    if (n.state == State::Alive) n.driver->leave(now_);
+    if (n.state == State::Alive) n.driver->leave(n.local(now_));
     n.state = State::Dead;
 }
 
@@ -227,17 +238,44 @@ void Network::pause(std::size_t i) {
 }
 
 void Network::resume(std::size_t i) {
-    if (nodes_[i]->state != State::Paused) return;
-    nodes_[i]->state = State::Alive;
-    nodes_[i]->wake_at = TimePoint::max();
+    SimNode& n = *nodes_[i];
+    if (n.state != State::Paused) return;
+    n.state = State::Alive;
+    if (n.clock_stopped) {
+        n.skew -= now_ - n.suspended_at;
+        n.clock_stopped = false;
+    }
+    n.wake_at = TimePoint::max();
     schedule_wake(i);
+}
+
+void Network::suspend(std::size_t i) {
+    SimNode& n = *nodes_[i];
+    if (n.state != State::Alive) return;
+    n.state = State::Paused;
+    n.clock_stopped = true;
+    n.suspended_at = now_;
+}
+
+void Network::leap(std::size_t i, Duration d) {
+    SimNode& n = *nodes_[i];
+    if (d <= Duration::zero()) return;  // a monotonic clock never goes back
+    n.skew += d;
+    n.wake_at = TimePoint::max();
+    schedule_wake(i);
+}
+
+TimePoint Network::local_time(std::size_t i) const {
+    return nodes_[i]->local(now_);
 }
 
 void Network::schedule_wake(std::size_t i) {
     SimNode& n = *nodes_[i];
     if (n.state != State::Alive) return;
-    TimePoint t = n.driver->next_timeout();
-    if (t == TimePoint::max() || t >= n.wake_at) return;
+    const TimePoint local = n.driver->next_timeout();
+    if (local == TimePoint::max()) return;
+    TimePoint t = local - n.skew;  // on the network's clock
+    if (t >= n.wake_at) return;
     if (t < now_) t = now_;
     n.wake_at = t;
     queue_.push(Event{t, next_seq_++, static_cast<std::uint32_t>(i), kWake, {}});
@@ -311,11 +349,11 @@ bool Network::step(TimePoint until) {
     if (ev.from == kWake) {
         if (ev.at != n.wake_at) return true;  // superseded by an earlier wake-up
         n.wake_at = TimePoint::max();
-        if (n.state == State::Alive) n.driver->handle_timeout(now_);
+        if (n.state == State::Alive) n.driver->handle_timeout(n.local(now_));
     } else if (ev.from == kInjected) {
         if (n.state == State::Alive) {
             ++stats_.delivered;
-            n.driver->handle_datagram(now_, ev.source, ev.payload);
+            n.driver->handle_datagram(n.local(now_), ev.source, ev.payload);
         } else {
             ++stats_.dropped_dead;
         }
@@ -332,10 +370,10 @@ bool Network::step(TimePoint until) {
         if (ev.multicast) {
             ++stats_.multicast_delivered;
             const Endpoint src = *Endpoint::from_address(sender.endpoint.address_string(), 7475);
-            n.driver->handle_multicast(now_, src, ev.payload);
+            n.driver->handle_multicast(n.local(now_), src, ev.payload);
         } else {
             ++stats_.delivered;
-            n.driver->handle_datagram(now_, sender.endpoint, ev.payload);
+            n.driver->handle_datagram(n.local(now_), sender.endpoint, ev.payload);
         }
     }
     schedule_wake(ev.node);

@@ -73,6 +73,14 @@ public:
     void stop(std::size_t i);   // a clean stop: discovery multicasts its leave, then kill
     void pause(std::size_t i);  // stops: datagrams to it are lost, its timers wait
     void resume(std::size_t i);
+    // Clocks. Each node reads its own: the network's plus a skew, 0 until one of these moves it.
+    // suspend(): as pause(), but the node's clock stands still until resume() (a host suspended
+    // and woken: the monotonic clock does not count the sleep), so it comes back behind the
+    // others. leap(): its clock jumps ahead by d (a clock that counts the sleep, a stalled VM
+    // catching up): every timer due in between is due at once. A restarted node keeps its clock.
+    void suspend(std::size_t i);
+    void leap(std::size_t i, Duration d);
+    TimePoint local_time(std::size_t i) const;  // node i's clock now
     bool alive(std::size_t i) const;
     bool dead(std::size_t i) const;
 
