@@ -77,7 +77,8 @@ public:
           leave_timer_(io),
           save_timer_(io),
           retry_timer_(io),
-          sync_timer_(io) {}
+          sync_timer_(io),
+          clock_timer_(io) {}
 
     int run() {
         std::vector<kad::BootstrapPeer> peers;
@@ -544,6 +545,7 @@ private:
         save_timer_.cancel();
         retry_timer_.cancel();
         sync_timer_.cancel();
+        clock_timer_.cancel();
         save_state();
         node_->close();  // with discovery on, multicasts that we are leaving
         signals_.cancel();
@@ -586,7 +588,30 @@ private:
         }
         node_->set_journal(&*journal_);
         if (opts_.fsync.policy == kad::SyncPolicy::Interval) schedule_sync();
+        watch_clock();
         return true;
+    }
+
+    // The journal's times are on the wall clock as it was when each record was written: when
+    // the wall clock moves against the steady one (set, or the host slept), a snapshot puts
+    // them all in the new terms (kad::ClockStepWatch).
+    void watch_clock() {
+        const auto step = clock_watch_.check(kad::Clock::now(), kad::WallClock::now());
+        if (step != std::chrono::nanoseconds::zero()) {
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(step).count();
+            KAD_LOG(node_logger_, Warn,
+                    "the wall clock moved " + std::string(ms > 0 ? "+" : "") +
+                        std::to_string(ms / 1000) + "." +
+                        std::to_string((ms < 0 ? -ms : ms) % 1000 / 100) +
+                        " s against the monotonic clock (set, or the host slept): saving the "
+                        "state so that its times follow");
+            save_state();
+        }
+        clock_timer_.expires_after(std::chrono::seconds(1));
+        clock_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec || finished_) return;
+            watch_clock();
+        });
     }
 
     void schedule_sync() {
@@ -647,6 +672,8 @@ private:
     std::size_t replayed_ = 0;
     std::uint64_t saved_records_ = 0;
     asio::steady_timer sync_timer_;
+    asio::steady_timer clock_timer_;
+    kad::ClockStepWatch clock_watch_;
     std::uint64_t saved_changes_ = 0;
     std::size_t saved_contacts_ = 0;
     bool finished_ = false;

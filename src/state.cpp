@@ -89,6 +89,21 @@ StoredItem from_saved(const SavedItem& saved, TimePoint now, WallClock::time_poi
     return item;
 }
 
+std::chrono::nanoseconds ClockStepWatch::check(TimePoint now, WallClock::time_point wall) {
+    using std::chrono::nanoseconds;
+    const nanoseconds offset = std::chrono::duration_cast<nanoseconds>(wall.time_since_epoch()) -
+                               std::chrono::duration_cast<nanoseconds>(now.time_since_epoch());
+    if (!offset_) {
+        offset_ = offset;
+        return nanoseconds::zero();
+    }
+    // Measured from the last call, so that a slow drift (NTP slewing) never adds up to a step.
+    const nanoseconds step = offset - *offset_;
+    offset_ = offset;
+    if (step <= tolerance_ && step >= -tolerance_) return nanoseconds::zero();
+    return step;
+}
+
 std::string encode_state(const SavedState& s) {
     using bencode::Dict;
     using bencode::List;

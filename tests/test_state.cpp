@@ -155,3 +155,52 @@ TEST_CASE("BEP 44 items are saved with their signatures, and a file from before 
     CHECK(old->bep44_items.empty());
     CHECK(decode_state(file_of("5:bep44i1e")).error() == "malformed: bep44 is not a list");
 }
+
+TEST_CASE("a wall clock set or a host woken is noticed as a step; drift and ticks are not",
+          "[state][clock]") {
+    ClockStepWatch watch;
+    TimePoint now{};
+    WallClock::time_point wall = WallClock::time_point{} + std::chrono::hours(24 * 365 * 56);
+    CHECK(watch.check(now, wall) == 0ns);  // the reference
+    // Both clocks move together, a second at a time, with NTP slewing the wall clock by 500 ppm
+    // (the most it does): an hour of it is no step.
+    for (int i = 0; i < 3600; ++i) {
+        now += 1s;
+        wall += 1s + 500us;
+        REQUIRE(watch.check(now, wall) == 0ns);
+    }
+    // The wall clock set a day ahead.
+    now += 1s;
+    wall += 1s + std::chrono::hours(24);
+    CHECK(watch.check(now, wall) == std::chrono::hours(24));
+    // Then nothing more: the step became the reference.
+    now += 1s;
+    wall += 1s;
+    CHECK(watch.check(now, wall) == 0ns);
+    // Set 90 s back.
+    now += 1s;
+    wall += 1s - 90s;
+    CHECK(watch.check(now, wall) == -90s);
+    // The host slept 20 minutes: the steady clock stopped, the wall clock did not.
+    wall += 20min;
+    CHECK(watch.check(now, wall) == 20min);
+}
+
+TEST_CASE("an item saved after a clock step reads back with the life it had left",
+          "[state][clock]") {
+    // What the snapshot written on a step gives: the same instant on both clocks, after the step.
+    StoredItem item;
+    item.key = "k";
+    item.value = "v";
+    const TimePoint now = TimePoint{} + 1h;
+    item.expires = now + 10min;
+    item.ttl = 10min;
+    const WallClock::time_point before = WallClock::time_point{} + std::chrono::hours(500000);
+    const WallClock::time_point after = before + std::chrono::hours(24);
+    // Saved under the old offset and read under the new one: off by the step (expired).
+    const SavedItem stale = to_saved(item, now, before);
+    CHECK(from_saved(stale, now, after).expires == now + 10min - std::chrono::hours(24));
+    // Saved again under the new one: the 10 minutes it had left.
+    const SavedItem fresh = to_saved(item, now, after);
+    CHECK(from_saved(fresh, now, after).expires == now + 10min);
+}

@@ -54,6 +54,25 @@ SavedItem to_saved(const StoredItem& item, TimePoint now, WallClock::time_point 
 // The other way, for a restore: times back on the steady clock, stored (stored_at) at `now`.
 StoredItem from_saved(const SavedItem& saved, TimePoint now, WallClock::time_point wall);
 
+// Notices the wall clock moving against the steady one. The state directory holds wall-clock
+// times, each converted with the offset between the two clocks when it was written; when the
+// wall clock is set (an NTP step, a clock corrected after boot) or the host sleeps (the steady
+// clock stops, the wall clock does not), the offset moves, and what the journal holds is in the
+// old terms: replayed after a crash, its expiry times would be off by the step (a clock set a
+// day ahead would drop every value journaled before it). kadnode writes a snapshot as soon as
+// it notices, which puts everything in the new terms.
+class ClockStepWatch {
+public:
+    explicit ClockStepWatch(Duration tolerance = std::chrono::seconds(1)) : tolerance_(tolerance) {}
+    // How far the wall clock moved against the steady one since the last call: zero within the
+    // tolerance (the first call only takes the reference). Called about once a second.
+    std::chrono::nanoseconds check(TimePoint now, WallClock::time_point wall);
+
+private:
+    Duration tolerance_;
+    std::optional<std::chrono::nanoseconds> offset_;
+};
+
 std::string encode_state(const SavedState& s);
 // The error says what is wrong: "too short", "not a kadnode state file", "checksum mismatch
 // (damaged or truncated)", "version N is not supported", "malformed: ...".

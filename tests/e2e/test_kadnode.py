@@ -679,6 +679,39 @@ class StateTests(Harness):
         # No save of the state file since the node started: only the journal holds the values.
         self.killed_and_restarted("3600", pause=0)
 
+    def test_values_journaled_before_the_wall_clock_is_set_a_day_ahead_survive_kill_9(self):
+        """The journal keeps expiry times on the wall clock. Set a day ahead (an NTP step after a
+        boot with a wrong clock), with the monotonic clock untouched (libfaketime), the node
+        notices and saves a snapshot in the new terms: values put before the step, with 10
+        minutes to live, are all there after SIGKILL and a restart under the new clock."""
+        lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+        if not os.path.exists(lib):
+            self.skipTest("libfaketime (Debian's faketime) is not installed")
+        offset = os.path.join(self.tmp, "clock-offset")
+        with open(offset, "w") as f:
+            f.write("+0\n")
+        env = dict(self.env, LD_PRELOAD=lib, FAKETIME_TIMESTAMP_FILE=offset,
+                   FAKETIME_CACHE_DURATION="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
+        d = os.path.join(self.tmp, "n")
+        p = self.start("--bind", "127.0.0.1:0", "--json", "--state-dir", d, "--save-interval",
+                       "3600", "--log-level", "info", env=env)
+        self.assertEqual(p.json()["event"], "ready")
+        for i in range(20):
+            self.assertTrue(p.cmd(f"put --ttl 600 key{i} value{i}")["ok"])
+        with open(offset, "w") as f:
+            f.write("+1d\n")
+        deadline = time.monotonic() + 10
+        while not any("wall clock moved +86" in line for line in p.stderr_lines):
+            self.assertLess(time.monotonic(), deadline, f"no step noticed: {p.stderr_lines}")
+            time.sleep(0.1)
+        os.killpg(p.p.pid, signal.SIGKILL)
+        p.p.wait(5)
+        again = self.start("--json", "--state-dir", d, env=env)
+        self.assertEqual(again.json()["event"], "ready")
+        ls = again.cmd("ls --limit 100")
+        self.assertEqual(ls["items_matched"], 20, ls)
+        self.assertTrue(all(500 < it["ttl_s"] <= 600 for it in ls["items"]), ls)
+
     def test_the_id_and_port_are_on_disk_before_ready(self):
         d = os.path.join(self.tmp, "n")
         p, ready = self.state_node(d, save_interval="3600")
