@@ -225,6 +225,7 @@ Journal::Journal(Journal&& o) noexcept
       bytes_(o.bytes_),
       records_(o.records_),
       syncs_(o.syncs_),
+      synced_(o.synced_),
       dirty_(o.dirty_),
       need_header_(o.need_header_) {
     o.fd_ = -1;
@@ -276,6 +277,7 @@ void Journal::sync() {
     }
     dirty_ = false;
     ++syncs_;
+    synced_ = bytes_;
 }
 
 void Journal::clear() {
@@ -284,6 +286,7 @@ void Journal::clear() {
     }
     // Empty now: the header goes first, here or before the next record if this write fails.
     bytes_ = 0;
+    synced_ = 0;
     need_header_ = true;
     write_all(kHeader);
     need_header_ = false;

@@ -85,6 +85,9 @@ public:
     std::uint64_t bytes() const noexcept { return bytes_; }      // since the last clear()
     std::uint64_t records() const noexcept { return records_; }  // appended, in all
     std::uint64_t syncs() const noexcept { return syncs_; }
+    // What a power cut keeps for sure: the file up to here, as of the last fdatasync (0 after
+    // clear(): the snapshot, written and synced first, holds everything before).
+    std::uint64_t synced_bytes() const noexcept { return synced_; }
     bool dirty() const noexcept { return dirty_; }
 
 private:
@@ -98,6 +101,7 @@ private:
     std::uint64_t bytes_ = 0;
     std::uint64_t records_ = 0;
     std::uint64_t syncs_ = 0;
+    std::uint64_t synced_ = 0;
     bool dirty_ = false;
     bool need_header_ = false;  // emptied, and its header not yet written
 };
