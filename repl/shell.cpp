@@ -427,6 +427,15 @@ void Shell::run(std::string_view line, Done done) {
                 }
             }
             data["queries_in"] = by_method(s.queries_in);
+            // What the node holds against its bounds (its memory, in counts).
+            json held = json::object();
+            for (const auto& h : node_.node().footprint()) {
+                held[std::string(h.what)] = {{"count", h.count}, {"bound", h.bound}};
+                std::string label = "held " + std::string(h.what);
+                label.resize(26, ' ');
+                text += "\n" + label + std::to_string(h.count) + " of " + std::to_string(h.bound);
+            }
+            data["held"] = held;
             data["queries_out"] = by_method(s.queries_out);
             data["lookup_hops"] = hops;
             text += "\nqueries in                " + data["queries_in"].dump() +

@@ -269,6 +269,9 @@ class NetworkTests(Harness):
         self.assertTrue(r["ok"])
         self.assertGreater(r["packets_in"], 0)
         self.assertGreater(r["queries_out"]["find_value"], 0)
+        self.assertEqual(r["held"]["contacts"]["count"], 2)
+        self.assertEqual(r["held"]["values"]["count"], len(b.cmd("ls")["items"]))
+        self.assertTrue(all(h["count"] <= h["bound"] for h in r["held"].values()), r["held"])
 
         r = b.cmd("help")
         self.assertTrue(r["ok"])
