@@ -133,9 +133,9 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       maintenance_(config_, now_, table_, storage_, rng, stats_, *actions_),
       item_actions_(std::make_unique<ItemActions>(*this)),
       item_refresh_(config_, now_, items_, stats_, *item_actions_),
-      ctx_(std::make_unique<ops::Context>(ops::Context{config_, id_, now_, rng_, log_, stats_,
-                                                       table_, storage_, items_, peers_, seen_,
-                                                       rpc_, *ops_, maintenance_})) {
+      ctx_(std::make_unique<ops::Context>(
+          ops::Context{config_, id_, now_, rng_, log_, stats_, table_, storage_, items_, peers_,
+                       seen_, rpc_, *ops_, maintenance_, queries_.store_refusal()})) {
     rpc_.set_new_contact_hook([this](const NodeId& peer, const Endpoint& at) {
         maintenance_.on_new_contact(peer, at);
         if (new_contact_) new_contact_(peer, at);

@@ -414,6 +414,30 @@ TEST_CASE("put and get on a node without contacts use its own store", "[node]") 
     CHECK(got->from.id == f.self);
 }
 
+TEST_CASE("a put whose own copy cannot be journaled does not count that copy as kept",
+          "[node][journal]") {
+    Fixture f;
+    // As kadnode's journal does when its write fails: refuse from then on, set during the store.
+    f.node.set_store_observer([&](Node::Store, const NodeId&, const StoredItem*) {
+        f.node.refuse_stores("cannot keep it: cannot write journal: File too large");
+    });
+    std::optional<PutResult> put;
+    f.node.put(f.now, "alone", "here", {}, [&](const PutResult& r) { put = r; });
+    REQUIRE(put);
+    CHECK_FALSE(put->ok);  // nobody else holds it, and our copy would not survive a crash
+    CHECK(put->code == Failure::Refused);
+    CHECK(put->error == "not kept here: cannot keep it: cannot write journal: File too large");
+    CHECK_FALSE(put->stored_locally);
+    // Once the state is saved again, puts are kept.
+    f.node.set_store_observer({});
+    f.node.refuse_stores({});
+    put.reset();
+    f.node.put(f.now, "alone", "again", {}, [&](const PutResult& r) { put = r; });
+    REQUIRE(put);
+    CHECK(put->ok);
+    CHECK(put->stored_locally);
+}
+
 TEST_CASE("put refuses oversized keys and values before sending anything", "[node]") {
     Fixture f;
     std::optional<PutResult> put;

@@ -67,6 +67,7 @@ struct Parts {
     ops::Operations ops;
     NoActions actions;
     Maintenance maintenance;
+    std::string store_refusal;
     ops::Context ctx;
 
     explicit Parts(NodeConfig c)
@@ -75,8 +76,8 @@ struct Parts {
           storage(config.storage),
           rpc(config, self, now, transport, rng, table, stats, log),
           maintenance(config, now, table, storage, rng, stats, actions),
-          ctx{config,  self,  now,   rng,  log, stats, table,
-              storage, items, peers, seen, rpc, ops,   maintenance} {}
+          ctx{config, self,  now,  rng, log, stats,       table,        storage,
+              items,  peers, seen, rpc, ops, maintenance, store_refusal} {}
 
     // The last query sent to `to`.
     krpc::Message last_to(const Endpoint& to) const {

@@ -52,6 +52,7 @@ public:
     void set_store_hook(std::function<void(const NodeId&)> hook) { stored_ = std::move(hook); }
     // While not empty, stores and puts are refused with 202 and this reason (Node::refuse_stores).
     void refuse_stores(std::string reason) { store_refusal_ = std::move(reason); }
+    const std::string& store_refusal() const noexcept { return store_refusal_; }
 
 private:
     void answer(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);

@@ -38,6 +38,9 @@ struct Context {
     Rpc& rpc;
     Operations& ops;
     Maintenance& maintenance;
+    // Not empty while stores cannot be kept (Node::refuse_stores: the journal cannot be
+    // written): our own puts then do not count our copy as kept.
+    const std::string& store_refusal;
     std::size_t lookups = 0;  // lookups running (Traversal keeps the count; max_lookups bounds it)
 };
 

@@ -97,10 +97,13 @@ void PutOp::on_lookup_done() {
     }
     result_.seq = *seq;
     const StoreJob job{result_.key, value_, *seq, options_.ttl};
-    result_.stored_locally = accepted(ctx_.storage.store(
+    const bool here = accepted(ctx_.storage.store(
         ctx_.now,
         {.key = job.key, .value = job.value, .seq = job.seq, .ttl = job.ttl, .ours = true}));
-    if (result_.stored_locally) ctx_.maintenance.on_published(target_);
+    if (here) ctx_.maintenance.on_published(target_);
+    // Our copy serves gets, but if it could not reach the journal (the refusal is set as the
+    // store writes it) it would not survive a crash: not counted as kept.
+    result_.stored_locally = here && ctx_.store_refusal.empty();
     note_seen(ctx_, target_, *seq);
     stores_.start(ctx_, *this, 1, l.results(), job);
     check_stores();
@@ -127,6 +130,8 @@ void PutOp::check_stores() {
     if (!r.ok) {
         if (!r.refusals.empty()) {
             r.fail(Failure::Refused, "refused by every node (" + r.refusals.front().second + ")");
+        } else if (!ctx_.store_refusal.empty() && r.failed == 0) {
+            r.fail(Failure::Refused, "not kept here: " + ctx_.store_refusal);
         } else if (r.failed > 0) {
             r.fail(Failure::Timeout, "no node answered the store");
         } else if (r.queries == 0) {
