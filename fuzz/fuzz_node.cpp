@@ -28,8 +28,8 @@
 
 namespace {
 
-[[noreturn]] void fail(const char* what) {
-    std::fprintf(stderr, "fuzz_node: %s\n", what);
+[[noreturn]] void fail(const std::string& what) {
+    std::fprintf(stderr, "fuzz_node: %s\n", what.c_str());
     std::abort();
 }
 
@@ -145,11 +145,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         if (transport.sent.size() > 4096)
             transport.sent.erase(transport.sent.begin(), transport.sent.begin() + 2048);
-        if (node.transactions_open() > config.max_transactions) fail("too many transactions");
-        if (node.lookups_running() > config.max_lookups) fail("too many lookups");
-        if (node.storage().size() > config.storage.max_items) fail("too many items");
-        if (node.rate_limiter().sources() > config.rate_limit.max_sources) {
-            fail("too many rate-limit sources");
+        // Memory: every count the node holds within the bound its configuration sets.
+        for (const auto& h : node.footprint()) {
+            if (h.count > h.bound) fail("more " + std::string(h.what) + " than their bound");
         }
     }
     node.cancel_all();
