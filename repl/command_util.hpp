@@ -84,5 +84,7 @@ void bep5(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done
 void bep44(kad::AsioNode& node, const Identity& identity, const std::string& cmd, const Args& a,
            const Done& done);
 void ls(const kad::Node& node, const Args& a, const Output& output, const Done& done);
+// --trace (trace.cpp): each step of a lookup as a partial reply of `cmd` through `output`.
+kad::Trace tracer(const std::string& cmd, const Output& output);
 
 }  // namespace kadnode

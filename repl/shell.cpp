@@ -14,14 +14,15 @@ namespace kadnode {
 
 const std::vector<CommandInfo>& commands() {
     static const std::vector<CommandInfo> kCommands = {
-        {"put", "put [--ttl SECONDS] [--seq N] <key> <value>",
+        {"put", "put [--ttl SECONDS] [--seq N] [--trace] <key> <value>",
          "store a value on the k nodes nearest the key",
          "Looks up the k nodes nearest SHA-1(key), then stores the value on each with the token\n"
          "it gave. The value is the rest of the line, or one quoted word. Without --seq the\n"
-         "version is one more than the newest seen (the same, if the value is unchanged)."},
-        {"get", "get <key>", "find a value",
+         "version is one more than the newest seen (the same, if the value is unchanged).\n"
+         "--trace prints each query of the lookup as it happens (see ln)."},
+        {"get", "get [--trace] <key>", "find a value",
          "An iterative value lookup; prints the value, its seq, and the hops, queries and time it\n"
-         "took."},
+         "took. --trace prints each query of the lookup as it happens (see ln)."},
         {"p", "p <ip>:<port> [<id>]", "ping a node",
          "Sends one ping. With an id, the reply must carry it."},
         {"s", "s <ip>:<port> [<id>] <key> <value>", "store a value on one node",
@@ -31,9 +32,13 @@ const std::vector<CommandInfo>& commands() {
          "Sends one find_node and lists the nodes in the reply."},
         {"fv", "fv <ip>:<port> [<id>] <key>", "ask one node for a value",
          "Sends one find_value: the node answers with the item, or with nodes nearer the key."},
-        {"ln", "ln <target-id>", "iterative node lookup",
-         "Finds the k nodes nearest a 40-hex-digit id, nearest first."},
-        {"lv", "lv <key>", "iterative value lookup",
+        {"ln", "ln [--trace] <target-id>", "iterative node lookup",
+         "Finds the k nodes nearest a 40-hex-digit id, nearest first. --trace prints each step\n"
+         "as it happens: every query (who, at which log2 distance d from the target, at which\n"
+         "depth from our table), its reply (round trip, nodes named and how many were new, a\n"
+         "value, a token), soft timeouts (another node is asked meanwhile), timeouts and errors,\n"
+         "then the totals; with --json, {\"cmd\":...,\"partial\":true,\"trace\":{...}} per step."},
+        {"lv", "lv [--trace] <key>", "iterative value lookup",
          "Like get, and also says which node answered."},
         {"bootstrap", "bootstrap <ip>:<port> [<id>]", "join the network through a node",
          "Pings the node, looks up our own id, then refreshes the farther buckets."},
@@ -546,58 +551,65 @@ void Shell::run(std::string_view line, Done done) {
         }
 
         if (cmd == "ln") {
-            if (a.size() != 1) usage_error(cmd);
-            const auto target = parse_id(a[0], "target id");
-            return node_.async_lookup(target, [cmd, done](const kad::LookupResult& r) {
-                if (!r.ok) return done(fail(cmd, r));
-                json nodes = json::array();
-                std::string text = plural(r.nodes.size(), "node", "nodes") + " nearest " +
-                                   r.target.short_hex() + " in " + plural(r.hops, "hop", "hops") +
-                                   ", " + plural(r.queries, "query", "queries") + ", " +
-                                   ms_text(r.elapsed) + ":";
-                for (const auto& n : r.nodes) {
-                    nodes.push_back(node_json(n));
-                    text += "\n" + node_line(n);
-                }
-                done(ok(cmd, text,
-                        {{"nodes", nodes},
-                         {"hops", r.hops},
-                         {"queries", r.queries},
-                         {"ms", ms(r.elapsed)}}));
-            });
+            const bool traced = a.size() == 2 && a[0] == "--trace" && !a.words[1].quoted;
+            if (a.size() != (traced ? 2U : 1U)) usage_error(cmd);
+            const auto target = parse_id(a[traced ? 1 : 0], "target id");
+            return node_.async_lookup(
+                target, traced ? tracer(cmd, output_) : kad::Trace{},
+                [cmd, done](const kad::LookupResult& r) {
+                    if (!r.ok) return done(fail(cmd, r));
+                    json nodes = json::array();
+                    std::string text =
+                        plural(r.nodes.size(), "node", "nodes") + " nearest " +
+                        r.target.short_hex() + " in " + plural(r.hops, "hop", "hops") + ", " +
+                        plural(r.queries, "query", "queries") + ", " + ms_text(r.elapsed) + ":";
+                    for (const auto& n : r.nodes) {
+                        nodes.push_back(node_json(n));
+                        text += "\n" + node_line(n);
+                    }
+                    done(ok(cmd, text,
+                            {{"nodes", nodes},
+                             {"hops", r.hops},
+                             {"queries", r.queries},
+                             {"ms", ms(r.elapsed)}}));
+                });
         }
 
         if (cmd == "get" || cmd == "lv") {
-            if (a.size() != 1) usage_error(cmd);
-            const std::string key = a[0];
-            return node_.async_get(key, [this, cmd, done](const kad::GetResult& r) {
-                json data = {{"key", r.key},
-                             {"hops", r.hops},
-                             {"queries", r.queries},
-                             {"ms", ms(r.elapsed)}};
-                if (!r.ok) return done(fail(cmd, r, data));
-                data["value"] = r.item->value;
-                data["seq"] = r.item->seq;
-                const bool local = r.from.id == node_.id();
-                data["from"] =
-                    local ? node_json({node_.id(), node_.local_endpoint()}) : node_json(r.from);
-                std::string text =
-                    quote(r.item->value) + " (seq " + std::to_string(r.item->seq) + ")";
-                if (local) {
-                    text += " from this node's own store";
-                    if (r.queries > 0) {
-                        text += "; " + plural(r.queries, "query", "queries") +
-                                " found no newer version";
+            const bool traced = a.size() == 2 && a[0] == "--trace" && !a.words[1].quoted;
+            if (a.size() != (traced ? 2U : 1U)) usage_error(cmd);
+            const std::string key = a[traced ? 1 : 0];
+            return node_.async_get(
+                key, traced ? tracer(cmd, output_) : kad::Trace{},
+                [this, cmd, done](const kad::GetResult& r) {
+                    json data = {{"key", r.key},
+                                 {"hops", r.hops},
+                                 {"queries", r.queries},
+                                 {"ms", ms(r.elapsed)}};
+                    if (!r.ok) return done(fail(cmd, r, data));
+                    data["value"] = r.item->value;
+                    data["seq"] = r.item->seq;
+                    const bool local = r.from.id == node_.id();
+                    data["from"] =
+                        local ? node_json({node_.id(), node_.local_endpoint()}) : node_json(r.from);
+                    std::string text =
+                        quote(r.item->value) + " (seq " + std::to_string(r.item->seq) + ")";
+                    if (local) {
+                        text += " from this node's own store";
+                        if (r.queries > 0) {
+                            text += "; " + plural(r.queries, "query", "queries") +
+                                    " found no newer version";
+                        }
+                    } else {
+                        text += ", " + plural(r.hops, "hop", "hops") + ", " +
+                                plural(r.queries, "query", "queries") + ", " + ms_text(r.elapsed);
                     }
-                } else {
-                    text += ", " + plural(r.hops, "hop", "hops") + ", " +
-                            plural(r.queries, "query", "queries") + ", " + ms_text(r.elapsed);
-                }
-                if (cmd == "lv" && !local) {
-                    text += "\nfrom " + r.from.id.to_hex() + " at " + r.from.endpoint.to_string();
-                }
-                done(ok(cmd, text, data));
-            });
+                    if (cmd == "lv" && !local) {
+                        text +=
+                            "\nfrom " + r.from.id.to_hex() + " at " + r.from.endpoint.to_string();
+                    }
+                    done(ok(cmd, text, data));
+                });
         }
 
         if (cmd == "put") {
@@ -609,6 +621,10 @@ void Shell::run(std::string_view line, Done done) {
                         std::chrono::seconds(parse_int(a[i + 1], "--ttl", 1, 365LL * 86400));
                 } else if (a[i] == "--seq" && i + 1 < a.size()) {
                     options.seq = parse_int(a[i + 1], "--seq", 0, INT64_MAX);
+                } else if (a[i] == "--trace") {
+                    options.trace = tracer(cmd, output_);
+                    i += 1;
+                    continue;
                 } else {
                     usage_error(cmd);
                 }

@@ -421,14 +421,14 @@ void Node::put_mutable(TimePoint now, const Ed25519KeyPair& key, std::string sal
                                 published(std::move(cb)));
 }
 
-void Node::lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb) {
+void Node::lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb, Trace trace) {
     advance(now);
-    ops_->start<ops::LookupOp>(*ctx_, target, std::move(cb));
+    ops_->start<ops::LookupOp>(*ctx_, target, std::move(cb), 0, std::move(trace));
 }
 
-void Node::get(TimePoint now, std::string key, Callback<GetResult> cb) {
+void Node::get(TimePoint now, std::string key, Callback<GetResult> cb, Trace trace) {
     advance(now);
-    ops_->start<ops::GetOp>(*ctx_, std::move(key), std::move(cb));
+    ops_->start<ops::GetOp>(*ctx_, std::move(key), std::move(cb), std::move(trace));
 }
 
 void Node::put(TimePoint now, std::string key, std::string value, PutOptions options,

@@ -37,3 +37,27 @@ std::string_view to_string(Failure f) noexcept {
 }
 
 }  // namespace kad
+
+namespace kad {
+
+std::string_view to_string(TraceEvent::Kind k) noexcept {
+    switch (k) {
+        case TraceEvent::Kind::Query:
+            return "query";
+        case TraceEvent::Kind::Reply:
+            return "reply";
+        case TraceEvent::Kind::SoftTimeout:
+            return "soft_timeout";
+        case TraceEvent::Kind::Timeout:
+            return "timeout";
+        case TraceEvent::Kind::Error:
+            return "error";
+        case TraceEvent::Kind::Unsendable:
+            return "unsendable";
+        case TraceEvent::Kind::Done:
+            return "done";
+    }
+    return "?";
+}
+
+}  // namespace kad

@@ -424,3 +424,87 @@ TEST_CASE("a suspended node's clock stands still; a leap makes what was due late
     net.leap(b, -5min);
     CHECK(net.local_time(b) == after);
 }
+
+TEST_CASE("a lookup's trace shows every query and its fate, in order, matching the result",
+          "[sim][trace]") {
+    sim::LinkModel link;
+    link.latency = 10ms;
+    link.jitter = 5ms;
+    sim::Network net(21, link);
+    REQUIRE(sim::grow(net, 200).size() == 200);
+    // Some nodes die unnoticed: their queries time out.
+    for (std::size_t i = 150; i < 200; ++i) net.kill(i);
+    const NodeId target = NodeId::random(net.rng());
+    std::vector<TraceEvent> trace;
+    std::optional<LookupResult> result;
+    net.with(0, [&](Node& n, TimePoint now) {
+        n.lookup(
+            now, target, [&](const LookupResult& r) { result = r; },
+            [&](const TraceEvent& e) { trace.push_back(e); });
+    });
+    REQUIRE(net.run_until([&] { return result.has_value(); }, 1min));
+    REQUIRE(result->ok);
+    REQUIRE_FALSE(trace.empty());
+
+    // The last event is Done, with the result's totals; nothing else is Done.
+    CHECK(trace.back().kind == TraceEvent::Kind::Done);
+    CHECK(trace.back().queries == result->queries);
+    CHECK(trace.back().hops == result->hops);
+    CHECK(std::count_if(trace.begin(), trace.end(),
+                        [](const TraceEvent& e) { return e.kind == TraceEvent::Kind::Done; }) == 1);
+
+    std::map<NodeId, int> asked;     // queries sent to each node, so far
+    std::map<NodeId, int> answered;  // replies from each node
+    std::map<NodeId, int> depth;     // the depth it was asked at
+    std::size_t queries = 0, replies = 0, soft = 0, timeouts = 0;
+    Duration last{};
+    for (const auto& e : trace) {
+        INFO("event " << to_string(e.kind) << " " << e.id.short_hex());
+        CHECK(e.at >= last);  // in the order they happened
+        last = e.at;
+        if (e.kind == TraceEvent::Kind::Done) continue;
+        CHECK(e.distance == NodeId::kBits - common_prefix_length(e.id, target));
+        switch (e.kind) {
+            case TraceEvent::Kind::Query:
+                ++queries;
+                ++asked[e.id];
+                CHECK(e.method == krpc::Method::FindNode);
+                depth[e.id] = e.depth;
+                break;
+            case TraceEvent::Kind::Reply:
+                ++replies;
+                REQUIRE(asked[e.id] > answered[e.id]);  // an answer to a query it was sent
+                ++answered[e.id];
+                CHECK(e.rtt > Duration::zero());
+                CHECK(e.rtt <= net.node(0).config().rpc_timeout);
+                CHECK(e.nodes > 0);
+                CHECK(e.fresh <= e.nodes);
+                break;
+            case TraceEvent::Kind::SoftTimeout:
+                ++soft;
+                CHECK(asked[e.id] > 0);
+                break;
+            case TraceEvent::Kind::Timeout:
+                ++timeouts;
+                CHECK(asked[e.id] > 0);
+                break;
+            default:
+                break;
+        }
+    }
+    CHECK(queries == result->queries);
+    // Every node the lookup returns answered, and was asked at a depth below the hop count.
+    for (const auto& n : result->nodes) {
+        CHECK(answered[n.id] > 0);
+        CHECK(depth[n.id] < result->hops);
+    }
+    // The dead ones were asked, passed their soft timeout, and some reached the hard one (the
+    // lookup may end before the others do).
+    std::size_t dead_asked = 0;
+    for (std::size_t i = 150; i < 200; ++i) dead_asked += asked[net.node(i).id()] > 0 ? 1 : 0;
+    CHECK(dead_asked > 0);
+    CHECK(soft >= dead_asked);
+    CHECK(replies > 0);
+    WARN("trace: " << trace.size() << " events, " << queries << " queries, " << replies
+                   << " replies, " << soft << " soft timeouts, " << timeouts << " timeouts");
+}

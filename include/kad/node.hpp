@@ -93,8 +93,9 @@ public:
                            const NodeId& target, Callback<SampleInfohashesResult> cb);
 
     // ---- iterative operations ----
-    void lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb);
-    void get(TimePoint now, std::string key, Callback<GetResult> cb);
+    // `trace` (optional) sees each query of the lookup and its fate as it happens.
+    void lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb, Trace trace = {});
+    void get(TimePoint now, std::string key, Callback<GetResult> cb, Trace trace = {});
     void put(TimePoint now, std::string key, std::string value, PutOptions options,
              Callback<PutResult> cb);
     // Pings the peers, looks up our own ID, then refreshes the farther buckets.

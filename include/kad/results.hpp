@@ -206,9 +206,41 @@ struct HandoffResult : Outcome {
     Duration elapsed{};
 };
 
+// One step of an iterative lookup, as it happens: what `ln --trace`, `lv --trace`,
+// `get --trace` and `put --trace` print.
+struct TraceEvent {
+    enum class Kind : std::uint8_t {
+        Query,        // a query sent
+        Reply,        // its answer, believed
+        SoftTimeout,  // no answer yet: another candidate is asked meanwhile
+        Timeout,      // no answer by the hard timeout
+        Error,        // a KRPC error, an answer that could not be believed, another node's ID
+        Unsendable,   // the query could not be sent (no socket for its family, too many open)
+        Done,         // the lookup ended: queries and hops
+    };
+    Kind kind = Kind::Query;
+    NodeId id{};
+    Endpoint endpoint{};
+    krpc::Method method = krpc::Method::FindNode;  // Query: what was asked
+    int distance = 0;         // log2 of the XOR distance to the target: 160 - shared prefix bits
+    int depth = 0;            // 0: from our routing table; d + 1: named by a depth-d node
+    Duration at{};            // since the lookup started
+    Duration rtt{};           // Reply, Error (an answer)
+    std::size_t nodes = 0;    // Reply: the nodes it named
+    std::size_t fresh = 0;    // Reply: of them, new to the lookup
+    bool value = false;       // Reply: it holds what was looked for (an item, peers)
+    bool token = false;       // Reply: with a write token
+    std::string error{};      // Error, Timeout, Unsendable: why
+    std::size_t queries = 0;  // Done
+    int hops = 0;             // Done
+};
+std::string_view to_string(TraceEvent::Kind k) noexcept;
+using Trace = std::function<void(const TraceEvent&)>;
+
 struct PutOptions {
     std::optional<std::int64_t> seq;  // default: one more than the highest seen
     std::optional<Duration> ttl;      // default: the storage's default TTL
+    Trace trace{};                    // each step of its lookup (put --trace)
 };
 
 struct BootstrapPeer {

@@ -258,19 +258,30 @@ public:
 
     template <class Token>
     auto async_lookup(const NodeId& target, Token&& token) {
-        return initiate<LookupResult>(std::forward<Token>(token),
-                                      [target](Node& n, TimePoint now, Callback<LookupResult> cb) {
-                                          n.lookup(now, target, std::move(cb));
-                                      });
+        return async_lookup(target, Trace{}, std::forward<Token>(token));
+    }
+    // With a trace: each query of the lookup and its fate, as it happens, on the node's thread.
+    template <class Token>
+    auto async_lookup(const NodeId& target, Trace trace, Token&& token) {
+        return initiate<LookupResult>(
+            std::forward<Token>(token),
+            [target, trace = std::move(trace)](Node& n, TimePoint now,
+                                               Callback<LookupResult> cb) mutable {
+                n.lookup(now, target, std::move(cb), std::move(trace));
+            });
     }
 
     template <class Token>
     auto async_get(std::string key, Token&& token) {
-        return initiate<GetResult>(
-            std::forward<Token>(token),
-            [key = std::move(key)](Node& n, TimePoint now, Callback<GetResult> cb) mutable {
-                n.get(now, std::move(key), std::move(cb));
-            });
+        return async_get(std::move(key), Trace{}, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_get(std::string key, Trace trace, Token&& token) {
+        return initiate<GetResult>(std::forward<Token>(token),
+                                   [key = std::move(key), trace = std::move(trace)](
+                                       Node& n, TimePoint now, Callback<GetResult> cb) mutable {
+                                       n.get(now, std::move(key), std::move(cb), std::move(trace));
+                                   });
     }
 
     template <class Token>

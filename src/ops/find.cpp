@@ -8,8 +8,11 @@ namespace kad::ops {
 
 // ---- LookupOp -------------------------------------------------------------------------------
 
-LookupOp::LookupOp(Context& ctx, const NodeId& target, Callback<LookupResult> done, std::size_t k)
-    : ctx_(ctx), traversal_(ctx, {.target = target, .k = k}), done_(std::move(done)) {
+LookupOp::LookupOp(Context& ctx, const NodeId& target, Callback<LookupResult> done, std::size_t k,
+                   Trace trace)
+    : ctx_(ctx),
+      traversal_(ctx, {.target = target, .k = k, .trace = std::move(trace)}),
+      done_(std::move(done)) {
     result_.target = target;
 }
 
@@ -58,8 +61,8 @@ void LookupOp::complete() {
 
 // ---- GetOp ----------------------------------------------------------------------------------
 
-GetOp::GetOp(Context& ctx, std::string key, Callback<GetResult> done)
-    : ctx_(ctx), done_(std::move(done)), started_(ctx.now) {
+GetOp::GetOp(Context& ctx, std::string key, Callback<GetResult> done, Trace trace)
+    : ctx_(ctx), done_(std::move(done)), trace_(std::move(trace)), started_(ctx.now) {
     result_.key = std::move(key);
 }
 
@@ -76,7 +79,8 @@ void GetOp::start() {
                                               .method = krpc::Method::FindValue,
                                               .stop_at_value = true,
                                               .min_seq = min_seq,
-                                              .local = local});
+                                              .local = local,
+                                              .trace = trace_});
     if (!traversal_->start(*this, 0)) {
         result_.fail(Failure::Busy, kTooManyLookups);
         return finish();

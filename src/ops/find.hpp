@@ -16,7 +16,8 @@ class LookupOp final : public Operation {
 public:
     // `done` may be empty (a bucket refresh reports to nobody). `k`: the nodes the lookup
     // converges on (0: config.k).
-    LookupOp(Context& ctx, const NodeId& target, Callback<LookupResult> done, std::size_t k = 0);
+    LookupOp(Context& ctx, const NodeId& target, Callback<LookupResult> done, std::size_t k = 0,
+             Trace trace = {});
     void start() override;
     void on_rpc(std::uint32_t slot, const NodeId& peer, const RpcEvent& e) override;
     void cancel() override;
@@ -35,7 +36,7 @@ private:
 // never one older than this node has seen, and caches it at the nearest node that lacked it.
 class GetOp final : public Operation {
 public:
-    GetOp(Context& ctx, std::string key, Callback<GetResult> done);
+    GetOp(Context& ctx, std::string key, Callback<GetResult> done, Trace trace = {});
     void start() override;
     void on_rpc(std::uint32_t slot, const NodeId& peer, const RpcEvent& e) override;
     void cancel() override;
@@ -49,6 +50,7 @@ private:
     NodeId target_;
     std::optional<Traversal> traversal_;  // once the key has passed the checks
     Callback<GetResult> done_;
+    Trace trace_;
     GetResult result_;
     TimePoint started_;
 };

@@ -38,7 +38,8 @@ void PutOp::start() {
     target_ = NodeId::from_key(result_.key);
     traversal_.emplace(ctx_, TraversalOptions{.target = target_,
                                               .method = krpc::Method::FindValue,
-                                              .local = ctx_.storage.find(target_)});
+                                              .local = ctx_.storage.find(target_),
+                                              .trace = options_.trace});
     if (!traversal_->start(*this, 0)) {
         result_.fail(Failure::Busy, kTooManyLookups);
         return finish();

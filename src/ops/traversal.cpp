@@ -29,6 +29,7 @@ Traversal::Traversal(Context& ctx, const TraversalOptions& options)
       lookup_(params_for(ctx, options)),
       method_(options.method),
       salt_(options.salt),
+      trace_(options.trace),
       local_(options.local) {}
 
 Traversal::~Traversal() {
@@ -92,9 +93,16 @@ void Traversal::pump() {
         if (batch.empty()) return;
         bool refused = false;
         for (const auto& c : batch) {
-            const bool sent =
-                ctx_.rpc.unreachable(c.endpoint) == std::nullopt &&
-                ctx_.rpc.query(c.endpoint, c.id, query(c.id), owner_->handler(slot_, c.id));
+            const krpc::Query q = query(c.id);
+            const bool sent = ctx_.rpc.unreachable(c.endpoint) == std::nullopt &&
+                              ctx_.rpc.query(c.endpoint, c.id, q, owner_->handler(slot_, c.id));
+            if (trace_) {
+                TraceEvent e = event(sent ? TraceEvent::Kind::Query : TraceEvent::Kind::Unsendable,
+                                     c.id, c.endpoint);
+                e.method = q.method();
+                if (!sent) e.error = "not sent";
+                trace_(e);
+            }
             if (!sent) {
                 lookup_.on_failed(c.id, true);
                 refused = true;
@@ -117,6 +125,28 @@ void Traversal::conclude() {
                 " queries");
     ++ctx_.stats.lookup_hops[std::min<std::size_t>(static_cast<std::size_t>(lookup_.hops()), 15)];
     ctx_.stats.lookup_candidates_dropped += lookup_.dropped();
+    if (trace_) {
+        TraceEvent e;
+        e.kind = TraceEvent::Kind::Done;
+        e.at = ctx_.now - started_;
+        e.queries = lookup_.queries();
+        e.hops = lookup_.hops();
+        trace_(e);
+    }
+}
+
+TraceEvent Traversal::event(TraceEvent::Kind kind, const NodeId& peer, const Endpoint& at) const {
+    TraceEvent e;
+    e.kind = kind;
+    e.id = peer;
+    e.endpoint = at;
+    e.distance = NodeId::kBits - common_prefix_length(peer, lookup_.target());
+    if (const LookupCandidate* c = lookup_.candidate(peer)) {
+        e.depth = c->depth;
+        e.endpoint = c->endpoint;
+    }
+    e.at = ctx_.now - started_;
+    return e;
 }
 
 std::string Traversal::item_problem(const krpc::Item& item) const {
@@ -132,7 +162,7 @@ std::string Traversal::data_problem(const krpc::Response& resp) const {
     return item ? bep44::problem(*item, lookup_.target()) : std::string();
 }
 
-void Traversal::on_answer(const NodeId& peer, const krpc::Response& resp) {
+std::string Traversal::on_answer(const NodeId& peer, const krpc::Response& resp) {
     static const std::optional<krpc::Item> kNoItem;
     if (method_ == krpc::Method::Get) {
         if (auto why = data_problem(resp); !why.empty()) {
@@ -141,12 +171,12 @@ void Traversal::on_answer(const NodeId& peer, const krpc::Response& resp) {
             ++ctx_.stats.bad_items;
             KAD_LOG(ctx_.log, Debug, "ignored the answer of " + peer.short_hex() + ": " + why);
             lookup_.on_failed(peer, true);
-            return;
+            return why;
         }
     }
     if (method_ != krpc::Method::FindValue || !resp.item) {
         if (lookup_.on_reply(peer, resp.nodes, resp.token, kNoItem) && answered_) answered_(resp);
-        return;
+        return {};
     }
     if (auto why = item_problem(*resp.item); !why.empty()) {
         // A peer answering with an item for another key, or one we would refuse to store, is
@@ -154,27 +184,56 @@ void Traversal::on_answer(const NodeId& peer, const krpc::Response& resp) {
         ++ctx_.stats.bad_items;
         KAD_LOG(ctx_.log, Debug, "ignored the answer of " + peer.short_hex() + ": " + why);
         lookup_.on_failed(peer, true);
-        return;
+        return why;
     }
     if (lookup_.on_reply(peer, resp.nodes, resp.token, resp.item) && answered_) answered_(resp);
+    return {};
 }
 
 void Traversal::on_rpc(const NodeId& peer, const RpcEvent& e) {
     if (!running_) return;  // done: a late answer
+    // What the trace says of it, once the lookup has taken it in (the new candidates counted).
+    std::optional<TraceEvent> traced;
     switch (e.kind) {
-        case RpcEventKind::Reply:
-            on_answer(peer, std::get<krpc::Response>(e.message->body));
+        case RpcEventKind::Reply: {
+            const auto& resp = std::get<krpc::Response>(e.message->body);
+            const std::size_t before = lookup_.candidates();
+            const std::string why = on_answer(peer, resp);
+            if (trace_) {
+                traced = event(why.empty() ? TraceEvent::Kind::Reply : TraceEvent::Kind::Error,
+                               peer, {});
+                traced->rtt = e.rtt;
+                traced->error = why;
+                traced->nodes = resp.nodes.size();
+                traced->fresh = lookup_.candidates() > before ? lookup_.candidates() - before : 0;
+                traced->value = resp.item || (resp.values && !resp.values->empty()) || resp.data;
+                traced->token = resp.token.has_value();
+            }
             break;
+        }
         case RpcEventKind::ErrorReply:
             lookup_.on_failed(peer, true);
+            if (trace_) {
+                traced = event(TraceEvent::Kind::Error, peer, {});
+                traced->rtt = e.rtt;
+                traced->error = failure_text(e);
+            }
             break;
         case RpcEventKind::SoftTimeout:
             lookup_.on_soft_timeout(peer);
+            if (trace_) traced = event(TraceEvent::Kind::SoftTimeout, peer, {});
             break;
         case RpcEventKind::Failed:
             lookup_.on_failed(peer, e.failure != Failure::Timeout);
+            if (trace_) {
+                const bool timeout = e.failure == Failure::Timeout;
+                traced =
+                    event(timeout ? TraceEvent::Kind::Timeout : TraceEvent::Kind::Error, peer, {});
+                traced->error = failure_text(e);
+            }
             break;
     }
+    if (traced) trace_(*traced);
     pump();
 }
 

@@ -26,6 +26,7 @@ struct TraversalOptions {
     const StoredItem* local = nullptr;  // our own copy: found at hop 0
     std::string salt{};                 // BEP 44 get: the salt a mutable item is checked with
     std::size_t k = 0;                  // the nodes it converges on; 0: config.k
+    Trace trace{};                      // each query and its fate, as it happens (--trace)
 };
 
 class Traversal {
@@ -59,7 +60,10 @@ public:
 private:
     void pump();
     krpc::Query query(const NodeId& peer) const;
-    void on_answer(const NodeId& peer, const krpc::Response& resp);
+    // Why the answer is not believed (the peer then counts as failed); empty if it is.
+    std::string on_answer(const NodeId& peer, const krpc::Response& resp);
+    // A trace event about `peer`, with what the lookup knows of it filled in.
+    TraceEvent event(TraceEvent::Kind kind, const NodeId& peer, const Endpoint& at) const;
     void conclude();
     // Why an item in a find_value answer cannot be believed; empty if it can.
     std::string item_problem(const krpc::Item& item) const;
@@ -71,6 +75,7 @@ private:
     krpc::Method method_;
     std::string salt_;
     std::function<void(const krpc::Response&)> answered_;
+    Trace trace_;
     const StoredItem* local_;
     const Operation* owner_ = nullptr;
     std::uint32_t slot_ = 0;

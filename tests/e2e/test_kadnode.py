@@ -275,7 +275,7 @@ class NetworkTests(Harness):
 
         r = b.cmd("help")
         self.assertTrue(r["ok"])
-        self.assertIn("put [--ttl SECONDS] [--seq N] <key> <value>",
+        self.assertIn("put [--ttl SECONDS] [--seq N] [--trace] <key> <value>",
                       [c["usage"] for c in r["commands"]])
         r = b.cmd("help fn")
         self.assertEqual(r["usage"], "fn <ip>:<port> [<id>] <target-id>")
@@ -290,6 +290,58 @@ class NetworkTests(Harness):
         r = b.cmd("quit")
         self.assertTrue(r["ok"])
         self.assertEqual(b.wait(), 1)  # the ping with a wrong id failed
+
+    def test_trace_shows_each_query_of_a_lookup_as_it_happens(self):
+        nodes = self.network(4)
+        a = nodes[3][0]
+        ids = {r["id"] for _, r in nodes[:3]}
+        for line in (f"ln --trace {nodes[0][1]['id']}", "put --trace fruit apple",
+                     "get --trace fruit", "lv --trace fruit"):
+            a.send(line)
+            events = []
+            while True:
+                o = a.json()
+                if "event" in o:
+                    continue
+                if not o.get("partial"):
+                    break
+                self.assertEqual(o["cmd"], line.split()[0])
+                events.append(o["trace"])
+            self.assertTrue(o["ok"], o)
+            kinds = [e["kind"] for e in events]
+            self.assertEqual(kinds[-1], "done", line)
+            self.assertEqual(events[-1]["queries"], o["queries"], line)
+            if "hops" in o:
+                self.assertEqual(events[-1]["hops"], o["hops"], line)
+            self.assertEqual(kinds.count("query"), o["queries"], line)
+            asked = set()
+            for e in events[:-1]:
+                self.assertIn(e["id"], ids)
+                self.assertTrue(0 <= e["distance"] <= 160)
+                if e["kind"] == "query":
+                    asked.add(e["id"])
+                    expected = "find_node" if line.startswith("ln") else "find_value"
+                    self.assertEqual(e["method"], expected)
+                else:
+                    self.assertIn(e["id"], asked, f"{line}: an answer to a query not sent")
+                if e["kind"] == "reply":
+                    self.assertGreater(e["rtt_ms"], 0)
+            self.assertIn("reply", kinds)
+        # Without --trace nothing but the result.
+        a.send("get fruit")
+        o = a.json()
+        self.assertNotIn("partial", o)
+        self.assertEqual(o["value"], "apple")
+        # In text, one line per step and the result last.
+        r = subprocess.run([KADNODE, "--no-discovery", "--bind", "127.0.0.1:0",
+                            "--bootstrap-addr", nodes[0][1]["addr"], "--exec",
+                            "get --trace fruit"], capture_output=True, text=True, timeout=20,
+                           env=self.env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(any(" query " in x and "find_value" in x for x in lines), lines)
+        self.assertTrue(any(" reply " in x and "the value" in x for x in lines), lines)
+        self.assertTrue(any(" done " in x for x in lines), lines)
 
     def test_exec_runs_in_order_once_joined_and_reports_failure(self):
         _, ready = self.start_json_node()
@@ -327,7 +379,7 @@ class NetworkTests(Harness):
             "p 127.0.0.1:4000 xyz": "bad id",
             "fn 127.0.0.1:4000": "usage: fn",
             "ln 1234": "bad target id",
-            "get": "usage: get <key>",
+            "get": "usage: get [--trace] <key>",
             "put onlykey": "usage: put",
             "put --ttl abc k v": "bad --ttl",
             "put k " + "x" * 1001: "value too large (1001 > 1000 bytes)",
@@ -1111,7 +1163,7 @@ class TerminalTests(Harness):
         self.type("get greeting")
         self.wait_screen('"hello world" (seq 0)')
         self.type("help")
-        self.wait_screen("ln <target-id>")
+        self.wait_screen("ln [--trace] <target-id>")
         # A command that completes at once must leave the node serving while a key is typed.
         import re
         port = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.screen()).group(1)
