@@ -23,6 +23,8 @@
 #include "command_util.hpp"
 #include "console.hpp"
 #include "kad/identity.hpp"
+#include "metrics.hpp"
+#include "metrics_server.hpp"
 #include "options.hpp"
 #include "shell.hpp"
 #include "version.hpp"
@@ -190,6 +192,7 @@ public:
             wait_for_resize();
         }
         if (state_dir_ && !open_journal()) return 1;
+        if (opts_.metrics && !serve_metrics()) return 1;
         announce_ready();
 
         if (!opts_.exec.empty()) {
@@ -298,8 +301,33 @@ private:
         const auto addr = node_->local_endpoint();
         std::string human = "kadnode " + std::string(kadnode::kVersion) + ": node " +
                             node_->id().to_hex() + " listening on " + addr.to_string();
+        json fields = {{"id", node_->id().to_hex()}, {"addr", addr.to_string()}};
+        if (metrics_) {
+            const auto at = metrics_->local_endpoint();
+            const std::string url = (at.address().is_v6() ? "[" + at.address().to_string() + "]"
+                                                          : at.address().to_string()) +
+                                    ":" + std::to_string(at.port());
+            fields["metrics"] = url;
+            human += "\nmetrics at http://" + url + "/metrics";
+        }
         if (interactive_) human += "\ntype help for the commands, quit or Ctrl-D to leave";
-        event("ready", {{"id", node_->id().to_hex()}, {"addr", addr.to_string()}}, human);
+        event("ready", fields, human);
+    }
+
+    // --metrics: the counters of `stats` for Prometheus (metrics.hpp, metrics_server.hpp).
+    bool serve_metrics() {
+        try {
+            const asio::ip::tcp::endpoint at(
+                asio::ip::make_address(opts_.metrics->address_string()), opts_.metrics->port());
+            metrics_ = std::make_unique<kadnode::MetricsServer>(io_, at, [this] {
+                return kadnode::prometheus_text(kadnode::collect_metrics(*node_));
+            });
+            return true;
+        } catch (const std::exception& e) {
+            std::cerr << "kadnode: --metrics " << opts_.metrics->to_string() << ": " << e.what()
+                      << "\n";
+            return false;
+        }
     }
 
     // Scripts start at --join-timeout if the node has not joined by then.
@@ -678,6 +706,7 @@ private:
     std::size_t saved_contacts_ = 0;
     bool finished_ = false;
     std::unique_ptr<kad::AsioNode> node_;
+    std::unique_ptr<kadnode::MetricsServer> metrics_;  // after node_: destroyed before it
     std::unique_ptr<kadnode::Shell> shell_;
     std::unique_ptr<kadnode::Console> console_;
     std::unique_ptr<asio::posix::stream_descriptor> stdin_;

@@ -82,6 +82,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         add("leave-timeout", po::value<double>()->default_value(5)->value_name("SECONDS"),
             "at a clean stop, hand the stored items to their nearest nodes for at most this "
             "long first (0: do not)");
+        add("metrics", po::value<std::string>()->value_name("[ADDR:]PORT"),
+            "serve the counters of stats to Prometheus over HTTP at http://ADDR:PORT/metrics "
+            "(ADDR: 127.0.0.1 unless given; port 0: any free one)");
     }
     po::options_description limits("Limits (against floods and hostile peers; docs/SECURITY.md)");
     {
@@ -302,6 +305,17 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             o.fsync = *sync;
         } else {
             throw BadValue("--fsync: " + sync.error());
+        }
+        if (vm.count("metrics")) {
+            const std::string m = vm["metrics"].as<std::string>();
+            const bool port_only = !m.empty() && m.size() <= 5 &&
+                                   m.find_first_not_of("0123456789") == std::string::npos;
+            auto ep = kad::Endpoint::parse(port_only ? "127.0.0.1:" + m : m);
+            if (!ep || (port_only && std::stoi(m) > 65535)) {
+                throw BadValue("--metrics " + m + ": expected [ADDR:]PORT, such as 9464 or " +
+                               "127.0.0.1:9464");
+            }
+            o.metrics = *ep;
         }
         o.save_interval = std::chrono::duration_cast<kad::Duration>(
             std::chrono::duration<double>(in_range<double>(vm, "save-interval", 0.1, 86400)));

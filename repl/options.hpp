@@ -33,6 +33,7 @@ struct Options {
     kad::Duration save_interval = std::chrono::seconds(5);
     kad::JournalSync fsync;  // --fsync
     kad::Duration leave_timeout = std::chrono::seconds(5);
+    std::optional<kad::Endpoint> metrics;  // --metrics: where Prometheus scrapes (TCP)
 };
 
 // The parsed options, or the exit status to leave with: 0 after --help or --version, 2 after a

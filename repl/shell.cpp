@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "command_util.hpp"
+#include "metrics.hpp"
 #include "tokenize.hpp"
 
 namespace kadnode {
@@ -293,159 +294,38 @@ void Shell::run(std::string_view line, Done done) {
 
         if (cmd == "stats") {
             if (a.size() != 0) usage_error(cmd);
-            const auto& s = node_.node().stats();
-            const auto& rs = node_.runtime_stats();
-            const auto& rl = node_.node().rate_limiter().stats();
-            auto by_method = [](const std::array<std::uint64_t, kad::krpc::kMethods>& v) {
-                json j = json::object();
-                for (std::size_t m = 0; m < v.size(); ++m) {
-                    j[std::string(kad::krpc::method_name(static_cast<kad::krpc::Method>(m)))] =
-                        v[m];
-                }
-                return j;
-            };
-            json hops = json::object();
-            for (std::size_t i = 0; i < s.lookup_hops.size(); ++i) {
-                if (s.lookup_hops[i]) hops[std::to_string(i)] = s.lookup_hops[i];
-            }
-            const auto census = node_.node().routing_table().id_census();  // BEP 42
-            const std::vector<std::pair<const char*, std::uint64_t>> counters = {
-                {"packets_in", s.packets_in},
-                {"packets_out", s.packets_out},
-                {"bytes_in", s.bytes_in},
-                {"bytes_out", s.bytes_out},
-                {"responses_in", s.responses_in},
-                {"errors_in", s.errors_in},
-                {"responses_out", s.responses_out},
-                {"errors_out", s.errors_out},
-                {"malformed_dropped", s.malformed_dropped},
-                {"bad_queries", s.bad_queries},
-                {"unknown_methods", s.unknown_methods},
-                {"unusable_source", s.unusable_source},
-                {"unmatched_replies", s.unmatched_replies},
-                {"wrong_endpoint", s.wrong_endpoint},
-                {"wrong_id", s.wrong_id},
-                {"bad_responses", s.bad_responses},
-                {"soft_timeouts", s.soft_timeouts},
-                {"hard_timeouts", s.hard_timeouts},
-                {"stores_accepted", s.stores_accepted},
-                {"puts_accepted", s.puts_accepted},
-                {"samples_sent", s.samples_sent},
-                {"read_only_queries", s.read_only_queries},
-                {"queries_ignored", s.queries_ignored},
-                {"puts_refused", s.puts_refused},
-                {"bad_items", s.bad_items},
-                {"stores_refused", s.stores_refused},
-                {"announces_accepted", s.announces_accepted},
-                {"announces_refused", s.announces_refused},
-                {"announces_dropped", s.announces_dropped},
-                {"swarms", node_.node().peer_store().swarms()},
-                {"swarm_peers", node_.node().peer_store().size()},
-                {"transactions_full", s.transactions_full},
-                {"lookups_started", s.lookups_started},
-                {"lookups_done", s.lookups_done},
-                {"lookups_refused", s.lookups_refused},
-                {"maintenance_pings", s.maintenance_pings},
-                {"maintenance_pings_skipped", s.maintenance_pings_skipped},
-                {"values_cached", s.values_cached},
-                {"bad_items", s.bad_items},
-                {"republished", s.republished},
-                {"refreshed_originals", s.refreshed_originals},
-                {"items_refreshed", s.items_refreshed},
-                {"items_superseded", s.items_superseded},
-                {"values_superseded", s.values_superseded},
-                {"republish_stores", s.republish_stores},
-                {"handoffs", s.handoffs},
-                {"handoff_stores", s.handoff_stores},
-                {"handoffs_skipped", s.handoffs_skipped},
-                {"bucket_refreshes", s.bucket_refreshes},
-                {"stores_full", s.stores_full},
-                {"stores_over_quota", s.stores_over_quota},
-                {"stores_over_budget", s.stores_over_budget},
-                {"items_evicted", node_.node().storage().evicted()},
-                {"lookup_candidates_dropped", s.lookup_candidates_dropped},
-                {"seen_seq_evicted", s.seen_seq_evicted},
-                {"republishes_deferred", s.republishes_deferred},
-                {"contacts_address_limited", node_.node().routing_table().address_limited()},
-                {"bep42_conforming", census.conforming},
-                {"bep42_nonconforming", census.nonconforming},
-                {"bep42_exempt", census.exempt},
-                {"bep42_refused", node_.node().routing_table().ids_refused()},
-                {"bep42_displaced", node_.node().routing_table().ids_displaced()},
-                {"id_changes", s.id_changes},
-                {"foreign_nodes", node_.node().foreign_nodes().size()},
-                {"replacements_dropped", node_.node().routing_table().replacements_dropped()},
-                {"rate_dropped_source", rl.dropped_source},
-                {"rate_dropped_global", rl.dropped_global},
-                {"rate_dropped_ignored", rl.dropped_ignored},
-                {"rate_sources_ignored", rl.sources_ignored},
-                {"rate_sources_full", rl.sources_full},
-                {"send_errors", rs.send_errors},
-                {"unsendable", rs.unsendable},
-                {"receive_errors", rs.receive_errors},
-                {"truncated", rs.truncated},
-            };
+            // The same numbers --metrics serves (metrics.cpp).
+            const auto metrics = collect_metrics(node_);
             json data = json::object();
             std::string text;
-            for (const auto& [name, v] : counters) {
-                data[name] = v;
-                std::string label(name);
-                label.resize(26, ' ');
-                text += (text.empty() ? "" : "\n") + label + std::to_string(v);
+            auto line = [&](std::string label, const std::string& value) {
+                label.resize(std::max<std::size_t>(label.size() + 1, 26), ' ');
+                text += (text.empty() ? "" : "\n") + label + value;
+            };
+            const Metric* bounds = nullptr;
+            for (const auto& m : metrics) {
+                if (m.name == "held_bound") bounds = &m;
             }
-            // The implementations in the routing table, by their "v".
-            std::map<std::string, std::size_t> clients;
-            for (const kad::Contact* c : node_.node().routing_table().all()) {
-                ++clients[kad::describe_client(node_.node().client_versions().of(c->id))];
-            }
-            data["clients"] = clients;
-            std::string line;
-            for (const auto& [name, count] : clients) {
-                line += (line.empty() ? "" : ", ") + name + ": " + std::to_string(count);
-            }
-            text += "\nclients                   " + (line.empty() ? std::string("-") : line);
-            if (const kad::Discovery* d = node_.discovery()) {
-                const auto& ds = d->stats();
-                const std::vector<std::pair<const char*, std::uint64_t>> lan = {
-                    {"lan_received", ds.received},
-                    {"lan_announcements_in", ds.announcements_in},
-                    {"lan_announcements_out", ds.announcements_out},
-                    {"lan_solicitations_in", ds.solicitations_in},
-                    {"lan_leaves_in", ds.leaves_in},
-                    {"lan_replies_suppressed", ds.replies_suppressed},
-                    {"lan_malformed", ds.malformed},
-                    {"lan_other_network", ds.other_network},
-                    {"lan_unsigned_dropped", ds.unsigned_dropped},
-                    {"lan_bad_signature", ds.bad_signature},
-                    {"lan_keyed_dropped", ds.keyed_dropped},
-                    {"lan_pings", ds.pings},
-                    {"lan_pings_failed", ds.pings_failed},
-                    {"lan_pings_skipped", ds.pings_skipped},
-                    {"lan_peers_joined", ds.peers_joined},
-                    {"lan_peers_left", ds.peers_left},
-                };
-                for (const auto& [name, v] : lan) {
-                    data[name] = v;
-                    std::string label(name);
-                    label.resize(26, ' ');
-                    text += "\n" + label + std::to_string(v);
+            for (const auto& m : metrics) {
+                if (m.label.empty()) {
+                    data[m.name] = m.values.front().second;
+                    line(m.name, std::to_string(m.values.front().second));
+                    continue;
                 }
+                json by = json::object();
+                for (const auto& [label, v] : m.values) by[label] = v;
+                data[m.name] = by;
+                if (m.name == "held_bound") continue;  // shown with held
+                if (m.name == "held" && bounds) {
+                    for (std::size_t i = 0; i < m.values.size(); ++i) {
+                        line("held " + m.values[i].first,
+                             std::to_string(m.values[i].second) + " of " +
+                                 std::to_string(bounds->values[i].second));
+                    }
+                    continue;
+                }
+                line(m.name, by.empty() && m.name == "clients" ? "-" : dump(by));
             }
-            data["queries_in"] = by_method(s.queries_in);
-            // What the node holds against its bounds (its memory, in counts).
-            json held = json::object();
-            for (const auto& h : node_.node().footprint()) {
-                held[std::string(h.what)] = {{"count", h.count}, {"bound", h.bound}};
-                std::string label = "held " + std::string(h.what);
-                label.resize(26, ' ');
-                text += "\n" + label + std::to_string(h.count) + " of " + std::to_string(h.bound);
-            }
-            data["held"] = held;
-            data["queries_out"] = by_method(s.queries_out);
-            data["lookup_hops"] = hops;
-            text += "\nqueries in                " + data["queries_in"].dump() +
-                    "\nqueries out               " + data["queries_out"].dump() +
-                    "\nlookups by hops           " + hops.dump();
             return done(ok(cmd, text, data));
         }
 

@@ -9,7 +9,7 @@ KAD_PACKAGES=(
     libboost-dev libboost-program-options-dev libssl-dev libreadline-dev
     catch2 nlohmann-json3-dev libbenchmark-dev python3-opendht
     clang libclang-rt-14-dev clang-format clang-tidy
-    python3 tmux iproute2 procps faketime
+    python3 tmux iproute2 procps faketime curl
     python3-libtorrent python3-cryptography tshark
 )
 

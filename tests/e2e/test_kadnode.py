@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -269,9 +270,9 @@ class NetworkTests(Harness):
         self.assertTrue(r["ok"])
         self.assertGreater(r["packets_in"], 0)
         self.assertGreater(r["queries_out"]["find_value"], 0)
-        self.assertEqual(r["held"]["contacts"]["count"], 2)
-        self.assertEqual(r["held"]["values"]["count"], len(b.cmd("ls")["items"]))
-        self.assertTrue(all(h["count"] <= h["bound"] for h in r["held"].values()), r["held"])
+        self.assertEqual(r["held"]["contacts"], 2)
+        self.assertEqual(r["held"]["values"], len(b.cmd("ls")["items"]))
+        self.assertTrue(all(n <= r["held_bound"][k] for k, n in r["held"].items()), r)
 
         r = b.cmd("help")
         self.assertTrue(r["ok"])
@@ -342,6 +343,63 @@ class NetworkTests(Harness):
         self.assertTrue(any(" query " in x and "find_value" in x for x in lines), lines)
         self.assertTrue(any(" reply " in x and "the value" in x for x in lines), lines)
         self.assertTrue(any(" done " in x for x in lines), lines)
+
+    def test_metrics_serve_the_numbers_of_stats_to_prometheus(self):
+        nodes = self.network(3)
+        p, ready = self.start_json_node("--bootstrap-addr", nodes[0][1]["addr"], "--metrics", "0")
+        self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        host, port = ready["metrics"].rsplit(":", 1)
+        self.assertEqual(host, "127.0.0.1")  # loopback unless an address is given
+        for i in range(5):
+            self.assertTrue(p.cmd(f"put k{i} v{i}")["ok"])
+        before = p.cmd("stats")
+        r = subprocess.run(["curl", "-sS", "-i", f"http://{host}:{port}/metrics"],
+                           capture_output=True, text=True, timeout=10)
+        after = p.cmd("stats")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        head, body = r.stdout.split("\n\n", 1)  # text mode: \r\n read as \n
+        self.assertIn("200 OK", head.splitlines()[0])
+        self.assertIn("text/plain; version=0.0.4", head)
+        # Parse the text format: every sample after its # HELP and # TYPE.
+        helped, typed, samples = set(), {}, {}
+        for line in body.splitlines():
+            if line.startswith("# HELP "):
+                helped.add(line.split()[2])
+            elif line.startswith("# TYPE "):
+                _, _, name, kind = line.split()
+                typed[name] = kind
+            else:
+                m = re.fullmatch(r'(kadnode_[a-z0-9_]+)(?:\{([a-z]+)="([^"]*)"\})? (\d+)', line)
+                self.assertIsNotNone(m, line)
+                name, label, value, n = m.groups()
+                self.assertIn(name, helped, line)
+                self.assertIn(name, typed, line)
+                self.assertEqual(name.endswith("_total"), typed[name] == "counter", line)
+                samples[(name, value)] = int(n)
+        # The same numbers as stats: between the two stats taken around the scrape.
+        for key, n in before.items():
+            if isinstance(n, int) and not isinstance(n, bool) and key not in ("ok",):
+                name = f"kadnode_{key}_total" if f"kadnode_{key}_total" in typed else f"kadnode_{key}"
+                self.assertIn((name, None), samples, key)
+                lo, hi = sorted((n, after[key]))
+                self.assertTrue(lo <= samples[(name, None)] <= hi, (key, n, samples[(name, None)]))
+        self.assertEqual(samples[("kadnode_queries_out_total", "store")],
+                         before["queries_out"]["store"])
+        self.assertEqual(samples[("kadnode_held", "values")], before["held"]["values"])
+        self.assertEqual(samples[("kadnode_held_bound", "values")], 100000)
+        self.assertGreaterEqual(samples[("kadnode_held", "contacts")], 3)
+        # Anything else is refused.
+        for args, code in ((["-X", "POST"], "405"), ([], "404")):
+            url = f"http://{host}:{port}/" + ("metrics" if args else "")
+            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *args, url],
+                               capture_output=True, text=True, timeout=10)
+            self.assertEqual(r.stdout, code)
+        # A port already taken is a clear error at start.
+        bad = subprocess.run([KADNODE, "--no-discovery", "--bind", "127.0.0.1:0", "--metrics",
+                              f"{host}:{port}", "--exec", "id"], capture_output=True, text=True,
+                             timeout=10, env=self.env)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("--metrics", bad.stderr)
 
     def test_exec_runs_in_order_once_joined_and_reports_failure(self):
         _, ready = self.start_json_node()

@@ -1,0 +1,28 @@
+#pragma once
+// Every number a running node reports, once: `stats` shows them (text and --json) and
+// `--metrics` serves them to Prometheus (metrics_server.hpp), so the two never disagree.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kad/runtime.hpp"
+
+namespace kadnode {
+
+struct Metric {
+    std::string name;  // as in stats: "packets_in"; Prometheus: kadnode_packets_in_total
+    std::string help;
+    bool counter = true;  // only ever goes up; else a gauge
+    // Its dimension, if it has one: stats shows {"<value>": n, ...} under `name`.
+    std::string label;
+    std::vector<std::pair<std::string, std::uint64_t>>
+        values;  // (label value, n); one ("", n) if none
+};
+
+std::vector<Metric> collect_metrics(const kad::AsioNode& node);
+// The Prometheus text exposition format (version 0.0.4), with # HELP and # TYPE lines.
+std::string prometheus_text(const std::vector<Metric>& metrics);
+
+}  // namespace kadnode
