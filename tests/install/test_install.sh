@@ -12,7 +12,8 @@ trap 'rm -rf "$stage"' EXIT
 cmake --install "$build" --prefix "$stage/usr" >/dev/null
 for f in bin/kadnode include/kad/node.hpp include/kad/runtime.hpp lib/libkad.a \
          lib/libkad_runtime.a lib/cmake/kad/kadConfig.cmake lib/cmake/kad/kadConfigVersion.cmake \
-         lib/pkgconfig/kad.pc lib/pkgconfig/kad-runtime.pc; do
+         lib/pkgconfig/kad.pc lib/pkgconfig/kad-runtime.pc share/man/man1/kadnode.1.gz \
+         share/bash-completion/completions/kadnode; do
     [ -e "$stage/usr/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 # Nothing of the build tree leaks into the installed package files.
