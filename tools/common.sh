@@ -11,6 +11,7 @@ KAD_PACKAGES=(
     clang libclang-rt-14-dev clang-format clang-tidy
     python3 tmux iproute2 procps faketime curl
     python3-libtorrent python3-cryptography tshark
+    dpkg-dev file lintian systemd man-db groff-base strace
 )
 
 kad_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
