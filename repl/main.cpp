@@ -67,6 +67,32 @@ std::string timestamp() {
     return buf;
 }
 
+// Whether stderr goes to systemd's journal: the service manager names the stream it connected
+// in JOURNAL_STREAM ("device:inode"), which stays in the environment of processes whose stderr
+// is elsewhere, so it is compared with stderr itself.
+bool stderr_is_journal() {
+    const char* v = std::getenv("JOURNAL_STREAM");
+    if (!v) return false;
+    struct stat st {};
+    if (::fstat(STDERR_FILENO, &st) != 0) return false;
+    return std::string(v) ==
+           std::to_string(st.st_dev) + ":" + std::to_string(static_cast<std::uint64_t>(st.st_ino));
+}
+
+// sd-daemon(3)'s prefix: the syslog priority, which journald takes off and keeps.
+const char* journal_priority(kad::LogLevel l) {
+    switch (l) {
+        case kad::LogLevel::Error:
+            return "<3>";
+        case kad::LogLevel::Warn:
+            return "<4>";
+        case kad::LogLevel::Info:
+            return "<6>";
+        default:
+            return "<7>";
+    }
+}
+
 // Runs the program once the options are known: owns the node, the console or the stdin reader,
 // the signals, and the queue of commands.
 class App {
@@ -246,17 +272,23 @@ private:
     }
 
     void install_logger() {
-        node_logger_ = kad::Logger(opts_.log_level, [this](kad::LogLevel l, std::string_view msg) {
-            const std::string line = timestamp() + " " + kad::to_string(l) + " " + std::string(msg);
-            if (log_file_.is_open()) {
-                log_file_ << line << "\n";
-                log_file_.flush();
-            } else if (console_) {
-                console_->print_error(line);
-            } else {
-                std::fputs((line + "\n").c_str(), stderr);
-            }
-        });
+        // Under systemd, lines that journald keeps well: its own timestamp, our priority.
+        const bool journal = !log_file_.is_open() && !console_ && stderr_is_journal();
+        node_logger_ =
+            kad::Logger(opts_.log_level, [this, journal](kad::LogLevel l, std::string_view msg) {
+                const std::string line =
+                    journal ? journal_priority(l) + std::string(kad::to_string(l)) + " " +
+                                  std::string(msg)
+                            : timestamp() + " " + kad::to_string(l) + " " + std::string(msg);
+                if (log_file_.is_open()) {
+                    log_file_ << line << "\n";
+                    log_file_.flush();
+                } else if (console_) {
+                    console_->print_error(line);
+                } else {
+                    std::fputs((line + "\n").c_str(), stderr);
+                }
+            });
         node_->set_logger(node_logger_);
     }
 

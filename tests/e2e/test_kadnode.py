@@ -401,6 +401,28 @@ class NetworkTests(Harness):
         self.assertEqual(bad.returncode, 1)
         self.assertIn("--metrics", bad.stderr)
 
+    def test_log_lines_under_systemd_carry_a_priority_and_no_timestamp(self):
+        """With stderr connected to the journal (JOURNAL_STREAM names it), log lines start with
+        sd-daemon's priority prefix and leave the timestamp to journald; otherwise a time."""
+        err_path = os.path.join(self.tmp, "stderr")
+        cmd = [KADNODE, "--no-discovery", "--bind", "127.0.0.1:0", "--log-level", "debug",
+               "--exec", "ln " + "0" * 40]
+        with open(err_path, "w") as err:
+            st = os.fstat(err.fileno())
+            env = dict(self.env, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, timeout=20)
+        with open(err_path) as f:
+            lines = [x for x in f.read().splitlines() if "lookup" in x]
+        self.assertTrue(lines)
+        self.assertTrue(all(re.match(r"<7>debug lookup ", x) for x in lines), lines)
+        # JOURNAL_STREAM naming another stream (inherited, stderr redirected): plain lines.
+        env = dict(self.env, JOURNAL_STREAM="1:2")
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=20)
+        lines = [x for x in r.stderr.splitlines() if "lookup" in x]
+        self.assertTrue(lines)
+        self.assertTrue(all(re.match(r"\d\d:\d\d:\d\d debug lookup ", x) for x in lines),
+                        lines)
+
     def test_exec_runs_in_order_once_joined_and_reports_failure(self):
         _, ready = self.start_json_node()
         p = self.start("--bind", "127.0.0.1:0", "--json", "--bootstrap-addr", ready["addr"],
