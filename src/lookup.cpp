@@ -148,7 +148,16 @@ bool Lookup::done() const {
     for (std::size_t i = 0; i < horizon; ++i) {
         if (retry_due(cands_[i])) return false;
     }
-    return true;
+    // No answer yet, but queries past their soft timeout may still be answered (until their hard
+    // timeout): the path may be slower than every estimate, as when the delay jumps. Ending now
+    // would end empty with the answers on their way.
+    const bool answered = std::any_of(cands_.begin(), cands_.end(), [](const auto& c) {
+        return c.state == State::Answered || c.state == State::Routed;
+    });
+    const bool outstanding = std::any_of(cands_.begin(), cands_.end(), [](const auto& c) {
+        return c.state == State::Slow && c.outstanding > 0;
+    });
+    return answered || !outstanding;
 }
 
 std::vector<const LookupCandidate*> Lookup::results() const {

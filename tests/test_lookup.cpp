@@ -145,6 +145,37 @@ TEST_CASE("a late reply after a soft timeout still counts", "[lookup]") {
     CHECK(l.results().size() == 3);
 }
 
+TEST_CASE("with no answer yet, a lookup waits for its slow queries up to their hard timeout",
+          "[lookup]") {
+    Peers peers(3);
+    LookupParams lp = params(id_from(10), 20, 3);
+    lp.max_attempts = 2;
+    for (bool late_reply : {true, false}) {
+        Lookup l(lp);
+        for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+        auto batch = l.next_queries();
+        REQUIRE(batch.size() == 3);
+        for (const auto& c : batch) l.on_soft_timeout(c.id);
+        auto again = l.next_queries();  // every one asked a second time, at once
+        REQUIRE(again.size() == 3);
+        for (const auto& c : again) l.on_soft_timeout(c.id);
+        CHECK(l.next_queries().empty());
+        CHECK_FALSE(l.done());  // no attempt left, but six queries may still be answered
+        if (late_reply) {
+            l.on_reply(batch[1].id, {}, std::nullopt, std::nullopt);
+            CHECK(l.done());
+            REQUIRE(l.results().size() == 1);
+            CHECK(l.results()[0]->id == batch[1].id);
+        } else {
+            for (const auto& c : batch) l.on_failed(c.id, false);  // the hard timeouts
+            CHECK_FALSE(l.done());
+            for (const auto& c : again) l.on_failed(c.id, false);
+            CHECK(l.done());
+            CHECK(l.results().empty());
+        }
+    }
+}
+
 TEST_CASE("an error reply fails a candidate for good", "[lookup]") {
     Peers peers(2);
     Lookup l(params(id_from(9)));

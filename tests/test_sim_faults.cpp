@@ -309,3 +309,61 @@ TEST_CASE("under a random schedule of faults, no acknowledged put is lost", "[si
                              << "; datagrams duplicated " << total.duplicated << ", lost "
                              << total.lost_datagrams << "; footprint peaks " << peaks(total.peak));
 }
+
+// Found by the real-process schedules (tests/e2e/test_faults.py): each made puts report
+// "stored": 0 while a node that would have taken them was up and reachable.
+
+namespace {
+
+PutResult put_from_0(sim::Network& net, const std::string& key) {
+    std::optional<PutResult> r;
+    net.with(0, [&](Node& node, TimePoint now) {
+        node.put(now, key, "v", {}, [&](const PutResult& x) { r = x; });
+    });
+    REQUIRE(net.run_until([&] { return r.has_value(); }, 1min));
+    return *r;
+}
+
+}  // namespace
+
+TEST_CASE("a lookup no node has answered yet waits for late replies: a jump in the delay",
+          "[sim]") {
+    sim::Network net(11, lan(5ms, 1ms));
+    REQUIRE(sim::grow(net, 6).size() == 6);
+    net.run_for(10s);  // every contact has its RTT samples: about 10 ms
+    // The delay jumps to 150 ms one way: every query's answer comes after 4 soft timeouts of
+    // about 20 ms, and before its hard timeout (2 s). Before: the put ended after its last soft
+    // timeout, in 0.2 s, with no answer, "ok" and stored on none.
+    net.set_model(lan(150ms, 1ms));
+    const PutResult r = put_from_0(net, "delayed");
+    CHECK(r.ok);
+    CHECK(r.stored >= 1);
+}
+
+TEST_CASE("a small table's lookup asks its failing contacts too: a partition", "[sim]") {
+    sim::Network net(12, lan());
+    REQUIRE(sim::grow(net, 6).size() == 6);
+    net.run_for(10s);
+    // Nodes 3, 4 and 5 miss one query from node 0 (a ping while they restart, say): one failure
+    // each in node 0's table, not enough to be removed.
+    for (std::size_t i : {3, 4, 5}) net.pause(i);
+    std::size_t pinged = 0;
+    for (std::size_t i : {3, 4, 5}) {
+        net.with(0, [&, i](Node& node, TimePoint now) {
+            node.ping(now, net.endpoint(i), std::nullopt, [&](const PingResult&) { ++pinged; });
+        });
+    }
+    REQUIRE(net.run_until([&] { return pinged == 3; }, 10s));
+    for (std::size_t i : {3, 4, 5}) net.resume(i);
+    std::size_t failing = 0;
+    for (const Contact* c : net.node(0).routing_table().all()) failing += c->failures > 0;
+    REQUIRE(failing == 3);
+    REQUIRE(net.node(0).routing_table().size() == 5);
+    // Then 1 and 2, the contacts without failures, are cut off. Before: the put asked only them,
+    // and stored on none, with node 3 up and reachable.
+    net.set_group(1, 1);
+    net.set_group(2, 1);
+    const PutResult r = put_from_0(net, "behind");
+    CHECK(r.ok);
+    CHECK(r.stored >= 1);
+}

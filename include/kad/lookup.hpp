@@ -14,6 +14,9 @@
 //   again, all at once (up to max_attempts queries each): on a lossy path one lost datagram
 //   would otherwise cost a true nearest node, and asking at the end, in parallel, costs a dead
 //   node one soft timeout per attempt for the whole lookup rather than one per slot.
+// - Until some candidate has answered, the lookup does not end while a query past its soft
+//   timeout may still be answered (up to its hard timeout): when the delay jumps, every answer
+//   comes after the soft timeouts estimated before, and ending then would end empty.
 // - A value lookup returns the highest seq among the answers received, and ignores values older
 //   than `min_seq` (a version the asker has already seen).
 

@@ -59,9 +59,15 @@ bool Traversal::start(const Operation& owner, std::uint32_t slot) {
     // Twice k seeds: when the nearest contacts have died unnoticed (their bucket still holds
     // them), the farther seeds move into the window as they time out, and the lookup goes on.
     const NodeId& target = lookup_.target();
-    auto seeds = ctx_.table.closest(target, 2 * ctx_.config.k);
-    if (seeds.empty()) seeds = ctx_.table.closest(target, 2 * ctx_.config.k, true);
+    const auto seeds = ctx_.table.closest(target, 2 * ctx_.config.k);
     for (const Contact* c : seeds) lookup_.add_seed(c->id, c->endpoint);
+    // Fewer than k contacts without an unanswered query: the others too. In a small table they
+    // may be the only ones this side of a partition (a query they missed while restarting).
+    if (seeds.size() < ctx_.config.k) {
+        for (const Contact* c : ctx_.table.closest(target, 2 * ctx_.config.k, true)) {
+            lookup_.add_seed(c->id, c->endpoint);
+        }
+    }
     if (local_)
         lookup_.add_local_value(krpc::Item{local_->key, local_->value, local_->seq}, ctx_.self);
     local_ = nullptr;  // only for seeding: the item may change while the lookup runs
