@@ -342,7 +342,7 @@ void Node::find_value(TimePoint now, const Endpoint& to, std::optional<NodeId> i
 }
 
 void Node::store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, std::string key,
-                 std::string value, PutOptions options, Callback<StoreRpcResult> cb) {
+                 std::string value, const PutOptions& options, Callback<StoreRpcResult> cb) {
     advance(now);
     ops::store(*ctx_, to, id, std::move(key), std::move(value), options, std::move(cb));
 }
@@ -434,7 +434,8 @@ void Node::get(TimePoint now, std::string key, Callback<GetResult> cb, Trace tra
 void Node::put(TimePoint now, std::string key, std::string value, PutOptions options,
                Callback<PutResult> cb) {
     advance(now);
-    ops_->start<ops::PutOp>(*ctx_, std::move(key), std::move(value), options, std::move(cb));
+    ops_->start<ops::PutOp>(*ctx_, std::move(key), std::move(value), std::move(options),
+                            std::move(cb));
 }
 
 void Node::bootstrap(TimePoint now, std::vector<BootstrapPeer> peers,

@@ -79,7 +79,7 @@ public:
     // Asks the node for a token (find_value), then stores. Without a seq: one more than the seq
     // the node holds, or 0.
     void store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, std::string key,
-               std::string value, PutOptions options, Callback<StoreRpcResult> cb);
+               std::string value, const PutOptions& options, Callback<StoreRpcResult> cb);
     // BEP 5 to one node (the REPL's gp and ap). announce_peer asks for a token (get_peers)
     // first; port 0 announces the port our datagrams come from (implied_port).
     void get_peers(TimePoint now, const Endpoint& to, std::optional<NodeId> id,

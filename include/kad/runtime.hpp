@@ -171,7 +171,7 @@ public:
                      std::string value, PutOptions options, Token&& token) {
         return initiate<StoreRpcResult>(
             std::forward<Token>(token),
-            [to, id, key = std::move(key), value = std::move(value), options](
+            [to, id, key = std::move(key), value = std::move(value), options = std::move(options)](
                 Node& n, TimePoint now, Callback<StoreRpcResult> cb) mutable {
                 n.store(now, to, id, std::move(key), std::move(value), options, std::move(cb));
             });
@@ -286,12 +286,12 @@ public:
 
     template <class Token>
     auto async_put(std::string key, std::string value, PutOptions options, Token&& token) {
-        return initiate<PutResult>(std::forward<Token>(token),
-                                   [key = std::move(key), value = std::move(value), options](
-                                       Node& n, TimePoint now, Callback<PutResult> cb) mutable {
-                                       n.put(now, std::move(key), std::move(value), options,
-                                             std::move(cb));
-                                   });
+        return initiate<PutResult>(
+            std::forward<Token>(token),
+            [key = std::move(key), value = std::move(value), options = std::move(options)](
+                Node& n, TimePoint now, Callback<PutResult> cb) mutable {
+                n.put(now, std::move(key), std::move(value), std::move(options), std::move(cb));
+            });
     }
 
     template <class Token>

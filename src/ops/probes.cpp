@@ -137,7 +137,7 @@ void send_store(Context& ctx, const FindValueResult& fv, const StoreJob& job,
 }  // namespace
 
 void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, std::string key,
-           std::string value, PutOptions options, Callback<StoreRpcResult> done) {
+           std::string value, const PutOptions& options, Callback<StoreRpcResult> done) {
     // Both the key and the value go in one datagram; refuse here rather than be refused.
     if (auto why = ctx.storage.size_error(key, value); !why.empty()) {
         StoreRpcResult r;

@@ -21,7 +21,7 @@ void find_value(Context& ctx, const Endpoint& to, const std::optional<NodeId>& i
 // Asks the node for a token (find_value), then stores. Without a seq: one more than the seq the
 // node holds, or 0.
 void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, std::string key,
-           std::string value, PutOptions options, Callback<StoreRpcResult> done);
+           std::string value, const PutOptions& options, Callback<StoreRpcResult> done);
 // BEP 5.
 void get_peers(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
                const NodeId& info_hash, Callback<GetPeersResult> done);

@@ -15,7 +15,7 @@ PutOp::PutOp(Context& ctx, std::string key, std::string value, PutOptions option
              Callback<PutResult> done)
     : ctx_(ctx),
       value_(std::move(value)),
-      options_(options),
+      options_(std::move(options)),
       done_(std::move(done)),
       started_(ctx.now) {
     result_.key = std::move(key);
