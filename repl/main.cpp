@@ -659,13 +659,15 @@ private:
         const auto step = clock_watch_.check(kad::Clock::now(), kad::WallClock::now());
         if (step != std::chrono::nanoseconds::zero()) {
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(step).count();
+            // Saved first: once this line is out, the state on disk follows the new clock.
+            const bool saved = save_state();
             KAD_LOG(node_logger_, Warn,
                     "the wall clock moved " + std::string(ms > 0 ? "+" : "") +
                         std::to_string(ms / 1000) + "." +
                         std::to_string((ms < 0 ? -ms : ms) % 1000 / 100) +
-                        " s against the monotonic clock (set, or the host slept): saving the "
-                        "state so that its times follow");
-            save_state();
+                        " s against the monotonic clock (set, or the host slept): " +
+                        (saved ? "saved the state so that its times follow"
+                               : "the state could not be saved (above)"));
         }
         clock_timer_.expires_after(std::chrono::seconds(1));
         clock_timer_.async_wait([this](const boost::system::error_code& ec) {
