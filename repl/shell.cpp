@@ -131,7 +131,7 @@ Shell::Shell(kad::AsioNode& node, kad::TimePoint started, std::string network)
           return *key;
       }) {}
 
-void Shell::run(std::string_view line, Done done) {
+void Shell::run(std::string_view line, Done done, const Output& output) {
     auto words = tokenize(line);
     if (!words) return done(fail("", words.error()));
     if (words->empty() || words->front().text.starts_with('#')) {
@@ -253,7 +253,7 @@ void Shell::run(std::string_view line, Done done) {
             return done(ok(cmd, text, {{"contacts", t.size()}, {"buckets", buckets}}));
         }
 
-        if (cmd == "ls") return ls(node_.node(), a, output_, done);
+        if (cmd == "ls") return ls(node_.node(), a, output, done);
 
         if (cmd == "gp" || cmd == "ap" || cmd == "announce" || cmd == "samples" ||
             (cmd == "peers" && a.size() > 0)) {
@@ -435,7 +435,7 @@ void Shell::run(std::string_view line, Done done) {
             if (a.size() != (traced ? 2U : 1U)) usage_error(cmd);
             const auto target = parse_id(a[traced ? 1 : 0], "target id");
             return node_.async_lookup(
-                target, traced ? tracer(cmd, output_) : kad::Trace{},
+                target, traced ? tracer(cmd, output) : kad::Trace{},
                 [cmd, done](const kad::LookupResult& r) {
                     if (!r.ok) return done(fail(cmd, r));
                     json nodes = json::array();
@@ -460,7 +460,7 @@ void Shell::run(std::string_view line, Done done) {
             if (a.size() != (traced ? 2U : 1U)) usage_error(cmd);
             const std::string key = a[traced ? 1 : 0];
             return node_.async_get(
-                key, traced ? tracer(cmd, output_) : kad::Trace{},
+                key, traced ? tracer(cmd, output) : kad::Trace{},
                 [this, cmd, done](const kad::GetResult& r) {
                     json data = {{"key", r.key},
                                  {"hops", r.hops},
@@ -502,7 +502,7 @@ void Shell::run(std::string_view line, Done done) {
                 } else if (a[i] == "--seq" && i + 1 < a.size()) {
                     options.seq = parse_int(a[i + 1], "--seq", 0, INT64_MAX);
                 } else if (a[i] == "--trace") {
-                    options.trace = tracer(cmd, output_);
+                    options.trace = tracer(cmd, output);
                     i += 1;
                     continue;
                 } else {

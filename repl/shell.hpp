@@ -64,7 +64,12 @@ public:
 
     // Runs one command line. `done` is called exactly once, possibly later (after network I/O);
     // an empty line or a comment (#...) completes with an empty cmd and no output.
-    void run(std::string_view line, std::function<void(Reply)> done);
+    void run(std::string_view line, std::function<void(Reply)> done) {
+        run(line, std::move(done), output_);
+    }
+    // The same, with this command's partial replies sent to `output` instead (a client of the
+    // control socket: each command's stream goes back to whoever sent it).
+    void run(std::string_view line, std::function<void(Reply)> done, const Output& output);
 
     // Where mput's key comes from. Without one, mput makes a key for this run only.
     void set_identity(Identity identity) { identity_ = std::move(identity); }
