@@ -125,7 +125,7 @@ def completion_cases(groups):
             name = [n for n in names if n.startswith("--")][0]
             if name in CHOICES:
                 action = f'COMPREPLY=($(compgen -W "{CHOICES[name]}" -- "$cur"))'
-            elif value == "FILE":
+            elif value in ("FILE", "PATH"):
                 action = 'compopt -o filenames; COMPREPLY=($(compgen -f -- "$cur"))'
             elif value == "DIR":
                 action = 'compopt -o filenames; COMPREPLY=($(compgen -d -- "$cur"))'

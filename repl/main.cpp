@@ -22,6 +22,7 @@
 
 #include "command_util.hpp"
 #include "console.hpp"
+#include "control.hpp"
 #include "kad/identity.hpp"
 #include "metrics.hpp"
 #include "metrics_server.hpp"
@@ -219,6 +220,7 @@ public:
         }
         if (state_dir_ && !open_journal()) return 1;
         if (opts_.metrics && !serve_metrics()) return 1;
+        if (!serve_control()) return 1;
         announce_ready();
 
         if (!opts_.exec.empty()) {
@@ -269,6 +271,7 @@ private:
         } else {
             print(human);
         }
+        if (control_) control_->event(name, fields, human);
     }
 
     void install_logger() {
@@ -342,8 +345,37 @@ private:
             fields["metrics"] = url;
             human += "\nmetrics at http://" + url + "/metrics";
         }
+        if (control_) {
+            fields["control"] = control_->path();
+            // Not in a script's output, whose first line is this one's: its line count is kept.
+            if (interactive_ || opts_.no_repl) {
+                human += "\ncontrol socket at " + control_->path() + " (kadnode-cli)";
+            }
+        }
         if (interactive_) human += "\ntype help for the commands, quit or Ctrl-D to leave";
         event("ready", fields, human);
+    }
+
+    // The control socket (control.hpp): kadnode-cli's commands, run by this node's shell.
+    bool serve_control() {
+        const auto path = kadnode::control_path(opts_.control, opts_.no_control, opts_.state_dir);
+        if (!path) return true;
+        auto server = kadnode::ControlServer::open(
+            io_, *path,
+            [this](const std::string& line, const kadnode::Output& output,
+                   std::function<void(Reply)> done) { shell_->run(line, std::move(done), output); },
+            [this] {
+                return json{{"version", kadnode::kVersion},
+                            {"id", node_->id().to_hex()},
+                            {"addr", node_->local_endpoint().to_string()}};
+            });
+        if (!server) {
+            std::cerr << "kadnode: control socket " << server.error()
+                      << " (--control PATH picks another, --no-control serves none)\n";
+            return false;
+        }
+        control_ = std::move(*server);
+        return true;
     }
 
     // --metrics: the counters of `stats` for Prometheus (metrics.hpp, metrics_server.hpp).
@@ -562,6 +594,7 @@ private:
         stopping_ = true;
         exit_code_ = code;
         if (console_) console_->stop();
+        if (control_) control_->close();  // its clients' commands are cancelled with the node's
         join_timer_.cancel();
         if (stdin_) {
             boost::system::error_code ignored;
@@ -742,6 +775,7 @@ private:
     std::unique_ptr<kad::AsioNode> node_;
     std::unique_ptr<kadnode::MetricsServer> metrics_;  // after node_: destroyed before it
     std::unique_ptr<kadnode::Shell> shell_;
+    std::unique_ptr<kadnode::ControlServer> control_;  // after shell_: destroyed before it
     std::unique_ptr<kadnode::Console> console_;
     std::unique_ptr<asio::posix::stream_descriptor> stdin_;
     std::unique_ptr<asio::signal_set> winch_;

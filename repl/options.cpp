@@ -134,6 +134,11 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         add("exec", po::value<std::vector<std::string>>()->composing()->value_name("COMMAND"),
             "run COMMAND once joined (repeatable, in order), then exit");
         add("no-repl", po::bool_switch(), "serve until SIGINT or SIGTERM, reading no commands");
+        add("control", po::value<std::string>()->value_name("PATH"),
+            "serve the commands to kadnode-cli on a Unix socket at PATH (made 0600, for this "
+            "user and root; default: $RUNTIME_DIRECTORY/control under systemd, else "
+            "DIR/control with --state-dir DIR, else none)");
+        add("no-control", po::bool_switch(), "serve no control socket");
         add("json", po::bool_switch(), "print every result and event as one JSON object per line");
         add("log-level", po::value<std::string>()->default_value("warn")->value_name("LEVEL"),
             "trace, debug, info, warn, error or off");
@@ -323,6 +328,12 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             std::chrono::duration<double>(in_range<double>(vm, "leave-timeout", 0, 600)));
         o.join_timeout = std::chrono::duration_cast<kad::Duration>(
             std::chrono::duration<double>(in_range<double>(vm, "join-timeout", 0, 3600)));
+        o.no_control = vm["no-control"].as<bool>();
+        if (vm.count("control")) {
+            if (o.no_control) throw BadValue("--control and --no-control do not go together");
+            o.control = vm["control"].as<std::string>();
+            if (o.control->empty()) throw BadValue("--control: an empty path");
+        }
         if (o.no_repl && !o.exec.empty()) throw BadValue("--exec and --no-repl do not go together");
     } catch (const po::error& e) {
         std::cerr << "kadnode: " << e.what() << " (see kadnode --help)\n";

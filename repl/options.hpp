@@ -34,6 +34,10 @@ struct Options {
     kad::JournalSync fsync;  // --fsync
     kad::Duration leave_timeout = std::chrono::seconds(5);
     std::optional<kad::Endpoint> metrics;  // --metrics: where Prometheus scrapes (TCP)
+    // --control: the control socket's path (kadnode-cli); none with --no-control; else the
+    // default (control_path(), control.hpp).
+    std::optional<std::string> control;
+    bool no_control = false;
 };
 
 // The parsed options, or the exit status to leave with: 0 after --help or --version, 2 after a
