@@ -10,9 +10,10 @@ stage="$(mktemp -d /tmp/kad-install-XXXXXX)"
 trap 'rm -rf "$stage"' EXIT
 
 cmake --install "$build" --prefix "$stage/usr" >/dev/null
-for f in bin/kadnode include/kad/node.hpp include/kad/runtime.hpp lib/libkad.a \
+for f in bin/kadnode bin/kadnode-cli include/kad/node.hpp include/kad/runtime.hpp lib/libkad.a \
          lib/libkad_runtime.a lib/cmake/kad/kadConfig.cmake lib/cmake/kad/kadConfigVersion.cmake \
          lib/pkgconfig/kad.pc lib/pkgconfig/kad-runtime.pc share/man/man1/kadnode.1.gz \
+         share/man/man1/kadnode-cli.1.gz \
          share/bash-completion/completions/kadnode; do
     [ -e "$stage/usr/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done

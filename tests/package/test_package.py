@@ -27,7 +27,9 @@ KADNODE = os.path.join(BUILD or "", "bin", "kadnode")
 
 FILES = [
     "./usr/bin/kadnode",
+    "./usr/bin/kadnode-cli",
     "./usr/share/man/man1/kadnode.1.gz",
+    "./usr/share/man/man1/kadnode-cli.1.gz",
     "./usr/share/bash-completion/completions/kadnode",
     "./etc/kadnode/kadnode.conf",
     "./lib/systemd/system/kadnode.service",
@@ -111,6 +113,8 @@ class PackageTests(unittest.TestCase):
             self.assertIn(lib, fields)
         self.assertEqual(run(os.path.join(self.root, "usr/bin/kadnode"), "--version").stdout,
                          f"kadnode {version}\n")
+        self.assertEqual(run(os.path.join(self.root, "usr/bin/kadnode-cli"), "--version").stdout,
+                         f"kadnode-cli {version}\n")
 
     def test_the_package_holds_the_binary_man_page_completion_conffile_and_unit(self):
         listing = run("dpkg-deb", "-c", self.deb).stdout
@@ -135,15 +139,18 @@ class PackageTests(unittest.TestCase):
 
     # ---- The man page and the completion, against --help -----------------------------------
 
-    def test_man_renders_the_man_page_without_a_warning(self):
+    def test_man_renders_the_man_pages_without_a_warning(self):
         env = dict(os.environ, MANWIDTH="80", MAN_KEEP_STDERR="1", LC_ALL="C.UTF-8")
-        p = run("man", "-l", self.man, env=env)
-        self.assertEqual(p.stderr, "")
-        self.assertIn("kadnode - a Kademlia DHT node", p.stdout)
-        source = run("zcat", self.man).stdout
-        p = subprocess.run(["groff", "-ww", "-z", "-man"], input=source, capture_output=True,
-                           text=True, check=True)
-        self.assertEqual(p.stderr, "")
+        cli_man = os.path.join(self.root, "usr/share/man/man1/kadnode-cli.1.gz")
+        for man, title in [(self.man, "kadnode - a Kademlia DHT node"),
+                           (cli_man, "kadnode-cli - run commands on a running kadnode")]:
+            p = run("man", "-l", man, env=env)
+            self.assertEqual(p.stderr, "")
+            self.assertIn(title, p.stdout)
+            source = run("zcat", man).stdout
+            p = subprocess.run(["groff", "-ww", "-z", "-man"], input=source, capture_output=True,
+                               text=True, check=True)
+            self.assertEqual(p.stderr, "")
 
     def test_the_man_page_names_the_options_help_names(self):
         env = dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8")
@@ -304,8 +311,9 @@ class PackageTests(unittest.TestCase):
     def test_the_node_runs_as_the_unit_runs_it_with_the_packaged_config(self):
         """ExecStart with the built binary, the packaged conffile and a state directory here,
         plus --bind 127.0.0.1:0 and --no-discovery (the command line wins over the file): it
-        serves, takes a put from a second node, stops cleanly at SIGTERM and keeps its state.
-        Under strace, every system call it makes must pass the unit's filter."""
+        serves, takes a put from a second node, answers the packaged kadnode-cli on its control
+        socket, stops cleanly at SIGTERM and keeps its state. Under strace, every system call it
+        makes must pass the unit's filter."""
         args = self.exec_start(os.path.join(self.root, "etc/kadnode/kadnode.conf")) + [
             "--bind", "127.0.0.1:0", "--no-discovery", "--json"]
         trace = os.path.join(self.tmp, "strace.log")
@@ -318,11 +326,21 @@ class PackageTests(unittest.TestCase):
                     m.group(1), "--exec", "put greeting hello", check=False, timeout=30)
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
             self.assertIn("on 1 node", p.stdout)
+            # Without RUNTIME_DIRECTORY (systemd's), the control socket is in the state
+            # directory.
+            self.assertIn('"control":"%s/control"' % self.state, ready)
+            p = run(os.path.join(self.root, "usr/bin/kadnode-cli"), "--control",
+                    os.path.join(self.state, "control"), "get", "greeting", check=False,
+                    timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(p.stdout.startswith('"hello" (seq 0) from this node\'s own store'),
+                            p.stdout)
         finally:
             os.kill(pid, signal.SIGTERM)
             _, err = node.communicate(timeout=30)
         self.assertEqual(node.returncode, 0, err)
         self.assertTrue(os.path.exists(os.path.join(self.state, "state")), os.listdir(self.state))
+        self.assertFalse(os.path.exists(os.path.join(self.state, "control")))  # removed at stop
         if not traced:
             self.skipTest("strace cannot run here: the system-call filter is not checked")
         self.check_calls(trace)
