@@ -137,8 +137,6 @@ class CliHarness(base.Harness):
     def setUp(self):
         super().setUp()
         base.KADNODE = KADNODE
-        for k in ("RUNTIME_DIRECTORY", "KADNODE_CONTROL"):
-            self.env.pop(k, None)
         self.control = os.path.join(self.tmp, "run", "control")
 
     def start_controlled(self, *extra, control=None):
@@ -630,6 +628,25 @@ class SocketTests(CliHarness):
         r.close()
         self.assertTrue(a.cmd("id")["ok"])
         self.assertEqual(self.cli("id").returncode, 0)
+        # Clients at once: 64; the next is told so, and one leaving makes room.
+        clients = []
+        for _ in range(64):
+            clients.append(Raw(self.control))
+            self.assertEqual(clients[-1].frame()["type"], "hello")
+        extra = Raw(self.control)
+        err = extra.frame()
+        self.assertEqual((err["type"], err["code"]), ("error", "too_many_clients"))
+        extra.close()
+        p = self.cli("id")
+        self.assertEqual(p.returncode, 3)
+        self.assertIn(b"clients already", p.stderr)
+        clients.pop().close()
+        deadline = time.monotonic() + 5
+        while self.cli("id").returncode != 0:
+            self.assertLess(time.monotonic(), deadline, "no room after a client left")
+            time.sleep(0.05)
+        for c in clients:
+            c.close()
 
 
 if __name__ == "__main__":

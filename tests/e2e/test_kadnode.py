@@ -127,7 +127,7 @@ class Harness(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="kadnode-e2e-")
         self.env = dict(os.environ, HOME=self.tmp)
         for k in list(self.env):
-            if k.startswith("KADNODE_"):
+            if k.startswith("KADNODE_") or k == "RUNTIME_DIRECTORY":  # (the control socket's)
                 del self.env[k]
 
     def tearDown(self):
