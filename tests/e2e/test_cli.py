@@ -438,9 +438,15 @@ class TerminalTests(CliHarness):
         time.sleep(0.2)
         s = b.cmd(f"s {ra['addr']} greeting newer")
         self.assertTrue(s["ok"], s)
-        screen = self.wait_screen('superseded: key "greeting" now has a newer version (seq 1)')
-        last = [line for line in screen.splitlines() if line.strip()][-1]
-        self.assertTrue(last.startswith("kad ") and last.endswith("get half-typed"), screen)
+        self.wait_screen('superseded: key "greeting" now has a newer version (seq 1)')
+        deadline = time.monotonic() + 5  # the prompt is redrawn just after the line is printed
+        while True:
+            screen = self.screen()
+            last = [line for line in screen.splitlines() if line.strip()][-1]
+            if last.startswith("kad ") and last.endswith("get half-typed"):
+                break
+            self.assertLess(time.monotonic(), deadline, screen)
+            time.sleep(0.05)
         self.tmux("send-keys", "-t", "cli", "C-u")
         self.type("quit")
         deadline = time.monotonic() + 5
