@@ -324,6 +324,11 @@ kad::Expected<std::unique_ptr<ControlServer>> ControlServer::open(asio::io_conte
     return server;
 }
 
+bool ControlServer::fits(const std::string& path) {
+    sockaddr_un addr{};
+    return fill_address(path, addr);
+}
+
 ControlServer::ControlServer(asio::io_context& io, std::string path, int fd, Runner runner,
                              Hello hello, control::Limits limits)
     : io_(io),

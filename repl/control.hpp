@@ -45,6 +45,8 @@ public:
                                                               const std::string& path,
                                                               Runner runner, Hello hello,
                                                               control::Limits limits = {});
+    // Whether a Unix socket can be bound at `path` (sun_path holds 107 bytes).
+    static bool fits(const std::string& path);
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;

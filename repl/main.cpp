@@ -360,6 +360,12 @@ private:
     bool serve_control() {
         const auto path = kadnode::control_path(opts_.control, opts_.no_control, opts_.state_dir);
         if (!path) return true;
+        if (!opts_.control && !kadnode::ControlServer::fits(*path)) {
+            // The default, under a state directory too deep for one: do without.
+            std::cerr << "kadnode: warning: no control socket: " << *path
+                      << " is too long for a Unix socket (--control PATH picks another)\n";
+            return true;
+        }
         auto server = kadnode::ControlServer::open(
             io_, *path,
             [this](const std::string& line, const kadnode::Output& output,

@@ -568,6 +568,16 @@ class SocketTests(CliHarness):
         # Neither: none.
         p, ready = self.start_json_node()
         self.assertNotIn("control", ready)
+        # A state directory too deep for a socket in it: a warning, and none (given with
+        # --control, the same path is an error).
+        deep = os.path.join(self.tmp, *(["d" * 30] * 4))
+        p, ready = self.start_json_node("--state-dir", deep)
+        self.assertNotIn("control", ready)
+        time.sleep(0.2)
+        self.assertTrue(any("too long for a Unix socket" in line for line in p.stderr_lines),
+                        p.stderr_lines)
+        q = self.start("--bind", "127.0.0.1:0", "--control", os.path.join(deep, "control"))
+        self.assertEqual(q.wait(timeout=10), 1)
         # Both flags: a usage error.
         q = self.start("--control", self.control, "--no-control")
         self.assertEqual(q.wait(timeout=10), 2)
