@@ -27,6 +27,7 @@
 #include "metrics.hpp"
 #include "metrics_server.hpp"
 #include "options.hpp"
+#include "persistence.hpp"
 #include "shell.hpp"
 #include "version.hpp"
 
@@ -104,10 +105,7 @@ public:
           signals_(io, SIGINT, SIGTERM),
           join_timer_(io),
           leave_timer_(io),
-          save_timer_(io),
-          retry_timer_(io),
-          sync_timer_(io),
-          clock_timer_(io) {}
+          retry_timer_(io) {}
 
     int run() {
         std::vector<kad::BootstrapPeer> peers;
@@ -123,17 +121,17 @@ public:
         }
         std::optional<kad::SavedState> saved;
         if (!opts_.state_dir.empty()) {
-            auto dir = kad::StateDir::open(opts_.state_dir);
+            auto dir = kadnode::Persistence::open(
+                io_, opts_.state_dir, {.save_interval = opts_.save_interval, .fsync = opts_.fsync});
             if (!dir) {
                 std::cerr << "kadnode: --state-dir " << dir.error() << "\n";
                 return 1;
             }
-            state_dir_.emplace(std::move(*dir));
+            state_ = std::move(*dir);
             std::string warning;
-            saved = state_dir_->load(warning);
+            saved = state_->load(warning);
             if (!warning.empty()) std::cerr << "kadnode: warning: " << warning << "\n";
             if (saved && !opts_.runtime.id) opts_.runtime.id = saved->id;
-            replayed_ = state_dir_->replayed();
         }
         try {
             if (saved && !opts_.bind_given && saved->port != 0) {
@@ -172,8 +170,8 @@ public:
         if (opts_.identity) {
             shell_->set_identity(
                 [key = *opts_.identity]() -> kad::Expected<kad::Ed25519KeyPair> { return key; });
-        } else if (state_dir_) {
-            shell_->set_identity([path = state_dir_->path() + "/identity.pem",
+        } else if (state_) {
+            shell_->set_identity([path = state_->path() + "/identity.pem",
                                   key = std::optional<kad::Ed25519KeyPair>()]() mutable
                                  -> kad::Expected<kad::Ed25519KeyPair> {
                 if (key) return *key;
@@ -218,7 +216,10 @@ public:
             winch_ = std::make_unique<asio::signal_set>(io_, SIGWINCH);
             wait_for_resize();
         }
-        if (state_dir_ && !open_journal()) return 1;
+        if (state_ && !state_->start(*node_, node_logger_,
+                                     [this](const std::string& line) { print_problem(line); })) {
+            return 1;
+        }
         if (opts_.metrics && !serve_metrics()) return 1;
         if (!serve_control()) return 1;
         announce_ready();
@@ -244,7 +245,6 @@ public:
         } else {
             joined_ = true;
         }
-        if (state_dir_) schedule_save();
         if (interactive_) console_->resume();
         pump();
         io_.run();
@@ -303,7 +303,7 @@ private:
               "new node id " + new_id.to_hex() + ", matching our public address " + addr +
                   " (BEP 42)");
         if (console_) console_->set_prompt("kad " + new_id.short_hex() + "> ");
-        if (state_dir_) save_state();
+        if (state_) state_->save();
     }
 
     // A value or item we published was replaced by another writer's newer version: we stop
@@ -599,6 +599,7 @@ private:
         if (stopping_) return;
         stopping_ = true;
         exit_code_ = code;
+        if (state_) state_->stopping();  // no more periodic snapshots while handing off
         if (console_) console_->stop();
         if (control_) control_->close();  // its clients' commands are cancelled with the node's
         join_timer_.cancel();
@@ -641,94 +642,10 @@ private:
         if (finished_) return;
         finished_ = true;
         leave_timer_.cancel();
-        save_timer_.cancel();
         retry_timer_.cancel();
-        sync_timer_.cancel();
-        clock_timer_.cancel();
-        save_state();
+        if (state_) state_->finish();
         node_->close();  // with discovery on, multicasts that we are leaving
         signals_.cancel();
-    }
-
-    // Writes to either store (kadnode's items, BEP 44 items) since the node started.
-    static std::uint64_t changes(const kad::Node& n) {
-        return n.storage().changes() + n.item_store().changes();
-    }
-
-    void schedule_save() {
-        save_timer_.expires_after(opts_.save_interval);
-        save_timer_.async_wait([this](const boost::system::error_code& ec) {
-            if (ec || stopping_) return;
-            const auto& n = node_->node();
-            // New contacts are journaled too: fold them in, or the journal would only grow.
-            const bool journaled = journal_ && journal_->records() != saved_records_;
-            if (changes(n) != saved_changes_ || n.routing_table().size() != saved_contacts_ ||
-                journaled) {
-                save_state();
-            }
-            schedule_save();
-        });
-    }
-
-    // The journal of stores (kad/journal.hpp), once the state it applies to is on disk: the ID
-    // and the port, and whatever the journal replayed, are saved before the node says it is
-    // ready, and from then on every store is in the journal before it is answered.
-    bool open_journal() {
-        auto journal = kad::Journal::open(state_dir_->journal_file(), opts_.fsync);
-        if (!journal) {
-            std::cerr << "kadnode: --state-dir " << journal.error() << "\n";
-            return false;
-        }
-        journal_.emplace(std::move(*journal));
-        if (!save_state()) return false;
-        if (replayed_ > 0) {
-            KAD_LOG(node_logger_, Info,
-                    "replayed " + std::to_string(replayed_) + " changes from the journal");
-        }
-        node_->set_journal(&*journal_);
-        if (opts_.fsync.policy == kad::SyncPolicy::Interval) schedule_sync();
-        watch_clock();
-        return true;
-    }
-
-    // The journal's times are on the wall clock as it was when each record was written: when
-    // the wall clock moves against the steady one (set, or the host slept), a snapshot puts
-    // them all in the new terms (kad::ClockStepWatch).
-    void watch_clock() {
-        const auto step = clock_watch_.check(kad::Clock::now(), kad::WallClock::now());
-        if (step != std::chrono::nanoseconds::zero()) {
-            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(step).count();
-            // Saved first: once this line is out, the state on disk follows the new clock.
-            const bool saved = save_state();
-            KAD_LOG(node_logger_, Warn,
-                    "the wall clock moved " + std::string(ms > 0 ? "+" : "") +
-                        std::to_string(ms / 1000) + "." +
-                        std::to_string((ms < 0 ? -ms : ms) % 1000 / 100) +
-                        " s against the monotonic clock (set, or the host slept): " +
-                        (saved ? "saved the state so that its times follow"
-                               : "the state could not be saved (above)"));
-        }
-        clock_timer_.expires_after(std::chrono::seconds(1));
-        clock_timer_.async_wait([this](const boost::system::error_code& ec) {
-            if (ec || finished_) return;
-            watch_clock();
-        });
-    }
-
-    void schedule_sync() {
-        sync_timer_.expires_after(opts_.fsync.interval);
-        sync_timer_.async_wait([this](const boost::system::error_code& ec) {
-            if (ec || finished_) return;
-            try {
-                journal_->sync();
-            } catch (const std::system_error& e) {
-                // What was acknowledged may not reach the disk: acknowledge nothing more until
-                // a snapshot holds it all.
-                print_problem(std::string("kadnode: ") + e.what());
-                node_->journal_error(e.what());
-            }
-            schedule_sync();
-        });
     }
 
     void print_problem(const std::string& line) {
@@ -739,44 +656,14 @@ private:
         }
     }
 
-    // The snapshot, which then holds all the journal held: the journal starts again empty.
-    bool save_state() {
-        if (!state_dir_) return true;
-        const auto& n = node_->node();
-        try {
-            state_dir_->save(node_->snapshot());
-            saved_changes_ = changes(n);
-            saved_contacts_ = n.routing_table().size();
-            if (journal_) {
-                saved_records_ = journal_->records();
-                journal_->clear();
-                node_->journal_recovered();
-            }
-            return true;
-        } catch (const std::exception& e) {
-            // Keep serving: the next save may work (a full disk frees up).
-            print_problem(std::string("kadnode: cannot save the state: ") + e.what());
-            return false;
-        }
-    }
-
     asio::io_context& io_;
     kadnode::Options opts_;
     asio::signal_set signals_;
     asio::steady_timer join_timer_;
     asio::steady_timer leave_timer_;
-    asio::steady_timer save_timer_;
     asio::steady_timer retry_timer_;
-    std::optional<kad::StateDir> state_dir_;
-    // Declared before the node, which writes to it until it is destroyed.
-    std::optional<kad::Journal> journal_;
-    std::size_t replayed_ = 0;
-    std::uint64_t saved_records_ = 0;
-    asio::steady_timer sync_timer_;
-    asio::steady_timer clock_timer_;
-    kad::ClockStepWatch clock_watch_;
-    std::uint64_t saved_changes_ = 0;
-    std::size_t saved_contacts_ = 0;
+    // --state-dir. Declared before the node, which writes to its journal until it is destroyed.
+    std::unique_ptr<kadnode::Persistence> state_;
     bool finished_ = false;
     std::unique_ptr<kad::AsioNode> node_;
     std::unique_ptr<kadnode::MetricsServer> metrics_;  // after node_: destroyed before it
