@@ -35,7 +35,10 @@ class Lab(unittest.TestCase):
         self.namespaces = []
         self.procs = []
         self.tmp = tempfile.mkdtemp(prefix="kadnode-lan-")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("KADNODE_")}
+        # Nothing of the runner's kadnode settings, nor systemd's RUNTIME_DIRECTORY (every node
+        # would take the one control socket there).
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("KADNODE_") and k != "RUNTIME_DIRECTORY"}
         self.env["HOME"] = self.tmp
         base.KADNODE = KADNODE
 
