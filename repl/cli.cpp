@@ -295,24 +295,8 @@ private:
         });
     }
 
-    void print(const std::string& text) {
-        if (text.empty()) return;
-        if (console_) {
-            console_->print(text);
-        } else {
-            std::fputs(text.c_str(), stdout);
-            std::fputc('\n', stdout);
-            std::fflush(stdout);
-        }
-    }
-
-    void problem(const std::string& text) {
-        if (console_) {
-            console_->print_error("kadnode-cli: " + text);
-        } else {
-            std::fprintf(stderr, "kadnode-cli: %s\n", text.c_str());
-        }
-    }
+    void print(const std::string& text) { print_line(console_.get(), text); }
+    void problem(const std::string& text) { print_problem(console_.get(), "kadnode-cli: " + text); }
 
     void stop(int code) {
         if (stopped_) return;

@@ -145,6 +145,25 @@ void Console::print(const std::string& text) {
     emit(stdout, text);
 }
 
+void print_line(Console* console, const std::string& text) {
+    if (text.empty()) return;
+    if (console) {
+        console->print(text);
+    } else {
+        std::fputs(text.c_str(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+    }
+}
+
+void print_problem(Console* console, const std::string& text) {
+    if (console) {
+        console->print_error(text);
+    } else {
+        std::fprintf(stderr, "%s\n", text.c_str());
+    }
+}
+
 void Console::print_error(const std::string& text) {
     emit(stderr, text);
 }

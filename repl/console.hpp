@@ -49,4 +49,9 @@ private:
     bool stopped_ = false;
 };
 
+// Output of kadnode and kadnode-cli, with or without a console: above the prompt when there is
+// one, else a line on stdout (print_line; nothing for empty text) or on stderr (print_problem).
+void print_line(Console* console, const std::string& text);
+void print_problem(Console* console, const std::string& text);
+
 }  // namespace kadnode

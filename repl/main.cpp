@@ -252,16 +252,7 @@ public:
     }
 
 private:
-    void print(const std::string& text) {
-        if (text.empty()) return;
-        if (console_) {
-            console_->print(text);
-        } else {
-            std::fputs(text.c_str(), stdout);
-            std::fputc('\n', stdout);
-            std::fflush(stdout);
-        }
-    }
+    void print(const std::string& text) { kadnode::print_line(console_.get(), text); }
 
     void event(const std::string& name, json fields, const std::string& human) {
         if (opts_.json) {
@@ -648,13 +639,7 @@ private:
         signals_.cancel();
     }
 
-    void print_problem(const std::string& line) {
-        if (console_) {
-            console_->print_error(line);
-        } else {
-            std::cerr << line << "\n";
-        }
-    }
+    void print_problem(const std::string& line) { kadnode::print_problem(console_.get(), line); }
 
     asio::io_context& io_;
     kadnode::Options opts_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
+#include <memory>
 
 #include "helpers.hpp"
 #include "kad/sim/network.hpp"
@@ -113,18 +114,26 @@ bool found(const PutGet& it) {
            it.got->item->seq == it.put->seq;
 }
 
+// Node `who` bootstraps through node `via`: the result, or nothing if it took over 10 s.
+std::optional<BootstrapResult> bootstrap(sim::Network& net, std::size_t who, std::size_t via) {
+    // Shared with the callback, which may come after this returns.
+    auto joined = std::make_shared<std::optional<BootstrapResult>>();
+    net.with(who, [&](Node& n, TimePoint now) {
+        n.bootstrap(now, {{net.endpoint(via), net.node(via).id()}},
+                    [joined](const BootstrapResult& r) { *joined = r; });
+    });
+    net.run_until([&] { return joined->has_value(); }, 10s);
+    return *joined;
+}
+
 }  // namespace
 
 TEST_CASE("two nodes: bootstrap, put on one, get on the other", "[sim]") {
     sim::Network net(7, lan());
     const auto a = net.add_node();
     const auto b = net.add_node();
-    std::optional<BootstrapResult> joined;
-    net.with(b, [&](Node& n, TimePoint now) {
-        n.bootstrap(now, {{net.endpoint(a), net.node(a).id()}},
-                    [&](const BootstrapResult& r) { joined = r; });
-    });
-    REQUIRE(net.run_until([&] { return joined.has_value(); }, 10s));
+    const auto joined = bootstrap(net, b, a);
+    REQUIRE(joined);
     CHECK(joined->ok);
     CHECK(joined->contacts == 1);
     CHECK(net.node(b).joined());
@@ -379,12 +388,8 @@ TEST_CASE("a suspended node's clock stands still; a leap makes what was due late
     sim::Network net(11, lan());
     const auto a = net.add_node();
     const auto b = net.add_node();
-    std::optional<BootstrapResult> joined;
-    net.with(b, [&](Node& n, TimePoint now) {
-        n.bootstrap(now, {{net.endpoint(a), net.node(a).id()}},
-                    [&](const BootstrapResult& r) { joined = r; });
-    });
-    REQUIRE(net.run_until([&] { return joined.has_value(); }, 10s));
+    const auto joined = bootstrap(net, b, a);
+    REQUIRE(joined);
     // a puts a value with a 10-minute life: b holds a copy (not its own, so it never renews it).
     std::optional<PutResult> put;
     net.with(a, [&](Node& n, TimePoint now) {

@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -80,6 +81,14 @@ RunResult run_seed(std::uint64_t seed) {
         }
         return v;
     };
+    // 1 to 3 live nodes for `hit`, each drawn once the one before it was hit.
+    auto for_victims = [&](const std::function<void(std::size_t)>& hit) {
+        const auto n = 1 + rng.uniform(3);
+        for (std::size_t c = 0; c < n; ++c) {
+            const auto alive = live();
+            hit(alive[rng.uniform(alive.size())]);
+        }
+    };
     int next_key = 0;
     Duration suspended_for{};
     for (int phase = 0; phase < kPhases; ++phase) {
@@ -129,42 +138,33 @@ RunResult run_seed(std::uint64_t seed) {
             case 6: {
                 // Hosts suspended: their clocks stop until they wake at the next phase, after
                 // up to 15 minutes more in which the others go on.
-                const auto n = 1 + rng.uniform(3);
-                for (std::size_t c = 0; c < n; ++c) {
-                    const auto alive = live();
-                    const std::size_t victim = alive[rng.uniform(alive.size())];
+                for_victims([&](std::size_t victim) {
                     net.suspend(victim);
                     ++out.faults.suspends;
                     log << "phase " << phase << ": node " << victim << " suspended\n";
-                }
+                });
                 suspended_for = Duration(std::chrono::seconds(rng.uniform(15 * 60 + 1)));
                 break;
             }
             case 7: {
                 // Clocks leaping ahead by 10 s to 3 hours: every timer due in between (token
                 // rotation, bucket refreshes, republishing, expiry) is due at once.
-                const auto n = 1 + rng.uniform(3);
-                for (std::size_t c = 0; c < n; ++c) {
-                    const auto alive = live();
-                    const std::size_t victim = alive[rng.uniform(alive.size())];
+                for_victims([&](std::size_t victim) {
                     const auto by = std::chrono::seconds(10 + rng.uniform(3 * 3600 - 9));
                     net.leap(victim, by);
                     ++out.faults.leaps;
                     log << "phase " << phase << ": node " << victim << "'s clock leaps "
                         << by.count() << " s\n";
-                }
+                });
                 break;
             }
             default: {
-                const auto n = 1 + rng.uniform(3);
-                for (std::size_t c = 0; c < n; ++c) {
-                    const auto alive = live();
-                    const std::size_t victim = alive[rng.uniform(alive.size())];
+                for_victims([&](std::size_t victim) {
                     net.crash(victim);
                     crashed_now.push_back(victim);
                     ++out.faults.crashes;
                     log << "phase " << phase << ": crash of node " << victim << "\n";
-                }
+                });
                 break;
             }
         }

@@ -103,8 +103,8 @@ void Traversal::pump() {
             const bool sent = ctx_.rpc.unreachable(c.endpoint) == std::nullopt &&
                               ctx_.rpc.query(c.endpoint, c.id, q, owner_->handler(slot_, c.id));
             if (trace_) {
-                TraceEvent e = event(sent ? TraceEvent::Kind::Query : TraceEvent::Kind::Unsendable,
-                                     c.id, c.endpoint);
+                TraceEvent e =
+                    event(sent ? TraceEvent::Kind::Query : TraceEvent::Kind::Unsendable, c.id);
                 e.method = q.method();
                 if (!sent) e.error = "not sent";
                 trace_(e);
@@ -141,11 +141,10 @@ void Traversal::conclude() {
     }
 }
 
-TraceEvent Traversal::event(TraceEvent::Kind kind, const NodeId& peer, const Endpoint& at) const {
+TraceEvent Traversal::event(TraceEvent::Kind kind, const NodeId& peer) const {
     TraceEvent e;
     e.kind = kind;
     e.id = peer;
-    e.endpoint = at;
     e.distance = NodeId::kBits - common_prefix_length(peer, lookup_.target());
     if (const LookupCandidate* c = lookup_.candidate(peer)) {
         e.depth = c->depth;
@@ -206,8 +205,8 @@ void Traversal::on_rpc(const NodeId& peer, const RpcEvent& e) {
             const std::size_t before = lookup_.candidates();
             const std::string why = on_answer(peer, resp);
             if (trace_) {
-                traced = event(why.empty() ? TraceEvent::Kind::Reply : TraceEvent::Kind::Error,
-                               peer, {});
+                traced =
+                    event(why.empty() ? TraceEvent::Kind::Reply : TraceEvent::Kind::Error, peer);
                 traced->rtt = e.rtt;
                 traced->error = why;
                 traced->nodes = resp.nodes.size();
@@ -220,21 +219,20 @@ void Traversal::on_rpc(const NodeId& peer, const RpcEvent& e) {
         case RpcEventKind::ErrorReply:
             lookup_.on_failed(peer, true);
             if (trace_) {
-                traced = event(TraceEvent::Kind::Error, peer, {});
+                traced = event(TraceEvent::Kind::Error, peer);
                 traced->rtt = e.rtt;
                 traced->error = failure_text(e);
             }
             break;
         case RpcEventKind::SoftTimeout:
             lookup_.on_soft_timeout(peer);
-            if (trace_) traced = event(TraceEvent::Kind::SoftTimeout, peer, {});
+            if (trace_) traced = event(TraceEvent::Kind::SoftTimeout, peer);
             break;
         case RpcEventKind::Failed:
             lookup_.on_failed(peer, e.failure != Failure::Timeout);
             if (trace_) {
                 const bool timeout = e.failure == Failure::Timeout;
-                traced =
-                    event(timeout ? TraceEvent::Kind::Timeout : TraceEvent::Kind::Error, peer, {});
+                traced = event(timeout ? TraceEvent::Kind::Timeout : TraceEvent::Kind::Error, peer);
                 traced->error = failure_text(e);
             }
             break;

@@ -62,8 +62,8 @@ private:
     krpc::Query query(const NodeId& peer) const;
     // Why the answer is not believed (the peer then counts as failed); empty if it is.
     std::string on_answer(const NodeId& peer, const krpc::Response& resp);
-    // A trace event about `peer`, with what the lookup knows of it filled in.
-    TraceEvent event(TraceEvent::Kind kind, const NodeId& peer, const Endpoint& at) const;
+    // A trace event about `peer`, with what the lookup knows of it (endpoint, depth) filled in.
+    TraceEvent event(TraceEvent::Kind kind, const NodeId& peer) const;
     void conclude();
     // Why an item in a find_value answer cannot be believed; empty if it can.
     std::string item_problem(const krpc::Item& item) const;

@@ -57,21 +57,24 @@ class BenchTests(unittest.TestCase):
                     if l.endswith(" met") or l.endswith(" MISSED")]
         self.assertEqual(len(verdicts), 8, out.stdout)
 
-    def test_kadload_fills_the_table_and_counts_only_answers(self):
+    def kadload(self, kadload_args, node_args=()):
+        """kadload against a kadnode on 127.0.0.1 (no rate limit): its JSON result."""
         node = subprocess.Popen([os.path.join(BIN, "kadnode"), "--bind", "127.0.0.1:0", "--json",
-                                 "--no-repl", "--no-discovery", "--rate-limit", "0"],
+                                 "--no-repl", "--no-discovery", "--rate-limit", "0", *node_args],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
         try:
             ready = json.loads(node.stdout.readline())
             out = subprocess.run([os.path.join(BIN, "kadload"), "--target", ready["addr"],
-                                  "--fill", "100", "--seconds", "0.5"],
-                                 capture_output=True, text=True, timeout=30)
+                                  *kadload_args], capture_output=True, text=True, timeout=30)
             self.assertEqual(out.returncode, 0, out.stderr)
-            r = json.loads(out.stdout)
+            return json.loads(out.stdout)
         finally:
             node.kill()
             node.wait()
+
+    def test_kadload_fills_the_table_and_counts_only_answers(self):
+        r = self.kadload(["--fill", "100", "--seconds", "0.5"])
         # Every offered contact was checked by the node (it pings a newcomer before taking it).
         self.assertEqual(r["fill_verified"], 100, r)
         self.assertGreater(r["replies"], 1000, r)
@@ -80,22 +83,10 @@ class BenchTests(unittest.TestCase):
 
     def test_kadload_stores_are_accepted_and_journaled(self):
         with tempfile.TemporaryDirectory() as tmp:
-            node = subprocess.Popen([os.path.join(BIN, "kadnode"), "--bind", "127.0.0.1:0",
-                                     "--json", "--no-repl", "--no-discovery", "--rate-limit", "0",
-                                     "--state-dir", os.path.join(tmp, "state"), "--fsync", "never"],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, text=True)
-            try:
-                ready = json.loads(node.stdout.readline())
-                out = subprocess.run([os.path.join(BIN, "kadload"), "--target", ready["addr"],
-                                      "--kind", "store", "--seconds", "0.5"],
-                                     capture_output=True, text=True, timeout=30)
-                self.assertEqual(out.returncode, 0, out.stderr)
-                r = json.loads(out.stdout)
-                journal = os.path.getsize(os.path.join(tmp, "state", "journal"))
-            finally:
-                node.kill()
-                node.wait()
+            state = os.path.join(tmp, "state")
+            r = self.kadload(["--kind", "store", "--seconds", "0.5"],
+                             ["--state-dir", state, "--fsync", "never"])
+            journal = os.path.getsize(os.path.join(state, "journal"))
         self.assertGreater(r["replies"], 100, r)
         self.assertEqual(r["errors"], 0, r)
         self.assertLessEqual(r["replies"], r["sent"], r)

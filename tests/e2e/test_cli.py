@@ -22,6 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_kadnode as base  # noqa: E402  (Proc, Harness)
+from capture import bdecode  # noqa: E402
 
 KADNODE = None
 CLI = None
@@ -76,25 +77,6 @@ class Raw:
         self.s.close()
 
 
-def bdecode(data):
-    """Bencode, read: the value (bytes, int, list, dict with bytes keys)."""
-    def value(i):
-        c = data[i:i + 1]
-        if c == b"i":
-            end = data.index(b"e", i)
-            return int(data[i + 1:end]), end + 1
-        if c in (b"l", b"d"):
-            items, i = [], i + 1
-            while data[i:i + 1] != b"e":
-                v, i = value(i)
-                items.append(v)
-            return (items if c == b"l" else dict(zip(items[::2], items[1::2]))), i + 1
-        colon = data.index(b":", i)
-        n = int(data[i:colon])
-        return data[colon + 1:colon + 1 + n], colon + 1 + n
-    return value(0)[0]
-
-
 class SlowNode:
     """A DHT node on 127.0.0.1 that answers every query, `delay` seconds late, with its id and
     no nodes."""
@@ -112,9 +94,9 @@ class SlowNode:
         while not self.closed:
             try:
                 data, peer = self.s.recvfrom(65536)
-                m = bdecode(data)
-            except (OSError, ValueError, IndexError):
+            except OSError:
                 continue
+            m = bdecode(data)  # None if it is not bencode
             if not isinstance(m, dict) or m.get(b"y") != b"q":
                 continue
             reply = base.bencode({"t": m.get(b"t", b""), "y": "r",
@@ -380,38 +362,10 @@ class RoutingTableTests(CliHarness):
         self.assertEqual(lines[0]["contacts"], 2)
 
 
-class TerminalTests(CliHarness):
+class TerminalTests(base.Tmux, CliHarness):
     """kadnode-cli in a pseudo-terminal (tmux), typed at as a person would."""
 
-    def setUp(self):
-        super().setUp()
-        if not shutil.which("tmux"):
-            self.skipTest("tmux is not installed")
-        self.sock = f"kadnode-cli-e2e-{os.getpid()}"
-
-    def tearDown(self):
-        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
-        super().tearDown()
-
-    def tmux(self, *args):
-        return subprocess.run(["tmux", "-L", self.sock] + list(args), capture_output=True,
-                              text=True, env=self.env, timeout=10)
-
-    def screen(self):
-        return self.tmux("capture-pane", "-p", "-t", "cli", "-S", "-200").stdout
-
-    def wait_screen(self, text, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s = self.screen()
-            if text in s:
-                return s
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not on screen:\n{self.screen()}")
-
-    def type(self, line):
-        self.tmux("send-keys", "-t", "cli", "-l", line)
-        self.tmux("send-keys", "-t", "cli", "Enter")
+    SESSION = "cli"
 
     def test_the_console_history_completion_and_events(self):
         a, ra = self.start_controlled()

@@ -1197,14 +1197,17 @@ class FloodTests(Harness):
         self.assertEqual(node.cmd("p " + target)["ok"], True)
 
 
-class TerminalTests(Harness):
-    """kadnode in a pseudo-terminal (tmux), typed at as a person would."""
+class Tmux:
+    """A tmux server of the test's own, and the session SESSION in it, typed at as a person
+    would (mixed into a Harness: TerminalTests here, test_cli.py's TerminalTests)."""
+
+    SESSION = "kad"
 
     def setUp(self):
         super().setUp()
         if not shutil.which("tmux"):
             self.skipTest("tmux is not installed")
-        self.sock = f"kadnode-e2e-{os.getpid()}"
+        self.sock = f"kadnode-e2e-{self.SESSION}-{os.getpid()}"
 
     def tearDown(self):
         subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
@@ -1215,7 +1218,7 @@ class TerminalTests(Harness):
                               text=True, env=self.env, timeout=10)
 
     def screen(self):
-        return self.tmux("capture-pane", "-p", "-t", "kad", "-S", "-200").stdout
+        return self.tmux("capture-pane", "-p", "-t", self.SESSION, "-S", "-200").stdout
 
     def wait_screen(self, text, timeout=10):
         deadline = time.monotonic() + timeout
@@ -1227,8 +1230,12 @@ class TerminalTests(Harness):
         raise AssertionError(f"{text!r} not on screen:\n{self.screen()}")
 
     def type(self, line):
-        self.tmux("send-keys", "-t", "kad", "-l", line)
-        self.tmux("send-keys", "-t", "kad", "Enter")
+        self.tmux("send-keys", "-t", self.SESSION, "-l", line)
+        self.tmux("send-keys", "-t", self.SESSION, "Enter")
+
+
+class TerminalTests(Tmux, Harness):
+    """kadnode in a pseudo-terminal (tmux), typed at as a person would."""
 
     def test_put_get_help_typed_at_the_prompt(self):
         prober, ready = self.start_json_node()
