@@ -94,8 +94,10 @@ TEST_CASE("a lookup ends when the k nearest have answered, with them as the resu
     CHECK(l.hops() >= 2);
 }
 
-TEST_CASE("a soft timeout frees the slot; the slow candidate is asked again at the end",
-          "[lookup]") {
+TEST_CASE(
+    "a soft timeout frees the slot; the slow candidate is asked again at once, all its "
+    "remaining attempts together",
+    "[lookup]") {
     Peers peers(10);
     const NodeId target = id_from(7);
     LookupParams lp = params(target, 20, 1);
@@ -104,30 +106,121 @@ TEST_CASE("a soft timeout frees the slot; the slow candidate is asked again at t
     for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
     auto first = l.next_queries();
     REQUIRE(first.size() == 1);
-    l.on_soft_timeout(first[0].id);
+    const NodeId slow = first[0].id;
+    l.on_soft_timeout(slow);
     auto second = l.next_queries();
-    REQUIRE(second.size() == 1);
-    CHECK(second[0].id != first[0].id);  // the slot went to another candidate
+    // The slot went to another candidate, and the slow one is asked twice more at once.
+    REQUIRE(second.size() == 3);
+    CHECK(second[0].id != slow);
+    CHECK(std::count_if(second.begin(), second.end(),
+                        [&](const auto& c) { return c.id == slow; }) == 2);
+    REQUIRE(l.candidate(slow));
+    CHECK(l.candidate(slow)->state == State::Retrying);
 
-    // Answer everyone else; then the slow one is retried.
-    std::vector<NodeId> retried;
-    for (int guard = 0; guard < 100 && !l.done(); ++guard) {
-        auto batch = second.empty() ? l.next_queries() : std::exchange(second, {});
-        for (const auto& c : batch) {
-            if (c.id == first[0].id) {
-                retried.push_back(c.id);
-                l.on_soft_timeout(c.id);
-            } else {
-                l.on_reply(c.id, {}, std::nullopt, std::nullopt);
-            }
-        }
+    // Everyone else answers: the lookup still waits for the retries.
+    std::vector<LookupCandidate> batch = {second[0]};
+    for (int guard = 0; guard < 100 && !batch.empty(); ++guard) {
+        for (const auto& c : batch) l.on_reply(c.id, {}, std::nullopt, std::nullopt);
+        batch = l.next_queries();
+        for (const auto& c : batch) CHECK(c.id != slow);  // no attempt left to send
     }
+    CHECK_FALSE(l.done());
+    l.on_soft_timeout(slow);  // the retries' soft timeout passes too
+    CHECK(l.next_queries().empty());
     CHECK(l.done());
-    // Asked three times in all: the first attempt and two retries.
-    CHECK(retried.size() == 2);
+    CHECK(l.candidate(slow)->attempts == 3);
     const auto results = l.results();
     CHECK(results.size() == 9);
-    for (const auto* r : results) CHECK(r->id != first[0].id);
+    for (const auto* r : results) CHECK(r->id != slow);
+}
+
+TEST_CASE("a retried candidate that answers is among the results", "[lookup]") {
+    Peers peers(5);
+    const NodeId target = id_from(11);
+    Lookup l(params(target, 20, 5));
+    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    auto batch = l.next_queries();
+    REQUIRE(batch.size() == 5);
+    l.on_soft_timeout(batch[0].id);
+    for (std::size_t i = 1; i < batch.size(); ++i) {
+        l.on_reply(batch[i].id, {}, std::nullopt, std::nullopt);
+    }
+    const auto retries = l.next_queries();
+    CHECK(retries.size() == 3);  // max_attempts 4: three more at once
+    CHECK_FALSE(l.done());
+    l.on_reply(batch[0].id, {}, std::nullopt, std::nullopt);  // one of them is answered
+    CHECK(l.done());
+    CHECK(l.results().size() == 5);
+    CHECK(l.results().front()->id == batch[0].id);
+}
+
+TEST_CASE(
+    "the frontier is asked alpha at a time; once the nearest known node has answered, the "
+    "rest of the k nearest are asked at once",
+    "[lookup]") {
+    Peers peers(50);
+    const NodeId target = id_from(12);
+    Lookup l(params(target, 20, 3));
+    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    const auto nearest = peers.nearest(target, 20);
+    auto first = l.next_queries();
+    REQUIRE(first.size() == 3);
+    // The second nearest answers, naming nothing new: the nearest is still ahead of it, so only
+    // one more query (the frontier is the nearest alone, already asked) — none.
+    l.on_reply(nearest[1].id, {}, std::nullopt, std::nullopt);
+    CHECK(l.next_queries().empty());
+    // The nearest answers, naming nothing nearer: converged. The 17 of the k nearest not yet
+    // asked go out together.
+    l.on_reply(nearest[0].id, {}, std::nullopt, std::nullopt);
+    auto wide = l.next_queries();
+    REQUIRE(wide.size() == 17);
+    for (std::size_t i = 0; i < wide.size(); ++i) CHECK(wide[i].id == nearest[i + 3].id);
+    // One of them names a node nearer than all: it is asked at once, beside the 18 waiting.
+    const krpc::NodeInfo closer{target, Endpoint::v4({10, 2, 0, 1}, 7000)};
+    l.on_reply(wide[0].id, {closer}, std::nullopt, std::nullopt);
+    auto next = l.next_queries();
+    REQUIRE(next.size() == 1);
+    CHECK(next[0].id == target);
+}
+
+TEST_CASE("a lookup's bound is the round trips on the path to its farthest result", "[lookup]") {
+    using std::chrono::milliseconds;
+    Peers peers(3);  // a names b, b names c
+    const NodeId target = id_from(13);
+    const auto& a = peers.all[0];
+    const auto& b = peers.all[1];
+    const auto& c = peers.all[2];
+    Lookup l(params(target, 20, 3));
+    l.add_seed(a.id, a.endpoint);
+    REQUIRE(l.next_queries().size() == 1);
+    l.on_reply(a.id, {b}, std::nullopt, std::nullopt, milliseconds(10));
+    REQUIRE(l.next_queries().size() == 1);
+    l.on_reply(b.id, {c, a}, std::nullopt, std::nullopt, milliseconds(20));
+    REQUIRE(l.next_queries().size() == 1);
+    l.on_reply(c.id, {a, b}, std::nullopt, std::nullopt, milliseconds(30));
+    CHECK(l.done());
+    CHECK(l.candidate(a.id)->path == milliseconds(10));
+    CHECK(l.candidate(b.id)->path == milliseconds(30));
+    CHECK(l.candidate(c.id)->path == milliseconds(60));
+    CHECK(l.bound() == milliseconds(60));
+}
+
+TEST_CASE("a value lookup's bound is the path to the value", "[lookup]") {
+    using std::chrono::milliseconds;
+    Peers peers(2);
+    const NodeId target = NodeId::from_key("k");
+    LookupParams p = params(target);
+    p.stop_at_value = true;
+    Lookup l(p);
+    l.add_seed(peers.all[0].id, peers.all[0].endpoint);
+    REQUIRE(l.next_queries().size() == 1);
+    l.on_reply(peers.all[0].id, {peers.all[1]}, std::nullopt, std::nullopt, milliseconds(15));
+    REQUIRE(l.next_queries().size() == 1);
+    l.on_reply(peers.all[1].id, {}, std::nullopt, krpc::Item{"k", "v", 0}, milliseconds(25));
+    CHECK(l.done());
+    CHECK(l.bound() == milliseconds(40));
+    REQUIRE(l.value());
+    CHECK(l.value()->path == milliseconds(40));
 }
 
 TEST_CASE("a late reply after a soft timeout still counts", "[lookup]") {

@@ -10,10 +10,14 @@
 // Where we differ from the paper:
 // - A query past its soft timeout frees its slot: a slow or dead contact does not stall the
 //   lookup, and it no longer counts among the k nearest unless it answers later.
-// - When everything else has answered, the slow candidates nearer than the k-th answer are asked
-//   again, all at once (up to max_attempts queries each): on a lossy path one lost datagram
-//   would otherwise cost a true nearest node, and asking at the end, in parallel, costs a dead
-//   node one soft timeout per attempt for the whole lookup rather than one per slot.
+// - The search runs alpha queries at a time only on its frontier, the candidates nearer than
+//   the nearest answer; once the frontier is empty (the nearest known node has answered), the
+//   rest of the k nearest are asked all at once, as the paper's last round.
+// - A slow candidate that would be among the k results if alive is asked again at once, with all
+//   its remaining attempts (up to max_attempts queries in all) together: on a lossy path one lost
+//   datagram would otherwise cost a true nearest node, and sending them together, beside the
+//   rest of the search, costs a dead node two soft timeouts in all rather than one per
+//   attempt. The lookup waits for them (Retrying) but they hold no place in the frontier.
 // - Until some candidate has answered, the lookup does not end while a query past its soft
 //   timeout may still be answered (up to its hard timeout): when the delay jumps, every answer
 //   comes after the soft timeouts estimated before, and ending then would end empty.
@@ -29,6 +33,7 @@
 #include "kad/endpoint.hpp"
 #include "kad/krpc.hpp"
 #include "kad/node_id.hpp"
+#include "kad/time.hpp"
 
 namespace kad {
 
@@ -51,7 +56,8 @@ struct LookupCandidate {
     enum class State : std::uint8_t {
         Fresh,     // not asked yet (or to be asked again)
         Waiting,   // asked; within its soft timeout
-        Slow,      // asked; past its soft timeout, no further attempt
+        Slow,      // asked; past its soft timeout (asked again when it matters, see below)
+        Retrying,  // silent, asked again: the lookup waits one soft timeout for it
         Answered,  // replied
         Failed,    // did not reply, or replied with an error
         Routed,    // replied without the token the lookup needs: its nodes count, it does not
@@ -64,6 +70,11 @@ struct LookupCandidate {
     int outstanding = 0;
     std::optional<std::string> token;
     std::optional<std::int64_t> item_seq;  // the seq of the item it returned, if any
+    // The round trips on its path: the shortest chain of answers that led to it (the sum of
+    // their RTTs), and, once it answered, that plus its own. No lookup could have its answer
+    // sooner, whatever its parallelism and timeouts: the lookup's bound.
+    Duration named_after{};
+    Duration path{};
 };
 
 struct FoundValue {
@@ -71,6 +82,7 @@ struct FoundValue {
     NodeId from_id;
     Endpoint from;
     int hops = 0;
+    Duration path{};  // the round trips on the path to it (LookupCandidate::path)
 };
 
 class Lookup {
@@ -82,16 +94,18 @@ public:
     const LookupParams& params() const noexcept { return p_; }
     const NodeId& target() const noexcept { return p_.target; }
 
-    void add_seed(const NodeId& id, const Endpoint& ep) { add(id, ep, 0); }
+    void add_seed(const NodeId& id, const Endpoint& ep) { add(id, ep, 0, Duration::zero()); }
     // A value the asker already holds (its own store), counted like an answer at hop 0.
     void add_local_value(const krpc::Item& item, const NodeId& self);
 
     // Candidates to query now. Each is marked Waiting; the caller must report its fate.
     std::vector<LookupCandidate> next_queries();
 
-    // Returns false if the reply was not expected (unknown or already answered).
+    // Returns false if the reply was not expected (unknown or already answered). `rtt`: the
+    // answered query's round trip (for bound()).
     bool on_reply(const NodeId& id, const std::vector<krpc::NodeInfo>& nodes,
-                  const std::optional<std::string>& token, const std::optional<krpc::Item>& item);
+                  const std::optional<std::string>& token, const std::optional<krpc::Item>& item,
+                  Duration rtt = Duration::zero());
     void on_soft_timeout(const NodeId& id);
     // `final`: it answered with an error, or a bad reply — do not ask again.
     void on_failed(const NodeId& id, bool final);
@@ -108,6 +122,10 @@ public:
     // Rounds on the path to the result: for a value, the depth of the node that returned it
     // plus one; otherwise the deepest of the k results plus one.
     int hops() const;
+    // The least time any lookup could have taken to the same result, given the round trips it
+    // met: the longest path (LookupCandidate::path) among the results, or the path to the value
+    // for a lookup that stopped at one. Its latency over this is how far from ideal it ran.
+    Duration bound() const;
     std::size_t queries() const noexcept { return queries_; }
     std::size_t candidates() const noexcept { return cands_.size(); }
     // The candidate with this ID, if the lookup has it.
@@ -119,12 +137,14 @@ public:
 
 private:
     LookupCandidate* find(const NodeId& id);
-    void add(const NodeId& id, const Endpoint& ep, int depth);
+    void add(const NodeId& id, const Endpoint& ep, int depth, Duration named_after);
     bool window_answered() const;
     // Failed, slow or only routing: not one of the k nearest the lookup waits for.
     static bool out_of_window(const LookupCandidate& c);
     bool retry_due(const LookupCandidate& c) const;
-    std::size_t result_horizon() const;
+    std::size_t eligible_end() const;
+    // The index of the nearest candidate that answered; cands_.size() if none has.
+    std::size_t nearest_answer() const;
     std::size_t waiting() const;
 
     LookupParams p_;

@@ -167,6 +167,9 @@ struct LookupResult : Outcome {
     int hops = 0;
     std::size_t queries = 0;
     Duration elapsed{};
+    // The least time a lookup could have taken to these nodes, given the round trips it met
+    // (Lookup::bound): elapsed / bound is how far from ideal it ran.
+    Duration bound{};
 };
 
 struct GetResult : Outcome {
@@ -176,6 +179,7 @@ struct GetResult : Outcome {
     int hops = 0;
     std::size_t queries = 0;
     Duration elapsed{};
+    Duration bound{};  // the round trips on the path to the value (LookupResult::bound)
 };
 
 struct PutResult : Outcome {
@@ -189,6 +193,7 @@ struct PutResult : Outcome {
     int hops = 0;
     std::size_t queries = 0;
     Duration elapsed{};
+    Duration bound{};  // its lookup's (LookupResult::bound); the stores come after
 };
 
 struct BootstrapResult : Outcome {

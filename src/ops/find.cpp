@@ -36,6 +36,7 @@ void LookupOp::check() {
     result_.elapsed = ctx_.now - traversal_.started();
     for (const auto* c : l.results()) result_.nodes.push_back({c->id, c->endpoint});
     result_.hops = l.hops();
+    result_.bound = l.bound();
     result_.ok = !result_.nodes.empty();
     if (!result_.ok) {
         if (l.queries() == 0) {
@@ -98,6 +99,7 @@ void GetOp::check() {
     const Lookup& l = traversal_->lookup();
     result_.queries = l.queries();
     result_.elapsed = ctx_.now - started_;
+    result_.bound = l.bound();
     const auto& found = l.value();
     if (!found) {
         result_.hops = l.hops();

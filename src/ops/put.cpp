@@ -91,6 +91,7 @@ void PutOp::on_lookup_done() {
     const Lookup& l = traversal_->lookup();
     result_.queries = l.queries();
     result_.hops = l.hops();
+    result_.bound = l.bound();
     const auto seq = choose_seq();
     if (!seq) {
         result_.elapsed = ctx_.now - started_;
@@ -116,6 +117,7 @@ void PutOp::take_counts() {
     if (traversal_) {
         r.queries = traversal_->lookup().queries();
         r.hops = traversal_->lookup().hops();
+        r.bound = traversal_->lookup().bound();
     }
     r.stored = stores_.stored;
     r.refused = stores_.refused;

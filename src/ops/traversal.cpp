@@ -167,7 +167,7 @@ std::string Traversal::data_problem(const krpc::Response& resp) const {
     return item ? bep44::problem(*item, lookup_.target()) : std::string();
 }
 
-std::string Traversal::on_answer(const NodeId& peer, const krpc::Response& resp) {
+std::string Traversal::on_answer(const NodeId& peer, const krpc::Response& resp, Duration rtt) {
     static const std::optional<krpc::Item> kNoItem;
     if (method_ == krpc::Method::Get) {
         if (auto why = data_problem(resp); !why.empty()) {
@@ -180,7 +180,9 @@ std::string Traversal::on_answer(const NodeId& peer, const krpc::Response& resp)
         }
     }
     if (method_ != krpc::Method::FindValue || !resp.item) {
-        if (lookup_.on_reply(peer, resp.nodes, resp.token, kNoItem) && answered_) answered_(resp);
+        if (lookup_.on_reply(peer, resp.nodes, resp.token, kNoItem, rtt) && answered_) {
+            answered_(resp);
+        }
         return {};
     }
     if (auto why = item_problem(*resp.item); !why.empty()) {
@@ -191,7 +193,8 @@ std::string Traversal::on_answer(const NodeId& peer, const krpc::Response& resp)
         lookup_.on_failed(peer, true);
         return why;
     }
-    if (lookup_.on_reply(peer, resp.nodes, resp.token, resp.item) && answered_) answered_(resp);
+    if (lookup_.on_reply(peer, resp.nodes, resp.token, resp.item, rtt) && answered_)
+        answered_(resp);
     return {};
 }
 
@@ -203,7 +206,7 @@ void Traversal::on_rpc(const NodeId& peer, const RpcEvent& e) {
         case RpcEventKind::Reply: {
             const auto& resp = std::get<krpc::Response>(e.message->body);
             const std::size_t before = lookup_.candidates();
-            const std::string why = on_answer(peer, resp);
+            const std::string why = on_answer(peer, resp, e.rtt);
             if (trace_) {
                 traced =
                     event(why.empty() ? TraceEvent::Kind::Reply : TraceEvent::Kind::Error, peer);

@@ -61,7 +61,7 @@ private:
     void pump();
     krpc::Query query(const NodeId& peer) const;
     // Why the answer is not believed (the peer then counts as failed); empty if it is.
-    std::string on_answer(const NodeId& peer, const krpc::Response& resp);
+    std::string on_answer(const NodeId& peer, const krpc::Response& resp, Duration rtt);
     // A trace event about `peer`, with what the lookup knows of it (endpoint, depth) filled in.
     TraceEvent event(TraceEvent::Kind kind, const NodeId& peer) const;
     void conclude();

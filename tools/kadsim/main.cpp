@@ -31,6 +31,7 @@ struct Options {
     std::size_t k = 20;
     std::size_t alpha = 3;
     int attempts = 4;
+    std::string cdf;  // where to write each lookup's latency and bound
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -40,6 +41,21 @@ double percentile(std::vector<double> v, double p) {
     const auto lo = static_cast<std::size_t>(std::floor(rank));
     const auto hi = static_cast<std::size_t>(std::ceil(rank));
     return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
+}
+
+// One line per lookup, "latency_ms bound_ms", for tools/bench/plot_cdf.
+void write_cdf(const std::string& path, const std::vector<double>& latency,
+               const std::vector<double>& bound) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) {
+        std::perror(("kadsim: " + path).c_str());
+        return;
+    }
+    std::fprintf(f, "latency_ms bound_ms\n");
+    for (std::size_t i = 0; i < latency.size(); ++i) {
+        std::fprintf(f, "%.3f %.3f\n", latency[i], bound[i]);
+    }
+    std::fclose(f);
 }
 
 long peak_rss_kb() {
@@ -80,6 +96,7 @@ int run(const Options& o) {
         bool ok = false;
         std::int64_t seq = -1;
         std::size_t from = 0;
+        double latency_ms = 0;
     };
     std::vector<PutRec> puts(o.puts);
     std::size_t puts_done = 0;
@@ -91,6 +108,7 @@ int run(const Options& o) {
             n.put(now, puts[p].key, puts[p].value, {}, [&, p](const kad::PutResult& r) {
                 puts[p].ok = r.ok;
                 puts[p].seq = r.seq;
+                puts[p].latency_ms = kad::to_ms(r.elapsed);
                 ++puts_done;
             });
         });
@@ -156,7 +174,7 @@ int run(const Options& o) {
     for (std::size_t i = 0; i < net.size(); ++i) {
         if (net.alive(i)) live.emplace_back(net.node(i).id(), i);
     }
-    std::vector<double> hops, queries, latency, got_hops, got_queries, got_latency;
+    std::vector<double> hops, queries, latency, bound, ratio, got_hops, got_queries, got_latency;
     std::size_t successes = 0;
     double recall_sum = 0;
     for (const auto& l : lookups) {
@@ -181,7 +199,10 @@ int run(const Options& o) {
         hops.push_back(l.result.hops);
         queries.push_back(static_cast<double>(l.result.queries));
         latency.push_back(kad::to_ms(l.result.elapsed));
+        bound.push_back(kad::to_ms(l.result.bound));
+        if (l.result.bound > kad::Duration::zero()) ratio.push_back(latency.back() / bound.back());
     }
+    if (!o.cdf.empty()) write_cdf(o.cdf, latency, bound);
     std::size_t found = 0;
     for (const auto& g : gets) {
         if (g.found) ++found;
@@ -191,7 +212,11 @@ int run(const Options& o) {
         got_latency.push_back(kad::to_ms(g.result.elapsed));
     }
     std::size_t puts_ok = 0;
-    for (const auto& p : puts) puts_ok += p.ok ? 1 : 0;
+    std::vector<double> put_latency;
+    for (const auto& p : puts) {
+        puts_ok += p.ok ? 1 : 0;
+        put_latency.push_back(p.latency_ms);
+    }
 
     const double wall_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -204,6 +229,8 @@ int run(const Options& o) {
         "\"hops_p50\":%.1f,\"hops_p99\":%.1f,\"queries_p50\":%.1f,\"queries_p99\":%.1f,"
         "\"latency_ms_p50\":%.2f,\"latency_ms_p99\":%.2f,\"values_found_rate\":%.4f,"
         "\"get_hops_p50\":%.1f,\"get_queries_p50\":%.1f,\"get_latency_ms_p50\":%.2f,"
+        "\"bound_ms_p50\":%.2f,\"bound_ratio_p50\":%.3f,\"bound_ratio_p99\":%.3f,"
+        "\"put_latency_ms_p50\":%.2f,\"put_latency_ms_p99\":%.2f,"
         "\"bootstrap_virtual_s\":%.2f,\"virtual_s\":%.2f,\"datagrams\":%llu,"
         "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld}\n",
         o.nodes, joined_count, killed, lookups.size(), o.puts, puts_ok,
@@ -212,8 +239,9 @@ int run(const Options& o) {
         percentile(hops, 50), percentile(hops, 99), percentile(queries, 50),
         percentile(queries, 99), percentile(latency, 50), percentile(latency, 99),
         rate(found, o.puts), percentile(got_hops, 50), percentile(got_queries, 50),
-        percentile(got_latency, 50), bootstrap_virtual_s,
-        std::chrono::duration<double>(net.elapsed()).count(),
+        percentile(got_latency, 50), percentile(bound, 50), percentile(ratio, 50),
+        percentile(ratio, 99), percentile(put_latency, 50), percentile(put_latency, 99),
+        bootstrap_virtual_s, std::chrono::duration<double>(net.elapsed()).count(),
         static_cast<unsigned long long>(net.stats().sent), o.loss, o.latency_ms,
         static_cast<unsigned long long>(o.seed), wall_s, peak_rss_kb());
     return 0;
@@ -241,7 +269,9 @@ int main(int argc, char** argv) {
         "k", po::value(&o.k)->default_value(o.k), "bucket size and replication")(
         "alpha", po::value(&o.alpha)->default_value(o.alpha), "lookup parallelism")(
         "attempts", po::value(&o.attempts)->default_value(o.attempts),
-        "queries a lookup may send to one of the k nearest candidates");
+        "queries a lookup may send to one of the k nearest candidates")(
+        "cdf", po::value(&o.cdf),
+        "write each lookup's latency and bound (ms) to this file, for tools/bench/plot_cdf");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
