@@ -277,6 +277,26 @@ TEST_CASE("5% datagram loss: every lookup finds the nearest node and every get s
     for (const auto& it : items) CHECK(found(it));
 }
 
+TEST_CASE(
+    "20% datagram loss: a put's silent stores are sent again at their soft timeout, so no "
+    "put waits out a hard timeout",
+    "[sim]") {
+    sim::Network net(21, lan(0.2));
+    REQUIRE(sim::grow(net, 200).size() >= 195);
+    auto items = run_puts(net, 30, "lossy");
+    std::size_t stored = 0;
+    for (const auto& it : items) {
+        REQUIRE(it.put);
+        CHECK(it.put->ok);
+        // One store in three is lost on the way or back: without the retries nearly every put
+        // would wait the 2 s hard timeout for one of its twenty.
+        CHECK(it.put->elapsed < net.node(it.putter).config().rpc_timeout);
+        stored += it.put->stored;
+    }
+    // Four attempts each: a node misses a store only when all four are lost (about 2 %).
+    CHECK(stored >= 30 * 19);
+}
+
 TEST_CASE("30% of nodes killed after the puts, no repair: at least 99% of values found", "[sim]") {
     sim::Network net(3, lan());
     REQUIRE(sim::grow(net, 1000).size() == 1000);

@@ -27,36 +27,64 @@ void StoreOnNodes::start(Context& ctx, const Operation& owner, std::uint32_t fir
 void StoreOnNodes::start(Context& ctx, const Operation& owner, std::uint32_t first_slot,
                          const std::vector<const LookupCandidate*>& nodes,
                          const std::function<krpc::Query(std::string token)>& make) {
+    ctx_ = &ctx;
+    owner_ = &owner;
     first_ = first_slot;
     for (const LookupCandidate* c : nodes) {
-        if (!c->token) continue;
-        const auto slot = first_ + static_cast<std::uint32_t>(nodes_.size());
-        nodes_.push_back({c->id, c->endpoint});
-        ended_.push_back(false);
-        if (ctx.rpc.query(c->endpoint, c->id, make(*c->token), owner.handler(slot, c->id))) {
-            ++pending_;
-        } else {
-            ended_.back() = true;
+        if (c->token) writes_.push_back({{c->id, c->endpoint}, make(*c->token)});
+    }
+    for (std::size_t i = 0; i < writes_.size(); ++i) {
+        ++pending_;
+        if (!send(i)) {
             ++failed;
+            end(writes_[i]);
         }
     }
 }
 
-bool StoreOnNodes::on_rpc(std::uint32_t slot, const RpcEvent& e) {
-    if (slot < first_ || slot - first_ >= nodes_.size()) return false;
-    const std::size_t i = slot - first_;
-    if (e.kind == RpcEventKind::SoftTimeout || ended_[i]) return true;
-    ended_[i] = true;
-    --pending_;
-    if (e.kind == RpcEventKind::Reply) {
-        ++stored;
-    } else if (e.kind == RpcEventKind::ErrorReply) {
-        ++refused;
-        refusals.emplace_back(nodes_[i], failure_text(e));
-    } else {
-        ++failed;
+bool StoreOnNodes::send(std::size_t i) {
+    Write& w = writes_[i];
+    const auto slot = first_ + static_cast<std::uint32_t>(i);
+    if (!ctx_->rpc.query(w.node.endpoint, w.node.id, w.query, owner_->handler(slot, w.node.id))) {
+        return false;
     }
+    ++w.sent;
+    ++w.outstanding;
     return true;
 }
 
+void StoreOnNodes::end(Write& w) {
+    w.ended = true;
+    --pending_;
+}
+
+bool StoreOnNodes::on_rpc(std::uint32_t slot, const RpcEvent& e) {
+    if (slot < first_ || slot - first_ >= writes_.size()) return false;
+    const std::size_t i = slot - first_;
+    Write& w = writes_[i];
+    if (w.ended) return true;
+    switch (e.kind) {
+        case RpcEventKind::Reply:
+            ++stored;
+            break;
+        case RpcEventKind::ErrorReply:
+            ++refused;
+            refusals.emplace_back(w.node, failure_text(e));
+            break;
+        case RpcEventKind::SoftTimeout:
+            if (w.sent > 1) {
+                ++failed;  // silent through its last attempts' soft timeout too
+                break;
+            }
+            while (w.sent < ctx_->config.lookup_attempts && send(i)) {
+            }
+            return true;
+        case RpcEventKind::Failed:
+            if (--w.outstanding > 0) return true;  // another attempt may still be answered
+            ++failed;
+            break;
+    }
+    end(w);
+    return true;
+}
 }  // namespace kad::ops

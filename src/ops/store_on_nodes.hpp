@@ -2,6 +2,12 @@
 // A write to a set of nodes, each with the write token it gave, and what each node said: storing
 // an item (the second half of a put and of a republish) or announcing a peer (of an announce).
 // Its queries go out as consecutive slots of the operation that owns it.
+//
+// The nodes answered the lookup a moment ago, so a write's silence is most likely a lost
+// datagram: at its soft timeout it is sent again, all its remaining attempts together
+// (config.lookup_attempts in all, as a lookup asks a silent candidate), and a node that lets the
+// soft timeout of those pass too counts as not answering. The operation then ends in about two
+// soft timeouts rather than waiting the hard timeout (2 s) for one lost datagram.
 
 #include <cstdint>
 #include <functional>
@@ -47,9 +53,21 @@ public:
     std::vector<std::pair<krpc::NodeInfo, std::string>> refusals;  // who refused, and why
 
 private:
+    struct Write {
+        krpc::NodeInfo node;
+        krpc::Query query;
+        int sent = 0;         // attempts
+        int outstanding = 0;  // attempts not yet answered or failed
+        bool ended = false;
+    };
+    // Sends one more attempt of writes_[i]; false if it could not be sent.
+    bool send(std::size_t i);
+    void end(Write& w);
+
+    Context* ctx_ = nullptr;
+    const Operation* owner_ = nullptr;
     std::uint32_t first_ = 0;
-    std::vector<krpc::NodeInfo> nodes_;  // by slot - first_
-    std::vector<bool> ended_;
+    std::vector<Write> writes_;  // by slot - first_
     std::size_t pending_ = 0;
 };
 
