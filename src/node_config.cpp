@@ -42,6 +42,9 @@ std::string config_error(const NodeConfig& c) {
         return "soft_timeout_min must not exceed soft_timeout_max";
     }
     if (!positive(c.soft_timeout_initial)) return "soft_timeout_initial must be positive";
+    if (!(c.soft_timeout_quantile > 0 && c.soft_timeout_quantile <= 1)) {
+        return "soft_timeout_quantile must be in (0, 1]";
+    }
     if (c.lookup_attempts < 1) return "lookup_attempts must be at least 1";
     if (c.lookup_candidates < c.k) return "lookup_candidates must be at least k";
     if (c.max_transactions == 0) return "max_transactions must be at least 1";

@@ -48,6 +48,7 @@ Rpc::Rpc(const NodeConfig& config, const NodeId& self, const TimePoint& now, Tra
       stats_(stats),
       log_(log),
       txns_(config.max_transactions),
+      rtt_(config.soft_timeout_quantile),
       voter_(config.address_votes),
       versions_(config.version) {}
 
@@ -75,7 +76,7 @@ krpc::Message Rpc::envelope(std::string_view t) const {
 Duration Rpc::soft_timeout_for(const std::optional<NodeId>& id) const {
     std::optional<Duration> estimate;
     if (const Contact* c = id ? table_.find(*id) : nullptr) estimate = c->timeout();
-    if (!estimate) estimate = rtt_.timeout();
+    if (!estimate) estimate = rtt_.value();
     return std::clamp(estimate.value_or(config_.soft_timeout_initial), config_.soft_timeout_min,
                       config_.soft_timeout_max);
 }

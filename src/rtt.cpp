@@ -1,5 +1,8 @@
 #include "kad/rtt.hpp"
 
+#include <algorithm>
+#include <limits>
+
 namespace kad {
 
 void RttEstimator::add_sample(Duration rtt) {
@@ -16,6 +19,26 @@ void RttEstimator::add_sample(Duration rtt) {
 std::optional<Duration> RttEstimator::timeout() const {
     if (!srtt) return std::nullopt;
     return *srtt + 4 * rttvar;
+}
+
+void RttWindow::add_sample(Duration rtt) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(rtt).count();
+    us_[count_ % kSize] = static_cast<std::uint32_t>(
+        std::clamp<std::int64_t>(us, 0, std::numeric_limits<std::uint32_t>::max()));
+    ++count_;
+    // Recomputed at the first samples, then every kRecompute: a partial sort of 256 numbers per
+    // 16 replies, not per query sent.
+    if (count_ > kRecompute && count_ % kRecompute != 0) return;
+    const std::size_t n = std::min(count_, kSize);
+    std::array<std::uint32_t, kSize> sorted = us_;
+    const auto rank = static_cast<std::size_t>(quantile_ * static_cast<double>(n - 1));
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(rank),
+                     sorted.begin() + static_cast<std::ptrdiff_t>(n));
+    cached_ = std::chrono::microseconds(sorted[rank]);
+}
+
+std::optional<Duration> RttWindow::value() const {
+    return cached_;
 }
 
 }  // namespace kad

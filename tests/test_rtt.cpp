@@ -36,3 +36,33 @@ TEST_CASE("Contact: its RTT estimate is an RttEstimator", "[rtt][routing]") {
     CHECK(*c.srtt == 112500us);
     CHECK(c.rttvar == 62500us);
 }
+
+TEST_CASE("RttWindow: the quantile of the last 256 round trips, none before the first", "[rtt]") {
+    using std::chrono::milliseconds;
+    kad::RttWindow w(0.9);
+    CHECK_FALSE(w.value());
+    w.add_sample(milliseconds(40));
+    REQUIRE(w.value());
+    CHECK(*w.value() == milliseconds(40));
+    // 1..100 ms: the 90th percentile is 90 ms (rank 0.9 x 99 = 89, the 90th smallest).
+    kad::RttWindow u(0.9);
+    for (int i = 1; i <= 100; ++i) u.add_sample(milliseconds((i * 37) % 100 + 1));
+    // Recomputed every 16 samples: after 96 of them, not yet the 100th.
+    for (int i = 0; i < 12; ++i) u.add_sample(milliseconds(50));  // 112 samples in all
+    REQUIRE(u.value());
+    CHECK(*u.value() >= milliseconds(85));
+    CHECK(*u.value() <= milliseconds(95));
+    // A heavy tail moves a mean-plus-deviations estimate far more than the quantile.
+    kad::RttWindow tail(0.9);
+    kad::RttEstimator mean;
+    for (int i = 0; i < 256; ++i) {
+        const auto rtt = milliseconds(i % 20 == 0 ? 1500 : 150);  // 5 % of paths at 1.5 s
+        tail.add_sample(rtt);
+        mean.add_sample(rtt);
+    }
+    CHECK(*tail.value() == milliseconds(150));
+    CHECK(*mean.timeout() > 2 * *tail.value());
+    // Old samples leave: 256 later ones replace them all.
+    for (int i = 0; i < 256; ++i) tail.add_sample(milliseconds(30));
+    CHECK(*tail.value() == milliseconds(30));
+}

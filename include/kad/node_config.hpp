@@ -21,8 +21,10 @@ struct NodeConfig {
     std::size_t k = 20;     // bucket size, replication factor, lookup width
     std::size_t alpha = 3;  // queries in flight per lookup
     Duration rpc_timeout = std::chrono::seconds(2);  // hard timeout: the query failed
-    // Soft timeout: smoothed RTT + 4 x variation (RFC 6298), of the contact or, for a node we
-    // have no samples for, of all replies; clamped to [min, max], and never past the hard one.
+    // Soft timeout: smoothed RTT + 4 x variation (RFC 6298) of the contact or, for a node we have
+    // no samples for, this quantile of the last 256 replies' round trips (kad::RttWindow);
+    // clamped to [min, max], and never past the hard one.
+    double soft_timeout_quantile = 0.9;
     Duration soft_timeout_min = std::chrono::milliseconds(20);
     Duration soft_timeout_max = std::chrono::seconds(1);
     Duration soft_timeout_initial = std::chrono::milliseconds(500);  // before any RTT sample

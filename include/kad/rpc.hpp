@@ -137,7 +137,7 @@ private:
 
     TransactionTable txns_;
     std::string out_;        // encode buffer, reused
-    RttEstimator rtt_;       // every reply to us, whoever sent it
+    RttWindow rtt_;          // every reply to us, whoever sent it
     std::size_t pings_ = 0;  // verification pings in flight
     bep42::AddressVoter voter_;
     ClientVersions versions_;

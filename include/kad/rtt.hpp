@@ -3,6 +3,8 @@
 // sample without jumping on one slow reply. One type serves the node as a whole (the soft timeout
 // of a query to a node we have no samples for) and each routing-table contact.
 
+#include <array>
+#include <cstdint>
 #include <optional>
 
 #include "kad/time.hpp"
@@ -20,6 +22,30 @@ struct RttEstimator {
         srtt.reset();
         rttvar = Duration::zero();
     }
+};
+
+// A quantile of the last round trips to anyone: the soft timeout of a query to a node we have no
+// samples for. On the Internet the round trip depends on the pair, not on the asker, so a
+// smoothed mean plus four deviations (RttEstimator) of everyone's replies is pulled far out by
+// the few slow paths (a 150 ms median with a 1 s tail gives over a second). A quantile says what
+// share of live nodes would answer in time, whatever the shape of the distribution: past it, a
+// silent node is more likely dead or behind NAT than slow, and a slow one still counts when its
+// answer comes.
+class RttWindow {
+public:
+    static constexpr std::size_t kSize = 256;      // the samples kept
+    static constexpr std::size_t kRecompute = 16;  // the quantile is recomputed every so many
+
+    explicit RttWindow(double quantile = 0.9) : quantile_(quantile) {}
+    void add_sample(Duration rtt);
+    // The quantile of the kept samples; none before the first.
+    std::optional<Duration> value() const;
+
+private:
+    double quantile_;
+    std::array<std::uint32_t, kSize> us_{};  // microseconds, a ring
+    std::size_t count_ = 0;                  // samples ever added
+    std::optional<Duration> cached_;
 };
 
 }  // namespace kad

@@ -31,6 +31,7 @@ struct Options {
     std::size_t k = 20;
     std::size_t alpha = 3;
     int attempts = 4;
+    double soft_quantile = 0.9;
     std::string cdf;  // where to write each lookup's latency and bound
 };
 
@@ -76,6 +77,7 @@ int run(const Options& o) {
     config.k = o.k;
     config.alpha = o.alpha;
     config.lookup_attempts = o.attempts;
+    config.soft_timeout_quantile = o.soft_quantile;
 
     // ---- build the network by bootstraps ----
     const std::size_t joined_count = kad::sim::grow(net, o.nodes, config).size();
@@ -270,6 +272,9 @@ int main(int argc, char** argv) {
         "alpha", po::value(&o.alpha)->default_value(o.alpha), "lookup parallelism")(
         "attempts", po::value(&o.attempts)->default_value(o.attempts),
         "queries a lookup may send to one of the k nearest candidates")(
+        "soft-timeout-quantile", po::value(&o.soft_quantile)->default_value(o.soft_quantile),
+        "the soft timeout of a query to a node without RTT samples: this quantile of the last "
+        "256 round trips")(
         "cdf", po::value(&o.cdf),
         "write each lookup's latency and bound (ms) to this file, for tools/bench/plot_cdf");
     po::variables_map vm;
@@ -285,9 +290,10 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (o.nodes < 2 || o.kill < 0 || o.kill >= 1 || o.loss < 0 || o.loss >= 1 || o.latency_ms < 0 ||
-        o.k == 0 || o.alpha == 0) {
+        o.k == 0 || o.alpha == 0 || !(o.soft_quantile > 0 && o.soft_quantile <= 1)) {
         std::cerr << "kadsim: need --nodes >= 2, 0 <= --kill < 1, 0 <= --loss < 1, "
-                     "--latency-ms >= 0, --k >= 1, --alpha >= 1, --attempts >= 1\n";
+                     "--latency-ms >= 0, --k >= 1, --alpha >= 1, --attempts >= 1, "
+                     "0 < --soft-timeout-quantile <= 1\n";
         return 2;
     }
     return run(o);
