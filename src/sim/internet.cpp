@@ -174,21 +174,22 @@ Duration InternetModel::rtt(std::size_t a, std::size_t b) const {
     return from_ms(scale_ * base + (p.slow + q.slow));
 }
 
-double InternetModel::sampled_rtt_ms(std::size_t n, std::size_t pairs, double percentile,
+double InternetModel::sampled_rtt_ms(std::size_t nodes, double percentile,
                                      std::uint64_t seed) const {
-    if (n < 2) return 0;
+    constexpr std::size_t kPairs = 20000;
+    if (nodes < 2) return 0;
     SeededRandom rng(seed);
     std::vector<double> v;
-    v.reserve(pairs);
-    while (v.size() < pairs) {
-        const std::size_t a = rng.uniform(n);
-        const std::size_t b = rng.uniform(n);
+    v.reserve(kPairs);
+    while (v.size() < kPairs) {
+        const std::size_t a = rng.uniform(nodes);
+        const std::size_t b = rng.uniform(nodes);
         if (a != b) v.push_back(ms(rtt(a, b)));
     }
     return percentile_of(std::move(v), percentile);
 }
 
-void InternetModel::attach(Network& net, std::shared_ptr<InternetModel> model) {
+void InternetModel::attach(Network& net, const std::shared_ptr<InternetModel>& model) {
     InternetModel* m = model.get();
     net.keep_alive(model);
     if (m->params_.rtt_median > Duration::zero()) {

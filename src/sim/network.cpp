@@ -215,10 +215,9 @@ bool Network::behind_nat(std::size_t i) const {
     return nodes_[i]->nat;
 }
 
-bool Network::nat_admits(std::size_t to, std::size_t from) {
-    SimNode& n = *nodes_[to];
-    auto it = n.nat_sent.find(static_cast<std::uint32_t>(from));
-    return it != n.nat_sent.end() && now_ - it->second <= nat_timeout_;
+bool Network::nat_admits(const SimNode& to, std::size_t from) const {
+    auto it = to.nat_sent.find(static_cast<std::uint32_t>(from));
+    return it != to.nat_sent.end() && now_ - it->second <= nat_timeout_;
 }
 
 std::optional<std::size_t> Network::index_of(const Endpoint& ep) const {
@@ -330,7 +329,7 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data) 
         }
     }
     // Filtered as it is sent: the mapping times out in seconds, the datagram flies in ms.
-    if (nodes_[dest]->nat && !nat_admits(dest, from)) {
+    if (nodes_[dest]->nat && !nat_admits(*nodes_[dest], from)) {
         ++stats_.dropped_nat;
         return;
     }

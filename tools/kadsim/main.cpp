@@ -229,9 +229,9 @@ int run(const Options& o) {
     for (const auto& p : puts) puts_ok += p.ok ? 1 : 0;
 
     const double rtt_p50 =
-        coordinates ? internet->sampled_rtt_ms(net.size(), 10000, 50, o.seed) : 2 * o.latency_ms;
+        coordinates ? internet->sampled_rtt_ms(net.size(), 50, o.seed) : 2 * o.latency_ms;
     const double rtt_p99 =
-        coordinates ? internet->sampled_rtt_ms(net.size(), 10000, 99, o.seed) : 2 * o.latency_ms;
+        coordinates ? internet->sampled_rtt_ms(net.size(), 99, o.seed) : 2 * o.latency_ms;
     const double wall_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const auto rate = [](std::size_t a, std::size_t b) {

@@ -66,9 +66,9 @@ public:
     // The pair round trip: symmetric, deterministic for the seed, without jitter.
     Duration rtt(std::size_t a, std::size_t b) const;
     bool behind_nat(std::size_t i) const { return coord(i).nat; }
-    // The model's median round trip over `pairs` random pairs of nodes in [0, n), in ms.
-    double sampled_rtt_ms(std::size_t n, std::size_t pairs, double percentile,
-                          std::uint64_t seed) const;
+    // A percentile (0 to 100) of the round trip, in ms, over 20,000 random pairs of distinct
+    // nodes in [0, nodes), drawn from `seed`.
+    double sampled_rtt_ms(std::size_t nodes, double percentile, std::uint64_t seed) const;
 
     // The link model to build the network with: no flat latency, the jitter and the loss.
     LinkModel link_model() const {
@@ -77,7 +77,7 @@ public:
     // Puts the model on `net`: the pair delay (if rtt_median > 0), the NAT timeout, and each
     // node, those already there and those added later, behind NAT or not. Node 0 (grow()'s
     // seed, standing for the public bootstrap routers) is never behind NAT.
-    static void attach(Network& net, std::shared_ptr<InternetModel> model);
+    static void attach(Network& net, const std::shared_ptr<InternetModel>& model);
 
 private:
     struct Coord {

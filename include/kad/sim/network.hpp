@@ -156,7 +156,7 @@ private:
     void multicast(std::size_t from, std::string_view data);
     Duration delay(const LinkModel& m);
     Duration delay(const LinkModel& m, std::size_t from, std::size_t to);
-    bool nat_admits(std::size_t to, std::size_t from);
+    bool nat_admits(const SimNode& to, std::size_t from) const;
     void schedule_wake(std::size_t i);
     bool step(TimePoint until);
     void rejoin(std::size_t i, const std::vector<BootstrapPeer>& peers, int attempts_left);
