@@ -1,6 +1,7 @@
 // kadsim: builds a simulated network of N nodes by real bootstraps, stores values, optionally
 // kills a fraction of the nodes, then runs lookups and gets, and prints one JSON object.
-// Everything runs in virtual time on kad::sim::Network: deterministic for a seed.
+// Everything runs in virtual time on kad::sim::Network: deterministic for a seed. --internet
+// (kad/sim/internet.hpp) puts it on a simulated Internet: round trips, NAT, loss and churn.
 
 #include <sys/resource.h>
 

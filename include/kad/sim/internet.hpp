@@ -8,8 +8,8 @@
 // hosts on slow links (heavy-tailed heights) give the long tail. A node's coordinates are drawn
 // from (seed, index) alone, the first time it is asked for: memory is O(nodes), a pair costs a
 // subtraction, a hypot and two additions, and the answer does not depend on the order of calls.
-// Positions, heights and the behind-NAT draw are scaled so that the median pair round trip is
-// `rtt_median`. docs/BENCHMARKS.md ("A simulated Internet") gives the sources of the numbers.
+// Positions and heights are scaled so that the median pair round trip is `rtt_median`.
+// docs/BENCHMARKS.md ("A simulated Internet") gives the sources of the numbers.
 //
 // Churn crashes nodes at the end of their sessions and restarts them (with what their state
 // directory kept) after an off-time: the population stays near its long-run share of online
