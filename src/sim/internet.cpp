@@ -167,8 +167,8 @@ const InternetModel::Coord& InternetModel::coord(std::size_t i) const {
 
 Duration InternetModel::rtt(std::size_t a, std::size_t b) const {
     if (a == b) return Duration::zero();
-    const Coord& p = coord(a);
-    const Coord& q = coord(b);
+    const Coord p = coord(a);  // copies: the second call may grow the vector
+    const Coord q = coord(b);
     // Each sum in an order that does not depend on which end is a: the same from both ends.
     const double base = std::hypot(p.x - q.x, p.y - q.y) + (p.height + q.height);
     return from_ms(scale_ * base + (p.slow + q.slow));
