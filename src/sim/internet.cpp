@@ -261,27 +261,28 @@ void Churn::apply(const Event& ev) {
         {net_.now() + weibull(rng_, params_.session_median, params_.session_shape), ev.node, true});
 }
 
-void Churn::run_until(TimePoint until) {
-    while (!events_.empty() && events_.top().at <= until) {
+void Churn::apply_due() {
+    while (!events_.empty() && events_.top().at <= net_.now()) {
         const Event ev = events_.top();
-        net_.run_until(ev.at);
         events_.pop();
         apply(ev);
     }
-    net_.run_until(until);
+}
+
+void Churn::run_until(TimePoint until) {
+    run_until([] { return false; }, until - net_.now());
 }
 
 bool Churn::run_until(const std::function<bool()>& pred, Duration limit) {
     const TimePoint deadline = net_.now() + limit;
     for (;;) {
         const TimePoint next = events_.empty() ? deadline : std::min(deadline, events_.top().at);
-        if (net_.run_until(pred, next - net_.now())) return true;
-        if (net_.now() >= deadline) return pred();
-        while (!events_.empty() && events_.top().at <= net_.now()) {
-            const Event ev = events_.top();
-            events_.pop();
-            apply(ev);
-        }
+        // The nodes' callbacks may queue an earlier event (release()): stop for it too.
+        net_.run_until([&] { return pred() || (!events_.empty() && events_.top().at < next); },
+                       next - net_.now());
+        if (pred()) return true;
+        if (net_.now() >= deadline) return false;
+        apply_due();
     }
 }
 

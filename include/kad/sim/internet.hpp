@@ -135,6 +135,7 @@ private:
         bool operator>(const Event& o) const { return at != o.at ? at > o.at : node > o.node; }
     };
     void apply(const Event& ev);
+    void apply_due();  // every event due by the network's now
     void leave(std::size_t i);
     Duration residual_session();
 
