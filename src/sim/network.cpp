@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <unordered_map>
 
 namespace kad::sim {
 
@@ -63,6 +64,11 @@ struct Network::SimNode {
         std::vector<krpc::NodeInfo> contacts;
     };
     std::unique_ptr<Disk> disk;
+    // Behind NAT: when it last sent to each node (by index), the mappings still open or not yet
+    // swept; `nat_sweep_at` is the size at which expired ones are next swept out.
+    bool nat = false;
+    std::unordered_map<std::uint32_t, TimePoint> nat_sent;
+    std::size_t nat_sweep_at = 64;
 };
 
 Network::Network(std::uint64_t seed, LinkModel model) : seed_(seed), model_(model), rng_(seed) {}
@@ -89,6 +95,7 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
     n->id = nid;
     by_endpoint_[n->endpoint] = i;
     nodes_.push_back(std::move(n));
+    if (add_hook_) add_hook_(i);
     schedule_wake(i);
     return i;
 }
@@ -199,6 +206,20 @@ void Network::set_node_model(std::size_t i, std::optional<LinkModel> m) {
     nodes_[i]->model = m;
 }
 
+void Network::set_nat(std::size_t i, bool behind_nat) {
+    nodes_[i]->nat = behind_nat;
+    if (!behind_nat) nodes_[i]->nat_sent.clear();
+}
+
+bool Network::behind_nat(std::size_t i) const {
+    return nodes_[i]->nat;
+}
+
+bool Network::nat_admits(const SimNode& to, std::size_t from) const {
+    auto it = to.nat_sent.find(static_cast<std::uint32_t>(from));
+    return it != to.nat_sent.end() && now_ - it->second <= nat_timeout_;
+}
+
 std::optional<std::size_t> Network::index_of(const Endpoint& ep) const {
     auto it = by_endpoint_.find(ep);
     if (it == by_endpoint_.end()) return std::nullopt;
@@ -298,17 +319,32 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data) 
         return;
     }
     const std::size_t dest = it->second;
+    SimNode& src = *nodes_[from];
+    if (src.nat) {  // the mapping opens, or stays open; expired ones are swept now and then
+        src.nat_sent[static_cast<std::uint32_t>(dest)] = now_;
+        if (src.nat_sent.size() >= src.nat_sweep_at) {
+            std::erase_if(src.nat_sent,
+                          [&](const auto& e) { return now_ - e.second > nat_timeout_; });
+            src.nat_sweep_at = std::max<std::size_t>(64, 2 * src.nat_sent.size());
+        }
+    }
+    // Filtered as it is sent: the mapping times out in seconds, the datagram flies in ms.
+    if (nodes_[dest]->nat && !nat_admits(*nodes_[dest], from)) {
+        ++stats_.dropped_nat;
+        return;
+    }
     const LinkModel& m = nodes_[dest]->model ? *nodes_[dest]->model : model_;
     if (m.loss > 0 && rng_.chance(m.loss)) {
         ++stats_.lost;
         return;
     }
-    queue_.push(Event{now_ + delay(m), next_seq_++, static_cast<std::uint32_t>(dest),
+    queue_.push(Event{now_ + delay(m, from, dest), next_seq_++, static_cast<std::uint32_t>(dest),
                       static_cast<std::uint32_t>(from), std::string(data)});
     if (m.duplicate > 0 && rng_.chance(m.duplicate)) {
         ++stats_.duplicated;
-        queue_.push(Event{now_ + delay(m), next_seq_++, static_cast<std::uint32_t>(dest),
-                          static_cast<std::uint32_t>(from), std::string(data)});
+        queue_.push(Event{now_ + delay(m, from, dest), next_seq_++,
+                          static_cast<std::uint32_t>(dest), static_cast<std::uint32_t>(from),
+                          std::string(data)});
     }
 }
 
@@ -319,6 +355,13 @@ Duration Network::delay(const LinkModel& m) {
             rng_.uniform(static_cast<std::uint64_t>(m.jitter.count()) + 1)));
     }
     return d;
+}
+
+Duration Network::delay(const LinkModel& m, std::size_t from, std::size_t to) {
+    if (!path_delay_ || &m != &model_) return delay(m);
+    LinkModel path = m;
+    path.latency = path_delay_(from, to);
+    return delay(path);
 }
 
 void Network::multicast(std::size_t from, std::string_view data) {
@@ -415,7 +458,11 @@ std::vector<std::size_t> grow(Network& net, std::size_t n, const NodeConfig& con
     }
     st->joined.assign(net.size() + n, false);
     st->join = [&net, raw = st.get()](std::size_t i, int attempt) {
-        const std::size_t via = raw->members[net.rng().uniform(raw->members.size())];
+        std::size_t via = raw->members[net.rng().uniform(raw->members.size())];
+        // A node behind NAT is nobody's bootstrap peer: no one can reach it unasked.
+        for (int t = 0; t < 16 && net.behind_nat(via); ++t) {
+            via = raw->members[net.rng().uniform(raw->members.size())];
+        }
         net.with(i, [&net, raw, i, via, attempt](Node& node, TimePoint now) {
             node.bootstrap(now, {{net.endpoint(via), net.node(via).id()}},
                            [raw, i, attempt](const BootstrapResult& r) {

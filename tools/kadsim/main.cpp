@@ -1,6 +1,7 @@
 // kadsim: builds a simulated network of N nodes by real bootstraps, stores values, optionally
 // kills a fraction of the nodes, then runs lookups and gets, and prints one JSON object.
-// Everything runs in virtual time on kad::sim::Network: deterministic for a seed.
+// Everything runs in virtual time on kad::sim::Network: deterministic for a seed. --internet
+// (kad/sim/internet.hpp) puts it on a simulated Internet: round trips, NAT, loss and churn.
 
 #include <sys/resource.h>
 
@@ -10,9 +11,11 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "kad/sim/internet.hpp"
 #include "kad/sim/network.hpp"
 
 namespace po = boost::program_options;
@@ -33,6 +36,10 @@ struct Options {
     int attempts = 4;
     double soft_quantile = 0.9;
     std::string cdf;  // where to write each lookup's latency and bound
+    // A simulated Internet (kad/sim/internet.hpp): round trips from coordinates when
+    // internet.rtt_median > 0, NAT, churn. Resolved from --internet and the options that follow.
+    std::string internet_name;
+    kad::sim::InternetParams internet;
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -67,12 +74,17 @@ long peak_rss_kb() {
 
 int run(const Options& o) {
     const auto wall_start = std::chrono::steady_clock::now();
-    kad::sim::LinkModel model;
-    model.latency = std::chrono::duration_cast<kad::Duration>(
-        std::chrono::duration<double, std::milli>(o.latency_ms));
-    model.jitter = model.latency / 2;
+    auto internet = std::make_shared<kad::sim::InternetModel>(o.seed, o.internet);
+    const bool coordinates = o.internet.rtt_median > kad::Duration::zero();
+    kad::sim::LinkModel model = internet->link_model();
+    if (!coordinates) {  // today's flat latency
+        model.latency = std::chrono::duration_cast<kad::Duration>(
+            std::chrono::duration<double, std::milli>(o.latency_ms));
+        model.jitter = model.latency / 2;
+    }
     model.loss = o.loss;
     kad::sim::Network net(o.seed, model);
+    if (coordinates || o.internet.nat_share > 0) kad::sim::InternetModel::attach(net, internet);
     kad::NodeConfig config;
     config.k = o.k;
     config.alpha = o.alpha;
@@ -128,6 +140,20 @@ int run(const Options& o) {
         ++killed;
     }
 
+    // ---- churn, from here to the end ----
+    std::optional<kad::sim::Churn> churn;
+    if (o.internet.session_median > kad::Duration::zero()) {
+        churn.emplace(net, o.seed, o.internet);
+        churn->start();
+    }
+    // A node measuring a lookup or a get stays online until it has its answer.
+    const auto hold = [&](std::size_t i) {
+        if (churn) churn->hold(i);
+    };
+    const auto release = [&](std::size_t i) {
+        if (churn) churn->release(i);
+    };
+
     // ---- lookups ----
     struct LookupRec {
         kad::NodeId target;
@@ -140,11 +166,13 @@ int run(const Options& o) {
     for (auto& l : lookups) {
         l.target = kad::NodeId::random(net.rng());
         l.from = random_alive(o.nodes);
+        hold(l.from);
         net.with(l.from, [&](kad::Node& n, kad::TimePoint now) {
             n.lookup(now, l.target, [&](const kad::LookupResult& r) {
                 l.result = r;
                 l.done = true;
                 ++lookups_done;
+                release(l.from);
             });
         });
     }
@@ -159,8 +187,10 @@ int run(const Options& o) {
     std::size_t gets_done = 0;
     for (std::size_t p = 0; p < o.puts; ++p) {
         const std::size_t from = random_alive(puts[p].from);
-        net.with(from, [&, p](kad::Node& n, kad::TimePoint now) {
-            n.get(now, puts[p].key, [&, p](const kad::GetResult& r) {
+        hold(from);
+        net.with(from, [&, p, from](kad::Node& n, kad::TimePoint now) {
+            n.get(now, puts[p].key, [&, p, from](const kad::GetResult& r) {
+                release(from);
                 gets[p].result = r;
                 gets[p].found =
                     r.ok && r.item && r.item->value == puts[p].value && r.item->seq == puts[p].seq;
@@ -169,12 +199,18 @@ int run(const Options& o) {
             });
         });
     }
-    net.run_until([&] { return lookups_done == o.lookups && gets_done == o.puts; }, 600s);
+    const auto all_done = [&] { return lookups_done == o.lookups && gets_done == o.puts; };
+    if (churn) {
+        churn->run_until(all_done, 600s);
+    } else {
+        net.run_until(all_done, 600s);
+    }
 
     // ---- score against a brute-force view of the live network ----
+    // (A node behind NAT is live but no lookup can be expected to reach it.)
     std::vector<std::pair<kad::NodeId, std::size_t>> live;
     for (std::size_t i = 0; i < net.size(); ++i) {
-        if (net.alive(i)) live.emplace_back(net.node(i).id(), i);
+        if (net.alive(i) && !net.behind_nat(i)) live.emplace_back(net.node(i).id(), i);
     }
     std::vector<double> hops, queries, latency, bound, ratio, got_hops, got_queries, got_latency;
     std::size_t successes = 0;
@@ -220,6 +256,10 @@ int run(const Options& o) {
         put_latency.push_back(p.latency_ms);
     }
 
+    const double rtt_p50 =
+        coordinates ? internet->sampled_rtt_ms(net.size(), 50, o.seed) : 2 * o.latency_ms;
+    const double rtt_p99 =
+        coordinates ? internet->sampled_rtt_ms(net.size(), 99, o.seed) : 2 * o.latency_ms;
     const double wall_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const auto rate = [](std::size_t a, std::size_t b) {
@@ -234,7 +274,7 @@ int run(const Options& o) {
         "\"bound_ms_p50\":%.2f,\"bound_ratio_p50\":%.3f,\"bound_ratio_p99\":%.3f,"
         "\"put_latency_ms_p50\":%.2f,\"put_latency_ms_p99\":%.2f,"
         "\"bootstrap_virtual_s\":%.2f,\"virtual_s\":%.2f,\"datagrams\":%llu,"
-        "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld}\n",
+        "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld",
         o.nodes, joined_count, killed, lookups.size(), o.puts, puts_ok,
         rate(successes, lookups.size()),
         lookups.empty() ? 1.0 : recall_sum / static_cast<double>(lookups.size()),
@@ -244,8 +284,25 @@ int run(const Options& o) {
         percentile(got_latency, 50), percentile(bound, 50), percentile(ratio, 50),
         percentile(ratio, 99), percentile(put_latency, 50), percentile(put_latency, 99),
         bootstrap_virtual_s, std::chrono::duration<double>(net.elapsed()).count(),
-        static_cast<unsigned long long>(net.stats().sent), o.loss, o.latency_ms,
-        static_cast<unsigned long long>(o.seed), wall_s, peak_rss_kb());
+        static_cast<unsigned long long>(net.stats().sent), o.loss,
+        coordinates ? rtt_p50 / 2 : o.latency_ms, static_cast<unsigned long long>(o.seed), wall_s,
+        peak_rss_kb());
+    // The simulated Internet: the model's pair round trips (sampled over the nodes, without the
+    // per-datagram jitter), NAT and churn.
+    std::size_t nat_nodes = 0, online_end = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        nat_nodes += net.behind_nat(i) ? 1 : 0;
+        online_end += net.alive(i) ? 1 : 0;
+    }
+    std::printf(
+        ",\"internet\":\"%s\",\"rtt_ms_p50\":%.1f,\"rtt_ms_p99\":%.1f,\"nat_share\":%.3f,"
+        "\"nat_nodes\":%zu,\"dropped_nat\":%llu,\"churn_events\":%llu,"
+        "\"churn_departures\":%llu,\"churn_returns\":%llu,\"online_end\":%zu}\n",
+        o.internet_name.empty() ? "none" : o.internet_name.c_str(), rtt_p50, rtt_p99,
+        o.internet.nat_share, nat_nodes, static_cast<unsigned long long>(net.stats().dropped_nat),
+        static_cast<unsigned long long>(churn ? churn->departures() + churn->returns() : 0),
+        static_cast<unsigned long long>(churn ? churn->departures() : 0),
+        static_cast<unsigned long long>(churn ? churn->returns() : 0), online_end);
     return 0;
 }
 
@@ -277,6 +334,28 @@ int main(int argc, char** argv) {
         "256 round trips")(
         "cdf", po::value(&o.cdf),
         "write each lookup's latency and bound (ms) to this file, for tools/bench/plot_cdf");
+
+    // The simulated Internet: a preset, then any of its parts set one by one.
+    std::string internet;
+    double rtt_median_ms = 0, nat_share = 0, nat_timeout_s = 0;
+    double session_median_min = 0, session_shape = 0, off_median_min = 0, off_shape = 0;
+    po::options_description net_desc(
+        "A simulated Internet (each option overrides the preset's value; without --internet,\n"
+        "latency stays flat (--latency-ms) unless --rtt-median-ms is given)");
+    net_desc.add_options()("internet", po::value(&internet),
+                           "preset: mainline (the BitTorrent mainline DHT as measured: round "
+                           "trips, NAT, loss, churn)")(
+        "rtt-median-ms", po::value(&rtt_median_ms),
+        "median pair round trip in ms, from synthetic coordinates with a heavy tail")(
+        "nat-share", po::value(&nat_share), "share of nodes behind NAT, 0 to 1")(
+        "nat-timeout-s", po::value(&nat_timeout_s), "NAT mapping timeout in seconds")(
+        "churn-session-median-min", po::value(&session_median_min),
+        "median session length in minutes (Weibull); 0: no churn")(
+        "churn-session-shape", po::value(&session_shape), "Weibull shape of session lengths")(
+        "churn-off-median-min", po::value(&off_median_min),
+        "median off-time in minutes before a node comes back (Weibull)")(
+        "churn-off-shape", po::value(&off_shape), "Weibull shape of off-times");
+    desc.add(net_desc);
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -294,6 +373,56 @@ int main(int argc, char** argv) {
         std::cerr << "kadsim: need --nodes >= 2, 0 <= --kill < 1, 0 <= --loss < 1, "
                      "--latency-ms >= 0, --k >= 1, --alpha >= 1, --attempts >= 1, "
                      "0 < --soft-timeout-quantile <= 1\n";
+        return 2;
+    }
+    // ---- the simulated Internet ----
+    o.internet.rtt_median = kad::Duration::zero();  // flat latency unless asked
+    if (vm.count("internet")) {
+        const auto preset = kad::sim::internet_preset(internet);
+        if (!preset) {
+            std::cerr << "kadsim: unknown --internet '" << internet << "'; presets:";
+            for (const auto& name : kad::sim::internet_presets()) std::cerr << " " << name;
+            std::cerr << "\n";
+            return 2;
+        }
+        o.internet_name = internet;
+        o.internet = *preset;
+        if (!vm.count("loss") || vm["loss"].defaulted()) o.loss = o.internet.loss;
+    }
+    const auto minutes = [](double m) {
+        return std::chrono::duration_cast<kad::Duration>(std::chrono::duration<double>(m * 60));
+    };
+    if (vm.count("rtt-median-ms")) {
+        if (!(rtt_median_ms > 0 && rtt_median_ms <= 10000)) {
+            std::cerr << "kadsim: need 0 < --rtt-median-ms <= 10000\n";
+            return 2;
+        }
+        o.internet.rtt_median = std::chrono::duration_cast<kad::Duration>(
+            std::chrono::duration<double, std::milli>(rtt_median_ms));
+    }
+    if (vm.count("nat-share")) o.internet.nat_share = nat_share;
+    if (vm.count("nat-timeout-s")) {
+        o.internet.nat_timeout = nat_timeout_s > 0 ? minutes(nat_timeout_s / 60) : kad::Duration{};
+    }
+    if (vm.count("churn-session-median-min")) {
+        o.internet.session_median = minutes(session_median_min);
+        if (!vm.count("churn-off-median-min") && o.internet.off_median <= kad::Duration::zero()) {
+            o.internet.off_median = o.internet.session_median;  // half the nodes online
+        }
+    }
+    if (vm.count("churn-session-shape")) o.internet.session_shape = session_shape;
+    if (vm.count("churn-off-median-min")) o.internet.off_median = minutes(off_median_min);
+    if (vm.count("churn-off-shape")) o.internet.off_shape = off_shape;
+    o.internet.loss = o.loss;
+    const auto& in = o.internet;
+    const bool churn = in.session_median > kad::Duration::zero();
+    if (!(in.nat_share >= 0 && in.nat_share < 1) || in.nat_timeout <= kad::Duration::zero() ||
+        session_median_min < 0 || off_median_min < 0 ||
+        (churn && in.off_median <= kad::Duration::zero()) ||
+        !(in.session_shape >= 0.1 && in.session_shape <= 10) ||
+        !(in.off_shape >= 0.1 && in.off_shape <= 10)) {
+        std::cerr << "kadsim: need 0 <= --nat-share < 1, --nat-timeout-s > 0, churn medians >= 0 "
+                     "(with churn, --churn-off-median-min > 0), 0.1 <= churn shapes <= 10\n";
         return 2;
     }
     return run(o);

@@ -39,6 +39,7 @@ struct NetworkStats {
     std::uint64_t restarts = 0;
     std::uint64_t multicast_sent = 0;  // datagrams multicast (each reaches many nodes)
     std::uint64_t multicast_delivered = 0;
+    std::uint64_t dropped_nat = 0;  // unsolicited datagrams to a node behind NAT
 };
 
 class Network {
@@ -101,6 +102,19 @@ public:
     void set_model(const LinkModel& m) { model_ = m; }
     // A per-destination override, e.g. a slow or lossy node.
     void set_node_model(std::size_t i, std::optional<LinkModel> m);
+    // A per-pair one-way delay (before the model's jitter) in place of the model's latency,
+    // e.g. from InternetModel. A per-destination override keeps its own latency.
+    using PathDelay = std::function<Duration(std::size_t from, std::size_t to)>;
+    void set_path_delay(PathDelay f) { path_delay_ = std::move(f); }
+    // NAT (a port-restricted cone NAT, or a stateful firewall): a node behind it receives a
+    // unicast datagram from a node only if it has sent to that node's endpoint within the
+    // timeout; everything else is dropped (stats().dropped_nat). Its own datagrams go out as
+    // usual, from its one address. inject() and multicast are not filtered.
+    void set_nat(std::size_t i, bool behind_nat);
+    bool behind_nat(std::size_t i) const;
+    void set_nat_timeout(Duration d) { nat_timeout_ = d; }
+    // Runs for every node added from now on (after it is created, before it runs).
+    void set_add_hook(std::function<void(std::size_t)> f) { add_hook_ = std::move(f); }
 
     // Processes events in time order until `until` (inclusive); then now() == until.
     void run_until(TimePoint until);
@@ -141,6 +155,8 @@ private:
     void send(std::size_t from, const Endpoint& to, std::string_view data);
     void multicast(std::size_t from, std::string_view data);
     Duration delay(const LinkModel& m);
+    Duration delay(const LinkModel& m, std::size_t from, std::size_t to);
+    bool nat_admits(const SimNode& to, std::size_t from) const;
     void schedule_wake(std::size_t i);
     bool step(TimePoint until);
     void rejoin(std::size_t i, const std::vector<BootstrapPeer>& peers, int attempts_left);
@@ -156,6 +172,9 @@ private:
     NetworkStats stats_;
     std::vector<std::shared_ptr<void>> owned_;
     Tap tap_;
+    PathDelay path_delay_;
+    Duration nat_timeout_ = std::chrono::seconds(60);
+    std::function<void(std::size_t)> add_hook_;
 };
 
 // Adds n nodes, each bootstrapping through a random node that has already joined (the first

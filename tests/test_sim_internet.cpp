@@ -1,0 +1,266 @@
+// The simulated Internet (kad/sim/internet.hpp): pair round trips, NAT, churn, and a small
+// network on the mainline preset. Virtual time only.
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <memory>
+
+#include "kad/sim/internet.hpp"
+#include "kad/sim/network.hpp"
+
+using namespace kad;
+using namespace std::chrono_literals;
+
+namespace {
+
+double ms(Duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+}
+
+sim::InternetParams mainline() {
+    return *sim::internet_preset("mainline");
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+}  // namespace
+
+TEST_CASE("pair round trips are symmetric, deterministic, and keep the triangle inequality",
+          "[sim][internet]") {
+    const sim::InternetModel a(7, mainline());
+    const sim::InternetModel b(7, mainline());
+    const sim::InternetModel other(8, mainline());
+    // b meets its nodes in another order: a node's coordinates depend on the seed and its index.
+    for (std::size_t i = 500; i-- > 0;) (void)b.rtt(i, 0);
+    SeededRandom rng(1);
+    std::size_t differ = 0;
+    for (int t = 0; t < 2000; ++t) {
+        const std::size_t x = rng.uniform(500), y = rng.uniform(500), z = rng.uniform(500);
+        REQUIRE(a.rtt(x, y) == a.rtt(y, x));
+        REQUIRE(a.rtt(x, y) == b.rtt(x, y));
+        REQUIRE(ms(a.rtt(x, z)) <= ms(a.rtt(x, y)) + ms(a.rtt(y, z)) + 1e-3);
+        if (x != y && a.rtt(x, y) != other.rtt(x, y)) ++differ;
+    }
+    CHECK(differ > 1900);
+    CHECK(a.rtt(3, 3) == Duration::zero());
+}
+
+TEST_CASE("the sampled median round trip is the configured one, with a heavy tail",
+          "[sim][internet]") {
+    for (const double target : {40.0, 150.0, 300.0}) {
+        auto p = mainline();
+        p.rtt_median =
+            std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(target));
+        const sim::InternetModel m(3, p);
+        const double p50 = m.sampled_rtt_ms(5000, 50, 1);
+        const double p99 = m.sampled_rtt_ms(5000, 99, 1);
+        INFO("median " << target << " ms: sampled p50 " << p50 << ", p99 " << p99);
+        CHECK(std::abs(p50 - target) < 0.05 * target);
+        CHECK(p99 > 3 * target);  // the slow access links
+        // A few percent of pairs, not most, take more than 2.5 times the median.
+        SeededRandom rng(2);
+        std::size_t slow = 0;
+        constexpr std::size_t kPairs = 20000;
+        for (std::size_t k = 0; k < kPairs; ++k) {
+            if (ms(m.rtt(rng.uniform(5000), rng.uniform(5000))) > 2.5 * target) ++slow;
+        }
+        const double share = static_cast<double>(slow) / kPairs;
+        CHECK(share > 0.01);
+        CHECK(share < 0.15);
+    }
+    // Without slow links, the tail is short.
+    auto p = mainline();
+    p.slow_share = 0;
+    const sim::InternetModel m(3, p);
+    CHECK(m.sampled_rtt_ms(5000, 99, 1) < 3 * 150);
+}
+
+TEST_CASE("a datagram takes half the pair round trip plus jitter", "[sim][internet]") {
+    auto p = mainline();
+    p.loss = 0;
+    p.nat_share = 0;
+    auto model = std::make_shared<sim::InternetModel>(5, p);
+    sim::Network net(5, model->link_model());
+    sim::InternetModel::attach(net, model);
+    const std::size_t a = net.add_node();
+    const std::size_t b = net.add_node();
+    std::optional<PingResult> got;
+    net.with(a, [&](Node& n, TimePoint now) {
+        n.ping(now, net.endpoint(b), std::nullopt, [&](const PingResult& r) { got = r; });
+    });
+    net.run_for(5s);
+    REQUIRE(got);
+    REQUIRE(got->ok);
+    CHECK(got->rtt >= model->rtt(a, b));
+    CHECK(got->rtt <= model->rtt(a, b) + 2 * p.jitter);
+}
+
+TEST_CASE("a node behind NAT drops what it did not ask for, and gets its answers",
+          "[sim][internet]") {
+    sim::Network net(11, sim::LinkModel{.latency = 20ms});
+    net.set_nat_timeout(60s);
+    const std::size_t pub = net.add_node();
+    const std::size_t natted = net.add_node();
+    net.set_nat(natted, true);
+    CHECK(net.behind_nat(natted));
+    CHECK_FALSE(net.behind_nat(pub));
+    const auto ping = [&](std::size_t from, std::size_t to) {
+        std::optional<PingResult> r;
+        net.with(from, [&](Node& n, TimePoint now) {
+            n.ping(now, net.endpoint(to), std::nullopt, [&](const PingResult& res) { r = res; });
+        });
+        net.run_until([&] { return r.has_value(); }, 30s);
+        REQUIRE(r);
+        return r->ok;
+    };
+
+    CHECK_FALSE(ping(pub, natted));  // unsolicited
+    CHECK(net.stats().dropped_nat > 0);
+    CHECK(ping(natted, pub));  // its own query is answered
+    CHECK(ping(pub, natted));  // the mapping is open: now it gets through
+    net.run_for(61s);
+    const auto dropped = net.stats().dropped_nat;
+    CHECK_FALSE(ping(pub, natted));  // the mapping timed out
+    CHECK(net.stats().dropped_nat > dropped);
+}
+
+TEST_CASE("a node behind NAT joins, and appears in others' tables by its own queries",
+          "[sim][internet]") {
+    auto p = mainline();
+    p.nat_share = 0.5;
+    p.loss = 0;
+    auto model = std::make_shared<sim::InternetModel>(21, p);
+    sim::Network net(21, model->link_model());
+    sim::InternetModel::attach(net, model);
+    const auto joined = sim::grow(net, 60);
+    CHECK(joined.size() == 60);
+    CHECK_FALSE(net.behind_nat(0));  // the seed stands for the public routers
+    std::size_t natted = 0, known = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        if (!net.behind_nat(i)) continue;
+        ++natted;
+        for (std::size_t j = 0; j < net.size(); ++j) {
+            if (j != i && net.node(j).routing_table().find(net.node(i).id())) {
+                ++known;
+                break;
+            }
+        }
+    }
+    CHECK(natted > 15);
+    CHECK(known > natted / 2);
+    CHECK(net.stats().dropped_nat > 0);
+}
+
+TEST_CASE("Weibull draws have the configured median", "[sim][internet]") {
+    SeededRandom rng(4);
+    for (const double shape : {0.42, 1.0, 2.0}) {
+        std::vector<double> v;
+        for (int i = 0; i < 20000; ++i) v.push_back(ms(sim::weibull(rng, 10min, shape)));
+        INFO("shape " << shape);
+        CHECK(std::abs(median(v) - ms(10min)) < 0.04 * ms(10min));
+    }
+}
+
+TEST_CASE("churn keeps the population near its share online, sessions at their median",
+          "[sim][internet][churn]") {
+    sim::Network net(31, sim::LinkModel{.latency = 1ms, .jitter = 500us});
+    constexpr std::size_t kNodes = 100;
+    REQUIRE(sim::grow(net, kNodes).size() == kNodes);
+    sim::InternetParams p;
+    p.session_median = 2min;
+    p.session_shape = 0.7;
+    p.off_median = 1min;
+    p.off_shape = 0.7;
+    sim::Churn churn(net, 31, p);
+    churn.start();
+    const double share = churn.availability();
+    CHECK(std::abs(share - 2.0 / 3.0) < 0.01);  // same shape: the ratio of the medians
+    std::vector<double> online;
+    for (int minute = 0; minute < 60; ++minute) {
+        churn.run_for(1min);
+        if (minute >= 10) online.push_back(static_cast<double>(churn.online()) / kNodes);
+    }
+    double mean = 0;
+    for (double o : online) mean += o / static_cast<double>(online.size());
+    INFO("online " << mean << " against " << share);
+    CHECK(std::abs(mean - share) < 0.08);
+    CHECK(*std::min_element(online.begin(), online.end()) > share - 0.2);
+    CHECK(churn.departures() > 300);
+    CHECK(churn.returns() > 300);
+    std::vector<double> sessions;
+    for (Duration d : churn.completed_sessions()) sessions.push_back(ms(d));
+    REQUIRE(sessions.size() > 200);
+    INFO("median session " << median(sessions) / 60000 << " min");
+    // Sessions still running at the end are not counted: a little short, never far.
+    CHECK(std::abs(median(sessions) - ms(2min)) < 0.25 * ms(2min));
+    CHECK(net.stats().restarts == churn.returns());
+}
+
+TEST_CASE("a held node leaves only once released", "[sim][internet]") {
+    sim::Network net(41);
+    sim::grow(net, 5);
+    sim::InternetParams p;
+    p.session_median = 1s;
+    p.off_median = 1h;
+    sim::Churn churn(net, 41, p);
+    churn.start();
+    churn.hold(2);
+    churn.run_for(10min);
+    CHECK(net.alive(2));
+    CHECK(churn.online() == 1);
+    churn.release(2);
+    churn.run_for(1ms);
+    CHECK_FALSE(net.alive(2));
+}
+
+TEST_CASE("300 nodes on the mainline preset find what was stored", "[sim][internet][churn]") {
+    const auto p = mainline();
+    auto model = std::make_shared<sim::InternetModel>(51, p);
+    sim::Network net(51, model->link_model());
+    sim::InternetModel::attach(net, model);
+    const auto joined = sim::grow(net, 300, {}, 2ms, 5min);
+    CHECK(joined.size() >= 295);
+    // The share behind NAT is the preset's.
+    std::size_t natted = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) natted += net.behind_nat(i) ? 1 : 0;
+    CHECK(std::abs(static_cast<double>(natted) / 300 - p.nat_share) < 0.08);
+
+    constexpr std::size_t kValues = 20;
+    std::size_t stored = 0;
+    for (std::size_t v = 0; v < kValues; ++v) {
+        net.with(joined[v * 7], [&, v](Node& n, TimePoint now) {
+            n.put(now, "key-" + std::to_string(v), "value-" + std::to_string(v), {},
+                  [&](const PutResult& r) { stored += r.ok ? 1 : 0; });
+        });
+    }
+    net.run_for(2min);
+    CHECK(stored == kValues);
+
+    // Churn runs while the values are got, each from another node (one behind NAT or not).
+    sim::Churn churn(net, 51, p);
+    churn.start();
+    std::size_t found = 0, done = 0;
+    for (std::size_t v = 0; v < kValues; ++v) {
+        const std::size_t from = joined[(v * 13 + 5) % joined.size()];
+        if (!net.alive(from)) {
+            ++done;
+            continue;
+        }
+        churn.hold(from);
+        net.with(from, [&, v, from](Node& n, TimePoint now) {
+            n.get(now, "key-" + std::to_string(v), [&, v, from](const GetResult& r) {
+                found += r.ok && r.item && r.item->value == "value-" + std::to_string(v) ? 1 : 0;
+                ++done;
+                churn.release(from);
+            });
+        });
+    }
+    churn.run_until([&] { return done == kValues; }, 5min);
+    CHECK(done == kValues);
+    CHECK(found >= kValues - 1);
+    CHECK(net.stats().dropped_nat > 0);
+}
