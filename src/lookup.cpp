@@ -183,9 +183,17 @@ void Lookup::on_failed(const NodeId& id, bool final) {
 }
 
 bool Lookup::done() const {
-    const std::size_t busy = waiting();
-    if (p_.stop_at_value && value_ && value_->hops > 0) return busy == 0;
-    if (busy > 0 || !window_answered()) return false;
+    if (p_.stop_at_value && value_ && value_->hops > 0) {
+        // Found: wait only for the queries nearer the key than the node that returned it (they
+        // hold a newer version if anyone does), not for the rest of the k nearest a converged
+        // lookup has in flight.
+        for (const auto& c : cands_) {
+            if (c.id == value_->from_id) return true;
+            if (c.state == State::Waiting) return false;
+        }
+        return true;
+    }
+    if (waiting() > 0 || !window_answered()) return false;
     const auto end = cands_.begin() + static_cast<std::ptrdiff_t>(eligible_end());
     if (std::any_of(cands_.begin(), end, [this](const auto& c) { return retry_due(c); })) {
         return false;

@@ -283,7 +283,34 @@ TEST_CASE("an error reply fails a candidate for good", "[lookup]") {
     CHECK(l.results()[0]->id == batch[1].id);
 }
 
-TEST_CASE("a value lookup stops at the first value and keeps the highest seq of those waiting",
+TEST_CASE("a value lookup stops at the first value and keeps the highest seq of the queries "
+          "waiting nearer the key",
+          "[lookup]") {
+    Peers peers(30);
+    const NodeId target = NodeId::from_key("key");
+    LookupParams p = params(target);
+    p.stop_at_value = true;
+    Lookup l(p);
+    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    auto batch = l.next_queries();  // nearest first
+    REQUIRE(batch.size() == 3);
+    l.on_reply(batch[2].id, {}, std::string("t2"), krpc::Item{"key", "old", 1});
+    CHECK(l.next_queries().empty());  // stopped: no new queries
+    CHECK_FALSE(l.done());            // but the two nearer the key are still awaited
+    l.on_reply(batch[0].id, {}, std::string("t0"), krpc::Item{"key", "new", 2});
+    l.on_reply(batch[1].id, {}, std::string("t1"), std::nullopt);
+    CHECK(l.done());
+    REQUIRE(l.value());
+    CHECK(l.value()->item.value == "new");
+    CHECK(l.value()->item.seq == 2);
+    CHECK(l.value()->hops == 1);
+    // The cache target is the nearest answer that lacked the newest version: batch[1].
+    const auto* cache = l.cache_target();
+    REQUIRE(cache);
+    CHECK(cache->id == batch[1].id);
+}
+
+TEST_CASE("a value lookup does not wait for queries farther from the key than the value's holder",
           "[lookup]") {
     Peers peers(30);
     const NodeId target = NodeId::from_key("key");
@@ -293,22 +320,12 @@ TEST_CASE("a value lookup stops at the first value and keeps the highest seq of 
     for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
     auto batch = l.next_queries();
     REQUIRE(batch.size() == 3);
-    l.on_reply(batch[0].id, {}, std::string("t0"), krpc::Item{"key", "old", 1});
-    CHECK(l.next_queries().empty());  // stopped: no new queries
-    CHECK_FALSE(l.done());            // but two answers are still awaited
-    l.on_reply(batch[1].id, {}, std::string("t1"), krpc::Item{"key", "new", 2});
-    l.on_reply(batch[2].id, {}, std::string("t2"), std::nullopt);
+    // The nearest answers with the value: the farther two, still waiting, are not awaited (a
+    // converged lookup may have the rest of the k nearest in flight).
+    l.on_reply(batch[0].id, {}, std::string("t0"), krpc::Item{"key", "v", 3});
     CHECK(l.done());
     REQUIRE(l.value());
-    CHECK(l.value()->item.value == "new");
-    CHECK(l.value()->item.seq == 2);
-    CHECK(l.value()->hops == 1);
-    // The cache target is the nearest answer that lacked the newest version.
-    // The cache target is the nearest answer that lacked the newest version: batch[0] (the
-    // nearest, which had an older one).
-    const auto* cache = l.cache_target();
-    REQUIRE(cache);
-    CHECK(cache->id == batch[0].id);
+    CHECK(l.value()->item.seq == 3);
 }
 
 TEST_CASE("a value older than min_seq is ignored", "[lookup]") {

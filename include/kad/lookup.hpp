@@ -5,7 +5,7 @@
 // fate: on_reply, on_soft_timeout, on_failed. It keeps the candidates nearest the target, sorted
 // by distance, with at most `alpha` queries waiting. It is done when the k nearest candidates
 // still in play have all answered (a value lookup: when a value has been found and the queries
-// already waiting have ended).
+// waiting nearer the key than the node that returned it have ended).
 //
 // Where we differ from the paper:
 // - A query past its soft timeout frees its slot: a slow or dead contact does not stall the
