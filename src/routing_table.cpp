@@ -477,12 +477,15 @@ std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,
         // paper keeps a stale contact while nothing replaces it): under heavy loss or a
         // partition the table keeps its contacts instead of emptying. recheck() pings it again,
         // and forgets it after forget_after without an answer.
-        const Contact failing = c;
-        remove_live(b, i);
-        if (promote_verified(b, nullptr)) return std::nullopt;
-        by_endpoint_.set(failing.endpoint, failing.id);
-        b.live_.insert(b.live_.begin() + static_cast<std::ptrdiff_t>(i), failing);
-        ++size_;
+        if (std::any_of(b.cache_.begin(), b.cache_.end(),
+                        [](const Contact& r) { return r.verified; })) {
+            const Contact failing = c;
+            remove_live(b, i);
+            if (promote_verified(b, nullptr)) return std::nullopt;
+            by_endpoint_.set(failing.endpoint, failing.id);  // none fits: it keeps its place
+            b.live_.insert(b.live_.begin() + static_cast<std::ptrdiff_t>(i), failing);
+            ++size_;
+        }
         // Hearsay: the newest must answer a ping, and then takes the slot (place).
         return ping_replacement(b);
     }
