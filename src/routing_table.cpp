@@ -46,6 +46,8 @@ Contact* RoutingTable::find_live(Bucket& b, const NodeId& id) {
 
 bool RoutingTable::self_is_nearest(const NodeId& target, const NodeId& except) const {
     for (const auto& c : buckets_[bucket_index(target)].live_) {
+        // One past max_failures is presumed gone: it stays only for want of a replacement.
+        if (c.failures >= config_.max_failures) continue;
         if (c.id != except && compare_distance(target, c.id, self_) < 0) return false;
     }
     return true;

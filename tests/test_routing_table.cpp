@@ -731,3 +731,20 @@ TEST_CASE("failing contacts are rechecked with backoff, and forgotten after forg
         check_invariants(t);
     }
 }
+
+TEST_CASE("a contact past max_failures does not count as a nearer holder", "[routing]") {
+    SeededRandom rng(83);
+    const NodeId self = NodeId::random(rng);
+    RoutingTable t(self, RoutingConfig{}, t0);
+    const NodeId target = self.with_bit_flipped(100);
+    const NodeId other = id_with_cpl(self, 0, rng);
+    t.on_answered(t0, target, endpoint(1), 10ms);  // as near the target as can be
+    CHECK_FALSE(t.self_is_nearest(target, other));
+    t.on_failed(t0, target, endpoint(1));
+    CHECK_FALSE(t.self_is_nearest(target, other));  // one lost datagram: still there
+    t.on_failed(t0, target, endpoint(1));
+    REQUIRE(t.contains(target));  // nothing replaces it
+    // The maintenance's hand-off rule: we hand items to newcomers ourselves, rather than leave
+    // it to a node that has stopped answering.
+    CHECK(t.self_is_nearest(target, other));
+}

@@ -158,8 +158,9 @@ public:
     void closest(const NodeId& target, std::size_t n, const ContactFilter& filter,
                  std::vector<const Contact*>& out) const;
 
-    // True if no contact but `except` is nearer to target than we are. Looks at one bucket:
-    // a contact nearer than us to target shares exactly cpl(us, target) bits with us.
+    // True if no contact but `except` is nearer to target than we are (contacts past
+    // max_failures are presumed gone). Looks at one bucket: a contact nearer than us to target
+    // shares exactly cpl(us, target) bits with us.
     bool self_is_nearest(const NodeId& target, const NodeId& except) const;
     // How many contacts are nearer to target than we are (the same single bucket).
     std::size_t count_nearer_than_self(const NodeId& target) const;
