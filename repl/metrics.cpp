@@ -121,6 +121,10 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
         static_cast<std::uint64_t>(s.handoffs_skipped));
     add("bucket_refreshes", "Routing-table buckets refreshed by a lookup", true,
         static_cast<std::uint64_t>(s.bucket_refreshes));
+    add("early_refreshes", "Bucket refreshes started early: a cut-off contact answered again", true,
+        static_cast<std::uint64_t>(s.early_refreshes));
+    add("rechecks", "Pings to failing contacts, to see whether they are back", true,
+        static_cast<std::uint64_t>(s.rechecks));
     add("seen_seq_evicted", "Keys whose highest seen seq was forgotten to make room", true,
         static_cast<std::uint64_t>(s.seen_seq_evicted));
     add("contacts_address_limited", "Contacts turned away by the per-IP and per-subnet limits",

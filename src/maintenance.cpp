@@ -35,9 +35,30 @@ TimePoint Maintenance::publisher_due(const StoredItem& item) const {
 }
 
 TimePoint Maintenance::next_due() const {
-    TimePoint t = table_.next_refresh(config_.bucket_refresh);
+    TimePoint t = std::min(
+        {table_.next_refresh(config_.bucket_refresh), next_recheck(), next_early_refresh()});
     if (!due_.empty()) t = std::min(t, std::max(due_.next(), next_scan_));
     return t;
+}
+
+namespace {
+
+// Rechecks are looked for at most this often: a busy node counts failures all the time.
+constexpr Duration kRecheckGap = std::chrono::seconds(1);
+
+}  // namespace
+
+TimePoint Maintenance::next_recheck() const {
+    // A new failure may make a contact due at once (one that had answered long ago).
+    if (table_.failures_counted() != failures_seen_) {
+        return std::min(recheck_due_, last_recheck_ + kRecheckGap);
+    }
+    return recheck_due_;
+}
+
+TimePoint Maintenance::next_early_refresh() const {
+    if (table_.recoveries() == recoveries_seen_) return TimePoint::max();
+    return early_allowed_;
 }
 
 // ---- what the node tells it -------------------------------------------------------------------
@@ -106,7 +127,43 @@ void Maintenance::on_new_contact(const NodeId& id, const Endpoint& ep) {
 
 void Maintenance::run() {
     if (!due_.empty() && now_ >= std::max(due_.next(), next_scan_)) republish_due();
+    if (now_ >= next_early_refresh()) refresh_early();
     if (now_ >= table_.next_refresh(config_.bucket_refresh)) refresh_buckets();
+    if (now_ >= next_recheck()) recheck();
+}
+
+void Maintenance::recheck() {
+    failures_seen_ = table_.failures_counted();
+    last_recheck_ = now_;
+    pings_.clear();
+    // Never due again at once: a contact whose ping is pending is due when it ends.
+    recheck_due_ = std::max(table_.recheck(now_, pings_), now_ + kRecheckGap);
+    for (const PingRequest& p : pings_) {
+        ++stats_.rechecks;
+        actions_.ping(p);
+    }
+}
+
+void Maintenance::refresh_early() {
+    // A contact cut off for a while answers again: the network it was cut off with may be back.
+    // Our own ID, and every bucket not full, are looked up now rather than within the hour.
+    recoveries_seen_ = table_.recoveries();
+    if (early_gap_ == Duration{} || now_ >= early_allowed_ + early_gap_) {
+        early_gap_ = config_.recovery_refresh;  // the first, or the first after a quiet spell
+    }
+    early_allowed_ = now_ + early_gap_;
+    early_gap_ = std::min(early_gap_ * 2, config_.bucket_refresh);
+    ++stats_.early_refreshes;
+    std::vector<NodeId> targets{table_.self()};
+    for (std::size_t i = 0; i + 1 < table_.bucket_count(); ++i) {
+        if (table_.bucket(i).contacts().size() < config_.k) {
+            targets.push_back(table_.random_id_in_bucket(i, rng_));
+        }
+    }
+    for (const NodeId& target : targets) {
+        table_.touch(target, now_);
+        if (actions_.refresh(target)) ++stats_.bucket_refreshes;
+    }
 }
 
 void Maintenance::refresh_buckets() {

@@ -66,6 +66,8 @@ public:
                    [m](const StoreRpcResult& r) { m->hand_off_done(r.ok); });
     }
 
+    void ping(const PingRequest& request) override { node_.rpc_.verify(request); }
+
 private:
     Node& node_;
 };

@@ -50,6 +50,12 @@ std::string config_error(const NodeConfig& c) {
     if (c.max_transactions == 0) return "max_transactions must be at least 1";
     if (c.max_lookups == 0) return "max_lookups must be at least 1";
     if (!positive(c.bucket_refresh)) return "bucket_refresh must be positive";
+    if (!positive(c.recovery_refresh)) return "recovery_refresh must be positive";
+    if (!positive(c.routing.recheck_after)) return "routing.recheck_after must be positive";
+    if (c.routing.recheck_after > c.routing.recheck_max) {
+        return "routing.recheck_after must not exceed routing.recheck_max";
+    }
+    if (!positive(c.routing.forget_after)) return "routing.forget_after must be positive";
     if (!positive(c.republish_interval)) return "republish_interval must be positive";
     if (!positive(c.republish_check)) return "republish_check must be positive";
     // Below 1: at 1 the refresh would be due when the publisher's own copy expires, and gone.

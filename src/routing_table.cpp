@@ -46,6 +46,8 @@ Contact* RoutingTable::find_live(Bucket& b, const NodeId& id) {
 
 bool RoutingTable::self_is_nearest(const NodeId& target, const NodeId& except) const {
     for (const auto& c : buckets_[bucket_index(target)].live_) {
+        // One past max_failures is presumed gone: it stays only for want of a replacement.
+        if (c.failures >= config_.max_failures) continue;
         if (c.id != except && compare_distance(target, c.id, self_) < 0) return false;
     }
     return true;
@@ -225,6 +227,11 @@ bool RoutingTable::better_replacement(const Contact& a, const Contact& b) const 
 
 std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may_ping,
                                                              const Endpoint* taken) {
+    if (promote_verified(b, taken) || !may_ping) return std::nullopt;
+    return ping_replacement(b);
+}
+
+bool RoutingTable::promote_verified(Bucket& b, const Endpoint* taken) {
     auto best = b.cache_.end();
     for (auto it = b.cache_.begin(); it != b.cache_.end(); ++it) {
         if (!it->verified || by_endpoint_.find(it->endpoint)) continue;
@@ -232,14 +239,15 @@ std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may
         if (!fits(b.live_, it->endpoint)) continue;
         if (best == b.cache_.end() || better_replacement(*it, *best)) best = it;
     }
-    if (best != b.cache_.end()) {
-        const Contact c = *best;
-        b.cache_.erase(best);
-        insert_live(b, c);
-        return std::nullopt;
-    }
+    if (best == b.cache_.end()) return false;
+    const Contact c = *best;
+    b.cache_.erase(best);
+    insert_live(b, c);
+    return true;
+}
+
+std::optional<PingRequest> RoutingTable::ping_replacement(Bucket& b) {
     // Only hearsay left: the newest entry must answer a ping before it takes the slot.
-    if (!may_ping) return std::nullopt;
     for (auto it = b.cache_.rbegin(); it != b.cache_.rend(); ++it) {
         if (!it->ping_pending) {
             it->ping_pending = true;
@@ -291,8 +299,13 @@ void RoutingTable::refresh(TimePoint now, Contact& c, const Endpoint& ep,
         c.RttEstimator::reset();
         by_endpoint_.set(ep, c.id);
     }
+    // Back after failing long enough to have been cut off from us: a partition may have healed.
+    if (c.failures >= config_.max_failures && now - c.last_seen >= config_.recheck_after) {
+        ++recoveries_;
+    }
     c.last_seen = now;
     c.failures = 0;
+    c.rechecks = 0;
     c.ping_pending = false;
     if (rtt) c.add_sample(*rtt);
     buckets_[bucket_index(c.id)].last_touched_ = now;
@@ -311,6 +324,7 @@ Contact RoutingTable::newcomer(TimePoint now, const NodeId& id, const Endpoint& 
     }
     fresh.last_seen = now;
     fresh.failures = 0;
+    fresh.rechecks = 0;
     fresh.verified = true;
     fresh.ping_pending = false;
     if (rtt) fresh.add_sample(*rtt);
@@ -388,7 +402,13 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
     }
     const std::size_t idx = bucket_index(id);
     Bucket& b = buckets_[idx];
-    if (find_live(b, id)) return std::nullopt;
+    if (Contact* live = find_live(b, id)) {
+        // A failing contact is there again (a partition healed, say): an answer to a ping clears
+        // its failures. A query alone proves nothing: its source may be forged.
+        if (live->failures == 0 || live->ping_pending || live->endpoint != ep) return std::nullopt;
+        live->ping_pending = true;
+        return PingRequest{id, ep};
+    }
     Contact* cached = find_cached(b, id);
     if (cached && cached->ping_pending) return std::nullopt;
     if (const NodeId* there = by_endpoint_.find(ep); there && *there != id) {
@@ -451,17 +471,73 @@ std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,
         Contact& c = b.live_[i];
         if (c.id != id) continue;
         if (c.endpoint != ep) return std::nullopt;
+        ++failures_counted_;
         c.ping_pending = false;
-        if (c.failures < UINT16_MAX) ++c.failures;
-        if (c.failures >= config_.max_failures) {
+        if (c.failures < UINT8_MAX) ++c.failures;
+        if (c.failures < config_.max_failures) return std::nullopt;
+        // Replaceable: a verified replacement takes its place at once. With none, it stays (the
+        // paper keeps a stale contact while nothing replaces it): under heavy loss or a
+        // partition the table keeps its contacts instead of emptying. recheck() pings it again,
+        // and forgets it after forget_after without an answer.
+        if (std::any_of(b.cache_.begin(), b.cache_.end(),
+                        [](const Contact& r) { return r.verified; })) {
+            const Contact failing = c;
             remove_live(b, i);
-            return promote_replacement(b, true);
+            if (promote_verified(b, nullptr)) return std::nullopt;
+            by_endpoint_.set(failing.endpoint, failing.id);  // none fits: it keeps its place
+            b.live_.insert(b.live_.begin() + static_cast<std::ptrdiff_t>(i), failing);
+            ++size_;
         }
-        return std::nullopt;
+        // Hearsay: the newest must answer a ping, and then takes the slot (place).
+        return ping_replacement(b);
     }
     // An unverified candidate that did not answer is forgotten.
     std::erase_if(b.cache_, [&](const Contact& r) { return r.id == id && r.endpoint == ep; });
     return std::nullopt;
+}
+
+TimePoint RoutingTable::recheck_due(const Contact& c) const {
+    // recheck_after after its last answer, then twice as long again, ..., the step capped at
+    // recheck_max.
+    Duration wait{};
+    Duration step = std::min(config_.recheck_after, config_.recheck_max);
+    int r = 0;
+    for (; r <= c.rechecks && step < config_.recheck_max; ++r) {
+        wait += step;
+        step = std::min(step * 2, config_.recheck_max);
+    }
+    if (r <= c.rechecks) wait += step * (c.rechecks - r + 1);
+    return c.last_seen + wait;
+}
+
+TimePoint RoutingTable::recheck(TimePoint now, std::vector<PingRequest>& out) {
+    TimePoint next = TimePoint::max();
+    for (auto& b : buckets_) {
+        for (std::size_t i = 0; i < b.live_.size();) {
+            Contact& c = b.live_[i];
+            if (c.failures == 0) {
+                ++i;
+                continue;
+            }
+            if (now - c.last_seen >= config_.forget_after) {
+                // Silent for so long that it is not coming back (nothing replaced it meanwhile).
+                remove_live(b, i);
+                promote_replacement(b, false);
+                continue;
+            }
+            next = std::min(next, c.last_seen + config_.forget_after);
+            if (c.rechecks < UINT8_MAX) {
+                if (!c.ping_pending && recheck_due(c) <= now) {
+                    c.ping_pending = true;
+                    ++c.rechecks;
+                    out.push_back(PingRequest{c.id, c.endpoint});
+                }
+                next = std::min(next, recheck_due(c));
+            }
+            ++i;
+        }
+    }
+    return next;
 }
 
 bool RoutingTable::remove(const NodeId& id, const Endpoint& ep) {

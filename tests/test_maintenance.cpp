@@ -26,6 +26,7 @@ struct Recorder final : Maintenance::Actions {
     std::vector<NodeId> refreshes;
     std::vector<Republish> republishes;
     std::vector<HandOff> handoffs;
+    std::vector<PingRequest> pings;
 
     bool refresh(const NodeId& target) override {
         refreshes.push_back(target);
@@ -39,6 +40,7 @@ struct Recorder final : Maintenance::Actions {
                   const Endpoint&) override {
         handoffs.push_back({item.key, ttl, to});
     }
+    void ping(const PingRequest& request) override { pings.push_back(request); }
 };
 
 NodeConfig small_k() {
@@ -287,4 +289,80 @@ TEST_CASE("a bucket untouched for bucket_refresh is refreshed with a lookup in i
     REQUIRE_FALSE(f.actions.refreshes.empty());
     CHECK(f.stats.bucket_refreshes == f.actions.refreshes.size());
     CHECK(f.m.next_due() > f.now);  // touched: not again at once
+}
+
+TEST_CASE("a failing contact is pinged again, backing off; a failure wakes the node for it",
+          "[maintenance]") {
+    MaintenanceFixture f;
+    f.contact(f.self, 3, 1);
+    const NodeId x = f.self.with_bit_flipped(3);
+    const Endpoint at = Endpoint::v4({10, 0, 0, 1}, 1);
+    CHECK(f.m.next_due() == f.now + f.config.bucket_refresh);  // nobody failing: no rechecks
+    f.now += 30s;
+    f.table.on_failed(f.now, x, at);
+    CHECK(f.m.next_due() <= f.now);  // a failure: look at once
+    f.m.run();
+    CHECK(f.actions.pings.empty());
+    CHECK(f.m.next_due() == TimePoint{} + 1min);  // a minute after its last answer
+    f.now = TimePoint{} + 1min;
+    f.m.run();
+    REQUIRE(f.actions.pings.size() == 1);
+    CHECK(f.actions.pings[0] == PingRequest{x, at});
+    CHECK(f.stats.rechecks == 1);
+    f.now += 2s;
+    f.table.on_failed(f.now, x, at);  // no answer to it either
+    f.m.run();
+    CHECK(f.actions.pings.size() == 1);
+    CHECK(f.m.next_due() == TimePoint{} + 3min);  // then 2 minutes later
+}
+
+TEST_CASE("a contact back after being cut off refreshes sparse buckets at once, backing off",
+          "[maintenance]") {
+    MaintenanceFixture f;
+    for (int bit = 0; bit < 6; ++bit) f.contact(f.self, bit, static_cast<std::uint8_t>(bit + 1));
+    REQUIRE(f.table.bucket_count() > 1);
+    const NodeId x = f.self.with_bit_flipped(0);
+    const Endpoint at = Endpoint::v4({10, 0, 0, 1}, 1);
+    // x misses two queries, and answers again after a minute and a half.
+    auto recover = [&] {
+        f.table.on_failed(f.now, x, at);
+        f.table.on_failed(f.now, x, at);
+        f.now += 90s;
+        f.table.on_answered(f.now, x, at, 1ms);
+    };
+    recover();
+    CHECK(f.table.recoveries() == 1);
+    CHECK(f.m.next_due() <= f.now);
+    f.m.run();
+    CHECK(f.stats.early_refreshes == 1);
+    // Our own ID, and a target in each bucket below the last (all have fewer than k here).
+    REQUIRE(f.actions.refreshes.size() == f.table.bucket_count());
+    CHECK(f.actions.refreshes[0] == f.self);
+    for (std::size_t i = 1; i < f.actions.refreshes.size(); ++i) {
+        CHECK(f.table.bucket_index(f.actions.refreshes[i]) == i - 1);
+    }
+    CHECK(f.stats.bucket_refreshes == f.actions.refreshes.size());
+
+    recover();  // 90 s later: past the minute since the first
+    f.m.run();
+    CHECK(f.stats.early_refreshes == 2);
+    recover();  // 90 s later: within the 2 minutes since the second; it waits for them
+    const TimePoint allowed = f.now + 30s;
+    f.m.run();
+    CHECK(f.stats.early_refreshes == 2);
+    CHECK(f.m.next_due() == allowed);
+    f.now = allowed;
+    f.m.run();
+    CHECK(f.stats.early_refreshes == 3);
+    CHECK(f.m.next_due() > f.now);  // nothing new: no more until the next recovery
+
+    // A quiet spell (past the next gap, 8 minutes): the next recovery acts at once, and the
+    // one after waits a minute again.
+    f.now += 20min;
+    recover();
+    f.m.run();
+    CHECK(f.stats.early_refreshes == 4);
+    recover();
+    f.m.run();
+    CHECK(f.stats.early_refreshes == 5);
 }

@@ -47,6 +47,7 @@ struct NoActions final : Maintenance::Actions {
     bool refresh(const NodeId&) override { return false; }
     bool republish(const StoredItem&, Duration) override { return false; }
     void hand_off(const StoredItem&, Duration, const NodeId&, const Endpoint&) override {}
+    void ping(const PingRequest&) override {}
 };
 
 // The node's parts, as kad::Node wires them, for operations to run on.

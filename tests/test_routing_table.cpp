@@ -308,15 +308,19 @@ TEST_CASE("RoutingTable: replacements for a full bucket", "[routing]") {
         CHECK(table.contains(c));
         CHECK(ids_of(table.bucket(0).contacts()) == std::vector<NodeId>{d, c});
 
-        // Only hearsay left: the table asks for a ping before e may take the slot.
+        // Only hearsay left: the table asks for a ping before e may take the slot, and d keeps
+        // it until then (failing).
         table.on_failed(t0 + 8min, d, endpoint(11));
         auto ping = table.on_failed(t0 + 8min, d, endpoint(11));
         REQUIRE(ping.has_value());
         CHECK(*ping == PingRequest{e, endpoint(12)});
         CHECK_FALSE(table.contains(e));
-        CHECK(table.bucket(0).contacts().size() == 1);
+        REQUIRE(table.find(d) != nullptr);
+        CHECK(table.find(d)->failures == 2);
+        CHECK(ids_of(table.bucket(0).contacts()) == std::vector<NodeId>{d, c});
         table.on_answered(t0 + 9min, e, endpoint(12), std::nullopt);
         CHECK(table.contains(e));
+        CHECK_FALSE(table.contains(d));
         CHECK(table.bucket(0).replacements().empty());
         check_invariants(table);
     }
@@ -579,14 +583,17 @@ TEST_CASE("a replacement over its network's share is not promoted", "[routing]")
     // More Sybils answer: three wait in the cache, the rest are turned away.
     for (int i = 0; i < 10; ++i) t.on_answered(t0, id_with_cpl(self, 0, rng), sybil(i), 10ms);
     CHECK(t.bucket(0).replacements().size() == 3);
-    // Every honest contact fails: Sybils take their places only up to the subnet's share.
+    // Every honest contact fails: Sybils take their places only up to the subnet's share. The
+    // last honest one, which no Sybil may replace, stays (failing).
     for (std::size_t i = 0; i < honest.size(); ++i) {
         t.on_failed(t0, honest[i], Endpoint::v4({203, 0, static_cast<std::uint8_t>(i), 1}, 6881));
     }
     std::size_t sybils = 0;
     for (const Contact& x : t.bucket(0).contacts()) sybils += x.endpoint.address_bytes()[0] == 198;
     CHECK(sybils == 3);
-    CHECK(t.bucket(0).contacts().size() == 3);
+    CHECK(t.bucket(0).contacts().size() == 4);
+    REQUIRE(t.find(honest[2]) != nullptr);
+    CHECK(t.find(honest[2])->failures == 1);
     CHECK(t.bucket(0).replacements().size() == 1);
 }
 
@@ -603,4 +610,141 @@ TEST_CASE("a full replacement cache drops entries, and counts them", "[routing]"
     CHECK(t.bucket(0).contacts().size() == 2);
     CHECK(t.bucket(0).replacements().size() == 2);
     CHECK(t.replacements_dropped() == 3);
+}
+
+// Kademlia §4.1: a stale contact stays while nothing would replace it. Before, a contact went
+// after 2 unanswered queries whatever the bucket held, and a 6-node network's tables shrank to
+// 0-1 contacts under 20-40 % loss (tests/e2e/test_faults.py).
+TEST_CASE("a failing contact stays while nothing would replace it", "[routing]") {
+    SeededRandom rng(81);
+    const NodeId self = NodeId::random(rng);
+    RoutingConfig c;
+    c.k = 3;
+    RoutingTable t(self, c, t0);
+    const NodeId a = id_with_cpl(self, 0, rng);
+    const NodeId b = id_with_cpl(self, 0, rng);
+    t.on_answered(t0, a, endpoint(1), 10ms);
+    t.on_answered(t0, b, endpoint(2), 10ms);
+    for (int i = 0; i < 40; ++i) CHECK_FALSE(t.on_failed(t0 + i * 1s, a, endpoint(1)));
+    REQUIRE(t.find(a) != nullptr);
+    CHECK(t.find(a)->failures == 40);
+    CHECK(t.size() == 2);
+    // Ranked after the contacts that answer: out of closest() unless asked for.
+    CHECK(ids_of(t.closest(a, 3)) == std::vector<NodeId>{b});
+    CHECK(ids_of(t.closest(a, 3, true)) == std::vector<NodeId>{a, b});
+    check_invariants(t);
+
+    SECTION("it answers again: its failures are gone") {
+        t.on_answered(t0 + 1min, a, endpoint(1), 10ms);
+        CHECK(t.find(a)->failures == 0);
+        CHECK(t.recoveries() == 1);  // failing since t0, a minute of silence: it was cut off
+    }
+    SECTION("a newcomer that answers takes its slot once the bucket is full") {
+        const NodeId x = id_with_cpl(self, 0, rng);
+        t.on_answered(t0 + 1min, x, endpoint(3), 10ms);  // room: both stay
+        CHECK(t.size() == 3);
+        CHECK(t.contains(a));
+        const NodeId y = id_with_cpl(self, 0, rng);
+        t.on_answered(t0 + 2min, y, endpoint(4), 10ms);  // full: y replaces the failing one
+        CHECK_FALSE(t.contains(a));
+        CHECK(t.contains(y));
+        check_invariants(t);
+    }
+    SECTION("with a verified replacement at hand, it goes at max_failures") {
+        t.on_answered(t0 + 1min, a, endpoint(1), 10ms);  // back
+        const NodeId x = id_with_cpl(self, 0, rng);
+        const NodeId y = id_with_cpl(self, 0, rng);
+        t.on_answered(t0 + 1min, x, endpoint(3), 10ms);
+        t.on_answered(t0 + 1min, y, endpoint(4), 10ms);  // full now: y waits in the cache
+        REQUIRE(has(t.bucket(0).replacements(), y));
+        CHECK_FALSE(t.on_failed(t0 + 2min, a, endpoint(1)));
+        CHECK(t.contains(a));
+        CHECK_FALSE(t.on_failed(t0 + 2min, a, endpoint(1)));
+        CHECK_FALSE(t.contains(a));
+        CHECK(t.contains(y));
+        check_invariants(t);
+    }
+    SECTION("it queries us: a ping to it, since its answer clears its failures") {
+        auto ping = t.on_heard_of(t0 + 1min, a, endpoint(1));
+        REQUIRE(ping.has_value());
+        CHECK(*ping == PingRequest{a, endpoint(1)});
+        CHECK_FALSE(t.on_heard_of(t0 + 1min, a, endpoint(1)));     // pending: not twice
+        CHECK_FALSE(t.on_heard_of(t0 + 1min, b, endpoint(2)));     // b has no failures
+        CHECK_FALSE(t.on_heard_of(t0 + 1min, a, endpoint(1, 7)));  // not from another endpoint
+    }
+}
+
+TEST_CASE("failing contacts are rechecked with backoff, and forgotten after forget_after",
+          "[routing]") {
+    SeededRandom rng(82);
+    const NodeId self = NodeId::random(rng);
+    RoutingConfig c;
+    c.recheck_after = 1min;
+    c.recheck_max = 5min;
+    c.forget_after = 24h;
+    RoutingTable t(self, c, t0);
+    const NodeId a = id_with_cpl(self, 0, rng);
+    const NodeId b = id_with_cpl(self, 1, rng);
+    t.on_answered(t0, a, endpoint(1), 10ms);
+    t.on_answered(t0, b, endpoint(2), 10ms);
+    std::vector<PingRequest> out;
+    CHECK(t.recheck(t0, out) == TimePoint::max());  // nobody failing
+    CHECK(out.empty());
+
+    t.on_failed(t0 + 10s, a, endpoint(1));
+    CHECK(t.failures_counted() == 1);
+    // Pinged 1, 3, 7, 12, 17, ... minutes after its last answer (the step doubles up to 5).
+    std::vector<TimePoint> pinged;
+    for (TimePoint now = t0; now < t0 + 30min; now += 10s) {
+        out.clear();
+        const TimePoint next = t.recheck(now, out);
+        CHECK(next > now);
+        for (const PingRequest& p : out) {
+            CHECK(p == PingRequest{a, endpoint(1)});
+            pinged.push_back(now);
+            CHECK_FALSE(t.on_failed(now + 2s, a, endpoint(1)));  // no answer
+        }
+    }
+    CHECK(pinged == std::vector<TimePoint>{t0 + 1min, t0 + 3min, t0 + 7min, t0 + 12min, t0 + 17min,
+                                           t0 + 22min, t0 + 27min});
+    REQUIRE(t.contains(a));
+
+    SECTION("an answer starts the schedule again") {
+        t.on_answered(t0 + 30min, a, endpoint(1), 10ms);
+        t.on_failed(t0 + 30min + 10s, a, endpoint(1));
+        out.clear();
+        CHECK(t.recheck(t0 + 30min + 20s, out) == t0 + 31min);  // a minute after its answer
+        CHECK(out.empty());
+        t.recheck(t0 + 31min, out);
+        CHECK(out.size() == 1);
+    }
+    SECTION("silent for forget_after, it is gone at the next recheck") {
+        out.clear();
+        t.recheck(t0 + 24h - 1s, out);
+        CHECK(t.contains(a));
+        out.clear();
+        t.recheck(t0 + 24h, out);
+        CHECK_FALSE(t.contains(a));
+        CHECK(t.contains(b));
+        CHECK(out.empty());
+        CHECK(t.recheck(t0 + 24h, out) == TimePoint::max());
+        check_invariants(t);
+    }
+}
+
+TEST_CASE("a contact past max_failures does not count as a nearer holder", "[routing]") {
+    SeededRandom rng(83);
+    const NodeId self = NodeId::random(rng);
+    RoutingTable t(self, RoutingConfig{}, t0);
+    const NodeId target = self.with_bit_flipped(100);
+    const NodeId other = id_with_cpl(self, 0, rng);
+    t.on_answered(t0, target, endpoint(1), 10ms);  // as near the target as can be
+    CHECK_FALSE(t.self_is_nearest(target, other));
+    t.on_failed(t0, target, endpoint(1));
+    CHECK_FALSE(t.self_is_nearest(target, other));  // one lost datagram: still there
+    t.on_failed(t0, target, endpoint(1));
+    REQUIRE(t.contains(target));  // nothing replaces it
+    // The maintenance's hand-off rule: we hand items to newcomers ourselves, rather than leave
+    // it to a node that has stopped answering.
+    CHECK(t.self_is_nearest(target, other));
 }

@@ -11,6 +11,8 @@
 // | holder republish     | republish_interval (x1.0-1.1 jitter) after a peer stored it    |
 // | publisher refresh    | publisher_refresh x TTL after we published it                 |
 // | hand-off             | a contact enters the table among an item's k nearest           |
+// | recheck              | a failing contact, after routing.recheck_after (backing off)   |
+// | early refresh        | a contact cut off for a while answers again (backing off)      |
 //
 // Where we differ from the paper:
 // - A holder that knows k contacts nearer a key than itself stops republishing it (retires), and
@@ -18,6 +20,12 @@
 //   this, nodes displaced by newcomers would each keep republishing every hour.
 // - Only the nearest holder hands an item to a newcomer (the node that knows no contact nearer
 //   the key than itself), not all k of them; the hourly republish covers what this misses.
+// - Failing contacts are pinged again with backoff (RoutingTable::recheck), and when one that had
+//   been cut off answers again (a partition healed), our own ID and every bucket with fewer than
+//   k contacts are refreshed at once, not an hour later: the other side fills the table again
+//   within minutes. Such early refreshes back off from recovery_refresh to bucket_refresh while
+//   recoveries keep coming (steady loss), and start again from recovery_refresh after a quiet
+//   spell.
 //
 // Each item's next republish sits in a due-time index (DueIndex: by time, then target), so a
 // wake-up costs O(log n) for the items due, not a scan of the store. Due items are looked at no
@@ -48,6 +56,8 @@ public:
         // Gives `item` with life `ttl` to one node, and then calls hand_off_done().
         virtual void hand_off(const StoredItem& item, Duration ttl, const NodeId& to,
                               const Endpoint& at) = 0;
+        // Pings a contact for the routing table (which learns the outcome itself).
+        virtual void ping(const PingRequest& request) = 0;
     };
 
     // The references must outlive it; `now` is the node's clock. It registers as the storage's
@@ -85,6 +95,10 @@ public:
 
 private:
     void refresh_buckets();
+    void recheck();
+    void refresh_early();
+    TimePoint next_recheck() const;
+    TimePoint next_early_refresh() const;
     void republish_due();
     void republish(const NodeId& target);
     TimePoint publisher_due(const StoredItem& item) const;
@@ -103,6 +117,15 @@ private:
     std::size_t republishing_ = 0;
     std::size_t handoffs_ = 0;
     std::vector<const Contact*> closest_;  // reused
+    std::vector<PingRequest> pings_;       // reused
+    // Rechecks: when the table next wants one, and the failures it had counted at the last.
+    TimePoint recheck_due_ = TimePoint::max();
+    TimePoint last_recheck_{};
+    std::uint64_t failures_seen_ = 0;
+    // Early refreshes: the recoveries already acted on, the next allowed, and the gap after it.
+    std::uint64_t recoveries_seen_ = 0;
+    TimePoint early_allowed_{};
+    Duration early_gap_{};
 };
 
 }  // namespace kad

@@ -30,6 +30,10 @@ struct NodeConfig {
     Duration soft_timeout_initial = std::chrono::milliseconds(500);  // before any RTT sample
     int lookup_attempts = 4;  // queries to one candidate among the k nearest (see lookup.hpp)
     Duration bucket_refresh = std::chrono::hours(1);
+    // After a failing contact answers again (a partition healed), sparse buckets are refreshed
+    // at once; if that keeps happening, no sooner than this after the last time, doubling up to
+    // bucket_refresh (Maintenance).
+    Duration recovery_refresh = std::chrono::minutes(1);
     // A holder republishes an item nobody has stored to it for this long (Kademlia: an hour).
     Duration republish_interval = std::chrono::hours(1);
     // Items are republished when due, but the node looks for due items at most this often.
@@ -118,6 +122,8 @@ struct NodeStats {
     std::uint64_t republish_retired = 0;    // items we stopped republishing: no longer near
     std::uint64_t handoffs = 0, handoff_stores = 0, handoffs_skipped = 0;
     std::uint64_t bucket_refreshes = 0;
+    std::uint64_t early_refreshes = 0;  // refresh rounds started by a recovered contact
+    std::uint64_t rechecks = 0;         // pings to failing contacts (RoutingTable::recheck)
 };
 
 // What is wrong with a configuration, in a sentence ("k must be at least 1"); empty if nothing.

@@ -10,8 +10,12 @@
 // Where we differ from the paper:
 // - A full bucket keeps its contacts while they answer; newcomers wait in a replacement cache
 //   (the paper's preference for old contacts, with libtorrent's cache).
-// - A contact is removed after `max_failures` consecutive unanswered queries, not one, since a
-//   single lost datagram is common; the best cached replacement takes its place.
+// - A contact is replaced after `max_failures` consecutive unanswered queries, not one, since a
+//   single lost datagram is common; the best cached replacement takes its place. With nothing to
+//   replace it, it stays (the paper, §4.1): under heavy loss or a partition the table keeps its
+//   contacts rather than emptying. It is left out of find_node answers, asked in lookups only
+//   when fewer than k contacts answer, pinged again with backoff (recheck), and removed only
+//   after `forget_after` without an answer.
 // - A contact whose ID changes for the same endpoint is a new contact; the old one is removed
 //   (at most one contact per endpoint).
 // - BEP 42: with IdPolicy::Require, a node whose ID does not match its address never enters;
@@ -45,10 +49,11 @@ class RandomSource;
 struct Contact : RttEstimator {
     NodeId id;
     Endpoint endpoint;
-    std::uint16_t failures = 0;  // consecutive queries it did not answer
-    bool verified = false;       // it has answered us (always true in a bucket)
-    bool ping_pending = false;   // we asked the caller to ping it and have not heard back
-    TimePoint last_seen{};       // last time it answered us
+    std::uint8_t failures = 0;  // consecutive queries it did not answer (at most 255)
+    std::uint8_t rechecks = 0;  // pings recheck() asked for since it last answered
+    bool verified = false;      // it has answered us (always true in a bucket)
+    bool ping_pending = false;  // we asked the caller to ping it and have not heard back
+    TimePoint last_seen{};      // last time it answered us
 };
 
 // What BEP 42 decides about a contact whose ID does not match its address.
@@ -62,8 +67,16 @@ const char* to_string(IdPolicy p) noexcept;
 struct RoutingConfig {
     std::size_t k = 20;                               // contacts per bucket
     std::size_t replacements = 20;                    // replacement cache per bucket
-    int max_failures = 2;                             // consecutive failures before removal
+    int max_failures = 2;                             // consecutive failures: replaceable
     Duration stale_after = std::chrono::minutes(15);  // a full bucket pings an LRS older than this
+    // A failing contact is pinged again (recheck) this long after its last answer, then after
+    // twice as long again, and so on, the step capped at recheck_max: a partition that heals is
+    // noticed within recheck_max, and a dead contact costs a ping per recheck_max.
+    Duration recheck_after = std::chrono::minutes(1);
+    Duration recheck_max = std::chrono::minutes(5);
+    // A failing contact nothing has replaced is removed (recheck) once it has not answered for
+    // this long: a partition shorter than this heals by itself.
+    Duration forget_after = std::chrono::hours(24);
     // Against Sybil and eclipse attempts: within one bucket (its live contacts, and apart from
     // them its replacement cache), at most this many contacts from one IP address and from one
     // /24 (IPv4) or /64 (IPv6). Loopback and private addresses are exempt unless restrict_local.
@@ -117,11 +130,17 @@ public:
     void on_answered(TimePoint now, const NodeId& id, const Endpoint& ep,
                      std::optional<Duration> rtt);
     // We heard of it without an answer from it (it queried us). It may be worth a ping: either
-    // to itself (there is room, or a failing contact to replace) or to the bucket's
-    // least-recently-seen contact (the bucket is full and that contact is stale).
+    // to itself (there is room, or a failing contact to replace, or it is a failing contact:
+    // an answer clears its failures) or to the bucket's least-recently-seen contact (the bucket
+    // is full and that contact is stale).
     std::optional<PingRequest> on_heard_of(TimePoint now, const NodeId& id, const Endpoint& ep);
-    // A query to it went unanswered. May ask for a ping to an unverified replacement.
+    // A query to it went unanswered. At max_failures, a verified replacement takes its place; with
+    // only unverified ones, a ping to the newest is asked for; with none, it stays.
     std::optional<PingRequest> on_failed(TimePoint now, const NodeId& id, const Endpoint& ep);
+    // Failing contacts due for a recheck: a ping to each goes into `out` (and it is marked
+    // pending); those silent for forget_after are removed. Returns when that is next due for
+    // one of them (TimePoint::max() if none is failing).
+    TimePoint recheck(TimePoint now, std::vector<PingRequest>& out);
     // It is gone for good (it said so): remove it, promoting a verified replacement.
     bool remove(const NodeId& id, const Endpoint& ep);
     // A ping we were asked for could not be sent, or was abandoned: clear its pending mark.
@@ -139,8 +158,9 @@ public:
     void closest(const NodeId& target, std::size_t n, const ContactFilter& filter,
                  std::vector<const Contact*>& out) const;
 
-    // True if no contact but `except` is nearer to target than we are. Looks at one bucket:
-    // a contact nearer than us to target shares exactly cpl(us, target) bits with us.
+    // True if no contact but `except` is nearer to target than we are (contacts past
+    // max_failures are presumed gone). Looks at one bucket: a contact nearer than us to target
+    // shares exactly cpl(us, target) bits with us.
     bool self_is_nearest(const NodeId& target, const NodeId& except) const;
     // How many contacts are nearer to target than we are (the same single bucket).
     std::size_t count_nearer_than_self(const NodeId& target) const;
@@ -159,6 +179,10 @@ public:
     std::size_t bucket_index(const NodeId& id) const;
 
     std::size_t size() const noexcept { return size_; }
+    // Failures counted so far (on_failed), and contacts that answered again after failing
+    // max_failures times and a recheck_after of silence: a sign that a partition has healed.
+    std::uint64_t failures_counted() const noexcept { return failures_counted_; }
+    std::uint64_t recoveries() const noexcept { return recoveries_; }
     // Contacts turned away (from the bucket or its cache) by max_per_ip / max_per_subnet.
     std::uint64_t address_limited() const noexcept { return address_limited_; }
     // Replacement-cache entries dropped (or newcomers not cached) because the cache was full.
@@ -203,6 +227,10 @@ private:
     // `taken`: an endpoint a live contact is about to hold; no replacement there is promoted.
     std::optional<PingRequest> promote_replacement(Bucket& b, bool may_ping,
                                                    const Endpoint* taken = nullptr);
+    bool promote_verified(Bucket& b, const Endpoint* taken);
+    std::optional<PingRequest> ping_replacement(Bucket& b);
+    // When a failing contact is next due for a recheck.
+    TimePoint recheck_due(const Contact& c) const;
 
     NodeId self_;
     RoutingConfig config_;
@@ -224,6 +252,8 @@ private:
     std::uint64_t replacements_dropped_ = 0;
     std::uint64_t ids_refused_ = 0;
     std::uint64_t ids_displaced_ = 0;
+    std::uint64_t failures_counted_ = 0;
+    std::uint64_t recoveries_ = 0;
 };
 
 }  // namespace kad
