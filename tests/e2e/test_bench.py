@@ -2,7 +2,7 @@
 """The benchmark programs end to end, at a small scale: they run, and report what they claim.
 
 Run: test_bench.py BIN_DIR [unittest args], BIN_DIR holding kadnode, kadload, kadswarm,
-kadjournal and kadmicro. Every run is bounded in time; every process started is killed. Figures
+kadjournal, kadmicro and kadsim. Every run is bounded in time; every process started is killed. Figures
 are not checked against targets here (a noisy machine): docs/BENCHMARKS.md holds the measured
 ones.
 """
@@ -17,6 +17,7 @@ import unittest
 BIN = None  # set from argv
 COMPARE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "bench",
                        "compare")
+PLOT_CDF = os.path.join(os.path.dirname(COMPARE), "plot_cdf")
 
 
 class BenchTests(unittest.TestCase):
@@ -127,6 +128,45 @@ class BenchTests(unittest.TestCase):
         for name in ("BM_Closest", "BM_HandleDatagram/find_node",
                      "BM_HandleDatagram/find_value_held", "BM_HandleDatagram/find_value_missing"):
             self.assertIn(name, names)
+
+    def test_kadsim_on_the_mainline_preset_reports_bounds_and_writes_a_cdf_to_plot(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cdf = os.path.join(tmp, "cdf.txt")
+            out = subprocess.run(
+                [os.path.join(BIN, "kadsim"), "--internet", "mainline", "--nodes", "300",
+                 "--lookups", "40", "--puts", "10", "--seed", "3", "--cdf", cdf],
+                capture_output=True, text=True, timeout=240)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            r = json.loads(out.stdout)
+            self.assertEqual(r["internet"], "mainline")
+            self.assertEqual(r["joined"], 300)
+            self.assertGreater(r["nat_nodes"], 0)
+            self.assertGreater(r["rtt_ms_p50"], 50)
+            # Every lookup takes at least its bound (the round trips on its path).
+            self.assertGreaterEqual(r["bound_ratio_p50"], 1.0)
+            self.assertGreaterEqual(r["bound_ratio_p99"], r["bound_ratio_p50"])
+            self.assertGreater(r["bound_ms_p50"], 0)
+            self.assertGreater(r["put_latency_ms_p50"], 0)
+            with open(cdf) as f:
+                rows = [line.split() for line in f.read().splitlines()[1:]]
+            self.assertEqual(len(rows), 40)
+            for latency, bound in rows:
+                self.assertGreaterEqual(float(latency), float(bound))
+            svg = os.path.join(tmp, "cdf.svg")
+            plot = subprocess.run(["/usr/bin/python3", PLOT_CDF, svg, "run=" + cdf],
+                                  capture_output=True, text=True, timeout=60)
+            self.assertEqual(plot.returncode, 0, plot.stderr)
+            with open(svg) as f:
+                image = f.read()
+            self.assertTrue(image.startswith("<svg"))
+            self.assertEqual(image.count("<polyline"), 2)  # the latencies and the bound
+
+    def test_kadsim_refuses_a_bad_option_with_status_2(self):
+        for args in (["--internet", "moon"], ["--soft-timeout-quantile", "0"]):
+            out = subprocess.run([os.path.join(BIN, "kadsim")] + args, capture_output=True,
+                                 text=True, timeout=30)
+            self.assertEqual(out.returncode, 2, args)
+            self.assertIn("kadsim:", out.stderr)
 
 
 if __name__ == "__main__":
