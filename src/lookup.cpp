@@ -193,7 +193,7 @@ bool Lookup::done() const {
         }
         return true;
     }
-    if (waiting() > 0 || !window_answered()) return false;
+    if (!window_answered()) return false;
     const auto end = cands_.begin() + static_cast<std::ptrdiff_t>(eligible_end());
     if (std::any_of(cands_.begin(), end, [this](const auto& c) { return retry_due(c); })) {
         return false;

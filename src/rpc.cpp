@@ -76,7 +76,7 @@ krpc::Message Rpc::envelope(std::string_view t) const {
 Duration Rpc::soft_timeout_for(const std::optional<NodeId>& id) const {
     std::optional<Duration> estimate;
     if (const Contact* c = id ? table_.find(*id) : nullptr) estimate = c->timeout();
-    if (!estimate) estimate = rtt_.value();
+    if (!estimate) estimate = rtt_.timeout();
     return std::clamp(estimate.value_or(config_.soft_timeout_initial), config_.soft_timeout_min,
                       config_.soft_timeout_max);
 }

@@ -41,4 +41,9 @@ std::optional<Duration> RttWindow::value() const {
     return cached_;
 }
 
+std::optional<Duration> RttWindow::timeout() const {
+    if (!cached_) return std::nullopt;
+    return *cached_ + *cached_ / 4;
+}
+
 }  // namespace kad

@@ -283,9 +283,10 @@ TEST_CASE("an error reply fails a candidate for good", "[lookup]") {
     CHECK(l.results()[0]->id == batch[1].id);
 }
 
-TEST_CASE("a value lookup stops at the first value and keeps the highest seq of the queries "
-          "waiting nearer the key",
-          "[lookup]") {
+TEST_CASE(
+    "a value lookup stops at the first value and keeps the highest seq of the queries "
+    "waiting nearer the key",
+    "[lookup]") {
     Peers peers(30);
     const NodeId target = NodeId::from_key("key");
     LookupParams p = params(target);

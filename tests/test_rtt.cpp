@@ -44,6 +44,7 @@ TEST_CASE("RttWindow: the quantile of the last 256 round trips, none before the 
     w.add_sample(milliseconds(40));
     REQUIRE(w.value());
     CHECK(*w.value() == milliseconds(40));
+    CHECK(*w.timeout() == milliseconds(50));  // and a quarter
     // 1..100 ms: the 90th percentile is 90 ms (rank 0.9 x 99 = 89, the 90th smallest).
     kad::RttWindow u(0.9);
     for (int i = 1; i <= 100; ++i) u.add_sample(milliseconds((i * 37) % 100 + 1));
