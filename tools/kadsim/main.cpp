@@ -195,6 +195,7 @@ int run(const Options& o) {
 
     const double wall_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    const long rss_kb = peak_rss_kb();
     const auto rate = [](std::size_t a, std::size_t b) {
         return b ? static_cast<double>(a) / static_cast<double>(b) : 1.0;
     };
@@ -205,7 +206,8 @@ int run(const Options& o) {
         "\"latency_ms_p50\":%.2f,\"latency_ms_p99\":%.2f,\"values_found_rate\":%.4f,"
         "\"get_hops_p50\":%.1f,\"get_queries_p50\":%.1f,\"get_latency_ms_p50\":%.2f,"
         "\"bootstrap_virtual_s\":%.2f,\"virtual_s\":%.2f,\"datagrams\":%llu,"
-        "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld}\n",
+        "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld,"
+        "\"peak_rss_kb_per_node\":%.1f}\n",
         o.nodes, joined_count, killed, lookups.size(), o.puts, puts_ok,
         rate(successes, lookups.size()),
         lookups.empty() ? 1.0 : recall_sum / static_cast<double>(lookups.size()),
@@ -215,7 +217,8 @@ int run(const Options& o) {
         percentile(got_latency, 50), bootstrap_virtual_s,
         std::chrono::duration<double>(net.elapsed()).count(),
         static_cast<unsigned long long>(net.stats().sent), o.loss, o.latency_ms,
-        static_cast<unsigned long long>(o.seed), wall_s, peak_rss_kb());
+        static_cast<unsigned long long>(o.seed), wall_s, rss_kb,
+        static_cast<double>(rss_kb) / static_cast<double>(o.nodes));
     return 0;
 }
 
