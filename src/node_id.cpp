@@ -19,21 +19,6 @@ int hex_value(char c) {
     return -1;
 }
 
-// The ID as three big-endian words (64 + 64 + 32 bits), so that comparing words compares
-// numbers. Loads go through memcpy: no alignment or aliasing assumptions.
-std::uint64_t load64(const std::uint8_t* p) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
-    return v;
-}
-std::uint32_t load32(const std::uint8_t* p) {
-    std::uint32_t v;
-    std::memcpy(&v, p, 4);
-    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
-    return v;
-}
-
 }  // namespace
 
 std::optional<NodeId> NodeId::from_bytes(std::string_view raw) {
@@ -115,34 +100,6 @@ std::strong_ordering operator<=>(const NodeId& a, const NodeId& b) noexcept {
     int c = std::memcmp(a.b_.data(), b.b_.data(), NodeId::kBytes);
     return c < 0 ? std::strong_ordering::less
                  : (c > 0 ? std::strong_ordering::greater : std::strong_ordering::equal);
-}
-
-int common_prefix_length(const NodeId& a, const NodeId& b) noexcept {
-    const auto& x = a.bytes();
-    const auto& y = b.bytes();
-    if (std::uint64_t d = load64(x.data()) ^ load64(y.data())) return std::countl_zero(d);
-    if (std::uint64_t d = load64(x.data() + 8) ^ load64(y.data() + 8))
-        return 64 + std::countl_zero(d);
-    if (std::uint32_t d = load32(x.data() + 16) ^ load32(y.data() + 16))
-        return 128 + std::countl_zero(d);
-    return NodeId::kBits;
-}
-
-int compare_distance(const NodeId& target, const NodeId& a, const NodeId& b) noexcept {
-    const std::uint8_t* t = target.bytes().data();
-    const std::uint8_t* p = a.bytes().data();
-    const std::uint8_t* q = b.bytes().data();
-    for (int off : {0, 8}) {
-        const std::uint64_t tw = load64(t + off);
-        const std::uint64_t da = load64(p + off) ^ tw;
-        const std::uint64_t db = load64(q + off) ^ tw;
-        if (da != db) return da < db ? -1 : 1;
-    }
-    const std::uint32_t tw = load32(t + 16);
-    const std::uint32_t da = load32(p + 16) ^ tw;
-    const std::uint32_t db = load32(q + 16) ^ tw;
-    if (da != db) return da < db ? -1 : 1;
-    return 0;
 }
 
 }  // namespace kad

@@ -3,6 +3,7 @@
 // Distances are XOR, compared as 160-bit big-endian numbers; bit 0 is the most significant bit.
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "kad/big_endian.hpp"
 #include "kad/expected.hpp"
 
 namespace kad {
@@ -66,11 +68,36 @@ private:
     Bytes b_{};
 };
 
+// The two below are inline: lookups, closest() and the simulator's scoring call them in their
+// innermost loops, where a call costs as much as the comparison.
+
 // Number of leading bits a and b share: 160 when equal.
-int common_prefix_length(const NodeId& a, const NodeId& b) noexcept;
+inline int common_prefix_length(const NodeId& a, const NodeId& b) noexcept {
+    const std::uint8_t* x = a.bytes().data();
+    const std::uint8_t* y = b.bytes().data();
+    if (std::uint64_t d = load_be64(x) ^ load_be64(y)) return std::countl_zero(d);
+    if (std::uint64_t d = load_be64(x + 8) ^ load_be64(y + 8)) return 64 + std::countl_zero(d);
+    if (std::uint32_t d = load_be32(x + 16) ^ load_be32(y + 16)) return 128 + std::countl_zero(d);
+    return NodeId::kBits;
+}
 
 // <0 if a is closer to target than b, 0 if equally close (a == b), >0 if farther.
-int compare_distance(const NodeId& target, const NodeId& a, const NodeId& b) noexcept;
+inline int compare_distance(const NodeId& target, const NodeId& a, const NodeId& b) noexcept {
+    const std::uint8_t* t = target.bytes().data();
+    const std::uint8_t* p = a.bytes().data();
+    const std::uint8_t* q = b.bytes().data();
+    for (int off : {0, 8}) {
+        const std::uint64_t tw = load_be64(t + off);
+        const std::uint64_t da = load_be64(p + off) ^ tw;
+        const std::uint64_t db = load_be64(q + off) ^ tw;
+        if (da != db) return da < db ? -1 : 1;
+    }
+    const std::uint32_t tw = load_be32(t + 16);
+    const std::uint32_t da = load_be32(p + 16) ^ tw;
+    const std::uint32_t db = load_be32(q + 16) ^ tw;
+    if (da != db) return da < db ? -1 : 1;
+    return 0;
+}
 
 // Orders IDs by XOR distance to a target, nearest first.
 struct CloserTo {

@@ -299,15 +299,27 @@ void Network::schedule_wake(std::size_t i) {
     if (t >= n.wake_at) return;
     if (t < now_) t = now_;
     n.wake_at = t;
-    queue_.push(Event{t, next_seq_++, static_cast<std::uint32_t>(i), kWake, {}});
+    queue_.push(Event{t, next_seq_++, static_cast<std::uint32_t>(i), kWake, 0});
+}
+
+void Network::push_delivery(TimePoint at, std::size_t node, std::uint32_t from,
+                            std::string_view data, bool multicast, const Endpoint& source) {
+    std::uint32_t slot = 0;
+    if (free_payloads_.empty()) {
+        slot = static_cast<std::uint32_t>(payloads_.size());
+        payloads_.emplace_back();
+    } else {
+        slot = free_payloads_.back();
+        free_payloads_.pop_back();
+    }
+    payloads_[slot].data.assign(data);  // into the buffer a delivered datagram left
+    payloads_[slot].source = source;
+    queue_.push(Event{at, next_seq_++, static_cast<std::uint32_t>(node), from, slot, multicast});
 }
 
 void Network::inject(std::size_t i, const Endpoint& from, std::string payload, TimePoint at) {
     const LinkModel& m = nodes_[i]->model ? *nodes_[i]->model : model_;
-    Event ev{std::max(at, now_ + delay(m)), next_seq_++, static_cast<std::uint32_t>(i), kInjected,
-             std::move(payload)};
-    ev.source = from;
-    queue_.push(std::move(ev));
+    push_delivery(std::max(at, now_ + delay(m)), i, kInjected, payload, false, from);
 }
 
 void Network::send(std::size_t from, const Endpoint& to, std::string_view data) {
@@ -338,13 +350,10 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data) 
         ++stats_.lost;
         return;
     }
-    queue_.push(Event{now_ + delay(m, from, dest), next_seq_++, static_cast<std::uint32_t>(dest),
-                      static_cast<std::uint32_t>(from), std::string(data)});
+    push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data);
     if (m.duplicate > 0 && rng_.chance(m.duplicate)) {
         ++stats_.duplicated;
-        queue_.push(Event{now_ + delay(m, from, dest), next_seq_++,
-                          static_cast<std::uint32_t>(dest), static_cast<std::uint32_t>(from),
-                          std::string(data)});
+        push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data);
     }
 }
 
@@ -373,22 +382,26 @@ void Network::multicast(std::size_t from, std::string_view data) {
             ++stats_.lost;
             continue;
         }
-        Event ev{now_ + delay(m), next_seq_++, static_cast<std::uint32_t>(j),
-                 static_cast<std::uint32_t>(from), std::string(data)};
-        ev.multicast = true;
-        queue_.push(std::move(ev));
+        push_delivery(now_ + delay(m), j, static_cast<std::uint32_t>(from), data, true);
     }
 }
 
 bool Network::step(TimePoint until) {
     if (queue_.empty() || queue_.top().at > until) return false;
-    // top() is const only to protect the heap order; moving the payload out leaves `at` and
-    // `seq`, which order the heap, untouched until pop().
-    Event ev = std::move(const_cast<Event&>(queue_.top()));
+    const Event ev = queue_.top();
     queue_.pop();
     now_ = ev.at;
     ++stats_.events;
     SimNode& n = *nodes_[ev.node];
+    Endpoint source{};
+    if (ev.from != kWake) {
+        // Out of its slot before the node runs: what it sends may take the slot (or grow
+        // payloads_). The slot keeps the previous datagram's buffer for the next one.
+        std::swap(delivering_, payloads_[ev.payload].data);
+        source = payloads_[ev.payload].source;
+        free_payloads_.push_back(ev.payload);
+    }
+    const std::string_view payload = delivering_;
     if (ev.from == kWake) {
         if (ev.at != n.wake_at) return true;  // superseded by an earlier wake-up
         n.wake_at = TimePoint::max();
@@ -396,7 +409,7 @@ bool Network::step(TimePoint until) {
     } else if (ev.from == kInjected) {
         if (n.state == State::Alive) {
             ++stats_.delivered;
-            n.driver->handle_datagram(n.local(now_), ev.source, ev.payload);
+            n.driver->handle_datagram(n.local(now_), source, payload);
         } else {
             ++stats_.dropped_dead;
         }
@@ -413,10 +426,10 @@ bool Network::step(TimePoint until) {
         if (ev.multicast) {
             ++stats_.multicast_delivered;
             const Endpoint src = *Endpoint::from_address(sender.endpoint.address_string(), 7475);
-            n.driver->handle_multicast(n.local(now_), src, ev.payload);
+            n.driver->handle_multicast(n.local(now_), src, payload);
         } else {
             ++stats_.delivered;
-            n.driver->handle_datagram(n.local(now_), sender.endpoint, ev.payload);
+            n.driver->handle_datagram(n.local(now_), sender.endpoint, payload);
         }
     }
     schedule_wake(ev.node);

@@ -262,6 +262,7 @@ int run(const Options& o) {
         coordinates ? internet->sampled_rtt_ms(net.size(), 99, o.seed) : 2 * o.latency_ms;
     const double wall_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    const long rss_kb = peak_rss_kb();
     const auto rate = [](std::size_t a, std::size_t b) {
         return b ? static_cast<double>(a) / static_cast<double>(b) : 1.0;
     };
@@ -274,7 +275,8 @@ int run(const Options& o) {
         "\"bound_ms_p50\":%.2f,\"bound_ratio_p50\":%.3f,\"bound_ratio_p99\":%.3f,"
         "\"put_latency_ms_p50\":%.2f,\"put_latency_ms_p99\":%.2f,"
         "\"bootstrap_virtual_s\":%.2f,\"virtual_s\":%.2f,\"datagrams\":%llu,"
-        "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld",
+        "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld,"
+        "\"peak_rss_kb_per_node\":%.1f",
         o.nodes, joined_count, killed, lookups.size(), o.puts, puts_ok,
         rate(successes, lookups.size()),
         lookups.empty() ? 1.0 : recall_sum / static_cast<double>(lookups.size()),
@@ -286,7 +288,7 @@ int run(const Options& o) {
         bootstrap_virtual_s, std::chrono::duration<double>(net.elapsed()).count(),
         static_cast<unsigned long long>(net.stats().sent), o.loss,
         coordinates ? rtt_p50 / 2 : o.latency_ms, static_cast<unsigned long long>(o.seed), wall_s,
-        peak_rss_kb());
+        rss_kb, static_cast<double>(rss_kb) / static_cast<double>(o.nodes));
     // The simulated Internet: the model's pair round trips (sampled over the nodes, without the
     // per-datagram jitter), NAT and churn.
     std::size_t nat_nodes = 0, online_end = 0;

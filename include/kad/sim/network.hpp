@@ -141,18 +141,26 @@ private:
     struct SimNode;
     class SimTransport;
     class SimMulticast;
+    // 32 bytes, since the heap moves events about on every push and pop: a datagram's bytes
+    // wait in `payloads_`, in a slot the event names (and whose buffer the next one reuses).
     struct Event {
         TimePoint at;
         std::uint64_t seq;
         std::uint32_t node;
-        std::uint32_t from;  // sender index for deliveries; UINT32_MAX for a wake-up
-        std::string payload;
+        std::uint32_t from;     // sender index for deliveries; UINT32_MAX for a wake-up
+        std::uint32_t payload;  // slot in payloads_ (deliveries)
         bool multicast = false;
-        Endpoint source{};  // injected datagrams (from == kInjected)
         bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+    };
+    struct Payload {
+        std::string data;
+        Endpoint source{};  // injected datagrams (from == kInjected)
     };
 
     void send(std::size_t from, const Endpoint& to, std::string_view data);
+    // Queues a delivery of `data` (a copy into a free payload slot).
+    void push_delivery(TimePoint at, std::size_t node, std::uint32_t from, std::string_view data,
+                       bool multicast = false, const Endpoint& source = {});
     void multicast(std::size_t from, std::string_view data);
     Duration delay(const LinkModel& m);
     Duration delay(const LinkModel& m, std::size_t from, std::size_t to);
@@ -168,6 +176,9 @@ private:
     std::vector<std::unique_ptr<SimNode>> nodes_;
     std::unordered_map<Endpoint, std::size_t> by_endpoint_;
     std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+    std::vector<Payload> payloads_;
+    std::vector<std::uint32_t> free_payloads_;
+    std::string delivering_;  // the payload being handled, swapped out of its slot
     std::uint64_t next_seq_ = 0;
     NetworkStats stats_;
     std::vector<std::shared_ptr<void>> owned_;
