@@ -317,7 +317,7 @@ void Network::push_delivery(TimePoint at, std::size_t node, std::uint32_t from,
     queue_.push(Event{at, next_seq_++, static_cast<std::uint32_t>(node), from, slot, multicast});
 }
 
-void Network::inject(std::size_t i, const Endpoint& from, std::string payload, TimePoint at) {
+void Network::inject(std::size_t i, const Endpoint& from, std::string_view payload, TimePoint at) {
     const LinkModel& m = nodes_[i]->model ? *nodes_[i]->model : model_;
     push_delivery(std::max(at, now_ + delay(m)), i, kInjected, payload, false, from);
 }

@@ -125,7 +125,7 @@ public:
     // Delivers a datagram to node i as if from `from`, which need not be a node (a spoofed or
     // attacking source): after the link latency, or at `at` if later. Replies to an address that
     // is no node are dropped (and seen by the tap).
-    void inject(std::size_t i, const Endpoint& from, std::string payload,
+    void inject(std::size_t i, const Endpoint& from, std::string_view payload,
                 TimePoint at = TimePoint{});
     // Sees every unicast datagram a node sends, delivered or not (traffic capture, attack tests).
     using Tap = std::function<void(std::size_t from, const Endpoint& to, std::string_view data)>;
