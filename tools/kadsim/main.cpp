@@ -256,10 +256,13 @@ int run(const Options& o) {
         put_latency.push_back(p.latency_ms);
     }
 
-    const double rtt_p50 =
-        coordinates ? internet->sampled_rtt_ms(net.size(), 50, o.seed) : 2 * o.latency_ms;
-    const double rtt_p99 =
-        coordinates ? internet->sampled_rtt_ms(net.size(), 99, o.seed) : 2 * o.latency_ms;
+    // The flat model's round trip: twice the latency plus the sum of two uniform jitters in
+    // [0, j] (j = latency / 2), whose median is j and whose 99th percentile is (2 - sqrt(0.02)) j.
+    const double jitter_ms = o.latency_ms / 2;
+    const double rtt_p50 = coordinates ? internet->sampled_rtt_ms(net.size(), 50, o.seed)
+                                       : 2 * o.latency_ms + jitter_ms;
+    const double rtt_p99 = coordinates ? internet->sampled_rtt_ms(net.size(), 99, o.seed)
+                                       : 2 * o.latency_ms + (2 - std::sqrt(0.02)) * jitter_ms;
     const double wall_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const long rss_kb = peak_rss_kb();
