@@ -64,11 +64,6 @@ std::size_t Lookup::eligible_end() const {
     return cands_.size();
 }
 
-std::size_t Lookup::waiting() const {
-    return static_cast<std::size_t>(std::count_if(
-        cands_.begin(), cands_.end(), [](const auto& c) { return c.state == State::Waiting; }));
-}
-
 std::vector<LookupCandidate> Lookup::next_queries() {
     std::vector<LookupCandidate> out;
     if (p_.stop_at_value && value_ && value_->hops > 0) return out;

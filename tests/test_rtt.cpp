@@ -37,7 +37,7 @@ TEST_CASE("Contact: its RTT estimate is an RttEstimator", "[rtt][routing]") {
     CHECK(c.rttvar == 62500us);
 }
 
-TEST_CASE("RttWindow: the quantile of the last 256 round trips, none before the first", "[rtt]") {
+TEST_CASE("RttWindow: the quantile of the last 128 round trips, none before the first", "[rtt]") {
     using std::chrono::milliseconds;
     kad::RttWindow w(0.9);
     CHECK_FALSE(w.value());
@@ -63,7 +63,7 @@ TEST_CASE("RttWindow: the quantile of the last 256 round trips, none before the 
     }
     CHECK(*tail.value() == milliseconds(150));
     CHECK(*mean.timeout() > 2 * *tail.value());
-    // Old samples leave: 256 later ones replace them all.
+    // Old samples leave: 128 later ones replace them all.
     for (int i = 0; i < 256; ++i) tail.add_sample(milliseconds(30));
     CHECK(*tail.value() == milliseconds(30));
 }

@@ -145,7 +145,6 @@ private:
     std::size_t eligible_end() const;
     // The index of the nearest candidate that answered; cands_.size() if none has.
     std::size_t nearest_answer() const;
-    std::size_t waiting() const;
 
     LookupParams p_;
     std::vector<LookupCandidate> cands_;  // sorted by distance to target, nearest first

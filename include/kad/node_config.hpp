@@ -22,7 +22,7 @@ struct NodeConfig {
     std::size_t alpha = 3;  // queries in flight per lookup
     Duration rpc_timeout = std::chrono::seconds(2);  // hard timeout: the query failed
     // Soft timeout: smoothed RTT + 4 x variation (RFC 6298) of the contact or, for a node we have
-    // no samples for, this quantile of the last 256 replies' round trips and a quarter
+    // no samples for, this quantile of the last 128 replies' round trips and a quarter
     // (kad::RttWindow);
     // clamped to [min, max], and never past the hard one.
     double soft_timeout_quantile = 0.9;

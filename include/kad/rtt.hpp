@@ -34,8 +34,10 @@ struct RttEstimator {
 // alike (one region, a LAN) the slowest tenth of live nodes would otherwise all time out.
 class RttWindow {
 public:
-    static constexpr std::size_t kSize = 256;      // the samples kept
+    static constexpr std::size_t kSize = 128;      // the samples kept
     static constexpr std::size_t kRecompute = 16;  // the quantile is recomputed every so many
+    // Kept in units of 100 us, up to 6.5 s (past any soft timeout): 256 bytes a node.
+    static constexpr std::int64_t kUnitUs = 100;
 
     explicit RttWindow(double quantile = 0.9) : quantile_(quantile) {}
     void add_sample(Duration rtt);
@@ -46,8 +48,8 @@ public:
 
 private:
     double quantile_;
-    std::array<std::uint32_t, kSize> us_{};  // microseconds, a ring
-    std::size_t count_ = 0;                  // samples ever added
+    std::array<std::uint16_t, kSize> units_{};  // a ring
+    std::size_t count_ = 0;                     // samples ever added
     std::optional<Duration> cached_;
 };
 

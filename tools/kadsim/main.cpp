@@ -336,7 +336,7 @@ int main(int argc, char** argv) {
         "queries a lookup may send to one of the k nearest candidates")(
         "soft-timeout-quantile", po::value(&o.soft_quantile)->default_value(o.soft_quantile),
         "the soft timeout of a query to a node without RTT samples: this quantile of the last "
-        "256 round trips")(
+        "128 round trips, and a quarter")(
         "cdf", po::value(&o.cdf),
         "write each lookup's latency and bound (ms) to this file, for tools/bench/plot_cdf");
 
