@@ -22,6 +22,10 @@ struct Peers {
                                                  7000)});
         }
     }
+    // Every peer as a seed of `l`.
+    void seed(Lookup& l) const {
+        for (const auto& p : all) l.add_seed(p.id, p.endpoint);
+    }
     // The n nearest to target, nearest first.
     std::vector<krpc::NodeInfo> nearest(const NodeId& target, std::size_t n) const {
         auto v = all;
@@ -66,7 +70,7 @@ TEST_CASE("a lookup queries alpha candidates at a time, nearest first", "[lookup
     Peers peers(50);
     const NodeId target = id_from(5);
     Lookup l(params(target));
-    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    peers.seed(l);
     auto batch = l.next_queries();
     REQUIRE(batch.size() == 3);
     const auto nearest = peers.nearest(target, 3);
@@ -103,7 +107,7 @@ TEST_CASE(
     LookupParams lp = params(target, 20, 1);
     lp.max_attempts = 3;
     Lookup l(lp);
-    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    peers.seed(l);
     auto first = l.next_queries();
     REQUIRE(first.size() == 1);
     const NodeId slow = first[0].id;
@@ -138,7 +142,7 @@ TEST_CASE("a retried candidate that answers is among the results", "[lookup]") {
     Peers peers(5);
     const NodeId target = id_from(11);
     Lookup l(params(target, 20, 5));
-    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    peers.seed(l);
     auto batch = l.next_queries();
     REQUIRE(batch.size() == 5);
     l.on_soft_timeout(batch[0].id);
@@ -161,7 +165,7 @@ TEST_CASE(
     Peers peers(50);
     const NodeId target = id_from(12);
     Lookup l(params(target, 20, 3));
-    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    peers.seed(l);
     const auto nearest = peers.nearest(target, 20);
     auto first = l.next_queries();
     REQUIRE(first.size() == 3);
@@ -227,7 +231,7 @@ TEST_CASE("a late reply after a soft timeout still counts", "[lookup]") {
     Peers peers(3);
     const NodeId target = id_from(8);
     Lookup l(params(target, 20, 3));
-    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    peers.seed(l);
     auto batch = l.next_queries();
     REQUIRE(batch.size() == 3);
     l.on_soft_timeout(batch[0].id);
@@ -245,7 +249,7 @@ TEST_CASE("with no answer yet, a lookup waits for its slow queries up to their h
     lp.max_attempts = 2;
     for (bool late_reply : {true, false}) {
         Lookup l(lp);
-        for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+        peers.seed(l);
         auto batch = l.next_queries();
         REQUIRE(batch.size() == 3);
         for (const auto& c : batch) l.on_soft_timeout(c.id);
@@ -272,7 +276,7 @@ TEST_CASE("with no answer yet, a lookup waits for its slow queries up to their h
 TEST_CASE("an error reply fails a candidate for good", "[lookup]") {
     Peers peers(2);
     Lookup l(params(id_from(9)));
-    for (const auto& p : peers.all) l.add_seed(p.id, p.endpoint);
+    peers.seed(l);
     auto batch = l.next_queries();
     REQUIRE(batch.size() == 2);
     l.on_failed(batch[0].id, true);
@@ -292,7 +296,7 @@ TEST_CASE(
     LookupParams p = params(target);
     p.stop_at_value = true;
     Lookup l(p);
-    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    peers.seed(l);
     auto batch = l.next_queries();  // nearest first
     REQUIRE(batch.size() == 3);
     l.on_reply(batch[2].id, {}, std::string("t2"), krpc::Item{"key", "old", 1});
@@ -318,7 +322,7 @@ TEST_CASE("a value lookup does not wait for queries farther from the key than th
     LookupParams p = params(target);
     p.stop_at_value = true;
     Lookup l(p);
-    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    peers.seed(l);
     auto batch = l.next_queries();
     REQUIRE(batch.size() == 3);
     // The nearest answers with the value: the farther two, still waiting, are not awaited (a
@@ -335,7 +339,7 @@ TEST_CASE("a value older than min_seq is ignored", "[lookup]") {
     p.stop_at_value = true;
     p.min_seq = 5;
     Lookup l(p);
-    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    peers.seed(l);
     for (const auto& c : l.next_queries()) {
         l.on_reply(c.id, {}, std::string("t"), krpc::Item{"key", "stale", 4});
     }
@@ -359,7 +363,7 @@ TEST_CASE("the candidate list is bounded, keeping the nearest", "[lookup]") {
     LookupParams p = params(target);
     p.max_candidates = 30;
     Lookup l(p);
-    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    peers.seed(l);
     CHECK(l.candidates() == 30);
     const auto truth = peers.nearest(target, 3);
     auto batch = l.next_queries();
@@ -383,7 +387,7 @@ TEST_CASE(
     auto p = params(target, 8);
     p.need_token = true;
     Lookup l(p);
-    for (const auto& n : peers.all) l.add_seed(n.id, n.endpoint);
+    peers.seed(l);
     while (!l.done()) {
         auto batch = l.next_queries();
         REQUIRE(!batch.empty());
