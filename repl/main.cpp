@@ -328,6 +328,7 @@ private:
         std::string human = "kadnode " + std::string(kadnode::kVersion) + ": node " +
                             node_->id().to_hex() + " listening on " + addr.to_string();
         json fields = {{"id", node_->id().to_hex()}, {"addr", addr.to_string()}};
+        if (const auto probe = node_->probe_endpoint()) fields["probe_addr"] = probe->to_string();
         if (metrics_) {
             const auto at = metrics_->local_endpoint();
             const std::string url = (at.address().is_v6() ? "[" + at.address().to_string() + "]"

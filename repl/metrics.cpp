@@ -125,6 +125,11 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
         static_cast<std::uint64_t>(s.early_refreshes));
     add("rechecks", "Pings to failing contacts, to see whether they are back", true,
         static_cast<std::uint64_t>(s.rechecks));
+    add("reach_probes", "Verification pings sent from the second port", true,
+        static_cast<std::uint64_t>(s.reach_probes));
+    add("reach_probes_unanswered",
+        "Verification pings from the second port left unanswered (mostly nodes behind NAT)", true,
+        static_cast<std::uint64_t>(s.reach_probes_unanswered));
     add("seen_seq_evicted", "Keys whose highest seen seq was forgotten to make room", true,
         static_cast<std::uint64_t>(s.seen_seq_evicted));
     add("contacts_address_limited", "Contacts turned away by the per-IP and per-subnet limits",

@@ -106,6 +106,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         add("restrict-local", po::bool_switch(),
             "apply the per-address and per-/24 routing limits to loopback and private "
             "addresses too");
+        add("no-probe-port", po::bool_switch(),
+            "open no second UDP port: verify nodes that query us from our own port (nodes "
+            "behind NAT then enter the routing table and are handed on to others)");
     }
 
     po::options_description lan("LAN discovery (on unless --no-discovery)");
@@ -243,6 +246,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         n.storage.max_bytes = in_range<std::size_t>(vm, "max-store-bytes", 1024, 1ULL << 40);
         n.storage.max_share = in_range<double>(vm, "store-share", 0.001, 1);
         n.routing.restrict_local = vm["restrict-local"].as<bool>();
+        o.runtime.probe_port = !vm["no-probe-port"].as<bool>();
         n.read_only = vm["read-only"].as<bool>();
         const auto policy = vm["bep42"].as<std::string>();
         if (policy == "any") {

@@ -186,9 +186,13 @@ void Shell::run(std::string_view line, Done done, const Output& output) {
                 {"items", n.storage().size()},
                 {"joined", n.joined()},
                 {"network", network_}};
+            const auto probe = node_.probe_endpoint();
+            data["probe_addr"] = probe ? json(probe->to_string()) : json(nullptr);
             std::string text = "id        " + node_.id().to_hex() + "\naddress   " +
-                               node_.local_endpoint().to_string() + "\nuptime    " +
-                               span_text(uptime) + "\ncontacts  " +
+                               node_.local_endpoint().to_string() +
+                               (probe ? " (probes from port " + std::to_string(probe->port()) + ")"
+                                      : std::string()) +
+                               "\nuptime    " + span_text(uptime) + "\ncontacts  " +
                                std::to_string(n.routing_table().size()) + "\nitems     " +
                                std::to_string(n.storage().size()) + "\nnetwork   " + network_;
             // BEP 42: the address responders agree on, and whether our ID matches it.

@@ -8,6 +8,16 @@ namespace kad {
 
 static_assert(sizeof(Contact) <= 80, "a Contact costs every node of a large swarm");
 
+namespace {
+
+// A ping to c: from the second port while it has never answered us (a node behind NAT answers
+// strangers only where it has sent first, so it cannot answer that one).
+PingRequest ping_to(const Contact& c) {
+    return PingRequest{c.id, c.endpoint, !c.verified};
+}
+
+}  // namespace
+
 const char* to_string(IdPolicy p) noexcept {
     switch (p) {
         case IdPolicy::Any:
@@ -251,7 +261,7 @@ std::optional<PingRequest> RoutingTable::ping_replacement(Bucket& b) {
     for (auto it = b.cache_.rbegin(); it != b.cache_.rend(); ++it) {
         if (!it->ping_pending) {
             it->ping_pending = true;
-            return PingRequest{it->id, it->endpoint};
+            return ping_to(*it);
         }
     }
     return std::nullopt;
@@ -416,7 +426,7 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
         // (BEP 42). Whichever answers a ping there holds the endpoint (on_answered).
         if (cached) {
             cached->ping_pending = true;
-            return PingRequest{id, ep};
+            return PingRequest{id, ep, !cached->verified};
         }
         Contact c;
         c.id = id;
@@ -424,7 +434,7 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
         c.last_seen = now;
         c.ping_pending = true;
         add_replacement(b, c);
-        return PingRequest{id, ep};
+        return ping_to(c);
     }
     // Hearsay follows the latest address; an answer (verified) keeps the one that answered.
     if (cached && !cached->verified) cached->endpoint = ep;
@@ -443,7 +453,7 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
     // Verify it: a ping it answers will bring it in through on_answered.
     if (!cached) return std::nullopt;
     cached->ping_pending = true;
-    return PingRequest{cached->id, cached->endpoint};
+    return ping_to(*cached);
 }
 
 Contact* RoutingTable::find_cached(Bucket& b, const NodeId& id) {

@@ -54,15 +54,16 @@ Rpc::Rpc(const NodeConfig& config, const NodeId& self, const TimePoint& now, Tra
 
 // ---- sending ------------------------------------------------------------------------------------
 
-void Rpc::send(const Endpoint& to, const krpc::Message& m) {
+void Rpc::send(const Endpoint& to, const krpc::Message& m, bool probe) {
     out_.clear();
     krpc::encode_to(out_, m);
-    send_encoded(to);
+    send_encoded(to, probe);
 }
 
-void Rpc::send_encoded(const Endpoint& to) {
+void Rpc::send_encoded(const Endpoint& to, bool probe) {
     ++stats_.packets_out;
     stats_.bytes_out += out_.size();
+    if (probe && transport_.send_probe(to, out_)) return;
     transport_.send(to, out_);
 }
 
@@ -83,6 +84,11 @@ Duration Rpc::soft_timeout_for(const std::optional<NodeId>& id) const {
 
 bool Rpc::query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
                 RpcHandler handler) {
+    return this->query(to, id, std::move(query), std::move(handler), false);
+}
+
+bool Rpc::query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
+                RpcHandler handler, bool probe) {
     auto tid = txns_.allocate(rng_);
     if (!tid) {
         ++stats_.transactions_full;
@@ -97,15 +103,19 @@ bool Rpc::query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query
     e.sent = now_;
     e.hard_deadline = now_ + config_.rpc_timeout;
     e.soft_deadline = std::min(now_ + soft_timeout_for(id), e.hard_deadline);
+    e.probe = probe;
     e.handler = std::move(handler);
     txns_.add(std::move(e));
 
     krpc::Message m = envelope(TransactionTable::encode_tid(*tid));
     m.body = std::move(query);
-    m.read_only = config_.read_only;  // BEP 43
+    m.read_only = config_.read_only || probe;  // BEP 43
     ++stats_.queries_out[method_index(method)];
-    KAD_LOG(log_, Trace, "query " + std::string(method_name(method)) + " to " + to.to_string());
-    send(to, m);
+    if (probe) ++stats_.reach_probes;
+    KAD_LOG(log_, Trace,
+            "query " + std::string(method_name(method)) + " to " + to.to_string() +
+                (probe ? " from the second port" : ""));
+    send(to, m, probe);
     return true;
 }
 
@@ -161,7 +171,8 @@ void Rpc::verify(const std::optional<PingRequest>& request) {
     auto handler = [this](const RpcEvent& e) {
         if (e.kind != RpcEventKind::SoftTimeout && pings_ > 0) --pings_;
     };
-    if (!query(request->endpoint, request->id, make_query(krpc::PingArgs{}), handler)) {
+    const bool probe = request->probe && transport_.has_probe_port();
+    if (!query(request->endpoint, request->id, make_query(krpc::PingArgs{}), handler, probe)) {
         --pings_;
         table_.on_ping_abandoned(request->id);
     }
@@ -282,6 +293,7 @@ void Rpc::expire() {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.rpc_timeout);
     for (auto& e : hard) {
         ++stats_.hard_timeouts;
+        if (e.probe) ++stats_.reach_probes_unanswered;
         KAD_LOG(log_, Debug,
                 "no reply from " + e.to.to_string() + " to " + std::string(method_name(e.method)));
         const std::optional<NodeId> id = queried_id(e);

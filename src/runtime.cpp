@@ -48,6 +48,22 @@ class AsioNode::SocketTransport final : public Transport {
 public:
     explicit SocketTransport(AsioNode& owner) : owner_(owner) {}
     void send(const Endpoint& to, std::string_view datagram) override {
+        send_on(owner_.socket_, to, datagram);
+    }
+    bool send_probe(const Endpoint& to, std::string_view datagram) override {
+        if (!has_probe_port()) return false;
+        send_on(owner_.probe_socket_, to, datagram);
+        return true;
+    }
+    bool has_probe_port() const override { return owner_.probe_socket_.is_open(); }
+
+    // A dual-stack socket ([::]:PORT) reaches both; one bound to an IPv6 address only IPv6.
+    Families families() const override {
+        return {.v4 = !owner_.v6_socket_ || owner_.dual_stack_, .v6 = owner_.v6_socket_};
+    }
+
+private:
+    void send_on(udp::socket& socket, const Endpoint& to, std::string_view datagram) {
         if (owner_.closed_) return;
         udp::endpoint dest;
         if (owner_.v6_socket_) {
@@ -65,22 +81,17 @@ public:
             dest = to_asio(to);
         }
         boost::system::error_code ec;
-        owner_.socket_.send_to(asio::buffer(datagram.data(), datagram.size()), dest, 0, ec);
+        socket.send_to(asio::buffer(datagram.data(), datagram.size()), dest, 0, ec);
         if (ec) ++owner_.rstats_.send_errors;
     }
 
-    // A dual-stack socket ([::]:PORT) reaches both; one bound to an IPv6 address only IPv6.
-    Families families() const override {
-        return {.v4 = !owner_.v6_socket_ || owner_.dual_stack_, .v6 = owner_.v6_socket_};
-    }
-
-private:
     AsioNode& owner_;
 };
 
 // ---- the node ---------------------------------------------------------------------------------
 
-AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config) : io_(io), socket_(io), timer_(io) {
+AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config)
+    : io_(io), socket_(io), probe_socket_(io), timer_(io) {
     const udp::endpoint bind = to_asio(config.bind);
     v6_socket_ = config.bind.is_v6();
     boost::system::error_code ec;
@@ -112,11 +123,32 @@ AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config) : io_(io), socket
                                 "cannot bind UDP " + config.bind.to_string());
     }
     bind_ = config.bind;
+    if (config.probe_port) open_probe_socket();
     const NodeId id = config.id ? *config.id : NodeId::random(rng_);
     transport_ = std::make_unique<SocketTransport>(*this);
     driver_ = std::make_unique<Driver>(std::move(config.node), id, *transport_, rng_, Clock::now());
-    receive();
+    receive(socket_);
+    if (probe_socket_.is_open()) receive(probe_socket_);
     rearm();
+}
+
+void AsioNode::open_probe_socket() {
+    // As the main socket, at a port the system picks; best effort: without it the node verifies
+    // from its own port (the node counts reach_probes only when this one is open).
+    udp::endpoint at = to_asio(bind_);
+    at.port(0);
+    boost::system::error_code ec;
+    probe_socket_.open(at.protocol(), ec);
+    if (!ec && v6_socket_) {
+        boost::system::error_code ignored;
+        probe_socket_.set_option(asio::ip::v6_only(!dual_stack_), ignored);
+    }
+    if (!ec) probe_socket_.bind(at, ec);
+    if (!ec) probe_socket_.non_blocking(true, ec);
+    if (ec) {
+        boost::system::error_code ignored;
+        probe_socket_.close(ignored);
+    }
 }
 
 AsioNode::~AsioNode() {
@@ -132,6 +164,14 @@ Endpoint AsioNode::local_endpoint() const {
     return ec ? Endpoint{} : from_asio(ep);
 }
 
+std::optional<Endpoint> AsioNode::probe_endpoint() const {
+    if (!probe_socket_.is_open()) return std::nullopt;
+    boost::system::error_code ec;
+    const auto ep = probe_socket_.local_endpoint(ec);
+    if (ec) return std::nullopt;
+    return from_asio(ep);
+}
+
 void AsioNode::close() {
     if (closed_) return;
     driver_->leave(Clock::now());  // with discovery on, others drop us from their views at once
@@ -140,6 +180,7 @@ void AsioNode::close() {
     boost::system::error_code ignored;
     timer_.cancel();
     socket_.close(ignored);
+    probe_socket_.close(ignored);
     if (mcast_) mcast_->close();
 }
 
@@ -338,20 +379,20 @@ void read_queued(int fd, ReceiveSlots& slots, RuntimeStats& stats, Deliver deliv
 
 }  // namespace
 
-void AsioNode::receive() {
+void AsioNode::receive(udp::socket& socket) {
     // Wait until the socket is readable, then read what is queued (docs/BENCHMARKS.md).
-    socket_.async_wait(udp::socket::wait_read, [this, alive = std::weak_ptr<bool>(alive_)](
-                                                   const boost::system::error_code& ec) {
+    socket.async_wait(udp::socket::wait_read, [this, &socket, alive = std::weak_ptr<bool>(alive_)](
+                                                  const boost::system::error_code& ec) {
         // The aborted completion runs even after destruction:
         // check the token before touching anything of ours.
         if (alive.expired() || closed_ || ec == asio::error::operation_aborted) return;
         if (ec) {
             ++rstats_.receive_errors;
-            if (!socket_.is_open()) return;
+            if (!socket.is_open()) return;
         }
         SlotsLease lease;
         bool stopped = false;
-        read_queued(socket_.native_handle(), lease.slots(), rstats_,
+        read_queued(socket.native_handle(), lease.slots(), rstats_,
                     [&](const Endpoint& from, std::string_view datagram) {
                         driver_->handle_datagram(Clock::now(), from, datagram);
                         stopped = alive.expired() || closed_;  // a callback stopped us
@@ -359,7 +400,7 @@ void AsioNode::receive() {
                     });
         if (stopped) return;
         rearm();
-        receive();
+        receive(socket);
     });
 }
 

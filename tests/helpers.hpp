@@ -13,6 +13,7 @@ namespace kad::test {
 struct Sent {
     Endpoint to;
     std::string bytes;
+    bool probe = false;  // from the second port
 };
 
 class CaptureTransport final : public Transport {
@@ -20,6 +21,12 @@ public:
     void send(const Endpoint& to, std::string_view datagram) override {
         sent.push_back({to, std::string(datagram)});
     }
+    bool send_probe(const Endpoint& to, std::string_view datagram) override {
+        if (!probe_port) return false;
+        sent.push_back({to, std::string(datagram), true});
+        return true;
+    }
+    bool has_probe_port() const override { return probe_port; }
     Families families() const override { return reach; }
     // Decodes the i-th datagram sent (it must decode).
     krpc::Message message(std::size_t i) const {
@@ -37,7 +44,8 @@ public:
         throw std::runtime_error("no reply with transaction " + t);
     }
     std::vector<Sent> sent;
-    Families reach;  // both, unless a test says otherwise
+    Families reach;           // both, unless a test says otherwise
+    bool probe_port = false;  // a second port (send_probe), if a test gives it one
 };
 
 inline Endpoint ep(const char* text) {

@@ -423,7 +423,7 @@ TEST_CASE(
     t.on_answered(t0, before, at, 10ms);
     const auto ping = t.on_heard_of(t0 + 1s, after, at);
     REQUIRE(ping);
-    CHECK(*ping == PingRequest{after, at});
+    CHECK(*ping == PingRequest{after, at, true});    // a probe: `after` never answered us
     CHECK(t.contains(before));                       // hearsay moves nothing
     CHECK_FALSE(t.on_heard_of(t0 + 2s, after, at));  // one ping at a time
     t.on_answered(t0 + 2s, after, at, 10ms);

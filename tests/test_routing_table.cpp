@@ -313,7 +313,8 @@ TEST_CASE("RoutingTable: replacements for a full bucket", "[routing]") {
         table.on_failed(t0 + 8min, d, endpoint(11));
         auto ping = table.on_failed(t0 + 8min, d, endpoint(11));
         REQUIRE(ping.has_value());
-        CHECK(*ping == PingRequest{e, endpoint(12)});
+        // e never answered us: from the second port (a probe).
+        CHECK(*ping == PingRequest{e, endpoint(12), true});
         CHECK_FALSE(table.contains(e));
         REQUIRE(table.find(d) != nullptr);
         CHECK(table.find(d)->failures == 2);
@@ -370,7 +371,8 @@ TEST_CASE("RoutingTable: candidates are pinged before they enter", "[routing]") 
 
     auto ping = table.on_heard_of(t0, a, endpoint(1));
     REQUIRE(ping.has_value());
-    CHECK(*ping == PingRequest{a, endpoint(1)});
+    // From the second port: only a node strangers can reach answers there.
+    CHECK(*ping == PingRequest{a, endpoint(1), true});
     CHECK_FALSE(table.contains(a));
     CHECK(table.size() == 0);
     CHECK(table.closest(a, 20).empty());

@@ -213,6 +213,56 @@ TEST_CASE("Rpc: verification pings are bounded; the table hears of the skipped o
     CHECK(f.stats.maintenance_pings == 3);
 }
 
+TEST_CASE("Rpc: a node that never answered us is pinged from the second port, read-only",
+          "[rpc][nat]") {
+    RpcFixture f;
+    f.transport.probe_port = true;
+    const NodeId a = id_from(10), b = id_from(11);
+    const Endpoint at_a = ep("10.0.1.1:6881"), at_b = ep("10.0.1.2:6881");
+
+    // a queried us: the verification ping goes from the second port, marked read-only (BEP 43)
+    // so that a does not take that port for ours.
+    f.rpc.verify(f.table.on_heard_of(f.now, a, at_a));
+    REQUIRE(f.transport.sent.size() == 1);
+    CHECK(f.transport.sent[0].probe);
+    CHECK(f.transport.sent[0].to == at_a);
+    CHECK(f.transport.message(0).read_only);
+    CHECK(f.stats.reach_probes == 1);
+    // Its answer (to the second port; the node takes it as any datagram) brings it in.
+    CHECK(f.answer_last(at_a, a));
+    CHECK(f.table.contains(a));
+
+    // b queried us too, but its NAT drops the probe: it stays out, and the probe is counted.
+    f.rpc.verify(f.table.on_heard_of(f.now, b, at_b));
+    CHECK(f.transport.sent.back().probe);
+    f.now += f.config.rpc_timeout;
+    f.rpc.expire();
+    CHECK(f.stats.reach_probes_unanswered == 1);
+    CHECK_FALSE(f.table.contains(b));
+    CHECK(f.table.bucket(f.table.bucket_index(b)).replacements().empty());
+
+    // a, known now, fails twice; when it queries us again, the ping to it (it has answered us
+    // before) goes from our first port, not read-only.
+    for (int i = 0; i < 2; ++i) f.table.on_failed(f.now, a, at_a);
+    const std::size_t before = f.transport.sent.size();
+    f.rpc.verify(f.table.on_heard_of(f.now, a, at_a));
+    REQUIRE(f.transport.sent.size() == before + 1);
+    CHECK_FALSE(f.transport.sent.back().probe);
+    CHECK_FALSE(f.transport.last().read_only);
+    CHECK(f.stats.reach_probes == 2);
+}
+
+TEST_CASE("Rpc: without a second port, a probe goes from the first, as any ping", "[rpc][nat]") {
+    RpcFixture f;  // CaptureTransport has no second port unless told
+    f.rpc.verify(f.table.on_heard_of(f.now, id_from(10), ep("10.0.1.1:6881")));
+    REQUIRE(f.transport.sent.size() == 1);
+    CHECK_FALSE(f.transport.sent[0].probe);
+    CHECK_FALSE(f.transport.message(0).read_only);
+    CHECK(f.stats.reach_probes == 0);
+    CHECK(f.answer_last(ep("10.0.1.1:6881"), id_from(10)));
+    CHECK(f.table.contains(id_from(10)));
+}
+
 TEST_CASE("Rpc: a full transaction table refuses a query without a handler call", "[rpc]") {
     NodeConfig c;
     c.max_transactions = 2;

@@ -128,3 +128,53 @@ TEST_CASE("a node's queries want the address families its socket reaches (BEP 32
         CHECK(ping->error == "cannot reach 127.0.0.1:9 from this socket");
     }
 }
+
+TEST_CASE("a node verifies a node that queried it from its second port, read-only", "[runtime]") {
+    const bool second_port = GENERATE(true, false);
+    INFO("probe_port " << second_port);
+    boost::asio::io_context io;
+    RuntimeConfig config = loopback();
+    config.probe_port = second_port;
+    AsioNode node(io, config);
+    REQUIRE(node.probe_endpoint().has_value() == second_port);
+    if (second_port) CHECK(node.probe_endpoint()->port() != node.local_endpoint().port());
+    namespace ip = boost::asio::ip;
+    ip::udp::socket peer(io, ip::udp::endpoint(ip::make_address("127.0.0.1"), 0));
+    const NodeId peer_id = test::id_from(77);
+    const std::string query = test::encode_query("aa", peer_id, krpc::PingArgs{});
+    peer.send_to(boost::asio::buffer(query), to_asio(node.local_endpoint()));
+
+    // The answer to its ping, then the node's own ping to verify it.
+    std::array<char, 1500> buf{};
+    ip::udp::endpoint from;
+    std::optional<krpc::Message> ping;
+    Endpoint ping_from;
+    std::function<void()> next = [&] {
+        peer.async_receive_from(boost::asio::buffer(buf), from,
+                                [&](boost::system::error_code ec, std::size_t n) {
+                                    if (ec) return;
+                                    auto m = krpc::decode(std::string_view(buf.data(), n));
+                                    if (m && std::holds_alternative<krpc::Query>(m->body)) {
+                                        ping = *m;
+                                        ping_from = from_asio(from);
+                                        return;
+                                    }
+                                    next();
+                                });
+    };
+    next();
+    io.run_for(1s);
+    REQUIRE(ping);
+    CHECK(std::get<krpc::Query>(ping->body).method() == krpc::Method::Ping);
+    CHECK(ping->read_only == second_port);
+    CHECK(ping_from == (second_port ? *node.probe_endpoint() : node.local_endpoint()));
+    CHECK(node.node().stats().reach_probes == (second_port ? 1U : 0U));
+
+    // Answered where it came from, it brings the peer into the routing table.
+    const std::string answer =
+        test::encode_response(ping->transaction, krpc::Response{.id = peer_id});
+    peer.send_to(boost::asio::buffer(answer), to_asio(ping_from));
+    io.restart();
+    io.run_for(200ms);
+    CHECK(node.node().routing_table().contains(peer_id));
+}

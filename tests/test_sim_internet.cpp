@@ -128,8 +128,10 @@ TEST_CASE("a node behind NAT drops what it did not ask for, and gets its answers
     CHECK(net.stats().dropped_nat > dropped);
 }
 
-TEST_CASE("a node behind NAT joins, and appears in others' tables by its own queries",
-          "[sim][internet]") {
+TEST_CASE(
+    "a node behind NAT joins and gets its answers, but its neighbours' probes from their second "
+    "port go unanswered, so no table holds it and no answer hands it on",
+    "[sim][internet][nat]") {
     auto p = mainline();
     p.nat_share = 0.5;
     p.loss = 0;
@@ -139,19 +141,37 @@ TEST_CASE("a node behind NAT joins, and appears in others' tables by its own que
     const auto joined = sim::grow(net, 60);
     CHECK(joined.size() == 60);
     CHECK_FALSE(net.behind_nat(0));  // the seed stands for the public routers
-    std::size_t natted = 0, known = 0;
+    // Run on past the NAT timeout: refreshes, rechecks and lookups on every side.
+    net.run_for(5min);
+    std::size_t done = 0;
     for (std::size_t i = 0; i < net.size(); ++i) {
-        if (!net.behind_nat(i)) continue;
-        ++natted;
+        const NodeId target = NodeId::random(net.rng());
+        net.with(i, [&](Node& n, TimePoint now) {
+            n.lookup(now, target, [&done](const LookupResult&) { ++done; });
+        });
+    }
+    net.run_for(1min);
+    CHECK(done == net.size());
+    std::size_t natted = 0, natted_known = 0, public_known = 0, unanswered = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        unanswered += net.node(i).stats().reach_probes_unanswered;
+        std::size_t holders = 0;
         for (std::size_t j = 0; j < net.size(); ++j) {
-            if (j != i && net.node(j).routing_table().find(net.node(i).id())) {
-                ++known;
-                break;
-            }
+            if (j != i && net.node(j).routing_table().find(net.node(i).id())) ++holders;
+        }
+        if (net.behind_nat(i)) {
+            ++natted;
+            if (holders > 0) ++natted_known;
+            // It still has a table of its own, from the answers to its queries.
+            CHECK(net.node(i).routing_table().size() >= 20);
+        } else if (holders > 0) {
+            ++public_known;
         }
     }
     CHECK(natted > 15);
-    CHECK(known > natted / 2);
+    CHECK(natted_known == 0);
+    CHECK(public_known == net.size() - natted);
+    CHECK(unanswered >= natted);
     CHECK(net.stats().dropped_nat > 0);
 }
 

@@ -125,6 +125,9 @@ struct NodeStats {
     std::uint64_t bucket_refreshes = 0;
     std::uint64_t early_refreshes = 0;  // refresh rounds started by a recovered contact
     std::uint64_t rechecks = 0;         // pings to failing contacts (RoutingTable::recheck)
+    // Verification pings sent from the second port (Transport::send_probe), and those unanswered:
+    // mostly nodes behind NAT, which thus stay out of the routing table.
+    std::uint64_t reach_probes = 0, reach_probes_unanswered = 0;
 };
 
 // What is wrong with a configuration, in a sentence ("k must be at least 1"); empty if nothing.

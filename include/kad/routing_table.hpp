@@ -103,6 +103,9 @@ struct ContactFilter {
 struct PingRequest {
     NodeId id;
     Endpoint endpoint;
+    // It has never answered us (it queried us, or someone named it): ask from the second port,
+    // so that an answer also proves strangers can reach it (see Transport::send_probe).
+    bool probe = false;
     friend bool operator==(const PingRequest&, const PingRequest&) = default;
 };
 
@@ -129,10 +132,10 @@ public:
     // It answered one of our queries: insert it, refresh it, or keep it as a replacement.
     void on_answered(TimePoint now, const NodeId& id, const Endpoint& ep,
                      std::optional<Duration> rtt);
-    // We heard of it without an answer from it (it queried us). It may be worth a ping: either
-    // to itself (there is room, or a failing contact to replace, or it is a failing contact:
-    // an answer clears its failures) or to the bucket's least-recently-seen contact (the bucket
-    // is full and that contact is stale).
+    // We heard of it without an answer from it (it queried us). It may be worth a ping (a probe,
+    // PingRequest::probe, while it has never answered us): either to itself (there is room, or a
+    // failing contact to replace, or it is a failing contact: an answer clears its failures) or to
+    // the bucket's least-recently-seen contact (the bucket is full and that contact is stale).
     std::optional<PingRequest> on_heard_of(TimePoint now, const NodeId& id, const Endpoint& ep);
     // A query to it went unanswered. At max_failures, a verified replacement takes its place; with
     // only unverified ones, a ping to the newest is asked for; with none, it stays.

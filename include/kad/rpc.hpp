@@ -81,7 +81,9 @@ public:
     // Answers with a KRPC error; the message is cut to config.max_error_message bytes.
     void error(const Endpoint& to, std::string_view t, int code, std::string message);
     // The routing table asked for a ping (to verify a node, or to test a stale one); the table
-    // learns the outcome from the reply or the timeout. Skipped past max_maintenance_pings.
+    // learns the outcome from the reply or the timeout. Skipped past max_maintenance_pings. A
+    // probe (a node that never answered us) goes from the transport's second port, if it has
+    // one, marked read-only (BEP 43) so that nobody takes that port for us.
     void verify(const std::optional<PingRequest>& request);
 
     // ---- receiving ----
@@ -117,8 +119,10 @@ public:
     void set_contact_observer(ContactObserver o) { observer_ = std::move(o); }
 
 private:
-    void send(const Endpoint& to, const krpc::Message& m);
-    void send_encoded(const Endpoint& to);  // sends out_, encoded already
+    bool query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
+               RpcHandler handler, bool probe);
+    void send(const Endpoint& to, const krpc::Message& m, bool probe = false);
+    void send_encoded(const Endpoint& to, bool probe = false);  // sends out_, encoded already
     krpc::Message envelope(std::string_view t) const;
     void on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e);
     // Who a query went to: the ID it was sent for, or the contact at its endpoint.

@@ -47,6 +47,11 @@ struct RuntimeConfig {
     // 0.0.0.0:0 by default: every IPv4 interface, a port the system picks. [::]:PORT serves
     // IPv6 and, where the system allows, IPv4 too (a dual-stack socket).
     Endpoint bind = Endpoint::v4({0, 0, 0, 0}, 0);
+    // A second UDP socket on the bind address, at a port the system picks: the node pings nodes
+    // that queried it from there (Transport::send_probe), so that one behind NAT, which strangers
+    // cannot reach, does not answer and stays out of the routing table. Off: such pings go from
+    // the node's own port, and nodes behind NAT are kept and handed on like any other.
+    bool probe_port = true;
 };
 
 struct RuntimeStats {
@@ -84,6 +89,8 @@ public:
 
     const NodeId& id() const noexcept { return driver_->node().id(); }
     Endpoint local_endpoint() const;
+    // The second port's address (RuntimeConfig::probe_port); unset without one.
+    std::optional<Endpoint> probe_endpoint() const;
     boost::asio::io_context& context() noexcept { return io_; }
     // The node itself, for introspection (routing table, storage, statistics). Use it on the
     // thread that runs the io_context.
@@ -332,12 +339,15 @@ private:
             token, std::move(start));
     }
 
-    void receive();
+    void open_probe_socket();
+    // Waits for `socket` to be readable and hands what it reads to the node, again and again.
+    void receive(boost::asio::ip::udp::socket& socket);
     void rearm();
     TimePoint next_timeout() const;
 
     boost::asio::io_context& io_;
     boost::asio::ip::udp::socket socket_;
+    boost::asio::ip::udp::socket probe_socket_;  // the second port; closed without one
     boost::asio::steady_timer timer_;
     TimePoint armed_ = TimePoint::max();
     SystemRandom rng_;

@@ -56,6 +56,7 @@ public:
         TimePoint soft_deadline{};
         TimePoint hard_deadline{};
         bool soft_fired = false;
+        bool probe = false;  // sent from the second port (Transport::send_probe)
         RpcHandler handler;
     };
 

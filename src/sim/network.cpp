@@ -19,6 +19,12 @@ public:
     void send(const Endpoint& to, std::string_view datagram) override {
         net_.send(self_, to, datagram);
     }
+    bool send_probe(const Endpoint& to, std::string_view datagram) override {
+        if (!has_probe_port()) return false;
+        net_.send(self_, to, datagram, true);
+        return true;
+    }
+    bool has_probe_port() const override;
     // A simulated host has one address, so one family.
     Families families() const override {
         const bool v6 = net_.endpoint(self_).is_v6();
@@ -64,12 +70,18 @@ struct Network::SimNode {
         std::vector<krpc::NodeInfo> contacts;
     };
     std::unique_ptr<Disk> disk;
-    // Behind NAT: when it last sent to each node (by index), the mappings still open or not yet
-    // swept; `nat_sweep_at` is the size at which expired ones are next swept out.
+    bool probe_port = false;  // its second port is its endpoint's port + 1 (probe_endpoint())
+    // Behind NAT: when it last sent to each endpoint from each of its ports (nat_key), the
+    // mappings still open or not yet swept; `nat_sweep_at` is the size at which expired ones are
+    // next swept out.
     bool nat = false;
     std::unordered_map<std::uint32_t, TimePoint> nat_sent;
     std::size_t nat_sweep_at = 64;
 };
+
+bool Network::SimTransport::has_probe_port() const {
+    return net_.nodes_[self_]->probe_port;
+}
 
 Network::Network(std::uint64_t seed, LinkModel model) : seed_(seed), model_(model), rng_(seed) {}
 
@@ -94,6 +106,16 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
     n->config = config;
     n->id = nid;
     by_endpoint_[n->endpoint] = i;
+    // A node's own endpoint is no one's second port.
+    if (auto taken = by_probe_endpoint_.find(n->endpoint); taken != by_probe_endpoint_.end()) {
+        nodes_[taken->second]->probe_port = false;
+        by_probe_endpoint_.erase(taken);
+    }
+    const Endpoint probe =
+        n->endpoint.with_port(static_cast<std::uint16_t>(n->endpoint.port() + 1));
+    if (!by_endpoint_.contains(probe) && by_probe_endpoint_.emplace(probe, i).second) {
+        n->probe_port = true;
+    }
     nodes_.push_back(std::move(n));
     if (add_hook_) add_hook_(i);
     schedule_wake(i);
@@ -215,9 +237,15 @@ bool Network::behind_nat(std::size_t i) const {
     return nodes_[i]->nat;
 }
 
-bool Network::nat_admits(const SimNode& to, std::size_t from) const {
-    auto it = to.nat_sent.find(static_cast<std::uint32_t>(from));
+bool Network::nat_admits(const SimNode& to, std::uint32_t key) const {
+    auto it = to.nat_sent.find(key);
     return it != to.nat_sent.end() && now_ - it->second <= nat_timeout_;
+}
+
+std::optional<Endpoint> Network::probe_endpoint(std::size_t i) const {
+    const SimNode& n = *nodes_[i];
+    if (!n.probe_port) return std::nullopt;
+    return n.endpoint.with_port(static_cast<std::uint16_t>(n.endpoint.port() + 1));
 }
 
 std::optional<std::size_t> Network::index_of(const Endpoint& ep) const {
@@ -303,7 +331,8 @@ void Network::schedule_wake(std::size_t i) {
 }
 
 void Network::push_delivery(TimePoint at, std::size_t node, std::uint32_t from,
-                            std::string_view data, bool multicast, const Endpoint& source) {
+                            std::string_view data, bool multicast, const Endpoint& source,
+                            bool probe) {
     std::uint32_t slot = 0;
     if (free_payloads_.empty()) {
         slot = static_cast<std::uint32_t>(payloads_.size());
@@ -314,7 +343,8 @@ void Network::push_delivery(TimePoint at, std::size_t node, std::uint32_t from,
     }
     payloads_[slot].data.assign(data);  // into the buffer a delivered datagram left
     payloads_[slot].source = source;
-    queue_.push(Event{at, next_seq_++, static_cast<std::uint32_t>(node), from, slot, multicast});
+    queue_.push(
+        Event{at, next_seq_++, static_cast<std::uint32_t>(node), from, slot, multicast, probe});
 }
 
 void Network::inject(std::size_t i, const Endpoint& from, std::string_view payload, TimePoint at) {
@@ -322,18 +352,23 @@ void Network::inject(std::size_t i, const Endpoint& from, std::string_view paylo
     push_delivery(std::max(at, now_ + delay(m)), i, kInjected, payload, false, from);
 }
 
-void Network::send(std::size_t from, const Endpoint& to, std::string_view data) {
+void Network::send(std::size_t from, const Endpoint& to, std::string_view data, bool probe) {
     ++stats_.sent;
     if (tap_) tap_(from, to, data);
-    auto it = by_endpoint_.find(to);
-    if (it == by_endpoint_.end()) {
+    std::size_t dest = 0;
+    bool to_probe = false;  // to the destination's second port
+    if (auto it = by_endpoint_.find(to); it != by_endpoint_.end()) {
+        dest = it->second;
+    } else if (auto p = by_probe_endpoint_.find(to); p != by_probe_endpoint_.end()) {
+        dest = p->second;
+        to_probe = true;
+    } else {
         ++stats_.dropped_dead;  // nobody there
         return;
     }
-    const std::size_t dest = it->second;
     SimNode& src = *nodes_[from];
     if (src.nat) {  // the mapping opens, or stays open; expired ones are swept now and then
-        src.nat_sent[static_cast<std::uint32_t>(dest)] = now_;
+        src.nat_sent[nat_key(dest, to_probe, probe)] = now_;
         if (src.nat_sent.size() >= src.nat_sweep_at) {
             std::erase_if(src.nat_sent,
                           [&](const auto& e) { return now_ - e.second > nat_timeout_; });
@@ -341,7 +376,7 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data) 
         }
     }
     // Filtered as it is sent: the mapping times out in seconds, the datagram flies in ms.
-    if (nodes_[dest]->nat && !nat_admits(*nodes_[dest], from)) {
+    if (nodes_[dest]->nat && !nat_admits(*nodes_[dest], nat_key(from, probe, to_probe))) {
         ++stats_.dropped_nat;
         return;
     }
@@ -350,10 +385,12 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data) 
         ++stats_.lost;
         return;
     }
-    push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data);
+    push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data, false,
+                  {}, probe);
     if (m.duplicate > 0 && rng_.chance(m.duplicate)) {
         ++stats_.duplicated;
-        push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data);
+        push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data,
+                      false, {}, probe);
     }
 }
 
@@ -429,7 +466,8 @@ bool Network::step(TimePoint until) {
             n.driver->handle_multicast(n.local(now_), src, payload);
         } else {
             ++stats_.delivered;
-            n.driver->handle_datagram(n.local(now_), sender.endpoint, payload);
+            n.driver->handle_datagram(
+                n.local(now_), ev.probe ? *probe_endpoint(ev.from) : sender.endpoint, payload);
         }
     }
     schedule_wake(ev.node);

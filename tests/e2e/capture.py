@@ -138,6 +138,15 @@ def datagrams(path, decode_as=(), timeout=60):
     return grams
 
 
+def probe_source(at, ready):
+    """Where a kadnode node at `at` ("ip:port") sends its probes from, by its `ready` event: its
+    second port, at the same address."""
+    probe = ready.get("probe_addr")
+    if probe is None:
+        raise AssertionError(f"{at} has no second port: {ready}")
+    return at.rsplit(":", 1)[0] + ":" + probe.rsplit(":", 1)[1]
+
+
 def not_bt_dht(grams, sources):
     """The datagrams sent from `sources` ("ip:port") that the dissector did not take for bt-dht,
     or found malformed, or flagged with a warning or an error."""

@@ -56,10 +56,12 @@ class JsHarness(base.Harness):
         self.capture = capture.Capture(os.path.join(self.tmp, "interop.pcap"))
         self.procs.append(self.capture)
         self.kadnode = {}  # endpoint -> process, of every kadnode node started
+        self.probe = {}  # endpoint -> its second port's ("ip:port"), where its probes come from
 
     def start_json_node(self, *extra):
         p, ready = super().start_json_node(*extra)
         self.kadnode[ready["addr"]] = p
+        self.probe[ready["addr"]] = capture.probe_source(ready["addr"], ready)
         return p, ready
 
     def check_capture(self, *living):
@@ -74,12 +76,13 @@ class JsHarness(base.Harness):
             self.assertEqual({c: stats[c] for c in DROPPED}, dict.fromkeys(DROPPED, 0), stats)
             sent[at] = stats["packets_out"]
         self.assertEqual(len(sent), len(living))
-        ports = {int(at.rsplit(":", 1)[1]) for at in self.kadnode}
+        sources = set(self.kadnode) | set(self.probe.values())
+        ports = {int(at.rsplit(":", 1)[1]) for at in sources}
         grams = capture.datagrams(self.capture.stop(), decode_as=ports)
         capture.keep(self.capture.path, self._testMethodName)
         for at, n in sent.items():
-            self.assertGreaterEqual(sum(g.src == at for g in grams), n, at)
-        self.assertEqual(capture.not_bt_dht(grams, set(self.kadnode)), [])
+            self.assertGreaterEqual(sum(g.src in (at, self.probe[at]) for g in grams), n, at)
+        self.assertEqual(capture.not_bt_dht(grams, sources), [])
 
     def js(self, host, bootstrap):
         p = JsPeer(host, bootstrap, self.env)

@@ -164,7 +164,13 @@ class NetworkTests(Harness):
     def test_ready_is_the_first_line(self):
         p = self.start("--bind", "127.0.0.1:0", "--json")
         first = p.line()
-        self.assertRegex(first, r'^\{"event":"ready","id":"[0-9a-f]{40}","addr":"127\.0\.0\.1:\d+"\}$')
+        m = re.match(r'^\{"event":"ready","id":"[0-9a-f]{40}","addr":"127\.0\.0\.1:(\d+)",'
+                     r'"probe_addr":"127\.0\.0\.1:(\d+)"\}$', first)
+        self.assertIsNotNone(m, first)
+        self.assertNotEqual(m.group(1), m.group(2))  # the second port is another port
+        # Without the second port, nothing names one.
+        q = self.start("--bind", "127.0.0.1:0", "--json", "--no-probe-port")
+        self.assertRegex(q.line(), r'^\{"event":"ready","id":"[0-9a-f]{40}","addr":"127\.0\.0\.1:\d+"\}$')
 
     def test_ten_nodes_put_on_one_get_on_every_other(self):
         nodes = self.network(10)

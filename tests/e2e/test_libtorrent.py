@@ -68,6 +68,7 @@ class Libtorrent(lab.Lab):
         self.procs.append(self.capture)
         self.kadnode = {}  # endpoint -> id, of every kadnode node started
         self.kad_procs = {}  # endpoint -> its process
+        self.probe = {}  # endpoint -> its second port's ("ip:port"), where its probes come from
         # The hub, a second kadnode node through it, then two libtorrent sessions knowing only the
         # hub; the second starts once the hub knows the first, so it hears of it from kadnode.
         self.k1 = self.kad(HUB)
@@ -83,6 +84,7 @@ class Libtorrent(lab.Lab):
             self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
         self.kadnode[at] = ready["id"]
         self.kad_procs[at] = p
+        self.probe[at] = capture.probe_source(at, ready)
         return p
 
     def lt(self, at, bootstrap):
@@ -119,11 +121,13 @@ class Libtorrent(lab.Lab):
             stats = self.kad_procs[at].cmd("stats")
             self.assertEqual({c: stats[c] for c in DROPPED}, dict.fromkeys(DROPPED, 0), stats)
             sent[at] = stats["packets_out"]
-        grams = capture.datagrams(self.capture.stop(), decode_as=[PORT])
+        probes = set(self.probe.values())
+        ports = {PORT} | {int(at.rsplit(":", 1)[1]) for at in probes}
+        grams = capture.datagrams(self.capture.stop(), decode_as=ports)
         capture.keep(self.capture.path, self._testMethodName)
         for at, n in sent.items():
-            self.assertGreaterEqual(sum(g.src == at for g in grams), n, at)
-        self.assertEqual(capture.not_bt_dht(grams, self.kadnode), [])
+            self.assertGreaterEqual(sum(g.src in (at, self.probe[at]) for g in grams), n, at)
+        self.assertEqual(capture.not_bt_dht(grams, set(self.kadnode) | probes), [])
 
     def test_find_node_routes_through_kadnode(self):
         # kadnode's iterative lookup finds a libtorrent node.

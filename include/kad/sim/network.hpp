@@ -1,7 +1,8 @@
 #pragma once
 // A deterministic in-memory network for kad::Node, with a virtual clock.
 //
-// Each node gets an address 10.x.y.z:6881 and its own seeded random source. Datagrams are
+// Each node gets an address 10.x.y.z:6881, a second port at the next port number (the node's
+// Transport::send_probe), and its own seeded random source. Datagrams are
 // queued with a per-link latency (base + uniform jitter), may be lost at a given rate, and are
 // dropped across partitions and to dead or paused nodes. The network advances virtual time to
 // the next event (a delivery or a node's next_timeout()), so a run is fast, needs no sleep, and
@@ -60,6 +61,8 @@ public:
     std::size_t size() const noexcept { return nodes_.size(); }
     Node& node(std::size_t i);
     const Endpoint& endpoint(std::size_t i) const;
+    // Its second port, where its probes come from (none if another node holds that endpoint).
+    std::optional<Endpoint> probe_endpoint(std::size_t i) const;
     std::optional<std::size_t> index_of(const Endpoint& ep) const;
 
     // Calls f(node, now) and then schedules the node's next wake-up. Use it to start operations.
@@ -107,9 +110,11 @@ public:
     using PathDelay = std::function<Duration(std::size_t from, std::size_t to)>;
     void set_path_delay(PathDelay f) { path_delay_ = std::move(f); }
     // NAT (a port-restricted cone NAT, or a stateful firewall): a node behind it receives a
-    // unicast datagram from a node only if it has sent to that node's endpoint within the
-    // timeout; everything else is dropped (stats().dropped_nat). Its own datagrams go out as
-    // usual, from its one address. inject() and multicast are not filtered.
+    // unicast datagram on one of its ports from an endpoint (a node's port) only if it has sent
+    // from that port to that endpoint within the timeout; everything else is dropped
+    // (stats().dropped_nat). So it can answer a ping from a node it queried, but not one from
+    // that node's second port. Its own datagrams go out as usual. inject() and multicast are not
+    // filtered.
     void set_nat(std::size_t i, bool behind_nat);
     bool behind_nat(std::size_t i) const;
     void set_nat_timeout(Duration d) { nat_timeout_ = d; }
@@ -150,6 +155,7 @@ private:
         std::uint32_t from;     // sender index for deliveries; UINT32_MAX for a wake-up
         std::uint32_t payload;  // slot in payloads_ (deliveries)
         bool multicast = false;
+        bool probe = false;  // from the sender's second port
         bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
     };
     struct Payload {
@@ -157,14 +163,20 @@ private:
         Endpoint source{};  // injected datagrams (from == kInjected)
     };
 
-    void send(std::size_t from, const Endpoint& to, std::string_view data);
+    // `probe`: from the sender's second port.
+    void send(std::size_t from, const Endpoint& to, std::string_view data, bool probe = false);
     // Queues a delivery of `data` (a copy into a free payload slot).
     void push_delivery(TimePoint at, std::size_t node, std::uint32_t from, std::string_view data,
-                       bool multicast = false, const Endpoint& source = {});
+                       bool multicast = false, const Endpoint& source = {}, bool probe = false);
     void multicast(std::size_t from, std::string_view data);
     Duration delay(const LinkModel& m);
     Duration delay(const LinkModel& m, std::size_t from, std::size_t to);
-    bool nat_admits(const SimNode& to, std::size_t from) const;
+    // A NAT mapping: the remote node, whether at its second port, and whether ours.
+    static std::uint32_t nat_key(std::size_t remote, bool remote_probe, bool local_probe) {
+        return static_cast<std::uint32_t>(remote * 4 + (remote_probe ? 2 : 0) +
+                                          (local_probe ? 1 : 0));
+    }
+    bool nat_admits(const SimNode& to, std::uint32_t key) const;
     void schedule_wake(std::size_t i);
     bool step(TimePoint until);
     void rejoin(std::size_t i, const std::vector<BootstrapPeer>& peers, int attempts_left);
@@ -175,6 +187,7 @@ private:
     TimePoint now_{};
     std::vector<std::unique_ptr<SimNode>> nodes_;
     std::unordered_map<Endpoint, std::size_t> by_endpoint_;
+    std::unordered_map<Endpoint, std::size_t> by_probe_endpoint_;  // second ports
     std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
     std::vector<Payload> payloads_;
     std::vector<std::uint32_t> free_payloads_;
