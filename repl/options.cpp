@@ -164,7 +164,17 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
 
     po::variables_map vm;
     try {
-        po::store(po::parse_command_line(argc, argv, all), vm);
+        const auto parsed = po::command_line_parser(argc, argv).options(all).run();
+        // Words that are no option's value: a command typed without --exec, most likely.
+        const auto stray = po::collect_unrecognized(parsed.options, po::include_positional);
+        if (!stray.empty()) {
+            std::string words;
+            for (const auto& w : stray) words += (words.empty() ? "" : " ") + w;
+            throw BadValue("unexpected '" + words +
+                           "' on the command line (a command goes after --exec: kadnode --exec '" +
+                           words + "')");
+        }
+        po::store(parsed, vm);
         po::store(po::parse_environment(file_options,
                                         [&](const std::string& env) -> std::string {
                                             if (env.rfind("KADNODE_", 0) != 0) return {};

@@ -640,6 +640,8 @@ class NetworkTests(Harness):
             (["--bootstrap-addr", "no-such-host.invalid:4000"], "no-such-host.invalid"),
             (["--config", "/nonexistent/kadnode.conf"], "--config"),
             (["--identity", "/nonexistent/identity.pem"], "--identity"),
+            # A command without --exec is not run, nor ignored.
+            (["put", "foo", "bar", "--exec", "id"], "unexpected 'put foo bar'"),
         ]
         for args, expected in cases:
             p = subprocess.run([KADNODE] + args + NO_DISCOVERY, capture_output=True, text=True,
