@@ -55,9 +55,13 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// A UDP socket for talking to the node at `target`: connected (send() and recv() reach it and
+// hear only it), or not (send_to_target(); recvfrom() hears anyone, the node's second port too).
 struct Socket {
     int fd = -1;
-    explicit Socket(const kad::Endpoint& target) {
+    sockaddr_storage target_addr{};
+    socklen_t target_len = 0;
+    explicit Socket(const kad::Endpoint& target, bool connected = true) {
         const bool v6 = target.is_v6();
         fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
         if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
@@ -80,9 +84,15 @@ struct Socket {
             std::memcpy(&a->sin_addr, target.address_bytes().data(), 4);
             len = sizeof(sockaddr_in);
         }
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        target_addr = ss;
+        target_len = len;
+        if (connected && ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
             throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
         }
+    }
+    void send_to_target(const std::string& data) const {
+        (void)::sendto(fd, data.data(), data.size(), 0,
+                       reinterpret_cast<const sockaddr*>(&target_addr), target_len);
     }
     ~Socket() {
         if (fd >= 0) ::close(fd);
@@ -242,7 +252,8 @@ public:
             const int shared = static_cast<int>(i / 20) % 160;
             const kad::NodeId id =
                 kad::NodeId::random_with_prefix(node_id.with_bit_flipped(shared), shared + 1, rng);
-            contacts_.push_back({std::make_unique<Socket>(target), id});
+            // Not connected: the node verifies a contact with a ping from its second port.
+            contacts_.push_back({std::make_unique<Socket>(target, false), id});
         }
     }
 
@@ -252,8 +263,7 @@ public:
         for (std::size_t tried = 0; tried < contacts_.size() && count > 0; ++tried) {
             const std::size_t i = next_offer_++ % contacts_.size();
             if (verified_.count(i)) continue;
-            const std::string ping = ping_from(contacts_[i].id, "hi");
-            (void)::send(contacts_[i].socket->fd, ping.data(), ping.size(), 0);
+            contacts_[i].socket->send_to_target(ping_from(contacts_[i].id, "hi"));
             --count;
         }
     }
@@ -270,7 +280,10 @@ public:
         for (std::size_t i = 0; i < fds.size(); ++i) {
             if (!(fds[i].revents & POLLIN)) continue;
             ssize_t r;
-            while ((r = ::recv(fds[i].fd, buf, sizeof buf, 0)) > 0) {
+            sockaddr_storage from{};
+            socklen_t from_len = sizeof from;
+            while ((r = ::recvfrom(fds[i].fd, buf, sizeof buf, 0,
+                                   reinterpret_cast<sockaddr*>(&from), &from_len)) > 0) {
                 auto msg = kad::krpc::decode(std::string_view(buf, static_cast<std::size_t>(r)));
                 if (!msg) continue;
                 const auto* q = std::get_if<kad::krpc::Query>(&msg->body);
@@ -286,7 +299,10 @@ public:
                 }
                 reply.body = resp;
                 const std::string out = kad::krpc::encode(reply);
-                (void)::send(fds[i].fd, out.data(), out.size(), 0);
+                // To whichever of the node's ports asked.
+                (void)::sendto(fds[i].fd, out.data(), out.size(), 0,
+                               reinterpret_cast<const sockaddr*>(&from), from_len);
+                from_len = sizeof from;
             }
         }
     }
