@@ -147,6 +147,11 @@ class BenchTests(unittest.TestCase):
             self.assertGreaterEqual(r["bound_ratio_p99"], r["bound_ratio_p50"])
             self.assertGreater(r["bound_ms_p50"], 0)
             self.assertGreater(r["put_latency_ms_p50"], 0)
+            # Each lookup that missed the nearest node is counted, with that node's round trip.
+            self.assertEqual(r["missed_nearest"], round((1 - r["success_rate"]) * r["lookups"]))
+            if r["missed_nearest"]:
+                self.assertGreater(r["missed_nearest_rtt_ms_min"], 0)
+            self.assertLessEqual(r["missed_nearest_rtt_ms_min"], r["missed_nearest_rtt_ms_p50"])
             with open(cdf) as f:
                 rows = [line.split() for line in f.read().splitlines()[1:]]
             self.assertEqual(len(rows), 40)

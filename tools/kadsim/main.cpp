@@ -214,6 +214,7 @@ int run(const Options& o) {
     }
     std::vector<double> hops, queries, latency, bound, ratio, got_hops, got_queries, got_latency;
     std::size_t successes = 0;
+    std::vector<double> missed_rtt;  // lookups that missed the nearest node: its round trip
     double recall_sum = 0;
     for (const auto& l : lookups) {
         if (!l.done) continue;
@@ -233,6 +234,13 @@ int run(const Options& o) {
             if (!truth.empty() && n.id == truth.front()) closest_found = true;
         }
         if (closest_found) ++successes;
+        if (!closest_found && !truth.empty()) {
+            // What kept it from the nearest node: the round trip between the two.
+            const auto nearest = std::find_if(
+                live.begin(), live.end(), [&](const auto& e) { return e.first == truth.front(); });
+            missed_rtt.push_back(coordinates ? kad::to_ms(internet->rtt(l.from, nearest->second))
+                                             : 2.5 * o.latency_ms);  // the flat median
+        }
         recall_sum += want ? static_cast<double>(hit) / static_cast<double>(want) : 1.0;
         hops.push_back(l.result.hops);
         queries.push_back(static_cast<double>(l.result.queries));
@@ -302,12 +310,17 @@ int run(const Options& o) {
     std::printf(
         ",\"internet\":\"%s\",\"rtt_ms_p50\":%.1f,\"rtt_ms_p99\":%.1f,\"nat_share\":%.3f,"
         "\"nat_nodes\":%zu,\"dropped_nat\":%llu,\"churn_events\":%llu,"
-        "\"churn_departures\":%llu,\"churn_returns\":%llu,\"online_end\":%zu}\n",
+        "\"churn_departures\":%llu,\"churn_returns\":%llu,\"online_end\":%zu,"
+        "\"missed_nearest\":%zu,\"missed_nearest_rtt_ms_min\":%.1f,"
+        "\"missed_nearest_rtt_ms_p50\":%.1f}\n",
         o.internet_name.empty() ? "none" : o.internet_name.c_str(), rtt_p50, rtt_p99,
         o.internet.nat_share, nat_nodes, static_cast<unsigned long long>(net.stats().dropped_nat),
         static_cast<unsigned long long>(churn ? churn->departures() + churn->returns() : 0),
         static_cast<unsigned long long>(churn ? churn->departures() : 0),
-        static_cast<unsigned long long>(churn ? churn->returns() : 0), online_end);
+        static_cast<unsigned long long>(churn ? churn->returns() : 0), online_end,
+        missed_rtt.size(),
+        missed_rtt.empty() ? 0.0 : *std::min_element(missed_rtt.begin(), missed_rtt.end()),
+        percentile(missed_rtt, 50));
     return 0;
 }
 
