@@ -37,6 +37,58 @@ T in_range(const po::variables_map& vm, const char* name, T lo, T hi) {
     return v;
 }
 
+// KADNODE_LOG_LEVEL -> log-level.
+std::string option_of_env(const std::string& env) {
+    std::string name = env.substr(8);
+    for (char& c : name) {
+        c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return name;
+}
+
+std::string trim(const std::string& text) {
+    const auto b = text.find_first_not_of(" \t\r");
+    if (b == std::string::npos) return {};
+    const auto e = text.find_last_not_of(" \t\r");
+    return text.substr(b, e - b + 1);
+}
+
+// A config file's lines as "option=value" lines for Boost's parser, each checked on its own
+// first so that an error names the file and the line. A bare switch ("no-discovery") means
+// "no-discovery = true".
+std::string read_config_file(const std::string& path, const po::options_description& options) {
+    std::ifstream in(path);
+    if (!in) throw BadValue("--config " + path + ": cannot read the file");
+    std::string out, line;
+    for (int number = 1; std::getline(in, line); ++number) {
+        const std::string where = path + ":" + std::to_string(number) + ": ";
+        const std::string text = trim(line);
+        if (text.empty() || text[0] == '#' || text[0] == ';') continue;
+        const auto eq = text.find('=');
+        const std::string key = trim(text.substr(0, eq));
+        std::string value = eq == std::string::npos ? std::string() : trim(text.substr(eq + 1));
+        const po::option_description* option = options.find_nothrow(key, false);
+        if (key == "config") throw BadValue(where + "a config file cannot name another");
+        if (!option) throw BadValue(where + "unknown option '" + key + "'");
+        if (eq == std::string::npos) {
+            if (option->semantic()->max_tokens() != 0) {
+                throw BadValue(where + "'" + key + "' needs a value (" + key + " = ...)");
+            }
+            value = "true";
+        }
+        const std::string normalized = key + "=" + value + "\n";
+        try {
+            std::istringstream one(normalized);
+            po::variables_map scratch;
+            po::store(po::parse_config_file(one, options), scratch);
+        } catch (const po::error& e) {
+            throw BadValue(where + e.what());
+        }
+        out += normalized;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::variant<Options, int> parse_options(int argc, char** argv) {
@@ -56,12 +108,14 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
             "the id the bootstrap node must answer with (repeatable, paired in order)");
         add("network", po::value<std::string>()->default_value("kad")->value_name("NAME"),
             "network name: LAN discovery ignores other networks");
-        add("k", po::value<std::size_t>()->default_value(20), "bucket size and replication factor");
-        add("alpha", po::value<std::size_t>()->default_value(3), "queries in flight per lookup");
+        add("k", po::value<std::size_t>()->default_value(20),
+            "bucket size and replication factor (1-64)");
+        add("alpha", po::value<std::size_t>()->default_value(3),
+            "queries in flight per lookup (1-16)");
         add("timeout-ms", po::value<int>()->default_value(2000)->value_name("MS"),
-            "a query with no reply after this long has failed");
+            "a query with no reply after this long has failed (10-60000)");
         add("max-value-size", po::value<std::size_t>()->default_value(1000)->value_name("BYTES"),
-            "largest value stored or put");
+            "largest value stored or put (1-32768)");
         add("state-dir", po::value<std::string>()->value_name("DIR"),
             "keep the id, port, contacts and stored items in DIR across restarts");
         add("read-only", po::bool_switch(),
@@ -175,24 +229,26 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
                            words + "')");
         }
         po::store(parsed, vm);
+        std::string unknown_env;  // the first KADNODE_ variable that names no option
         po::store(po::parse_environment(file_options,
                                         [&](const std::string& env) -> std::string {
                                             if (env.rfind("KADNODE_", 0) != 0) return {};
-                                            std::string name = env.substr(8);
-                                            for (char& c : name) {
-                                                c = c == '_' ? '-'
-                                                             : static_cast<char>(std::tolower(
-                                                                   static_cast<unsigned char>(c)));
+                                            std::string name = option_of_env(env);
+                                            if (file_options.find_nothrow(name, false)) {
+                                                return name;
                                             }
-                                            return file_options.find_nothrow(name, false) ? name
-                                                                                          : "";
+                                            if (unknown_env.empty()) unknown_env = env;
+                                            return {};
                                         }),
                   vm);
+        if (!unknown_env.empty()) {
+            throw BadValue(unknown_env + " in the environment: there is no option --" +
+                           option_of_env(unknown_env));
+        }
         if (vm.count("config")) {
             const std::string path = vm["config"].as<std::string>();
-            std::ifstream in(path);
-            if (!in) throw BadValue("--config " + path + ": cannot read the file");
-            po::store(po::parse_config_file(in, file_options), vm);
+            std::istringstream checked(read_config_file(path, file_options));
+            po::store(po::parse_config_file(checked, file_options), vm);
         }
         po::notify(vm);
 

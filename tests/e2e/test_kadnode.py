@@ -170,7 +170,8 @@ class NetworkTests(Harness):
         self.assertNotEqual(m.group(1), m.group(2))  # the second port is another port
         # Without the second port, nothing names one.
         q = self.start("--bind", "127.0.0.1:0", "--json", "--no-probe-port")
-        self.assertRegex(q.line(), r'^\{"event":"ready","id":"[0-9a-f]{40}","addr":"127\.0\.0\.1:\d+"\}$')
+        self.assertRegex(q.line(),
+                         r'^\{"event":"ready","id":"[0-9a-f]{40}","addr":"127\.0\.0\.1:\d+"\}$')
 
     def test_ten_nodes_put_on_one_get_on_every_other(self):
         nodes = self.network(10)
@@ -653,6 +654,52 @@ class NetworkTests(Harness):
             self.assertTrue(lines[0].startswith("kadnode: "), lines[0])
             self.assertNotIn("what()", p.stderr)
             self.assertEqual(p.stdout, "")
+
+    def test_config_file_and_environment_errors_say_where(self):
+        def run(args, env_extra=None, config=None):
+            env = dict(self.env, **(env_extra or {}))
+            with tempfile.TemporaryDirectory() as tmp:
+                if config is not None:
+                    path = os.path.join(tmp, "kad.conf")
+                    with open(path, "w") as f:
+                        f.write(config)
+                    args = args + ["--config", path]
+                return subprocess.run([KADNODE] + args, capture_output=True, text=True,
+                                      timeout=20, stdin=subprocess.DEVNULL, env=env)
+
+        bad = [
+            ("bind = 127.0.0.1:0\n# a comment\n\nbogus = 1\n",
+             "kad.conf:4: unknown option 'bogus'"),
+            ("config = other.conf\n", "kad.conf:1: a config file cannot name another"),
+            ("k = lots\n", "kad.conf:1: the argument ('lots') for option 'k' is invalid"),
+            ("bind\n", "kad.conf:1: 'bind' needs a value"),
+        ]
+        for config, expected in bad:
+            p = run(NO_DISCOVERY + ["--exec", "id"], config=config)
+            self.assertEqual(p.returncode, 2, (config, p.stderr))
+            lines = p.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, p.stderr)
+            self.assertTrue(lines[0].startswith("kadnode: "), lines[0])
+            self.assertIn(expected, lines[0], config)
+            self.assertEqual(p.stdout, "")
+        p = run(NO_DISCOVERY + ["--exec", "id"], env_extra={"KADNODE_BOGUS": "1"})
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.stderr.strip(),
+                         "kadnode: KADNODE_BOGUS in the environment: there is no option --bogus")
+        # A switch alone on its line is on: here no second port, so the ready event names none.
+        p = run(NO_DISCOVERY + ["--json", "--exec", "id"],
+                config="no-probe-port\nbind = 127.0.0.1:0\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        ready = json.loads(p.stdout.splitlines()[0])
+        self.assertTrue(ready["addr"].startswith("127.0.0.1:"), ready)
+        self.assertNotIn("probe_addr", ready)
+        # --help gives the ranges the README gives.
+        out = run(["--help"]).stdout
+        lines = out.splitlines()
+        for flag, limits in [("--k", "(1-64)"), ("--alpha", "(1-16)"),
+                             ("--timeout-ms", "(10-60000)"), ("--max-value-size", "(1-32768)")]:
+            at = next(i for i, text in enumerate(lines) if text.strip().startswith(flag + " "))
+            self.assertIn(limits, " ".join(lines[at:at + 2]), flag)
 
     def test_ipv6_and_dual_stack(self):
         import socket
