@@ -1480,3 +1480,27 @@ TEST_CASE("memory is bounded: a flood from thousands of sources fills nothing pa
     CHECK(held["contacts"] >= c.k);
     CHECK(held["replacements"] > 0);
 }
+
+TEST_CASE("a put that reached no node, with nodes known, fails: kept here only is not stored",
+          "[node]") {
+    Fixture f;
+    const NodeId peer = id_from(5);
+    const Endpoint at = ep("10.0.0.5:6881");
+    f.add_contact(peer, at);
+    REQUIRE(f.node.routing_table().contains(peer));
+    std::optional<PutResult> put;
+    f.node.put(f.now, "k", "v", {}, [&](const PutResult& r) { put = r; });
+    // The contact stopped answering (a stopped process): the lookup's queries time out.
+    for (int i = 0; i < 10 && !put; ++i) {
+        f.now += f.node.config().rpc_timeout;
+        f.node.handle_timeout(f.now);
+    }
+    REQUIRE(put);
+    CHECK_FALSE(put->ok);
+    CHECK(put->code == Failure::Timeout);
+    CHECK(put->queries > 0);
+    CHECK(put->stored == 0);
+    CHECK(put->stored_locally);
+    CHECK(put->error == "no node answered the lookup (" + std::to_string(put->queries) +
+                            (put->queries == 1 ? " query)" : " queries)") + "; kept here only");
+}

@@ -129,7 +129,9 @@ void PutOp::check_stores() {
     if (!stores_.done()) return;
     take_counts();
     PutResult& r = result_;
-    r.ok = r.stored > 0 || (r.refused == 0 && r.failed == 0 && r.stored_locally);
+    // Kept here alone is a success only where there is nobody else: with nodes known that did
+    // not answer (queries went out), nobody but us holds it.
+    r.ok = r.stored > 0 || (r.refused == 0 && r.failed == 0 && r.stored_locally && r.queries == 0);
     if (!r.ok) {
         if (!r.refusals.empty()) {
             r.fail(Failure::Refused, "refused by every node (" + r.refusals.front().second + ")");
@@ -140,7 +142,9 @@ void PutOp::check_stores() {
         } else if (r.queries == 0) {
             r.fail(Failure::NoContacts, "no node to store on");
         } else {
-            r.fail(Failure::Timeout, "no node to store on: none answered the lookup");
+            r.fail(Failure::Timeout, "no node answered the lookup (" + std::to_string(r.queries) +
+                                         (r.queries == 1 ? " query)" : " queries)") +
+                                         (r.stored_locally ? "; kept here only" : ""));
         }
     }
     finish();
