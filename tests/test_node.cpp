@@ -1504,3 +1504,62 @@ TEST_CASE("a put that reached no node, with nodes known, fails: kept here only i
     CHECK(put->error == "no node answered the lookup (" + std::to_string(put->queries) +
                             (put->queries == 1 ? " query)" : " queries)") + "; kept here only");
 }
+
+TEST_CASE("a value every node refuses is not kept here either: the copy before it comes back",
+          "[node]") {
+    Fixture f;
+    // Alone, "k" = "v1" is kept here (nobody else to ask).
+    std::optional<PutResult> put;
+    f.node.put(f.now, "k", "v1", {}, [&](const PutResult& r) { put = r; });
+    REQUIRE(put);
+    REQUIRE(put->ok);
+    const NodeId peer = id_from(5);
+    const Endpoint at = ep("10.0.0.5:6881");
+    f.add_contact(peer, at);
+    // Every node asked refuses the new value (it takes smaller values than we do).
+    const auto put_refused = [&](const std::string& key, const std::string& value) {
+        std::optional<PutResult> r;
+        std::size_t seen = f.transport.sent.size();
+        f.node.put(f.now, key, value, {}, [&](const PutResult& x) { r = x; });
+        for (int round = 0; round < 10 && !r; ++round) {
+            const std::size_t end = f.transport.sent.size();
+            for (std::size_t i = seen; i < end; ++i) {
+                const auto m = f.transport.message(i);
+                const auto* q = std::get_if<krpc::Query>(&m.body);
+                if (!q || f.transport.sent[i].to != at) continue;
+                if (q->method() == krpc::Method::Store) {
+                    krpc::Message e;
+                    e.transaction = m.transaction;
+                    e.body = krpc::Error{krpc::kMessageTooBig, "value too large (2 > 1 bytes)"};
+                    f.deliver(at, krpc::encode(e));
+                } else {
+                    f.deliver(at, encode_response(m.transaction,
+                                                  krpc::Response{.id = peer, .token = "t"}));
+                }
+            }
+            seen = end;
+        }
+        REQUIRE(r);
+        return *r;
+    };
+    const PutResult v2 = put_refused("k", "v2");
+    CHECK_FALSE(v2.ok);
+    CHECK(v2.code == Failure::Refused);
+    CHECK(v2.refused == 1);
+    CHECK_FALSE(v2.stored_locally);
+    CHECK(v2.error ==
+          "refused by every node (refused with error 205: value too large (2 > 1 bytes)); not "
+          "kept here either");
+    const StoredItem* kept = f.node.storage().find(NodeId::from_key("k"));
+    REQUIRE(kept != nullptr);
+    CHECK(kept->value == "v1");  // what the network may still hold, not what it refused
+    // A key we never held: nothing is left here.
+    const PutResult fresh = put_refused("fresh", "x");
+    CHECK_FALSE(fresh.ok);
+    CHECK(f.node.storage().find(NodeId::from_key("fresh")) == nullptr);
+    std::optional<GetResult> got;
+    f.node.get(f.now, "fresh", [&](const GetResult& r) { got = r; });
+    for (int i = 0; i < 10 && !got; ++i) f.advance(f.node.config().rpc_timeout);
+    REQUIRE(got);
+    CHECK_FALSE(got->item.has_value());
+}

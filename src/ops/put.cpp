@@ -99,6 +99,7 @@ void PutOp::on_lookup_done() {
     }
     result_.seq = *seq;
     const StoreJob job{result_.key, value_, *seq, options_.ttl};
+    if (const StoredItem* before = ctx_.storage.find(target_)) previous_ = *before;
     const bool here = accepted(ctx_.storage.store(
         ctx_.now,
         {.key = job.key, .value = job.value, .seq = job.seq, .ttl = job.ttl, .ours = true}));
@@ -133,8 +134,21 @@ void PutOp::check_stores() {
     // not answer (queries went out), nobody but us holds it.
     r.ok = r.stored > 0 || (r.refused == 0 && r.failed == 0 && r.stored_locally && r.queries == 0);
     if (!r.ok) {
-        if (!r.refusals.empty()) {
-            r.fail(Failure::Refused, "refused by every node (" + r.refusals.front().second + ")");
+        if (!r.refusals.empty() && r.failed == 0) {
+            // Every node that was asked said no: the network does not hold this version, and
+            // our copy must not answer a get as if it did. The copy we had before comes back.
+            if (r.stored_locally) {
+                ctx_.storage.erase(target_);
+                if (previous_ && accepted(ctx_.storage.restore(*previous_))) {
+                    ctx_.maintenance.on_restored(target_);  // its schedule, as before
+                }
+                r.stored_locally = false;
+            }
+            r.fail(Failure::Refused, "refused by every node (" + r.refusals.front().second +
+                                         "); not kept here either");
+        } else if (!r.refusals.empty()) {
+            r.fail(Failure::Refused,
+                   "refused by every node that answered (" + r.refusals.front().second + ")");
         } else if (!ctx_.store_refusal.empty() && r.failed == 0) {
             r.fail(Failure::Refused, "not kept here: " + ctx_.store_refusal);
         } else if (r.failed > 0) {

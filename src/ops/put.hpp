@@ -38,6 +38,8 @@ private:
     Callback<PutResult> done_;
     PutResult result_;
     TimePoint started_;
+    // Our copy before this put's, put back if every node refuses the new one.
+    std::optional<StoredItem> previous_;
 };
 
 struct RepublishResult {
