@@ -133,6 +133,7 @@ std::int64_t parse_int(const std::string& s, const char* what, std::int64_t min,
 }
 
 const CommandInfo* find_command(std::string_view name) {
+    if (name == "exit") name = "quit";  // the one alias
     for (const auto& c : commands()) {
         if (c.name == name) return &c;
     }

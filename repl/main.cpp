@@ -543,8 +543,8 @@ private:
     }
 
     void on_console_line(std::optional<std::string> line) {
-        if (!line) {
-            shutdown(exit_code_);
+        if (!line) {  // Ctrl-D: as quit, "bye" (or its JSON) included
+            execute("quit", [] {});
             return;
         }
         execute(*line, [this] {
@@ -620,9 +620,13 @@ private:
                        {"failed", r.failed},
                        {"short", r.short_items},
                        {"ms", std::round(kad::to_ms(r.elapsed) * 1000.0) / 1000.0}},
-                      "handed " + std::to_string(r.items) + " items to their nearest nodes: " +
-                          std::to_string(r.stored) + " stored, " + std::to_string(r.already_had) +
-                          " already held, " + std::to_string(r.failed) + " failed");
+                      // Stored, held and failed count copies (an item on each of k nodes).
+                      "handed " + kadnode::plural(r.items, "item", "items") +
+                          " to their nearest nodes: " +
+                          kadnode::plural(r.stored + r.already_had + r.failed, "copy", "copies") +
+                          ", " + std::to_string(r.stored) + " stored, " +
+                          std::to_string(r.already_had) + " there already, " +
+                          std::to_string(r.failed) + " failed");
                 finish_shutdown();
             });
             return;

@@ -224,10 +224,13 @@ void Shell::run(std::string_view line, Done done, const Output& output) {
                 const auto& b = t.bucket(i);
                 const bool last = i + 1 == t.bucket_count();
                 json contacts = json::array();
-                text += "\nbucket " + std::to_string(i) + (last ? "+" : "") + " (" +
-                        std::to_string(i) + (last ? "+" : "") +
-                        " shared bits): " + plural(b.contacts().size(), "contact", "contacts") +
-                        ", " + std::to_string(b.replacements().size()) + " cached";
+                // Bucket i holds IDs sharing exactly i leading bits with ours; the last one,
+                // i or more (it splits as it fills).
+                text += "\nbucket " + std::to_string(i) + " (" +
+                        (last ? std::to_string(i) + " or more shared bits"
+                              : plural(i, "shared bit", "shared bits")) +
+                        "): " + plural(b.contacts().size(), "contact", "contacts") + ", " +
+                        std::to_string(b.replacements().size()) + " cached";
                 for (const auto& c : b.contacts()) {
                     json cj = {{"id", c.id.to_hex()},
                                {"addr", c.endpoint.to_string()},

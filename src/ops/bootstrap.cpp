@@ -108,10 +108,13 @@ void BootstrapOp::conclude(Failure code, std::string error) {
     }
     if (code == Failure::None) {
         result_.ok = true;
-        KAD_LOG(ctx_.log, Info, "joined: " + std::to_string(result_.contacts) + " contacts");
+        // Debug: the outcome is the caller's to report (kadnode prints it as an event).
+        KAD_LOG(ctx_.log, Debug,
+                "bootstrap: joined with " + std::to_string(result_.contacts) +
+                    (result_.contacts == 1 ? " contact" : " contacts"));
     } else {
         result_.fail(code, std::move(error));
-        KAD_LOG(ctx_.log, Warn, "bootstrap failed: " + result_.error);
+        KAD_LOG(ctx_.log, Debug, "bootstrap: failed: " + result_.error);
     }
     finish();
 }

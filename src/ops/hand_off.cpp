@@ -104,10 +104,11 @@ void HandOffOp::step() {
     }
     result_.ok = true;
     result_.elapsed = ctx_.now - started_;
-    KAD_LOG(ctx_.log, Info,
-            "handed off " + std::to_string(result_.items) + " items: " +
-                std::to_string(result_.stored) + " stored, " + std::to_string(result_.already_had) +
-                " already held, " + std::to_string(result_.failed) + " failed");
+    // Debug: the outcome is the caller's to report (kadnode prints it as an event).
+    KAD_LOG(ctx_.log, Debug,
+            "hand-off: " + std::to_string(result_.items) + " items; copies stored " +
+                std::to_string(result_.stored) + ", already there " +
+                std::to_string(result_.already_had) + ", failed " + std::to_string(result_.failed));
     finish();
 }
 

@@ -1330,6 +1330,21 @@ class TerminalTests(Tmux, Harness):
             history = f.read()
         self.assertIn("put greeting hello world", history)
 
+    def test_ctrl_d_says_bye_as_quit_does_and_help_knows_exit(self):
+        # The shell keeps the pane after kadnode exits, so its last lines can be read.
+        cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0"] + NO_DISCOVERY) + \
+            "; echo exited $?; sleep 30"
+        self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
+        self.wait_screen("kad ")
+        self.type("help exit")
+        self.wait_screen("leave (also: exit, Ctrl-D)")
+        self.type("rt")  # the last bucket's heading reads as words, not "0+ (0+ shared bits)"
+        self.wait_screen("bucket 0 (0 or more shared bits): 0 contacts, 0 cached")
+        self.tmux("send-keys", "-t", "kad", "C-d")
+        s = self.wait_screen("exited 0")
+        lines = [line for line in s.splitlines() if line.strip()]
+        self.assertEqual(lines[-2], "bye", s)
+
     def test_asynchronous_lines_keep_the_typed_line(self):
         # A slow bootstrap (to a node that does not answer) ends while a line is half typed.
         cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--timeout-ms", "1500",
@@ -1338,6 +1353,7 @@ class TerminalTests(Tmux, Harness):
         self.wait_screen("kad ")
         self.tmux("send-keys", "-t", "kad", "-l", "get half-typed")
         s = self.wait_screen("bootstrap failed", timeout=10)
+        self.assertEqual(s.count("bootstrap failed"), 1, s)  # the event, not a log line too
         last = [l for l in s.splitlines() if l.strip()][-1]
         self.assertTrue(last.startswith("kad ") and last.endswith("get half-typed"), s)
         self.tmux("send-keys", "-t", "kad", "Enter")
