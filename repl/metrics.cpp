@@ -130,6 +130,11 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
     add("reach_probes_unanswered",
         "Verification pings from the second port left unanswered (mostly nodes behind NAT)", true,
         static_cast<std::uint64_t>(s.reach_probes_unanswered));
+    add("probe_port_queries", "Queries to the second port, dropped unanswered", true,
+        static_cast<std::uint64_t>(s.probe_port_queries));
+    add("reach_probes_skipped",
+        "Queriers not probed again: their last probe went unanswered (within 15 minutes)", true,
+        static_cast<std::uint64_t>(node.node().routing_table().probes_skipped()));
     add("seen_seq_evicted", "Keys whose highest seen seq was forgotten to make room", true,
         static_cast<std::uint64_t>(s.seen_seq_evicted));
     add("contacts_address_limited", "Contacts turned away by the per-IP and per-subnet limits",

@@ -62,8 +62,8 @@ std::string read_config_file(const std::string& path, const po::options_descript
     std::string out, line;
     for (int number = 1; std::getline(in, line); ++number) {
         const std::string where = path + ":" + std::to_string(number) + ": ";
-        const std::string text = trim(line);
-        if (text.empty() || text[0] == '#' || text[0] == ';') continue;
+        const std::string text = trim(line.substr(0, line.find('#')));  // '#' starts a comment
+        if (text.empty() || text[0] == ';') continue;
         const auto eq = text.find('=');
         const std::string key = trim(text.substr(0, eq));
         std::string value = eq == std::string::npos ? std::string() : trim(text.substr(eq + 1));

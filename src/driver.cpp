@@ -22,8 +22,9 @@ Discovery& Driver::enable_discovery(DiscoveryConfig config, std::uint16_t rpc_po
     return *d;
 }
 
-void Driver::handle_datagram(TimePoint now, const Endpoint& from, std::string_view datagram) {
-    node_->handle_datagram(now, from, datagram);
+void Driver::handle_datagram(TimePoint now, const Endpoint& from, std::string_view datagram,
+                             bool at_probe_port) {
+    node_->handle_datagram(now, from, datagram, at_probe_port);
 }
 
 void Driver::handle_multicast(TimePoint now, const Endpoint& from, std::string_view datagram) {

@@ -243,7 +243,8 @@ void Node::handle_timeout(TimePoint now) {
 
 // ---- receiving ----------------------------------------------------------------------------------
 
-void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_view datagram) {
+void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_view datagram,
+                           bool at_probe_port) {
     advance(now);
     ++stats_.packets_in;
     stats_.bytes_in += datagram.size();
@@ -261,6 +262,13 @@ void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_vi
     }
     const krpc::Message& m = *decoded;
     if (const auto* q = std::get_if<krpc::Query>(&m.body)) {
+        if (at_probe_port) {
+            // Nobody should take our second port for us (our probes say "ro"): we serve
+            // queries at the first only.
+            ++stats_.probe_port_queries;
+            admit(from);
+            return;
+        }
         if (config_.read_only) {
             ++stats_.queries_ignored;  // BEP 43: a read-only node answers nothing
             return;

@@ -241,7 +241,8 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
         return;
     }
     learn_methods(resp->id, m, e.method);
-    if (m.requester && voter_.add(now_, {.from = from, .says = *m.requester})) {
+    // Not an answer to a probe: it saw our second port, not the address we serve at.
+    if (m.requester && !e.probe && voter_.add(now_, {.from = from, .says = *m.requester})) {
         address_changed_ = true;
     }
     const bool known = table_.contains(resp->id);
@@ -293,7 +294,10 @@ void Rpc::expire() {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.rpc_timeout);
     for (auto& e : hard) {
         ++stats_.hard_timeouts;
-        if (e.probe) ++stats_.reach_probes_unanswered;
+        if (e.probe) {
+            ++stats_.reach_probes_unanswered;
+            table_.note_unreachable(now_, e.to);
+        }
         KAD_LOG(log_, Debug,
                 "no reply from " + e.to.to_string() + " to " + std::string(method_name(e.method)));
         const std::optional<NodeId> id = queried_id(e);

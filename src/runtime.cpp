@@ -394,7 +394,8 @@ void AsioNode::receive(udp::socket& socket) {
         bool stopped = false;
         read_queued(socket.native_handle(), lease.slots(), rstats_,
                     [&](const Endpoint& from, std::string_view datagram) {
-                        driver_->handle_datagram(Clock::now(), from, datagram);
+                        driver_->handle_datagram(Clock::now(), from, datagram,
+                                                 &socket == &probe_socket_);
                         stopped = alive.expired() || closed_;  // a callback stopped us
                         return !stopped;
                     });

@@ -1517,7 +1517,9 @@ TEST_CASE("a value every node refuses is not kept here either: the copy before i
     const Endpoint at = ep("10.0.0.5:6881");
     f.add_contact(peer, at);
     // Every node asked refuses the new value (it takes smaller values than we do).
-    const auto put_refused = [&](const std::string& key, const std::string& value) {
+    const auto put_refused = [&](const std::string& key, const std::string& value,
+                                 int code = krpc::kMessageTooBig,
+                                 const std::function<void()>& meanwhile = {}) {
         std::optional<PutResult> r;
         std::size_t seen = f.transport.sent.size();
         f.node.put(f.now, key, value, {}, [&](const PutResult& x) { r = x; });
@@ -1528,9 +1530,10 @@ TEST_CASE("a value every node refuses is not kept here either: the copy before i
                 const auto* q = std::get_if<krpc::Query>(&m.body);
                 if (!q || f.transport.sent[i].to != at) continue;
                 if (q->method() == krpc::Method::Store) {
+                    if (meanwhile) meanwhile();
                     krpc::Message e;
                     e.transaction = m.transaction;
-                    e.body = krpc::Error{krpc::kMessageTooBig, "value too large (2 > 1 bytes)"};
+                    e.body = krpc::Error{code, "value too large (2 > 1 bytes)"};
                     f.deliver(at, krpc::encode(e));
                 } else {
                     f.deliver(at, encode_response(m.transaction,
@@ -1553,6 +1556,24 @@ TEST_CASE("a value every node refuses is not kept here either: the copy before i
     const StoredItem* kept = f.node.storage().find(NodeId::from_key("k"));
     REQUIRE(kept != nullptr);
     CHECK(kept->value == "v1");  // what the network may still hold, not what it refused
+    // Refused for another reason (here 202, a server error): the network may take it later,
+    // so it stays here, to be published again.
+    const PutResult busy = put_refused("busy", "x", krpc::kServerError);
+    CHECK_FALSE(busy.ok);
+    CHECK(busy.stored_locally);
+    CHECK(busy.error ==
+          "refused by every node (refused with error 202: value too large (2 > 1 "
+          "bytes))");
+    CHECK(f.node.storage().find(NodeId::from_key("busy")) != nullptr);
+    // Another writer's newer version, stored here while our stores were out, stays.
+    const Endpoint other = ep("10.0.0.6:6881");
+    const PutResult raced = put_refused("k", "v3", krpc::kMessageTooBig, [&] {
+        const std::string token = f.token_from_find_value(other, id_from(6), "k");
+        f.store(other, id_from(6), "k", "v9", 9, token);
+    });
+    CHECK_FALSE(raced.ok);
+    REQUIRE(f.node.storage().find(NodeId::from_key("k")) != nullptr);
+    CHECK(f.node.storage().find(NodeId::from_key("k"))->value == "v9");
     // A key we never held: nothing is left here.
     const PutResult fresh = put_refused("fresh", "x");
     CHECK_FALSE(fresh.ok);
@@ -1562,4 +1583,25 @@ TEST_CASE("a value every node refuses is not kept here either: the copy before i
     for (int i = 0; i < 10 && !got; ++i) f.advance(f.node.config().rpc_timeout);
     REQUIRE(got);
     CHECK_FALSE(got->item.has_value());
+}
+
+TEST_CASE("a query to the second port is dropped unanswered, an answer there is taken",
+          "[node][nat]") {
+    Fixture f;
+    const Endpoint asker = ep("10.0.0.5:6881");
+    f.node.handle_datagram(f.now, asker, encode_query("q1", id_from(5), krpc::PingArgs{}), true);
+    CHECK(f.transport.sent.empty());
+    CHECK(f.node.stats().probe_port_queries == 1);
+    CHECK(f.node.stats().queries_in[static_cast<std::size_t>(krpc::Method::Ping)] == 0);
+    // The same query to the first port is answered.
+    f.deliver(asker, encode_query("q2", id_from(5), krpc::PingArgs{}));
+    CHECK(as_response(f.transport.reply("q2")).id == f.self);
+    // An answer arriving at the second port completes its query.
+    std::optional<PingResult> pong;
+    f.node.ping(f.now, asker, std::nullopt, [&](const PingResult& r) { pong = r; });
+    const auto q = f.transport.last();
+    f.node.handle_datagram(f.now, asker,
+                           encode_response(q.transaction, krpc::Response{.id = id_from(5)}), true);
+    REQUIRE(pong);
+    CHECK(pong->ok);
 }

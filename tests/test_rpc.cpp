@@ -228,9 +228,14 @@ TEST_CASE("Rpc: a node that never answered us is pinged from the second port, re
     CHECK(f.transport.sent[0].to == at_a);
     CHECK(f.transport.message(0).read_only);
     CHECK(f.stats.reach_probes == 1);
-    // Its answer (to the second port; the node takes it as any datagram) brings it in.
-    CHECK(f.answer_last(at_a, a));
+    // Its answer (to the second port; the node takes it as any datagram) brings it in. The
+    // address it saw us at is our second port's: not a vote for our external address (BEP 42).
+    const auto q = f.transport.last();
+    auto reply = *krpc::decode(encode_response(q.transaction, krpc::Response{.id = a}));
+    reply.requester = ep("203.0.113.7:40001");
+    CHECK(f.rpc.handle_reply(at_a, reply));
     CHECK(f.table.contains(a));
+    CHECK(f.rpc.address_voter().total_votes() == 0);
 
     // b queried us too, but its NAT drops the probe: it stays out, and the probe is counted.
     f.rpc.verify(f.table.on_heard_of(f.now, b, at_b));
@@ -240,6 +245,12 @@ TEST_CASE("Rpc: a node that never answered us is pinged from the second port, re
     CHECK(f.stats.reach_probes_unanswered == 1);
     CHECK_FALSE(f.table.contains(b));
     CHECK(f.table.bucket(f.table.bucket_index(b)).replacements().empty());
+    // It queries us again: no new probe until unreachable_for has passed.
+    CHECK_FALSE(f.table.on_heard_of(f.now + 1min, b, at_b).has_value());
+    CHECK(f.table.probes_skipped() == 1);
+    const auto again = f.table.on_heard_of(f.now + 16min, b, at_b);
+    REQUIRE(again.has_value());
+    CHECK(again->probe);
 
     // a, known now, fails twice; when it queries us again, the ping to it (it has answered us
     // before) goes from our first port, not read-only.
@@ -259,8 +270,13 @@ TEST_CASE("Rpc: without a second port, a probe goes from the first, as any ping"
     CHECK_FALSE(f.transport.sent[0].probe);
     CHECK_FALSE(f.transport.message(0).read_only);
     CHECK(f.stats.reach_probes == 0);
-    CHECK(f.answer_last(ep("10.0.1.1:6881"), id_from(10)));
+    // Its answer is an answer to our first port: the address it saw counts (BEP 42).
+    auto reply = *krpc::decode(
+        encode_response(f.transport.last().transaction, krpc::Response{.id = id_from(10)}));
+    reply.requester = ep("203.0.113.7:6881");
+    CHECK(f.rpc.handle_reply(ep("10.0.1.1:6881"), reply));
     CHECK(f.table.contains(id_from(10)));
+    CHECK(f.rpc.address_voter().total_votes() == 1);
 }
 
 TEST_CASE("Rpc: a full transaction table refuses a query without a handler call", "[rpc]") {

@@ -32,8 +32,9 @@ public:
     Discovery* discovery() noexcept { return discovery_.get(); }
     const Discovery* discovery() const noexcept { return discovery_.get(); }
 
-    // A datagram to the node's own socket.
-    void handle_datagram(TimePoint now, const Endpoint& from, std::string_view datagram);
+    // A datagram to the node's own socket (or its second port: Node::handle_datagram).
+    void handle_datagram(TimePoint now, const Endpoint& from, std::string_view datagram,
+                         bool at_probe_port = false);
     // A datagram to the discovery group; ignored while discovery is off.
     void handle_multicast(TimePoint now, const Endpoint& from, std::string_view datagram);
     void handle_timeout(TimePoint now);

@@ -66,7 +66,10 @@ public:
     Node& operator=(const Node&) = delete;
 
     // ---- driving ----
-    void handle_datagram(TimePoint now, const Endpoint& from, std::string_view datagram);
+    // `at_probe_port`: it came to the second port (Transport::send_probe), where only answers
+    // to our probes are taken; a query there is dropped and counted (probe_port_queries).
+    void handle_datagram(TimePoint now, const Endpoint& from, std::string_view datagram,
+                         bool at_probe_port = false);
     void handle_timeout(TimePoint now);
     TimePoint next_timeout() const;
 

@@ -128,6 +128,7 @@ struct NodeStats {
     // Verification pings sent from the second port (Transport::send_probe), and those unanswered:
     // mostly nodes behind NAT, which thus stay out of the routing table.
     std::uint64_t reach_probes = 0, reach_probes_unanswered = 0;
+    std::uint64_t probe_port_queries = 0;  // queries to the second port, dropped unanswered
 };
 
 // What is wrong with a configuration, in a sentence ("k must be at least 1"); empty if nothing.

@@ -77,6 +77,9 @@ struct RoutingConfig {
     // A failing contact nothing has replaced is removed (recheck) once it has not answered for
     // this long: a partition shorter than this heals by itself.
     Duration forget_after = std::chrono::hours(24);
+    // A node whose probe (a ping from our second port) went unanswered is not probed again for
+    // this long when it queries us: behind NAT, it would not answer the next one either.
+    Duration unreachable_for = std::chrono::minutes(15);
     // Against Sybil and eclipse attempts: within one bucket (its live contacts, and apart from
     // them its replacement cache), at most this many contacts from one IP address and from one
     // /24 (IPv4) or /64 (IPv6). Loopback and private addresses are exempt unless restrict_local.
@@ -144,6 +147,11 @@ public:
     // pending); those silent for forget_after are removed. Returns when that is next due for
     // one of them (TimePoint::max() if none is failing).
     TimePoint recheck(TimePoint now, std::vector<PingRequest>& out);
+    // A probe to ep went unanswered: on_heard_of asks for none there for unreachable_for.
+    // Remembers the last kUnreachable such endpoints (a ring; memory only once one is noted).
+    void note_unreachable(TimePoint now, const Endpoint& ep);
+    bool known_unreachable(TimePoint now, const Endpoint& ep) const;
+    static constexpr std::size_t kUnreachable = 64;
     // It is gone for good (it said so): remove it, promoting a verified replacement.
     bool remove(const NodeId& id, const Endpoint& ep);
     // A ping we were asked for could not be sent, or was abandoned: clear its pending mark.
@@ -199,6 +207,8 @@ public:
     // nonconforming contacts that gave their slot to a conforming newcomer (Prefer).
     std::uint64_t ids_refused() const noexcept { return ids_refused_; }
     std::uint64_t ids_displaced() const noexcept { return ids_displaced_; }
+    // Queriers not probed: their last probe went unanswered (note_unreachable).
+    std::uint64_t probes_skipped() const noexcept { return probes_skipped_; }
 
 private:
     Contact* find_live(Bucket& b, const NodeId& id);
@@ -257,6 +267,15 @@ private:
     std::uint64_t ids_displaced_ = 0;
     std::uint64_t failures_counted_ = 0;
     std::uint64_t recoveries_ = 0;
+    std::uint64_t probes_skipped_ = 0;
+    // note_unreachable's ring: a 32-bit hash of the endpoint, and until when (whole seconds of
+    // the clock), 8 bytes an entry.
+    struct Unreachable {
+        std::uint32_t hash = 0;
+        std::uint32_t until_s = 0;
+    };
+    std::vector<Unreachable> unreachable_;
+    std::size_t unreachable_next_ = 0;
 };
 
 }  // namespace kad

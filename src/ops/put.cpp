@@ -103,6 +103,7 @@ void PutOp::on_lookup_done() {
     const bool here = accepted(ctx_.storage.store(
         ctx_.now,
         {.key = job.key, .value = job.value, .seq = job.seq, .ttl = job.ttl, .ours = true}));
+    kept_here_ = here;
     if (here) ctx_.maintenance.on_published(target_);
     // Our copy serves gets, but if it could not reach the journal (the refusal is set as the
     // store writes it) it would not survive a crash: not counted as kept.
@@ -126,6 +127,19 @@ void PutOp::take_counts() {
     r.refusals = stores_.refusals;
 }
 
+void PutOp::undo_local_copy() {
+    if (!kept_here_) return;
+    // Only our version: another writer's newer one (or our own next put's), stored here while
+    // the stores were out, stays.
+    const StoredItem* now = ctx_.storage.find(target_);
+    if (!now || !now->original || now->seq != result_.seq || now->value != value_) return;
+    ctx_.storage.erase(target_);
+    result_.stored_locally = false;
+    if (previous_ && previous_->expires > ctx_.now && accepted(ctx_.storage.restore(*previous_))) {
+        ctx_.maintenance.on_restored(target_);  // its schedule, as before
+    }
+}
+
 void PutOp::check_stores() {
     if (!stores_.done()) return;
     take_counts();
@@ -134,18 +148,14 @@ void PutOp::check_stores() {
     // not answer (queries went out), nobody but us holds it.
     r.ok = r.stored > 0 || (r.refused == 0 && r.failed == 0 && r.stored_locally && r.queries == 0);
     if (!r.ok) {
-        if (!r.refusals.empty() && r.failed == 0) {
-            // Every node that was asked said no: the network does not hold this version, and
-            // our copy must not answer a get as if it did. The copy we had before comes back.
-            if (r.stored_locally) {
-                ctx_.storage.erase(target_);
-                if (previous_ && accepted(ctx_.storage.restore(*previous_))) {
-                    ctx_.maintenance.on_restored(target_);  // its schedule, as before
-                }
-                r.stored_locally = false;
-            }
+        if (r.refused > 0 && stores_.too_big == r.refused && r.failed == 0) {
+            // Every node asked refused it for its size: no node of the network will hold it,
+            // and our copy must not answer a get as if one did. The copy we had comes back.
+            undo_local_copy();
             r.fail(Failure::Refused, "refused by every node (" + r.refusals.front().second +
                                          "); not kept here either");
+        } else if (!r.refusals.empty() && r.failed == 0) {
+            r.fail(Failure::Refused, "refused by every node (" + r.refusals.front().second + ")");
         } else if (!r.refusals.empty()) {
             r.fail(Failure::Refused,
                    "refused by every node that answered (" + r.refusals.front().second + ")");

@@ -26,6 +26,9 @@ private:
     // value is unchanged). Nothing, with the result failed, if nothing can supersede it.
     std::optional<std::int64_t> choose_seq();
     void check_stores();
+    // Every node refused the new version for its size: our copy of it goes, and the one we had
+    // before comes back (if it has not expired since).
+    void undo_local_copy();
     // The counts so far: the lookup's queries and hops, the stores' outcomes.
     void take_counts();
 
@@ -38,8 +41,9 @@ private:
     Callback<PutResult> done_;
     PutResult result_;
     TimePoint started_;
-    // Our copy before this put's, put back if every node refuses the new one.
+    // Our copy before this put's, put back if every node refuses the new one for its size.
     std::optional<StoredItem> previous_;
+    bool kept_here_ = false;  // our store of the new version went in
 };
 
 struct RepublishResult {

@@ -69,6 +69,10 @@ bool StoreOnNodes::on_rpc(std::uint32_t slot, const RpcEvent& e) {
             break;
         case RpcEventKind::ErrorReply:
             ++refused;
+            if (const auto* err = e.message ? std::get_if<krpc::Error>(&e.message->body) : nullptr;
+                err && err->code == krpc::kMessageTooBig) {
+                ++too_big;
+            }
             refusals.emplace_back(w.node, failure_text(e));
             break;
         case RpcEventKind::SoftTimeout:

@@ -80,7 +80,7 @@ struct Network::SimNode {
 };
 
 bool Network::SimTransport::has_probe_port() const {
-    return net_.nodes_[self_]->probe_port;
+    return net_.probe_ports_ && net_.nodes_[self_]->probe_port;
 }
 
 Network::Network(std::uint64_t seed, LinkModel model) : seed_(seed), model_(model), rng_(seed) {}
@@ -332,7 +332,7 @@ void Network::schedule_wake(std::size_t i) {
 
 void Network::push_delivery(TimePoint at, std::size_t node, std::uint32_t from,
                             std::string_view data, bool multicast, const Endpoint& source,
-                            bool probe) {
+                            bool probe, bool to_probe) {
     std::uint32_t slot = 0;
     if (free_payloads_.empty()) {
         slot = static_cast<std::uint32_t>(payloads_.size());
@@ -343,8 +343,8 @@ void Network::push_delivery(TimePoint at, std::size_t node, std::uint32_t from,
     }
     payloads_[slot].data.assign(data);  // into the buffer a delivered datagram left
     payloads_[slot].source = source;
-    queue_.push(
-        Event{at, next_seq_++, static_cast<std::uint32_t>(node), from, slot, multicast, probe});
+    queue_.push(Event{at, next_seq_++, static_cast<std::uint32_t>(node), from, slot, multicast,
+                      probe, to_probe});
 }
 
 void Network::inject(std::size_t i, const Endpoint& from, std::string_view payload, TimePoint at) {
@@ -385,12 +385,14 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data, 
         ++stats_.lost;
         return;
     }
+    // A probe's source is the second port as it is now (a later node may take that endpoint).
+    const Endpoint source = probe ? *probe_endpoint(from) : Endpoint{};
     push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data, false,
-                  {}, probe);
+                  source, probe, to_probe);
     if (m.duplicate > 0 && rng_.chance(m.duplicate)) {
         ++stats_.duplicated;
         push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data,
-                      false, {}, probe);
+                      false, source, probe, to_probe);
     }
 }
 
@@ -466,8 +468,8 @@ bool Network::step(TimePoint until) {
             n.driver->handle_multicast(n.local(now_), src, payload);
         } else {
             ++stats_.delivered;
-            n.driver->handle_datagram(
-                n.local(now_), ev.probe ? *probe_endpoint(ev.from) : sender.endpoint, payload);
+            n.driver->handle_datagram(n.local(now_), ev.probe ? source : sender.endpoint, payload,
+                                      ev.to_probe);
         }
     }
     schedule_wake(ev.node);

@@ -688,7 +688,7 @@ class NetworkTests(Harness):
                          "kadnode: KADNODE_BOGUS in the environment: there is no option --bogus")
         # A switch alone on its line is on: here no second port, so the ready event names none.
         p = run(NO_DISCOVERY + ["--json", "--exec", "id"],
-                config="no-probe-port\nbind = 127.0.0.1:0\n")
+                config="no-probe-port  # a comment\nbind = 127.0.0.1:0\n")
         self.assertEqual(p.returncode, 0, p.stderr)
         ready = json.loads(p.stdout.splitlines()[0])
         self.assertTrue(ready["addr"].startswith("127.0.0.1:"), ready)

@@ -35,7 +35,8 @@ struct Options {
     std::size_t alpha = 3;
     int attempts = 4;
     double soft_quantile = 0.9;
-    std::string cdf;  // where to write each lookup's latency and bound
+    std::string cdf;          // where to write each lookup's latency and bound
+    bool probe_ports = true;  // nodes verify queriers from a second port
     // A simulated Internet (kad/sim/internet.hpp): round trips from coordinates when
     // internet.rtt_median > 0, NAT, churn. Resolved from --internet and the options that follow.
     std::string internet_name;
@@ -84,6 +85,7 @@ int run(const Options& o) {
     }
     model.loss = o.loss;
     kad::sim::Network net(o.seed, model);
+    net.set_probe_ports(o.probe_ports);
     if (coordinates || o.internet.nat_share > 0) kad::sim::InternetModel::attach(net, internet);
     kad::NodeConfig config;
     config.k = o.k;
@@ -351,7 +353,10 @@ int main(int argc, char** argv) {
         "the soft timeout of a query to a node without RTT samples: this quantile of the last "
         "128 round trips, and a quarter")(
         "cdf", po::value(&o.cdf),
-        "write each lookup's latency and bound (ms) to this file, for tools/bench/plot_cdf");
+        "write each lookup's latency and bound (ms) to this file, for tools/bench/plot_cdf")(
+        "no-probe-port", po::bool_switch(),
+        "nodes verify queriers from their own port, not a second one (kadnode --no-probe-port): "
+        "nodes behind NAT then enter tables");
 
     // The simulated Internet: a preset, then any of its parts set one by one.
     std::string internet;
@@ -382,6 +387,7 @@ int main(int argc, char** argv) {
         std::cerr << "kadsim: " << e.what() << "\n";
         return 2;
     }
+    o.probe_ports = !vm["no-probe-port"].as<bool>();
     if (vm.count("help")) {
         std::cout << desc << "\n";
         return 0;

@@ -63,6 +63,9 @@ public:
     const Endpoint& endpoint(std::size_t i) const;
     // Its second port, where its probes come from (none if another node holds that endpoint).
     std::optional<Endpoint> probe_endpoint(std::size_t i) const;
+    // Off: no node sends from its second port (as kadnode --no-probe-port), so a node behind
+    // NAT that queries another answers its verification ping and enters its table.
+    void set_probe_ports(bool on) { probe_ports_ = on; }
     std::optional<std::size_t> index_of(const Endpoint& ep) const;
 
     // Calls f(node, now) and then schedules the node's next wake-up. Use it to start operations.
@@ -155,7 +158,8 @@ private:
         std::uint32_t from;     // sender index for deliveries; UINT32_MAX for a wake-up
         std::uint32_t payload;  // slot in payloads_ (deliveries)
         bool multicast = false;
-        bool probe = false;  // from the sender's second port
+        bool probe = false;     // from the sender's second port
+        bool to_probe = false;  // to the receiver's second port
         bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
     };
     struct Payload {
@@ -167,7 +171,8 @@ private:
     void send(std::size_t from, const Endpoint& to, std::string_view data, bool probe = false);
     // Queues a delivery of `data` (a copy into a free payload slot).
     void push_delivery(TimePoint at, std::size_t node, std::uint32_t from, std::string_view data,
-                       bool multicast = false, const Endpoint& source = {}, bool probe = false);
+                       bool multicast = false, const Endpoint& source = {}, bool probe = false,
+                       bool to_probe = false);
     void multicast(std::size_t from, std::string_view data);
     Duration delay(const LinkModel& m);
     Duration delay(const LinkModel& m, std::size_t from, std::size_t to);
@@ -188,6 +193,7 @@ private:
     std::vector<std::unique_ptr<SimNode>> nodes_;
     std::unordered_map<Endpoint, std::size_t> by_endpoint_;
     std::unordered_map<Endpoint, std::size_t> by_probe_endpoint_;  // second ports
+    bool probe_ports_ = true;
     std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
     std::vector<Payload> payloads_;
     std::vector<std::uint32_t> free_payloads_;
