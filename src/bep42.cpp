@@ -148,7 +148,7 @@ bool AddressVoter::add(TimePoint now, const Ballot& ballot) {
     const Endpoint key = voter_key(ballot.from);
     forget(key);  // a voter holds one opinion: its latest
     Candidate& c = candidate(ballot.says);
-    c.address = ballot.says;
+    if (ballot.port_known || c.votes.empty()) c.address = ballot.says;
     if (c.votes.size() >= config_.max_votes_per_candidate) c.votes.erase(c.votes.begin());
     c.votes.push_back({key, now});
 

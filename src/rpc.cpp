@@ -241,8 +241,9 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
         return;
     }
     learn_methods(resp->id, m, e.method);
-    // Not an answer to a probe: it saw our second port, not the address we serve at.
-    if (m.requester && !e.probe && voter_.add(now_, {.from = from, .says = *m.requester})) {
+    // An answer to a probe saw our second port: its address counts, not its port.
+    if (m.requester &&
+        voter_.add(now_, {.from = from, .says = *m.requester, .port_known = !e.probe})) {
         address_changed_ = true;
     }
     const bool known = table_.contains(resp->id);

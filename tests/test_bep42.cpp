@@ -127,6 +127,30 @@ TEST_CASE("AddressVoter: an address is agreed once three networks say it, not on
     CHECK(v.agreed_votes() == 3);
 }
 
+TEST_CASE("AddressVoter: an answer to our second port counts for the address, not the port",
+          "[bep42][nat]") {
+    AddressVoter v;
+    const Endpoint us = *Endpoint::parse("198.51.100.7:6881");
+    const Endpoint second = *Endpoint::parse("198.51.100.7:40001");
+    CHECK_FALSE(vote(v, t0, ep("203.0.113.1:1"), us));
+    CHECK_FALSE(v.add(t0, {.from = ep("192.0.2.1:1"), .says = second, .port_known = false}));
+    CHECK(vote(v, t0, ep("198.18.0.1:1"), us));  // the third network: agreed
+    REQUIRE(v.agreed());
+    CHECK(*v.agreed() == us);
+    CHECK(v.agreed_votes() == 3);
+    // More answers to the second port keep the address agreed, at the port we serve at.
+    CHECK_FALSE(v.add(t0, {.from = ep("100.64.0.1:1"), .says = second, .port_known = false}));
+    CHECK(*v.agreed() == us);
+    CHECK(v.agreed_votes() == 4);
+    // Only second-port answers: the address is agreed all the same (its port is the best known).
+    AddressVoter w;
+    for (const char* from : {"203.0.113.1:1", "192.0.2.1:1", "198.18.0.1:1"}) {
+        w.add(t0, {.from = ep(from), .says = second, .port_known = false});
+    }
+    REQUIRE(w.agreed());
+    CHECK(w.agreed()->address_string() == "198.51.100.7");
+}
+
 TEST_CASE(
     "AddressVoter: one liar among honest voters changes nothing; a new address takes over "
     "only when it leads",

@@ -229,13 +229,14 @@ TEST_CASE("Rpc: a node that never answered us is pinged from the second port, re
     CHECK(f.transport.message(0).read_only);
     CHECK(f.stats.reach_probes == 1);
     // Its answer (to the second port; the node takes it as any datagram) brings it in. The
-    // address it saw us at is our second port's: not a vote for our external address (BEP 42).
+    // address it saw us at counts toward our external address (BEP 42; the port is the second
+    // port's, which AddressVoter does not take: test_bep42).
     const auto q = f.transport.last();
     auto reply = *krpc::decode(encode_response(q.transaction, krpc::Response{.id = a}));
     reply.requester = ep("203.0.113.7:40001");
     CHECK(f.rpc.handle_reply(at_a, reply));
     CHECK(f.table.contains(a));
-    CHECK(f.rpc.address_voter().total_votes() == 0);
+    CHECK(f.rpc.address_voter().total_votes() == 1);
 
     // b queried us too, but its NAT drops the probe: it stays out, and the probe is counted.
     f.rpc.verify(f.table.on_heard_of(f.now, b, at_b));

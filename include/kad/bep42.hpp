@@ -60,6 +60,9 @@ struct VoterConfig {
 struct Ballot {
     Endpoint from;
     Endpoint says;
+    // False for an answer to our second port (a probe): its IP address counts, but its port is
+    // the second port's, not the one we serve at, so it does not move the agreed port.
+    bool port_known = true;
 };
 
 class AddressVoter {
