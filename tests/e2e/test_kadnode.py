@@ -129,8 +129,11 @@ class Harness(unittest.TestCase):
         for k in list(self.env):
             if k.startswith("KADNODE_") or k == "RUNTIME_DIRECTORY":  # (the control socket's)
                 del self.env[k]
+        # A cleanup, not tearDown: it runs even when a subclass's setUp fails after starting
+        # something (a capture, a node), which tearDown would leave running.
+        self.addCleanup(self.stop_all)
 
-    def tearDown(self):
+    def stop_all(self):
         for p in self.procs:
             p.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
