@@ -658,6 +658,24 @@ class NetworkTests(Harness):
             self.assertNotIn("what()", p.stderr)
             self.assertEqual(p.stdout, "")
 
+    def test_a_value_every_node_refuses_is_not_found_afterwards(self):
+        # Three nodes that take values up to 500 bytes, and one that takes the default 1,000.
+        first, ready = self.start_json_node("--max-value-size", "500")
+        for _ in range(2):
+            p, _ = self.start_json_node("--max-value-size", "500", "--bootstrap-addr",
+                                        ready["addr"], "--bootstrap-id", ready["id"])
+            self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        big, _ = self.start_json_node("--bootstrap-addr", ready["addr"], "--bootstrap-id",
+                                      ready["id"])
+        self.assertTrue(big.wait_for(lambda o: o.get("event") == "joined")["ok"])
+        r = big.cmd("put large " + "x" * 800)
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["stored"], 0, r)
+        self.assertGreater(r["refused"], 0, r)
+        self.assertIn("not kept here either", r["error"])
+        self.assertEqual(big.cmd("get large")["ok"], False)
+        self.assertEqual(big.cmd("ls")["items"], [])
+
     def test_config_file_and_environment_errors_say_where(self):
         def run(args, env_extra=None, config=None):
             env = dict(self.env, **(env_extra or {}))
