@@ -41,8 +41,11 @@ class Lab(unittest.TestCase):
                     if not k.startswith("KADNODE_") and k != "RUNTIME_DIRECTORY"}
         self.env["HOME"] = self.tmp
         base.KADNODE = KADNODE
+        # A cleanup, not tearDown: it runs even when a subclass's setUp fails after making a
+        # namespace or starting a process.
+        self.addCleanup(self.remove_all)
 
-    def tearDown(self):
+    def remove_all(self):
         for p in self.procs:
             p.kill()
         for ns in reversed(self.namespaces):

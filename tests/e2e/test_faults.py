@@ -158,7 +158,7 @@ class WireLab(lab.Lab):
             if self.wire:
                 self.wire.stop()
         finally:
-            super().tearDown()  # deletes the namespaces
+            super().tearDown()  # (Lab's cleanup deletes the namespaces afterwards)
 
     def build(self, n, seed, model):
         """n hosts h1..hn on a wire; returns [(namespace, address)]."""

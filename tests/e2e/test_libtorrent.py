@@ -50,12 +50,8 @@ class LtPeer(Piped):
 
 class Libtorrent(lab.Lab):
     def setUp(self):
-        super().setUp()
-        try:
-            self.start_network()
-        except BaseException:
-            self.tearDown()  # not called when setUp fails: the namespace and processes would stay
-            raise
+        super().setUp()  # Lab's cleanup removes the namespace and processes, even if this fails
+        self.start_network()
 
     def start_network(self):
         missing = [t for t in ("dumpcap", "tshark") if not shutil.which(t)]
