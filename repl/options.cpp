@@ -7,6 +7,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "control_protocol.hpp"
 #include "version.hpp"
 
 namespace kadnode {
@@ -222,8 +223,7 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
         // Words that are no option's value: a command typed without --exec, most likely.
         const auto stray = po::collect_unrecognized(parsed.options, po::include_positional);
         if (!stray.empty()) {
-            std::string words;
-            for (const auto& w : stray) words += (words.empty() ? "" : " ") + w;
+            const std::string words = control::join_words(stray);
             throw BadValue("unexpected '" + words +
                            "' on the command line (a command goes after --exec: kadnode --exec '" +
                            words + "')");

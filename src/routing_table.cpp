@@ -420,7 +420,7 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
         return PingRequest{id, ep};
     }
     // Its last probe went unanswered: behind NAT, most likely, and it would not answer this one.
-    if (known_unreachable(now, ep)) {
+    if (unreachable_.contains(ep, now)) {
         ++probes_skipped_;
         return std::nullopt;
     }
@@ -460,36 +460,6 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
     if (!cached) return std::nullopt;
     cached->ping_pending = true;
     return ping_to(*cached);
-}
-
-namespace {
-
-std::uint32_t endpoint_hash(const Endpoint& ep) {
-    return static_cast<std::uint32_t>(std::hash<Endpoint>{}(ep));
-}
-
-std::uint32_t whole_seconds(TimePoint t) {
-    return static_cast<std::uint32_t>(
-        std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
-}
-
-}  // namespace
-
-void RoutingTable::note_unreachable(TimePoint now, const Endpoint& ep) {
-    const Unreachable u{endpoint_hash(ep), whole_seconds(now + config_.unreachable_for)};
-    if (unreachable_.size() < kUnreachable) {
-        unreachable_.push_back(u);
-        return;
-    }
-    unreachable_[unreachable_next_] = u;
-    unreachable_next_ = (unreachable_next_ + 1) % kUnreachable;
-}
-
-bool RoutingTable::known_unreachable(TimePoint now, const Endpoint& ep) const {
-    const std::uint32_t h = endpoint_hash(ep);
-    const std::uint32_t t = whole_seconds(now);
-    return std::any_of(unreachable_.begin(), unreachable_.end(),
-                       [&](const Unreachable& u) { return u.hash == h && u.until_s > t; });
 }
 
 Contact* RoutingTable::find_cached(Bucket& b, const NodeId& id) {

@@ -38,6 +38,7 @@
 #include "kad/node_id.hpp"
 #include "kad/rtt.hpp"
 #include "kad/time.hpp"
+#include "kad/unreachable.hpp"
 
 namespace kad {
 
@@ -147,11 +148,11 @@ public:
     // pending); those silent for forget_after are removed. Returns when that is next due for
     // one of them (TimePoint::max() if none is failing).
     TimePoint recheck(TimePoint now, std::vector<PingRequest>& out);
-    // A probe to ep went unanswered: on_heard_of asks for none there for unreachable_for.
-    // Remembers the last kUnreachable such endpoints (a ring; memory only once one is noted).
-    void note_unreachable(TimePoint now, const Endpoint& ep);
-    bool known_unreachable(TimePoint now, const Endpoint& ep) const;
-    static constexpr std::size_t kUnreachable = 64;
+    // A probe to ep went unanswered: on_heard_of asks for none there for unreachable_for
+    // (UnreachableEndpoints remembers the last 64 such endpoints).
+    void note_unreachable(TimePoint now, const Endpoint& ep) {
+        unreachable_.note(ep, now + config_.unreachable_for);
+    }
     // It is gone for good (it said so): remove it, promoting a verified replacement.
     bool remove(const NodeId& id, const Endpoint& ep);
     // A ping we were asked for could not be sent, or was abandoned: clear its pending mark.
@@ -268,14 +269,7 @@ private:
     std::uint64_t failures_counted_ = 0;
     std::uint64_t recoveries_ = 0;
     std::uint64_t probes_skipped_ = 0;
-    // note_unreachable's ring: a 32-bit hash of the endpoint, and until when (whole seconds of
-    // the clock), 8 bytes an entry.
-    struct Unreachable {
-        std::uint32_t hash = 0;
-        std::uint32_t until_s = 0;
-    };
-    std::vector<Unreachable> unreachable_;
-    std::size_t unreachable_next_ = 0;
+    UnreachableEndpoints unreachable_;
 };
 
 }  // namespace kad
