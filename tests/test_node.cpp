@@ -487,6 +487,69 @@ TEST_CASE("cancel_all fails every operation in flight with 'cancelled'", "[node]
     CHECK(f.node.lookups_running() == 0);
 }
 
+TEST_CASE("cancel ends one operation at once; the others run on; its late answers are dropped",
+          "[node][cancel]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.9:1");
+    const NodeId pid = id_from(9);
+    f.add_contact(pid, peer);
+    int pings = 0, lookups = 0;
+    std::optional<PingResult> ping;
+    std::optional<LookupResult> cancelled_lookup;
+    const OperationId p = f.node.ping(f.now, peer, std::nullopt, [&](const PingResult& r) {
+        ++pings;
+        ping = r;
+    });
+    const std::size_t ping_query = f.transport.sent.size() - 1;
+    const OperationId a = f.node.lookup(f.now, id_from(77), [&](const LookupResult& r) {
+        ++lookups;
+        cancelled_lookup = r;
+    });
+    const OperationId b = f.node.lookup(f.now, id_from(78), [&](const LookupResult&) {});
+    CHECK(p != a);
+    CHECK(a != b);
+    REQUIRE(f.node.lookups_running() == 2);
+
+    CHECK(f.node.cancel(a));
+    REQUIRE(cancelled_lookup);
+    CHECK(cancelled_lookup->code == Failure::Cancelled);
+    CHECK(f.node.lookups_running() == 1);  // b runs on
+    CHECK_FALSE(f.node.cancel(a));         // it has ended
+    CHECK(lookups == 1);
+
+    CHECK(f.node.cancel(p));
+    REQUIRE(ping);
+    CHECK(ping->code == Failure::Cancelled);
+    // The answer comes after all: the node takes it (a live contact), the caller hears nothing.
+    f.deliver(peer, encode_response(f.transport.message(ping_query).transaction,
+                                    krpc::Response{pid, {}, {}, {}}));
+    CHECK(pings == 1);
+    CHECK(ping->code == Failure::Cancelled);
+    CHECK_FALSE(f.node.cancel(p));
+}
+
+TEST_CASE("a store cancelled while it waits for its token sends no store", "[node][cancel]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.9:1");
+    const NodeId pid = id_from(9);
+    std::optional<StoreRpcResult> stored;
+    int calls = 0;
+    const OperationId op =
+        f.node.store(f.now, peer, pid, "k", "v", {}, [&](const StoreRpcResult& r) {
+            ++calls;
+            stored = r;
+        });
+    REQUIRE(as_query(f.transport.last()).method() == krpc::Method::FindValue);
+    const std::size_t sent = f.transport.sent.size();
+    CHECK(f.node.cancel(op));
+    REQUIRE(stored);
+    CHECK(stored->code == Failure::Cancelled);
+    f.deliver(peer, encode_response(f.transport.last().transaction,
+                                    krpc::Response{pid, {}, std::string("tok"), {}}));
+    CHECK(f.transport.sent.size() == sent);  // no store went out
+    CHECK(calls == 1);
+}
+
 TEST_CASE("get ignores an item for another key, and its huge seq is not remembered", "[node]") {
     Fixture f;
     const Endpoint peer = ep("10.0.0.9:1");

@@ -84,6 +84,32 @@ TEST_CASE("after close, operations complete with 'closed'", "[runtime]") {
     CHECK(got->error == "closed");
 }
 
+TEST_CASE("a CancelSignal cancels what was started in its scope, and nothing else", "[runtime]") {
+    boost::asio::io_context io;
+    AsioNode node(io, loopback());
+    const Endpoint nowhere = *Endpoint::parse("127.0.0.1:9");  // no one answers there
+    CancelSignal signal;
+    std::optional<PingResult> in_scope, outside;
+    {
+        AsioNode::CancelScope scope(node, signal);
+        node.async_ping(nowhere, std::nullopt, [&](const PingResult& r) { in_scope = r; });
+    }
+    node.async_ping(nowhere, std::nullopt, [&](const PingResult& r) { outside = r; });
+    io.run_for(50ms);
+    CHECK_FALSE(in_scope);
+    signal.emit();
+    CHECK_FALSE(in_scope);  // through the io_context, never inside emit()
+    io.restart();
+    io.run_for(50ms);
+    REQUIRE(in_scope);
+    CHECK(in_scope->code == Failure::Cancelled);
+    CHECK_FALSE(outside);  // still waiting for its timeout
+    signal.emit();         // empty now: nothing happens
+    io.restart();
+    io.run_for(50ms);
+    CHECK_FALSE(outside);
+}
+
 TEST_CASE("a node's queries want the address families its socket reaches (BEP 32)", "[runtime]") {
     struct Case {
         const char* bind;

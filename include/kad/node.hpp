@@ -74,54 +74,57 @@ public:
     TimePoint next_timeout() const;
 
     // ---- single RPCs to one node (the REPL's p, fn, fv, s) ----
-    void ping(TimePoint now, const Endpoint& to, std::optional<NodeId> id, Callback<PingResult> cb);
-    void find_node(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
-                   const NodeId& target, Callback<FindNodeResult> cb);
-    void find_value(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
-                    const std::string& key, Callback<FindValueResult> cb);
+    OperationId ping(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                     Callback<PingResult> cb);
+    OperationId find_node(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                          const NodeId& target, Callback<FindNodeResult> cb);
+    OperationId find_value(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                           const std::string& key, Callback<FindValueResult> cb);
     // Asks the node for a token (find_value), then stores. Without a seq: one more than the seq
     // the node holds, or 0.
-    void store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, std::string key,
-               std::string value, const PutOptions& options, Callback<StoreRpcResult> cb);
+    OperationId store(TimePoint now, const Endpoint& to, std::optional<NodeId> id, std::string key,
+                      std::string value, const PutOptions& options, Callback<StoreRpcResult> cb);
     // BEP 5 to one node (the REPL's gp and ap). announce_peer asks for a token (get_peers)
     // first; port 0 announces the port our datagrams come from (implied_port).
-    void get_peers(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
-                   const NodeId& info_hash, Callback<GetPeersResult> cb);
-    void announce_peer(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
-                       const NodeId& info_hash, std::uint16_t port,
-                       Callback<AnnouncePeerResult> cb);
+    OperationId get_peers(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                          const NodeId& info_hash, Callback<GetPeersResult> cb);
+    OperationId announce_peer(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                              const NodeId& info_hash, std::uint16_t port,
+                              Callback<AnnouncePeerResult> cb);
 
     // BEP 51 to one node (the REPL's samples).
-    void sample_infohashes(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
-                           const NodeId& target, Callback<SampleInfohashesResult> cb);
+    OperationId sample_infohashes(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
+                                  const NodeId& target, Callback<SampleInfohashesResult> cb);
 
     // ---- iterative operations ----
     // `trace` (optional) sees each query of the lookup and its fate as it happens.
-    void lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb, Trace trace = {});
-    void get(TimePoint now, std::string key, Callback<GetResult> cb, Trace trace = {});
-    void put(TimePoint now, std::string key, std::string value, PutOptions options,
-             Callback<PutResult> cb);
+    OperationId lookup(TimePoint now, const NodeId& target, Callback<LookupResult> cb,
+                       Trace trace = {});
+    OperationId get(TimePoint now, std::string key, Callback<GetResult> cb, Trace trace = {});
+    OperationId put(TimePoint now, std::string key, std::string value, PutOptions options,
+                    Callback<PutResult> cb);
     // Pings the peers, looks up our own ID, then refreshes the farther buckets.
-    void bootstrap(TimePoint now, std::vector<BootstrapPeer> peers, Callback<BootstrapResult> cb);
+    OperationId bootstrap(TimePoint now, std::vector<BootstrapPeer> peers,
+                          Callback<BootstrapResult> cb);
     // BEP 5, iterative: the peers of a swarm; announcing ourselves in it (port 0: implied_port).
-    void find_peers(TimePoint now, const NodeId& info_hash, Callback<FindPeersResult> cb);
-    void announce(TimePoint now, const NodeId& info_hash, std::uint16_t port,
-                  Callback<AnnounceResult> cb);
+    OperationId find_peers(TimePoint now, const NodeId& info_hash, Callback<FindPeersResult> cb);
+    OperationId announce(TimePoint now, const NodeId& info_hash, std::uint16_t port,
+                         Callback<AnnounceResult> cb);
 
     // BEP 44, iterative. get_item: the item at `target`, checked; a mutable item's salt is needed
     // to check its signature. put_item: an immutable item, or a mutable one already signed.
     // put_mutable: `value` signed with `key` at one more than the newest seq found (or that seq
     // again if its value is `value`). Each put also keeps the item in our own item store.
-    void get_item(TimePoint now, const NodeId& target, std::string salt,
-                  Callback<ItemGetResult> cb);
-    void put_item(TimePoint now, bep44::Item item, std::optional<std::int64_t> cas,
-                  Callback<ItemPutResult> cb);
-    void put_mutable(TimePoint now, const Ed25519KeyPair& key, std::string salt, std::string value,
-                     Callback<ItemPutResult> cb);
+    OperationId get_item(TimePoint now, const NodeId& target, std::string salt,
+                         Callback<ItemGetResult> cb);
+    OperationId put_item(TimePoint now, bep44::Item item, std::optional<std::int64_t> cas,
+                         Callback<ItemPutResult> cb);
+    OperationId put_mutable(TimePoint now, const Ed25519KeyPair& key, std::string salt,
+                            std::string value, Callback<ItemPutResult> cb);
 
     // Before a planned stop: offers every item to its k nearest nodes other than us, giving it
     // to those that lack this version. The caller bounds it in time (cancel_all()).
-    void hand_off_all(TimePoint now, Callback<HandoffResult> cb);
+    OperationId hand_off_all(TimePoint now, Callback<HandoffResult> cb);
 
     // Puts back an item saved before a restart (kad/state.hpp), keeping its expiry and flags.
     // Checked like a store from the network: the sizes, a seq not negative (SeqInvalid), an
@@ -137,6 +140,11 @@ public:
     // A peer said it is leaving (LAN discovery): forget it rather than wait for it to fail.
     void forget(const NodeId& id, const Endpoint& ep) { table_.remove(id, ep); }
 
+    // Each operation above returns its ID. cancel() ends it with "cancelled" (its callback runs
+    // inside) if it is still running: its queries in flight are left to time out and their
+    // answers dropped, and it sends no more (a store is not sent once its token comes). A put
+    // cancelled after its local copy was made keeps that copy. False if it has ended.
+    bool cancel(OperationId id);
     // Fails every operation in flight with "cancelled" (for shutdown). Callbacks run inside.
     void cancel_all();
 

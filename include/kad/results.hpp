@@ -22,7 +22,7 @@ namespace kad {
 // of a failed command's JSON.
 enum class Failure : std::uint8_t {
     None,          // "ok": it worked
-    Cancelled,     // "cancelled": the node is stopping (cancel_all)
+    Cancelled,     // "cancelled": the node is stopping (cancel_all), or Node::cancel
     Closed,        // "closed": the node was closed before the operation started
     Busy,          // "busy": a local bound, too many queries or lookups in flight
     NoContacts,    // "no_contacts": the routing table is empty, there is nobody to ask
@@ -255,5 +255,8 @@ struct BootstrapPeer {
 
 template <class R>
 using Callback = std::function<void(const R&)>;
+
+// Names one operation the node runs (Node::cancel). Never 0; never reused within a node.
+using OperationId = std::uint64_t;
 
 }  // namespace kad

@@ -23,9 +23,11 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kad/discovery.hpp"
@@ -40,6 +42,23 @@ namespace kad {
 namespace detail {
 class MulticastSockets;
 }
+
+// Cancels the operations an AsioNode started while it was in scope (AsioNode::CancelScope):
+// the REPL's Ctrl-C ends the command it runs this way. (Boost 1.74, Debian 12's, has no
+// cancellation slots.) Use it on the thread that runs the io_context.
+class CancelSignal {
+public:
+    // Each operation still running completes with "cancelled" (through its handler, as any
+    // completion: never inside this call). Then the signal is empty until a scope adds more.
+    void emit() {
+        auto all = std::exchange(cancels_, {});
+        for (auto& cancel : all) cancel();
+    }
+
+private:
+    friend class AsioNode;
+    std::vector<std::function<void()>> cancels_;
+};
 
 struct RuntimeConfig {
     NodeConfig node;
@@ -107,6 +126,22 @@ public:
         driver_->set_logger(logger_);
     }
 
+    // While a scope lives, the operations this node starts are added to its signal, so that
+    // signal.emit() cancels them. Scopes nest; the innermost one counts. The signal must outlive
+    // the node or be emitted no more once the node is gone (emit() then does nothing).
+    class CancelScope {
+    public:
+        CancelScope(AsioNode& node, CancelSignal& signal)
+            : node_(node), outer_(std::exchange(node.scope_, &signal)) {}
+        ~CancelScope() { node_.scope_ = outer_; }
+        CancelScope(const CancelScope&) = delete;
+        CancelScope& operator=(const CancelScope&) = delete;
+
+    private:
+        AsioNode& node_;
+        CancelSignal* outer_;
+    };
+
     // Cancels every operation in flight (each completes with error "cancelled") and closes the
     // socket and the timer; with discovery on, first multicasts that this node is leaving.
     // Idempotent.
@@ -133,7 +168,7 @@ public:
     auto async_hand_off(Token&& token) {
         return initiate<HandoffResult>(std::forward<Token>(token),
                                        [](Node& n, TimePoint now, Callback<HandoffResult> cb) {
-                                           n.hand_off_all(now, std::move(cb));
+                                           return n.hand_off_all(now, std::move(cb));
                                        });
     }
 
@@ -149,7 +184,7 @@ public:
     auto async_ping(const Endpoint& to, std::optional<NodeId> id, Token&& token) {
         return initiate<PingResult>(std::forward<Token>(token),
                                     [to, id](Node& n, TimePoint now, Callback<PingResult> cb) {
-                                        n.ping(now, to, id, std::move(cb));
+                                        return n.ping(now, to, id, std::move(cb));
                                     });
     }
 
@@ -159,7 +194,7 @@ public:
         return initiate<FindNodeResult>(
             std::forward<Token>(token),
             [to, id, target](Node& n, TimePoint now, Callback<FindNodeResult> cb) {
-                n.find_node(now, to, id, target, std::move(cb));
+                return n.find_node(now, to, id, target, std::move(cb));
             });
     }
 
@@ -169,7 +204,7 @@ public:
         return initiate<FindValueResult>(
             std::forward<Token>(token),
             [to, id, key = std::move(key)](Node& n, TimePoint now, Callback<FindValueResult> cb) {
-                n.find_value(now, to, id, key, std::move(cb));
+                return n.find_value(now, to, id, key, std::move(cb));
             });
     }
 
@@ -180,7 +215,8 @@ public:
             std::forward<Token>(token),
             [to, id, key = std::move(key), value = std::move(value), options = std::move(options)](
                 Node& n, TimePoint now, Callback<StoreRpcResult> cb) mutable {
-                n.store(now, to, id, std::move(key), std::move(value), options, std::move(cb));
+                return n.store(now, to, id, std::move(key), std::move(value), options,
+                               std::move(cb));
             });
     }
 
@@ -190,7 +226,7 @@ public:
         return initiate<GetPeersResult>(
             std::forward<Token>(token),
             [to, id, info_hash](Node& n, TimePoint now, Callback<GetPeersResult> cb) {
-                n.get_peers(now, to, id, info_hash, std::move(cb));
+                return n.get_peers(now, to, id, info_hash, std::move(cb));
             });
     }
 
@@ -200,7 +236,7 @@ public:
         return initiate<AnnouncePeerResult>(
             std::forward<Token>(token),
             [to, id, info_hash, port](Node& n, TimePoint now, Callback<AnnouncePeerResult> cb) {
-                n.announce_peer(now, to, id, info_hash, port, std::move(cb));
+                return n.announce_peer(now, to, id, info_hash, port, std::move(cb));
             });
     }
 
@@ -210,7 +246,7 @@ public:
         return initiate<SampleInfohashesResult>(
             std::forward<Token>(token),
             [to, id, target](Node& n, TimePoint now, Callback<SampleInfohashesResult> cb) {
-                n.sample_infohashes(now, to, id, target, std::move(cb));
+                return n.sample_infohashes(now, to, id, target, std::move(cb));
             });
     }
 
@@ -219,7 +255,7 @@ public:
         return initiate<FindPeersResult>(
             std::forward<Token>(token),
             [info_hash](Node& n, TimePoint now, Callback<FindPeersResult> cb) {
-                n.find_peers(now, info_hash, std::move(cb));
+                return n.find_peers(now, info_hash, std::move(cb));
             });
     }
 
@@ -228,7 +264,7 @@ public:
         return initiate<AnnounceResult>(
             std::forward<Token>(token),
             [info_hash, port](Node& n, TimePoint now, Callback<AnnounceResult> cb) {
-                n.announce(now, info_hash, port, std::move(cb));
+                return n.announce(now, info_hash, port, std::move(cb));
             });
     }
 
@@ -239,7 +275,7 @@ public:
             std::forward<Token>(token),
             [target, salt = std::move(salt)](Node& n, TimePoint now,
                                              Callback<ItemGetResult> cb) mutable {
-                n.get_item(now, target, std::move(salt), std::move(cb));
+                return n.get_item(now, target, std::move(salt), std::move(cb));
             });
     }
 
@@ -248,7 +284,7 @@ public:
         return initiate<ItemPutResult>(
             std::forward<Token>(token),
             [item = std::move(item)](Node& n, TimePoint now, Callback<ItemPutResult> cb) mutable {
-                n.put_item(now, std::move(item), std::nullopt, std::move(cb));
+                return n.put_item(now, std::move(item), std::nullopt, std::move(cb));
             });
     }
 
@@ -259,7 +295,7 @@ public:
             std::forward<Token>(token),
             [key, salt = std::move(salt), value = std::move(value)](
                 Node& n, TimePoint now, Callback<ItemPutResult> cb) mutable {
-                n.put_mutable(now, key, std::move(salt), std::move(value), std::move(cb));
+                return n.put_mutable(now, key, std::move(salt), std::move(value), std::move(cb));
             });
     }
 
@@ -274,7 +310,7 @@ public:
             std::forward<Token>(token),
             [target, trace = std::move(trace)](Node& n, TimePoint now,
                                                Callback<LookupResult> cb) mutable {
-                n.lookup(now, target, std::move(cb), std::move(trace));
+                return n.lookup(now, target, std::move(cb), std::move(trace));
             });
     }
 
@@ -287,7 +323,8 @@ public:
         return initiate<GetResult>(std::forward<Token>(token),
                                    [key = std::move(key), trace = std::move(trace)](
                                        Node& n, TimePoint now, Callback<GetResult> cb) mutable {
-                                       n.get(now, std::move(key), std::move(cb), std::move(trace));
+                                       return n.get(now, std::move(key), std::move(cb),
+                                                    std::move(trace));
                                    });
     }
 
@@ -297,7 +334,8 @@ public:
             std::forward<Token>(token),
             [key = std::move(key), value = std::move(value), options = std::move(options)](
                 Node& n, TimePoint now, Callback<PutResult> cb) mutable {
-                n.put(now, std::move(key), std::move(value), std::move(options), std::move(cb));
+                return n.put(now, std::move(key), std::move(value), std::move(options),
+                             std::move(cb));
             });
     }
 
@@ -307,7 +345,7 @@ public:
             std::forward<Token>(token),
             [peers = std::move(peers)](Node& n, TimePoint now,
                                        Callback<BootstrapResult> cb) mutable {
-                n.bootstrap(now, std::move(peers), std::move(cb));
+                return n.bootstrap(now, std::move(peers), std::move(cb));
             });
     }
 
@@ -333,7 +371,13 @@ private:
                     cb(r);
                     return;
                 }
-                start_op(driver_->node(), Clock::now(), std::move(cb));
+                const OperationId id = start_op(driver_->node(), Clock::now(), std::move(cb));
+                if (scope_) {
+                    scope_->cancels_.push_back([this, id, alive = std::weak_ptr<bool>(alive_)] {
+                        if (alive.expired() || closed_) return;
+                        if (driver_->node().cancel(id)) rearm();
+                    });
+                }
                 rearm();
             },
             token, std::move(start));
@@ -360,6 +404,7 @@ private:
     bool dual_stack_ = false;
     bool closed_ = false;
     bool journal_failed_ = false;
+    CancelSignal* scope_ = nullptr;  // CancelScope
     Endpoint bind_;
     Logger logger_;
     // Handlers hold a weak reference: an AsioNode may be destroyed while its io_context runs on.

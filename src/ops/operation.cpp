@@ -23,6 +23,28 @@ void Operations::settle(OpId id) {
     done->complete();
 }
 
+bool Operations::cancel(OpId id) {
+    if (auto g = guards_.find(id); g != guards_.end()) {
+        auto fail = std::move(g->second);
+        guards_.erase(g);
+        fail();
+        return true;
+    }
+    auto it = ops_.find(id);
+    if (it == ops_.end()) return false;
+    std::unique_ptr<Operation> op = std::move(it->second);
+    ops_.erase(it);
+    op->cancel();
+    op->complete();
+    return true;
+}
+
+void Operations::cancel_guards() {
+    auto all = std::move(guards_);
+    guards_.clear();
+    for (auto& [id, fail] : all) fail();
+}
+
 std::vector<std::unique_ptr<Operation>> Operations::take_all() {
     std::vector<std::unique_ptr<Operation>> all;
     all.reserve(ops_.size());

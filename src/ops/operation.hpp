@@ -8,19 +8,24 @@
 // operation alive. When an event finishes an operation, the table removes it first and then runs
 // complete(), which reports to whoever started it: that callback may start other operations or
 // cancel everything.
+//
+// A single RPC (ops/probes.hpp) is no operation of the table: its handler owns the caller's
+// callback. guard() gives it an ID too, so that cancel() can end it like any other.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "kad/node_id.hpp"
+#include "kad/results.hpp"
 #include "kad/transactions.hpp"
 
 namespace kad::ops {
 
-using OpId = std::uint64_t;
+using OpId = OperationId;
 class Operations;
 
 class Operation {
@@ -59,7 +64,7 @@ public:
 
     // Adds an operation and starts it; if it finished while starting, it completes at once.
     template <class Op, class... Args>
-    void start(Args&&... args) {
+    OpId start(Args&&... args) {
         auto op = std::make_unique<Op>(std::forward<Args>(args)...);
         Operation& ref = *op;
         ref.table_ = this;
@@ -68,7 +73,36 @@ public:
         ops_.emplace(id, std::move(op));
         ref.start();
         settle(id);
+        return id;
     }
+
+    // A single RPC's callback, made cancellable under a new ID (in `id`): cancel(id) completes
+    // it at once with "cancelled", and the RPC's own result, when it comes, is dropped.
+    template <class Result>
+    Callback<Result> guard(Callback<Result> cb, OpId& id) {
+        id = next_id_++;
+        auto held = std::make_shared<Callback<Result>>(std::move(cb));
+        guards_.emplace(id, [held] {
+            Result r;
+            r.fail(Failure::Cancelled, "cancelled");
+            if (auto cb = std::exchange(*held, {})) cb(r);
+        });
+        return [this, id, held](const Result& r) {
+            auto cb = std::exchange(*held, {});
+            if (!cb) return;  // cancelled
+            guards_.erase(id);
+            cb(r);
+        };
+    }
+
+    // Ends operation `id` (or a guarded RPC) with "cancelled": it leaves the table, stops, and
+    // reports, inside this call. Its queries in flight are left to time out; their answers find
+    // no operation. False if it is not running.
+    bool cancel(OpId id);
+    // Whether operation `id` (or a guarded RPC) has yet to report.
+    bool running(OpId id) const { return ops_.contains(id) || guards_.contains(id); }
+    // Completes every guarded RPC still waiting with "cancelled" (for shutdown).
+    void cancel_guards();
 
     // An RPC event for operation `id`; nothing if it has ended.
     void deliver(OpId id, std::uint32_t slot, const NodeId& peer, const RpcEvent& e);
@@ -82,6 +116,7 @@ private:
     void settle(OpId id);
 
     std::unordered_map<OpId, std::unique_ptr<Operation>> ops_;
+    std::unordered_map<OpId, std::function<void()>> guards_;  // a guarded RPC's cancel
     OpId next_id_ = 1;
 };
 

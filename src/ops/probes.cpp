@@ -105,8 +105,11 @@ krpc::Query announce_query(const Rpc& rpc, const NodeId& info_hash, std::uint16_
 }
 
 void announce_peer(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
-                   const NodeId& info_hash, std::uint16_t port, Callback<AnnouncePeerResult> done) {
-    auto got_token = [&ctx, info_hash, port, done = std::move(done)](const GetPeersResult& gp) {
+                   const NodeId& info_hash, std::uint16_t port, Callback<AnnouncePeerResult> done,
+                   OpId guard) {
+    auto got_token = [&ctx, info_hash, port, guard,
+                      done = std::move(done)](const GetPeersResult& gp) {
+        if (guard && !ctx.ops.running(guard)) return;  // cancelled: announce nothing
         AnnouncePeerResult r;
         r.endpoint = gp.endpoint;
         r.id = gp.id;
@@ -137,7 +140,8 @@ void send_store(Context& ctx, const FindValueResult& fv, const StoreJob& job,
 }  // namespace
 
 void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, std::string key,
-           std::string value, const PutOptions& options, Callback<StoreRpcResult> done) {
+           std::string value, const PutOptions& options, Callback<StoreRpcResult> done,
+           OpId guard) {
     // Both the key and the value go in one datagram; refuse here rather than be refused.
     if (auto why = ctx.storage.size_error(key, value); !why.empty()) {
         StoreRpcResult r;
@@ -147,8 +151,9 @@ void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, st
     }
     StoreJob job{std::move(key), std::move(value), options.seq.value_or(0), options.ttl};
     const std::string lookup_key = job.key;
-    auto got_token = [&ctx, job = std::move(job), seq = options.seq,
+    auto got_token = [&ctx, job = std::move(job), seq = options.seq, guard,
                       done = std::move(done)](const FindValueResult& fv) mutable {
+        if (guard && !ctx.ops.running(guard)) return;  // cancelled: store nothing
         StoreRpcResult r;
         r.endpoint = fv.endpoint;
         r.id = fv.id;

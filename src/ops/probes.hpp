@@ -9,6 +9,7 @@
 
 #include "kad/results.hpp"
 #include "ops/context.hpp"
+#include "ops/operation.hpp"
 
 namespace kad::ops {
 
@@ -19,16 +20,19 @@ void find_node(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id
 void find_value(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
                 const std::string& key, Callback<FindValueResult> done);
 // Asks the node for a token (find_value), then stores. Without a seq: one more than the seq the
-// node holds, or 0.
+// node holds, or 0. `guard`: the ID Operations::guard gave `done`; once that is cancelled, the
+// store is not sent.
 void store(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id, std::string key,
-           std::string value, const PutOptions& options, Callback<StoreRpcResult> done);
+           std::string value, const PutOptions& options, Callback<StoreRpcResult> done,
+           OpId guard = 0);
 // BEP 5.
 void get_peers(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
                const NodeId& info_hash, Callback<GetPeersResult> done);
 // Asks the node for a token (get_peers), then announces. Port 0: implied_port (the port our
-// datagrams come from).
+// datagrams come from). `guard` as for store.
 void announce_peer(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
-                   const NodeId& info_hash, std::uint16_t port, Callback<AnnouncePeerResult> done);
+                   const NodeId& info_hash, std::uint16_t port, Callback<AnnouncePeerResult> done,
+                   OpId guard = 0);
 // BEP 51.
 void sample_infohashes(Context& ctx, const Endpoint& to, const std::optional<NodeId>& id,
                        const NodeId& target, Callback<SampleInfohashesResult> done);
