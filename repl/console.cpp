@@ -172,6 +172,21 @@ void Console::resize() {
     if (active_) rl_resize_terminal();
 }
 
+void Console::interrupt() {
+    if (!active_ || stopped_) return;
+    rl_callback_sigcleanup();  // out of an incremental search or a numeric argument
+    rl_free_line_state();
+    rl_point = rl_end;  // the ^C after everything typed, as a terminal shows it
+    rl_redisplay();
+    std::fputs("^C\n", stdout);
+    std::fflush(stdout);
+    rl_replace_line("", 0);
+    rl_reset_line_state();
+    using_history();  // the next Up starts again from the newest line
+    rl_on_new_line();
+    rl_redisplay();
+}
+
 void Console::stop() {
     if (stopped_) return;
     stopped_ = true;

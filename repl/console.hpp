@@ -30,6 +30,9 @@ public:
     void print(const std::string& text);
     void print_error(const std::string& text);
     void resize();  // after SIGWINCH
+    // Ctrl-C at the prompt (SIGINT), as bash takes it: shows ^C, drops the half-typed line and
+    // gives a fresh prompt. Nothing while the prompt is hidden (a command runs).
+    void interrupt();
     // The prompt from now on (the node took a new ID); redrawn at once if shown.
     void set_prompt(std::string prompt);
     // Restores the terminal and saves the history. Idempotent.

@@ -481,13 +481,27 @@ private:
     }
 
     void wait_for_signals() {
-        signals_.async_wait([this](const boost::system::error_code& ec, int) {
+        signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
             if (ec) return;
             if (stopping_) {
                 finish_shutdown();  // a second signal: stop handing off, leave now
                 return;
             }
-            shutdown(exit_code_);
+            if (signo == SIGINT && interactive_) {
+                // Ctrl-C, as in bash: cancel the command that runs, or drop the typed line.
+                if (running_) {
+                    std::fputc('\n', stdout);  // after the ^C the terminal echoed
+                    command_cancel_.emit();    // the command completes "cancelled"
+                } else {
+                    console_->interrupt();
+                }
+                wait_for_signals();
+                return;
+            }
+            // SIGTERM; SIGINT to a script (--exec, stdin) stops it with 128 + 2, as a shell does
+            // (a service, --no-repl, stops with 0 either way).
+            const bool script = !interactive_ && !opts_.no_repl;
+            shutdown(signo == SIGINT && script ? 130 : exit_code_);
             if (!finished_) wait_for_signals();  // still handing off: a second signal ends it
         });
     }
@@ -566,24 +580,28 @@ private:
 
     void execute(const std::string& line, std::function<void()> then) {
         running_ = true;
-        shell_->run(line, [this, then = std::move(then)](Reply r) {
-            running_ = false;
-            if (stopping_) {  // cancelled by the shutdown: say so, but it is not a failure
+        command_cancel_.clear();  // the previous command's operations have ended
+        shell_->run(
+            line,
+            [this, then = std::move(then)](Reply r) {
+                running_ = false;
+                if (stopping_) {  // cancelled by the shutdown: say so, but it is not a failure
+                    print(kadnode::render(r, opts_.json));
+                    return;
+                }
+                if (r.blank) {
+                    then();
+                    return;
+                }
+                if (!r.ok && !interactive_) exit_code_ = 1;
                 print(kadnode::render(r, opts_.json));
-                return;
-            }
-            if (r.blank) {
+                if (r.quit) {
+                    shutdown(exit_code_);
+                    return;
+                }
                 then();
-                return;
-            }
-            if (!r.ok && !interactive_) exit_code_ = 1;
-            print(kadnode::render(r, opts_.json));
-            if (r.quit) {
-                shutdown(exit_code_);
-                return;
-            }
-            then();
-        });
+            },
+            &command_cancel_);
     }
 
     // A clean stop: hand the items over (bounded by --leave-timeout), save, close.
@@ -658,6 +676,7 @@ private:
     std::unique_ptr<kad::AsioNode> node_;
     std::unique_ptr<kadnode::MetricsServer> metrics_;  // after node_: destroyed before it
     std::unique_ptr<kadnode::Shell> shell_;
+    kad::CancelSignal command_cancel_;  // Ctrl-C: the command typed or read runs in its scope
     std::unique_ptr<kadnode::ControlServer> control_;  // after shell_: destroyed before it
     std::unique_ptr<kadnode::Console> console_;
     std::unique_ptr<asio::posix::stream_descriptor> stdin_;

@@ -131,7 +131,7 @@ Shell::Shell(kad::AsioNode& node, kad::TimePoint started, std::string network)
           return *key;
       }) {}
 
-void Shell::run(std::string_view line, Done done, const Output& output) {
+void Shell::run(std::string_view line, Done done, const Output& output, kad::CancelSignal* cancel) {
     auto words = tokenize(line);
     if (!words) return done(fail("", words.error()));
     if (words->empty() || words->front().text.starts_with('#')) {
@@ -141,6 +141,8 @@ void Shell::run(std::string_view line, Done done, const Output& output) {
     }
     Args a{line, std::move(*words)};
     const std::string cmd = a.words[0].text;
+    std::optional<kad::AsioNode::CancelScope> scope;
+    if (cancel) scope.emplace(node_, *cancel);
 
     try {
         if (cmd == "help") {

@@ -481,8 +481,12 @@ TEST_CASE("cancel_all fails every operation in flight with 'cancelled'", "[node]
              boot ? &*boot : nullptr, put ? &*put : nullptr}) {
         REQUIRE(o);
         CHECK_FALSE(o->ok);
-        CHECK(o->error == "cancelled");
+        CHECK(o->code == Failure::Cancelled);
+        CHECK(o->error.starts_with("cancelled"));
     }
+    // The put had made its own copy before it was stopped, and says it keeps it.
+    CHECK(put->error == "cancelled; kept here only");
+    CHECK(ping->error == "cancelled");
     CHECK(f.node.transactions_open() == 0);
     CHECK(f.node.lookups_running() == 0);
 }

@@ -54,6 +54,8 @@ public:
         auto all = std::exchange(cancels_, {});
         for (auto& cancel : all) cancel();
     }
+    // Forgets the operations added so far, without cancelling them (they have ended).
+    void clear() noexcept { cancels_.clear(); }
 
 private:
     friend class AsioNode;

@@ -177,7 +177,8 @@ void PutOp::check_stores() {
 void PutOp::cancel() {
     if (traversal_) traversal_->stop();
     take_counts();
-    result_.fail(Failure::Cancelled, "cancelled");
+    result_.fail(Failure::Cancelled,
+                 result_.stored_locally ? "cancelled; kept here only" : "cancelled");
     finish();
 }
 

@@ -6,6 +6,7 @@ every wait is bounded. Run: test_kadnode.py PATH/TO/kadnode [unittest args].
 """
 
 import hashlib
+import itertools
 import json
 import os
 import queue
@@ -808,6 +809,29 @@ class NetworkTests(Harness):
         self.assertEqual(p.wait(timeout=5), 0)
         self.assertLess(time.monotonic() - t0, 2)
 
+    def test_sigint_stops_a_script_with_130_and_says_what_it_cancelled(self):
+        # As a shell's script: Ctrl-C (SIGINT) to a node reading commands ends it with 128 + 2,
+        # promptly, even in the middle of a probe that waits on a dead node.
+        p, _ = self.start_json_node("--timeout-ms", "10000")
+        p.send("p 127.0.0.1:9")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        p.p.send_signal(signal.SIGINT)
+        self.assertEqual(p.wait(timeout=5), 130)
+        self.assertLess(time.monotonic() - t0, 2)
+        rest = []
+        while (line := p.lines.get(timeout=5)) is not None:
+            rest.append(json.loads(line))
+        cancelled = [j for j in rest if j.get("cmd") == "p"]
+        self.assertEqual(len(cancelled), 1, cancelled)
+        self.assertEqual(cancelled[0]["code"], "cancelled")
+        # --exec too.
+        p = self.start("--bind", "127.0.0.1:0", "--timeout-ms", "10000", "--exec",
+                       "p 127.0.0.1:9")
+        time.sleep(0.5)
+        p.p.send_signal(signal.SIGINT)
+        self.assertEqual(p.wait(timeout=5), 130)
+
     def test_a_value_taken_by_another_writer_is_no_longer_ours(self):
         (a, ra), (b, rb) = self.network(2)
         self.assertTrue(a.cmd("put --ttl 20 k mine")["ok"])
@@ -1278,12 +1302,15 @@ class Tmux:
     would (mixed into a Harness: TerminalTests here, test_cli.py's TerminalTests)."""
 
     SESSION = "kad"
+    _servers = itertools.count()
 
     def setUp(self):
         super().setUp()
         if not shutil.which("tmux"):
             self.skipTest("tmux is not installed")
-        self.sock = f"kadnode-e2e-{self.SESSION}-{os.getpid()}"
+        # A server per test: the previous test's, killed in its tearDown, may still be going
+        # away, and a session made on its socket then dies with it.
+        self.sock = f"kadnode-e2e-{self.SESSION}-{os.getpid()}-{next(Tmux._servers)}"
 
     def tearDown(self):
         subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
@@ -1365,6 +1392,36 @@ class TerminalTests(Tmux, Harness):
         s = self.wait_screen("exited 0")
         lines = [line for line in s.splitlines() if line.strip()]
         self.assertEqual(lines[-2], "bye", s)
+
+    def test_ctrl_c_drops_the_typed_line_or_cancels_the_command_and_stays(self):
+        # As bash and redis-cli do: Ctrl-C never leaves; Ctrl-D or quit does.
+        cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--timeout-ms", "20000"]
+                       + NO_DISCOVERY) + "; echo exited $?; sleep 30"
+        self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
+        self.wait_screen("kad ")
+        self.tmux("send-keys", "-t", "kad", "-l", "get half-typed")
+        self.wait_screen("get half-typed")
+        self.tmux("send-keys", "-t", "kad", "C-c")
+        s = self.wait_screen("get half-typed^C")
+        lines = [line for line in s.splitlines() if line.strip()]
+        self.assertTrue(lines[-1].startswith("kad ") and lines[-1].endswith(">"), s)
+        # The line is gone: Enter on it runs nothing.
+        self.tmux("send-keys", "-t", "kad", "Enter")
+        self.type("id")
+        self.wait_screen("uptime")
+        self.assertNotIn("half-typed:", self.screen())
+        # A probe that would wait 20 s for a dead node: Ctrl-C cancels it at once.
+        self.type("p 127.0.0.1:9")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        self.tmux("send-keys", "-t", "kad", "C-c")
+        self.wait_screen("p: cancelled", timeout=3)
+        self.assertLess(time.monotonic() - t0, 2)
+        self.type("rt")
+        self.wait_screen("0 contacts in 1 bucket")
+        self.assertNotIn("exited", self.screen())
+        self.type("quit")
+        self.wait_screen("exited 0")
 
     def test_asynchronous_lines_keep_the_typed_line(self):
         # A slow bootstrap (to a node that does not answer) ends while a line is half typed.
