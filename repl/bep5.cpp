@@ -19,42 +19,50 @@ std::string peers_text(const std::vector<kad::Endpoint>& peers) {
     return text;
 }
 
-void get_peers_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (a.size() < 2 || a.size() > 3) usage_error(cmd);
-    const auto to = parse_endpoint(a[0]);
-    std::optional<kad::NodeId> id;
-    if (a.size() == 3) id = parse_id(a[1], "id");
-    const auto info_hash = parse_id(a[a.size() - 1], "info-hash");
-    node.async_get_peers(to, id, info_hash, [cmd, done](const kad::GetPeersResult& r) {
-        if (!r.ok) return done(fail(cmd, r));
-        json nodes = json::array();
-        for (const auto& n : r.nodes) nodes.push_back(node_json(n));
-        std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() + ") answered in " +
-                           ms_text(r.rtt) + " with " + plural(r.values.size(), "peer", "peers") +
-                           " and " + plural(r.nodes.size(), "node", "nodes") + peers_text(r.values);
-        for (const auto& n : r.nodes) text += "\n" + node_line(n);
-        done(ok(cmd, text,
-                {{"id", r.id.to_hex()},
-                 {"addr", r.endpoint.to_string()},
-                 {"rtt_ms", ms(r.rtt)},
-                 {"peers", peers_json(r.values)},
-                 {"nodes", nodes}}));
-    });
+}  // namespace
+
+void handlers::get_peers(const Call& c) {
+    const Args& a = c.a;
+    if (a.size() < 2 || a.size() > 3) return c.usage();
+    auto to = parse_endpoint(a[0]);
+    auto id = parse_optional_id(a.size() == 3 ? &a[1] : nullptr, "id");
+    auto info_hash = parse_id(a[a.size() - 1], "info-hash");
+    if (auto e = first_error(to, id, info_hash)) return c.refuse(*e);
+    c.node.async_get_peers(
+        *to, *id, *info_hash, [cmd = c.cmd, done = c.done](const kad::GetPeersResult& r) {
+            if (!r.ok) return done(fail(cmd, r));
+            json nodes = json::array();
+            for (const auto& n : r.nodes) nodes.push_back(node_json(n));
+            std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() + ") answered in " +
+                               ms_text(r.rtt) + " with " +
+                               plural(r.values.size(), "peer", "peers") + " and " +
+                               plural(r.nodes.size(), "node", "nodes") + peers_text(r.values);
+            for (const auto& n : r.nodes) text += "\n" + node_line(n);
+            done(ok(cmd, text,
+                    {{"id", r.id.to_hex()},
+                     {"addr", r.endpoint.to_string()},
+                     {"rtt_ms", ms(r.rtt)},
+                     {"peers", peers_json(r.values)},
+                     {"nodes", nodes}}));
+        });
 }
 
-void announce_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
+void handlers::announce_peer(const Call& c) {
     // ap <ep> [<id>] <info-hash> [<port>]: an id is a second 40-hex word before the info-hash.
-    if (a.size() < 2 || a.size() > 4) usage_error(cmd);
-    const auto to = parse_endpoint(a[0]);
+    const Args& a = c.a;
+    if (a.size() < 2 || a.size() > 4) return c.usage();
     std::size_t i = 1;
-    std::optional<kad::NodeId> id;
-    if (a.size() >= 3 && is_hex_id(a[1]) && is_hex_id(a[2])) id = parse_id(a[i++], "id");
-    const auto info_hash = parse_id(a[i++], "info-hash");
-    std::uint16_t port = 0;
-    if (i < a.size()) port = static_cast<std::uint16_t>(parse_int(a[i++], "port", 1, 65535));
-    if (i != a.size()) usage_error(cmd);
-    node.async_announce_peer(
-        to, id, info_hash, port, [cmd, done, port](const kad::AnnouncePeerResult& r) {
+    const bool with_id = a.size() >= 3 && is_hex_id(a[1]) && is_hex_id(a[2]);
+    auto to = parse_endpoint(a[0]);
+    auto id = parse_optional_id(with_id ? &a[i++] : nullptr, "id");
+    auto info_hash = parse_id(a[i++], "info-hash");
+    kad::Expected<std::int64_t> port = 0;
+    if (i < a.size()) port = parse_int(a[i++], "port", 1, 65535);
+    if (i != a.size()) return c.usage();
+    if (auto e = first_error(to, id, info_hash, port)) return c.refuse(*e);
+    c.node.async_announce_peer(
+        *to, *id, *info_hash, static_cast<std::uint16_t>(*port),
+        [cmd = c.cmd, done = c.done, port = *port](const kad::AnnouncePeerResult& r) {
             if (!r.ok) {
                 Reply f = fail(cmd, r);
                 if (r.error_code) f.data["krpc_code"] = r.error_code;
@@ -71,10 +79,12 @@ void announce_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, 
         });
 }
 
-void find_peers(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (a.size() != 1) usage_error(cmd);
-    const auto info_hash = parse_id(a[0], "info-hash");
-    node.async_find_peers(info_hash, [cmd, done](const kad::FindPeersResult& r) {
+void handlers::find_peers(const Call& c) {
+    if (c.a.size() != 1) return c.usage();
+    auto info_hash = parse_id(c.a[0], "info-hash");
+    if (!info_hash) return c.refuse(info_hash.error());
+    c.node.async_find_peers(*info_hash, [cmd = c.cmd,
+                                         done = c.done](const kad::FindPeersResult& r) {
         json data = {{"peers", peers_json(r.peers)},
                      {"hops", r.hops},
                      {"queries", r.queries},
@@ -89,35 +99,43 @@ void find_peers(kad::AsioNode& node, const std::string& cmd, const Args& a, cons
     });
 }
 
-void announce(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (a.size() < 1 || a.size() > 2) usage_error(cmd);
-    const auto info_hash = parse_id(a[0], "info-hash");
-    std::uint16_t port = 0;
-    if (a.size() == 2) port = static_cast<std::uint16_t>(parse_int(a[1], "port", 1, 65535));
-    node.async_announce(info_hash, port, [cmd, done](const kad::AnnounceResult& r) {
-        json data = {{"announced", r.announced},     {"refused", r.refused},
-                     {"failed", r.failed},           {"port", r.port},
-                     {"peers", peers_json(r.peers)}, {"queries", r.queries},
-                     {"ms", ms(r.elapsed)}};
-        if (!r.ok) return done(fail(cmd, r, data));
-        const std::string at = r.port ? "port " + std::to_string(r.port) : "our own port";
-        done(ok(cmd,
-                "announced in swarm " + r.info_hash.short_hex() + " at " + at + " on " +
-                    plural(r.announced, "node", "nodes") + ", " + std::to_string(r.refused) +
-                    " refused, " + std::to_string(r.failed) + " did not answer; " +
-                    plural(r.peers.size(), "peer", "peers") + " met on the way" +
-                    peers_text(r.peers),
-                data));
-    });
+void handlers::announce(const Call& c) {
+    const Args& a = c.a;
+    if (a.size() < 1 || a.size() > 2) return c.usage();
+    auto info_hash = parse_id(a[0], "info-hash");
+    kad::Expected<std::int64_t> port = 0;
+    if (a.size() == 2) port = parse_int(a[1], "port", 1, 65535);
+    if (auto e = first_error(info_hash, port)) return c.refuse(*e);
+    c.node.async_announce(
+        *info_hash, static_cast<std::uint16_t>(*port),
+        [cmd = c.cmd, done = c.done](const kad::AnnounceResult& r) {
+            json data = {{"announced", r.announced},     {"refused", r.refused},
+                         {"failed", r.failed},           {"port", r.port},
+                         {"peers", peers_json(r.peers)}, {"queries", r.queries},
+                         {"ms", ms(r.elapsed)}};
+            if (!r.ok) return done(fail(cmd, r, data));
+            const std::string at = r.port ? "port " + std::to_string(r.port) : "our own port";
+            done(ok(cmd,
+                    "announced in swarm " + r.info_hash.short_hex() + " at " + at + " on " +
+                        plural(r.announced, "node", "nodes") + ", " + std::to_string(r.refused) +
+                        " refused, " + std::to_string(r.failed) + " did not answer; " +
+                        plural(r.peers.size(), "peer", "peers") + " met on the way" +
+                        peers_text(r.peers),
+                    data));
+        });
 }
 
 // BEP 51: a sample of the info-hashes one node holds.
-void samples_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (a.size() < 1 || a.size() > 2) usage_error(cmd);
-    const auto to = parse_endpoint(a[0]);
-    const auto target = a.size() == 2 ? parse_id(a[1], "target") : node.id();
-    node.async_sample_infohashes(
-        to, std::nullopt, target, [cmd, done](const kad::SampleInfohashesResult& r) {
+void handlers::samples(const Call& c) {
+    const Args& a = c.a;
+    if (a.size() < 1 || a.size() > 2) return c.usage();
+    auto to = parse_endpoint(a[0]);
+    auto target =
+        a.size() == 2 ? parse_id(a[1], "target") : kad::Expected<kad::NodeId>(c.node.id());
+    if (auto e = first_error(to, target)) return c.refuse(*e);
+    c.node.async_sample_infohashes(
+        *to, std::nullopt, *target,
+        [cmd = c.cmd, done = c.done](const kad::SampleInfohashesResult& r) {
             if (!r.ok) return done(fail(cmd, r));
             const auto interval =
                 std::chrono::duration_cast<std::chrono::seconds>(r.interval).count();
@@ -139,16 +157,6 @@ void samples_probe(kad::AsioNode& node, const std::string& cmd, const Args& a, c
                      {"samples", samples},
                      {"nodes", nodes}}));
         });
-}
-
-}  // namespace
-
-void bep5(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (cmd == "gp") return get_peers_probe(node, cmd, a, done);
-    if (cmd == "ap") return announce_probe(node, cmd, a, done);
-    if (cmd == "announce") return announce(node, cmd, a, done);
-    if (cmd == "samples") return samples_probe(node, cmd, a, done);
-    find_peers(node, cmd, a, done);
 }
 
 }  // namespace kadnode

@@ -108,41 +108,86 @@ bool is_hex_id(std::string_view s) {
            });
 }
 
-kad::Endpoint parse_endpoint(const std::string& s) {
+kad::Expected<kad::Endpoint> parse_endpoint(const std::string& s) {
     auto ep = kad::Endpoint::parse(s);
-    if (!ep) throw BadArgument("bad address " + ep.error());
-    if (ep->port() == 0) throw BadArgument("bad address '" + s + "': port 0");
+    if (!ep) return kad::unexpected("bad address " + ep.error());
+    if (ep->port() == 0) return kad::unexpected("bad address '" + s + "': port 0");
     return *ep;
 }
 
-kad::NodeId parse_id(const std::string& s, const char* what) {
+kad::Expected<kad::NodeId> parse_id(const std::string& s, const char* what) {
     auto id = kad::NodeId::from_hex(s);
-    if (!id) throw BadArgument(std::string("bad ") + what + " '" + s + "': " + id.error());
+    if (!id) return kad::unexpected(std::string("bad ") + what + " '" + s + "': " + id.error());
     return *id;
 }
 
-std::int64_t parse_int(const std::string& s, const char* what, std::int64_t min, std::int64_t max) {
+kad::Expected<std::optional<kad::NodeId>> parse_optional_id(const std::string* s,
+                                                            const char* what) {
+    if (!s) return std::optional<kad::NodeId>();
+    auto id = parse_id(*s, what);
+    if (!id) return kad::unexpected(id.error());
+    return std::optional<kad::NodeId>(*id);
+}
+
+kad::Expected<std::int64_t> parse_int(const std::string& s, const char* what, std::int64_t min,
+                                      std::int64_t max) {
     std::int64_t v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || end != s.data() + s.size() || v < min || v > max) {
-        throw BadArgument(std::string("bad ") + what + " '" + s +
-                          "': expected a whole number from " + std::to_string(min) + " to " +
-                          std::to_string(max));
+        return kad::unexpected(std::string("bad ") + what + " '" + s +
+                               "': expected a whole number from " + std::to_string(min) + " to " +
+                               std::to_string(max));
     }
     return v;
 }
 
 const CommandInfo* find_command(std::string_view name) {
-    if (name == "exit") name = "quit";  // the one alias
     for (const auto& c : commands()) {
         if (c.name == name) return &c;
+        for (const auto alias : c.aliases) {
+            if (alias == name) return &c;
+        }
     }
     return nullptr;
 }
 
-void usage_error(const std::string& cmd) {
+namespace {
+
+// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+// neighbours ("gte" is one from "get").
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::vector<std::string_view> similar_commands(std::string_view name) {
+    std::vector<std::string_view> out;
+    if (name.empty()) return out;
+    const std::size_t slack = name.size() <= 3 ? 1 : 2;
+    for (const auto& c : commands()) {
+        if (edit_distance(name, c.name) <= slack || c.name.starts_with(name)) {
+            out.push_back(c.name);
+        }
+    }
+    return out;
+}
+
+std::string usage_text(const std::string& cmd) {
     const CommandInfo* info = find_command(cmd);
-    throw BadArgument("usage: " + std::string(info ? info->usage : cmd));
+    return "usage: " + std::string(info ? info->usage : cmd);
 }
 
 // ---- replies ------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <stdexcept>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +43,10 @@ struct Args {
     std::vector<Word> words;  // words[0] is the command
     std::size_t size() const { return words.size() - 1; }
     const std::string& operator[](std::size_t i) const { return words[i + 1].text; }
+    // Word i is an option (--x): it starts with "--" and was not quoted.
+    bool option(std::size_t i) const {
+        return (*this)[i].starts_with("--") && !words[i + 1].quoted;
+    }
     // Words i.. as the rest of the line: one word as it was unquoted, several verbatim.
     std::string rest(std::size_t i) const {
         if (i + 1 == size()) return (*this)[i];
@@ -55,18 +59,21 @@ struct Args {
     }
 };
 
-// A line the command cannot run: its message is the error shown, with code "bad_argument".
-class BadArgument : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
+// The parsers: a value, or the error to show (with code "bad_argument").
+kad::Expected<kad::Endpoint> parse_endpoint(const std::string& s);
+kad::Expected<kad::NodeId> parse_id(const std::string& s, const char* what);
+// An id that may be absent (nullptr): nullopt then.
+kad::Expected<std::optional<kad::NodeId>> parse_optional_id(const std::string* s, const char* what);
+kad::Expected<std::int64_t> parse_int(const std::string& s, const char* what, std::int64_t min,
+                                      std::int64_t max);
 
-kad::Endpoint parse_endpoint(const std::string& s);
-kad::NodeId parse_id(const std::string& s, const char* what);
-std::int64_t parse_int(const std::string& s, const char* what, std::int64_t min, std::int64_t max);
-const CommandInfo* find_command(std::string_view name);
-// Throws BadArgument with the command's usage line.
-[[noreturn]] void usage_error(const std::string& cmd);
+// The first error among parsed arguments, if any: a handler parses, then returns the error.
+template <class... T>
+std::optional<std::string> first_error(const kad::Expected<T>&... parsed) {
+    std::optional<std::string> e;
+    ((e || parsed.has_value() ? void() : void(e = parsed.error())), ...);
+    return e;
+}
 
 // ---- replies ----
 Reply fail(std::string cmd, std::string error, std::string code = "bad_argument");
@@ -78,13 +85,65 @@ Reply ok(std::string cmd, std::string text, json data = json::object());
 // One line of a streamed result (Reply::partial).
 Reply part(std::string cmd, std::string text, json data = json::object());
 
-// The commands of bep5.cpp (gp, ap, announce, peers <info-hash>), items.cpp (bput, bget,
-// mput, mget) and ls.cpp (ls).
-void bep5(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done);
-void bep44(kad::AsioNode& node, const Identity& identity, const std::string& cmd, const Args& a,
-           const Done& done);
-void ls(const kad::Node& node, const Args& a, const Output& output, const Done& done);
+// The row of `name` (lower case; a name or an alias), or nullptr.
+const CommandInfo* find_command(std::string_view name);
+// Names within a typing slip of `name` (edit distance 1, or 2 for longer words), or that it
+// begins: for "did you mean".
+std::vector<std::string_view> similar_commands(std::string_view name);
+std::string usage_text(const std::string& cmd);  // "usage: ..."
+
+// One command line being run: its words, the node, and where its replies go. A handler checks
+// and parses its arguments, then calls done once, at once or when its operation completes.
+struct Call {
+    std::string cmd;  // the command word, lower case ("get", "lv", "exit", ...)
+    Args a;
+    kad::AsioNode& node;
+    const Shell& shell;
+    const Output& output;  // its partial replies (Reply::partial)
+    Done done;
+
+    // The usage line as the error; the error `why`. Both with code "bad_argument".
+    void usage() const { done(fail(cmd, usage_text(cmd))); }
+    void refuse(std::string why) const { done(fail(cmd, std::move(why))); }
+};
+
 // --trace (trace.cpp): each step of a lookup as a partial reply of `cmd` through `output`.
 kad::Trace tracer(const std::string& cmd, const Output& output);
+
+// ---- the handlers, one a command (the table in shell.cpp names them) ----
+namespace handlers {
+// shell.cpp: the shell itself.
+void help(const Call& c);
+void quit(const Call& c);
+// info.cpp: this node.
+void id(const Call& c);
+void rt(const Call& c);
+void stats(const Call& c);
+void peers(const Call& c);  // LAN peers; with an info-hash, find_peers
+void fingerprint(const Call& c);
+// ls.cpp.
+void ls(const Call& c);
+// probes.cpp: single RPCs to one node, and a bootstrap through one.
+void ping(const Call& c);
+void find_node(const Call& c);
+void find_value(const Call& c);
+void store(const Call& c);
+void bootstrap(const Call& c);
+// lookups.cpp: iterative lookups, get and put.
+void lookup(const Call& c);
+void get(const Call& c);  // get and lv
+void put(const Call& c);
+// bep5.cpp: BEP 5 and BEP 51.
+void get_peers(const Call& c);
+void announce_peer(const Call& c);
+void announce(const Call& c);
+void find_peers(const Call& c);
+void samples(const Call& c);
+// items.cpp: BEP 44.
+void bput(const Call& c);
+void bget(const Call& c);
+void mput(const Call& c);
+void mget(const Call& c);
+}  // namespace handlers
 
 }  // namespace kadnode

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "shell.hpp"
 
@@ -17,22 +19,24 @@ namespace {
 
 Console* g_console = nullptr;  // see the header: readline's callbacks carry no user data
 
-char* command_generator(const char* text, int state) {
+// What Tab offers for the word being completed (shell.cpp's completions()), handed to readline
+// one at a time.
+std::vector<std::string> g_matches;
+
+char* match_generator(const char*, int state) {
     static std::size_t index;
     if (state == 0) index = 0;
-    const std::size_t len = std::strlen(text);
-    const auto& list = commands();
-    while (index < list.size()) {
-        const auto name = list[index++].name;
-        if (name.compare(0, len, text) == 0) return strndup(name.data(), name.size());
-    }
-    return nullptr;
+    if (index >= g_matches.size()) return nullptr;
+    const std::string& m = g_matches[index++];
+    return strndup(m.data(), m.size());
 }
 
-char** complete(const char* text, int start, int) {
+char** complete(const char* text, int start, int end) {
     rl_attempted_completion_over = 1;  // no file names
-    if (start != 0) return nullptr;    // only the command word
-    return rl_completion_matches(text, command_generator);
+    g_matches = completions(std::string_view(rl_line_buffer, static_cast<std::size_t>(end)),
+                            static_cast<std::size_t>(start));
+    if (g_matches.empty()) return nullptr;
+    return rl_completion_matches(text, match_generator);
 }
 
 }  // namespace

@@ -24,11 +24,11 @@ std::string hex(std::string_view bytes) {
 }
 
 // 64 hex digits to the 32 bytes of an Ed25519 public key.
-std::string parse_public_key(const std::string& s) {
+kad::Expected<std::string> parse_public_key(const std::string& s) {
     const bool is_hex = s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
                             return std::isxdigit(static_cast<unsigned char>(c)) != 0;
                         });
-    if (!is_hex) throw BadArgument("bad public key '" + s + "': expected 64 hex digits");
+    if (!is_hex) return kad::unexpected("bad public key '" + s + "': expected 64 hex digits");
     std::string out;
     for (std::size_t i = 0; i < s.size(); i += 2) {
         out.push_back(static_cast<char>(std::stoi(s.substr(i, 2), nullptr, 16)));
@@ -91,48 +91,54 @@ Reply put_failure(const std::string& cmd, const kad::ItemPutResult& r) {
     return f;
 }
 
-void bput(kad::AsioNode& node, const std::string& cmd, const Args& a, const Done& done) {
-    if (a.size() < 1) usage_error(cmd);
-    const std::string value = a.rest(0);
-    node.async_put_item(
+}  // namespace
+
+void handlers::bput(const Call& c) {
+    if (c.a.size() < 1) return c.usage();
+    const std::string value = c.a.rest(0);
+    c.node.async_put_item(
         kad::bep44::make_immutable(bencoded_string(value)),
-        [cmd, done, value](const kad::ItemPutResult& r) {
+        [cmd = c.cmd, done = c.done, value](const kad::ItemPutResult& r) {
             if (!r.ok) return done(put_failure(cmd, r));
             done(ok(cmd, r.target.to_hex() + "\nstored " + quote(value) + " " + put_text(r),
                     put_json(r)));
         });
 }
 
-void mput(kad::AsioNode& node, const Identity& identity, const std::string& cmd, const Args& a,
-          const Done& done) {
+void handlers::mput(const Call& c) {
+    const Args& a = c.a;
     std::size_t i = 0;
     std::string salt;
     if (a.size() >= 2 && a[0] == "--salt") {
         salt = a[1];
         i = 2;
     }
-    if (a.size() <= i) usage_error(cmd);
+    if (a.size() <= i) return c.usage();
     if (salt.size() > kad::bep44::kMaxSaltSize) {
-        throw BadArgument("salt too large (" + std::to_string(salt.size()) + " > 64 bytes)");
+        return c.refuse("salt too large (" + std::to_string(salt.size()) + " > 64 bytes)");
     }
-    auto key = identity();
-    if (!key) return done(fail(cmd, key.error(), "no_identity"));
+    auto key = c.shell.identity()();
+    if (!key) return c.done(fail(c.cmd, key.error(), "no_identity"));
     const std::string value = a.rest(i);
-    node.async_put_mutable(
-        *key, salt, bencoded_string(value), [cmd, done, value](const kad::ItemPutResult& r) {
-            if (!r.ok) return done(put_failure(cmd, r));
-            std::string text = "public key " + hex(r.item.public_key);
-            if (!r.item.salt.empty()) text += "\nsalt       " + quote(r.item.salt);
-            text += "\ntarget     " + r.target.to_hex() + "\nstored " + quote(value) + " (seq " +
-                    std::to_string(r.item.seq) + ") " + put_text(r);
-            done(ok(cmd, text, put_json(r)));
-        });
+    c.node.async_put_mutable(*key, salt, bencoded_string(value),
+                             [cmd = c.cmd, done = c.done, value](const kad::ItemPutResult& r) {
+                                 if (!r.ok) return done(put_failure(cmd, r));
+                                 std::string text = "public key " + hex(r.item.public_key);
+                                 if (!r.item.salt.empty())
+                                     text += "\nsalt       " + quote(r.item.salt);
+                                 text += "\ntarget     " + r.target.to_hex() + "\nstored " +
+                                         quote(value) + " (seq " + std::to_string(r.item.seq) +
+                                         ") " + put_text(r);
+                                 done(ok(cmd, text, put_json(r)));
+                             });
 }
 
-void get_item(kad::AsioNode& node, const std::string& cmd, const kad::NodeId& target,
-              std::string salt, const Done& done) {
-    node.async_get_item(
-        target, std::move(salt), [cmd, done, self = node.id()](const kad::ItemGetResult& r) {
+namespace {
+
+void get_item(const Call& c, const kad::NodeId& target, std::string salt) {
+    c.node.async_get_item(
+        target, std::move(salt),
+        [cmd = c.cmd, done = c.done, &node = c.node](const kad::ItemGetResult& r) {
             json data = {{"target", r.target.to_hex()},
                          {"hops", r.hops},
                          {"queries", r.queries},
@@ -141,7 +147,7 @@ void get_item(kad::AsioNode& node, const std::string& cmd, const kad::NodeId& ta
             const kad::bep44::Item& item = *r.item;
             const json value = value_json(item.value);
             for (const auto& [k, v] : value.items()) data[k] = v;
-            const bool local = r.from.id == self;
+            const bool local = r.from.id == node.id();
             data["from"] = node_json(r.from);
             data["local"] = local;
             std::string text = bencoded_text(item.value);
@@ -160,19 +166,21 @@ void get_item(kad::AsioNode& node, const std::string& cmd, const kad::NodeId& ta
 
 }  // namespace
 
-void bep44(kad::AsioNode& node, const Identity& identity, const std::string& cmd, const Args& a,
-           const Done& done) {
-    if (cmd == "bput") return bput(node, cmd, a, done);
-    if (cmd == "mput") return mput(node, identity, cmd, a, done);
-    if (cmd == "bget") {
-        if (a.size() != 1) usage_error(cmd);
-        return get_item(node, cmd, parse_id(a[0], "target"), "", done);
-    }
-    if (a.size() < 1 || a.size() > 2) usage_error(cmd);
-    const std::string key = parse_public_key(a[0]);
+void handlers::bget(const Call& c) {
+    if (c.a.size() != 1) return c.usage();
+    auto target = parse_id(c.a[0], "target");
+    if (!target) return c.refuse(target.error());
+    get_item(c, *target, "");
+}
+
+void handlers::mget(const Call& c) {
+    const Args& a = c.a;
+    if (a.size() < 1 || a.size() > 2) return c.usage();
+    auto key = parse_public_key(a[0]);
+    if (!key) return c.refuse(key.error());
     std::string salt = a.size() == 2 ? a[1] : "";
-    const kad::NodeId target = kad::bep44::mutable_target(key, salt);
-    get_item(node, cmd, target, std::move(salt), done);
+    const kad::NodeId target = kad::bep44::mutable_target(*key, salt);
+    get_item(c, target, std::move(salt));
 }
 
 }  // namespace kadnode

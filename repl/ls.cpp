@@ -24,22 +24,22 @@ struct LsArgs {
     std::optional<std::string> pattern;
 };
 
-LsArgs parse_ls(const Args& a) {
+kad::Expected<LsArgs> parse_ls(const Args& a) {
     LsArgs out;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        const bool option = a[i].starts_with("--") && !a.words[i + 1].quoted;
+        const bool option = a.option(i);
         if (option && a[i] == "--limit" && i + 1 < a.size()) {
             const std::string& v = a[++i];
             out.limit = 0;
             if (v == "all") continue;
             const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out.limit);
             if (ec != std::errc() || end != v.data() + v.size()) {
-                throw BadArgument("bad --limit '" + v +
-                                  "': expected a number of items, or all (usage: " +
-                                  std::string(find_command("ls")->usage) + ")");
+                return kad::unexpected("bad --limit '" + v +
+                                       "': expected a number of items, or all (" +
+                                       usage_text("ls") + ")");
             }
         } else if (option || out.pattern) {
-            usage_error("ls");
+            return kad::unexpected(usage_text("ls"));
         } else {
             out.pattern = a[i];
         }
@@ -199,8 +199,12 @@ std::size_t list_bep44(const kad::Node& node, const LsArgs& args, kad::TimePoint
 
 }  // namespace
 
-void ls(const kad::Node& node, const Args& a, const Output& output, const Done& done) {
-    const LsArgs args = parse_ls(a);
+void handlers::ls(const Call& c) {
+    const auto parsed = parse_ls(c.a);
+    if (!parsed) return c.refuse(parsed.error());
+    const LsArgs& args = *parsed;
+    const kad::Node& node = c.node.node();
+    const Output& output = c.output;
     const auto now = kad::Clock::now();
     // Every item streams (where there is an Output); a bounded listing is one reply, as every
     // other command's.
@@ -211,7 +215,7 @@ void ls(const kad::Node& node, const Args& a, const Output& output, const Done& 
     json summary = {
         {"items_matched", items}, {"bep44_matched", bep44}, {"limit", args.limit}, {"more", more}};
     if (args.pattern) summary["pattern"] = *args.pattern;
-    done(out.finish(summary));
+    c.done(out.finish(summary));
 }
 
 }  // namespace kadnode

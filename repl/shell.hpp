@@ -5,6 +5,7 @@
 // would grow with the node's state (ls --limit all) streams it instead: partial replies through
 // the Shell's Output, one line each, before the final one.
 
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -19,14 +20,29 @@
 
 namespace kadnode {
 
+struct Call;  // command_util.hpp
+using Handler = void (*)(const Call&);
+
+// What completes a command's first argument at Tab.
+enum class ArgCompletion : std::uint8_t { None, Commands };
+
+// One row of the command table: help, completion and "did you mean" are made from these.
 struct CommandInfo {
     std::string_view name;
     std::string_view usage;
     std::string_view summary;
     std::string_view detail;
+    Handler run = nullptr;
+    std::vector<std::string_view> aliases = {};
+    ArgCompletion completes = ArgCompletion::None;
 };
 
+// The table, in the order help lists it.
 const std::vector<CommandInfo>& commands();
+
+// What Tab offers for the word that begins at `start` in `line` (the text typed so far, up to
+// the cursor): command names for the first word (or after help), case-insensitively.
+std::vector<std::string> completions(std::string_view line, std::size_t start);
 
 struct Reply {
     std::string cmd;  // the command as typed ("p", "get", ...)
@@ -80,6 +96,11 @@ public:
     // Where streamed output goes (see Reply::partial). Without one, nothing streams: ls --limit
     // all gathers every item into its one reply.
     void set_output(Output output) { output_ = std::move(output); }
+
+    // For the commands (command_util.hpp).
+    kad::TimePoint started() const noexcept { return started_; }
+    const std::string& network() const noexcept { return network_; }
+    const Identity& identity() const noexcept { return identity_; }
 
 private:
     kad::AsioNode& node_;

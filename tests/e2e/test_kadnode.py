@@ -1393,6 +1393,30 @@ class TerminalTests(Tmux, Harness):
         lines = [line for line in s.splitlines() if line.strip()]
         self.assertEqual(lines[-2], "bye", s)
 
+    def test_tab_after_help_completes_commands_and_a_slip_is_named(self):
+        cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0"] + NO_DISCOVERY)
+        self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
+        self.wait_screen("kad ")
+        # One match completes at once; several are listed at the second Tab.
+        self.tmux("send-keys", "-t", "kad", "-l", "help boot")
+        self.tmux("send-keys", "-t", "kad", "Tab")
+        self.wait_screen("help bootstrap")
+        self.tmux("send-keys", "-t", "kad", "Enter")
+        self.wait_screen("usage: bootstrap <ip>:<port> [<id>]")
+        self.tmux("send-keys", "-t", "kad", "-l", "help m")
+        self.tmux("send-keys", "-t", "kad", "Tab")
+        self.tmux("send-keys", "-t", "kad", "Tab")
+        s = self.wait_screen("mget")
+        self.assertIn("mput", s)
+        self.tmux("send-keys", "-t", "kad", "C-u")
+        # Names in any case; a slip names what it may have meant.
+        self.type("PUT Colour blue")
+        self.wait_screen('stored "Colour" = "blue"')
+        self.type("Get Colour")
+        self.wait_screen('"blue" (seq 0) from this node\'s own store')
+        self.type("gte Colour")
+        self.wait_screen("gte: unknown command 'gte'; did you mean 'get'? (type help for the list)")
+
     def test_ctrl_c_drops_the_typed_line_or_cancels_the_command_and_stays(self):
         # As bash and redis-cli do: Ctrl-C never leaves; Ctrl-D or quit does.
         cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--timeout-ms", "20000"]

@@ -1,0 +1,126 @@
+// kadnode's command table (repl/shell.hpp): one row per command, dispatched case-insensitively,
+// with Tab completion and "did you mean" made from the rows. A node on 127.0.0.1 runs the
+// commands that need one; none here sends a datagram.
+
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "command_util.hpp"
+#include "shell.hpp"
+
+using namespace kadnode;
+
+namespace {
+
+struct ShellOnNode {
+    boost::asio::io_context io;
+    kad::AsioNode node;
+    Shell shell;
+    ShellOnNode()
+        : node(io,
+               [] {
+                   kad::RuntimeConfig c;
+                   c.bind = *kad::Endpoint::parse("127.0.0.1:0");
+                   return c;
+               }()),
+          shell(node, kad::Clock::now(), "test") {}
+};
+
+// Runs one line and returns its reply (a put here, with no contacts, completes on its own).
+Reply run(ShellOnNode& t, std::string_view line) {
+    std::optional<Reply> out;
+    t.shell.run(line, [&](Reply r) { out = std::move(r); });
+    t.io.restart();
+    for (int i = 0; i < 100 && !out; ++i) t.io.run_one_for(std::chrono::milliseconds(10));
+    REQUIRE(out);
+    return *out;
+}
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+TEST_CASE("every command has one row with a handler; no name or alias is taken twice", "[shell]") {
+    std::set<std::string_view> names;
+    for (const auto& c : commands()) {
+        CHECK(c.run != nullptr);
+        CHECK(c.usage.starts_with(c.name));
+        CHECK(names.insert(c.name).second);
+        for (const auto alias : c.aliases) CHECK(names.insert(alias).second);
+    }
+    CHECK(find_command("exit") == find_command("quit"));
+    CHECK(find_command("nonsense") == nullptr);
+}
+
+TEST_CASE("Tab completes command names, and command names after help", "[shell]") {
+    CHECK(completions("", 0).size() == commands().size() + 1);  // and the alias exit
+    CHECK(completions("sta", 0) == std::vector<std::string>{"stats"});
+    CHECK(completions("STA", 0) == std::vector<std::string>{"stats"});
+    const auto after_help = completions("help g", 5);
+    CHECK(contains(after_help, "get"));
+    CHECK(contains(after_help, "gp"));
+    CHECK_FALSE(contains(after_help, "put"));
+    CHECK(completions("help ", 5).size() == commands().size() + 1);
+    CHECK(completions("get g", 4).empty());       // a key: nothing to offer
+    CHECK(completions("help get p", 9).empty());  // help takes one word
+    CHECK(completions("help \"g", 5).empty());    // inside a quote
+}
+
+TEST_CASE("similar_commands finds slips of the finger and beginnings", "[shell]") {
+    auto similar = [](std::string_view s) {
+        const auto v = similar_commands(s);
+        return std::set<std::string_view>(v.begin(), v.end());
+    };
+    CHECK(similar("gte").contains("get"));     // two letters swapped
+    CHECK(similar("stat").contains("stats"));  // a beginning
+    CHECK(similar("boostrap").contains("bootstrap"));
+    CHECK(similar("xyzzy").empty());
+}
+
+TEST_CASE("commands are case-insensitive; their arguments are not", "[shell]") {
+    ShellOnNode t;
+    const Reply id = run(t, "ID");
+    CHECK(id.ok);
+    CHECK(id.cmd == "id");
+    const Reply help = run(t, "Help PUT");
+    CHECK(help.ok);
+    CHECK(help.data["usage"] == "put [--ttl SECONDS] [--seq N] [--trace] <key> <value>");
+    const Reply exit = run(t, "help exit");
+    REQUIRE(exit.ok);
+    CHECK(exit.data["aliases"] == nlohmann::ordered_json::array({"exit"}));
+    // A key keeps its case: ls finds "Key" by the pattern "Key", not "key".
+    REQUIRE(run(t, "PUT Key v").ok);
+    CHECK(run(t, "ls Key").data["items_matched"] == 1);
+    CHECK(run(t, "ls key").data["items_matched"] == 0);
+}
+
+TEST_CASE("an unknown command or help topic names the commands it may have meant", "[shell]") {
+    ShellOnNode t;
+    const Reply r = run(t, "gte k");
+    CHECK_FALSE(r.ok);
+    CHECK(r.code == "unknown_command");
+    CHECK(r.error == "unknown command 'gte'; did you mean 'get'? (type help for the list)");
+    CHECK(run(t, "frobnicate").error == "unknown command 'frobnicate' (type help for the list)");
+    const Reply h = run(t, "help boostrap");
+    CHECK(h.code == "bad_argument");
+    CHECK(h.error == "no command 'boostrap'; did you mean 'bootstrap'?");
+}
+
+TEST_CASE("a bad argument is refused with the reason and the code bad_argument", "[shell]") {
+    ShellOnNode t;
+    const Reply p = run(t, "p nowhere");
+    CHECK(p.code == "bad_argument");
+    CHECK(p.error.starts_with("bad address"));
+    CHECK(run(t, "fn 127.0.0.1:1 123").error.starts_with("bad target id '123'"));
+    CHECK(run(t, "put --ttl 0 k v").error ==
+          "bad --ttl '0': expected a whole number from 1 to 31536000");
+    CHECK(run(t, "ap 127.0.0.1:1 " + std::string(40, 'a') + " 70000").error ==
+          "bad port '70000': expected a whole number from 1 to 65535");
+    CHECK(run(t, "mget abc").error == "bad public key 'abc': expected 64 hex digits");
+    CHECK(run(t, "ls --limit x").error.starts_with("bad --limit 'x'"));
+    CHECK(run(t, "quit now").error == "usage: quit");
+    CHECK(run(t, "exit now").error == "usage: quit");
+}
