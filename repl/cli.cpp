@@ -160,9 +160,7 @@ public:
             interactive_ = ::isatty(STDIN_FILENO);
             piped_ = !interactive_;
         }
-        signals_.async_wait([this](const boost::system::error_code& e, int) {
-            if (!e) stop(interactive_ ? kOk : kFailed);
-        });
+        wait_for_signals();
         read();
         io_.run();
         return exit_code_;
@@ -285,6 +283,25 @@ private:
             problem("cannot send to the node: " + ec.message());
             stop(kNoConnection);
         }
+    }
+
+    void wait_for_signals() {
+        signals_.async_wait([this](const boost::system::error_code& e, int signo) {
+            if (e || stopped_) return;
+            if (signo == SIGINT && console_) {
+                // Ctrl-C, as in kadnode's own REPL: cancel the command the node runs for us, or
+                // drop the typed line. The client stays.
+                if (running_) {
+                    std::fputc('\n', stdout);  // after the ^C the terminal echoed
+                    send({kadnode::control::Request::Kind::Cancel, {}});
+                } else {
+                    console_->interrupt();
+                }
+                return wait_for_signals();
+            }
+            // SIGINT to a script stops it with 128 + 2, as a shell does.
+            stop(signo == SIGINT ? 130 : interactive_ ? kOk : kFailed);
+        });
     }
 
     void wait_for_resize() {

@@ -149,7 +149,12 @@ private:
             }
             if (!line) return;
             if (line->empty()) continue;
-            queue_.push_back(control::parse_request(*line));
+            auto request = control::parse_request(*line);
+            if (request && request->kind == control::Request::Kind::Cancel) {
+                if (running_) cancel_.emit();  // now, not after the commands queued before it
+                continue;
+            }
+            queue_.push_back(std::move(request));
         }
     }
 
@@ -170,6 +175,7 @@ private:
                 continue;
             }
             running_ = true;
+            cancel_.clear();  // the previous command's operations have ended
             std::weak_ptr<Client> weak = weak_from_this();
             runner_(
                 request->line,
@@ -184,7 +190,8 @@ private:
                     c->send(control::encode_reply(r));
                     // Not from inside the command: it may have completed at once.
                     asio::post(c->io_, [c] { c->pump(); });
-                });
+                },
+                cancel_);
             return;
         }
         finish();
@@ -256,6 +263,7 @@ private:
     bool read_done_ = false;
     bool tail_taken_ = false;  // the end of the input's unterminated line, if any
     bool running_ = false;
+    kad::CancelSignal cancel_;  // the running command's operations
     bool writing_ = false;
     bool subscribed_ = false;
     bool closing_ = false;  // no more commands: close once the replies are written

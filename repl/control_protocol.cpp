@@ -132,6 +132,8 @@ std::string encode_request(const Request& r) {
     json j = json::object();
     if (r.kind == Request::Kind::Events) {
         j["events"] = true;
+    } else if (r.kind == Request::Kind::Cancel) {
+        j["cancel"] = true;
     } else {
         put_bytes(j, "line", r.line);
     }
@@ -159,8 +161,15 @@ kad::Expected<Request> parse_request(std::string_view line) {
         r.kind = Request::Kind::Events;
         return r;
     }
+    if (auto it = j->find("cancel"); it != j->end()) {
+        if (!it->is_boolean() || !it->get<bool>()) {
+            return kad::unexpected("\"cancel\" must be true");
+        }
+        r.kind = Request::Kind::Cancel;
+        return r;
+    }
     if (!j->contains("line") && !j->contains("line_b64")) {
-        return kad::unexpected("neither \"line\" nor \"events\"");
+        return kad::unexpected("neither \"line\" nor \"events\" nor \"cancel\"");
     }
     auto text = get_bytes(*j, "line");
     if (!text) return kad::unexpected("\"line\" must be a string (\"line_b64\": base64)");

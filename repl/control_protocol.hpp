@@ -42,7 +42,9 @@ std::optional<std::string> get_bytes(const json& j, const std::string& name);
 // ---- client to node ----
 
 struct Request {
-    enum class Kind { Command, Events };
+    // Cancel: end the command that runs now (Ctrl-C at kadnode-cli); taken as it arrives, not
+    // queued behind the commands sent before it.
+    enum class Kind { Command, Events, Cancel };
     Kind kind = Kind::Command;
     std::string line;  // Command: the command line, any bytes
 };

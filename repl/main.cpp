@@ -361,7 +361,9 @@ private:
         auto server = kadnode::ControlServer::open(
             io_, *path,
             [this](const std::string& line, const kadnode::Output& output,
-                   std::function<void(Reply)> done) { shell_->run(line, std::move(done), output); },
+                   std::function<void(Reply)> done, kad::CancelSignal& cancel) {
+                shell_->run(line, std::move(done), output, &cancel);
+            },
             [this] {
                 return json{{"version", kadnode::kVersion},
                             {"id", node_->id().to_hex()},

@@ -71,6 +71,9 @@ TEST_CASE("requests round-trip, and a bad one says why", "[control]") {
     auto e = parse_request(encode_request({Request::Kind::Events, {}}));
     REQUIRE(e);
     CHECK(e->kind == Request::Kind::Events);
+    auto cancel = parse_request(encode_request({Request::Kind::Cancel, {}}));
+    REQUIRE(cancel);
+    CHECK(cancel->kind == Request::Kind::Cancel);
     CHECK(parse_request(R"({"line":"id","extra":1})"));  // unknown fields are ignored
 
     CHECK_FALSE(parse_request("get greeting"));
@@ -79,6 +82,7 @@ TEST_CASE("requests round-trip, and a bad one says why", "[control]") {
     CHECK_FALSE(parse_request(R"({"line":42})"));
     CHECK_FALSE(parse_request(R"({"line_b64":"!!!!"})"));
     CHECK_FALSE(parse_request(R"({"events":false})"));
+    CHECK_FALSE(parse_request(R"({"cancel":"yes"})"));
     CHECK_FALSE(parse_request("{\"line\":\"\xff\"}"));  // JSON text must be UTF-8
 }
 

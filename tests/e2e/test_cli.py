@@ -413,6 +413,29 @@ class TerminalTests(base.Tmux, CliHarness):
         # The node is still there, and served the same store.
         self.assertEqual(a.cmd("ls greeting")["items"][0]["value"], "newer")
 
+    def test_ctrl_c_cancels_the_command_at_the_node_and_the_client_stays(self):
+        a, ra = self.start_controlled("--timeout-ms", "20000")
+        self.tmux("new-session", "-d", "-s", "cli", "-x", "160", "-y", "50",
+                  f"{CLI} --control {self.control}; echo exit status $?; sleep 30")
+        self.wait_screen("kad " + ra["id"][:8] + ">")
+        self.tmux("send-keys", "-t", "cli", "-l", "get half-typed")
+        self.wait_screen("get half-typed")
+        self.tmux("send-keys", "-t", "cli", "C-c")
+        self.wait_screen("get half-typed^C")
+        self.type("p 127.0.0.1:9")  # would wait 20 s for a dead node
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        self.tmux("send-keys", "-t", "cli", "C-c")
+        self.wait_screen("p: cancelled", timeout=3)
+        self.assertLess(time.monotonic() - t0, 2)
+        self.type("id")
+        self.wait_screen("uptime")
+        self.assertNotIn("exit status", self.screen())
+        self.assertNotIn("half-typed:", self.screen())
+        self.type("quit")
+        self.wait_screen("exit status 0")
+        self.assertIsNone(a.p.poll())  # the node serves on
+
     def test_ctrl_d_leaves_and_a_stopping_node_is_reported(self):
         a, ra = self.start_controlled()
         self.tmux("new-session", "-d", "-s", "cli", "-x", "160", "-y", "50",
@@ -535,6 +558,27 @@ class SocketTests(CliHarness):
         # Both flags: a usage error.
         q = self.start("--control", self.control, "--no-control")
         self.assertEqual(q.wait(timeout=10), 2)
+
+    def test_cancel_ends_the_running_command_not_those_queued_after_it(self):
+        a, ra = self.start_controlled("--timeout-ms", "20000")
+        r = Raw(self.control)
+        self.assertEqual(r.frame()["type"], "hello")
+        r.send("p 127.0.0.1:9")
+        r.send("id")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        r.send_raw(b'{"cancel":true}\n')
+        first = r.reply()
+        self.assertLess(time.monotonic() - t0, 2)
+        self.assertEqual((first["cmd"], first["code"]), ("p", "cancelled"), first)
+        second = r.reply()
+        self.assertEqual(second["cmd"], "id")
+        self.assertTrue(second["ok"])
+        # With nothing running, a cancel is nothing.
+        r.send_raw(b'{"cancel":true}\n')
+        r.send("id")
+        self.assertTrue(r.reply()["ok"])
+        r.close()
 
     def test_a_client_that_stops_writing_still_gets_every_answer(self):
         """As `echo '{"line":"id"}' | socat - UNIX-CONNECT:...` does: send, shut down the writing
