@@ -35,9 +35,8 @@ class ControlServer {
 public:
     // Runs one command line for a client: partial replies through `output`, then `done` once.
     // The client's {"cancel":true} emits `cancel`: the command's operations end "cancelled".
-    using Runner =
-        std::function<void(const std::string& line, const Output& output,
-                           std::function<void(Reply)> done, kad::CancelSignal& cancel)>;
+    using Runner = std::function<void(const std::string& line, const Output& output,
+                                      std::function<void(Reply)> done, kad::CancelSignal& cancel)>;
     // The fields of the hello every client gets first (the node's id, address, version).
     using Hello = std::function<control::json()>;
 

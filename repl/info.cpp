@@ -1,11 +1,13 @@
 // The commands about this node: id, rt, stats, peers (the LAN's) and fingerprint.
 
 #include <algorithm>
+#include <optional>
 
 #include "command_util.hpp"
 #include "metrics.hpp"
 
 namespace kadnode {
+
 
 void handlers::id(const Call& c) {
     if (c.a.size() != 0) return c.usage();
@@ -92,37 +94,90 @@ void handlers::rt(const Call& c) {
 }
 
 void handlers::stats(const Call& c) {
-    if (c.a.size() != 0) return c.usage();
-    // The same numbers --metrics serves (metrics.cpp).
+    // stats [--all] [SECTION]
+    const Args& a = c.a;
+    bool all = false;
+    std::optional<std::string> only;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (a.option(i) && a[i] == "--all") {
+            all = true;
+        } else if (!a.option(i) && !only) {
+            only = a[i];
+        } else {
+            return c.usage();
+        }
+    }
+    const auto& sections = stats_sections();
+    if (only && std::find(sections.begin(), sections.end(), *only) == sections.end()) {
+        std::string list;
+        for (const auto sec : sections) list += (list.empty() ? "" : ", ") + std::string(sec);
+        return c.refuse("no section '" + *only + "' (sections: " + list + ")");
+    }
+    // The same numbers --metrics serves (metrics.cpp). JSON has every one of the sections
+    // shown, zeros too (a program wants the same fields each time); text hides zeros.
     const auto metrics = collect_metrics(c.node);
-    json data = json::object();
-    std::string text;
-    auto line = [&](std::string label, const std::string& value) {
-        label.resize(std::max<std::size_t>(label.size() + 1, 26), ' ');
-        text += (text.empty() ? "" : "\n") + label + value;
-    };
     const Metric* bounds = nullptr;
     for (const auto& m : metrics) {
         if (m.name == "held_bound") bounds = &m;
     }
-    for (const auto& m : metrics) {
-        if (m.label.empty()) {
-            data[m.name] = m.values.front().second;
-            line(m.name, std::to_string(m.values.front().second));
-            continue;
-        }
-        json by = json::object();
-        for (const auto& [label, v] : m.values) by[label] = v;
-        data[m.name] = by;
-        if (m.name == "held_bound") continue;  // shown with held
-        if (m.name == "held" && bounds) {
-            for (std::size_t i = 0; i < m.values.size(); ++i) {
-                line("held " + m.values[i].first, std::to_string(m.values[i].second) + " of " +
-                                                      std::to_string(bounds->values[i].second));
+    json data = json::object();
+    std::string text;
+    std::size_t hidden = 0;
+    auto line = [&](std::string label, const std::string& value) {
+        label.resize(std::max<std::size_t>(label.size() + 1, 26), ' ');
+        text += "\n  " + label + value;
+    };
+    for (const auto section : sections) {
+        if (only && section != *only) continue;
+        const std::size_t heading = text.size();
+        text += std::string(text.empty() ? "" : "\n") + std::string(section);
+        const std::size_t empty = text.size();
+        for (const auto& m : metrics) {
+            if (stats_section(m.name) != section) continue;
+            if (m.label.empty()) {
+                const std::uint64_t v = m.values.front().second;
+                data[m.name] = v;
+                if (v == 0 && !all) {
+                    ++hidden;
+                } else {
+                    line(m.name, std::to_string(v));
+                }
+                continue;
             }
-            continue;
+            json by = json::object();
+            for (const auto& [label, v] : m.values) by[label] = v;
+            data[m.name] = by;
+            if (m.name == "held_bound") continue;  // shown with held
+            if (m.name == "held" && bounds) {
+                for (std::size_t i = 0; i < m.values.size(); ++i) {
+                    if (m.values[i].second == 0 && !all) {
+                        ++hidden;
+                        continue;
+                    }
+                    line("held " + m.values[i].first, std::to_string(m.values[i].second) + " of " +
+                                                          std::to_string(bounds->values[i].second));
+                }
+                continue;
+            }
+            // "ping: 3, find_node: 12": the labels with a count, or all of them with --all.
+            std::string counts;
+            for (const auto& [label, v] : m.values) {
+                if (v == 0 && !all) continue;
+                counts += (counts.empty() ? "" : ", ") + label + ": " + std::to_string(v);
+            }
+            if (counts.empty()) {
+                ++hidden;
+            } else {
+                line(m.name, counts);
+            }
         }
-        line(m.name, by.empty() && m.name == "clients" ? "-" : dump(by));
+        if (text.size() == empty) text.resize(heading);  // nothing to show in it
+    }
+    if (!text.empty() && text.front() == '\n') text.erase(0, 1);
+    if (text.empty()) text = (only ? *only + ": " : std::string()) + "nothing counted yet";
+    if (hidden > 0) {
+        text += "\n(" + plural(hidden, "zero", "zeros") + " not shown: stats --all" +
+                (only ? " " + *only : std::string()) + ")";
     }
     return c.done(ok(c.cmd, text, data));
 }

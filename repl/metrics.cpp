@@ -248,6 +248,98 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
     return out;
 }
 
+const std::vector<std::string_view>& stats_sections() {
+    static const std::vector<std::string_view> kSections = {
+        "traffic", "rpc", "lookups", "store", "swarms", "routing", "limits", "lan"};
+    return kSections;
+}
+
+std::string_view stats_section(std::string_view m) {
+    // By name first, then by prefix.
+    static const std::map<std::string_view, std::string_view, std::less<>> kByName = {
+        {"packets_in", "traffic"},
+        {"packets_out", "traffic"},
+        {"bytes_in", "traffic"},
+        {"bytes_out", "traffic"},
+        {"queries_in", "traffic"},
+        {"queries_out", "traffic"},
+        {"send_errors", "traffic"},
+        {"unsendable", "traffic"},
+        {"receive_errors", "traffic"},
+        {"truncated", "traffic"},
+        {"responses_in", "rpc"},
+        {"errors_in", "rpc"},
+        {"responses_out", "rpc"},
+        {"errors_out", "rpc"},
+        {"malformed_dropped", "rpc"},
+        {"bad_queries", "rpc"},
+        {"unknown_methods", "rpc"},
+        {"unusable_source", "rpc"},
+        {"unmatched_replies", "rpc"},
+        {"wrong_endpoint", "rpc"},
+        {"wrong_id", "rpc"},
+        {"bad_responses", "rpc"},
+        {"soft_timeouts", "rpc"},
+        {"hard_timeouts", "rpc"},
+        {"read_only_queries", "rpc"},
+        {"queries_ignored", "rpc"},
+        {"probe_port_queries", "rpc"},
+        {"transactions_full", "limits"},
+        {"lookups_started", "lookups"},
+        {"lookups_done", "lookups"},
+        {"lookups_refused", "limits"},
+        {"lookup_candidates_dropped", "limits"},
+        {"lookup_hops", "lookups"},
+        {"values_cached", "lookups"},
+        {"stores_accepted", "store"},
+        {"stores_refused", "store"},
+        {"stores_full", "limits"},
+        {"stores_over_quota", "limits"},
+        {"stores_over_budget", "limits"},
+        {"items_evicted", "limits"},
+        {"puts_accepted", "store"},
+        {"puts_refused", "store"},
+        {"bad_items", "store"},
+        {"republished", "store"},
+        {"republish_stores", "store"},
+        {"republishes_deferred", "limits"},
+        {"refreshed_originals", "store"},
+        {"items_refreshed", "store"},
+        {"items_superseded", "store"},
+        {"values_superseded", "store"},
+        {"handoffs", "store"},
+        {"handoff_stores", "store"},
+        {"handoffs_skipped", "limits"},
+        {"seen_seq_evicted", "limits"},
+        {"samples_sent", "swarms"},
+        {"announces_accepted", "swarms"},
+        {"announces_refused", "swarms"},
+        {"announces_dropped", "limits"},
+        {"swarms", "swarms"},
+        {"swarm_peers", "swarms"},
+        {"maintenance_pings", "routing"},
+        {"maintenance_pings_skipped", "limits"},
+        {"bucket_refreshes", "routing"},
+        {"early_refreshes", "routing"},
+        {"rechecks", "routing"},
+        {"reach_probes", "routing"},
+        {"reach_probes_unanswered", "routing"},
+        {"reach_probes_skipped", "routing"},
+        {"contacts_address_limited", "limits"},
+        {"replacements_dropped", "limits"},
+        {"id_changes", "routing"},
+        {"foreign_nodes", "routing"},
+        {"clients", "routing"},
+        {"held", "limits"},
+        {"held_bound", "limits"},
+    };
+    if (auto it = kByName.find(m); it != kByName.end()) return it->second;
+    if (m.starts_with("bep42_")) return "routing";
+    if (m.starts_with("rate_")) return "limits";
+    if (m.starts_with("lan_")) return "lan";
+    return {};
+}
+
 namespace {
 
 // A label value in the text format: backslash, double quote and newline escaped.

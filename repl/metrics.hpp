@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,11 @@ struct Metric {
 };
 
 std::vector<Metric> collect_metrics(const kad::AsioNode& node);
+
+// The sections `stats` shows the metrics in, in order: "traffic", "rpc", ...
+const std::vector<std::string_view>& stats_sections();
+// A metric's section (by its name); empty for none, which a test makes sure never happens.
+std::string_view stats_section(std::string_view metric);
 // The Prometheus text exposition format (version 0.0.4), with # HELP and # TYPE lines.
 std::string prometheus_text(const std::vector<Metric>& metrics);
 

@@ -13,6 +13,25 @@
 
 namespace kadnode {
 
+namespace {
+
+std::vector<std::string_view> command_names() {
+    std::vector<std::string_view> out;
+    for (const auto& c : commands()) {
+        out.push_back(c.name);
+        out.insert(out.end(), c.aliases.begin(), c.aliases.end());
+    }
+    return out;
+}
+
+std::vector<std::string_view> stats_words() {
+    std::vector<std::string_view> out = stats_sections();
+    out.emplace_back("--all");
+    return out;
+}
+
+}  // namespace
+
 const std::vector<CommandInfo>& commands() {
     static const std::vector<CommandInfo> kCommands = {
         {"put", "put [--ttl SECONDS] [--seq N] [--trace] <key> <value>",
@@ -107,15 +126,25 @@ const std::vector<CommandInfo>& commands() {
          "object per item ({\"cmd\":\"ls\",\"partial\":true,\"item\":{...}}, or \"bep44_item\"),\n"
          "then the result, with the counts and without the lists.",
          handlers::ls},
-        {"stats", "stats", "packets, queries, timeouts, lookups and stores so far", "",
-         handlers::stats},
+        {"stats",
+         "stats [--all] [SECTION]",
+         "what the node has counted, by section",
+         "The counters and gauges --metrics serves, in sections: traffic (datagrams, bytes,\n"
+         "queries by method), rpc (answers, errors, timeouts, what was dropped and why), lookups,\n"
+         "store (values and BEP 44 items, republishes, hand-offs), swarms (BEP 5, 51), routing\n"
+         "(maintenance, probes, BEP 42, implementations), limits (every limit's counter, and\n"
+         "what the node holds against each bound) and lan (discovery). With a SECTION, that one\n"
+         "only. Zeros are not shown but counted, unless --all; --json has every field.",
+         handlers::stats,
+         {},
+         stats_words},
         {"help",
          "help [command]",
          "list the commands, or describe one",
          "",
          handlers::help,
          {},
-         ArgCompletion::Commands},
+         command_names},
         {"quit", "quit", "leave (also: exit, Ctrl-D)", "", handlers::quit, {"exit"}},
     };
     return kCommands;
@@ -210,23 +239,19 @@ std::vector<std::string> completions(std::string_view line, std::size_t start) {
     std::vector<std::string> out;
     if (start > line.size()) return out;
     const std::string prefix = lower(line.substr(start));
-    auto names = [&] {
-        for (const auto& c : commands()) {
-            if (c.name.starts_with(prefix)) out.emplace_back(c.name);
-            for (const auto alias : c.aliases) {
-                if (alias.starts_with(prefix)) out.emplace_back(alias);
-            }
+    auto offer = [&](const std::vector<std::string_view>& words) {
+        for (const auto w : words) {
+            if (w.starts_with(prefix)) out.emplace_back(w);
         }
         return out;
     };
     auto before = tokenize(line.substr(0, start));
     if (!before) return out;  // inside an open quote
-    if (before->empty()) return names();
-    if (before->size() == 1) {
-        const CommandInfo* info = find_command(lower(before->front().text));
-        if (info && info->completes == ArgCompletion::Commands) return names();
-    }
-    return out;
+    if (before->empty()) return offer(command_names());
+    const CommandInfo* info = find_command(lower(before->front().text));
+    if (!info || !info->completes) return out;
+    if (info->completes == command_names && before->size() > 1) return out;  // help takes one
+    return offer(info->completes());
 }
 
 // ---- the shell's own commands -------------------------------------------------------------------

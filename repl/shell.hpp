@@ -23,8 +23,8 @@ namespace kadnode {
 struct Call;  // command_util.hpp
 using Handler = void (*)(const Call&);
 
-// What completes a command's first argument at Tab.
-enum class ArgCompletion : std::uint8_t { None, Commands };
+// The words Tab offers for a command's arguments.
+using Words = std::vector<std::string_view> (*)();
 
 // One row of the command table: help, completion and "did you mean" are made from these.
 struct CommandInfo {
@@ -34,14 +34,15 @@ struct CommandInfo {
     std::string_view detail;
     Handler run = nullptr;
     std::vector<std::string_view> aliases = {};
-    ArgCompletion completes = ArgCompletion::None;
+    Words completes = nullptr;  // for every argument (nullptr: nothing to offer)
 };
 
 // The table, in the order help lists it.
 const std::vector<CommandInfo>& commands();
 
 // What Tab offers for the word that begins at `start` in `line` (the text typed so far, up to
-// the cursor): command names for the first word (or after help), case-insensitively.
+// the cursor): command names for the first word, then the words of the command's row
+// (`completes`), case-insensitively.
 std::vector<std::string> completions(std::string_view line, std::size_t start);
 
 struct Reply {

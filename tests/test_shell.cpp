@@ -7,6 +7,7 @@
 #include <set>
 
 #include "command_util.hpp"
+#include "metrics.hpp"
 #include "shell.hpp"
 
 using namespace kadnode;
@@ -123,4 +124,49 @@ TEST_CASE("a bad argument is refused with the reason and the code bad_argument",
     CHECK(run(t, "ls --limit x").error.starts_with("bad --limit 'x'"));
     CHECK(run(t, "quit now").error == "usage: quit");
     CHECK(run(t, "exit now").error == "usage: quit");
+}
+
+TEST_CASE("every metric is in a stats section", "[shell][stats]") {
+    ShellOnNode t;
+    for (const auto& m : collect_metrics(t.node)) {
+        INFO(m.name);
+        const auto section = stats_section(m.name);
+        CHECK_FALSE(section.empty());
+        CHECK(std::find(stats_sections().begin(), stats_sections().end(), section) !=
+              stats_sections().end());
+    }
+}
+
+TEST_CASE("stats shows a section, hides zeros unless --all, and JSON keeps every field",
+          "[shell][stats]") {
+    ShellOnNode t;
+    const Reply fresh = run(t, "stats");
+    REQUIRE(fresh.ok);
+    CHECK(fresh.text.starts_with("nothing counted yet\n("));
+    CHECK(fresh.text.find("zeros not shown: stats --all)") != std::string::npos);
+    CHECK(fresh.data.contains("packets_in"));
+    CHECK(fresh.data["packets_in"] == 0);
+    CHECK(fresh.data.contains("lan_received") == false);  // discovery is off: no such metric
+
+    const Reply traffic = run(t, "stats --all traffic");
+    REQUIRE(traffic.ok);
+    CHECK(traffic.text.starts_with("traffic\n  packets_in "));
+    CHECK(traffic.text.find("queries_in                ping: 0, find_node: 0") !=
+          std::string::npos);
+    CHECK(traffic.text.find("rpc") == std::string::npos);
+    CHECK(traffic.data.contains("packets_in"));
+    CHECK_FALSE(traffic.data.contains("responses_in"));  // another section's
+
+    // A put with no contacts stores here: the limits section shows what is held.
+    REQUIRE(run(t, "put k v").ok);
+    const Reply limits = run(t, "stats limits");
+    CHECK(limits.text.find("held values               1 of ") != std::string::npos);
+    CHECK(limits.text.find("held contacts") == std::string::npos);  // 0: hidden
+
+    CHECK(run(t, "stats bogus").error ==
+          "no section 'bogus' (sections: traffic, rpc, lookups, store, swarms, routing, limits, "
+          "lan)");
+    CHECK(run(t, "stats rpc lookups").error == "usage: stats [--all] [SECTION]");
+    CHECK(completions("stats l", 6) == std::vector<std::string>{"lookups", "limits", "lan"});
+    CHECK(completions("stats --a", 6) == std::vector<std::string>{"--all"});
 }
