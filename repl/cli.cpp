@@ -273,7 +273,9 @@ private:
 
     void execute(const std::string& line) {
         running_ = true;
-        send({kadnode::control::Request::Kind::Command, line});
+        // At a terminal, the node fits ls's lines to its width.
+        send({kadnode::control::Request::Kind::Command, line,
+              console_ ? kadnode::terminal_width() : 0});
     }
 
     void send(const kadnode::control::Request& r) {

@@ -101,6 +101,7 @@ struct Call {
     const Shell& shell;
     const Output& output;  // its partial replies (Reply::partial)
     Done done;
+    std::size_t width = 0;  // the columns of the terminal that shows the reply; 0: none
 
     // The usage line as the error; the error `why`. Both with code "bad_argument".
     void usage() const { done(fail(cmd, usage_text(cmd))); }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <readline/history.h>
 #include <readline/readline.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -147,6 +148,12 @@ void Console::emit(std::FILE* f, const std::string& text) {
 
 void Console::print(const std::string& text) {
     emit(stdout, text);
+}
+
+std::size_t terminal_width() {
+    struct winsize ws {};
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0) return 0;
+    return ws.ws_col;
 }
 
 void print_line(Console* console, const std::string& text) {

@@ -52,6 +52,9 @@ private:
     bool stopped_ = false;
 };
 
+// The columns of the terminal on stdout; 0 when stdout is no terminal.
+std::size_t terminal_width();
+
 // Output of kadnode and kadnode-cli, with or without a console: above the prompt when there is
 // one, else a line on stdout (print_line; nothing for empty text) or on stderr (print_problem).
 void print_line(Console* console, const std::string& text);

@@ -191,7 +191,7 @@ private:
                     // Not from inside the command: it may have completed at once.
                     asio::post(c->io_, [c] { c->pump(); });
                 },
-                cancel_);
+                cancel_, request->width);
             return;
         }
         finish();

@@ -35,8 +35,10 @@ class ControlServer {
 public:
     // Runs one command line for a client: partial replies through `output`, then `done` once.
     // The client's {"cancel":true} emits `cancel`: the command's operations end "cancelled".
+    // `width`: the columns of the client's terminal, as its request says (0: none).
     using Runner = std::function<void(const std::string& line, const Output& output,
-                                      std::function<void(Reply)> done, kad::CancelSignal& cancel)>;
+                                      std::function<void(Reply)> done, kad::CancelSignal& cancel,
+                                      std::size_t width)>;
     // The fields of the hello every client gets first (the node's id, address, version).
     using Hello = std::function<control::json()>;
 

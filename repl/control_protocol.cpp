@@ -136,6 +136,7 @@ std::string encode_request(const Request& r) {
         j["cancel"] = true;
     } else {
         put_bytes(j, "line", r.line);
+        if (r.width > 0) j["width"] = r.width;
     }
     return dump(j) + "\n";
 }
@@ -174,6 +175,12 @@ kad::Expected<Request> parse_request(std::string_view line) {
     auto text = get_bytes(*j, "line");
     if (!text) return kad::unexpected("\"line\" must be a string (\"line_b64\": base64)");
     r.line = std::move(*text);
+    if (auto it = j->find("width"); it != j->end()) {
+        if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 10000) {
+            return kad::unexpected("\"width\" must be a number of columns, at most 10000");
+        }
+        r.width = it->get<std::size_t>();
+    }
     return r;
 }
 

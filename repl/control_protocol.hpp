@@ -46,7 +46,8 @@ struct Request {
     // queued behind the commands sent before it.
     enum class Kind { Command, Events, Cancel };
     Kind kind = Kind::Command;
-    std::string line;  // Command: the command line, any bytes
+    std::string line;       // Command: the command line, any bytes
+    std::size_t width = 0;  // Command: the columns of the client's terminal ("width"); 0: none
 };
 
 // One request line, '\n' included.

@@ -8,7 +8,6 @@
 
 namespace kadnode {
 
-
 void handlers::id(const Call& c) {
     if (c.a.size() != 0) return c.usage();
     const auto& n = c.node.node();

@@ -22,13 +22,29 @@ constexpr std::size_t kValueShown = 60;     // bytes of a value, in text
 struct LsArgs {
     std::size_t limit = kDefaultLimit;  // 0: every item
     std::optional<std::string> pattern;
+    bool full = false;      // values whole, however long
+    std::size_t width = 0;  // the terminal's columns; 0: none
 };
+
+// The bytes of a value of `size` bytes shown on a line with `fixed` other characters: all
+// with --full; else what fits the terminal (at least 8), or kValueShown without one.
+std::size_t value_room(const LsArgs& args, std::size_t fixed, std::size_t size) {
+    if (args.full) return std::string_view::npos;
+    if (args.width == 0) return kValueShown;
+    // The quotes, the ellipsis, and " (N bytes)" after a value cut.
+    const std::size_t note = 12 + std::to_string(size).size();
+    constexpr std::size_t kLeast = 8;
+    if (fixed + 2 + size <= args.width) return std::string_view::npos;  // it fits whole
+    return args.width > fixed + note + kLeast ? args.width - fixed - note : kLeast;
+}
 
 kad::Expected<LsArgs> parse_ls(const Args& a) {
     LsArgs out;
     for (std::size_t i = 0; i < a.size(); ++i) {
         const bool option = a.option(i);
-        if (option && a[i] == "--limit" && i + 1 < a.size()) {
+        if (option && a[i] == "--full") {
+            out.full = true;
+        } else if (option && a[i] == "--limit" && i + 1 < a.size()) {
             const std::string& v = a[++i];
             out.limit = 0;
             if (v == "all") continue;
@@ -147,16 +163,20 @@ std::size_t list_items(const kad::Storage& store, const LsArgs& args, kad::TimeP
     for (Entry e : s.shown) {
         const kad::StoredItem& it = e->second;
         const auto ttl = it.expires - now;
-        out.item(kItems,
-                 {{"key", it.key},
-                  {"value", it.value},
-                  {"seq", it.seq},
-                  {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()},
-                  {"original", it.original},
-                  {"target", it.target.to_hex()}},
-                 "  " + quote(it.key) + " = " + quote_cut(it.value, kValueShown) + "  (seq " +
-                     std::to_string(it.seq) + ", expires in " + span_text(ttl) +
-                     (it.original ? ", published here" : "") + ")");
+        const std::string key = "  " + quote(it.key) + " = ";
+        const std::string about = "  (seq " + std::to_string(it.seq) + ", expires in " +
+                                  span_text(ttl) + (it.original ? ", published here" : "") + ")";
+        out.item(
+            kItems,
+            {{"key", it.key},
+             {"value", it.value},
+             {"seq", it.seq},
+             {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()},
+             {"original", it.original},
+             {"target", it.target.to_hex()}},
+            key +
+                quote_cut(it.value, value_room(args, key.size() + about.size(), it.value.size())) +
+                about);
     }
     return s.matched;
 }
@@ -181,18 +201,23 @@ std::size_t list_bep44(const kad::Node& node, const LsArgs& args, kad::TimePoint
                   {"bencoded", item.value},
                   {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()},
                   {"original", item.original}};
-        std::string text = "  " + target.to_hex() + "  " + bencoded_text(item.value, kValueShown);
-        text +=
+        std::string about =
             is_mutable ? "  (mutable, seq " + std::to_string(item.seq) + ", " : "  (immutable, ";
-        text += "expires in " + span_text(ttl);
+        about += "expires in " + span_text(ttl);
         if (is_mutable) j["seq"] = item.seq;
         if (auto due = node.item_refresh().due(target)) {
             // Ours: put again before it expires, here and on the nodes nearest it.
             const auto in = std::max(kad::Duration::zero(), *due - now);
             j["refresh_in_s"] = std::chrono::duration_cast<std::chrono::seconds>(in).count();
-            text += ", published here, put again in " + span_text(in);
+            about += ", published here, put again in " + span_text(in);
         }
-        out.item(kBep44, std::move(j), text + ")");
+        about += ")";
+        const std::string at = "  " + target.to_hex() + "  ";
+        out.item(kBep44, std::move(j),
+                 at +
+                     bencoded_text(item.value,
+                                   value_room(args, at.size() + about.size(), item.value.size())) +
+                     about);
     }
     return s.matched;
 }
@@ -200,8 +225,9 @@ std::size_t list_bep44(const kad::Node& node, const LsArgs& args, kad::TimePoint
 }  // namespace
 
 void handlers::ls(const Call& c) {
-    const auto parsed = parse_ls(c.a);
+    auto parsed = parse_ls(c.a);
     if (!parsed) return c.refuse(parsed.error());
+    parsed->width = c.width;
     const LsArgs& args = *parsed;
     const kad::Node& node = c.node.node();
     const Output& output = c.output;

@@ -361,8 +361,8 @@ private:
         auto server = kadnode::ControlServer::open(
             io_, *path,
             [this](const std::string& line, const kadnode::Output& output,
-                   std::function<void(Reply)> done, kad::CancelSignal& cancel) {
-                shell_->run(line, std::move(done), output, &cancel);
+                   std::function<void(Reply)> done, kad::CancelSignal& cancel, std::size_t width) {
+                shell_->run(line, std::move(done), output, &cancel, width);
             },
             [this] {
                 return json{{"version", kadnode::kVersion},
@@ -603,7 +603,7 @@ private:
                 }
                 then();
             },
-            &command_cancel_);
+            &command_cancel_, interactive_ ? kadnode::terminal_width() : 0);
     }
 
     // A clean stop: hand the items over (bounded by --leave-timeout), save, close.

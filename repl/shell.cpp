@@ -116,12 +116,13 @@ const std::vector<CommandInfo>& commands() {
          "this node: id, address, uptime, contacts, items, the address it is seen at (BEP 42)", "",
          handlers::id},
         {"rt", "rt", "the routing table, bucket by bucket", "", handlers::rt},
-        {"ls", "ls [--limit N|all] [PATTERN]",
+        {"ls", "ls [--limit N|all] [--full] [PATTERN]",
          "the items this node stores: the first 100, or those whose key matches",
          "Lists the items sorted by key, then the BEP 44 items sorted by target, at most N of\n"
          "each (default 100; all, or 0, for every one), and says how many there are in all.\n"
          "PATTERN is a glob (*, ?, [...]) on the key; for BEP 44 items, on the target's 40 hex\n"
-         "digits. Values longer than 60 bytes are cut, with their size (not with --json). With\n"
+         "digits. A long value is cut to fit the terminal's width (to 60 bytes without one), with\n"
+         "its size; --full shows it whole, as --json always does. With\n"
          "--limit all each item is printed as it is listed, one line each; with --json, one\n"
          "object per item ({\"cmd\":\"ls\",\"partial\":true,\"item\":{...}}, or \"bep44_item\"),\n"
          "then the result, with the counts and without the lists.",
@@ -213,7 +214,8 @@ std::string unknown(std::string_view what, std::string_view word) {
 
 }  // namespace
 
-void Shell::run(std::string_view line, Done done, const Output& output, kad::CancelSignal* cancel) {
+void Shell::run(std::string_view line, Done done, const Output& output, kad::CancelSignal* cancel,
+                std::size_t width) {
     auto words = tokenize(line);
     if (!words) return done(fail("", words.error()));
     if (words->empty() || words->front().text.starts_with('#')) {
@@ -232,7 +234,7 @@ void Shell::run(std::string_view line, Done done, const Output& output, kad::Can
     // What the command starts on the network, Ctrl-C (the signal) cancels.
     std::optional<kad::AsioNode::CancelScope> scope;
     if (cancel) scope.emplace(node_, *cancel);
-    info->run(Call{std::move(cmd), std::move(a), node_, *this, output, std::move(done)});
+    info->run(Call{std::move(cmd), std::move(a), node_, *this, output, std::move(done), width});
 }
 
 std::vector<std::string> completions(std::string_view line, std::size_t start) {

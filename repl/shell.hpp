@@ -82,15 +82,16 @@ public:
     // Runs one command line. `done` is called exactly once, possibly later (after network I/O);
     // an empty line or a comment (#...) completes with an empty cmd and no output.
     void run(std::string_view line, std::function<void(Reply)> done,
-             kad::CancelSignal* cancel = nullptr) {
-        run(line, std::move(done), output_, cancel);
+             kad::CancelSignal* cancel = nullptr, std::size_t width = 0) {
+        run(line, std::move(done), output_, cancel, width);
     }
     // The same, with this command's partial replies sent to `output` instead (a client of the
     // control socket: each command's stream goes back to whoever sent it). With a `cancel`
     // signal, its emit() ends the network operations the command started: the command then
-    // completes with "cancelled" (Ctrl-C at the terminal).
+    // completes with "cancelled" (Ctrl-C at the terminal). `width`: the columns of the
+    // terminal that shows the reply (0: none), to which ls fits its lines.
     void run(std::string_view line, std::function<void(Reply)> done, const Output& output,
-             kad::CancelSignal* cancel = nullptr);
+             kad::CancelSignal* cancel = nullptr, std::size_t width = 0);
 
     // Where mput's key comes from. Without one, mput makes a key for this run only.
     void set_identity(Identity identity) { identity_ = std::move(identity); }

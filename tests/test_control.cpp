@@ -83,6 +83,14 @@ TEST_CASE("requests round-trip, and a bad one says why", "[control]") {
     CHECK_FALSE(parse_request(R"({"line_b64":"!!!!"})"));
     CHECK_FALSE(parse_request(R"({"events":false})"));
     CHECK_FALSE(parse_request(R"({"cancel":"yes"})"));
+    // A terminal's width travels with a command.
+    auto wide = parse_request(encode_request({Request::Kind::Command, "ls", 132}));
+    REQUIRE(wide);
+    CHECK(wide->width == 132);
+    CHECK(parse_request(R"({"line":"ls"})")->width == 0);
+    CHECK_FALSE(parse_request(R"({"line":"ls","width":-1})"));
+    CHECK_FALSE(parse_request(R"({"line":"ls","width":"wide"})"));
+    CHECK_FALSE(parse_request(R"({"line":"ls","width":100000})"));
     CHECK_FALSE(parse_request("{\"line\":\"\xff\"}"));  // JSON text must be UTF-8
 }
 

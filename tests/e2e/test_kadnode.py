@@ -1169,15 +1169,16 @@ class LsTests(Harness):
             r = p.cmd(line)
             self.assertFalse(r["ok"], line)
             self.assertEqual(r["code"], "bad_argument", line)
-            self.assertIn("ls [--limit N|all] [PATTERN]", r["error"], line)
+            self.assertIn("ls [--limit N|all] [--full] [PATTERN]", r["error"], line)
         self.assertIn("bad --limit 'x'", p.cmd("ls --limit x")["error"])
-        self.assertEqual(p.cmd("help ls")["usage"], "ls [--limit N|all] [PATTERN]")
+        self.assertEqual(p.cmd("help ls")["usage"], "ls [--limit N|all] [--full] [PATTERN]")
 
         # For a person: long values cut, and how many there are in all.
         p.kill()  # frees the state directory
         out = subprocess.run(
             [KADNODE, "--bind", "127.0.0.1:0", "--state-dir", os.path.join(self.tmp, "state"),
-             "--exec", "ls --limit 2", "--exec", "ls other1", "--exec", "ls --limit all key24*"]
+             "--exec", "ls --limit 2", "--exec", "ls other1", "--exec", "ls --limit all key24*",
+             "--exec", "ls --full other2"]
             + NO_DISCOVERY, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
         self.assertEqual(out.returncode, 0, out.stderr)
         lines = out.stdout.splitlines()[1:]  # after "kadnode 0.1.0: node ... listening on ..."
@@ -1191,7 +1192,8 @@ class LsTests(Harness):
         self.assertEqual(lines[7], '0 BEP 44 items match "other1" (of 1)')
         self.assertEqual(lines[8], '10 items match "key24*" (of 253)')
         self.assertEqual([l.split()[0] for l in lines[9:19]], ['"key24%d"' % i for i in range(10)])
-        self.assertEqual(lines[19:], ['0 BEP 44 items match "key24*" (of 1)'])
+        self.assertEqual(lines[19], '0 BEP 44 items match "key24*" (of 1)')
+        self.assertRegex(lines[21], r'^  "other2" = "x{1000}"  \(seq 0, expires in ')
 
     @staticmethod
     def memory_kb(pid):
@@ -1416,6 +1418,37 @@ class TerminalTests(Tmux, Harness):
         self.wait_screen('"blue" (seq 0) from this node\'s own store')
         self.type("gte Colour")
         self.wait_screen("gte: unknown command 'gte'; did you mean 'get'? (type help for the list)")
+
+    def test_ls_cuts_long_values_to_the_terminal_width_unless_full(self):
+        for width in (80, 150):  # a session each, on one tmux server
+            name = f"ls{width}"
+            cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0"] + NO_DISCOVERY)
+            self.tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", "50", cmd)
+
+            def screen(name=name):
+                return self.tmux("capture-pane", "-p", "-J", "-t", name).stdout
+
+            def wait(text, screen=screen):
+                deadline = time.monotonic() + 10
+                while text not in screen():
+                    self.assertLess(time.monotonic(), deadline, f"{text!r} not on:\n{screen()}")
+                    time.sleep(0.05)
+                return screen()
+
+            def type_line(line, name=name):
+                self.tmux("send-keys", "-t", name, "-l", line)
+                self.tmux("send-keys", "-t", name, "Enter")
+
+            wait("kad ")
+            type_line("put long " + "x" * 500)
+            wait('stored "long"')
+            type_line("ls long")
+            s = wait("(500 bytes)")
+            line = next(l for l in s.splitlines() if l.startswith('  "long" = '))
+            self.assertLessEqual(len(line.rstrip()), width, s)
+            self.assertGreater(len(line.rstrip()), width - 25, s)  # it uses the room there is
+            type_line("ls --full long")
+            wait('"' + "x" * 500 + '"')
 
     def test_ctrl_c_drops_the_typed_line_or_cancels_the_command_and_stays(self):
         # As bash and redis-cli do: Ctrl-C never leaves; Ctrl-D or quit does.
