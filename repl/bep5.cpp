@@ -24,26 +24,29 @@ std::string peers_text(const std::vector<kad::Endpoint>& peers) {
 void handlers::get_peers(const Call& c) {
     const Args& a = c.a;
     if (a.size() < 2 || a.size() > 3) return c.usage();
-    auto to = parse_endpoint(a[0]);
     auto id = parse_optional_id(a.size() == 3 ? &a[1] : nullptr, "id");
     auto info_hash = parse_id(a[a.size() - 1], "info-hash");
-    if (auto e = first_error(to, id, info_hash)) return c.refuse(*e);
-    c.node.async_get_peers(
-        *to, *id, *info_hash, [cmd = c.cmd, done = c.done](const kad::GetPeersResult& r) {
-            if (!r.ok) return done(fail(cmd, r));
-            json nodes = json::array();
-            for (const auto& n : r.nodes) nodes.push_back(node_json(n));
-            std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() + ") answered in " +
-                               ms_text(r.rtt) + " with " +
-                               plural(r.values.size(), "peer", "peers") + " and " +
-                               plural(r.nodes.size(), "node", "nodes") + peers_text(r.values);
-            for (const auto& n : r.nodes) text += "\n" + node_line(n);
-            done(ok(cmd, text,
-                    {{"id", r.id.to_hex()},
-                     {"addr", r.endpoint.to_string()},
-                     {"rtt_ms", ms(r.rtt)},
-                     {"peers", peers_json(r.values)},
-                     {"nodes", nodes}}));
+    if (auto e = first_error(id, info_hash)) return c.refuse(*e);
+    with_endpoint(
+        c, a[0],
+        [&node = c.node, id = *id, info_hash = *info_hash, cmd = c.cmd,
+         done = c.done](const kad::Endpoint& to) {
+            node.async_get_peers(to, id, info_hash, [cmd, done](const kad::GetPeersResult& r) {
+                if (!r.ok) return done(fail(cmd, r));
+                json nodes = json::array();
+                for (const auto& n : r.nodes) nodes.push_back(node_json(n));
+                std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() +
+                                   ") answered in " + ms_text(r.rtt) + " with " +
+                                   plural(r.values.size(), "peer", "peers") + " and " +
+                                   plural(r.nodes.size(), "node", "nodes") + peers_text(r.values);
+                for (const auto& n : r.nodes) text += "\n" + node_line(n);
+                done(ok(cmd, text,
+                        {{"id", r.id.to_hex()},
+                         {"addr", r.endpoint.to_string()},
+                         {"rtt_ms", ms(r.rtt)},
+                         {"peers", peers_json(r.values)},
+                         {"nodes", nodes}}));
+            });
         });
 }
 
@@ -53,30 +56,34 @@ void handlers::announce_peer(const Call& c) {
     if (a.size() < 2 || a.size() > 4) return c.usage();
     std::size_t i = 1;
     const bool with_id = a.size() >= 3 && is_hex_id(a[1]) && is_hex_id(a[2]);
-    auto to = parse_endpoint(a[0]);
     auto id = parse_optional_id(with_id ? &a[i++] : nullptr, "id");
     auto info_hash = parse_id(a[i++], "info-hash");
     kad::Expected<std::int64_t> port = 0;
     if (i < a.size()) port = parse_int(a[i++], "port", 1, 65535);
     if (i != a.size()) return c.usage();
-    if (auto e = first_error(to, id, info_hash, port)) return c.refuse(*e);
-    c.node.async_announce_peer(
-        *to, *id, *info_hash, static_cast<std::uint16_t>(*port),
-        [cmd = c.cmd, done = c.done, port = *port](const kad::AnnouncePeerResult& r) {
-            if (!r.ok) {
-                Reply f = fail(cmd, r);
-                if (r.error_code) f.data["krpc_code"] = r.error_code;
-                return done(f);
-            }
-            const std::string at = port ? "port " + std::to_string(port) : "our own port";
-            done(
-                ok(cmd,
-                   "announced at " + at + " to " + r.endpoint.to_string() + " in " + ms_text(r.rtt),
-                   {{"id", r.id.to_hex()},
-                    {"addr", r.endpoint.to_string()},
-                    {"port", port},
-                    {"rtt_ms", ms(r.rtt)}}));
-        });
+    if (auto e = first_error(id, info_hash, port)) return c.refuse(*e);
+    with_endpoint(c, a[0],
+                  [&node = c.node, id = *id, info_hash = *info_hash, port = *port, cmd = c.cmd,
+                   done = c.done](const kad::Endpoint& to) {
+                      node.async_announce_peer(
+                          to, id, info_hash, static_cast<std::uint16_t>(port),
+                          [cmd, done, port](const kad::AnnouncePeerResult& r) {
+                              if (!r.ok) {
+                                  Reply f = fail(cmd, r);
+                                  if (r.error_code) f.data["krpc_code"] = r.error_code;
+                                  return done(f);
+                              }
+                              const std::string at =
+                                  port ? "port " + std::to_string(port) : "our own port";
+                              done(ok(cmd,
+                                      "announced at " + at + " to " + r.endpoint.to_string() +
+                                          " in " + ms_text(r.rtt),
+                                      {{"id", r.id.to_hex()},
+                                       {"addr", r.endpoint.to_string()},
+                                       {"port", port},
+                                       {"rtt_ms", ms(r.rtt)}}));
+                          });
+                  });
 }
 
 void handlers::find_peers(const Call& c) {
@@ -129,33 +136,36 @@ void handlers::announce(const Call& c) {
 void handlers::samples(const Call& c) {
     const Args& a = c.a;
     if (a.size() < 1 || a.size() > 2) return c.usage();
-    auto to = parse_endpoint(a[0]);
     auto target =
         a.size() == 2 ? parse_id(a[1], "target") : kad::Expected<kad::NodeId>(c.node.id());
-    if (auto e = first_error(to, target)) return c.refuse(*e);
-    c.node.async_sample_infohashes(
-        *to, std::nullopt, *target,
-        [cmd = c.cmd, done = c.done](const kad::SampleInfohashesResult& r) {
-            if (!r.ok) return done(fail(cmd, r));
-            const auto interval =
-                std::chrono::duration_cast<std::chrono::seconds>(r.interval).count();
-            json samples = json::array();
-            json nodes = json::array();
-            for (const auto& h : r.samples) samples.push_back(h.to_hex());
-            for (const auto& n : r.nodes) nodes.push_back(node_json(n));
-            std::string text = r.endpoint.to_string() + " (" + r.id.short_hex() + ") holds " +
-                               plural(static_cast<std::size_t>(r.num), "info-hash", "info-hashes") +
-                               "; a sample of " + std::to_string(r.samples.size()) +
-                               ", the same for " + span_text(r.interval) + " — " + ms_text(r.rtt);
-            for (const auto& h : r.samples) text += "\n  " + h.to_hex();
-            done(ok(cmd, text,
-                    {{"id", r.id.to_hex()},
-                     {"addr", r.endpoint.to_string()},
-                     {"rtt_ms", ms(r.rtt)},
-                     {"interval_s", interval},
-                     {"num", r.num},
-                     {"samples", samples},
-                     {"nodes", nodes}}));
+    if (!target) return c.refuse(target.error());
+    with_endpoint(
+        c, a[0],
+        [&node = c.node, target = *target, cmd = c.cmd, done = c.done](const kad::Endpoint& to) {
+            node.async_sample_infohashes(
+                to, std::nullopt, target, [cmd, done](const kad::SampleInfohashesResult& r) {
+                    if (!r.ok) return done(fail(cmd, r));
+                    const auto interval =
+                        std::chrono::duration_cast<std::chrono::seconds>(r.interval).count();
+                    json samples = json::array();
+                    json nodes = json::array();
+                    for (const auto& h : r.samples) samples.push_back(h.to_hex());
+                    for (const auto& n : r.nodes) nodes.push_back(node_json(n));
+                    std::string text =
+                        r.endpoint.to_string() + " (" + r.id.short_hex() + ") holds " +
+                        plural(static_cast<std::size_t>(r.num), "info-hash", "info-hashes") +
+                        "; a sample of " + std::to_string(r.samples.size()) + ", the same for " +
+                        span_text(r.interval) + " — " + ms_text(r.rtt);
+                    for (const auto& h : r.samples) text += "\n  " + h.to_hex();
+                    done(ok(cmd, text,
+                            {{"id", r.id.to_hex()},
+                             {"addr", r.endpoint.to_string()},
+                             {"rtt_ms", ms(r.rtt)},
+                             {"interval_s", interval},
+                             {"num", r.num},
+                             {"samples", samples},
+                             {"nodes", nodes}}));
+                });
         });
 }
 

@@ -108,13 +108,6 @@ bool is_hex_id(std::string_view s) {
            });
 }
 
-kad::Expected<kad::Endpoint> parse_endpoint(const std::string& s) {
-    auto ep = kad::Endpoint::parse(s);
-    if (!ep) return kad::unexpected("bad address " + ep.error());
-    if (ep->port() == 0) return kad::unexpected("bad address '" + s + "': port 0");
-    return *ep;
-}
-
 kad::Expected<kad::NodeId> parse_id(const std::string& s, const char* what) {
     auto id = kad::NodeId::from_hex(s);
     if (!id) return kad::unexpected(std::string("bad ") + what + " '" + s + "': " + id.error());
@@ -139,6 +132,63 @@ kad::Expected<std::int64_t> parse_int(const std::string& s, const char* what, st
                                std::to_string(max));
     }
     return v;
+}
+
+kad::Expected<std::pair<std::string, std::string>> split_host_port(const std::string& text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0 || text.front() == '[') {
+        return kad::unexpected("bad address '" + text + "': expected HOST:PORT");
+    }
+    std::string port = text.substr(colon + 1);
+    if (auto p = parse_int(port, "port", 1, 65535); !p) {
+        return kad::unexpected("bad address '" + text + "': the port is a number from 1 to 65535");
+    }
+    return std::pair{text.substr(0, colon), std::move(port)};
+}
+
+kad::Endpoint pick_address(const boost::asio::ip::udp::resolver::results_type& results,
+                           bool prefer_v6) {
+    for (const auto& r : results) {
+        if (r.endpoint().address().is_v6() == prefer_v6) return kad::from_asio(r.endpoint());
+    }
+    return kad::from_asio(results.begin()->endpoint());
+}
+
+void with_endpoint(const Call& c, const std::string& text,
+                   std::function<void(const kad::Endpoint&)> then) {
+    if (auto ep = kad::Endpoint::parse(text)) {
+        if (ep->port() == 0) return c.refuse("bad address '" + text + "': port 0");
+        return then(*ep);
+    }
+    auto hp = split_host_port(text);
+    if (!hp) return c.refuse(hp.error());
+    using boost::asio::ip::udp;
+    auto resolver = std::make_shared<udp::resolver>(c.node.get_executor());
+    if (c.cancel)
+        c.cancel->on_emit([weak = std::weak_ptr<udp::resolver>(resolver)] {
+            if (auto r = weak.lock()) r->cancel();
+        });
+    // A node on an IPv6 socket reaches IPv6 addresses (and IPv4 too where dual-stack).
+    const bool v6 = c.node.local_endpoint().is_v6();
+    resolver->async_resolve(
+        hp->first, hp->second, udp::resolver::numeric_service,
+        [resolver, text, host = hp->first, v6, then = std::move(then), cmd = c.cmd, done = c.done,
+         &node = c.node, cancel = c.cancel](const boost::system::error_code& ec,
+                                            const udp::resolver::results_type& results) {
+            if (ec == boost::asio::error::operation_aborted) {
+                return done(fail(cmd, "cancelled", "cancelled"));
+            }
+            if (ec || results.empty()) {
+                return done(fail(cmd,
+                                 "cannot resolve " + host + ": " +
+                                     (ec ? ec.message() : std::string("no address")),
+                                 "unreachable"));
+            }
+            // What the command starts now, Ctrl-C still cancels.
+            std::optional<kad::AsioNode::CancelScope> scope;
+            if (cancel) scope.emplace(node, *cancel);
+            then(pick_address(results, v6));
+        });
 }
 
 const CommandInfo* find_command(std::string_view name) {

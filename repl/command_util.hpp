@@ -2,6 +2,7 @@
 // What the kadnode commands share: parsing their arguments, building their replies, and
 // formatting times, values and nodes for a person. Internal to the REPL.
 
+#include <boost/asio/ip/udp.hpp>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -60,12 +61,18 @@ struct Args {
 };
 
 // The parsers: a value, or the error to show (with code "bad_argument").
-kad::Expected<kad::Endpoint> parse_endpoint(const std::string& s);
 kad::Expected<kad::NodeId> parse_id(const std::string& s, const char* what);
 // An id that may be absent (nullptr): nullopt then.
 kad::Expected<std::optional<kad::NodeId>> parse_optional_id(const std::string* s, const char* what);
 kad::Expected<std::int64_t> parse_int(const std::string& s, const char* what, std::int64_t min,
                                       std::int64_t max);
+
+// HOST:PORT split in two: the port a number from 1 to 65535 ("[v6]:port" is an address, not
+// a name).
+kad::Expected<std::pair<std::string, std::string>> split_host_port(const std::string& text);
+// The address to use of those a name resolves to: the family of `prefer` if there is one.
+kad::Endpoint pick_address(const boost::asio::ip::udp::resolver::results_type& results,
+                           bool prefer_v6);
 
 // The first error among parsed arguments, if any: a handler parses, then returns the error.
 template <class... T>
@@ -103,10 +110,18 @@ struct Call {
     Done done;
     std::size_t width = 0;  // the columns of the terminal that shows the reply; 0: none
 
+    kad::CancelSignal* cancel = nullptr;  // Ctrl-C's, if it has one
+
     // The usage line as the error; the error `why`. Both with code "bad_argument".
     void usage() const { done(fail(cmd, usage_text(cmd))); }
     void refuse(std::string why) const { done(fail(cmd, std::move(why))); }
 };
+
+// Runs `then` with the endpoint `text` names: at once for an address, after a DNS lookup for a
+// HOST:PORT (as --bootstrap-addr does), in the command's cancel scope. An error, or Ctrl-C
+// during the lookup, goes to c.done.
+void with_endpoint(const Call& c, const std::string& text,
+                   std::function<void(const kad::Endpoint&)> then);
 
 // --trace (trace.cpp): each step of a lookup as a partial reply of `cmd` through `output`.
 kad::Trace tracer(const std::string& cmd, const Output& output);

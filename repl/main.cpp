@@ -38,26 +38,21 @@ using json = nlohmann::ordered_json;
 namespace {
 
 // Resolves HOST:PORT (an IP literal, [v6]:PORT, or a host name).
+// --bootstrap-addr: an address, or a HOST:PORT resolved now (IPv4 preferred: the default
+// socket is IPv4), as the probe commands resolve theirs (with_endpoint).
 kad::Expected<kad::Endpoint> resolve(asio::io_context& io, const std::string& text) {
     if (auto ep = kad::Endpoint::parse(text)) return ep;
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0 || text.front() == '[') {
-        return kad::unexpected("'" + text + "': expected HOST:PORT");
-    }
-    const std::string host = text.substr(0, colon);
-    const std::string port = text.substr(colon + 1);
+    auto hp = kadnode::split_host_port(text);
+    if (!hp) return kad::unexpected(hp.error());
     boost::system::error_code ec;
     asio::ip::udp::resolver resolver(io);
-    const auto results = resolver.resolve(host, port, asio::ip::resolver_base::numeric_service, ec);
+    const auto results =
+        resolver.resolve(hp->first, hp->second, asio::ip::resolver_base::numeric_service, ec);
     if (ec || results.empty()) {
-        return kad::unexpected("'" + text + "': cannot resolve " + host + ": " +
+        return kad::unexpected("'" + text + "': cannot resolve " + hp->first + ": " +
                                (ec ? ec.message() : std::string("no address")));
     }
-    // Prefer IPv4: the default socket is IPv4.
-    for (const auto& r : results) {
-        if (r.endpoint().address().is_v4()) return kad::from_asio(r.endpoint());
-    }
-    return kad::from_asio(results.begin()->endpoint());
+    return kadnode::pick_address(results, false);
 }
 
 std::string timestamp() {

@@ -234,7 +234,8 @@ void Shell::run(std::string_view line, Done done, const Output& output, kad::Can
     // What the command starts on the network, Ctrl-C (the signal) cancels.
     std::optional<kad::AsioNode::CancelScope> scope;
     if (cancel) scope.emplace(node_, *cancel);
-    info->run(Call{std::move(cmd), std::move(a), node_, *this, output, std::move(done), width});
+    info->run(
+        Call{std::move(cmd), std::move(a), node_, *this, output, std::move(done), width, cancel});
 }
 
 std::vector<std::string> completions(std::string_view line, std::size_t start) {

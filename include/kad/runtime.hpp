@@ -54,6 +54,8 @@ public:
         auto all = std::exchange(cancels_, {});
         for (auto& cancel : all) cancel();
     }
+    // Adds something else to cancel at the next emit() (a name lookup before an operation).
+    void on_emit(std::function<void()> cancel) { cancels_.push_back(std::move(cancel)); }
     // Forgets the operations added so far, without cancelling them (they have ended).
     void clear() noexcept { cancels_.clear(); }
 
@@ -113,6 +115,10 @@ public:
     // The second port's address (RuntimeConfig::probe_port); unset without one.
     std::optional<Endpoint> probe_endpoint() const;
     boost::asio::io_context& context() noexcept { return io_; }
+    // The io_context's executor, for the caller's own I/O beside the node's.
+    boost::asio::io_context::executor_type get_executor() const noexcept {
+        return io_.get_executor();
+    }
     // The node itself, for introspection (routing table, storage, statistics). Use it on the
     // thread that runs the io_context.
     const Node& node() const noexcept { return driver_->node(); }

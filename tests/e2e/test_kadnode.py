@@ -757,6 +757,24 @@ class NetworkTests(Harness):
         self.assertTrue(v6.cmd("put across families")["ok"])
         self.assertEqual(v4.cmd("get across")["value"], "families")
 
+    def test_probes_take_a_host_name_as_bootstrap_addr_does(self):
+        (a, ra), (b, rb) = self.network(2)
+        port = ra["addr"].rsplit(":", 1)[1]
+        r = b.cmd(f"p localhost:{port}")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual((r["id"], r["addr"]), (ra["id"], ra["addr"]))
+        self.assertTrue(b.cmd(f"fn localhost:{port} {rb['id']}")["ok"])
+        self.assertTrue(b.cmd(f"s localhost:{port} named value")["ok"])
+        self.assertEqual(b.cmd(f"fv localhost:{port} named")["value"], "value")
+        self.assertTrue(b.cmd(f"gp localhost:{port} {'ab' * 20}")["ok"])
+        # (A name that does not resolve is not tried: that would ask a DNS server off this host.)
+        for line, error in [("p localhost", "bad address 'localhost': expected HOST:PORT"),
+                            ("p localhost:0", "the port is a number from 1 to 65535"),
+                            ("p 127.0.0.1:0", "bad address '127.0.0.1:0': port 0")]:
+            r = b.cmd(line)
+            self.assertEqual(r["code"], "bad_argument", line)
+            self.assertIn(error, r["error"], line)
+
     def test_port_in_use_is_a_clear_error(self):
         _, ready = self.start_json_node()
         p = subprocess.run([KADNODE, "--bind", ready["addr"]] + NO_DISCOVERY, capture_output=True,
