@@ -149,6 +149,7 @@ void bootstrap(const Call& c);
 void lookup(const Call& c);
 void get(const Call& c);  // get and lv
 void put(const Call& c);
+void unpublish(const Call& c);
 // bep5.cpp: BEP 5 and BEP 51.
 void get_peers(const Call& c);
 void announce_peer(const Call& c);

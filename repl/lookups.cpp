@@ -127,4 +127,34 @@ void handlers::put(const Call& c) {
         });
 }
 
+void handlers::unpublish(const Call& c) {
+    const Args& a = c.a;
+    const bool item = a.size() == 2 && a.option(0) && a[0] == "--item";
+    if (a.size() != (item ? 2U : 1U) || (!item && a.option(0))) return c.usage();
+    kad::NodeId target;
+    if (item) {
+        auto t = parse_id(a[1], "target");
+        if (!t) return c.refuse(t.error());
+        target = *t;
+    } else {
+        target = kad::NodeId::from_key(a[0]);
+    }
+    const auto store = item ? kad::Node::Store::Items : kad::Node::Store::Values;
+    const std::string what = item ? "BEP 44 item " + target.to_hex() : quote(a[0]);
+    const auto expires = c.node.unpublish(store, target);
+    json data = {{"target", target.to_hex()}};
+    if (!item) data["key"] = a[0];
+    if (!expires) {
+        Reply r = fail(c.cmd, what + " is not published by this node", "not_found");
+        r.data = data;
+        return c.done(r);
+    }
+    const auto left = std::max(kad::Duration::zero(), *expires - kad::Clock::now());
+    data["expires_in_s"] = std::chrono::duration_cast<std::chrono::seconds>(left).count();
+    c.done(ok(c.cmd,
+              what + " is no longer refreshed: it expires in " + span_text(left) +
+                  ", here and where it is held",
+              data));
+}
+
 }  // namespace kadnode

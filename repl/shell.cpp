@@ -39,8 +39,21 @@ const std::vector<CommandInfo>& commands() {
          "Looks up the k nodes nearest SHA-1(key), then stores the value on each with the token\n"
          "it gave. The value is the rest of the line, or one quoted word. Without --seq the\n"
          "version is one more than the newest seen (the same, if the value is unchanged).\n"
-         "--trace prints each query of the lookup as it happens (see ln).",
+         "--trace prints each query of the lookup as it happens (see ln).\n"
+         "How long it lives: each copy lives --ttl seconds (default 24 h; nodes cut a longer\n"
+         "one to 7 days). The nodes that hold it republish it every hour, with the life it has\n"
+         "left, to keep k copies near the key as nodes come and go. This node, its publisher,\n"
+         "puts it again with a fresh TTL when 3/4 of it has passed, for as long as it runs\n"
+         "(and across restarts with --state-dir): the value lives until unpublish <key>, or\n"
+         "until another writer puts a newer version (its seq is higher; this node then stops).",
          handlers::put},
+        {"unpublish", "unpublish <key> | unpublish --item <target>",
+         "stop refreshing a value (or BEP 44 item) this node put, so that it expires",
+         "The node that put a value refreshes it on its k nearest nodes before its TTL runs\n"
+         "out, for as long as it runs (and across restarts with --state-dir); unpublish ends\n"
+         "that. The copies expire at the end of the TTL they have, here too; until then they\n"
+         "are found as before. --item: a BEP 44 item by its target (bput's hash, mput's target).",
+         handlers::unpublish},
         {"get", "get [--trace] <key>", "find a value",
          "An iterative value lookup; prints the value, its seq, and the hops, queries and time it\n"
          "took. --trace prints each query of the lookup as it happens (see ln).",

@@ -29,6 +29,11 @@ void ItemRefresh::on_restored(const NodeId& target) {
     due_.schedule(target, item->published_at + interval());
 }
 
+void ItemRefresh::on_unpublished(const NodeId& target) {
+    due_.forget(target);
+    items_.set_original(target, false);
+}
+
 void ItemRefresh::done(const NodeId& target, Outcome outcome) {
     if (running_ > 0) --running_;
     if (outcome == Outcome::Stored) ++stats_.items_refreshed;

@@ -74,6 +74,12 @@ void Maintenance::on_published(const NodeId& target) {
     if (const StoredItem* item = storage_.find(target)) due_.schedule(target, publisher_due(*item));
 }
 
+void Maintenance::on_unpublished(const NodeId& target) {
+    const StoredItem* item = storage_.find(target);
+    if (!item || item->original) return;
+    due_.schedule(target, now_ + jittered_interval());
+}
+
 void Maintenance::on_restored(const NodeId& target) {
     const StoredItem* item = storage_.find(target);
     if (!item) return;

@@ -509,6 +509,20 @@ StoreResult Node::restore(StoredItem item) {
     return r;
 }
 
+std::optional<TimePoint> Node::unpublish(Store store, const NodeId& target) {
+    Storage& held = store == Store::Values ? storage_ : items_;
+    const StoredItem* item = held.find(target);
+    if (!item || !item->original) return std::nullopt;
+    const TimePoint expires = item->expires;
+    if (store == Store::Values) {
+        storage_.set_original(target, false);
+        maintenance_.on_unpublished(target);
+    } else {
+        item_refresh_.on_unpublished(target);
+    }
+    return expires;
+}
+
 std::optional<StoreResult> Node::restore_item(StoredItem item) {
     // A state file is checked like an answer from the network: a mutable item (a public key
     // and a signature, both or neither) only if its signature verifies, an immutable one only

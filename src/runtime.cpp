@@ -267,6 +267,12 @@ void AsioNode::journal_recovered() {
     driver_->node().refuse_stores({});
 }
 
+std::optional<TimePoint> AsioNode::unpublish(Node::Store store, const NodeId& target) {
+    auto expires = driver_->node().unpublish(store, target);
+    rearm();  // its next republish may come sooner than the refresh did
+    return expires;
+}
+
 std::size_t AsioNode::restore(const SavedState& state) {
     const TimePoint now = Clock::now();
     const WallClock::time_point wall = WallClock::now();

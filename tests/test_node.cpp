@@ -625,6 +625,52 @@ TEST_CASE("items expire at their TTL and are then no longer served", "[node]") {
     CHECK_FALSE(as_response(f.transport.reply("f2")).item);
 }
 
+TEST_CASE("a value we put is refreshed past its TTL; unpublished, it expires",
+          "[node][unpublish]") {
+    for (const bool unpublish : {false, true}) {
+        INFO("unpublish " << unpublish);
+        Fixture f;
+        std::optional<PutResult> put;
+        PutOptions options;
+        options.ttl = 100s;
+        f.node.put(f.now, "mine", "v", options, [&](const PutResult& r) { put = r; });
+        REQUIRE(put);
+        REQUIRE(put->stored_locally);  // no contacts: kept here
+        const NodeId target = NodeId::from_key("mine");
+        REQUIRE(f.node.storage().find(target)->original);
+        if (unpublish) {
+            const auto expires = f.node.unpublish(Node::Store::Values, target);
+            REQUIRE(expires);
+            CHECK(*expires == f.now + 100s);
+            CHECK_FALSE(f.node.storage().find(target)->original);
+            CHECK_FALSE(f.node.unpublish(Node::Store::Values, target));  // not ours any more
+        }
+        for (int i = 0; i < 30; ++i) f.advance(10s);  // 300 s: three TTLs
+        CHECK((f.node.storage().find(target) != nullptr) == !unpublish);
+    }
+    // Only what this node published: not a stranger's value, not a key it does not hold.
+    Fixture f;
+    CHECK_FALSE(f.node.unpublish(Node::Store::Values, NodeId::from_key("nothing")));
+    CHECK_FALSE(f.node.unpublish(Node::Store::Items, NodeId::from_key("nothing")));
+}
+
+TEST_CASE("an unpublished BEP 44 item is put no more and expires", "[node][unpublish]") {
+    NodeConfig c;
+    c.item_ttl = 100s;
+    Fixture f(c);
+    std::optional<ItemPutResult> put;
+    f.node.put_item(f.now, bep44::make_immutable("5:hello"), std::nullopt,
+                    [&](const ItemPutResult& r) { put = r; });
+    REQUIRE(put);
+    REQUIRE(put->stored_locally);
+    REQUIRE(f.node.item_refresh().due(put->target));
+    REQUIRE(f.node.unpublish(Node::Store::Items, put->target));
+    CHECK_FALSE(f.node.item_refresh().due(put->target));
+    CHECK_FALSE(f.node.item_store().find(put->target)->original);
+    for (int i = 0; i < 30; ++i) f.advance(10s);
+    CHECK(f.node.item_store().find(put->target) == nullptr);
+}
+
 TEST_CASE("queries past a source's rate are dropped unanswered, then the source is ignored",
           "[node][rate]") {
     NodeConfig c;

@@ -170,3 +170,32 @@ TEST_CASE("stats shows a section, hides zeros unless --all, and JSON keeps every
     CHECK(completions("stats l", 6) == std::vector<std::string>{"lookups", "limits", "lan"});
     CHECK(completions("stats --a", 6) == std::vector<std::string>{"--all"});
 }
+
+TEST_CASE("unpublish stops refreshing a value this node put, and says when it expires",
+          "[shell][unpublish]") {
+    ShellOnNode t;
+    REQUIRE(run(t, "put --ttl 600 colour blue").ok);
+    CHECK(run(t, "ls colour").text.find("published here") != std::string::npos);
+    const Reply r = run(t, "unpublish colour");
+    REQUIRE(r.ok);
+    CHECK(r.text.starts_with("\"colour\" is no longer refreshed: it expires in 9m"));
+    CHECK(r.data["key"] == "colour");
+    CHECK(r.data["expires_in_s"] > 590);
+    CHECK(run(t, "ls colour").text.find("published here") == std::string::npos);
+    CHECK(run(t, "get colour").ok);  // still there until it expires
+
+    const Reply again = run(t, "unpublish colour");
+    CHECK(again.code == "not_found");
+    CHECK(again.error == "\"colour\" is not published by this node");
+    CHECK(run(t, "unpublish --item xyz").error.starts_with("bad target 'xyz'"));
+    CHECK(run(t, "unpublish").error == "usage: unpublish <key> | unpublish --item <target>");
+    CHECK(run(t, "unpublish --bogus").code == "bad_argument");
+
+    const Reply item = run(t, "bput hello");  // alone: it fails, kept on this node only
+    REQUIRE(item.data["stored_locally"] == true);
+    const std::string target = item.data["target"];
+    const Reply u = run(t, "unpublish --item " + target);
+    REQUIRE(u.ok);
+    CHECK(u.text.starts_with("BEP 44 item " + target + " is no longer refreshed"));
+    CHECK(run(t, "help put").text.find("lives until unpublish <key>") != std::string::npos);
+}

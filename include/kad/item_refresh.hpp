@@ -41,6 +41,8 @@ public:
     void on_published(const NodeId& target);
     // The item came back from a state file (refreshed if it is ours).
     void on_restored(const NodeId& target);
+    // We no longer publish the item (Node::unpublish): no more puts, and it expires.
+    void on_unpublished(const NodeId& target);
     enum class Outcome : std::uint8_t {
         Stored,      // on_published() has set the next time
         Failed,      // nobody answered (or nobody to ask): tried again after kRetry

@@ -75,6 +75,9 @@ public:
     void on_published(const NodeId& target);
     // The item came back from a state file.
     void on_restored(const NodeId& target);
+    // We no longer publish the item (Node::unpublish): it is held as any other, republished
+    // with the life it has left, so it expires.
+    void on_unpublished(const NodeId& target);
     // A contact entered the routing table: give it the items it is now among the k nearest of.
     void on_new_contact(const NodeId& id, const Endpoint& ep);
     // A republish ended: `stored` nodes took it; `displaced`: its lookup found k nodes nearer

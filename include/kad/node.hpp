@@ -197,6 +197,12 @@ public:
 
     // Which of the node's two stores.
     enum class Store : std::uint8_t { Values, Items };  // kadnode's store, BEP 44's
+    // Stops keeping alive a value (by its target, NodeId::from_key) or a BEP 44 item that this
+    // node published: no more refreshes, so it expires where it is held, at the expiry it has
+    // (our own copy too, which is republished like any other holder's until then). The
+    // expiry, or nothing if we do not hold it as its publisher.
+    std::optional<TimePoint> unpublish(Store store, const NodeId& target);
+
     // Called after every change to an item in either store (nullptr: the item left), before
     // the store or put that made it is answered: the state directory's journal keeps it there
     // (kad/journal.hpp).

@@ -172,6 +172,9 @@ public:
     // The journal works again (the caller saved a snapshot and emptied it): stores are taken.
     void journal_recovered();
 
+    // Node::unpublish: stop keeping alive a value or BEP 44 item we published.
+    std::optional<TimePoint> unpublish(Node::Store store, const NodeId& target);
+
     template <class Token>
     auto async_hand_off(Token&& token) {
         return initiate<HandoffResult>(std::forward<Token>(token),
