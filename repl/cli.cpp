@@ -274,8 +274,7 @@ private:
     void execute(const std::string& line) {
         running_ = true;
         // At a terminal, the node fits ls's lines to its width.
-        send({kadnode::control::Request::Kind::Command, line,
-              console_ ? kadnode::terminal_width() : 0});
+        send({kadnode::control::Request::Kind::Command, line, kadnode::terminal_width()});
     }
 
     void send(const kadnode::control::Request& r) {
@@ -301,7 +300,9 @@ private:
                 }
                 return wait_for_signals();
             }
-            // SIGINT to a script stops it with 128 + 2, as a shell does.
+            // SIGINT to a script stops it with 128 + 2, as a shell does, and the command the
+            // node runs for it with it.
+            if (running_) send({kadnode::control::Request::Kind::Cancel, {}});
             stop(signo == SIGINT ? 130 : interactive_ ? kOk : kFailed);
         });
     }

@@ -162,6 +162,12 @@ void with_endpoint(const Call& c, const std::string& text,
     }
     auto hp = split_host_port(text);
     if (!hp) return c.refuse(hp.error());
+    // A mistyped address is no name to look up (nor sent to a DNS server).
+    const std::string& host = hp->first;
+    const bool numeric = host.find_first_not_of("0123456789.") == std::string::npos;
+    if (numeric || host.find(':') != std::string::npos || host.front() == '[') {
+        return c.refuse("bad address '" + text + "': not an IP address");
+    }
     using boost::asio::ip::udp;
     auto resolver = std::make_shared<udp::resolver>(c.node.get_executor());
     if (c.cancel)
@@ -170,12 +176,21 @@ void with_endpoint(const Call& c, const std::string& text,
         });
     // A node on an IPv6 socket reaches IPv6 addresses (and IPv4 too where dual-stack).
     const bool v6 = c.node.local_endpoint().is_v6();
+    // The signal may go before the lookup ends (a control client that disconnects): held
+    // weakly. An emit() after the lookup ended, its handler queued, still cancels.
+    std::weak_ptr<const bool> alive;
+    std::uint64_t emitted = 0;
+    if (c.cancel) {
+        alive = c.cancel->alive();
+        emitted = c.cancel->emitted();
+    }
     resolver->async_resolve(
         hp->first, hp->second, udp::resolver::numeric_service,
         [resolver, text, host = hp->first, v6, then = std::move(then), cmd = c.cmd, done = c.done,
-         &node = c.node, cancel = c.cancel](const boost::system::error_code& ec,
-                                            const udp::resolver::results_type& results) {
-            if (ec == boost::asio::error::operation_aborted) {
+         &node = c.node, cancel = c.cancel, alive,
+         emitted](const boost::system::error_code& ec, const udp::resolver::results_type& results) {
+            const bool signalled = cancel && (alive.expired() || cancel->emitted() != emitted);
+            if (ec == boost::asio::error::operation_aborted || signalled) {
                 return done(fail(cmd, "cancelled", "cancelled"));
             }
             if (ec || results.empty()) {

@@ -96,6 +96,7 @@ public:
         if (closed_) return;
         closed_ = true;
         auto self = shared_from_this();  // forget() may drop the server's reference
+        cancel_.emit();                  // nobody waits for what its command does any more
         boost::system::error_code ignored;
         socket_.close(ignored);
         queue_.clear();

@@ -42,8 +42,8 @@ std::optional<std::string> get_bytes(const json& j, const std::string& name);
 // ---- client to node ----
 
 struct Request {
-    // Cancel: end the command that runs now (Ctrl-C at kadnode-cli); taken as it arrives, not
-    // queued behind the commands sent before it.
+    // Cancel: end the command that runs now (Ctrl-C at kadnode-cli); taken as it is read, not
+    // queued behind the commands sent before it (a client whose queue is full is not read).
     enum class Kind { Command, Events, Cancel };
     Kind kind = Kind::Command;
     std::string line;       // Command: the command line, any bytes

@@ -63,27 +63,27 @@ void handlers::rt(const Call& c) {
                       : plural(i, "shared bit", "shared bits")) +
                 "): " + plural(b.contacts().size(), "contact", "contacts") + ", " +
                 std::to_string(b.replacements().size()) + " cached";
-        for (const auto& c : b.contacts()) {
+        for (const auto& contact : b.contacts()) {
             json cj = {
-                {"id", c.id.to_hex()},
-                {"addr", c.endpoint.to_string()},
+                {"id", contact.id.to_hex()},
+                {"addr", contact.endpoint.to_string()},
                 {"last_seen_s",
-                 std::chrono::duration_cast<std::chrono::seconds>(now - c.last_seen).count()},
-                {"failures", c.failures}};
-            const auto cls = kad::bep42::classify(c.id, c.endpoint);
+                 std::chrono::duration_cast<std::chrono::seconds>(now - contact.last_seen).count()},
+                {"failures", contact.failures}};
+            const auto cls = kad::bep42::classify(contact.id, contact.endpoint);
             cj["bep42"] = kad::bep42::to_string(cls);
-            text += "\n  " + c.id.to_hex() + "  " + c.endpoint.to_string() + "  seen " +
-                    span_text(now - c.last_seen) + " ago";
+            text += "\n  " + contact.id.to_hex() + "  " + contact.endpoint.to_string() + "  seen " +
+                    span_text(now - contact.last_seen) + " ago";
             if (cls == kad::bep42::IdClass::NonConforming) text += ", id not BEP 42";
             // Which implementation answers there ("v"); shown in text when not ours.
-            const std::string_view v = n.client_versions().of(c.id);
+            const std::string_view v = n.client_versions().of(contact.id);
             cj["client"] = kad::describe_client(v);
             if (v != n.config().version) text += ", client " + kad::describe_client(v);
-            if (c.srtt) {
-                cj["rtt_ms"] = ms(*c.srtt);
-                text += ", rtt " + ms_text(*c.srtt);
+            if (contact.srtt) {
+                cj["rtt_ms"] = ms(*contact.srtt);
+                text += ", rtt " + ms_text(*contact.srtt);
             }
-            if (c.failures) text += ", " + plural(c.failures, "failure", "failures");
+            if (contact.failures) text += ", " + plural(contact.failures, "failure", "failures");
             contacts.push_back(cj);
         }
         buckets.push_back(

@@ -460,6 +460,7 @@ private:
     }
 
     void on_joined(const kad::BootstrapResult& r) {
+        if (stopping_) return;  // cancelled by the stop: its status stands (130 after SIGINT)
         joined_ = true;
         // The script's commands still run (they may not need the network), but the script
         // did not get what it asked for.
@@ -607,6 +608,7 @@ private:
         stopping_ = true;
         exit_code_ = code;
         if (state_) state_->stopping();  // no more periodic snapshots while handing off
+        command_cancel_.emit();          // a name lookup the command waits on, too
         if (console_) console_->stop();
         if (control_) control_->close();  // its clients' commands are cancelled with the node's
         join_timer_.cancel();

@@ -532,6 +532,24 @@ TEST_CASE("cancel ends one operation at once; the others run on; its late answer
     CHECK_FALSE(f.node.cancel(p));
 }
 
+TEST_CASE("an announce_peer cancelled while it waits for its token announces nothing",
+          "[node][cancel]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.9:1");
+    const NodeId pid = id_from(9);
+    std::optional<AnnouncePeerResult> announced;
+    const OperationId op = f.node.announce_peer(
+        f.now, peer, pid, id_from(55), 6881, [&](const AnnouncePeerResult& r) { announced = r; });
+    REQUIRE(as_query(f.transport.last()).method() == krpc::Method::GetPeers);
+    const std::size_t sent = f.transport.sent.size();
+    CHECK(f.node.cancel(op));
+    REQUIRE(announced);
+    CHECK(announced->code == Failure::Cancelled);
+    f.deliver(peer, encode_response(f.transport.last().transaction,
+                                    krpc::Response{pid, {}, std::string("tok"), {}}));
+    CHECK(f.transport.sent.size() == sent);  // no announce_peer went out
+}
+
 TEST_CASE("a store cancelled while it waits for its token sends no store", "[node][cancel]") {
     Fixture f;
     const Endpoint peer = ep("10.0.0.9:1");

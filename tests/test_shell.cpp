@@ -123,6 +123,13 @@ TEST_CASE("a bad argument is refused with the reason and the code bad_argument",
     CHECK(run(t, "mget abc").error == "bad public key 'abc': expected 64 hex digits");
     CHECK(run(t, "ls --limit x").error.starts_with("bad --limit 'x'"));
     CHECK(run(t, "quit now").error == "usage: quit");
+    // A mistyped address is refused, not looked up as a name.
+    for (const char* line : {"p 999.1.1.1:80", "p 10.0.0.300:1", "p 127.1:4000"}) {
+        INFO(line);
+        const Reply r = run(t, line);
+        CHECK(r.code == "bad_argument");
+        CHECK(r.error.find("not an IP address") != std::string::npos);
+    }
     CHECK(run(t, "exit now").error == "usage: quit");
 }
 

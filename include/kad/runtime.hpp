@@ -51,9 +51,15 @@ public:
     // Each operation still running completes with "cancelled" (through its handler, as any
     // completion: never inside this call). Then the signal is empty until a scope adds more.
     void emit() {
+        ++emitted_;
         auto all = std::exchange(cancels_, {});
         for (auto& cancel : all) cancel();
     }
+    // How many times emit() ran: a continuation that started before an emit and runs after it
+    // (its handler was queued) sees the count change and does not start what it would.
+    std::uint64_t emitted() const noexcept { return emitted_; }
+    // Expires with the signal: for continuations that may outlive it.
+    std::weak_ptr<const bool> alive() const { return alive_; }
     // Adds something else to cancel at the next emit() (a name lookup before an operation).
     void on_emit(std::function<void()> cancel) { cancels_.push_back(std::move(cancel)); }
     // Forgets the operations added so far, without cancelling them (they have ended).
@@ -62,6 +68,8 @@ public:
 private:
     friend class AsioNode;
     std::vector<std::function<void()>> cancels_;
+    std::uint64_t emitted_ = 0;
+    std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
 };
 
 struct RuntimeConfig {

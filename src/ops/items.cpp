@@ -293,7 +293,8 @@ void ItemPutOp::take_counts() {
 void ItemPutOp::cancel() {
     traversal_.stop();
     take_counts();
-    result_.fail(Failure::Cancelled, "cancelled");
+    result_.fail(Failure::Cancelled,
+                 result_.stored_locally ? "cancelled; kept here only" : "cancelled");
     finish();
 }
 
