@@ -135,6 +135,7 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       maintenance_(config_, now_, table_, storage_, rng, stats_, *actions_),
       item_actions_(std::make_unique<ItemActions>(*this)),
       item_refresh_(config_, now_, items_, stats_, *item_actions_),
+      watches_(config_.watch_interval, config_.max_watches),
       ctx_(std::make_unique<ops::Context>(
           ops::Context{config_, id_, now_, rng_, log_, stats_, table_, storage_, items_, peers_,
                        seen_, rpc_, *ops_, maintenance_, queries_.store_refusal()})) {
@@ -143,6 +144,11 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
         if (new_contact_) new_contact_(peer, at);
     });
     queries_.set_store_hook([this](const NodeId& target) { maintenance_.on_stored(target); });
+    // Every change to a value, whoever made it: to a watch of its key, and to the journal.
+    storage_.set_change_hook([this](const NodeId& target, const StoredItem* item) {
+        if (item) watches_.stored(*item, {id_, Endpoint{}});
+        if (store_observer_) store_observer_(Store::Values, target, item);
+    });
     auto taken = [this](Store store) {
         return [this, store](const StoredItem& item) {
             if (store == Store::Values) ++stats_.values_superseded;
@@ -160,15 +166,19 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
 }
 
 void Node::set_store_observer(const StoreObserver& o) {
-    if (!o) {
-        storage_.set_change_hook({});
-        items_.set_change_hook({});
-        return;
-    }
-    storage_.set_change_hook(
-        [o](const NodeId& target, const StoredItem* item) { o(Store::Values, target, item); });
+    store_observer_ = o;  // values: through the change hook set at construction
+    if (!o) return items_.set_change_hook({});
     items_.set_change_hook(
         [o](const NodeId& target, const StoredItem* item) { o(Store::Items, target, item); });
+}
+
+std::optional<WatchId> Node::watch(TimePoint now, std::string key, Callback<WatchEvent> on_event) {
+    advance(now);
+    return watches_.add(std::move(key), std::move(on_event), now_);
+}
+
+bool Node::unwatch(WatchId id) {
+    return watches_.remove(id);
 }
 
 void Node::refuse_stores(std::string reason) {
@@ -213,6 +223,7 @@ std::vector<Node::Held> Node::footprint() const {
         // ClientVersions sweeps past twice the table and 64 more.
         {"client_versions", rpc_.client_versions().size(), 2 * buckets * rc.k + 65},
         {"rate_sources", limiter_.sources(), config_.rate_limit.max_sources},
+        {"watches", watches_.size(), watches_.capacity()},
     };
 }
 
@@ -230,7 +241,7 @@ void Node::advance(TimePoint now) {
 TimePoint Node::next_timeout() const {
     return std::min({rpc_.next_deadline(), tokens_.next_rotation(), storage_.next_expiry(),
                      items_.next_expiry(), peers_.next_expiry(), maintenance_.next_due(),
-                     item_refresh_.next_due()});
+                     item_refresh_.next_due(), watches_.next_due()});
 }
 
 void Node::handle_timeout(TimePoint now) {
@@ -239,6 +250,12 @@ void Node::handle_timeout(TimePoint now) {
     tokens_.rotate_if_due(now_);
     maintenance_.run();
     if (item_refresh_.next_due() <= now_) item_refresh_.run();
+    watches_.deliver();
+    for (auto& [id, key] : watches_.take_due(now_)) {
+        ops_->start<ops::GetOp>(*ctx_, std::move(key), [this, id = id](const GetResult& r) {
+            watches_.polled(id, r, now_);
+        });
+    }
 }
 
 // ---- receiving ----------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ std::string config_error(const NodeConfig& c) {
     }
     if (!positive(c.routing.forget_after)) return "routing.forget_after must be positive";
     if (!positive(c.republish_interval)) return "republish_interval must be positive";
+    if (!positive(c.watch_interval)) return "watch_interval must be positive";
     if (!positive(c.republish_check)) return "republish_check must be positive";
     // Below 1: at 1 the refresh would be due when the publisher's own copy expires, and gone.
     if (!(c.publisher_refresh > 0.0 && c.publisher_refresh < 1.0)) {

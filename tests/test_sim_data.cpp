@@ -150,6 +150,77 @@ TEST_CASE("a clean stop hands the items over: k = 2, two nodes leave, nothing is
     }
 }
 
+TEST_CASE(
+    "a watch reports the version found, then each newer one: within a watch interval "
+    "anywhere, at once on a holder",
+    "[sim][data][watch]") {
+    sim::Network net(37, lan());
+    REQUIRE(sim::grow(net, 40).size() == 40);
+    const Duration interval = NodeConfig{}.watch_interval;
+    struct Seen {
+        std::int64_t seq;
+        std::string value;
+        TimePoint at;
+        bool here;
+    };
+    std::vector<Seen> far_seen;
+    std::optional<WatchId> far_id;
+    net.with(5, [&](Node& n, TimePoint now) {
+        far_id = n.watch(now, "news", [&](const WatchEvent& e) {
+            far_seen.push_back({e.item.seq, e.item.value, net.now(), e.here});
+        });
+    });
+    REQUIRE(far_id);
+    net.run_for(5s);
+    CHECK(far_seen.empty());  // nothing there yet
+
+    auto p0 = put(net, 9, "news", "v0");
+    REQUIRE(p0);
+    REQUIRE(p0->ok);
+    const TimePoint put0 = net.now();
+    net.run_until([&] { return !far_seen.empty(); }, 2 * interval);
+    REQUIRE(far_seen.size() == 1);
+    CHECK(far_seen[0].value == "v0");
+    CHECK(far_seen[0].at - put0 <= interval + 5s);
+
+    // A holder of the key watches too: a newer version reaches it with the store itself.
+    std::optional<std::size_t> holder;
+    for (std::size_t i = 0; i < net.size() && !holder; ++i) {
+        if (i != 9 && i != 5 && net.node(i).storage().find(NodeId::from_key("news"))) holder = i;
+    }
+    REQUIRE(holder);
+    std::vector<Seen> near_seen;
+    net.with(*holder, [&](Node& n, TimePoint now) {
+        REQUIRE(n.watch(now, "news", [&](const WatchEvent& e) {
+            near_seen.push_back({e.item.seq, e.item.value, net.now(), e.here});
+        }));
+    });
+    net.run_until([&] { return !near_seen.empty(); }, 10s);  // its own copy, at once
+    REQUIRE(near_seen.size() == 1);
+    CHECK(near_seen[0].value == "v0");
+
+    auto p1 = put(net, 9, "news", "v1");
+    REQUIRE(p1);
+    REQUIRE(p1->ok);
+    REQUIRE(near_seen.size() == 2);  // by the time the put returned
+    CHECK(near_seen[1].value == "v1");
+    CHECK(near_seen[1].seq == 1);
+    CHECK(near_seen[1].here);
+    const TimePoint put1 = net.now();
+    net.run_until([&] { return far_seen.size() == 2; }, 2 * interval);
+    REQUIRE(far_seen.size() == 2);
+    CHECK(far_seen[1].value == "v1");
+    CHECK(far_seen[1].at - put1 <= interval + 5s);
+
+    // Unwatched: nothing more.
+    net.with(5, [&](Node& n, TimePoint) { CHECK(n.unwatch(*far_id)); });
+    auto p2 = put(net, 9, "news", "v2");
+    REQUIRE(p2);
+    net.run_for(2 * interval);
+    CHECK(far_seen.size() == 2);
+    CHECK(near_seen.size() == 3);
+}
+
 TEST_CASE("a quarter of the nodes replaced every hour for a day: all 1,000 values remain",
           "[sim][data][churn]") {
     sim::Network net(36, lan());

@@ -48,6 +48,7 @@
 #include "kad/time.hpp"
 #include "kad/transactions.hpp"
 #include "kad/transport.hpp"
+#include "kad/watches.hpp"
 #include "kad/write_tokens.hpp"
 
 namespace kad {
@@ -147,6 +148,13 @@ public:
     bool cancel(OperationId id);
     // Fails every operation in flight with "cancelled" (for shutdown). Callbacks run inside.
     void cancel_all();
+
+    // Reports each new version of `key` as it appears (kad/watches.hpp): the one found now, then
+    // every newer one, by a get every watch_interval and at once when stored here. Until
+    // unwatch(). Nothing if max_watches keys are watched.
+    std::optional<WatchId> watch(TimePoint now, std::string key, Callback<WatchEvent> on_event);
+    bool unwatch(WatchId id);
+    const Watches& watches() const noexcept { return watches_; }
 
     // ---- introspection ----
     const NodeId& id() const noexcept { return id_; }
@@ -249,6 +257,7 @@ private:
     Logger log_;
     IdObserver id_observer_;
     SupersededObserver superseded_;
+    StoreObserver store_observer_;
     NewContactObserver new_contact_;
     NodeStats stats_;
     RoutingTable table_;
@@ -266,6 +275,7 @@ private:
     class ItemActions;
     std::unique_ptr<ItemActions> item_actions_;
     ItemRefresh item_refresh_;
+    Watches watches_;
     std::unique_ptr<ops::Context> ctx_;
     bencode::Document scratch_;  // decoding, reused
     bool joined_ = false;

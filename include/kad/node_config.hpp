@@ -46,6 +46,9 @@ struct NodeConfig {
     Duration token_rotation = std::chrono::minutes(5);
     std::size_t max_transactions = 4096;
     std::size_t max_lookups = 512;
+    // Keys watched (Node::watch), and how often each is looked up for a new version.
+    std::size_t max_watches = 64;
+    Duration watch_interval = std::chrono::seconds(30);
     std::size_t max_maintenance_pings = 64;  // pings the routing table asked for, in flight
     std::size_t lookup_candidates = 200;     // candidates one lookup keeps
     std::size_t seen_seq_entries = 4096;     // highest seq remembered per key, for get

@@ -1,0 +1,81 @@
+#include "kad/watches.hpp"
+
+#include <algorithm>
+
+namespace kad {
+
+std::optional<WatchId> Watches::add(std::string key, Callback<WatchEvent> on_event, TimePoint now) {
+    if (watches_.size() >= max_) return std::nullopt;
+    const WatchId id = next_id_++;
+    const NodeId target = NodeId::from_key(key);
+    watches_.emplace(id, Watch{std::move(key), target, std::move(on_event), std::nullopt, now});
+    return id;
+}
+
+bool Watches::remove(WatchId id) {
+    std::erase_if(pending_, [id](const WatchEvent& e) { return e.id == id; });
+    return watches_.erase(id) > 0;
+}
+
+std::vector<std::pair<WatchId, std::string>> Watches::take_due(TimePoint now) {
+    std::vector<std::pair<WatchId, std::string>> due;
+    for (auto& [id, w] : watches_) {
+        if (w.polling || w.next > now) continue;
+        w.polling = true;
+        due.emplace_back(id, w.key);
+    }
+    return due;
+}
+
+void Watches::polled(WatchId id, const GetResult& r, TimePoint now) {
+    auto it = watches_.find(id);
+    if (it == watches_.end()) return;  // unwatched while its get ran
+    Watch& w = it->second;
+    w.polling = false;
+    w.next = now + interval_;
+    if (r.ok && r.item) offer(id, w, *r.item, r.from, false);
+}
+
+void Watches::stored(const StoredItem& item, const krpc::NodeInfo& self) {
+    for (auto& [id, w] : watches_) {
+        if (w.target != item.target) continue;
+        if (w.reported && item.seq <= *w.reported) continue;
+        // Reported now, so that a get ending before deliver() does not report it again.
+        w.reported = item.seq;
+        pending_.push_back({id, {item.key, item.value, item.seq}, self, true});
+    }
+}
+
+void Watches::deliver() {
+    auto events = std::exchange(pending_, {});
+    for (const auto& e : events) {
+        auto it = watches_.find(e.id);
+        if (it == watches_.end()) continue;
+        auto on_event = it->second.on_event;  // the callback may unwatch
+        if (on_event) on_event(e);
+    }
+}
+
+void Watches::offer(WatchId id, Watch& w, const krpc::Item& item, const krpc::NodeInfo& from,
+                    bool here) {
+    if (w.reported && item.seq <= *w.reported) return;
+    w.reported = item.seq;
+    auto on_event = w.on_event;  // the callback may unwatch
+    if (on_event) on_event({id, item, from, here});
+}
+
+TimePoint Watches::next_due() const {
+    if (!pending_.empty()) return TimePoint::min();
+    TimePoint t = TimePoint::max();
+    for (const auto& [id, w] : watches_) {
+        if (!w.polling) t = std::min(t, w.next);
+    }
+    return t;
+}
+
+const std::string* Watches::key(WatchId id) const {
+    auto it = watches_.find(id);
+    return it == watches_.end() ? nullptr : &it->second.key;
+}
+
+}  // namespace kad

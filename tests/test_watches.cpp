@@ -1,0 +1,108 @@
+// Watches on its own (kad/watches.hpp): the schedule of gets, what is reported and when.
+
+#include <catch2/catch.hpp>
+
+#include "helpers.hpp"
+#include "kad/watches.hpp"
+
+using namespace kad;
+using namespace kad::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+GetResult found(const std::string& key, const std::string& value, std::int64_t seq) {
+    GetResult r;
+    r.ok = true;
+    r.key = key;
+    r.item = krpc::Item{key, value, seq};
+    r.from = {id_from(7), ep("10.0.0.7:1")};
+    return r;
+}
+
+StoredItem stored_item(const std::string& key, const std::string& value, std::int64_t seq) {
+    StoredItem s;
+    s.key = key;
+    s.value = value;
+    s.seq = seq;
+    s.target = NodeId::from_key(key);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("a watch gets at once, then every interval; each newer version is reported once",
+          "[watches]") {
+    Watches w(30s, 4);
+    TimePoint now{};
+    std::vector<WatchEvent> events;
+    const auto id = w.add(
+        "k", [&](const WatchEvent& e) { events.push_back(e); }, now);
+    REQUIRE(id);
+    CHECK(w.next_due() == now);
+    auto due = w.take_due(now);
+    REQUIRE(due.size() == 1);
+    CHECK(due[0] == std::pair<WatchId, std::string>{*id, "k"});
+    CHECK(w.take_due(now).empty());           // running: not again
+    CHECK(w.next_due() == TimePoint::max());  // until it ends
+
+    w.polled(*id, found("k", "v0", 0), now);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].item.value == "v0");
+    CHECK_FALSE(events[0].here);
+    CHECK(w.next_due() == now + 30s);
+
+    now += 30s;
+    REQUIRE(w.take_due(now).size() == 1);
+    w.polled(*id, found("k", "v0", 0), now);  // the same version: nothing
+    CHECK(events.size() == 1);
+
+    // Stored here: reported at deliver(), not inside stored().
+    w.stored(stored_item("k", "v1", 1), {id_from(1), {}});
+    CHECK(events.size() == 1);
+    CHECK(w.next_due() == TimePoint::min());
+    w.deliver();
+    REQUIRE(events.size() == 2);
+    CHECK(events[1].item.seq == 1);
+    CHECK(events[1].here);
+    // A get that finds it afterwards does not report it again; an older one never.
+    now += 30s;
+    REQUIRE(w.take_due(now).size() == 1);
+    w.polled(*id, found("k", "v1", 1), now);
+    w.stored(stored_item("k", "v0", 0), {id_from(1), {}});
+    w.deliver();
+    CHECK(events.size() == 2);
+    // Another key's store is not this watch's.
+    w.stored(stored_item("other", "x", 5), {id_from(1), {}});
+    w.deliver();
+    CHECK(events.size() == 2);
+}
+
+TEST_CASE("an unwatched key reports nothing more, and the watches are bounded", "[watches]") {
+    Watches w(30s, 2);
+    TimePoint now{};
+    int events = 0;
+    auto count = [&](const WatchEvent&) { ++events; };
+    const auto a = w.add("a", count, now);
+    const auto b = w.add("b", count, now);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK_FALSE(w.add("c", count, now));  // two at most
+    REQUIRE(w.take_due(now).size() == 2);
+    w.stored(stored_item("a", "v", 0), {id_from(1), {}});
+    CHECK(w.remove(*a));
+    CHECK_FALSE(w.remove(*a));
+    w.deliver();                            // its pending event went with it
+    w.polled(*a, found("a", "v", 0), now);  // its get ended after: nothing
+    CHECK(events == 0);
+    CHECK(w.size() == 1);
+    CHECK(w.add("c", count, now));  // room again
+    // A callback may unwatch itself.
+    Watches self(30s, 2);
+    std::optional<WatchId> me;
+    me = self.add(
+        "s", [&](const WatchEvent&) { self.remove(*me); }, now);
+    REQUIRE(self.take_due(now).size() == 1);
+    self.polled(*me, found("s", "v", 0), now);
+    CHECK(self.size() == 0);
+}
