@@ -442,7 +442,9 @@ Callback<ItemPutResult> Node::published(Callback<ItemPutResult> cb) {
                     break;
                 case ItemRefresh::Outcome::Failed:  // kept here only: out again soon
                     item_refresh_.on_published(r.target);
-                    item_refresh_.retry(r.target);
+                    // Unless the user stopped it (Ctrl-C): then at the next refresh, as a put
+                    // stopped after its own copy was made.
+                    if (r.code != Failure::Cancelled) item_refresh_.retry(r.target);
                     break;
                 default:  // refused, or a newer version is out there: not ours to keep alive
                     items_.set_original(r.target, false);

@@ -672,6 +672,30 @@ TEST_CASE("a value we put is refreshed past its TTL; unpublished, it expires",
     CHECK_FALSE(f.node.unpublish(Node::Store::Items, NodeId::from_key("nothing")));
 }
 
+TEST_CASE("a cancelled BEP 44 put keeps its copy and is put again at the next refresh, not sooner",
+          "[node][cancel]") {
+    Fixture f;
+    const Endpoint peer = ep("10.0.0.9:1");
+    const NodeId pid = id_from(9);
+    f.add_contact(pid, peer);
+    std::optional<ItemPutResult> put;
+    const OperationId op = f.node.put_item(f.now, bep44::make_immutable("5:hello"), std::nullopt,
+                                           [&](const ItemPutResult& r) { put = r; });
+    // The contact answers the lookup with a token: the item is stored here and put there.
+    f.deliver(peer, encode_response(f.transport.last().transaction,
+                                    krpc::Response{pid, {}, std::string("tok"), {}}));
+    REQUIRE(as_query(f.transport.last()).method() == krpc::Method::Put);
+    REQUIRE_FALSE(put);
+    CHECK(f.node.cancel(op));
+    REQUIRE(put);
+    CHECK(put->code == Failure::Cancelled);
+    REQUIRE(put->stored_locally);
+    CHECK(put->error == "cancelled; kept here only");
+    const auto due = f.node.item_refresh().due(put->target);
+    REQUIRE(due);
+    CHECK(*due - f.now > ItemRefresh::kRetry);  // not the retry of a put nobody answered
+}
+
 TEST_CASE("an unpublished BEP 44 item is put no more and expires", "[node][unpublish]") {
     NodeConfig c;
     c.item_ttl = 100s;
