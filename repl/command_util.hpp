@@ -105,7 +105,7 @@ struct Call {
     std::string cmd;  // the command word, lower case ("get", "lv", "exit", ...)
     Args a;
     kad::AsioNode& node;
-    const Shell& shell;
+    Shell& shell;
     const Output& output;  // its partial replies (Reply::partial)
     Done done;
     std::size_t width = 0;  // the columns of the terminal that shows the reply; 0: none
@@ -150,6 +150,9 @@ void lookup(const Call& c);
 void get(const Call& c);  // get and lv
 void put(const Call& c);
 void unpublish(const Call& c);
+// watch.cpp.
+void watch(const Call& c);
+void unwatch(const Call& c);
 // bep5.cpp: BEP 5 and BEP 51.
 void get_peers(const Call& c);
 void announce_peer(const Call& c);

@@ -162,6 +162,8 @@ public:
         }
         shell_ = std::make_unique<kadnode::Shell>(*node_, kad::Clock::now(), opts_.network);
         shell_->set_output([this](const Reply& r) { print(kadnode::render(r, opts_.json)); });
+        shell_->set_events([this](const std::string& name, const json& fields,
+                                  const std::string& text) { event(name, fields, text); });
         if (opts_.identity) {
             shell_->set_identity(
                 [key = *opts_.identity]() -> kad::Expected<kad::Ed25519KeyPair> { return key; });

@@ -58,6 +58,15 @@ const std::vector<CommandInfo>& commands() {
          "An iterative value lookup; prints the value, its seq, and the hops, queries and time it\n"
          "took. --trace prints each query of the lookup as it happens (see ln).",
          handlers::get},
+        {"watch", "watch <key>", "print each new version of a key as it appears",
+         "Looks the key up now and every 30 seconds, and hears at once of a version stored on\n"
+         "this node, printing each version newer than the last: the one found first, then each\n"
+         "newer one. At the terminal it runs until Ctrl-C; in a script (--exec, stdin) it returns\n"
+         "at once, and each version is an event ({\"event\":\"watch\",\"key\",\"value\",\"seq\",\n"
+         "\"from\"} with --json) beside the later commands, until unwatch <key>.",
+         handlers::watch},
+        {"unwatch", "unwatch <key>", "stop watching a key (watch in a script)", "",
+         handlers::unwatch},
         {"p", "p <ip>:<port> [<id>]", "ping a node",
          "Sends one ping. With an id, the reply must carry it.", handlers::ping},
         {"s", "s <ip>:<port> [<id>] <key> <value>", "store a value on one node",

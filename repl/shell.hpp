@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -64,6 +65,9 @@ struct Reply {
 
 // Where partial replies go, as they are made.
 using Output = std::function<void(const Reply&)>;
+// Where the node's events go (kadnode's event(): a line, or one JSON object with "event").
+using EventSink = std::function<void(const std::string& name, const nlohmann::ordered_json& fields,
+                                     const std::string& text)>;
 
 // One line of JSON (no newline) or the human text, for a reply; empty for a partial reply with
 // nothing to show in that form.
@@ -99,10 +103,19 @@ public:
     // all gathers every item into its one reply.
     void set_output(Output output) { output_ = std::move(output); }
 
+    // Where the events of watches that run beside later commands go (watch in a script).
+    // Without a sink, watch runs only at a terminal.
+    void set_events(EventSink events) { events_ = std::move(events); }
+
     // For the commands (command_util.hpp).
     kad::TimePoint started() const noexcept { return started_; }
     const std::string& network() const noexcept { return network_; }
     const Identity& identity() const noexcept { return identity_; }
+    const EventSink& events() const noexcept { return events_; }
+    // The watches that run beside later commands, by key (watch, unwatch).
+    std::map<std::string, std::vector<kad::WatchId>>& background_watches() noexcept {
+        return background_;
+    }
 
 private:
     kad::AsioNode& node_;
@@ -110,6 +123,8 @@ private:
     std::string network_;
     Identity identity_;
     Output output_;
+    EventSink events_;
+    std::map<std::string, std::vector<kad::WatchId>> background_;
 };
 
 }  // namespace kadnode

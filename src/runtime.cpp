@@ -267,6 +267,26 @@ void AsioNode::journal_recovered() {
     driver_->node().refuse_stores({});
 }
 
+std::optional<WatchId> AsioNode::watch(std::string key,
+                                       std::function<void(const WatchEvent&)> on_event) {
+    if (closed_) return std::nullopt;
+    auto id = driver_->node().watch(
+        Clock::now(), std::move(key),
+        [this, alive = std::weak_ptr<bool>(alive_), on_event](const WatchEvent& e) {
+            boost::asio::post(io_, [this, alive, on_event, e] {
+                // Not after unwatch(), nor once the node is gone.
+                if (alive.expired() || closed_ || !driver_->node().watches().key(e.id)) return;
+                on_event(e);
+            });
+        });
+    rearm();  // its first get is due now
+    return id;
+}
+
+bool AsioNode::unwatch(WatchId id) {
+    return !closed_ && driver_->node().unwatch(id);
+}
+
 std::optional<TimePoint> AsioNode::unpublish(Node::Store store, const NodeId& target) {
     auto expires = driver_->node().unpublish(store, target);
     rearm();  // its next republish may come sooner than the refresh did

@@ -180,6 +180,11 @@ public:
     // The journal works again (the caller saved a snapshot and emptied it): stores are taken.
     void journal_recovered();
 
+    // Node::watch: each new version of `key` is handed to `on_event` through the io_context
+    // (never inside this call), until unwatch(); none comes after unwatch().
+    std::optional<WatchId> watch(std::string key, std::function<void(const WatchEvent&)> on_event);
+    bool unwatch(WatchId id);
+
     // Node::unpublish: stop keeping alive a value or BEP 44 item we published.
     std::optional<TimePoint> unpublish(Node::Store store, const NodeId& target);
 

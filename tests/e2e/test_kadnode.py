@@ -775,6 +775,27 @@ class NetworkTests(Harness):
             self.assertEqual(r["code"], "bad_argument", line)
             self.assertIn(error, r["error"], line)
 
+    def test_watch_in_a_script_reports_each_version_as_an_event_until_unwatch(self):
+        (a, ra), (b, rb) = self.network(2)
+        r = b.cmd("watch news")
+        self.assertEqual((r["ok"], r["key"]), (True, "news"))
+        self.assertTrue(a.cmd("put news v0")["ok"])
+        e = b.wait_for(lambda o: o.get("event") == "watch")
+        self.assertEqual((e["key"], e["value"], e["seq"]), ("news", "v0", 0))
+        self.assertTrue(b.cmd("id")["ok"])  # later commands run beside it
+        self.assertTrue(a.cmd("put news v1")["ok"])
+        e = b.wait_for(lambda o: o.get("event") == "watch")
+        self.assertEqual((e["value"], e["seq"]), ("v1", 1))
+        self.assertTrue(b.cmd("unwatch news")["ok"])
+        self.assertEqual(b.cmd("unwatch news")["code"], "not_found")
+        self.assertTrue(a.cmd("put news v2")["ok"])
+        b.send("id")  # nothing of the watch comes before this answer
+        seen = []
+        while not seen or "cmd" not in seen[-1]:
+            seen.append(b.json())
+        self.assertEqual([o for o in seen if o.get("event") == "watch"], [], seen)
+        self.assertEqual(b.cmd("watch")["code"], "bad_argument")
+
     def test_port_in_use_is_a_clear_error(self):
         _, ready = self.start_json_node()
         p = subprocess.run([KADNODE, "--bind", ready["addr"]] + NO_DISCOVERY, capture_output=True,
@@ -1473,6 +1494,26 @@ class TerminalTests(Tmux, Harness):
             self.assertGreater(len(line.rstrip()), width - 25, s)  # it uses the room there is
             type_line("ls --full long")
             wait('"' + "x" * 500 + '"')
+
+    def test_watch_at_the_terminal_runs_until_ctrl_c(self):
+        other, ready = self.start_json_node()
+        cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--bootstrap-addr", ready["addr"]]
+                       + NO_DISCOVERY)
+        self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
+        self.wait_screen("joined the network")
+        self.type("watch news")
+        self.wait_screen('watching "news" (Ctrl-C to stop)')
+        self.assertTrue(other.cmd("put news hello")["ok"])
+        self.wait_screen('"news" = "hello" (seq 0), stored here')
+        self.assertTrue(other.cmd("put news again")["ok"])
+        self.wait_screen('"news" = "again" (seq 1), stored here')
+        self.tmux("send-keys", "-t", "kad", "C-c")
+        self.wait_screen('stopped watching "news"')
+        self.type("id")
+        self.wait_screen("uptime")
+        self.assertTrue(other.cmd("put news third")["ok"])
+        time.sleep(0.5)
+        self.assertNotIn('"third"', self.screen())
 
     def test_ctrl_c_drops_the_typed_line_or_cancels_the_command_and_stays(self):
         # As bash and redis-cli do: Ctrl-C never leaves; Ctrl-D or quit does.
