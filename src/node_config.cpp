@@ -14,6 +14,19 @@ std::string voter_error(const bep42::VoterConfig& v) {
     return {};
 }
 
+// How data lasts: republishing, the publisher's refresh, watches.
+std::string data_error(const NodeConfig& c) {
+    const auto positive = [](Duration d) { return d > Duration::zero(); };
+    if (!positive(c.republish_interval)) return "republish_interval must be positive";
+    if (!positive(c.republish_check)) return "republish_check must be positive";
+    // Below 1: at 1 the refresh would be due when the publisher's own copy expires, and gone.
+    if (!(c.publisher_refresh > 0.0 && c.publisher_refresh < 1.0)) {
+        return "publisher_refresh must be in (0, 1)";
+    }
+    if (!positive(c.watch_interval)) return "watch_interval must be positive";
+    return {};
+}
+
 // The limits of what the BitTorrent DHT's BEPs add: swarms, items, samples, our address.
 std::string bittorrent_error(const NodeConfig& c) {
     const auto positive = [](Duration d) { return d > Duration::zero(); };
@@ -56,15 +69,9 @@ std::string config_error(const NodeConfig& c) {
         return "routing.recheck_after must not exceed routing.recheck_max";
     }
     if (!positive(c.routing.forget_after)) return "routing.forget_after must be positive";
-    if (!positive(c.republish_interval)) return "republish_interval must be positive";
-    if (!positive(c.watch_interval)) return "watch_interval must be positive";
-    if (!positive(c.republish_check)) return "republish_check must be positive";
-    // Below 1: at 1 the refresh would be due when the publisher's own copy expires, and gone.
-    if (!(c.publisher_refresh > 0.0 && c.publisher_refresh < 1.0)) {
-        return "publisher_refresh must be in (0, 1)";
-    }
     if (!positive(c.token_rotation)) return "token_rotation must be positive";
     if (c.max_reply < 512) return "max_reply must be at least 512 bytes";
+    if (auto e = data_error(c); !e.empty()) return e;
     return bittorrent_error(c);
 }
 

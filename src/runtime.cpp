@@ -272,7 +272,8 @@ std::optional<WatchId> AsioNode::watch(std::string key,
     if (closed_) return std::nullopt;
     auto id = driver_->node().watch(
         Clock::now(), std::move(key),
-        [this, alive = std::weak_ptr<bool>(alive_), on_event](const WatchEvent& e) {
+        [this, alive = std::weak_ptr<bool>(alive_),
+         on_event = std::move(on_event)](const WatchEvent& e) {
             boost::asio::post(io_, [this, alive, on_event, e] {
                 // Not after unwatch(), nor once the node is gone.
                 if (alive.expired() || closed_ || !driver_->node().watches().key(e.id)) return;

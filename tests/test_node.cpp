@@ -910,6 +910,8 @@ TEST_CASE("a bad NodeConfig is refused with the reason, not clamped", "[node][co
           "publisher_refresh must be in (0, 1)");
     CHECK(error_of([](NodeConfig& c) { c.publisher_refresh = 1.0; }) ==
           "publisher_refresh must be in (0, 1)");
+    CHECK(error_of([](NodeConfig& c) { c.watch_interval = Duration::zero(); }) ==
+          "watch_interval must be positive");
     CaptureTransport t;
     SeededRandom rng(1);
     NodeConfig bad;
