@@ -532,44 +532,40 @@ TEST_CASE("cancel ends one operation at once; the others run on; its late answer
     CHECK_FALSE(f.node.cancel(p));
 }
 
-TEST_CASE("an announce_peer cancelled while it waits for its token announces nothing",
+TEST_CASE("a store or announce_peer cancelled while it waits for its token sends nothing more",
           "[node][cancel]") {
-    Fixture f;
     const Endpoint peer = ep("10.0.0.9:1");
     const NodeId pid = id_from(9);
-    std::optional<AnnouncePeerResult> announced;
-    const OperationId op = f.node.announce_peer(
-        f.now, peer, pid, id_from(55), 6881, [&](const AnnouncePeerResult& r) { announced = r; });
-    REQUIRE(as_query(f.transport.last()).method() == krpc::Method::GetPeers);
-    const std::size_t sent = f.transport.sent.size();
-    CHECK(f.node.cancel(op));
-    REQUIRE(announced);
-    CHECK(announced->code == Failure::Cancelled);
-    f.deliver(peer, encode_response(f.transport.last().transaction,
-                                    krpc::Response{pid, {}, std::string("tok"), {}}));
-    CHECK(f.transport.sent.size() == sent);  // no announce_peer went out
-}
-
-TEST_CASE("a store cancelled while it waits for its token sends no store", "[node][cancel]") {
-    Fixture f;
-    const Endpoint peer = ep("10.0.0.9:1");
-    const NodeId pid = id_from(9);
-    std::optional<StoreRpcResult> stored;
-    int calls = 0;
-    const OperationId op =
-        f.node.store(f.now, peer, pid, "k", "v", {}, [&](const StoreRpcResult& r) {
-            ++calls;
-            stored = r;
-        });
-    REQUIRE(as_query(f.transport.last()).method() == krpc::Method::FindValue);
-    const std::size_t sent = f.transport.sent.size();
-    CHECK(f.node.cancel(op));
-    REQUIRE(stored);
-    CHECK(stored->code == Failure::Cancelled);
-    f.deliver(peer, encode_response(f.transport.last().transaction,
-                                    krpc::Response{pid, {}, std::string("tok"), {}}));
-    CHECK(f.transport.sent.size() == sent);  // no store went out
-    CHECK(calls == 1);
+    // Each starts the two-query RPC and returns its ID; `outcomes` counts its callbacks.
+    using Start = std::function<OperationId(Fixture&, std::vector<Outcome>&)>;
+    const std::vector<std::pair<krpc::Method, Start>> cases = {
+        {krpc::Method::FindValue,
+         [&](Fixture& f, std::vector<Outcome>& outcomes) {
+             return f.node.store(f.now, peer, pid, "k", "v", {},
+                                 [&](const StoreRpcResult& r) { outcomes.push_back(r); });
+         }},
+        {krpc::Method::GetPeers,
+         [&](Fixture& f, std::vector<Outcome>& outcomes) {
+             return f.node.announce_peer(
+                 f.now, peer, pid, id_from(55), 6881,
+                 [&](const AnnouncePeerResult& r) { outcomes.push_back(r); });
+         }},
+    };
+    for (const auto& [first, start] : cases) {
+        INFO("first query " << krpc::method_name(first));
+        Fixture f;
+        std::vector<Outcome> outcomes;
+        const OperationId op = start(f, outcomes);
+        REQUIRE(as_query(f.transport.last()).method() == first);
+        const std::size_t sent = f.transport.sent.size();
+        CHECK(f.node.cancel(op));
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].code == Failure::Cancelled);
+        f.deliver(peer, encode_response(f.transport.last().transaction,
+                                        krpc::Response{pid, {}, std::string("tok"), {}}));
+        CHECK(f.transport.sent.size() == sent);  // the store or announce_peer did not go out
+        CHECK(outcomes.size() == 1);
+    }
 }
 
 TEST_CASE("get ignores an item for another key, and its huge seq is not remembered", "[node]") {
