@@ -31,7 +31,7 @@ std::optional<NodeId> NodeId::from_bytes(std::string_view raw) {
 Expected<NodeId> NodeId::from_hex(std::string_view hex) {
     if (hex.size() != 2 * kBytes) {
         return unexpected("an id is 40 hex digits, got " + std::to_string(hex.size()) +
-                          " characters");
+                          (hex.size() == 1 ? " character" : " characters"));
     }
     Bytes b;
     for (std::size_t i = 0; i < kBytes; ++i) {

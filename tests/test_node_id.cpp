@@ -64,8 +64,10 @@ TEST_CASE("NodeId from_hex rejects a wrong length with a clear error", "[node_id
         auto id = NodeId::from_hex(bad);
         REQUIRE_FALSE(id.has_value());
         CHECK_THAT(id.error(), Catch::Contains("40 hex digits"));
-        CHECK_THAT(id.error(), Catch::Contains(std::to_string(bad.size()) + " characters"));
+        CHECK_THAT(id.error(), Catch::Contains(std::to_string(bad.size()) +
+                                               (bad.size() == 1 ? " character" : " characters")));
     }
+    CHECK(NodeId::from_hex("0").error() == "an id is 40 hex digits, got 1 character");
 }
 
 TEST_CASE("NodeId from_hex names the first character that is not a hex digit", "[node_id]") {
