@@ -436,6 +436,20 @@ class TerminalTests(base.Tmux, CliHarness):
         self.wait_screen("exit status 0")
         self.assertIsNone(a.p.poll())  # the node serves on
 
+    def test_watch_at_the_console_runs_until_ctrl_c(self):
+        a, ra = self.start_controlled()
+        self.tmux("new-session", "-d", "-s", "cli", "-x", "160", "-y", "50",
+                  f"{CLI} --control {self.control}; echo exit status $?; sleep 30")
+        self.wait_screen("kad " + ra["id"][:8] + ">")
+        self.type("watch news")
+        self.wait_screen('watching "news" (Ctrl-C to stop)')
+        self.assertTrue(a.cmd("put news hello")["ok"])  # alone: stored on the node itself
+        self.wait_screen('"news" = "hello" (seq 0), stored here')
+        self.tmux("send-keys", "-t", "cli", "C-c")
+        self.wait_screen('stopped watching "news"')
+        self.type("quit")
+        self.wait_screen("exit status 0")
+
     def test_ctrl_d_leaves_and_a_stopping_node_is_reported(self):
         a, ra = self.start_controlled()
         self.tmux("new-session", "-d", "-s", "cli", "-x", "160", "-y", "50",
