@@ -1,7 +1,9 @@
 #pragma once
 // Table-driven validation of bencoded dictionaries, shared by the KRPC and discovery decoders:
 // say once which keys a message needs and of what type (one KeySpec row per key); verify()
-// applies a table and names the first key that breaks it. Internal to the library.
+// applies a table and names the first key that breaks it. A table's rows are in the byte order
+// of their keys (static_assert(sorted(table)) beside each), so that verify() finds all of them
+// in one walk over the dictionary's sorted keys. Internal to the library.
 
 #include <array>
 #include <cstdint>
@@ -24,7 +26,22 @@ struct KeySpec {
     Need need;
     Len len = Len::Any;
     std::size_t n = 0;
+    bool any_type = false;  // a value of any type (BEP 44's "v"): `type` is not checked
 };
+
+// A row for a key whose value may be of any type.
+constexpr KeySpec any_value(std::string_view key, Need need) {
+    return KeySpec{key, Type::String, need, Len::Any, 0, true};
+}
+
+// Whether a table's keys are in strictly ascending byte order, as verify() needs.
+template <std::size_t N>
+constexpr bool sorted(const std::array<KeySpec, N>& spec) {
+    for (std::size_t i = 1; i < N; ++i) {
+        if (bencode::compare_bytes(spec[i - 1].key, spec[i].key) >= 0) return false;
+    }
+    return true;
+}
 
 inline const char* type_name(Type t) {
     switch (t) {
@@ -48,42 +65,52 @@ struct Found {
     bool has(std::size_t i) const { return present[i]; }
 };
 
-// Why a string breaks its spec's length rule; empty if it does not.
-inline std::string length_problem(const KeySpec& s, View v, std::string_view where) {
-    const std::size_t len = v.as_string().size();
-    const bool ok = s.len == Len::Any || (s.len == Len::Exact && len == s.n) ||
-                    (s.len == Len::MultipleOf && len % s.n == 0) ||
-                    (s.len == Len::AtMost && len <= s.n);
-    if (ok) return {};
+inline bool length_ok(const KeySpec& s, std::size_t len) {
+    return s.len == Len::Any || (s.len == Len::Exact && len == s.n) ||
+           (s.len == Len::MultipleOf && len % s.n == 0) || (s.len == Len::AtMost && len <= s.n);
+}
+
+// Whether a dictionary's value for a row (`present` or not) is as the row wants.
+inline bool row_ok(const KeySpec& s, bool present, View v) {
+    if (!present) return s.need == Need::Optional;
+    if (s.any_type) return true;
+    if (v.type() != s.type) return false;
+    return s.type != Type::String || length_ok(s, v.as_string().size());
+}
+
+// Why a value breaks its row (row_ok() is false).
+inline std::string row_problem(const KeySpec& s, bool present, View v, std::string_view where) {
+    const std::string key = "'" + std::string(s.key) + "'" + std::string(where);
+    if (!present) return "missing " + key;
+    if (v.type() != s.type) return key + " must be " + type_name(s.type);
     const char* rule = s.len == Len::Exact        ? " must be exactly "
                        : s.len == Len::MultipleOf ? " must be a multiple of "
                                                   : " must be at most ";
-    return "'" + std::string(s.key) + "'" + std::string(where) + rule + std::to_string(s.n) +
-           " bytes long";
+    return key + rule + std::to_string(s.n) + " bytes long";
 }
 
-// Checks `dict` against `spec`. On failure returns the reason, naming the key and where it is.
+// Checks `dict` against `spec` (sorted). On failure returns the reason, naming the key and where
+// it is: that of the first row, in table order, that the dictionary breaks.
 template <std::size_t N>
 std::string verify(View dict, std::string_view where, const std::array<KeySpec, N>& spec,
                    Found<N>& out) {
+    // One walk finds every row's key; the checks then go row by row, as a find() a row would.
+    dict.find_sorted(
+        N, [&](std::size_t i) { return spec[i].key; },
+        [&](std::size_t i, View v) {
+            out.views[i] = v;
+            out.present[i] = true;
+        });
     for (std::size_t i = 0; i < N; ++i) {
-        const KeySpec& s = spec[i];
-        View v = dict;
-        if (!dict.find(s.key, v)) {
-            if (s.need == Need::Required) {
-                return "missing '" + std::string(s.key) + "'" + std::string(where);
+        if (!row_ok(spec[i], out.present[i], out.views[i])) {
+            std::string why = row_problem(spec[i], out.present[i], out.views[i], where);
+            // As if the rows had been looked up one by one up to this one: none from here on.
+            for (std::size_t j = i; j < N; ++j) {
+                out.views[j] = View();
+                out.present[j] = false;
             }
-            continue;
+            return why;
         }
-        if (v.type() != s.type) {
-            return "'" + std::string(s.key) + "'" + std::string(where) + " must be " +
-                   type_name(s.type);
-        }
-        if (s.type == Type::String) {
-            if (auto why = length_problem(s, v, where); !why.empty()) return why;
-        }
-        out.views[i] = v;
-        out.present[i] = true;
     }
     return {};
 }

@@ -2,6 +2,7 @@
 
 #include "keyspec.hpp"
 
+#include <algorithm>
 #include <array>
 #include <span>
 
@@ -9,10 +10,12 @@ namespace kad::krpc {
 
 using bencode::Type;
 using bencode::View;
+using detail::any_value;
 using detail::Found;
 using detail::KeySpec;
 using detail::Len;
 using detail::Need;
+using detail::sorted;
 using detail::verify;
 
 std::string_view method_name(Method m) noexcept {
@@ -56,17 +59,20 @@ constexpr std::array kTopSpec{
     KeySpec{"v", Type::String, Need::Optional, Len::AtMost, kMaxVersionSize},
     KeySpec{"y", Type::String, Need::Required, Len::Exact, 1},
 };
+static_assert(sorted(kTopSpec));
 enum { kTopRo, kTopT, kTopV, kTopY };
 
 constexpr std::array kQuerySpec{
     KeySpec{"a", Type::Dict, Need::Required},
     KeySpec{"q", Type::String, Need::Required},
 };
+static_assert(sorted(kQuerySpec));
 enum { kQueryA, kQueryQ };
 
 constexpr std::array kPingSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
 };
+static_assert(sorted(kPingSpec));
 
 // find_node, find_value and sample_infohashes (BEP 51) take the same arguments.
 constexpr std::array kFindSpec{
@@ -74,6 +80,7 @@ constexpr std::array kFindSpec{
     KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"want", Type::List, Need::Optional},
 };
+static_assert(sorted(kFindSpec));
 enum { kFindId, kFindTarget, kFindWant };
 
 constexpr std::array kStoreSpec{
@@ -85,6 +92,7 @@ constexpr std::array kStoreSpec{
     KeySpec{"ttl", Type::Integer, Need::Optional},
     KeySpec{"v", Type::String, Need::Required},
 };
+static_assert(sorted(kStoreSpec));
 enum { kStoreId, kStoreK, kStoreSeq, kStoreTarget, kStoreToken, kStoreTtl, kStoreV };
 
 constexpr std::array kGetPeersSpec{
@@ -92,6 +100,7 @@ constexpr std::array kGetPeersSpec{
     KeySpec{"info_hash", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"want", Type::List, Need::Optional},
 };
+static_assert(sorted(kGetPeersSpec));
 enum { kGetPeersId, kGetPeersInfoHash, kGetPeersWant };
 
 // BEP 5: "port" is required even with "implied_port" (which then overrides it).
@@ -102,6 +111,7 @@ constexpr std::array kAnnounceSpec{
     KeySpec{"port", Type::Integer, Need::Required},
     KeySpec{"token", Type::String, Need::Required, Len::AtMost, kMaxTokenSize},
 };
+static_assert(sorted(kAnnounceSpec));
 enum { kAnnounceId, kAnnounceImplied, kAnnounceInfoHash, kAnnouncePort, kAnnounceToken };
 
 // BEP 44.
@@ -111,9 +121,10 @@ constexpr std::array kGetSpec{
     KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"want", Type::List, Need::Optional},
 };
+static_assert(sorted(kGetSpec));
 enum { kGetId, kGetSeq, kGetTarget, kGetWant };
 
-// "v" may be of any type: it is looked up apart (value_of).
+// "v" may be of any type: one bencoded value, kept as it travelled.
 constexpr std::array kPutSpec{
     KeySpec{"cas", Type::Integer, Need::Optional},
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
@@ -122,13 +133,16 @@ constexpr std::array kPutSpec{
     KeySpec{"seq", Type::Integer, Need::Optional},
     KeySpec{"sig", Type::String, Need::Optional, Len::Exact, 64},
     KeySpec{"token", Type::String, Need::Required, Len::AtMost, kMaxTokenSize},
+    any_value("v", Need::Required),
 };
-enum { kPutCas, kPutId, kPutK, kPutSalt, kPutSeq, kPutSig, kPutToken };
+static_assert(sorted(kPutSpec));
+enum { kPutCas, kPutId, kPutK, kPutSalt, kPutSeq, kPutSig, kPutToken, kPutV };
 
 constexpr std::array kResponseSpec{
     KeySpec{"ip", Type::String, Need::Optional},
     KeySpec{"r", Type::Dict, Need::Required},
 };
+static_assert(sorted(kResponseSpec));
 enum { kResponseIp, kResponseR };
 
 constexpr std::array kResultSpec{
@@ -142,9 +156,10 @@ constexpr std::array kResultSpec{
     KeySpec{"seq", Type::Integer, Need::Optional},
     KeySpec{"sig", Type::String, Need::Optional, Len::Exact, 64},
     KeySpec{"token", Type::String, Need::Optional, Len::AtMost, kMaxTokenSize},
+    any_value("v", Need::Optional),  // of any type in a BEP 44 answer
     KeySpec{"values", Type::List, Need::Optional},
 };
-// "v" may be of any type in a BEP 44 answer: it is looked up apart (value_of).
+static_assert(sorted(kResultSpec));
 enum {
     kResultId,
     kResultInterval,
@@ -156,12 +171,14 @@ enum {
     kResultSeq,
     kResultSig,
     kResultToken,
+    kResultV,
     kResultValues
 };
 
 constexpr std::array kErrorSpec{
     KeySpec{"e", Type::List, Need::Required},
 };
+static_assert(sorted(kErrorSpec));
 
 Method method_from_name(std::string_view name) {
     if (name == "ping") return Method::Ping;
@@ -184,11 +201,6 @@ Unexpected<DecodeFailure> malformed(std::string reason) {
     return Unexpected<DecodeFailure>{{DecodeFailureKind::Malformed, {}, std::move(reason)}};
 }
 
-Unexpected<DecodeFailure> bad_query(std::string_view t, std::string reason) {
-    return Unexpected<DecodeFailure>{
-        {DecodeFailureKind::BadQuery, std::string(t), std::move(reason)}};
-}
-
 Want parse_want(View list) {
     Want w;
     list.for_each([&](View item) {
@@ -198,24 +210,25 @@ Want parse_want(View list) {
     return w;
 }
 
-// Each method's arguments, checked against its table: a failure is the reason for a 203.
-Expected<Query> ping_query(View args) {
+// Each method's arguments, checked against its table and written into `q` (whose `id` and `args`
+// it sets); what is returned is the reason for a 203, empty if the arguments are good. The
+// decoders below take the message being decoded the same way, so that it is built where the
+// caller's result lies, never moved.
+std::string ping_query(View args, Query& q) {
     Found<kPingSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kPingSpec, a); !why.empty()) return unexpected(why);
-    Query q;
+    if (auto why = verify(args, " in 'a'", kPingSpec, a); !why.empty()) return why;
     q.id = id_of(a[0]);
     q.args = PingArgs{};
-    return q;
+    return {};
 }
 
-Expected<Query> find_query(View args, Method method) {
+std::string find_query(View args, Method method, Query& q) {
     Found<kFindSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kFindSpec, a); !why.empty()) return unexpected(why);
+    if (auto why = verify(args, " in 'a'", kFindSpec, a); !why.empty()) return why;
     std::optional<Want> want;
     if (a.has(kFindWant)) want = parse_want(a[kFindWant]);
     // Built member by member: GCC 12 misreads the variant's aggregate initialisation as
     // uninitialised under the sanitizers (-Wmaybe-uninitialized).
-    Query q;
     q.id = id_of(a[kFindId]);
     if (method == Method::FindNode) {
         q.args = FindNodeArgs{id_of(a[kFindTarget]), want};
@@ -224,171 +237,147 @@ Expected<Query> find_query(View args, Method method) {
     } else {
         q.args = SampleInfohashesArgs{id_of(a[kFindTarget]), want};
     }
-    return q;
+    return {};
 }
 
-Expected<Query> store_query(View args) {
+std::string store_query(View args, Query& q) {
     Found<kStoreSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kStoreSpec, a); !why.empty()) return unexpected(why);
-    StoreArgs s;
+    if (auto why = verify(args, " in 'a'", kStoreSpec, a); !why.empty()) return why;
+    auto& s = q.args.emplace<StoreArgs>();
     s.target = id_of(a[kStoreTarget]);
-    s.token = std::string(a[kStoreToken].as_string());
-    s.key = std::string(a[kStoreK].as_string());
-    s.value = std::string(a[kStoreV].as_string());
+    s.token.assign(a[kStoreToken].as_string());
+    s.key.assign(a[kStoreK].as_string());
+    s.value.assign(a[kStoreV].as_string());
     s.seq = a[kStoreSeq].as_int();
-    if (s.seq < 0) return unexpected("'seq' must not be negative");
+    if (s.seq < 0) return "'seq' must not be negative";
     if (a.has(kStoreTtl)) {
         s.ttl = a[kStoreTtl].as_int();
-        if (*s.ttl <= 0) return unexpected("'ttl' must be positive");
+        if (*s.ttl <= 0) return "'ttl' must be positive";
     }
-    Query q;
     q.id = id_of(a[kStoreId]);
-    q.args = std::move(s);
-    return q;
+    return {};
 }
 
-Expected<Query> get_peers_query(View args) {
+std::string get_peers_query(View args, Query& q) {
     Found<kGetPeersSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kGetPeersSpec, a); !why.empty()) return unexpected(why);
-    Query q;
+    if (auto why = verify(args, " in 'a'", kGetPeersSpec, a); !why.empty()) return why;
     q.id = id_of(a[kGetPeersId]);
     GetPeersArgs g;
     g.info_hash = id_of(a[kGetPeersInfoHash]);
     if (a.has(kGetPeersWant)) g.want = parse_want(a[kGetPeersWant]);
     q.args = g;
-    return q;
+    return {};
 }
 
-Expected<Query> announce_query(View args) {
+std::string announce_query(View args, Query& q) {
     Found<kAnnounceSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kAnnounceSpec, a); !why.empty()) return unexpected(why);
-    AnnouncePeerArgs p;
+    if (auto why = verify(args, " in 'a'", kAnnounceSpec, a); !why.empty()) return why;
+    auto& p = q.args.emplace<AnnouncePeerArgs>();
     p.info_hash = id_of(a[kAnnounceInfoHash]);
     p.port = a[kAnnouncePort].as_int();
     p.implied_port = a.has(kAnnounceImplied) && a[kAnnounceImplied].as_int() != 0;
-    p.token = std::string(a[kAnnounceToken].as_string());
+    p.token.assign(a[kAnnounceToken].as_string());
     if (!p.implied_port && (p.port < 1 || p.port > 65535)) {
-        return unexpected("'port' must be from 1 to 65535");
+        return "'port' must be from 1 to 65535";
     }
-    Query q;
     q.id = id_of(a[kAnnounceId]);
-    q.args = std::move(p);
-    return q;
+    return {};
 }
 
-// A dictionary's "v", of any type; false if absent.
-bool value_of(View dict, View& out) {
-    return dict.find("v", out);
-}
-
-Expected<Query> get_query(View args) {
+std::string get_query(View args, Query& q) {
     Found<kGetSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kGetSpec, a); !why.empty()) return unexpected(why);
+    if (auto why = verify(args, " in 'a'", kGetSpec, a); !why.empty()) return why;
     GetArgs g;
     g.target = id_of(a[kGetTarget]);
     if (a.has(kGetSeq)) {
         g.seq = a[kGetSeq].as_int();
-        if (*g.seq < 0) return unexpected("'seq' must not be negative");
+        if (*g.seq < 0) return "'seq' must not be negative";
     }
     if (a.has(kGetWant)) g.want = parse_want(a[kGetWant]);
-    Query q;
     q.id = id_of(a[kGetId]);
     q.args = g;
-    return q;
+    return {};
 }
 
-Expected<Query> put_query(View args) {
+std::string put_query(View args, Query& q) {
     Found<kPutSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kPutSpec, a); !why.empty()) return unexpected(why);
-    View v;
-    if (!value_of(args, v)) return unexpected("missing 'v' in 'a'");
-    PutArgs p;
-    p.token = std::string(a[kPutToken].as_string());
-    p.value = std::string(v.raw());
+    if (auto why = verify(args, " in 'a'", kPutSpec, a); !why.empty()) return why;
+    auto& p = q.args.emplace<PutArgs>();
+    p.token.assign(a[kPutToken].as_string());
+    p.value.assign(a[kPutV].raw());
     const bool any_mutable = a.has(kPutK) || a.has(kPutSeq) || a.has(kPutSig);
     if (any_mutable && !(a.has(kPutK) && a.has(kPutSeq) && a.has(kPutSig))) {
-        return unexpected("a mutable put needs 'k', 'seq' and 'sig'");
+        return "a mutable put needs 'k', 'seq' and 'sig'";
     }
     if (!any_mutable && (a.has(kPutSalt) || a.has(kPutCas))) {
-        return unexpected("'salt' and 'cas' are for mutable items (with 'k')");
+        return "'salt' and 'cas' are for mutable items (with 'k')";
     }
     if (any_mutable) {
-        p.key = std::string(a[kPutK].as_string());
+        p.key.emplace(a[kPutK].as_string());
         p.seq = a[kPutSeq].as_int();
-        if (*p.seq < 0) return unexpected("'seq' must not be negative");
-        p.signature = std::string(a[kPutSig].as_string());
-        if (a.has(kPutSalt)) p.salt = std::string(a[kPutSalt].as_string());
+        if (*p.seq < 0) return "'seq' must not be negative";
+        p.signature.emplace(a[kPutSig].as_string());
+        if (a.has(kPutSalt)) p.salt.emplace(a[kPutSalt].as_string());
         if (a.has(kPutCas)) p.cas = a[kPutCas].as_int();
     }
-    Query q;
     q.id = id_of(a[kPutId]);
-    q.args = std::move(p);
-    return q;
+    return {};
 }
 
-Query unknown_query(View args, bool has_args, std::string_view name) {
-    Query query;
+void unknown_query(View args, bool has_args, std::string_view name, Query& query) {
     // The sender's ID, if it sent one, so the node can still learn of it.
     View id;
     if (has_args && args.find("id", id)) {
         if (auto parsed = NodeId::from_bytes(id.as_string())) query.id = *parsed;
     }
     query.args = UnknownArgs{std::string(name)};
-    return query;
 }
 
-Expected<Message, DecodeFailure> decode_query(View root, Message msg) {
+// A query's failure is a bad query (answered 203, with the transaction ID).
+std::string decode_query(View root, Message& msg) {
     Found<kQuerySpec.size()> q;
     if (auto why = verify(root, "", kQuerySpec, q); !why.empty()) {
         // An unknown method needs no arguments to be answered 204; anything else is a bad query.
         View name;
         const bool unknown_method = root.find("q", name) && name.is_string() &&
                                     method_from_name(name.as_string()) == Method::Unknown;
-        if (!unknown_method) return bad_query(msg.transaction, why);
+        if (!unknown_method) return why;
         q.views[kQueryQ] = name;
         q.present[kQueryQ] = true;
     }
     const std::string_view name = q[kQueryQ].as_string();
     const Method method = method_from_name(name);
     const View args = q[kQueryA];
-    Expected<Query> query = unexpected("");
+    Query& query = msg.body.emplace<Query>();
     switch (method) {
         case Method::Ping:
-            query = ping_query(args);
-            break;
+            return ping_query(args, query);
         case Method::FindNode:
         case Method::FindValue:
         case Method::SampleInfohashes:
-            query = find_query(args, method);
-            break;
+            return find_query(args, method, query);
         case Method::Store:
-            query = store_query(args);
-            break;
+            return store_query(args, query);
         case Method::GetPeers:
-            query = get_peers_query(args);
-            break;
+            return get_peers_query(args, query);
         case Method::AnnouncePeer:
-            query = announce_query(args);
-            break;
+            return announce_query(args, query);
         case Method::Get:
-            query = get_query(args);
-            break;
+            return get_query(args, query);
         case Method::Put:
-            query = put_query(args);
-            break;
+            return put_query(args, query);
         case Method::Unknown:
-            query = unknown_query(args, q.has(kQueryA), name);
-            break;
+            unknown_query(args, q.has(kQueryA), name, query);
+            return {};
     }
-    if (!query) return bad_query(msg.transaction, query.error());
-    msg.body = std::move(*query);
-    return msg;
+    return {};
 }
 
 // BEP 5's compact peers: 6 bytes (IPv4) or 18 (IPv6) a string. A list with anything else in it
 // is refused whole: re-encoding what we read must give back the datagram (docs/PROTOCOL.md).
 std::string parse_values(View list, std::size_t max, std::vector<Endpoint>& out) {
     if (list.size() > max) return "too many entries in 'values'";
+    out.reserve(list.size());
     std::string why;
     list.for_each([&](View v) {
         if (!why.empty()) return;
@@ -408,41 +397,46 @@ std::string parse_values(View list, std::size_t max, std::vector<Endpoint>& out)
 // The node lists of a response: "nodes" and "nodes6", and which were present though empty.
 std::string parse_node_lists(const Found<kResultSpec.size()>& r, const Limits& limits,
                              Response& resp) {
+    const std::string_view v4 = r.has(kResultNodes) ? r[kResultNodes].as_string() : "";
+    const std::string_view v6 = r.has(kResultNodes6) ? r[kResultNodes6].as_string() : "";
+    // One allocation for both lists (each bounded by limits.max_nodes, checked below).
+    resp.nodes.reserve(std::min(v4.size() / kCompactNodeV4, limits.max_nodes) +
+                       std::min(v6.size() / kCompactNodeV6, limits.max_nodes));
     if (r.has(kResultNodes)) {
-        const auto raw = r[kResultNodes].as_string();
-        if (!parse_compact_nodes(raw, kCompactNodeV4, limits.max_nodes, resp.nodes)) {
+        if (!parse_compact_nodes(v4, kCompactNodeV4, limits.max_nodes, resp.nodes)) {
             return "too many entries in 'nodes'";
         }
-        resp.empty_lists.v4 = raw.empty();
+        resp.empty_lists.v4 = v4.empty();
     }
     if (r.has(kResultNodes6)) {
-        const auto raw = r[kResultNodes6].as_string();
-        if (!parse_compact_nodes(raw, kCompactNodeV6, limits.max_nodes, resp.nodes)) {
+        if (!parse_compact_nodes(v6, kCompactNodeV6, limits.max_nodes, resp.nodes)) {
             return "too many entries in 'nodes6'";
         }
-        resp.empty_lists.v6 = raw.empty();
+        resp.empty_lists.v6 = v6.empty();
     }
     return {};
 }
 
 // An answer's item: kadnode's find_value item ("k", a string "v", "seq", no "sig"), or BEP 44's
 // fields (any other mix of "k", "v", "seq" and "sig").
-std::string parse_item(const Found<kResultSpec.size()>& r, View results, Response& resp) {
-    View v;
-    const bool has_v = value_of(results, v);
+std::string parse_item(const Found<kResultSpec.size()>& r, Response& resp) {
+    const bool has_v = r.has(kResultV);
+    const View v = r[kResultV];
     if (r.has(kResultSeq) && r[kResultSeq].as_int() < 0) return "'seq' in 'r' must not be negative";
     const std::int64_t seq = r.has(kResultSeq) ? r[kResultSeq].as_int() : 0;
     if (r.has(kResultK) && has_v && v.is_string() && !r.has(kResultSig)) {
-        resp.item = Item{std::string(r[kResultK].as_string()), std::string(v.as_string()), seq};
+        Item& item = resp.item.emplace();
+        item.key.assign(r[kResultK].as_string());
+        item.value.assign(v.as_string());
+        item.seq = seq;
         return {};
     }
     if (!(r.has(kResultK) || has_v || r.has(kResultSeq) || r.has(kResultSig))) return {};
-    DataItem d;
-    if (has_v) d.value = std::string(v.raw());
-    if (r.has(kResultK)) d.key = std::string(r[kResultK].as_string());
+    DataItem& d = resp.data.emplace();
+    if (has_v) d.value.emplace(v.raw());
+    if (r.has(kResultK)) d.key.emplace(r[kResultK].as_string());
     if (r.has(kResultSeq)) d.seq = seq;
-    if (r.has(kResultSig)) d.signature = std::string(r[kResultSig].as_string());
-    resp.data = std::move(d);
+    if (r.has(kResultSig)) d.signature.emplace(r[kResultSig].as_string());
     return {};
 }
 
@@ -460,6 +454,7 @@ std::string parse_samples(const Found<kResultSpec.size()>& r, const Limits& limi
     if (s.interval > kMaxSampleInterval) return "'interval' in 'r' is over 21600 (BEP 51)";
     const std::string_view raw = r[kResultSamples].as_string();
     if (raw.size() / kIdLen > limits.max_samples) return "too many entries in 'samples'";
+    s.samples.reserve(raw.size() / kIdLen);
     for (std::size_t i = 0; i < raw.size(); i += kIdLen) {
         s.samples.push_back(*NodeId::from_bytes(raw.substr(i, kIdLen)));
     }
@@ -467,42 +462,40 @@ std::string parse_samples(const Found<kResultSpec.size()>& r, const Limits& limi
     return {};
 }
 
-Expected<Message, DecodeFailure> decode_response(View root, Message msg, const Limits& limits) {
+// A response's failure makes it malformed (dropped), as an error's does.
+std::string decode_response(View root, Message& msg, const Limits& limits) {
     Found<kResponseSpec.size()> top;
-    if (auto why = verify(root, "", kResponseSpec, top); !why.empty()) return malformed(why);
+    if (auto why = verify(root, "", kResponseSpec, top); !why.empty()) return why;
     Found<kResultSpec.size()> r;
-    if (auto why = verify(top[kResponseR], " in 'r'", kResultSpec, r); !why.empty()) {
-        return malformed(why);
-    }
+    if (auto why = verify(top[kResponseR], " in 'r'", kResultSpec, r); !why.empty()) return why;
     if (top.has(kResponseIp)) msg.requester = Endpoint::from_compact(top[kResponseIp].as_string());
-    Response resp;
+    Response& resp = msg.body.emplace<Response>();
     resp.id = id_of(r[kResultId]);
-    if (auto why = parse_node_lists(r, limits, resp); !why.empty()) return malformed(why);
-    if (r.has(kResultToken)) resp.token = std::string(r[kResultToken].as_string());
+    if (auto why = parse_node_lists(r, limits, resp); !why.empty()) return why;
+    if (r.has(kResultToken)) resp.token.emplace(r[kResultToken].as_string());
     if (r.has(kResultValues)) {
-        resp.values.emplace();
-        if (auto why = parse_values(r[kResultValues], limits.max_values, *resp.values);
+        if (auto why = parse_values(r[kResultValues], limits.max_values, resp.values.emplace());
             !why.empty()) {
-            return malformed(why);
+            return why;
         }
     }
-    if (auto why = parse_item(r, top[kResponseR], resp); !why.empty()) return malformed(why);
-    if (auto why = parse_samples(r, limits, resp); !why.empty()) return malformed(why);
-    msg.body = std::move(resp);
-    return msg;
+    if (auto why = parse_item(r, resp); !why.empty()) return why;
+    return parse_samples(r, limits, resp);
 }
 
-Expected<Message, DecodeFailure> decode_error(View root, Message msg) {
+std::string decode_error(View root, Message& msg) {
     Found<kErrorSpec.size()> top;
-    if (auto why = verify(root, "", kErrorSpec, top); !why.empty()) return malformed(why);
+    if (auto why = verify(root, "", kErrorSpec, top); !why.empty()) return why;
     const View e = top[0];
     if (e.size() < 2 || !e.at(0).is_int() || !e.at(1).is_string()) {
-        return malformed("'e' must be [code, message]");
+        return "'e' must be [code, message]";
     }
     const std::int64_t code = e.at(0).as_int();
-    if (code < 0 || code > 999) return malformed("error code out of range");
-    msg.body = Error{static_cast<int>(code), std::string(e.at(1).as_string())};
-    return msg;
+    if (code < 0 || code > 999) return "error code out of range";
+    Error& error = msg.body.emplace<Error>();
+    error.code = static_cast<int>(code);
+    error.message.assign(e.at(1).as_string());
+    return {};
 }
 
 }  // namespace
@@ -513,6 +506,7 @@ bool parse_compact_nodes(std::string_view raw, std::size_t entry_size, std::size
                          std::vector<NodeInfo>& out) {
     const std::size_t count = raw.size() / entry_size;
     if (count > max_entries) return false;
+    out.reserve(out.size() + count);
     for (std::size_t i = 0; i < count; ++i) {
         const std::string_view entry = raw.substr(i * entry_size, entry_size);
         out.push_back(NodeInfo{*NodeId::from_bytes(entry.substr(0, NodeId::kBytes)),
@@ -529,21 +523,35 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
     Found<kTopSpec.size()> top;
     if (auto why = verify(*root, "", kTopSpec, top); !why.empty()) return malformed(why);
 
-    Message msg;
-    msg.transaction = std::string(top[kTopT].as_string());
-    if (top.has(kTopV)) msg.version = std::string(top[kTopV].as_string());
+    Expected<Message, DecodeFailure> result(std::in_place);
+    Message& msg = *result;
+    msg.transaction.assign(top[kTopT].as_string());
+    if (top.has(kTopV)) msg.version.emplace(top[kTopV].as_string());
     // BEP 43: "ro" is 1 or absent; any other integer is read as not read-only.
     msg.read_only = top.has(kTopRo) && top[kTopRo].as_int() == 1;
+    auto kind = DecodeFailureKind::Malformed;
+    std::string why;
     switch (top[kTopY].as_string()[0]) {
         case 'q':
-            return decode_query(*root, std::move(msg));
+            kind = DecodeFailureKind::BadQuery;
+            why = decode_query(*root, msg);
+            break;
         case 'r':
-            return decode_response(*root, std::move(msg), limits);
+            why = decode_response(*root, msg, limits);
+            break;
         case 'e':
-            return decode_error(*root, std::move(msg));
+            why = decode_error(*root, msg);
+            break;
         default:
-            return malformed("'y' must be q, r or e");
+            why = "'y' must be q, r or e";
+            break;
     }
+    if (!why.empty()) {
+        std::string transaction =
+            kind == DecodeFailureKind::BadQuery ? std::move(msg.transaction) : std::string();
+        result = Unexpected<DecodeFailure>{{kind, std::move(transaction), std::move(why)}};
+    }
+    return result;
 }
 
 Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits) {

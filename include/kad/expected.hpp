@@ -28,6 +28,8 @@ template <class T, class E = std::string>
 class Expected {
 public:
     Expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+    // A default-constructed value, to be filled where it lies (no move of a large T).
+    explicit Expected(std::in_place_t) : v_(std::in_place_index<0>) {}
     template <class U>
     Expected(Unexpected<U> e) : v_(std::in_place_index<1>, E(std::move(e.error))) {}
 
