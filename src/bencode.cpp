@@ -146,11 +146,19 @@ private:
         return true;
     }
 
-    // A string; its node's text is its contents.
+    // A string (p_ is on its first digit); its node's text is its contents.
     Node* string() {
         const char* const start = p_;
         std::uint64_t len = 0;
-        if (!number(':', std::numeric_limits<std::uint32_t>::max(), len)) {
+        // Most strings are shorter than 100 bytes: one or two digits (no leading zero), ':'.
+        const std::ptrdiff_t left = end_ - start;
+        if (left >= 2 && start[1] == ':') {
+            len = static_cast<std::uint64_t>(start[0] - '0');
+            p_ = start + 2;
+        } else if (left >= 3 && start[2] == ':' && start[0] != '0' && is_digit(start[1])) {
+            len = static_cast<std::uint64_t>((start[0] - '0') * 10 + (start[1] - '0'));
+            p_ = start + 3;
+        } else if (!number(':', std::numeric_limits<std::uint32_t>::max(), len)) {
             if (error_.code == Errc::IntegerOverflow) error_.code = Errc::StringPastEnd;
             return nullptr;
         }
@@ -248,12 +256,6 @@ std::string_view View::raw() const noexcept {
     std::size_t digits = 1;
     for (std::size_t len = n.text.size(); len >= 10; len /= 10) ++digits;
     return {n.text.data() - digits - 1, n.text.size() + digits + 1};
-}
-
-View View::at(std::size_t i) const noexcept {
-    std::uint32_t idx = index_ + 1;
-    for (std::size_t n = 0; n < i; ++n) idx = View(doc_, idx).next_sibling();
-    return View(doc_, idx);
 }
 
 bool View::find(std::string_view key, View& out) const noexcept {

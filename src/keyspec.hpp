@@ -57,12 +57,16 @@ inline const char* type_name(Type t) {
     return "?";
 }
 
+// The values a table's rows found in a dictionary, as places in its document (small, so that
+// making one per dictionary costs little): 0, the root's place, is never a dictionary's value.
 template <std::size_t N>
 struct Found {
-    std::array<View, N> views{};
-    std::array<bool, N> present{};
-    const View& operator[](std::size_t i) const { return views[i]; }
-    bool has(std::size_t i) const { return present[i]; }
+    View dict;                             // where the rows were looked up
+    std::array<std::uint32_t, N> index{};  // each row's value, or 0 if absent
+    View operator[](std::size_t i) const { return index[i] != 0 ? dict.node_at(index[i]) : View(); }
+    bool has(std::size_t i) const { return index[i] != 0; }
+    void set(std::size_t i, View v) { index[i] = v.node_index(); }  // v: in dict's document
+    void clear(std::size_t i) { index[i] = 0; }
 };
 
 inline bool length_ok(const KeySpec& s, std::size_t len) {
@@ -89,30 +93,46 @@ inline std::string row_problem(const KeySpec& s, bool present, View v, std::stri
     return key + rule + std::to_string(s.n) + " bytes long";
 }
 
-// Checks `dict` against `spec` (sorted). On failure returns the reason, naming the key and where
-// it is: that of the first row, in table order, that the dictionary breaks.
+// Looks up every row's key in one walk over the dictionary (which find_rows needs sorted, as
+// static_assert(sorted(table)) makes sure); check_rows() then checks them.
+template <std::size_t N>
+void find_rows(View dict, const std::array<KeySpec, N>& spec, Found<N>& out) {
+    out.dict = dict;
+    dict.find_sorted(
+        N, [&](std::size_t i) { return spec[i].key; },
+        [&](std::size_t i, View v) { out.set(i, v); });
+}
+
+// Checks the rows `rows` of `spec` (indices, in the order to check them) against what
+// find_rows() found. On failure returns the reason, naming the key and where it is: that of the
+// first of these rows the dictionary breaks, which is then taken out of `out` with every row
+// after it (as if the rows had been looked up one by one and the lookups had stopped there).
+template <std::size_t N, std::size_t M>
+std::string check_rows(std::string_view where, const std::array<KeySpec, N>& spec,
+                       const std::array<std::size_t, M>& rows, Found<N>& out) {
+    for (std::size_t r = 0; r < M; ++r) {
+        const std::size_t i = rows[r];
+        if (row_ok(spec[i], out.has(i), out[i])) continue;
+        std::string why = row_problem(spec[i], out.has(i), out[i], where);
+        for (std::size_t later = r; later < M; ++later) out.clear(rows[later]);
+        return why;
+    }
+    return {};
+}
+
+template <std::size_t N>
+constexpr std::array<std::size_t, N> all_rows() {
+    std::array<std::size_t, N> rows{};
+    for (std::size_t i = 0; i < N; ++i) rows[i] = i;
+    return rows;
+}
+
+// Checks `dict` against every row of `spec`, in table order: find_rows() then check_rows().
 template <std::size_t N>
 std::string verify(View dict, std::string_view where, const std::array<KeySpec, N>& spec,
                    Found<N>& out) {
-    // One walk finds every row's key; the checks then go row by row, as a find() a row would.
-    dict.find_sorted(
-        N, [&](std::size_t i) { return spec[i].key; },
-        [&](std::size_t i, View v) {
-            out.views[i] = v;
-            out.present[i] = true;
-        });
-    for (std::size_t i = 0; i < N; ++i) {
-        if (!row_ok(spec[i], out.present[i], out.views[i])) {
-            std::string why = row_problem(spec[i], out.present[i], out.views[i], where);
-            // As if the rows had been looked up one by one up to this one: none from here on.
-            for (std::size_t j = i; j < N; ++j) {
-                out.views[j] = View();
-                out.present[j] = false;
-            }
-            return why;
-        }
-    }
-    return {};
+    find_rows(dict, spec, out);
+    return check_rows(where, spec, all_rows<N>(), out);
 }
 
 }  // namespace kad::detail

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <span>
 
 namespace kad::krpc {
@@ -11,6 +12,8 @@ namespace kad::krpc {
 using bencode::Type;
 using bencode::View;
 using detail::any_value;
+using detail::check_rows;
+using detail::find_rows;
 using detail::Found;
 using detail::KeySpec;
 using detail::Len;
@@ -52,22 +55,26 @@ namespace {
 
 constexpr std::size_t kIdLen = NodeId::kBytes;
 
-// Top level of every message.
-constexpr std::array kTopSpec{
+// The top level of a message: found in one walk, then checked in two steps, the rows every
+// message has, then those of its kind ("y"). A row is required only of the kinds it belongs to.
+constexpr std::array kRootSpec{
+    KeySpec{"a", Type::Dict, Need::Required},
+    KeySpec{"e", Type::List, Need::Required},
+    KeySpec{"ip", Type::String, Need::Optional},
+    KeySpec{"q", Type::String, Need::Required},
+    KeySpec{"r", Type::Dict, Need::Required},
     KeySpec{"ro", Type::Integer, Need::Optional},
     KeySpec{"t", Type::String, Need::Required, Len::AtMost, kMaxTransactionId},
     KeySpec{"v", Type::String, Need::Optional, Len::AtMost, kMaxVersionSize},
     KeySpec{"y", Type::String, Need::Required, Len::Exact, 1},
 };
-static_assert(sorted(kTopSpec));
-enum { kTopRo, kTopT, kTopV, kTopY };
-
-constexpr std::array kQuerySpec{
-    KeySpec{"a", Type::Dict, Need::Required},
-    KeySpec{"q", Type::String, Need::Required},
-};
-static_assert(sorted(kQuerySpec));
-enum { kQueryA, kQueryQ };
+static_assert(sorted(kRootSpec));
+enum { kRootA, kRootE, kRootIp, kRootQ, kRootR, kRootRo, kRootT, kRootV, kRootY };
+using RootFound = Found<kRootSpec.size()>;
+constexpr std::array<std::size_t, 4> kEveryMessageRows{kRootRo, kRootT, kRootV, kRootY};
+constexpr std::array<std::size_t, 2> kQueryRows{kRootA, kRootQ};
+constexpr std::array<std::size_t, 2> kResponseRows{kRootIp, kRootR};
+constexpr std::array<std::size_t, 1> kErrorRows{kRootE};
 
 constexpr std::array kPingSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
@@ -138,13 +145,6 @@ constexpr std::array kPutSpec{
 static_assert(sorted(kPutSpec));
 enum { kPutCas, kPutId, kPutK, kPutSalt, kPutSeq, kPutSig, kPutToken, kPutV };
 
-constexpr std::array kResponseSpec{
-    KeySpec{"ip", Type::String, Need::Optional},
-    KeySpec{"r", Type::Dict, Need::Required},
-};
-static_assert(sorted(kResponseSpec));
-enum { kResponseIp, kResponseR };
-
 constexpr std::array kResultSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"interval", Type::Integer, Need::Optional},
@@ -174,11 +174,6 @@ enum {
     kResultV,
     kResultValues
 };
-
-constexpr std::array kErrorSpec{
-    KeySpec{"e", Type::List, Need::Required},
-};
-static_assert(sorted(kErrorSpec));
 
 Method method_from_name(std::string_view name) {
     if (name == "ping") return Method::Ping;
@@ -334,20 +329,18 @@ void unknown_query(View args, bool has_args, std::string_view name, Query& query
 }
 
 // A query's failure is a bad query (answered 203, with the transaction ID).
-std::string decode_query(View root, Message& msg) {
-    Found<kQuerySpec.size()> q;
-    if (auto why = verify(root, "", kQuerySpec, q); !why.empty()) {
+std::string decode_query(View root, RootFound& q, Message& msg) {
+    if (auto why = check_rows("", kRootSpec, kQueryRows, q); !why.empty()) {
         // An unknown method needs no arguments to be answered 204; anything else is a bad query.
         View name;
         const bool unknown_method = root.find("q", name) && name.is_string() &&
                                     method_from_name(name.as_string()) == Method::Unknown;
         if (!unknown_method) return why;
-        q.views[kQueryQ] = name;
-        q.present[kQueryQ] = true;
+        q.set(kRootQ, name);
     }
-    const std::string_view name = q[kQueryQ].as_string();
+    const std::string_view name = q[kRootQ].as_string();
     const Method method = method_from_name(name);
-    const View args = q[kQueryA];
+    const View args = q[kRootA];
     Query& query = msg.body.emplace<Query>();
     switch (method) {
         case Method::Ping:
@@ -367,7 +360,7 @@ std::string decode_query(View root, Message& msg) {
         case Method::Put:
             return put_query(args, query);
         case Method::Unknown:
-            unknown_query(args, q.has(kQueryA), name, query);
+            unknown_query(args, q.has(kRootA), name, query);
             return {};
     }
     return {};
@@ -463,12 +456,11 @@ std::string parse_samples(const Found<kResultSpec.size()>& r, const Limits& limi
 }
 
 // A response's failure makes it malformed (dropped), as an error's does.
-std::string decode_response(View root, Message& msg, const Limits& limits) {
-    Found<kResponseSpec.size()> top;
-    if (auto why = verify(root, "", kResponseSpec, top); !why.empty()) return why;
+std::string decode_response(RootFound& top, Message& msg, const Limits& limits) {
+    if (auto why = check_rows("", kRootSpec, kResponseRows, top); !why.empty()) return why;
     Found<kResultSpec.size()> r;
-    if (auto why = verify(top[kResponseR], " in 'r'", kResultSpec, r); !why.empty()) return why;
-    if (top.has(kResponseIp)) msg.requester = Endpoint::from_compact(top[kResponseIp].as_string());
+    if (auto why = verify(top[kRootR], " in 'r'", kResultSpec, r); !why.empty()) return why;
+    if (top.has(kRootIp)) msg.requester = Endpoint::from_compact(top[kRootIp].as_string());
     Response& resp = msg.body.emplace<Response>();
     resp.id = id_of(r[kResultId]);
     if (auto why = parse_node_lists(r, limits, resp); !why.empty()) return why;
@@ -483,18 +475,18 @@ std::string decode_response(View root, Message& msg, const Limits& limits) {
     return parse_samples(r, limits, resp);
 }
 
-std::string decode_error(View root, Message& msg) {
-    Found<kErrorSpec.size()> top;
-    if (auto why = verify(root, "", kErrorSpec, top); !why.empty()) return why;
-    const View e = top[0];
-    if (e.size() < 2 || !e.at(0).is_int() || !e.at(1).is_string()) {
-        return "'e' must be [code, message]";
-    }
-    const std::int64_t code = e.at(0).as_int();
+std::string decode_error(RootFound& top, Message& msg) {
+    if (auto why = check_rows("", kRootSpec, kErrorRows, top); !why.empty()) return why;
+    const View e = top[kRootE];
+    if (e.size() < 2) return "'e' must be [code, message]";
+    const View code_view = e.at(0);
+    const View message = e.at(1);
+    if (!code_view.is_int() || !message.is_string()) return "'e' must be [code, message]";
+    const std::int64_t code = code_view.as_int();
     if (code < 0 || code > 999) return "error code out of range";
     Error& error = msg.body.emplace<Error>();
     error.code = static_cast<int>(code);
-    error.message.assign(e.at(1).as_string());
+    error.message.assign(message.as_string());
     return {};
 }
 
@@ -509,8 +501,13 @@ bool parse_compact_nodes(std::string_view raw, std::size_t entry_size, std::size
     out.reserve(out.size() + count);
     for (std::size_t i = 0; i < count; ++i) {
         const std::string_view entry = raw.substr(i * entry_size, entry_size);
-        out.push_back(NodeInfo{*NodeId::from_bytes(entry.substr(0, NodeId::kBytes)),
-                               *Endpoint::from_compact(entry.substr(NodeId::kBytes))});
+        // Written into the vector in place: copying a NodeInfo just built reads back the parts
+        // just written, which stalls store forwarding (most of a find_node reply's decode).
+        NodeInfo& n = out.emplace_back();
+        NodeId::Bytes id;
+        std::memcpy(id.data(), entry.data(), NodeId::kBytes);
+        n.id = NodeId(id);
+        n.endpoint.assign_compact(entry.substr(NodeId::kBytes));  // entry_size is 26 or 38
     }
     return true;
 }
@@ -520,27 +517,30 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
     auto root = scratch.decode(datagram, limits.bencode);
     if (!root) return malformed("bencode: " + root.error().message());
     if (!root->is_dict()) return malformed("not a dictionary");
-    Found<kTopSpec.size()> top;
-    if (auto why = verify(*root, "", kTopSpec, top); !why.empty()) return malformed(why);
+    RootFound top;
+    find_rows(*root, kRootSpec, top);
+    if (auto why = check_rows("", kRootSpec, kEveryMessageRows, top); !why.empty()) {
+        return malformed(why);
+    }
 
     Expected<Message, DecodeFailure> result(std::in_place);
     Message& msg = *result;
-    msg.transaction.assign(top[kTopT].as_string());
-    if (top.has(kTopV)) msg.version.emplace(top[kTopV].as_string());
+    msg.transaction.assign(top[kRootT].as_string());
+    if (top.has(kRootV)) msg.version.emplace(top[kRootV].as_string());
     // BEP 43: "ro" is 1 or absent; any other integer is read as not read-only.
-    msg.read_only = top.has(kTopRo) && top[kTopRo].as_int() == 1;
+    msg.read_only = top.has(kRootRo) && top[kRootRo].as_int() == 1;
     auto kind = DecodeFailureKind::Malformed;
     std::string why;
-    switch (top[kTopY].as_string()[0]) {
+    switch (top[kRootY].as_string()[0]) {
         case 'q':
             kind = DecodeFailureKind::BadQuery;
-            why = decode_query(*root, msg);
+            why = decode_query(*root, top, msg);
             break;
         case 'r':
-            why = decode_response(*root, msg, limits);
+            why = decode_response(top, msg, limits);
             break;
         case 'e':
-            why = decode_error(*root, msg);
+            why = decode_error(top, msg);
             break;
         default:
             why = "'y' must be q, r or e";

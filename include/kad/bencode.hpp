@@ -74,6 +74,10 @@ public:
 
     // The i-th element of a list (i < size()).
     View at(std::size_t i) const noexcept;
+    // Where the value is in its document (0 is the root), and the value at such a place in the
+    // same document: a table of values can keep 4-byte places instead of 16-byte Views.
+    std::uint32_t node_index() const noexcept { return index_; }
+    View node_at(std::uint32_t index) const noexcept { return View(doc_, index); }
     // A dictionary's value for a key; found is false if absent or not a dict.
     bool find(std::string_view key, View& out) const noexcept;
     // find() of many keys in one walk over a dictionary, merging its sorted keys with `count`
@@ -195,6 +199,12 @@ inline std::size_t View::size() const noexcept {
 
 inline std::uint32_t View::next_sibling() const noexcept {
     return doc_->nodes_[index_].end;
+}
+
+inline View View::at(std::size_t i) const noexcept {
+    std::uint32_t idx = index_ + 1;
+    for (std::size_t n = 0; n < i; ++n) idx = doc_->nodes_[idx].end;
+    return View(doc_, idx);
 }
 
 template <class KeyAt, class F>

@@ -208,6 +208,11 @@ struct Error {
 };
 
 struct Message {
+    // Provided, not defaulted: value-initialisation (std::variant's in-place construction, as in
+    // the decoder's Expected<Message>) then runs the members' initialisers only, instead of
+    // zeroing all of a Message first.
+    Message() noexcept {}  // NOLINT(modernize-use-equals-default)
+
     std::string transaction;             // "t", echoed verbatim
     std::optional<std::string> version;  // "v", the client's version
     std::optional<Endpoint> requester;   // "ip" (BEP 42): a responder's view of our address
