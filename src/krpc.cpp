@@ -188,8 +188,16 @@ Method method_from_name(std::string_view name) {
     return Method::Unknown;
 }
 
+// Built here, not through NodeId::from_bytes: a NodeId returned in an optional and copied out is
+// written in parts and read back whole, which stalls store forwarding.
+NodeId id_of_bytes(const char* p) {
+    NodeId::Bytes b;
+    std::memcpy(b.data(), p, b.size());
+    return NodeId(b);
+}
+
 NodeId id_of(View v) {
-    return *NodeId::from_bytes(v.as_string());  // verify() checked the length
+    return id_of_bytes(v.as_string().data());  // verify() checked the length
 }
 
 Unexpected<DecodeFailure> malformed(std::string reason) {
@@ -449,7 +457,7 @@ std::string parse_samples(const Found<kResultSpec.size()>& r, const Limits& limi
     if (raw.size() / kIdLen > limits.max_samples) return "too many entries in 'samples'";
     s.samples.reserve(raw.size() / kIdLen);
     for (std::size_t i = 0; i < raw.size(); i += kIdLen) {
-        s.samples.push_back(*NodeId::from_bytes(raw.substr(i, kIdLen)));
+        s.samples.push_back(id_of_bytes(raw.data() + i));
     }
     resp.samples = std::move(s);
     return {};
@@ -460,7 +468,12 @@ std::string decode_response(RootFound& top, Message& msg, const Limits& limits) 
     if (auto why = check_rows("", kRootSpec, kResponseRows, top); !why.empty()) return why;
     Found<kResultSpec.size()> r;
     if (auto why = verify(top[kRootR], " in 'r'", kResultSpec, r); !why.empty()) return why;
-    if (top.has(kRootIp)) msg.requester = Endpoint::from_compact(top[kRootIp].as_string());
+    if (top.has(kRootIp)) {
+        // In place, as the node lists (parse_compact_nodes); an address of another length is none.
+        if (!msg.requester.emplace().assign_compact(top[kRootIp].as_string())) {
+            msg.requester.reset();
+        }
+    }
     Response& resp = msg.body.emplace<Response>();
     resp.id = id_of(r[kResultId]);
     if (auto why = parse_node_lists(r, limits, resp); !why.empty()) return why;
@@ -504,9 +517,7 @@ bool parse_compact_nodes(std::string_view raw, std::size_t entry_size, std::size
         // Written into the vector in place: copying a NodeInfo just built reads back the parts
         // just written, which stalls store forwarding (most of a find_node reply's decode).
         NodeInfo& n = out.emplace_back();
-        NodeId::Bytes id;
-        std::memcpy(id.data(), entry.data(), NodeId::kBytes);
-        n.id = NodeId(id);
+        n.id = id_of_bytes(entry.data());
         n.endpoint.assign_compact(entry.substr(NodeId::kBytes));  // entry_size is 26 or 38
     }
     return true;
