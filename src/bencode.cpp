@@ -111,7 +111,7 @@ private:
     }
 
     // The next node, or nullptr (and the error) past Limits::max_elements.
-    Node* push(Type type, const char* at) {
+    [[gnu::always_inline]] Node* push(Type type, const char* at) {
         if (count_ >= max_elements_) {
             fail(Errc::TooManyElements, at);
             return nullptr;
@@ -123,7 +123,7 @@ private:
         return n;
     }
 
-    bool integer() {
+    [[gnu::always_inline]] bool integer() {
         const char* const start = p_;
         ++p_;  // 'i'
         bool negative = false;
@@ -147,7 +147,7 @@ private:
     }
 
     // A string (p_ is on its first digit); its node's text is its contents.
-    Node* string() {
+    [[gnu::always_inline]] Node* string() {
         const char* const start = p_;
         std::uint64_t len = 0;
         // Most strings are shorter than 100 bytes: one or two digits (no leading zero), ':'.
@@ -200,7 +200,7 @@ private:
     }
 
     // A dictionary's key: a string, after the one before in byte order, and a value after it.
-    bool key(std::uint32_t index, std::string_view& previous) {
+    [[gnu::always_inline]] bool key(std::uint32_t index, std::string_view& previous) {
         const char* const key_at = p_;
         if (!is_digit(*p_)) return fail(Errc::KeyNotString, key_at);
         const Node* n = string();
@@ -216,7 +216,7 @@ private:
         return true;
     }
 
-    bool value(int depth) {
+    [[gnu::always_inline]] bool value(int depth) {
         if (p_ == end_) return fail(Errc::Truncated, p_);
         const char c = *p_;
         if (is_digit(c)) return string() != nullptr;

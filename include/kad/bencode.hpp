@@ -105,7 +105,12 @@ private:
 // Dictionary keys are short; this compares them inline where std::string_view calls memcmp.
 constexpr int compare_bytes(std::string_view a, std::string_view b) noexcept {
     const std::size_t n = a.size() < b.size() ? a.size() : b.size();
-    for (std::size_t i = 0; i < n; ++i) {
+    if (n == 0) return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
+    // Most pairs of keys differ at their first byte: no loop for them.
+    const auto a0 = static_cast<unsigned char>(a[0]);
+    const auto b0 = static_cast<unsigned char>(b[0]);
+    if (a0 != b0) return a0 < b0 ? -1 : 1;
+    for (std::size_t i = 1; i < n; ++i) {
         const auto x = static_cast<unsigned char>(a[i]);
         const auto y = static_cast<unsigned char>(b[i]);
         if (x != y) return x < y ? -1 : 1;
