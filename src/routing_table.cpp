@@ -1,6 +1,7 @@
 #include "kad/routing_table.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "kad/random.hpp"
 
@@ -632,6 +633,14 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, std::vector<cons
     closest(target, n, filter, out);
 }
 
+namespace {
+
+// Groups of up to this many contacts (a bucket is k, 20 by default) are sorted by keys on the
+// stack; larger ones, which only a sparse table's deeper buckets make, by comparing IDs.
+constexpr std::size_t kKeyedSort = 64;
+
+}  // namespace
+
 void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFilter& filter,
                            std::vector<const Contact*>& out) const {
     out.clear();
@@ -642,6 +651,7 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFil
     const std::size_t last = buckets_.size() - 1;
     const std::size_t tb = bucket_index(target);
     const CloserTo closer{target};
+    const std::uint64_t target_word = load_be64(target.bytes().data());
     auto take = [&](std::size_t from, std::size_t to) {  // buckets [from, to]
         const std::size_t start = out.size();
         for (std::size_t i = from; i <= to; ++i) {
@@ -649,12 +659,36 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFil
                 if (filter.accepts(c)) out.push_back(&c);
             }
         }
-        auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
-        const std::size_t want = std::min(n - start, out.size() - start);
-        auto mid = first + static_cast<std::ptrdiff_t>(want);
-        std::partial_sort(first, mid, out.end(),
-                          [&](const Contact* a, const Contact* b) { return closer(a->id, b->id); });
-        out.erase(mid, out.end());
+        const std::size_t count = out.size() - start;
+        const std::size_t want = std::min(n - start, count);
+        if (count <= kKeyedSort) {
+            // Each distance's first 64 bits computed once, beside the contact, so that the sort
+            // compares integers in one array; whole IDs only where those bits are equal.
+            struct Keyed {
+                std::uint64_t key;
+                const Contact* contact;
+            };
+            std::array<Keyed, kKeyedSort> keyed;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+            for (std::size_t i = 0; i < count; ++i) {
+                const Contact* c = out[start + i];
+                keyed[i] = {load_be64(c->id.bytes().data()) ^ target_word, c};
+            }
+            auto nearer = [&](const Keyed& a, const Keyed& b) {
+                return a.key != b.key ? a.key < b.key : closer(a.contact->id, b.contact->id);
+            };
+            const auto first = keyed.begin();
+            const auto mid = first + static_cast<std::ptrdiff_t>(want);
+            const auto end = first + static_cast<std::ptrdiff_t>(count);
+            if (mid != end) std::nth_element(first, mid, end, nearer);
+            std::sort(first, mid, nearer);
+            for (std::size_t i = 0; i < want; ++i) out[start + i] = keyed[i].contact;
+        } else {
+            auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
+            std::partial_sort(
+                first, first + static_cast<std::ptrdiff_t>(want), out.end(),
+                [&](const Contact* a, const Contact* b) { return closer(a->id, b->id); });
+        }
+        out.resize(start + want);
     };
     take(tb, tb);
     if (out.size() < n && tb < last) take(tb + 1, last);
