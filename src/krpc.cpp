@@ -349,7 +349,7 @@ std::string decode_query(View root, RootFound& q, Message& msg) {
     const std::string_view name = q[kRootQ].as_string();
     const Method method = method_from_name(name);
     const View args = q[kRootA];
-    Query& query = msg.body.emplace<Query>();
+    auto& query = std::get<Query>(msg.body);
     switch (method) {
         case Method::Ping:
             return ping_query(args, query);
@@ -474,7 +474,7 @@ std::string decode_response(RootFound& top, Message& msg, const Limits& limits) 
             msg.requester.reset();
         }
     }
-    Response& resp = msg.body.emplace<Response>();
+    auto& resp = std::get<Response>(msg.body);
     resp.id = id_of(r[kResultId]);
     if (auto why = parse_node_lists(r, limits, resp); !why.empty()) return why;
     if (r.has(kResultToken)) resp.token.emplace(r[kResultToken].as_string());
@@ -497,10 +497,18 @@ std::string decode_error(RootFound& top, Message& msg) {
     if (!code_view.is_int() || !message.is_string()) return "'e' must be [code, message]";
     const std::int64_t code = code_view.as_int();
     if (code < 0 || code > 999) return "error code out of range";
-    Error& error = msg.body.emplace<Error>();
+    auto& error = std::get<Error>(msg.body);
     error.code = static_cast<int>(code);
     error.message.assign(message.as_string());
     return {};
+}
+
+// A message of kind `y` ('q', 'r' or 'e'), empty.
+Expected<Message, DecodeFailure> message_of_kind(char y) {
+    if (y == 'r')
+        return Expected<Message, DecodeFailure>(std::in_place, std::in_place_type<Response>);
+    if (y == 'e') return Expected<Message, DecodeFailure>(std::in_place, std::in_place_type<Error>);
+    return Expected<Message, DecodeFailure>(std::in_place, std::in_place_type<Query>);
 }
 
 }  // namespace
@@ -534,7 +542,11 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
         return malformed(why);
     }
 
-    Expected<Message, DecodeFailure> result(std::in_place);
+    const char y = top[kRootY].as_string()[0];
+    if (y != 'q' && y != 'r' && y != 'e') return malformed("'y' must be q, r or e");
+
+    // The message is built inside the result, its body of the right kind from the start.
+    Expected<Message, DecodeFailure> result = message_of_kind(y);
     Message& msg = *result;
     msg.transaction.assign(top[kRootT].as_string());
     if (top.has(kRootV)) msg.version.emplace(top[kRootV].as_string());
@@ -542,20 +554,13 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
     msg.read_only = top.has(kRootRo) && top[kRootRo].as_int() == 1;
     auto kind = DecodeFailureKind::Malformed;
     std::string why;
-    switch (top[kRootY].as_string()[0]) {
-        case 'q':
-            kind = DecodeFailureKind::BadQuery;
-            why = decode_query(*root, top, msg);
-            break;
-        case 'r':
-            why = decode_response(top, msg, limits);
-            break;
-        case 'e':
-            why = decode_error(top, msg);
-            break;
-        default:
-            why = "'y' must be q, r or e";
-            break;
+    if (y == 'q') {
+        kind = DecodeFailureKind::BadQuery;
+        why = decode_query(*root, top, msg);
+    } else if (y == 'r') {
+        why = decode_response(top, msg, limits);
+    } else {
+        why = decode_error(top, msg);
     }
     if (!why.empty()) {
         std::string transaction =

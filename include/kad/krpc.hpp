@@ -212,6 +212,10 @@ struct Message {
     // the decoder's Expected<Message>) then runs the members' initialisers only, instead of
     // zeroing all of a Message first.
     Message() noexcept {}  // NOLINT(modernize-use-equals-default)
+    // A message whose body is a B (Query, Response or Error) from the start, as the decoder
+    // makes it: no Query built only to be replaced.
+    template <class B>
+    explicit Message(std::in_place_type_t<B> kind) noexcept : body(kind) {}
 
     std::string transaction;             // "t", echoed verbatim
     std::optional<std::string> version;  // "v", the client's version
