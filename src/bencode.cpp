@@ -156,7 +156,8 @@ private:
             len = static_cast<std::uint64_t>(start[0] - '0');
             p_ = start + 2;
         } else if (left >= 3 && start[2] == ':' && start[0] != '0' && is_digit(start[1])) {
-            len = static_cast<std::uint64_t>((start[0] - '0') * 10 + (start[1] - '0'));
+            len = static_cast<std::uint64_t>(start[0] - '0') * 10 +
+                  static_cast<std::uint64_t>(start[1] - '0');
             p_ = start + 3;
         } else if (!number(':', std::numeric_limits<std::uint32_t>::max(), len)) {
             if (error_.code == Errc::IntegerOverflow) error_.code = Errc::StringPastEnd;

@@ -639,6 +639,41 @@ namespace {
 // stack; larger ones, which only a sparse table's deeper buckets make, by comparing IDs.
 constexpr std::size_t kKeyedSort = 64;
 
+// Puts the `want` contacts of out[start..] nearest to `target` first in out[start..], nearest
+// first (what is after them is left in any order).
+void keep_nearest(std::vector<const Contact*>& out, std::size_t start, std::size_t want,
+                  const NodeId& target) {
+    const CloserTo closer{target};
+    const std::size_t count = out.size() - start;
+    if (count > kKeyedSort) {
+        auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
+        std::partial_sort(first, first + static_cast<std::ptrdiff_t>(want), out.end(),
+                          [&](const Contact* a, const Contact* b) { return closer(a->id, b->id); });
+        return;
+    }
+    // Each distance's first 64 bits computed once, beside the contact, so that the sort compares
+    // integers in one array; whole IDs only where those bits are equal.
+    struct Keyed {
+        std::uint64_t key;
+        const Contact* contact;
+    };
+    std::array<Keyed, kKeyedSort> keyed;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    const std::uint64_t target_word = load_be64(target.bytes().data());
+    for (std::size_t i = 0; i < count; ++i) {
+        const Contact* c = out[start + i];
+        keyed[i] = {load_be64(c->id.bytes().data()) ^ target_word, c};
+    }
+    auto nearer = [&](const Keyed& a, const Keyed& b) {
+        return a.key != b.key ? a.key < b.key : closer(a.contact->id, b.contact->id);
+    };
+    const auto first = keyed.begin();
+    const auto mid = first + static_cast<std::ptrdiff_t>(want);
+    const auto end = first + static_cast<std::ptrdiff_t>(count);
+    if (mid != end) std::nth_element(first, mid, end, nearer);
+    std::sort(first, mid, nearer);
+    for (std::size_t i = 0; i < want; ++i) out[start + i] = keyed[i].contact;
+}
+
 }  // namespace
 
 void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFilter& filter,
@@ -650,8 +685,6 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFil
     // then the shallower buckets one by one, deepest first. Sort within a group only.
     const std::size_t last = buckets_.size() - 1;
     const std::size_t tb = bucket_index(target);
-    const CloserTo closer{target};
-    const std::uint64_t target_word = load_be64(target.bytes().data());
     auto take = [&](std::size_t from, std::size_t to) {  // buckets [from, to]
         const std::size_t start = out.size();
         for (std::size_t i = from; i <= to; ++i) {
@@ -659,35 +692,8 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFil
                 if (filter.accepts(c)) out.push_back(&c);
             }
         }
-        const std::size_t count = out.size() - start;
-        const std::size_t want = std::min(n - start, count);
-        if (count <= kKeyedSort) {
-            // Each distance's first 64 bits computed once, beside the contact, so that the sort
-            // compares integers in one array; whole IDs only where those bits are equal.
-            struct Keyed {
-                std::uint64_t key;
-                const Contact* contact;
-            };
-            std::array<Keyed, kKeyedSort> keyed;  // NOLINT(cppcoreguidelines-pro-type-member-init)
-            for (std::size_t i = 0; i < count; ++i) {
-                const Contact* c = out[start + i];
-                keyed[i] = {load_be64(c->id.bytes().data()) ^ target_word, c};
-            }
-            auto nearer = [&](const Keyed& a, const Keyed& b) {
-                return a.key != b.key ? a.key < b.key : closer(a.contact->id, b.contact->id);
-            };
-            const auto first = keyed.begin();
-            const auto mid = first + static_cast<std::ptrdiff_t>(want);
-            const auto end = first + static_cast<std::ptrdiff_t>(count);
-            if (mid != end) std::nth_element(first, mid, end, nearer);
-            std::sort(first, mid, nearer);
-            for (std::size_t i = 0; i < want; ++i) out[start + i] = keyed[i].contact;
-        } else {
-            auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
-            std::partial_sort(
-                first, first + static_cast<std::ptrdiff_t>(want), out.end(),
-                [&](const Contact* a, const Contact* b) { return closer(a->id, b->id); });
-        }
+        const std::size_t want = std::min(n - start, out.size() - start);
+        keep_nearest(out, start, want, target);
         out.resize(start + want);
     };
     take(tb, tb);
