@@ -1,5 +1,6 @@
 #include "kad/bencode.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace kad::bencode {
@@ -41,172 +42,213 @@ std::string DecodeError::message() const {
 }
 
 // ---- Parser ---------------------------------------------------------------------------------
+// Recursive descent over [begin_, end_) into nodes_, which Document::decode sized so that no
+// store can go past it. Each check and its error (code and offset) are those of the first
+// failure in reading order; tests/test_bencode.cpp pins them.
+
+namespace {
+
+constexpr bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// Digits that cannot overflow any bound number() is given (2^32 - 1 or more): 999,999,999.
+constexpr std::ptrdiff_t kSafeDigits = 9;
+
+}  // namespace
 
 class Document::Parser {
 public:
     Parser(std::string_view in, const Limits& limits, std::vector<Node>& nodes)
-        : in_(in), limits_(limits), nodes_(nodes) {}
+        : begin_(in.data()),
+          end_(in.data() + in.size()),
+          p_(begin_),
+          max_elements_(limits.max_elements),
+          max_depth_(limits.max_depth),
+          nodes_(nodes.data()) {}
 
     bool run() {
         if (!value(0)) return false;
-        if (pos_ != in_.size()) return fail(Errc::TrailingBytes, pos_);
+        if (p_ != end_) return fail(Errc::TrailingBytes, p_);
         return true;
     }
     DecodeError error() const { return error_; }
+    std::uint32_t count() const { return count_; }
 
 private:
-    bool fail(Errc code, std::size_t at) {
-        error_ = {code, at};
+    bool fail(Errc code, const char* at) {
+        error_ = {code, static_cast<std::size_t>(at - begin_)};
         return false;
     }
 
-    bool at_end() const { return pos_ >= in_.size(); }
-
     // Digits of a non-negative decimal number up to `terminator`, canonical form only.
     bool number(char terminator, std::uint64_t max, std::uint64_t& out) {
-        const std::size_t start = pos_;
+        const char* const start = p_;
+        const char* p = start;
         std::uint64_t v = 0;
-        while (!at_end() && in_[pos_] >= '0' && in_[pos_] <= '9') {
-            const std::uint64_t d = static_cast<std::uint64_t>(in_[pos_] - '0');
-            if (v > (max - d) / 10) return fail(Errc::IntegerOverflow, start);
-            v = v * 10 + d;
-            ++pos_;
+        const char* const safe_end = end_ - p > kSafeDigits ? p + kSafeDigits : end_;
+        while (p != safe_end && is_digit(*p)) {
+            v = v * 10 + static_cast<std::uint64_t>(*p - '0');
+            ++p;
         }
-        if (at_end()) return fail(Errc::Truncated, pos_);
-        if (pos_ == start) return fail(Errc::BadInteger, pos_);
-        if (in_[pos_] != terminator) {
-            return fail(terminator == ':' ? Errc::UnexpectedByte : Errc::BadInteger, pos_);
+        if (p == safe_end) {  // perhaps more digits: from here each one may overflow
+            while (p != end_ && is_digit(*p)) {
+                const auto d = static_cast<std::uint64_t>(*p - '0');
+                if (v > (max - d) / 10) return fail(Errc::IntegerOverflow, start);
+                v = v * 10 + d;
+                ++p;
+            }
         }
-        if (in_[start] == '0' && pos_ - start > 1) return fail(Errc::LeadingZero, start);
-        ++pos_;  // the terminator
+        if (p == end_) return fail(Errc::Truncated, p);
+        if (p == start) return fail(Errc::BadInteger, p);
+        if (*p != terminator) {
+            return fail(terminator == ':' ? Errc::UnexpectedByte : Errc::BadInteger, p);
+        }
+        if (*start == '0' && p - start > 1) return fail(Errc::LeadingZero, start);
+        p_ = p + 1;  // past the terminator
         out = v;
         return true;
     }
 
-    bool push(Type type, std::size_t at) {
-        if (nodes_.size() >= limits_.max_elements) return fail(Errc::TooManyElements, at);
-        nodes_.push_back(Node{type, 0, 0, 0, {}});
-        return true;
+    // The next node, or nullptr (and the error) past Limits::max_elements.
+    [[gnu::always_inline]] Node* push(Type type, const char* at) {
+        if (count_ >= max_elements_) {
+            fail(Errc::TooManyElements, at);
+            return nullptr;
+        }
+        Node* n = &nodes_[count_++];
+        n->type = type;
+        n->count = 0;
+        n->integer = 0;
+        return n;
     }
 
-    bool integer() {
-        const std::size_t start = pos_;
-        ++pos_;  // 'i'
+    [[gnu::always_inline]] bool integer() {
+        const char* const start = p_;
+        ++p_;  // 'i'
         bool negative = false;
-        if (!at_end() && in_[pos_] == '-') {
+        if (p_ != end_ && *p_ == '-') {
             negative = true;
-            ++pos_;
+            ++p_;
         }
         const std::uint64_t max =
             negative ? std::uint64_t{1} << 63
                      : static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-        const std::size_t digits = pos_;
+        const char* const digits = p_;
         std::uint64_t v = 0;
         if (!number('e', max, v)) return false;
-        if (negative && v == 0 && in_[digits] == '0') return fail(Errc::NegativeZero, start);
-        if (!push(Type::Integer, start)) return false;
-        auto& n = nodes_.back();
-        n.integer = negative ? static_cast<std::int64_t>(~v + 1) : static_cast<std::int64_t>(v);
-        n.text = in_.substr(start, pos_ - start);  // the raw form, for View::raw()
-        n.end = static_cast<std::uint32_t>(nodes_.size());
+        if (negative && v == 0 && *digits == '0') return fail(Errc::NegativeZero, start);
+        Node* n = push(Type::Integer, start);
+        if (n == nullptr) return false;
+        n->integer = negative ? static_cast<std::int64_t>(~v + 1) : static_cast<std::int64_t>(v);
+        n->text = {start, static_cast<std::size_t>(p_ - start)};  // the raw form, for View::raw()
+        n->end = count_;
         return true;
     }
 
-    bool string() {
-        const std::size_t start = pos_;
+    // A string (p_ is on its first digit); its node's text is its contents.
+    [[gnu::always_inline]] Node* string() {
+        const char* const start = p_;
         std::uint64_t len = 0;
-        if (!number(':', std::numeric_limits<std::uint32_t>::max(), len)) {
+        // Most strings are shorter than 100 bytes: one or two digits (no leading zero), ':'.
+        const std::ptrdiff_t left = end_ - start;
+        if (left >= 2 && start[1] == ':') {
+            len = static_cast<std::uint64_t>(start[0] - '0');
+            p_ = start + 2;
+        } else if (left >= 3 && start[2] == ':' && start[0] != '0' && is_digit(start[1])) {
+            len = static_cast<std::uint64_t>(start[0] - '0') * 10 +
+                  static_cast<std::uint64_t>(start[1] - '0');
+            p_ = start + 3;
+        } else if (!number(':', std::numeric_limits<std::uint32_t>::max(), len)) {
             if (error_.code == Errc::IntegerOverflow) error_.code = Errc::StringPastEnd;
-            return false;
+            return nullptr;
         }
-        if (len > in_.size() - pos_) return fail(Errc::StringPastEnd, start);
-        if (!push(Type::String, start)) return false;
-        auto& n = nodes_.back();
-        n.text = in_.substr(pos_, len);
-        n.end = static_cast<std::uint32_t>(nodes_.size());
-        pos_ += len;
-        return true;
+        if (len > static_cast<std::uint64_t>(end_ - p_)) {
+            fail(Errc::StringPastEnd, start);
+            return nullptr;
+        }
+        Node* n = push(Type::String, start);
+        if (n == nullptr) return nullptr;
+        n->text = {p_, static_cast<std::size_t>(len)};
+        n->end = count_;
+        p_ += len;
+        return n;
     }
 
     bool container(Type type, int depth) {
-        const std::size_t start = pos_;
-        if (depth + 1 > limits_.max_depth) return fail(Errc::TooDeep, start);
-        if (!push(type, start)) return false;
-        const std::size_t self = nodes_.size() - 1;
-        ++pos_;  // 'l' or 'd'
+        const char* const start = p_;
+        if (depth + 1 > max_depth_) return fail(Errc::TooDeep, start);
+        if (push(type, start) == nullptr) return false;
+        const std::uint32_t self = count_ - 1;
+        ++p_;  // 'l' or 'd'
         std::uint32_t count = 0;
         std::string_view previous_key;
         for (;;) {
-            if (at_end()) return fail(Errc::Truncated, pos_);
-            if (in_[pos_] == 'e') {
-                ++pos_;
+            if (p_ == end_) return fail(Errc::Truncated, p_);
+            if (*p_ == 'e') {
+                ++p_;
                 break;
             }
             if (type == Type::Dict && !key(count, previous_key)) return false;
             if (!value(depth + 1)) return false;
             ++count;
         }
-        nodes_[self].count = count;
-        nodes_[self].text = in_.substr(start, pos_ - start);  // the raw form, for View::raw()
-        nodes_[self].end = static_cast<std::uint32_t>(nodes_.size());
+        Node& n = nodes_[self];
+        n.count = count;
+        n.text = {start, static_cast<std::size_t>(p_ - start)};  // the raw form, for View::raw()
+        n.end = count_;
         return true;
     }
 
     // A dictionary's key: a string, after the one before in byte order, and a value after it.
-    bool key(std::uint32_t index, std::string_view& previous) {
-        const std::size_t key_at = pos_;
-        if (in_[pos_] < '0' || in_[pos_] > '9') return fail(Errc::KeyNotString, key_at);
-        if (!string()) return false;
-        const std::string_view k = nodes_.back().text;
+    [[gnu::always_inline]] bool key(std::uint32_t index, std::string_view& previous) {
+        const char* const key_at = p_;
+        if (!is_digit(*p_)) return fail(Errc::KeyNotString, key_at);
+        const Node* n = string();
+        if (n == nullptr) return false;
+        const std::string_view k = n->text;
         if (index > 0) {
-            if (k == previous) return fail(Errc::DuplicateKey, key_at);
-            if (k < previous) return fail(Errc::UnsortedKeys, key_at);
+            const int order = compare_bytes(k, previous);
+            if (order == 0) return fail(Errc::DuplicateKey, key_at);
+            if (order < 0) return fail(Errc::UnsortedKeys, key_at);
         }
         previous = k;
-        if (at_end()) return fail(Errc::Truncated, pos_);
+        if (p_ == end_) return fail(Errc::Truncated, p_);
         return true;
     }
 
-    bool value(int depth) {
-        if (at_end()) return fail(Errc::Truncated, pos_);
-        const char c = in_[pos_];
+    [[gnu::always_inline]] bool value(int depth) {
+        if (p_ == end_) return fail(Errc::Truncated, p_);
+        const char c = *p_;
+        if (is_digit(c)) return string() != nullptr;
         if (c == 'i') return integer();
-        if (c >= '0' && c <= '9') return string();
-        if (c == 'l') return container(Type::List, depth);
         if (c == 'd') return container(Type::Dict, depth);
-        return fail(Errc::UnexpectedByte, pos_);
+        if (c == 'l') return container(Type::List, depth);
+        return fail(Errc::UnexpectedByte, p_);
     }
 
-    std::string_view in_;
-    const Limits& limits_;
-    std::vector<Node>& nodes_;
-    std::size_t pos_ = 0;
+    const char* const begin_;
+    const char* const end_;
+    const char* p_;
+    const std::size_t max_elements_;
+    const int max_depth_;
+    Node* const nodes_;
+    std::uint32_t count_ = 0;
     DecodeError error_{Errc::Truncated, 0};
 };
 
 Expected<View, DecodeError> Document::decode(std::string_view input, const Limits& limits) {
-    nodes_.clear();
+    // Every node starts at a byte of its own, so a parse makes at most input.size() of them.
+    const std::size_t most = std::min(limits.max_elements, input.size());
+    if (nodes_.size() < most) nodes_.resize(most);
+    count_ = 0;
     Parser p(input, limits, nodes_);
-    if (!p.run()) {
-        nodes_.clear();
-        return Unexpected<DecodeError>{p.error()};
-    }
+    if (!p.run()) return Unexpected<DecodeError>{p.error()};
+    count_ = p.count();
     return root();
 }
 
 // ---- View -----------------------------------------------------------------------------------
-
-Type View::type() const noexcept {
-    return doc_->nodes_[index_].type;
-}
-
-std::int64_t View::as_int() const noexcept {
-    return is_int() ? doc_->nodes_[index_].integer : 0;
-}
-
-std::string_view View::as_string() const noexcept {
-    return is_string() ? doc_->nodes_[index_].text : std::string_view{};
-}
 
 std::string_view View::raw() const noexcept {
     const auto& n = doc_->nodes_[index_];
@@ -217,20 +259,6 @@ std::string_view View::raw() const noexcept {
     return {n.text.data() - digits - 1, n.text.size() + digits + 1};
 }
 
-std::size_t View::size() const noexcept {
-    return doc_->nodes_[index_].count;
-}
-
-std::uint32_t View::next_sibling() const noexcept {
-    return doc_->nodes_[index_].end;
-}
-
-View View::at(std::size_t i) const noexcept {
-    std::uint32_t idx = index_ + 1;
-    for (std::size_t n = 0; n < i; ++n) idx = View(doc_, idx).next_sibling();
-    return View(doc_, idx);
-}
-
 bool View::find(std::string_view key, View& out) const noexcept {
     if (!is_dict()) return false;
     std::uint32_t i = index_ + 1;
@@ -238,12 +266,12 @@ bool View::find(std::string_view key, View& out) const noexcept {
     while (i < end) {
         View k(doc_, i);
         View v(doc_, k.next_sibling());
-        const std::string_view name = k.as_string();
-        if (name == key) {
+        const int order = compare_bytes(k.as_string(), key);
+        if (order == 0) {
             out = v;
             return true;
         }
-        if (name > key) return false;  // keys are sorted
+        if (order > 0) return false;  // keys are sorted
         i = v.next_sibling();
     }
     return false;

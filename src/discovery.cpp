@@ -28,6 +28,7 @@ constexpr std::array kSpec{
     KeySpec{"v", Type::String, Need::Optional, Len::AtMost, 64},
     KeySpec{"y", Type::String, Need::Required, Len::Exact, 1},
 };
+static_assert(detail::sorted(kSpec));
 enum { kH, kI, kN, kP, kT, kV, kY };
 
 std::string mac_of(std::string_view key, std::string_view unsigned_message) {

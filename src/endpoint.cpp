@@ -105,17 +105,8 @@ Expected<Endpoint> Endpoint::parse(std::string_view text) {
 }
 
 std::optional<Endpoint> Endpoint::from_compact(std::string_view raw) {
-    Endpoint e;
-    if (raw.size() == kCompactV4) {
-        std::memcpy(e.addr_.data(), raw.data(), 4);
-    } else if (raw.size() == kCompactV6) {
-        std::memcpy(e.addr_.data(), raw.data(), 16);
-        e.v6_ = true;
-    } else {
-        return std::nullopt;
-    }
-    const auto* p = reinterpret_cast<const std::uint8_t*>(raw.data() + raw.size() - 2);
-    e.port_ = static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+    std::optional<Endpoint> e(std::in_place);
+    if (!e->assign_compact(raw)) return std::nullopt;
     return e;
 }
 

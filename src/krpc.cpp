@@ -2,17 +2,23 @@
 
 #include "keyspec.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <span>
 
 namespace kad::krpc {
 
 using bencode::Type;
 using bencode::View;
+using detail::any_value;
+using detail::check_rows;
+using detail::find_rows;
 using detail::Found;
 using detail::KeySpec;
 using detail::Len;
 using detail::Need;
+using detail::sorted;
 using detail::verify;
 
 std::string_view method_name(Method m) noexcept {
@@ -49,24 +55,31 @@ namespace {
 
 constexpr std::size_t kIdLen = NodeId::kBytes;
 
-// Top level of every message.
-constexpr std::array kTopSpec{
+// The top level of a message: found in one walk, then checked in two steps, the rows every
+// message has, then those of its kind ("y"). A row is required only of the kinds it belongs to.
+constexpr std::array kRootSpec{
+    KeySpec{"a", Type::Dict, Need::Required},
+    KeySpec{"e", Type::List, Need::Required},
+    KeySpec{"ip", Type::String, Need::Optional},
+    KeySpec{"q", Type::String, Need::Required},
+    KeySpec{"r", Type::Dict, Need::Required},
     KeySpec{"ro", Type::Integer, Need::Optional},
     KeySpec{"t", Type::String, Need::Required, Len::AtMost, kMaxTransactionId},
     KeySpec{"v", Type::String, Need::Optional, Len::AtMost, kMaxVersionSize},
     KeySpec{"y", Type::String, Need::Required, Len::Exact, 1},
 };
-enum { kTopRo, kTopT, kTopV, kTopY };
-
-constexpr std::array kQuerySpec{
-    KeySpec{"a", Type::Dict, Need::Required},
-    KeySpec{"q", Type::String, Need::Required},
-};
-enum { kQueryA, kQueryQ };
+static_assert(sorted(kRootSpec));
+enum { kRootA, kRootE, kRootIp, kRootQ, kRootR, kRootRo, kRootT, kRootV, kRootY };
+using RootFound = Found<kRootSpec.size()>;
+constexpr std::array<std::size_t, 4> kEveryMessageRows{kRootRo, kRootT, kRootV, kRootY};
+constexpr std::array<std::size_t, 2> kQueryRows{kRootA, kRootQ};
+constexpr std::array<std::size_t, 2> kResponseRows{kRootIp, kRootR};
+constexpr std::array<std::size_t, 1> kErrorRows{kRootE};
 
 constexpr std::array kPingSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
 };
+static_assert(sorted(kPingSpec));
 
 // find_node, find_value and sample_infohashes (BEP 51) take the same arguments.
 constexpr std::array kFindSpec{
@@ -74,6 +87,7 @@ constexpr std::array kFindSpec{
     KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"want", Type::List, Need::Optional},
 };
+static_assert(sorted(kFindSpec));
 enum { kFindId, kFindTarget, kFindWant };
 
 constexpr std::array kStoreSpec{
@@ -85,6 +99,7 @@ constexpr std::array kStoreSpec{
     KeySpec{"ttl", Type::Integer, Need::Optional},
     KeySpec{"v", Type::String, Need::Required},
 };
+static_assert(sorted(kStoreSpec));
 enum { kStoreId, kStoreK, kStoreSeq, kStoreTarget, kStoreToken, kStoreTtl, kStoreV };
 
 constexpr std::array kGetPeersSpec{
@@ -92,6 +107,7 @@ constexpr std::array kGetPeersSpec{
     KeySpec{"info_hash", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"want", Type::List, Need::Optional},
 };
+static_assert(sorted(kGetPeersSpec));
 enum { kGetPeersId, kGetPeersInfoHash, kGetPeersWant };
 
 // BEP 5: "port" is required even with "implied_port" (which then overrides it).
@@ -102,6 +118,7 @@ constexpr std::array kAnnounceSpec{
     KeySpec{"port", Type::Integer, Need::Required},
     KeySpec{"token", Type::String, Need::Required, Len::AtMost, kMaxTokenSize},
 };
+static_assert(sorted(kAnnounceSpec));
 enum { kAnnounceId, kAnnounceImplied, kAnnounceInfoHash, kAnnouncePort, kAnnounceToken };
 
 // BEP 44.
@@ -111,9 +128,10 @@ constexpr std::array kGetSpec{
     KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"want", Type::List, Need::Optional},
 };
+static_assert(sorted(kGetSpec));
 enum { kGetId, kGetSeq, kGetTarget, kGetWant };
 
-// "v" may be of any type: it is looked up apart (value_of).
+// "v" may be of any type: one bencoded value, kept as it travelled.
 constexpr std::array kPutSpec{
     KeySpec{"cas", Type::Integer, Need::Optional},
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
@@ -122,14 +140,10 @@ constexpr std::array kPutSpec{
     KeySpec{"seq", Type::Integer, Need::Optional},
     KeySpec{"sig", Type::String, Need::Optional, Len::Exact, 64},
     KeySpec{"token", Type::String, Need::Required, Len::AtMost, kMaxTokenSize},
+    any_value("v", Need::Required),
 };
-enum { kPutCas, kPutId, kPutK, kPutSalt, kPutSeq, kPutSig, kPutToken };
-
-constexpr std::array kResponseSpec{
-    KeySpec{"ip", Type::String, Need::Optional},
-    KeySpec{"r", Type::Dict, Need::Required},
-};
-enum { kResponseIp, kResponseR };
+static_assert(sorted(kPutSpec));
+enum { kPutCas, kPutId, kPutK, kPutSalt, kPutSeq, kPutSig, kPutToken, kPutV };
 
 constexpr std::array kResultSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
@@ -142,9 +156,10 @@ constexpr std::array kResultSpec{
     KeySpec{"seq", Type::Integer, Need::Optional},
     KeySpec{"sig", Type::String, Need::Optional, Len::Exact, 64},
     KeySpec{"token", Type::String, Need::Optional, Len::AtMost, kMaxTokenSize},
+    any_value("v", Need::Optional),  // of any type in a BEP 44 answer
     KeySpec{"values", Type::List, Need::Optional},
 };
-// "v" may be of any type in a BEP 44 answer: it is looked up apart (value_of).
+static_assert(sorted(kResultSpec));
 enum {
     kResultId,
     kResultInterval,
@@ -156,11 +171,8 @@ enum {
     kResultSeq,
     kResultSig,
     kResultToken,
+    kResultV,
     kResultValues
-};
-
-constexpr std::array kErrorSpec{
-    KeySpec{"e", Type::List, Need::Required},
 };
 
 Method method_from_name(std::string_view name) {
@@ -176,17 +188,20 @@ Method method_from_name(std::string_view name) {
     return Method::Unknown;
 }
 
+// Built here, not through NodeId::from_bytes: a NodeId returned in an optional and copied out is
+// written in parts and read back whole, which stalls store forwarding.
+NodeId id_of_bytes(const char* p) {
+    NodeId::Bytes b;
+    std::memcpy(b.data(), p, b.size());
+    return NodeId(b);
+}
+
 NodeId id_of(View v) {
-    return *NodeId::from_bytes(v.as_string());  // verify() checked the length
+    return id_of_bytes(v.as_string().data());  // verify() checked the length
 }
 
 Unexpected<DecodeFailure> malformed(std::string reason) {
     return Unexpected<DecodeFailure>{{DecodeFailureKind::Malformed, {}, std::move(reason)}};
-}
-
-Unexpected<DecodeFailure> bad_query(std::string_view t, std::string reason) {
-    return Unexpected<DecodeFailure>{
-        {DecodeFailureKind::BadQuery, std::string(t), std::move(reason)}};
 }
 
 Want parse_want(View list) {
@@ -198,24 +213,25 @@ Want parse_want(View list) {
     return w;
 }
 
-// Each method's arguments, checked against its table: a failure is the reason for a 203.
-Expected<Query> ping_query(View args) {
+// Each method's arguments, checked against its table and written into `q` (whose `id` and `args`
+// it sets); what is returned is the reason for a 203, empty if the arguments are good. The
+// decoders below take the message being decoded the same way, so that it is built where the
+// caller's result lies, never moved.
+std::string ping_query(View args, Query& q) {
     Found<kPingSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kPingSpec, a); !why.empty()) return unexpected(why);
-    Query q;
+    if (auto why = verify(args, " in 'a'", kPingSpec, a); !why.empty()) return why;
     q.id = id_of(a[0]);
     q.args = PingArgs{};
-    return q;
+    return {};
 }
 
-Expected<Query> find_query(View args, Method method) {
+std::string find_query(View args, Method method, Query& q) {
     Found<kFindSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kFindSpec, a); !why.empty()) return unexpected(why);
+    if (auto why = verify(args, " in 'a'", kFindSpec, a); !why.empty()) return why;
     std::optional<Want> want;
     if (a.has(kFindWant)) want = parse_want(a[kFindWant]);
     // Built member by member: GCC 12 misreads the variant's aggregate initialisation as
     // uninitialised under the sanitizers (-Wmaybe-uninitialized).
-    Query q;
     q.id = id_of(a[kFindId]);
     if (method == Method::FindNode) {
         q.args = FindNodeArgs{id_of(a[kFindTarget]), want};
@@ -224,171 +240,145 @@ Expected<Query> find_query(View args, Method method) {
     } else {
         q.args = SampleInfohashesArgs{id_of(a[kFindTarget]), want};
     }
-    return q;
+    return {};
 }
 
-Expected<Query> store_query(View args) {
+std::string store_query(View args, Query& q) {
     Found<kStoreSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kStoreSpec, a); !why.empty()) return unexpected(why);
-    StoreArgs s;
+    if (auto why = verify(args, " in 'a'", kStoreSpec, a); !why.empty()) return why;
+    auto& s = q.args.emplace<StoreArgs>();
     s.target = id_of(a[kStoreTarget]);
-    s.token = std::string(a[kStoreToken].as_string());
-    s.key = std::string(a[kStoreK].as_string());
-    s.value = std::string(a[kStoreV].as_string());
+    s.token.assign(a[kStoreToken].as_string());
+    s.key.assign(a[kStoreK].as_string());
+    s.value.assign(a[kStoreV].as_string());
     s.seq = a[kStoreSeq].as_int();
-    if (s.seq < 0) return unexpected("'seq' must not be negative");
+    if (s.seq < 0) return "'seq' must not be negative";
     if (a.has(kStoreTtl)) {
         s.ttl = a[kStoreTtl].as_int();
-        if (*s.ttl <= 0) return unexpected("'ttl' must be positive");
+        if (*s.ttl <= 0) return "'ttl' must be positive";
     }
-    Query q;
     q.id = id_of(a[kStoreId]);
-    q.args = std::move(s);
-    return q;
+    return {};
 }
 
-Expected<Query> get_peers_query(View args) {
+std::string get_peers_query(View args, Query& q) {
     Found<kGetPeersSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kGetPeersSpec, a); !why.empty()) return unexpected(why);
-    Query q;
+    if (auto why = verify(args, " in 'a'", kGetPeersSpec, a); !why.empty()) return why;
     q.id = id_of(a[kGetPeersId]);
     GetPeersArgs g;
     g.info_hash = id_of(a[kGetPeersInfoHash]);
     if (a.has(kGetPeersWant)) g.want = parse_want(a[kGetPeersWant]);
     q.args = g;
-    return q;
+    return {};
 }
 
-Expected<Query> announce_query(View args) {
+std::string announce_query(View args, Query& q) {
     Found<kAnnounceSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kAnnounceSpec, a); !why.empty()) return unexpected(why);
-    AnnouncePeerArgs p;
+    if (auto why = verify(args, " in 'a'", kAnnounceSpec, a); !why.empty()) return why;
+    auto& p = q.args.emplace<AnnouncePeerArgs>();
     p.info_hash = id_of(a[kAnnounceInfoHash]);
     p.port = a[kAnnouncePort].as_int();
     p.implied_port = a.has(kAnnounceImplied) && a[kAnnounceImplied].as_int() != 0;
-    p.token = std::string(a[kAnnounceToken].as_string());
+    p.token.assign(a[kAnnounceToken].as_string());
     if (!p.implied_port && (p.port < 1 || p.port > 65535)) {
-        return unexpected("'port' must be from 1 to 65535");
+        return "'port' must be from 1 to 65535";
     }
-    Query q;
     q.id = id_of(a[kAnnounceId]);
-    q.args = std::move(p);
-    return q;
+    return {};
 }
 
-// A dictionary's "v", of any type; false if absent.
-bool value_of(View dict, View& out) {
-    return dict.find("v", out);
-}
-
-Expected<Query> get_query(View args) {
+std::string get_query(View args, Query& q) {
     Found<kGetSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kGetSpec, a); !why.empty()) return unexpected(why);
+    if (auto why = verify(args, " in 'a'", kGetSpec, a); !why.empty()) return why;
     GetArgs g;
     g.target = id_of(a[kGetTarget]);
     if (a.has(kGetSeq)) {
         g.seq = a[kGetSeq].as_int();
-        if (*g.seq < 0) return unexpected("'seq' must not be negative");
+        if (*g.seq < 0) return "'seq' must not be negative";
     }
     if (a.has(kGetWant)) g.want = parse_want(a[kGetWant]);
-    Query q;
     q.id = id_of(a[kGetId]);
     q.args = g;
-    return q;
+    return {};
 }
 
-Expected<Query> put_query(View args) {
+std::string put_query(View args, Query& q) {
     Found<kPutSpec.size()> a;
-    if (auto why = verify(args, " in 'a'", kPutSpec, a); !why.empty()) return unexpected(why);
-    View v;
-    if (!value_of(args, v)) return unexpected("missing 'v' in 'a'");
-    PutArgs p;
-    p.token = std::string(a[kPutToken].as_string());
-    p.value = std::string(v.raw());
+    if (auto why = verify(args, " in 'a'", kPutSpec, a); !why.empty()) return why;
+    auto& p = q.args.emplace<PutArgs>();
+    p.token.assign(a[kPutToken].as_string());
+    p.value.assign(a[kPutV].raw());
     const bool any_mutable = a.has(kPutK) || a.has(kPutSeq) || a.has(kPutSig);
     if (any_mutable && !(a.has(kPutK) && a.has(kPutSeq) && a.has(kPutSig))) {
-        return unexpected("a mutable put needs 'k', 'seq' and 'sig'");
+        return "a mutable put needs 'k', 'seq' and 'sig'";
     }
     if (!any_mutable && (a.has(kPutSalt) || a.has(kPutCas))) {
-        return unexpected("'salt' and 'cas' are for mutable items (with 'k')");
+        return "'salt' and 'cas' are for mutable items (with 'k')";
     }
     if (any_mutable) {
-        p.key = std::string(a[kPutK].as_string());
+        p.key.emplace(a[kPutK].as_string());
         p.seq = a[kPutSeq].as_int();
-        if (*p.seq < 0) return unexpected("'seq' must not be negative");
-        p.signature = std::string(a[kPutSig].as_string());
-        if (a.has(kPutSalt)) p.salt = std::string(a[kPutSalt].as_string());
+        if (*p.seq < 0) return "'seq' must not be negative";
+        p.signature.emplace(a[kPutSig].as_string());
+        if (a.has(kPutSalt)) p.salt.emplace(a[kPutSalt].as_string());
         if (a.has(kPutCas)) p.cas = a[kPutCas].as_int();
     }
-    Query q;
     q.id = id_of(a[kPutId]);
-    q.args = std::move(p);
-    return q;
+    return {};
 }
 
-Query unknown_query(View args, bool has_args, std::string_view name) {
-    Query query;
+void unknown_query(View args, bool has_args, std::string_view name, Query& query) {
     // The sender's ID, if it sent one, so the node can still learn of it.
     View id;
     if (has_args && args.find("id", id)) {
         if (auto parsed = NodeId::from_bytes(id.as_string())) query.id = *parsed;
     }
     query.args = UnknownArgs{std::string(name)};
-    return query;
 }
 
-Expected<Message, DecodeFailure> decode_query(View root, Message msg) {
-    Found<kQuerySpec.size()> q;
-    if (auto why = verify(root, "", kQuerySpec, q); !why.empty()) {
+// A query's failure is a bad query (answered 203, with the transaction ID).
+std::string decode_query(View root, RootFound& q, Message& msg) {
+    if (auto why = check_rows("", kRootSpec, kQueryRows, q); !why.empty()) {
         // An unknown method needs no arguments to be answered 204; anything else is a bad query.
         View name;
         const bool unknown_method = root.find("q", name) && name.is_string() &&
                                     method_from_name(name.as_string()) == Method::Unknown;
-        if (!unknown_method) return bad_query(msg.transaction, why);
-        q.views[kQueryQ] = name;
-        q.present[kQueryQ] = true;
+        if (!unknown_method) return why;
+        q.set(kRootQ, name);
     }
-    const std::string_view name = q[kQueryQ].as_string();
+    const std::string_view name = q[kRootQ].as_string();
     const Method method = method_from_name(name);
-    const View args = q[kQueryA];
-    Expected<Query> query = unexpected("");
+    const View args = q[kRootA];
+    auto& query = std::get<Query>(msg.body);
     switch (method) {
         case Method::Ping:
-            query = ping_query(args);
-            break;
+            return ping_query(args, query);
         case Method::FindNode:
         case Method::FindValue:
         case Method::SampleInfohashes:
-            query = find_query(args, method);
-            break;
+            return find_query(args, method, query);
         case Method::Store:
-            query = store_query(args);
-            break;
+            return store_query(args, query);
         case Method::GetPeers:
-            query = get_peers_query(args);
-            break;
+            return get_peers_query(args, query);
         case Method::AnnouncePeer:
-            query = announce_query(args);
-            break;
+            return announce_query(args, query);
         case Method::Get:
-            query = get_query(args);
-            break;
+            return get_query(args, query);
         case Method::Put:
-            query = put_query(args);
-            break;
+            return put_query(args, query);
         case Method::Unknown:
-            query = unknown_query(args, q.has(kQueryA), name);
-            break;
+            unknown_query(args, q.has(kRootA), name, query);
+            return {};
     }
-    if (!query) return bad_query(msg.transaction, query.error());
-    msg.body = std::move(*query);
-    return msg;
+    return {};
 }
 
 // BEP 5's compact peers: 6 bytes (IPv4) or 18 (IPv6) a string. A list with anything else in it
 // is refused whole: re-encoding what we read must give back the datagram (docs/PROTOCOL.md).
 std::string parse_values(View list, std::size_t max, std::vector<Endpoint>& out) {
     if (list.size() > max) return "too many entries in 'values'";
+    out.reserve(list.size());
     std::string why;
     list.for_each([&](View v) {
         if (!why.empty()) return;
@@ -408,41 +398,46 @@ std::string parse_values(View list, std::size_t max, std::vector<Endpoint>& out)
 // The node lists of a response: "nodes" and "nodes6", and which were present though empty.
 std::string parse_node_lists(const Found<kResultSpec.size()>& r, const Limits& limits,
                              Response& resp) {
+    const std::string_view v4 = r.has(kResultNodes) ? r[kResultNodes].as_string() : "";
+    const std::string_view v6 = r.has(kResultNodes6) ? r[kResultNodes6].as_string() : "";
+    // One allocation for both lists (each bounded by limits.max_nodes, checked below).
+    resp.nodes.reserve(std::min(v4.size() / kCompactNodeV4, limits.max_nodes) +
+                       std::min(v6.size() / kCompactNodeV6, limits.max_nodes));
     if (r.has(kResultNodes)) {
-        const auto raw = r[kResultNodes].as_string();
-        if (!parse_compact_nodes(raw, kCompactNodeV4, limits.max_nodes, resp.nodes)) {
+        if (!parse_compact_nodes(v4, kCompactNodeV4, limits.max_nodes, resp.nodes)) {
             return "too many entries in 'nodes'";
         }
-        resp.empty_lists.v4 = raw.empty();
+        resp.empty_lists.v4 = v4.empty();
     }
     if (r.has(kResultNodes6)) {
-        const auto raw = r[kResultNodes6].as_string();
-        if (!parse_compact_nodes(raw, kCompactNodeV6, limits.max_nodes, resp.nodes)) {
+        if (!parse_compact_nodes(v6, kCompactNodeV6, limits.max_nodes, resp.nodes)) {
             return "too many entries in 'nodes6'";
         }
-        resp.empty_lists.v6 = raw.empty();
+        resp.empty_lists.v6 = v6.empty();
     }
     return {};
 }
 
 // An answer's item: kadnode's find_value item ("k", a string "v", "seq", no "sig"), or BEP 44's
 // fields (any other mix of "k", "v", "seq" and "sig").
-std::string parse_item(const Found<kResultSpec.size()>& r, View results, Response& resp) {
-    View v;
-    const bool has_v = value_of(results, v);
+std::string parse_item(const Found<kResultSpec.size()>& r, Response& resp) {
+    const bool has_v = r.has(kResultV);
+    const View v = r[kResultV];
     if (r.has(kResultSeq) && r[kResultSeq].as_int() < 0) return "'seq' in 'r' must not be negative";
     const std::int64_t seq = r.has(kResultSeq) ? r[kResultSeq].as_int() : 0;
     if (r.has(kResultK) && has_v && v.is_string() && !r.has(kResultSig)) {
-        resp.item = Item{std::string(r[kResultK].as_string()), std::string(v.as_string()), seq};
+        Item& item = resp.item.emplace();
+        item.key.assign(r[kResultK].as_string());
+        item.value.assign(v.as_string());
+        item.seq = seq;
         return {};
     }
     if (!(r.has(kResultK) || has_v || r.has(kResultSeq) || r.has(kResultSig))) return {};
-    DataItem d;
-    if (has_v) d.value = std::string(v.raw());
-    if (r.has(kResultK)) d.key = std::string(r[kResultK].as_string());
+    DataItem& d = resp.data.emplace();
+    if (has_v) d.value.emplace(v.raw());
+    if (r.has(kResultK)) d.key.emplace(r[kResultK].as_string());
     if (r.has(kResultSeq)) d.seq = seq;
-    if (r.has(kResultSig)) d.signature = std::string(r[kResultSig].as_string());
-    resp.data = std::move(d);
+    if (r.has(kResultSig)) d.signature.emplace(r[kResultSig].as_string());
     return {};
 }
 
@@ -460,49 +455,60 @@ std::string parse_samples(const Found<kResultSpec.size()>& r, const Limits& limi
     if (s.interval > kMaxSampleInterval) return "'interval' in 'r' is over 21600 (BEP 51)";
     const std::string_view raw = r[kResultSamples].as_string();
     if (raw.size() / kIdLen > limits.max_samples) return "too many entries in 'samples'";
+    s.samples.reserve(raw.size() / kIdLen);
     for (std::size_t i = 0; i < raw.size(); i += kIdLen) {
-        s.samples.push_back(*NodeId::from_bytes(raw.substr(i, kIdLen)));
+        s.samples.push_back(id_of_bytes(raw.data() + i));
     }
     resp.samples = std::move(s);
     return {};
 }
 
-Expected<Message, DecodeFailure> decode_response(View root, Message msg, const Limits& limits) {
-    Found<kResponseSpec.size()> top;
-    if (auto why = verify(root, "", kResponseSpec, top); !why.empty()) return malformed(why);
+// A response's failure makes it malformed (dropped), as an error's does.
+std::string decode_response(RootFound& top, Message& msg, const Limits& limits) {
+    if (auto why = check_rows("", kRootSpec, kResponseRows, top); !why.empty()) return why;
     Found<kResultSpec.size()> r;
-    if (auto why = verify(top[kResponseR], " in 'r'", kResultSpec, r); !why.empty()) {
-        return malformed(why);
-    }
-    if (top.has(kResponseIp)) msg.requester = Endpoint::from_compact(top[kResponseIp].as_string());
-    Response resp;
-    resp.id = id_of(r[kResultId]);
-    if (auto why = parse_node_lists(r, limits, resp); !why.empty()) return malformed(why);
-    if (r.has(kResultToken)) resp.token = std::string(r[kResultToken].as_string());
-    if (r.has(kResultValues)) {
-        resp.values.emplace();
-        if (auto why = parse_values(r[kResultValues], limits.max_values, *resp.values);
-            !why.empty()) {
-            return malformed(why);
+    if (auto why = verify(top[kRootR], " in 'r'", kResultSpec, r); !why.empty()) return why;
+    if (top.has(kRootIp)) {
+        // In place, as the node lists (parse_compact_nodes); an address of another length is none.
+        if (!msg.requester.emplace().assign_compact(top[kRootIp].as_string())) {
+            msg.requester.reset();
         }
     }
-    if (auto why = parse_item(r, top[kResponseR], resp); !why.empty()) return malformed(why);
-    if (auto why = parse_samples(r, limits, resp); !why.empty()) return malformed(why);
-    msg.body = std::move(resp);
-    return msg;
+    auto& resp = std::get<Response>(msg.body);
+    resp.id = id_of(r[kResultId]);
+    if (auto why = parse_node_lists(r, limits, resp); !why.empty()) return why;
+    if (r.has(kResultToken)) resp.token.emplace(r[kResultToken].as_string());
+    if (r.has(kResultValues)) {
+        if (auto why = parse_values(r[kResultValues], limits.max_values, resp.values.emplace());
+            !why.empty()) {
+            return why;
+        }
+    }
+    if (auto why = parse_item(r, resp); !why.empty()) return why;
+    return parse_samples(r, limits, resp);
 }
 
-Expected<Message, DecodeFailure> decode_error(View root, Message msg) {
-    Found<kErrorSpec.size()> top;
-    if (auto why = verify(root, "", kErrorSpec, top); !why.empty()) return malformed(why);
-    const View e = top[0];
-    if (e.size() < 2 || !e.at(0).is_int() || !e.at(1).is_string()) {
-        return malformed("'e' must be [code, message]");
-    }
-    const std::int64_t code = e.at(0).as_int();
-    if (code < 0 || code > 999) return malformed("error code out of range");
-    msg.body = Error{static_cast<int>(code), std::string(e.at(1).as_string())};
-    return msg;
+std::string decode_error(RootFound& top, Message& msg) {
+    if (auto why = check_rows("", kRootSpec, kErrorRows, top); !why.empty()) return why;
+    const View e = top[kRootE];
+    if (e.size() < 2) return "'e' must be [code, message]";
+    const View code_view = e.at(0);
+    const View message = e.at(1);
+    if (!code_view.is_int() || !message.is_string()) return "'e' must be [code, message]";
+    const std::int64_t code = code_view.as_int();
+    if (code < 0 || code > 999) return "error code out of range";
+    auto& error = std::get<Error>(msg.body);
+    error.code = static_cast<int>(code);
+    error.message.assign(message.as_string());
+    return {};
+}
+
+// A message of kind `y` ('q', 'r' or 'e'), empty.
+Expected<Message, DecodeFailure> message_of_kind(char y) {
+    if (y == 'r')
+        return Expected<Message, DecodeFailure>(std::in_place, std::in_place_type<Response>);
+    if (y == 'e') return Expected<Message, DecodeFailure>(std::in_place, std::in_place_type<Error>);
+    return Expected<Message, DecodeFailure>(std::in_place, std::in_place_type<Query>);
 }
 
 }  // namespace
@@ -513,10 +519,14 @@ bool parse_compact_nodes(std::string_view raw, std::size_t entry_size, std::size
                          std::vector<NodeInfo>& out) {
     const std::size_t count = raw.size() / entry_size;
     if (count > max_entries) return false;
+    out.reserve(out.size() + count);
     for (std::size_t i = 0; i < count; ++i) {
         const std::string_view entry = raw.substr(i * entry_size, entry_size);
-        out.push_back(NodeInfo{*NodeId::from_bytes(entry.substr(0, NodeId::kBytes)),
-                               *Endpoint::from_compact(entry.substr(NodeId::kBytes))});
+        // Written into the vector in place: copying a NodeInfo just built reads back the parts
+        // just written, which stalls store forwarding (most of a find_node reply's decode).
+        NodeInfo& n = out.emplace_back();
+        n.id = id_of_bytes(entry.data());
+        n.endpoint.assign_compact(entry.substr(NodeId::kBytes));  // entry_size is 26 or 38
     }
     return true;
 }
@@ -526,24 +536,38 @@ Expected<Message, DecodeFailure> decode(std::string_view datagram, bencode::Docu
     auto root = scratch.decode(datagram, limits.bencode);
     if (!root) return malformed("bencode: " + root.error().message());
     if (!root->is_dict()) return malformed("not a dictionary");
-    Found<kTopSpec.size()> top;
-    if (auto why = verify(*root, "", kTopSpec, top); !why.empty()) return malformed(why);
-
-    Message msg;
-    msg.transaction = std::string(top[kTopT].as_string());
-    if (top.has(kTopV)) msg.version = std::string(top[kTopV].as_string());
-    // BEP 43: "ro" is 1 or absent; any other integer is read as not read-only.
-    msg.read_only = top.has(kTopRo) && top[kTopRo].as_int() == 1;
-    switch (top[kTopY].as_string()[0]) {
-        case 'q':
-            return decode_query(*root, std::move(msg));
-        case 'r':
-            return decode_response(*root, std::move(msg), limits);
-        case 'e':
-            return decode_error(*root, std::move(msg));
-        default:
-            return malformed("'y' must be q, r or e");
+    RootFound top;
+    find_rows(*root, kRootSpec, top);
+    if (auto why = check_rows("", kRootSpec, kEveryMessageRows, top); !why.empty()) {
+        return malformed(why);
     }
+
+    const char y = top[kRootY].as_string()[0];
+    if (y != 'q' && y != 'r' && y != 'e') return malformed("'y' must be q, r or e");
+
+    // The message is built inside the result, its body of the right kind from the start.
+    Expected<Message, DecodeFailure> result = message_of_kind(y);
+    Message& msg = *result;
+    msg.transaction.assign(top[kRootT].as_string());
+    if (top.has(kRootV)) msg.version.emplace(top[kRootV].as_string());
+    // BEP 43: "ro" is 1 or absent; any other integer is read as not read-only.
+    msg.read_only = top.has(kRootRo) && top[kRootRo].as_int() == 1;
+    auto kind = DecodeFailureKind::Malformed;
+    std::string why;
+    if (y == 'q') {
+        kind = DecodeFailureKind::BadQuery;
+        why = decode_query(*root, top, msg);
+    } else if (y == 'r') {
+        why = decode_response(top, msg, limits);
+    } else {
+        why = decode_error(top, msg);
+    }
+    if (!why.empty()) {
+        std::string transaction =
+            kind == DecodeFailureKind::BadQuery ? std::move(msg.transaction) : std::string();
+        result = Unexpected<DecodeFailure>{{kind, std::move(transaction), std::move(why)}};
+    }
+    return result;
 }
 
 Expected<Message, DecodeFailure> decode(std::string_view datagram, const Limits& limits) {

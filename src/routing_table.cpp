@@ -1,6 +1,7 @@
 #include "kad/routing_table.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "kad/random.hpp"
 
@@ -632,6 +633,49 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, std::vector<cons
     closest(target, n, filter, out);
 }
 
+namespace {
+
+// Groups of up to this many contacts (a bucket is k, 20 by default) are sorted by keys on the
+// stack; larger ones, which only a sparse table's deeper buckets make, by comparing IDs.
+constexpr std::size_t kKeyedSort = 64;
+
+// Puts the `want` contacts of out[start..] nearest to `target` first in out[start..], nearest
+// first (what is after them is left in any order).
+void keep_nearest(std::vector<const Contact*>& out, std::size_t start, std::size_t want,
+                  const NodeId& target) {
+    const CloserTo closer{target};
+    const std::size_t count = out.size() - start;
+    if (count > kKeyedSort) {
+        auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
+        std::partial_sort(first, first + static_cast<std::ptrdiff_t>(want), out.end(),
+                          [&](const Contact* a, const Contact* b) { return closer(a->id, b->id); });
+        return;
+    }
+    // Each distance's first 64 bits computed once, beside the contact, so that the sort compares
+    // integers in one array; whole IDs only where those bits are equal.
+    struct Keyed {
+        std::uint64_t key;
+        const Contact* contact;
+    };
+    std::array<Keyed, kKeyedSort> keyed;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    const std::uint64_t target_word = load_be64(target.bytes().data());
+    for (std::size_t i = 0; i < count; ++i) {
+        const Contact* c = out[start + i];
+        keyed[i] = {load_be64(c->id.bytes().data()) ^ target_word, c};
+    }
+    auto nearer = [&](const Keyed& a, const Keyed& b) {
+        return a.key != b.key ? a.key < b.key : closer(a.contact->id, b.contact->id);
+    };
+    const auto first = keyed.begin();
+    const auto mid = first + static_cast<std::ptrdiff_t>(want);
+    const auto end = first + static_cast<std::ptrdiff_t>(count);
+    if (mid != end) std::nth_element(first, mid, end, nearer);
+    std::sort(first, mid, nearer);
+    for (std::size_t i = 0; i < want; ++i) out[start + i] = keyed[i].contact;
+}
+
+}  // namespace
+
 void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFilter& filter,
                            std::vector<const Contact*>& out) const {
     out.clear();
@@ -641,7 +685,6 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFil
     // then the shallower buckets one by one, deepest first. Sort within a group only.
     const std::size_t last = buckets_.size() - 1;
     const std::size_t tb = bucket_index(target);
-    const CloserTo closer{target};
     auto take = [&](std::size_t from, std::size_t to) {  // buckets [from, to]
         const std::size_t start = out.size();
         for (std::size_t i = from; i <= to; ++i) {
@@ -649,12 +692,9 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFil
                 if (filter.accepts(c)) out.push_back(&c);
             }
         }
-        auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
         const std::size_t want = std::min(n - start, out.size() - start);
-        auto mid = first + static_cast<std::ptrdiff_t>(want);
-        std::partial_sort(first, mid, out.end(),
-                          [&](const Contact* a, const Contact* b) { return closer(a->id, b->id); });
-        out.erase(mid, out.end());
+        keep_nearest(out, start, want, target);
+        out.resize(start + want);
     };
     take(tb, tb);
     if (out.size() < n && tb < last) take(tb + 1, last);

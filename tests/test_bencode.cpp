@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <array>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <limits>
@@ -283,5 +285,201 @@ TEST_CASE("bencode: no proper prefix of a valid document decodes", "[bencode]") 
             INFO("input " << input << ", prefix length " << len);
             CHECK_FALSE(root.has_value());
         }
+    }
+}
+
+TEST_CASE("bencode: compare_bytes is the byte order of unsigned bytes", "[bencode]") {
+    const std::vector<std::string> keys = {"",
+                                           "a",
+                                           "aa",
+                                           "ab",
+                                           "b",
+                                           "id",
+                                           "ie",
+                                           "target",
+                                           "t",
+                                           "v",
+                                           "y",
+                                           "z",
+                                           std::string("\x7f", 1),
+                                           std::string("\x80", 1),
+                                           std::string("\xff", 1),
+                                           std::string("a\xff", 2),
+                                           std::string("a\0", 2)};
+    for (const auto& a : keys) {
+        for (const auto& b : keys) {
+            INFO(a << " vs " << b);
+            const int expected = a.compare(b);  // char_traits<char>: as unsigned bytes
+            const int got = bencode::compare_bytes(a, b);
+            CHECK((got < 0) == (expected < 0));
+            CHECK((got == 0) == (expected == 0));
+        }
+    }
+}
+
+TEST_CASE("bencode: find_sorted finds what find finds, in one walk", "[bencode]") {
+    // Every subset of a universe of keys as the keys wanted, against dictionaries holding other
+    // subsets: the merge must agree with a find() of each key, whatever lies between.
+    const std::vector<std::string> universe = {"",
+                                               "a",
+                                               "aa",
+                                               "ab",
+                                               "id",
+                                               "ip",
+                                               "q",
+                                               "r",
+                                               "ro",
+                                               "target",
+                                               "tok",
+                                               "v",
+                                               "y",
+                                               std::string("\x80", 1),
+                                               std::string("\xff\xff", 2)};
+    REQUIRE(std::is_sorted(universe.begin(), universe.end()));
+    bencode::Document doc;
+    std::uint32_t seed = 12345;
+    auto next = [&seed] {
+        seed = seed * 1103515245u + 12345u;
+        return seed >> 8;
+    };
+    for (int round = 0; round < 300; ++round) {
+        bencode::Dict d;
+        for (std::size_t i = 0; i < universe.size(); ++i) {
+            if (next() % 2) d.emplace(universe[i], Value(static_cast<std::int64_t>(i)));
+        }
+        const std::string bytes = bencode::encode(Value(d));
+        auto root = doc.decode(bytes);
+        REQUIRE(root.has_value());
+        std::vector<std::string_view> wanted;
+        for (const auto& k : universe) {
+            if (next() % 3 == 0) wanted.push_back(k);
+        }
+        std::vector<int> found(wanted.size(), -1);
+        std::size_t last = 0;
+        bool in_order = true;
+        root->find_sorted(
+            wanted.size(), [&](std::size_t i) { return wanted[i]; },
+            [&](std::size_t i, bencode::View v) {
+                if (i < last) in_order = false;
+                last = i;
+                found[i] = static_cast<int>(v.as_int());
+            });
+        INFO("dictionary " << bytes);
+        CHECK(in_order);
+        for (std::size_t i = 0; i < wanted.size(); ++i) {
+            bencode::View v;
+            const bool present = root->find(wanted[i], v);
+            INFO("key '" << std::string(wanted[i]) << "'");
+            CHECK(present == (found[i] >= 0));
+            if (present) CHECK(v.as_int() == found[i]);
+        }
+    }
+
+    SECTION("not a dictionary, or nothing wanted") {
+        int calls = 0;
+        const std::array<std::string_view, 1> one{"a"};
+        auto count = [&](std::size_t, bencode::View) { ++calls; };
+        for (std::string_view s : {"l1:ae", "1:a", "i1e", "de"}) {
+            auto root = doc.decode(s);
+            REQUIRE(root.has_value());
+            root->find_sorted(
+                1, [&](std::size_t i) { return one[i]; }, count);
+        }
+        auto root = doc.decode("d1:ai1ee");
+        REQUIRE(root.has_value());
+        root->find_sorted(
+            0, [&](std::size_t i) { return one[i]; }, count);
+        CHECK(calls == 0);
+        root->find_sorted(
+            1, [&](std::size_t i) { return one[i]; }, count);
+        CHECK(calls == 1);
+    }
+    SECTION("values of every kind, and a value that is itself a dictionary") {
+        auto root = doc.decode("d1:ad1:bi1ee1:bli2ee1:c3:xyz1:di-4ee");
+        REQUIRE(root.has_value());
+        const std::array<std::string_view, 4> keys{"a", "b", "c", "d"};
+        std::vector<std::string> raws;
+        root->find_sorted(
+            keys.size(), [&](std::size_t i) { return keys[i]; },
+            [&](std::size_t, bencode::View v) { raws.emplace_back(v.raw()); });
+        CHECK(raws == std::vector<std::string>{"d1:bi1ee", "li2ee", "3:xyz", "i-4e"});
+    }
+}
+
+TEST_CASE("bencode: string lengths of every width", "[bencode]") {
+    // Lengths of one and two digits take a short path in the parser; longer ones the general one.
+    for (std::size_t len : {0, 1, 9, 10, 42, 99, 100, 999, 1000, 12345}) {
+        const std::string body(len, 'x');
+        const std::string doc = std::to_string(len) + ":" + body;
+        INFO("length " << len);
+        CHECK(reencode(doc) == doc);
+        CHECK(reencode("d" + doc + "i1ee") == "d" + doc + "i1ee");  // as a key too
+        CHECK(reject_code(std::to_string(len + 1) + ":" + body) == Errc::StringPastEnd);
+        CHECK(reject(std::to_string(len + 1) + ":" + body).offset == 0);
+    }
+    CHECK(reject_code("01:a") == Errc::LeadingZero);
+    CHECK(reject("01:a").offset == 0);
+    CHECK(reject_code("00:") == Errc::LeadingZero);
+    CHECK(reject_code("012:abcdefghijkl") == Errc::LeadingZero);
+    CHECK(reject_code("d01:ai1ee") == Errc::LeadingZero);
+    CHECK(reject("d01:ai1ee").offset == 1);
+    CHECK(reject_code("1") == Errc::Truncated);
+    CHECK(reject("12").offset == 2);
+    CHECK(reject_code("1x") == Errc::UnexpectedByte);
+    CHECK(reject("1x").offset == 1);
+    CHECK(reject_code("12x") == Errc::UnexpectedByte);
+    CHECK(reject("12x").offset == 2);
+    CHECK(reject_code("1:") == Errc::StringPastEnd);
+    CHECK(reject_code("12:a") == Errc::StringPastEnd);
+    // Nine digits never overflow; from the tenth each digit is checked.
+    CHECK(reject_code("999999999:x") == Errc::StringPastEnd);
+    CHECK(reject_code("4294967295:x") == Errc::StringPastEnd);
+    CHECK(reject_code("4294967296:x") == Errc::StringPastEnd);
+    CHECK(reject("l99999999999999999999:xe").offset == 1);
+}
+
+TEST_CASE("bencode: integers of every width", "[bencode]") {
+    for (std::string_view s : {"i7e", "i-7e", "i123456789e", "i1234567890e", "i-1234567890e",
+                               "i123456789012345678e", "i1234567890123456789e"}) {
+        INFO(std::string(s));
+        CHECK(reencode(s) == s);
+    }
+    CHECK(reject_code("i12345678901234567890e") == Errc::IntegerOverflow);
+    CHECK(reject("li12345678901234567890ee").offset == 2);  // the first digit
+    CHECK(reject("i-12345678901234567890e").offset == 2);
+    CHECK(reject_code("i1234567890123") == Errc::Truncated);
+    CHECK(reject_code("i12345678901234567890") == Errc::IntegerOverflow);  // before the end
+    CHECK(reject_code("i0123456789e") == Errc::LeadingZero);
+    CHECK(reject_code("i123456789x") == Errc::BadInteger);
+    CHECK(reject("i123456789x").offset == 10);
+}
+
+TEST_CASE("bencode: a document reused for inputs large and small", "[bencode]") {
+    bencode::Document doc;
+    std::string big = "l";
+    for (int i = 0; i < 500; ++i) big += "i" + std::to_string(i) + "e";
+    big += "e";
+    for (int round = 0; round < 2; ++round) {
+        auto root = doc.decode(big);
+        REQUIRE(root.has_value());
+        CHECK(doc.element_count() == 501);
+        CHECK(root->size() == 500);
+        CHECK(root->at(499).as_int() == 499);
+
+        root = doc.decode("d1:a1:be");
+        REQUIRE(root.has_value());
+        CHECK(doc.element_count() == 3);
+        bencode::View v;
+        REQUIRE(root->find("a", v));
+        CHECK(v.as_string() == "b");
+        CHECK_FALSE(root->find("b", v));
+
+        CHECK_FALSE(doc.decode("d1:a1:b").has_value());
+        CHECK(doc.element_count() == 0);
+
+        // The limit on elements holds whatever room the document has kept.
+        const bencode::Limits two{16, 2};
+        CHECK_FALSE(doc.decode("li1ei2ee", two).has_value());
+        CHECK(doc.decode("li1ee", two).has_value());
     }
 }

@@ -144,6 +144,24 @@ TEST_CASE("Endpoint compact form round trips", "[endpoint]") {
     }
 }
 
+TEST_CASE("assign_compact overwrites all of an endpoint, or none of it", "[endpoint]") {
+    const Endpoint v4 = parse("1.2.3.4:258");
+    const Endpoint v6 = parse("[2001:db8::ff]:65535");
+    Endpoint e = parse("[fe80::1%7]:9");  // a scope, which a compact form never carries
+    REQUIRE(e.scope_id() == 7);
+    REQUIRE(e.assign_compact(v4.compact()));
+    CHECK(e == v4);  // no byte of the IPv6 address, nor the scope, is left
+    CHECK(e.address_bytes() == v4.address_bytes());
+    REQUIRE(e.assign_compact(v6.compact()));
+    CHECK(e == v6);
+    REQUIRE(e.assign_compact(v4.compact()));
+    CHECK(e == v4);
+    for (std::size_t len : {0u, 4u, 5u, 7u, 16u, 17u, 19u, 26u}) {
+        CHECK_FALSE(e.assign_compact(std::string(len, '\x01')));
+        CHECK(e == v4);
+    }
+}
+
 TEST_CASE("normalized() turns an IPv4-mapped IPv6 address into IPv4", "[endpoint]") {
     const Endpoint mapped = parse("[::ffff:1.2.3.4]:5");
     const Endpoint n = mapped.normalized();

@@ -1,3 +1,4 @@
+#include <array>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
@@ -653,6 +654,150 @@ TEST_CASE("KRPC: compact node lists", "[krpc]") {
     back.clear();
     CHECK(krpc::parse_compact_nodes(v4, krpc::kCompactNodeV4, 2, back));
     CHECK_FALSE(krpc::parse_compact_nodes(v4, krpc::kCompactNodeV4, 1, back));
+}
+
+TEST_CASE("KRPC: the top level is checked in order: every message's keys, then its kind's",
+          "[krpc]") {
+    // One walk finds every top-level key; the reasons must still come in this order.
+    SECTION("a bad 't' is reported before anything of the kind") {
+        check_malformed(Dict{{"t", 1}, {"y", "q"}}, "'t' must be a string");
+        check_malformed(Dict{{"ro", "x"}, {"t", "aa"}, {"y", "e"}}, "'ro' must be an integer");
+        check_malformed(Dict{{"t", "aa"}, {"v", std::string(65, 'v')}, {"y", "r"}},
+                        "'v' must be at most 64 bytes long");
+        check_malformed(Dict{{"e", 1}, {"t", "aa"}}, "missing 'y'");
+    }
+    SECTION("the kind's keys, in table order") {
+        check_bad_query(Dict{{"a", 1}, {"q", 2}, {"t", "aa"}, {"y", "q"}},
+                        "'a' must be a dictionary");
+        check_malformed(Dict{{"ip", 1}, {"r", 2}, {"t", "aa"}, {"y", "r"}},
+                        "'ip' must be a string");
+        check_malformed(Dict{{"ip", "abcdef"}, {"r", 2}, {"t", "aa"}, {"y", "r"}},
+                        "'r' must be a dictionary");
+        check_malformed(Dict{{"e", Dict{}}, {"t", "aa"}, {"y", "e"}}, "'e' must be a list");
+    }
+    SECTION("another kind's keys are ignored, whatever their type") {
+        const Value junk = List{Value(1), Value("x")};
+        Dict q = query_dict("ping", Dict{{"id", raw(1)}});
+        q["e"] = 5;
+        q["ip"] = junk;
+        q["r"] = "x";
+        const Message mq = decode_ok(bencode::encode(q));
+        CHECK(mq == query({filled(1), krpc::PingArgs{}}));
+
+        Dict r = response_dict(Dict{{"id", raw(1)}});
+        r["a"] = junk;
+        r["e"] = Dict{};
+        r["q"] = 7;
+        CHECK(decode_ok(bencode::encode(r)) == response({filled(1), {}, {}, {}}));
+
+        Dict e{{"a", 1},  {"e", List{Value(201), Value("x")}},
+               {"q", 1},  {"r", 1},
+               {"ip", 1}, {"t", "aa"},
+               {"y", "e"}};
+        const Message me = decode_ok(bencode::encode(e));
+        CHECK(std::get<krpc::Error>(me.body) == krpc::Error{201, "x"});
+        CHECK_FALSE(me.requester.has_value());
+    }
+    SECTION("an unknown method whose 'a' is bad is still answered 204") {
+        for (const Value& a : {Value(1), Value("x"), Value(List{})}) {
+            const Message m =
+                decode_ok(bencode::encode(Dict{{"a", a}, {"q", "vote"}, {"t", "aa"}, {"y", "q"}}));
+            const auto& q = std::get<krpc::Query>(m.body);
+            CHECK(q.method() == Method::Unknown);
+            CHECK(q.id == NodeId());
+        }
+    }
+}
+
+TEST_CASE("KRPC: arguments among keys of no table are all found", "[krpc]") {
+    // Keys that sort before, between and after a table's keys, and prefixes of them: the walk
+    // that merges a dictionary with its table must step over each one.
+    Dict a = store_args();
+    for (const char* extra : {"", "a", "i", "ic", "id0", "j", "k0", "kk", "s", "seq0", "t", "tar",
+                              "targets", "to", "tokens", "ttl0", "u", "v0", "zz"}) {
+        a[extra] = List{Value(extra)};
+    }
+    a["ttl"] = 60;
+    const Message m = decode_ok(bencode::encode(query_dict("store", a)));
+    const auto& s = std::get<krpc::StoreArgs>(std::get<krpc::Query>(m.body).args);
+    CHECK(std::get<krpc::Query>(m.body).id == filled(1));
+    CHECK(s.key == "key");
+    CHECK(s.seq == 3);
+    CHECK(s.target == NodeId::from_key("key"));
+    CHECK(s.token == "tok");
+    CHECK(s.ttl == 60);
+    CHECK(s.value == "value");
+
+    // And a missing key among them is still missing, the first missing in table order.
+    a.erase("seq");
+    a.erase("token");
+    check_bad_query(query_dict("store", a), "missing 'seq' in 'a'");
+}
+
+TEST_CASE("KRPC: BEP 44's 'v' is of any type, in a put and in an answer", "[krpc][bep44]") {
+    const std::string token = "tok";
+    for (const std::string v : {"i-5e", "5:hello", "li1e1:xe", "d1:ai1ee", "0:"}) {
+        INFO("v = " << v);
+        // A put (immutable): 'v' travels as its bencoded bytes.
+        const std::string put =
+            "d1:ad2:id20:" + raw(1) + "5:token3:tok1:v" + v + "e1:q3:put1:t2:aa1:y1:qe";
+        const Message mp = decode_ok(put);
+        const auto& p = std::get<krpc::PutArgs>(std::get<krpc::Query>(mp.body).args);
+        CHECK(p.value == v);
+        CHECK(p.token == token);
+
+        // A get answer: a string 'v' with no 'k' is BEP 44's too.
+        const std::string answer =
+            "d1:rd2:id20:" + raw(1) + "5:token3:tok1:v" + v + "e1:t2:aa1:y1:re";
+        const Message ma = decode_ok(answer);
+        const auto& r = std::get<krpc::Response>(ma.body);
+        REQUIRE(r.data.has_value());
+        CHECK(r.data->value == v);
+        CHECK(r.token == token);
+        CHECK(krpc::encode(ma) == answer);
+    }
+    // Without 'v' a put is a bad query, reported after the keys before it in the table.
+    CHECK(decode_fail("d1:ad2:id20:" + raw(1) + "5:token3:toke1:q3:put1:t2:aa1:y1:qe").reason ==
+          "missing 'v' in 'a'");
+    CHECK(decode_fail("d1:ad2:id20:" + raw(1) + "e1:q3:put1:t2:aa1:y1:qe").reason ==
+          "missing 'token' in 'a'");
+}
+
+TEST_CASE("KRPC: node lists decode to the contacts they carry", "[krpc]") {
+    // IPv4 and IPv6 entries, each written in place into the answer's vector: addresses and ports
+    // with every byte set, and IPv4 entries after IPv6 ones in the same vector.
+    std::vector<krpc::NodeInfo> nodes;
+    for (int i = 0; i < 20; ++i) {
+        const auto b = static_cast<std::uint8_t>(0xe0 + i);
+        nodes.push_back({filled(b), Endpoint::v4({b, 0xff, 0x00, 0x7f},
+                                                 static_cast<std::uint16_t>(0xff00 + i))});
+    }
+    std::array<std::uint8_t, 16> v6{};
+    v6.fill(0xfe);
+    for (int i = 0; i < 5; ++i) {
+        v6[15] = static_cast<std::uint8_t>(i);
+        nodes.push_back({filled(static_cast<std::uint8_t>(i)),
+                         Endpoint::v6(v6, static_cast<std::uint16_t>(0x00ff + i))});
+    }
+    const Message sent = response({filled(1), nodes, std::string("tok"), std::nullopt});
+    const Message back = decode_ok(krpc::encode(sent));
+    CHECK(back == sent);
+    const auto& r = std::get<krpc::Response>(back.body);
+    REQUIRE(r.nodes.size() == nodes.size());
+    CHECK(r.nodes[0].endpoint.to_string() == "224.255.0.127:65280");
+    CHECK(r.nodes[20].endpoint.is_v6());
+    CHECK(r.nodes[20].endpoint.port() == 0x00ff);
+
+    // What parse_compact_nodes appends, it appends after what was there.
+    std::string v4s, v6s;
+    krpc::append_compact_nodes(v4s, v6s, nodes);
+    std::vector<krpc::NodeInfo> out;
+    REQUIRE(krpc::parse_compact_nodes(v6s, krpc::kCompactNodeV6, 64, out));
+    REQUIRE(krpc::parse_compact_nodes(v4s, krpc::kCompactNodeV4, 64, out));
+    REQUIRE(out.size() == nodes.size());
+    CHECK(out[0] == nodes[20]);
+    CHECK(out[5] == nodes[0]);
+    CHECK(out[24] == nodes[19]);
 }
 
 TEST_CASE("KRPC: no proper prefix of a message decodes, and none crashes", "[krpc]") {

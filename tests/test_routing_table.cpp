@@ -128,6 +128,34 @@ TEST_CASE("RoutingTable: closest() equals a brute-force sort", "[routing]") {
     CHECK(ids_of(out) == brute_force(targets[4], 20));
 }
 
+TEST_CASE("RoutingTable: closest() orders distances equal in their first 64 bits", "[routing]") {
+    // closest() sorts by the first 64 bits of each distance and compares whole IDs only where
+    // those are equal: here they are equal for every contact (IDs sharing their first 8 bytes).
+    SeededRandom rng(77);
+    const NodeId self = NodeId::random(rng);
+    RoutingTable table(self, RoutingConfig{}, t0);
+    const NodeId prefix = NodeId::random(rng);
+    for (std::uint32_t i = 0; i < 40; ++i) {
+        const NodeId id = NodeId::random_with_prefix(prefix, 64, rng);
+        table.on_answered(t0 + std::chrono::milliseconds(i), id, endpoint(i), 10ms);
+    }
+    const std::vector<NodeId> everyone = ids_of(table.all());
+    REQUIRE(everyone.size() >= 20);
+    for (int round = 0; round < 50; ++round) {
+        const NodeId target =
+            round % 2 ? NodeId::random_with_prefix(prefix, 64, rng) : NodeId::random(rng);
+        std::vector<NodeId> sorted = everyone;
+        std::sort(sorted.begin(), sorted.end(), kad::CloserTo{target});
+        for (std::size_t n : {1u, 7u, 20u, 100u}) {
+            std::vector<NodeId> want(
+                sorted.begin(),
+                sorted.begin() + static_cast<std::ptrdiff_t>(std::min(n, sorted.size())));
+            INFO("target " << target.to_hex() << ", n " << n);
+            CHECK(ids_of(table.closest(target, n)) == want);
+        }
+    }
+}
+
 TEST_CASE("RoutingTable: the last bucket splits", "[routing]") {
     SeededRandom rng(1);
     const NodeId self = NodeId::random(rng);

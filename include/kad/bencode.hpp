@@ -58,8 +58,8 @@ class Document;
 // A read-only view of one value inside a Document. Cheap to copy.
 class View {
 public:
-    View() = default;  // refers to nothing; only assign to it
-    Type type() const noexcept;
+    View() = default;            // refers to nothing; only assign to it
+    Type type() const noexcept;  // inline, below: the accessors are a decoder's inner loop
     bool is_int() const noexcept { return type() == Type::Integer; }
     bool is_string() const noexcept { return type() == Type::String; }
     bool is_list() const noexcept { return type() == Type::List; }
@@ -74,8 +74,17 @@ public:
 
     // The i-th element of a list (i < size()).
     View at(std::size_t i) const noexcept;
+    // Where the value is in its document (0 is the root), and the value at such a place in the
+    // same document: a table of values can keep 4-byte places instead of 16-byte Views.
+    std::uint32_t node_index() const noexcept { return index_; }
+    View node_at(std::uint32_t index) const noexcept { return View(doc_, index); }
     // A dictionary's value for a key; found is false if absent or not a dict.
     bool find(std::string_view key, View& out) const noexcept;
+    // find() of many keys in one walk over a dictionary, merging its sorted keys with `count`
+    // keys given in strictly ascending byte order (key_at(i) is the i-th): f(i, value) for each
+    // one present, in order. Nothing if not a dict. The result is that of count find()s.
+    template <class KeyAt, class F>
+    void find_sorted(std::size_t count, KeyAt&& key_at, F&& f) const;
 
     // Visit a dictionary's pairs in order: f(std::string_view key, View value).
     template <class F>
@@ -92,13 +101,30 @@ private:
     std::uint32_t index_ = 0;
 };
 
+// Byte order of two strings (as unsigned bytes; a prefix first): negative, zero or positive.
+// Dictionary keys are short; this compares them inline where std::string_view calls memcmp.
+constexpr int compare_bytes(std::string_view a, std::string_view b) noexcept {
+    const std::size_t n = a.size() < b.size() ? a.size() : b.size();
+    if (n == 0) return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
+    // Most pairs of keys differ at their first byte: no loop for them.
+    const auto a0 = static_cast<unsigned char>(a[0]);
+    const auto b0 = static_cast<unsigned char>(b[0]);
+    if (a0 != b0) return a0 < b0 ? -1 : 1;
+    for (std::size_t i = 1; i < n; ++i) {
+        const auto x = static_cast<unsigned char>(a[i]);
+        const auto y = static_cast<unsigned char>(b[i]);
+        if (x != y) return x < y ? -1 : 1;
+    }
+    return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
+}
+
 class Document {
 public:
     // Decode `input` into this document (reusing its storage). On success root() is valid.
     // On failure the document is empty.
     Expected<View, DecodeError> decode(std::string_view input, const Limits& limits = {});
     View root() const noexcept { return View(this, 0); }
-    std::size_t element_count() const noexcept { return nodes_.size(); }
+    std::size_t element_count() const noexcept { return count_; }
 
 private:
     friend class View;
@@ -110,7 +136,10 @@ private:
         std::string_view text;
     };
     class Parser;
+    // Sized before a parse for as many nodes as it can make (no more than one per input byte,
+    // nor than Limits::max_elements), and never shrunk: the parser stores without growing it.
     std::vector<Node> nodes_;
+    std::uint32_t count_ = 0;  // nodes of the decoded document
 };
 
 // ---- Owning values --------------------------------------------------------------------------
@@ -154,6 +183,56 @@ void append_int(std::string& out, std::int64_t i);
 void append_string(std::string& out, std::string_view s);
 
 // ---- inline ---------------------------------------------------------------------------------
+
+inline Type View::type() const noexcept {
+    return doc_->nodes_[index_].type;
+}
+
+inline std::int64_t View::as_int() const noexcept {
+    const auto& n = doc_->nodes_[index_];
+    return n.type == Type::Integer ? n.integer : 0;
+}
+
+inline std::string_view View::as_string() const noexcept {
+    const auto& n = doc_->nodes_[index_];
+    return n.type == Type::String ? n.text : std::string_view{};
+}
+
+inline std::size_t View::size() const noexcept {
+    return doc_->nodes_[index_].count;
+}
+
+inline std::uint32_t View::next_sibling() const noexcept {
+    return doc_->nodes_[index_].end;
+}
+
+inline View View::at(std::size_t i) const noexcept {
+    std::uint32_t idx = index_ + 1;
+    for (std::size_t n = 0; n < i; ++n) idx = doc_->nodes_[idx].end;
+    return View(doc_, idx);
+}
+
+template <class KeyAt, class F>
+void View::find_sorted(std::size_t count, KeyAt&& key_at, F&& f) const {
+    if (!is_dict() || count == 0) return;
+    std::size_t want = 0;  // the first wanted key not yet found or passed
+    std::uint32_t i = index_ + 1;
+    const std::uint32_t end = doc_->nodes_[index_].end;
+    while (i < end) {
+        const auto& key = doc_->nodes_[i];
+        const std::uint32_t value = key.end;
+        int order = compare_bytes(std::string_view(key_at(want)), key.text);
+        while (order < 0) {  // wanted key absent: the dictionary is past it
+            if (++want == count) return;
+            order = compare_bytes(std::string_view(key_at(want)), key.text);
+        }
+        if (order == 0) {
+            f(want, View(doc_, value));
+            if (++want == count) return;
+        }
+        i = doc_->nodes_[value].end;
+    }
+}
 
 template <class F>
 void View::for_each_pair(F&& f) const {

@@ -2,6 +2,7 @@
 // A UDP endpoint: an IPv4 or IPv6 address and a port. A plain value type of our own, so that the
 // core does not depend on a socket library; the runtime converts to and from Boost.Asio's.
 
+#include <algorithm>
 #include <array>
 #include <compare>
 #include <cstdint>
@@ -30,6 +31,24 @@ public:
     static Expected<Endpoint> from_address(std::string_view ip, std::uint16_t port);
     // 6 bytes (IPv4) or 18 bytes (IPv6), network byte order; any other length is nullopt.
     static std::optional<Endpoint> from_compact(std::string_view raw);
+    // from_compact() into this endpoint, for a decoder filling a vector in place (an Endpoint
+    // returned is written in parts and then read whole, which stalls the CPU's store
+    // forwarding). False, and this endpoint unchanged, for any other length.
+    bool assign_compact(std::string_view raw) noexcept {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(raw.data());
+        if (raw.size() == kCompactV4) {
+            addr_ = {p[0], p[1], p[2], p[3]};
+            v6_ = false;
+        } else if (raw.size() == kCompactV6) {
+            std::copy(p, p + 16, addr_.begin());
+            v6_ = true;
+        } else {
+            return false;
+        }
+        port_ = static_cast<std::uint16_t>(p[raw.size() - 2] << 8 | p[raw.size() - 1]);
+        scope_ = 0;
+        return true;
+    }
 
     // The interface index of an IPv6 link-local address (fe80::/10), which is only meaningful
     // with it; 0 otherwise. Printed as [fe80::1%2]:port; not part of the compact form.

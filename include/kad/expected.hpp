@@ -28,6 +28,10 @@ template <class T, class E = std::string>
 class Expected {
 public:
     Expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+    // A value constructed from `args` where it lies (no move of a large T), to be filled there.
+    template <class... Args>
+    explicit Expected(std::in_place_t, Args&&... args)
+        : v_(std::in_place_index<0>, std::forward<Args>(args)...) {}
     template <class U>
     Expected(Unexpected<U> e) : v_(std::in_place_index<1>, E(std::move(e.error))) {}
 

@@ -208,6 +208,15 @@ struct Error {
 };
 
 struct Message {
+    // Provided, not defaulted: value-initialisation (std::variant's in-place construction, as in
+    // the decoder's Expected<Message>) then runs the members' initialisers only, instead of
+    // zeroing all of a Message first.
+    Message() noexcept {}  // NOLINT(modernize-use-equals-default)
+    // A message whose body is a B (Query, Response or Error) from the start, as the decoder
+    // makes it: no Query built only to be replaced.
+    template <class B>
+    explicit Message(std::in_place_type_t<B> kind) noexcept : body(kind) {}
+
     std::string transaction;             // "t", echoed verbatim
     std::optional<std::string> version;  // "v", the client's version
     std::optional<Endpoint> requester;   // "ip" (BEP 42): a responder's view of our address
