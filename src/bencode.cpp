@@ -65,7 +65,9 @@ public:
           p_(begin_),
           max_elements_(limits.max_elements),
           max_depth_(limits.max_depth),
-          nodes_(nodes.data()) {}
+          vec_(nodes),
+          nodes_(nodes.data()),
+          capacity_(nodes.size()) {}
 
     bool run() {
         if (!value(0)) return false;
@@ -116,6 +118,8 @@ private:
             fail(Errc::TooManyElements, at);
             return nullptr;
         }
+        if (count_ == capacity_) [[unlikely]]
+            grow();
         Node* n = &nodes_[count_++];
         n->type = type;
         n->count = 0;
@@ -227,20 +231,28 @@ private:
         return fail(Errc::UnexpectedByte, p_);
     }
 
+    // More room, as a vector grows (a document is reused: it keeps what its largest parse
+    // needed, not what the largest input could have needed). Nodes are referred to by index
+    // across a push, never by pointer, so they may move.
+    [[gnu::noinline]] void grow() {
+        vec_.resize(std::min(max_elements_, std::max<std::size_t>(64, 2 * capacity_)));
+        nodes_ = vec_.data();
+        capacity_ = vec_.size();
+    }
+
     const char* const begin_;
     const char* const end_;
     const char* p_;
     const std::size_t max_elements_;
     const int max_depth_;
-    Node* const nodes_;
+    std::vector<Node>& vec_;
+    Node* nodes_;
+    std::size_t capacity_;
     std::uint32_t count_ = 0;
     DecodeError error_{Errc::Truncated, 0};
 };
 
 Expected<View, DecodeError> Document::decode(std::string_view input, const Limits& limits) {
-    // Every node starts at a byte of its own, so a parse makes at most input.size() of them.
-    const std::size_t most = std::min(limits.max_elements, input.size());
-    if (nodes_.size() < most) nodes_.resize(most);
     count_ = 0;
     Parser p(input, limits, nodes_);
     if (!p.run()) return Unexpected<DecodeError>{p.error()};

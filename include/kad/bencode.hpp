@@ -136,8 +136,8 @@ private:
         std::string_view text;
     };
     class Parser;
-    // Sized before a parse for as many nodes as it can make (no more than one per input byte,
-    // nor than Limits::max_elements), and never shrunk: the parser stores without growing it.
+    // Grown by the parser as it needs (doubling, from 64), never shrunk: a reused document
+    // holds what its largest parse needed. Its size is the room; count_ the nodes in use.
     std::vector<Node> nodes_;
     std::uint32_t count_ = 0;  // nodes of the decoded document
 };
