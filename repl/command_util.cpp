@@ -186,7 +186,7 @@ void with_endpoint(const Call& c, const std::string& text,
     }
     resolver->async_resolve(
         hp->first, hp->second, udp::resolver::numeric_service,
-        [resolver, text, host = hp->first, v6, then = std::move(then), cmd = c.cmd, done = c.done,
+        [resolver, host = hp->first, v6, then = std::move(then), cmd = c.cmd, done = c.done,
          &node = c.node, cancel = c.cancel, alive,
          emitted](const boost::system::error_code& ec, const udp::resolver::results_type& results) {
             const bool signalled = cancel && (alive.expired() || cancel->emitted() != emitted);

@@ -192,9 +192,8 @@ void Console::interrupt() {
     std::fputs("^C\n", stdout);
     std::fflush(stdout);
     rl_replace_line("", 0);
-    rl_reset_line_state();
-    using_history();  // the next Up starts again from the newest line
-    rl_on_new_line();
+    rl_reset_line_state();  // a fresh line, the prompt drawn anew
+    using_history();        // the next Up starts again from the newest line
     rl_redisplay();
 }
 

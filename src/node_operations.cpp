@@ -13,69 +13,75 @@
 
 namespace kad {
 
+namespace {
+
+// A single RPC (ops/probes.hpp) under an ID of the operation table (Operations::guard), so that
+// cancel() ends it: send(guarded callback, its ID) starts it.
+template <class Result, class Send>
+OperationId guarded(ops::Operations& ops, Callback<Result> cb, Send send) {
+    OperationId op = 0;
+    auto done = ops.guard(std::move(cb), op);
+    send(std::move(done), op);
+    return op;
+}
+
+}  // namespace
+
 OperationId Node::ping(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
                        Callback<PingResult> cb) {
     advance(now);
-    OperationId op = 0;
-    auto guarded = ops_->guard(std::move(cb), op);
-    ops::ping(*ctx_, to, id, std::move(guarded));
-    return op;
+    return guarded(*ops_, std::move(cb),
+                   [&](auto done, OperationId) { ops::ping(*ctx_, to, id, std::move(done)); });
 }
 
 OperationId Node::find_node(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
                             const NodeId& target, Callback<FindNodeResult> cb) {
     advance(now);
-    OperationId op = 0;
-    auto guarded = ops_->guard(std::move(cb), op);
-    ops::find_node(*ctx_, to, id, target, std::move(guarded));
-    return op;
+    return guarded(*ops_, std::move(cb), [&](auto done, OperationId) {
+        ops::find_node(*ctx_, to, id, target, std::move(done));
+    });
 }
 
 OperationId Node::find_value(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
                              const std::string& key, Callback<FindValueResult> cb) {
     advance(now);
-    OperationId op = 0;
-    auto guarded = ops_->guard(std::move(cb), op);
-    ops::find_value(*ctx_, to, id, key, std::move(guarded));
-    return op;
+    return guarded(*ops_, std::move(cb), [&](auto done, OperationId) {
+        ops::find_value(*ctx_, to, id, key, std::move(done));
+    });
 }
 
 OperationId Node::store(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
                         std::string key, std::string value, const PutOptions& options,
                         Callback<StoreRpcResult> cb) {
     advance(now);
-    OperationId op = 0;
-    auto guarded = ops_->guard(std::move(cb), op);
-    ops::store(*ctx_, to, id, std::move(key), std::move(value), options, std::move(guarded), op);
-    return op;
+    return guarded(*ops_, std::move(cb), [&](auto done, OperationId op) {
+        ops::store(*ctx_, to, id, std::move(key), std::move(value), options, std::move(done), op);
+    });
 }
 
 OperationId Node::get_peers(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
                             const NodeId& info_hash, Callback<GetPeersResult> cb) {
     advance(now);
-    OperationId op = 0;
-    auto guarded = ops_->guard(std::move(cb), op);
-    ops::get_peers(*ctx_, to, id, info_hash, std::move(guarded));
-    return op;
+    return guarded(*ops_, std::move(cb), [&](auto done, OperationId) {
+        ops::get_peers(*ctx_, to, id, info_hash, std::move(done));
+    });
 }
 
 OperationId Node::announce_peer(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
                                 const NodeId& info_hash, std::uint16_t port,
                                 Callback<AnnouncePeerResult> cb) {
     advance(now);
-    OperationId op = 0;
-    auto guarded = ops_->guard(std::move(cb), op);
-    ops::announce_peer(*ctx_, to, id, info_hash, port, std::move(guarded), op);
-    return op;
+    return guarded(*ops_, std::move(cb), [&](auto done, OperationId op) {
+        ops::announce_peer(*ctx_, to, id, info_hash, port, std::move(done), op);
+    });
 }
 
 OperationId Node::sample_infohashes(TimePoint now, const Endpoint& to, std::optional<NodeId> id,
                                     const NodeId& target, Callback<SampleInfohashesResult> cb) {
     advance(now);
-    OperationId op = 0;
-    auto guarded = ops_->guard(std::move(cb), op);
-    ops::sample_infohashes(*ctx_, to, id, target, std::move(guarded));
-    return op;
+    return guarded(*ops_, std::move(cb), [&](auto done, OperationId) {
+        ops::sample_infohashes(*ctx_, to, id, target, std::move(done));
+    });
 }
 
 OperationId Node::find_peers(TimePoint now, const NodeId& info_hash, Callback<FindPeersResult> cb) {
