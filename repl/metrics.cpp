@@ -99,6 +99,30 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
         static_cast<std::uint64_t>(s.maintenance_pings_skipped));
     add("values_cached", "Values cached at the nearest node that lacked them after a get", true,
         static_cast<std::uint64_t>(s.values_cached));
+    add("watches", "Keys this node watches", false,
+        static_cast<std::uint64_t>(node.node().watches().size()));
+    add("watch_rounds", "Watch rounds: a lookup of the key and listens at its nearest holders",
+        true, static_cast<std::uint64_t>(s.watch_rounds));
+    add("listens_sent", "Listens our watches sent to holders", true,
+        static_cast<std::uint64_t>(s.listens_sent));
+    add("listens_held", "Listens our watches sent that a holder took", true,
+        static_cast<std::uint64_t>(s.listens_held));
+    add("notifies_received", "New versions holders told our watches of", true,
+        static_cast<std::uint64_t>(s.notifies_received));
+    add("notifies_rejected", "Notifies refused: no watch of ours listens there for that key", true,
+        static_cast<std::uint64_t>(s.notifies_rejected));
+    add("listeners", "Watchers listening here for new versions", false,
+        static_cast<std::uint64_t>(node.node().listeners().size()));
+    add("listens_accepted", "Listens from watchers taken or renewed here", true,
+        static_cast<std::uint64_t>(s.listens_accepted));
+    add("listens_refused", "Listens from watchers refused (bad token, too many listeners)", true,
+        static_cast<std::uint64_t>(s.listens_refused));
+    add("notifies_sent", "New versions stored here, told to the watchers listening", true,
+        static_cast<std::uint64_t>(s.notifies_sent));
+    add("notifies_refused", "Notifies a watcher refused (it no longer watches; it was dropped)",
+        true, static_cast<std::uint64_t>(s.notifies_refused));
+    add("notifies_unanswered", "Notifies no watcher answered", true,
+        static_cast<std::uint64_t>(s.notifies_unanswered));
     add("republished", "Items this node republished as a holder", true,
         static_cast<std::uint64_t>(s.republished));
     add("republish_stores", "Stores made by republishing", true,
@@ -250,7 +274,7 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
 
 const std::vector<std::string_view>& stats_sections() {
     static const std::vector<std::string_view> kSections = {
-        "traffic", "rpc", "lookups", "store", "swarms", "routing", "limits", "lan"};
+        "traffic", "rpc", "lookups", "store", "watch", "swarms", "routing", "limits", "lan"};
     return kSections;
 }
 
@@ -291,6 +315,18 @@ std::string_view stats_section(std::string_view m) {
         {"lookup_candidates_dropped", "limits"},
         {"lookup_hops", "lookups"},
         {"values_cached", "lookups"},
+        {"watches", "watch"},
+        {"watch_rounds", "watch"},
+        {"listens_sent", "watch"},
+        {"listens_held", "watch"},
+        {"notifies_received", "watch"},
+        {"notifies_rejected", "watch"},
+        {"listeners", "watch"},
+        {"listens_accepted", "watch"},
+        {"listens_refused", "watch"},
+        {"notifies_sent", "watch"},
+        {"notifies_refused", "watch"},
+        {"notifies_unanswered", "watch"},
         {"stores_accepted", "store"},
         {"stores_refused", "store"},
         {"stores_full", "limits"},

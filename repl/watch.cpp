@@ -8,17 +8,25 @@ namespace kadnode {
 
 namespace {
 
+// How the version reached us: stored here, told by a holder (notify), or found by a round.
+std::string_view via(const kad::WatchEvent& e) {
+    return e.here ? "here" : e.pushed ? "notify" : "lookup";
+}
+
 json event_json(const kad::WatchEvent& e) {
     json j = {{"key", e.item.key}, {"value", e.item.value}, {"seq", e.item.seq}};
     j["from"] = e.here ? json("here") : node_json(e.from);
+    j["via"] = via(e);
     return j;
 }
 
 std::string event_text(const kad::WatchEvent& e) {
+    const std::string who = e.from.id.short_hex() + " (" + e.from.endpoint.to_string() + ")";
     return quote(e.item.key) + " = " + quote(e.item.value) + " (seq " + std::to_string(e.item.seq) +
            ")" +
-           (e.here ? ", stored here"
-                   : ", from " + e.from.id.short_hex() + " (" + e.from.endpoint.to_string() + ")");
+           (e.here     ? ", stored here"
+            : e.pushed ? ", told by its holder " + who
+                       : ", found at " + who);
 }
 
 std::string too_many(const kad::AsioNode& node) {

@@ -41,6 +41,10 @@ std::string_view method_name(Method m) noexcept {
             return "put";
         case Method::SampleInfohashes:
             return "sample_infohashes";
+        case Method::Listen:
+            return "listen";
+        case Method::Notify:
+            return "notify";
         case Method::Unknown:
             break;
     }
@@ -101,6 +105,25 @@ constexpr std::array kStoreSpec{
 };
 static_assert(sorted(kStoreSpec));
 enum { kStoreId, kStoreK, kStoreSeq, kStoreTarget, kStoreToken, kStoreTtl, kStoreV };
+
+constexpr std::array kListenSpec{
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"token", Type::String, Need::Required, Len::AtMost, kMaxTokenSize},
+    KeySpec{"ttl", Type::Integer, Need::Optional},
+};
+static_assert(sorted(kListenSpec));
+enum { kListenId, kListenTarget, kListenToken, kListenTtl };
+
+constexpr std::array kNotifySpec{
+    KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"k", Type::String, Need::Required},
+    KeySpec{"seq", Type::Integer, Need::Required},
+    KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"v", Type::String, Need::Required},
+};
+static_assert(sorted(kNotifySpec));
+enum { kNotifyId, kNotifyK, kNotifySeq, kNotifyTarget, kNotifyV };
 
 constexpr std::array kGetPeersSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
@@ -185,6 +208,8 @@ Method method_from_name(std::string_view name) {
     if (name == "get") return Method::Get;
     if (name == "put") return Method::Put;
     if (name == "sample_infohashes") return Method::SampleInfohashes;
+    if (name == "listen") return Method::Listen;
+    if (name == "notify") return Method::Notify;
     return Method::Unknown;
 }
 
@@ -258,6 +283,33 @@ std::string store_query(View args, Query& q) {
         if (*s.ttl <= 0) return "'ttl' must be positive";
     }
     q.id = id_of(a[kStoreId]);
+    return {};
+}
+
+std::string listen_query(View args, Query& q) {
+    Found<kListenSpec.size()> a;
+    if (auto why = verify(args, " in 'a'", kListenSpec, a); !why.empty()) return why;
+    auto& l = q.args.emplace<ListenArgs>();
+    l.target = id_of(a[kListenTarget]);
+    l.token.assign(a[kListenToken].as_string());
+    if (a.has(kListenTtl)) {
+        l.ttl = a[kListenTtl].as_int();
+        if (*l.ttl <= 0) return "'ttl' must be positive";
+    }
+    q.id = id_of(a[kListenId]);
+    return {};
+}
+
+std::string notify_query(View args, Query& q) {
+    Found<kNotifySpec.size()> a;
+    if (auto why = verify(args, " in 'a'", kNotifySpec, a); !why.empty()) return why;
+    auto& n = q.args.emplace<NotifyArgs>();
+    n.target = id_of(a[kNotifyTarget]);
+    n.key.assign(a[kNotifyK].as_string());
+    n.value.assign(a[kNotifyV].as_string());
+    n.seq = a[kNotifySeq].as_int();
+    if (n.seq < 0) return "'seq' must not be negative";
+    q.id = id_of(a[kNotifyId]);
     return {};
 }
 
@@ -367,6 +419,10 @@ std::string decode_query(View root, RootFound& q, Message& msg) {
             return get_query(args, query);
         case Method::Put:
             return put_query(args, query);
+        case Method::Listen:
+            return listen_query(args, query);
+        case Method::Notify:
+            return notify_query(args, query);
         case Method::Unknown:
             unknown_query(args, q.has(kRootA), name, query);
             return {};
@@ -707,6 +763,24 @@ void append_args(std::string& out, const Query& q) {
                     key(out, "ttl");
                     append_int(out, *a.ttl);
                 }
+                key(out, "v");
+                append_string(out, a.value);
+            } else if constexpr (std::is_same_v<A, ListenArgs>) {
+                key(out, "target");
+                append_string(out, a.target.raw());
+                key(out, "token");
+                append_string(out, a.token);
+                if (a.ttl) {
+                    key(out, "ttl");
+                    append_int(out, *a.ttl);
+                }
+            } else if constexpr (std::is_same_v<A, NotifyArgs>) {
+                key(out, "k");
+                append_string(out, a.key);
+                key(out, "seq");
+                append_int(out, a.seq);
+                key(out, "target");
+                append_string(out, a.target.raw());
                 key(out, "v");
                 append_string(out, a.value);
             }

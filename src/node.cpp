@@ -12,6 +12,7 @@
 #include "ops/peers.hpp"
 #include "ops/probes.hpp"
 #include "ops/put.hpp"
+#include "ops/watch.hpp"
 
 namespace kad {
 
@@ -124,12 +125,13 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       storage_(config_.storage),
       items_(item_storage_config(config_)),
       peers_(config_.peers),
+      listeners_(config_.listeners),
       seen_(config_.seen_seq_entries),
       limiter_(config_.rate_limit),
       tokens_(config_.token_rotation, rng, now),
       rpc_(config_, id_, now_, transport, rng, table_, stats_, log_),
-      queries_(config_, id_, now_, rpc_, table_, {storage_, items_, peers_}, tokens_, rng, stats_,
-               log_),
+      queries_(config_, id_, now_, rpc_, table_, {storage_, items_, peers_, listeners_}, tokens_,
+               rng, stats_, log_),
       ops_(std::make_unique<ops::Operations>()),
       actions_(std::make_unique<Actions>(*this)),
       maintenance_(config_, now_, table_, storage_, rng, stats_, *actions_),
@@ -144,10 +146,17 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
         if (new_contact_) new_contact_(peer, at);
     });
     queries_.set_store_hook([this](const NodeId& target) { maintenance_.on_stored(target); });
-    // Every change to a value, whoever made it: to a watch of its key, and to the journal.
+    // Every change to a value, whoever made it: to a watch of its key, to the watchers
+    // listening for it, and to the journal.
     storage_.set_change_hook([this](const NodeId& target, const StoredItem* item) {
-        if (item) watches_.stored(*item, {id_, Endpoint{}});
+        if (item) {
+            watches_.stored(*item, {id_, Endpoint{}});
+            notify_listeners(*item);
+        }
         if (store_observer_) store_observer_(Store::Values, target, item);
+    });
+    queries_.set_notify_hook([this](const krpc::NodeInfo& holder, const krpc::Item& item) {
+        return watches_.notified(holder, item, now_);
     });
     auto taken = [this](Store store) {
         return [this, store](const StoredItem& item) {
@@ -179,6 +188,29 @@ std::optional<WatchId> Node::watch(TimePoint now, std::string key, Callback<Watc
 
 bool Node::unwatch(WatchId id) {
     return watches_.remove(id);
+}
+
+void Node::notify_listeners(const StoredItem& item) {
+    for (const krpc::NodeInfo& who :
+         listeners_.take_newer(item.target, item.seq, item.source, now_)) {
+        krpc::NotifyArgs a;
+        a.target = item.target;
+        a.key = item.key;
+        a.value = item.value;
+        a.seq = item.seq;
+        auto on_answer = [this, target = item.target, at = who.endpoint](const RpcEvent& e) {
+            if (e.kind == RpcEventKind::ErrorReply) {
+                // It no longer watches the key (or never did): it hears no more from us.
+                ++stats_.notifies_refused;
+                listeners_.remove(target, at);
+            } else if (e.kind == RpcEventKind::Failed && e.failure == Failure::Timeout) {
+                ++stats_.notifies_unanswered;  // kept: the next version may get through
+            }
+        };
+        if (rpc_.query(who.endpoint, who.id, rpc_.make_query(std::move(a)), std::move(on_answer))) {
+            ++stats_.notifies_sent;
+        }
+    }
 }
 
 void Node::refuse_stores(std::string reason) {
@@ -224,6 +256,7 @@ std::vector<Node::Held> Node::footprint() const {
         {"client_versions", rpc_.client_versions().size(), 2 * buckets * rc.k + 65},
         {"rate_sources", limiter_.sources(), config_.rate_limit.max_sources},
         {"watches", watches_.size(), watches_.capacity()},
+        {"listeners", listeners_.size(), listeners_.capacity()},
     };
 }
 
@@ -236,12 +269,13 @@ void Node::advance(TimePoint now) {
     if (storage_.next_expiry() <= now_) storage_.expire(now_);
     if (items_.next_expiry() <= now_) items_.expire(now_);
     if (peers_.next_expiry() <= now_) peers_.expire(now_);
+    if (listeners_.next_expiry() <= now_) listeners_.expire(now_);
 }
 
 TimePoint Node::next_timeout() const {
     return std::min({rpc_.next_deadline(), tokens_.next_rotation(), storage_.next_expiry(),
                      items_.next_expiry(), peers_.next_expiry(), maintenance_.next_due(),
-                     item_refresh_.next_due(), watches_.next_due()});
+                     item_refresh_.next_due(), watches_.next_due(), listeners_.next_expiry()});
 }
 
 void Node::handle_timeout(TimePoint now) {
@@ -252,9 +286,10 @@ void Node::handle_timeout(TimePoint now) {
     if (item_refresh_.next_due() <= now_) item_refresh_.run();
     watches_.deliver();
     for (auto& [id, key] : watches_.take_due(now_)) {
-        ops_->start<ops::GetOp>(*ctx_, std::move(key), [this, id = id](const GetResult& r) {
-            watches_.polled(id, r, now_);
-        });
+        ops_->start<ops::WatchRoundOp>(
+            *ctx_, std::move(key), [this, id = id](const WatchRoundResult& r) {
+                watches_.polled(id, r, now_ + ops::listen_ttl(config_), now_);
+            });
     }
 }
 

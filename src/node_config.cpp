@@ -24,6 +24,12 @@ std::string data_error(const NodeConfig& c) {
         return "publisher_refresh must be in (0, 1)";
     }
     if (!positive(c.watch_interval)) return "watch_interval must be positive";
+    if (c.listeners.per_source > c.listeners.max) {
+        return "listeners.per_source must be at most listeners.max";
+    }
+    if (!positive(c.listeners.default_ttl) || c.listeners.max_ttl < c.listeners.default_ttl) {
+        return "listeners.default_ttl must be positive and at most listeners.max_ttl";
+    }
     return {};
 }
 

@@ -20,6 +20,7 @@ QueryHandler::QueryHandler(const NodeConfig& config, const NodeId& self, const T
       storage_(stores.storage),
       items_(stores.items),
       peers_(stores.peers),
+      listeners_(stores.listeners),
       tokens_(tokens),
       rng_(rng),
       stats_(stats),
@@ -76,6 +77,12 @@ void QueryHandler::answer(const Endpoint& from, const krpc::Message& m, const kr
             return;
         case Method::SampleInfohashes:
             answer_samples(from, m, q);
+            return;
+        case Method::Listen:
+            answer_listen(from, m, q);
+            return;
+        case Method::Notify:
+            answer_notify(from, m, q);
             return;
         case Method::Unknown:
             ++stats_.unknown_methods;
@@ -314,6 +321,55 @@ void QueryHandler::answer_samples(const Endpoint& from, const krpc::Message& m,
     resp.samples = std::move(s);
     ++stats_.samples_sent;
     rpc_.respond(from, m.transaction, std::move(resp), config_.max_reply);
+}
+
+// ---- Watches: listen and notify --------------------------------------------------------------
+
+void QueryHandler::answer_listen(const Endpoint& from, const krpc::Message& m,
+                                 const krpc::Query& q) {
+    const auto& a = std::get<krpc::ListenArgs>(q.args);
+    auto refuse_listen = [&](int code, std::string why) {
+        ++stats_.listens_refused;
+        KAD_LOG(log_, Debug, "refused a listen from " + from.to_string() + ": " + why);
+        rpc_.error(from, m.transaction, code, std::move(why));
+    };
+    if (!tokens_.valid(a.token, from)) return refuse_listen(krpc::kProtocolError, "bad token");
+    std::optional<Duration> ttl;
+    if (a.ttl) ttl = std::chrono::seconds(*a.ttl);
+    const StoredItem* held = storage_.find(a.target);
+    const auto added = listeners_.add(a.target, {q.id, from}, ttl,
+                                      held ? std::optional(held->seq) : std::nullopt, now_);
+    if (added == Listeners::Added::Full) {
+        return refuse_listen(krpc::kServerError, "too many listeners");
+    }
+    if (added == Listeners::Added::SourceFull) {
+        return refuse_listen(krpc::kServerError,
+                             "quota: this address listens to " +
+                                 std::to_string(listeners_.config().per_source) + " keys");
+    }
+    ++stats_.listens_accepted;
+    rpc_.respond(from, m.transaction, krpc::Response{.id = self_});
+}
+
+void QueryHandler::answer_notify(const Endpoint& from, const krpc::Message& m,
+                                 const krpc::Query& q) {
+    const auto& a = std::get<krpc::NotifyArgs>(q.args);
+    auto reject = [&](int code, std::string why) {
+        ++stats_.notifies_rejected;
+        KAD_LOG(log_, Debug, "rejected a notify from " + from.to_string() + ": " + why);
+        rpc_.error(from, m.transaction, code, std::move(why));
+    };
+    if (NodeId::from_key(a.key) != a.target) {
+        return reject(krpc::kProtocolError, "'k' does not hash to 'target'");
+    }
+    if (auto why = storage_.size_error(a.key, a.value); !why.empty()) {
+        return reject(krpc::kMessageTooBig, why);
+    }
+    if (!notified_ || !notified_({q.id, from}, {a.key, a.value, a.seq})) {
+        return reject(krpc::kGenericError, "not listening");
+    }
+    ++stats_.notifies_received;
+    rpc_.respond(from, m.transaction, krpc::Response{.id = self_});
 }
 
 // ---- BEP 44 ---------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ std::optional<WatchId> Watches::add(std::string key, Callback<WatchEvent> on_eve
     if (watches_.size() >= max_) return std::nullopt;
     const WatchId id = next_id_++;
     const NodeId target = NodeId::from_key(key);
-    watches_.emplace(id, Watch{std::move(key), target, std::move(on_event), std::nullopt, now});
+    watches_.emplace(
+        id, Watch{std::move(key), target, std::move(on_event), std::nullopt, now, false, {}});
     return id;
 }
 
@@ -27,23 +28,60 @@ std::vector<std::pair<WatchId, std::string>> Watches::take_due(TimePoint now) {
     return due;
 }
 
-void Watches::polled(WatchId id, const GetResult& r, TimePoint now) {
+void Watches::polled(WatchId id, const WatchRoundResult& r, TimePoint listen_until, TimePoint now) {
     auto it = watches_.find(id);
-    if (it == watches_.end()) return;  // unwatched while its get ran
+    if (it == watches_.end()) return;  // unwatched while its round ran
     Watch& w = it->second;
     w.polling = false;
     w.next = now + interval_;
+    std::erase_if(w.holders, [now](const auto& h) { return h.second <= now; });
+    for (const krpc::NodeInfo& n : r.listening) {
+        auto h = std::find_if(w.holders.begin(), w.holders.end(),
+                              [&](const auto& e) { return e.first == n.endpoint; });
+        if (h != w.holders.end()) {
+            h->second = listen_until;
+        } else {
+            w.holders.emplace_back(n.endpoint, listen_until);
+        }
+    }
     if (r.ok && r.item) offer(id, w, *r.item, r.from, false);
+}
+
+bool Watches::notified(const krpc::NodeInfo& holder, const krpc::Item& item, TimePoint now) {
+    const NodeId target = NodeId::from_key(item.key);
+    bool listened = false;
+    for (auto& [id, w] : watches_) {
+        if (w.target != target) continue;
+        const bool from_holder = std::any_of(
+            w.holders.begin(), w.holders.end(),
+            [&](const auto& h) { return h.first == holder.endpoint && h.second > now; });
+        if (!from_holder) continue;
+        listened = true;
+        queue(id, w, item, holder, false);
+    }
+    return listened;
 }
 
 void Watches::stored(const StoredItem& item, const krpc::NodeInfo& self) {
     for (auto& [id, w] : watches_) {
-        if (w.target != item.target) continue;
-        if (w.reported && item.seq <= *w.reported) continue;
-        // Reported now, so that a get ending before deliver() does not report it again.
-        w.reported = item.seq;
-        pending_.push_back({id, {item.key, item.value, item.seq}, self, true});
+        if (w.target == item.target) queue(id, w, {item.key, item.value, item.seq}, self, true);
     }
+}
+
+void Watches::queue(WatchId id, Watch& w, const krpc::Item& item, const krpc::NodeInfo& from,
+                    bool here) {
+    if (w.reported && item.seq <= *w.reported) return;
+    // Reported now, so that a round ending before deliver() does not report it again.
+    w.reported = item.seq;
+    pending_.push_back({id, item, from, here, !here});
+}
+
+std::size_t Watches::listening(WatchId id, TimePoint now) const {
+    auto it = watches_.find(id);
+    if (it == watches_.end()) return 0;
+    return static_cast<std::size_t>(std::count_if(it->second.holders.begin(),
+                                                  it->second.holders.end(),
+                                                  [now](const auto& h) { return h.second > now; }));
 }
 
 void Watches::deliver() {
@@ -61,7 +99,7 @@ void Watches::offer(WatchId id, Watch& w, const krpc::Item& item, const krpc::No
     if (w.reported && item.seq <= *w.reported) return;
     w.reported = item.seq;
     auto on_event = w.on_event;  // the callback may unwatch
-    if (on_event) on_event({id, item, from, here});
+    if (on_event) on_event({id, item, from, here, false});
 }
 
 TimePoint Watches::next_due() const {

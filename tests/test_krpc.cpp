@@ -159,6 +159,30 @@ std::vector<Sample> samples() {
         out.push_back({"store query with ttl", query({id, s}), query_dict("store", a)});
     }
     {
+        krpc::ListenArgs l;
+        l.target = target;
+        l.token = "tok";
+        Dict a{
+            {"id", std::string(id.raw())}, {"target", std::string(target.raw())}, {"token", "tok"}};
+        out.push_back({"listen query", query({id, l}), query_dict("listen", a)});
+        l.ttl = 90;
+        a["ttl"] = 90;
+        out.push_back({"listen query with ttl", query({id, l}), query_dict("listen", a)});
+    }
+    {
+        krpc::NotifyArgs n;
+        n.target = NodeId::from_key("key");
+        n.key = "key";
+        n.value = "value";
+        n.seq = 4;
+        out.push_back({"notify query", query({id, n}),
+                       query_dict("notify", Dict{{"id", std::string(id.raw())},
+                                                 {"k", "key"},
+                                                 {"seq", 4},
+                                                 {"target", std::string(n.target.raw())},
+                                                 {"v", "value"}})});
+    }
+    {
         krpc::Query q{id, krpc::UnknownArgs{"vote"}};
         out.push_back(
             {"unknown query", query(q), query_dict("vote", Dict{{"id", std::string(id.raw())}})});
@@ -549,6 +573,32 @@ TEST_CASE("KRPC: a query with bad arguments is a BadQuery naming the key", "[krp
         s = store_args();
         s["v"] = Dict{};
         check_bad_query(query_dict("store", s), "'v' in 'a' must be a string");
+    }
+    SECTION("listen: every required key, a ttl that is not positive") {
+        const Dict listen{{"id", raw(1)}, {"target", raw(2)}, {"token", "tok"}};
+        for (const char* key : {"id", "target", "token"}) {
+            Dict a = listen;
+            a.erase(key);
+            INFO(key);
+            check_bad_query(query_dict("listen", a), "missing '" + std::string(key) + "' in 'a'");
+        }
+        Dict a = listen;
+        a["ttl"] = 0;
+        check_bad_query(query_dict("listen", a), "'ttl' must be positive");
+        a["target"] = raw(2, 19);
+        check_bad_query(query_dict("listen", a), "'target' in 'a' must be exactly 20 bytes long");
+    }
+    SECTION("notify: every required key, a negative seq") {
+        for (const char* key : {"id", "k", "seq", "target", "v"}) {
+            Dict s = store_args();
+            s.erase("token");
+            s.erase(key);
+            INFO(key);
+            check_bad_query(query_dict("notify", s), "missing '" + std::string(key) + "' in 'a'");
+        }
+        Dict s = store_args();
+        s["seq"] = -1;
+        check_bad_query(query_dict("notify", s), "'seq' must not be negative");
     }
     SECTION("the longest token is accepted") {
         Dict s = store_args();
@@ -1054,6 +1104,21 @@ TEST_CASE("the BEP 51 examples in PROTOCOL.md are the encoder's own bytes", "[kr
     CHECK(krpc::encode(example(r)) == seed("sample_infohashes_response"));
 }
 
+TEST_CASE("the listen and notify examples in PROTOCOL.md are the encoder's own bytes",
+          "[krpc][watch]") {
+    krpc::ListenArgs l;
+    l.target = NodeId::from_key("greeting");
+    l.token = std::string(8, '\x0a');
+    l.ttl = 90;
+    CHECK(krpc::encode(example(krpc::Query{filled(1), l})) == seed("listen_query"));
+    krpc::NotifyArgs n;
+    n.target = NodeId::from_key("greeting");
+    n.key = "greeting";
+    n.value = "hello again";
+    n.seq = 2;
+    CHECK(krpc::encode(example(krpc::Query{filled(1), n})) == seed("notify_query"));
+}
+
 TEST_CASE("every documented example decodes and encodes back to the same bytes", "[krpc]") {
     for (const char* name : {"ping_query",
                              "ping_response",
@@ -1078,7 +1143,9 @@ TEST_CASE("every documented example decodes and encodes back to the same bytes",
                              "put_query_immutable",
                              "error_206",
                              "sample_infohashes_query",
-                             "sample_infohashes_response"}) {
+                             "sample_infohashes_response",
+                             "listen_query",
+                             "notify_query"}) {
         INFO(name);
         const std::string bytes = seed(name);
         CHECK(krpc::encode(decode_ok(bytes)) == bytes);

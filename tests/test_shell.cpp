@@ -171,8 +171,8 @@ TEST_CASE("stats shows a section, hides zeros unless --all, and JSON keeps every
     CHECK(limits.text.find("held contacts") == std::string::npos);  // 0: hidden
 
     CHECK(run(t, "stats bogus").error ==
-          "no section 'bogus' (sections: traffic, rpc, lookups, store, swarms, routing, limits, "
-          "lan)");
+          "no section 'bogus' (sections: traffic, rpc, lookups, store, watch, swarms, routing, "
+          "limits, lan)");
     CHECK(run(t, "stats rpc lookups").error == "usage: stats [--all] [SECTION]");
     CHECK(completions("stats l", 6) == std::vector<std::string>{"lookups", "limits", "lan"});
     CHECK(completions("stats --a", 6) == std::vector<std::string>{"--all"});

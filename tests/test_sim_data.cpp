@@ -221,6 +221,149 @@ TEST_CASE(
     CHECK(near_seen.size() == 3);
 }
 
+namespace {
+
+// The node farthest from `key`'s target among the first `n`, other than `not_this`: never one
+// of its holders.
+std::size_t farthest(sim::Network& net, const std::string& key, std::size_t n,
+                     std::optional<std::size_t> not_this = std::nullopt) {
+    const NodeId target = NodeId::from_key(key);
+    std::size_t best = not_this == 0 ? 1 : 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i == not_this) continue;
+        if ((net.node(best).id() ^ target) < (net.node(i).id() ^ target)) best = i;
+    }
+    return best;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a watcher hears of a new version from its holders within a round trip of the store, also "
+    "after the holders change; holders drop a watcher that unwatched",
+    "[sim][data][watch]") {
+    constexpr Duration one_way = 20ms;
+    constexpr Duration jitter = 2ms;
+    constexpr Duration round_trip = 2 * (one_way + jitter);
+    sim::Network net(38, lan(one_way, jitter));
+    REQUIRE(sim::grow(net, 60).size() == 60);
+    const std::string key = "headline";
+    const NodeId target = NodeId::from_key(key);
+    const std::size_t watcher = farthest(net, key, net.size());
+    const std::size_t writer = farthest(net, key, net.size(), watcher);
+    const Duration interval = NodeConfig{}.watch_interval;
+
+    // When the writer sends its first store of the key (all of a put's stores leave together).
+    std::optional<TimePoint> store_sent;
+    net.set_tap([&](std::size_t from, const Endpoint&, std::string_view data) {
+        if (from != writer || store_sent) return;
+        auto m = krpc::decode(data);
+        const auto* q = m ? std::get_if<krpc::Query>(&m->body) : nullptr;
+        if (!q || q->method() != krpc::Method::Store) return;
+        if (std::get<krpc::StoreArgs>(q->args).target == target) store_sent = net.now();
+    });
+    struct Seen {
+        std::int64_t seq;
+        TimePoint at;
+        bool pushed;
+        Endpoint from;
+    };
+    std::vector<Seen> seen;
+    std::optional<WatchId> id;
+    net.with(watcher, [&](Node& n, TimePoint now) {
+        id = n.watch(now, key, [&](const WatchEvent& e) {
+            seen.push_back({e.item.seq, net.now(), e.pushed, e.from.endpoint});
+        });
+    });
+    REQUIRE(id);
+    net.run_for(5s);  // the first round: nothing there yet, but the nearest holders listen
+    CHECK(seen.empty());
+    CHECK(net.node(watcher).watches().listening(*id, net.now()) == NodeConfig{}.listen_nodes);
+
+    auto put_and_hear = [&](const std::string& value, std::int64_t seq) {
+        store_sent.reset();
+        const std::size_t before = seen.size();
+        PutOptions o;
+        o.seq = seq;
+        auto p = put(net, writer, key, value, o);
+        REQUIRE(p);
+        REQUIRE(p->ok);
+        REQUIRE(store_sent);
+        net.run_until([&] { return seen.size() > before; }, 5s);
+        REQUIRE(seen.size() == before + 1);
+        CHECK(seen.back().seq == seq);
+        CHECK(seen.back().pushed);  // a holder told us: no round found it
+        CHECK(seen.back().at - *store_sent <= round_trip);
+    };
+    put_and_hear("v0", 0);
+    put_and_hear("v1", 1);
+
+    // The holders change: every node that holds the key goes, and the next round listens at
+    // the nodes now nearest, which the next put stores on.
+    std::size_t gone = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        if (i != writer && i != watcher && net.node(i).storage().find(target)) {
+            net.kill(i);
+            ++gone;
+        }
+    }
+    CHECK(gone >= NodeConfig{}.k - 2);
+    net.run_for(interval + 5s);
+    put_and_hear("v2", 2);
+
+    // Unwatched: the holders' next notify is refused, and they drop the watcher.
+    net.with(watcher, [&](Node& n, TimePoint) { CHECK(n.unwatch(*id)); });
+    auto p = put(net, writer, key, "v3");
+    REQUIRE(p);
+    REQUIRE(p->ok);
+    net.run_for(1s);
+    CHECK(seen.size() == 3);
+    std::uint64_t refused = 0;
+    std::size_t still = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        if (!net.alive(i)) continue;
+        refused += net.node(i).stats().notifies_refused;
+        for (const auto& w : net.node(i).listeners().of(target, net.now())) {
+            if (w.endpoint == net.endpoint(watcher)) ++still;
+        }
+    }
+    CHECK(refused >= 1);
+    CHECK(still == 0);
+}
+
+TEST_CASE(
+    "holders that cannot listen leave a watch to its rounds: a new version within an "
+    "interval",
+    "[sim][data][watch]") {
+    NodeConfig config;
+    config.listeners.max = 0;  // every listen refused (202), as a holder that cannot push
+    config.listeners.per_source = 0;
+    sim::Network net(39, lan());
+    REQUIRE(sim::grow(net, 40, config).size() == 40);
+    const std::string key = "quiet";
+    const std::size_t watcher = farthest(net, key, net.size());
+    const std::size_t writer = farthest(net, key, net.size(), watcher);
+    std::vector<WatchEvent> seen;
+    std::optional<WatchId> id;
+    net.with(watcher, [&](Node& n, TimePoint now) {
+        id = n.watch(now, key, [&](const WatchEvent& e) { seen.push_back(e); });
+    });
+    REQUIRE(id);
+    net.run_for(5s);
+    CHECK(net.node(watcher).watches().listening(*id, net.now()) == 0);
+    CHECK(net.node(watcher).stats().listens_sent > 0);
+    CHECK(net.node(watcher).stats().listens_held == 0);
+    auto p = put(net, writer, key, "v0");
+    REQUIRE(p);
+    REQUIRE(p->ok);
+    const TimePoint put_at = net.now();
+    const Duration interval = config.watch_interval;
+    net.run_until([&] { return !seen.empty(); }, 2 * interval);
+    REQUIRE(seen.size() == 1);
+    CHECK_FALSE(seen[0].pushed);
+    CHECK(net.now() - put_at <= interval + 5s);
+}
+
 TEST_CASE("a quarter of the nodes replaced every hour for a day: all 1,000 values remain",
           "[sim][data][churn]") {
     sim::Network net(36, lan());

@@ -1,4 +1,5 @@
-// Watches on its own (kad/watches.hpp): the schedule of gets, what is reported and when.
+// Watches on its own (kad/watches.hpp): the schedule of rounds, the holders that listen, what is
+// reported and when.
 
 #include <catch2/catch.hpp>
 
@@ -11,12 +12,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-GetResult found(const std::string& key, const std::string& value, std::int64_t seq) {
-    GetResult r;
+WatchRoundResult found(const std::string& key, const std::string& value, std::int64_t seq,
+                       std::vector<krpc::NodeInfo> listening = {}) {
+    WatchRoundResult r;
     r.ok = true;
-    r.key = key;
     r.item = krpc::Item{key, value, seq};
     r.from = {id_from(7), ep("10.0.0.7:1")};
+    r.listening = std::move(listening);
     return r;
 }
 
@@ -46,7 +48,7 @@ TEST_CASE("a watch gets at once, then every interval; each newer version is repo
     CHECK(w.take_due(now).empty());           // running: not again
     CHECK(w.next_due() == TimePoint::max());  // until it ends
 
-    w.polled(*id, found("k", "v0", 0), now);
+    w.polled(*id, found("k", "v0", 0), now + 90s, now);
     REQUIRE(events.size() == 1);
     CHECK(events[0].item.value == "v0");
     CHECK_FALSE(events[0].here);
@@ -54,7 +56,7 @@ TEST_CASE("a watch gets at once, then every interval; each newer version is repo
 
     now += 30s;
     REQUIRE(w.take_due(now).size() == 1);
-    w.polled(*id, found("k", "v0", 0), now);  // the same version: nothing
+    w.polled(*id, found("k", "v0", 0), now + 90s, now);  // the same version: nothing
     CHECK(events.size() == 1);
 
     // Stored here: reported at deliver(), not inside stored().
@@ -68,7 +70,7 @@ TEST_CASE("a watch gets at once, then every interval; each newer version is repo
     // A get that finds it afterwards does not report it again; an older one never.
     now += 30s;
     REQUIRE(w.take_due(now).size() == 1);
-    w.polled(*id, found("k", "v1", 1), now);
+    w.polled(*id, found("k", "v1", 1), now + 90s, now);
     w.stored(stored_item("k", "v0", 0), {id_from(1), {}});
     w.deliver();
     CHECK(events.size() == 2);
@@ -92,8 +94,8 @@ TEST_CASE("an unwatched key reports nothing more, and the watches are bounded", 
     w.stored(stored_item("a", "v", 0), {id_from(1), {}});
     CHECK(w.remove(*a));
     CHECK_FALSE(w.remove(*a));
-    w.deliver();                            // its pending event went with it
-    w.polled(*a, found("a", "v", 0), now);  // its get ended after: nothing
+    w.deliver();                                       // its pending event went with it
+    w.polled(*a, found("a", "v", 0), now + 90s, now);  // its round ended after: nothing
     CHECK(events == 0);
     CHECK(w.size() == 1);
     CHECK(w.add("c", count, now));  // room again
@@ -103,6 +105,57 @@ TEST_CASE("an unwatched key reports nothing more, and the watches are bounded", 
     me = self.add(
         "s", [&](const WatchEvent&) { self.remove(*me); }, now);
     REQUIRE(self.take_due(now).size() == 1);
-    self.polled(*me, found("s", "v", 0), now);
+    self.polled(*me, found("s", "v", 0), now + 90s, now);
     CHECK(self.size() == 0);
+}
+
+TEST_CASE("a holder that listens for a watch is believed until its listen lapses; others are not",
+          "[watches]") {
+    Watches w(30s, 4);
+    TimePoint now{};
+    std::vector<WatchEvent> events;
+    const auto id = w.add(
+        "k", [&](const WatchEvent& e) { events.push_back(e); }, now);
+    REQUIRE(id);
+    REQUIRE(w.take_due(now).size() == 1);
+    const krpc::NodeInfo holder{id_from(7), ep("10.0.0.7:1")};
+    const krpc::NodeInfo stranger{id_from(8), ep("10.0.0.8:1")};
+    w.polled(*id, found("k", "v0", 0, {holder}), now + 90s, now);
+    REQUIRE(events.size() == 1);
+    CHECK(w.listening(*id, now) == 1);
+
+    // A notify from the holder: reported at deliver(), marked as pushed.
+    CHECK(w.notified(holder, {"k", "v1", 1}, now + 1s));
+    CHECK(events.size() == 1);
+    w.deliver();
+    REQUIRE(events.size() == 2);
+    CHECK(events[1].item.seq == 1);
+    CHECK(events[1].pushed);
+    CHECK_FALSE(events[1].here);
+    CHECK(events[1].from == holder);
+    // The same version again, or an older one: still listened to, nothing reported.
+    CHECK(w.notified(holder, {"k", "v0", 0}, now + 2s));
+    w.deliver();
+    CHECK(events.size() == 2);
+
+    // Not a holder of ours, or a key we do not watch: refused, nothing reported.
+    CHECK_FALSE(w.notified(stranger, {"k", "v2", 2}, now + 3s));
+    CHECK_FALSE(w.notified(holder, {"other", "x", 9}, now + 3s));
+    w.deliver();
+    CHECK(events.size() == 2);
+
+    // Past the listen's end, the holder is a stranger too, until a round renews it.
+    CHECK_FALSE(w.notified(holder, {"k", "v2", 2}, now + 90s));
+    CHECK(w.listening(*id, now + 90s) == 0);
+    now += 90s;
+    REQUIRE(w.take_due(now).size() == 1);
+    w.polled(*id, found("k", "v1", 1, {holder}), now + 90s, now);
+    CHECK(w.notified(holder, {"k", "v2", 2}, now + 1s));
+    w.deliver();
+    REQUIRE(events.size() == 3);
+    CHECK(events[2].item.seq == 2);
+
+    // Unwatched: the holder is told to stop.
+    CHECK(w.remove(*id));
+    CHECK_FALSE(w.notified(holder, {"k", "v3", 3}, now + 2s));
 }

@@ -21,8 +21,8 @@
 namespace kad::krpc {
 
 // BEP 5's ping, find_node, get_peers and announce_peer, BEP 44's get and put, BEP 51's
-// sample_infohashes, and kadnode's own
-// find_value and store. The order is that of Query::Args.
+// sample_infohashes, and kadnode's own find_value, store, listen and notify. The order is that
+// of Query::Args.
 enum class Method : std::uint8_t {
     Ping,
     FindNode,
@@ -33,9 +33,11 @@ enum class Method : std::uint8_t {
     Get,
     Put,
     SampleInfohashes,
+    Listen,
+    Notify,
     Unknown,
 };
-inline constexpr std::size_t kMethods = 10;
+inline constexpr std::size_t kMethods = 12;
 std::string_view method_name(Method m) noexcept;
 
 // KRPC error codes (BEP 5, BEP 44).
@@ -137,15 +139,31 @@ struct SampleInfohashesArgs {
     std::optional<Want> want;
     friend bool operator==(const SampleInfohashesArgs&, const SampleInfohashesArgs&) = default;
 };
+// kadnode: tell the sender of each newer version of the value at `target` stored here (by
+// notify), for `ttl` seconds (the receiver caps it). The token proves the sender's address.
+struct ListenArgs {
+    NodeId target;
+    std::string token;
+    std::optional<std::int64_t> ttl;  // seconds
+    friend bool operator==(const ListenArgs&, const ListenArgs&) = default;
+};
+// kadnode: a newer version of a value the receiver listens to was stored at the sender.
+struct NotifyArgs {
+    NodeId target;  // must equal SHA-1(key)
+    std::string key;
+    std::string value;
+    std::int64_t seq = 0;
+    friend bool operator==(const NotifyArgs&, const NotifyArgs&) = default;
+};
 struct UnknownArgs {
     std::string method;
     friend bool operator==(const UnknownArgs&, const UnknownArgs&) = default;
 };
 
 struct Query {
-    using Args =
-        std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, GetPeersArgs,
-                     AnnouncePeerArgs, GetArgs, PutArgs, SampleInfohashesArgs, UnknownArgs>;
+    using Args = std::variant<PingArgs, FindNodeArgs, FindValueArgs, StoreArgs, GetPeersArgs,
+                              AnnouncePeerArgs, GetArgs, PutArgs, SampleInfohashesArgs, ListenArgs,
+                              NotifyArgs, UnknownArgs>;
     NodeId id;  // the sender's ID
     Args args;
     Method method() const noexcept { return static_cast<Method>(args.index()); }

@@ -31,6 +31,7 @@
 #include "kad/endpoint.hpp"
 #include "kad/item_refresh.hpp"
 #include "kad/krpc.hpp"
+#include "kad/listeners.hpp"
 #include "kad/log.hpp"
 #include "kad/lookup.hpp"
 #include "kad/maintenance.hpp"
@@ -150,11 +151,14 @@ public:
     void cancel_all();
 
     // Reports each new version of `key` as it appears (kad/watches.hpp): the one found now, then
-    // every newer one, by a get every watch_interval and at once when stored here. Until
-    // unwatch(). Nothing if max_watches keys are watched.
+    // every newer one, as the nearest holders tell us of it (listen, notify), by a round every
+    // watch_interval, and at once when stored here. Until unwatch(). Nothing if max_watches keys
+    // are watched.
     std::optional<WatchId> watch(TimePoint now, std::string key, Callback<WatchEvent> on_event);
     bool unwatch(WatchId id);
     const Watches& watches() const noexcept { return watches_; }
+    // The watchers listening here for new versions of values we hold.
+    const Listeners& listeners() const noexcept { return listeners_; }
 
     // ---- introspection ----
     const NodeId& id() const noexcept { return id_; }
@@ -249,6 +253,8 @@ private:
     void on_malformed(const Endpoint& from, const krpc::DecodeFailure& f);
     // BEP 42: responders agree on a new external address; with derive_id, take an ID to match.
     void on_address_agreed();
+    // A version of a value was stored here: tell the watchers listening for it.
+    void notify_listeners(const StoredItem& item);
 
     NodeConfig config_;
     NodeId id_;
@@ -264,6 +270,7 @@ private:
     Storage storage_;
     Storage items_;  // BEP 44
     PeerStore peers_;
+    Listeners listeners_;
     SeenSeq seen_;
     RateLimiter limiter_;
     WriteTokens tokens_;

@@ -9,6 +9,7 @@
 
 #include "kad/bep42.hpp"
 #include "kad/krpc.hpp"
+#include "kad/listeners.hpp"
 #include "kad/peer_store.hpp"
 #include "kad/rate_limit.hpp"
 #include "kad/routing_table.hpp"
@@ -46,9 +47,14 @@ struct NodeConfig {
     Duration token_rotation = std::chrono::minutes(5);
     std::size_t max_transactions = 4096;
     std::size_t max_lookups = 512;
-    // Keys watched (Node::watch), and how often each is looked up for a new version.
+    // Keys watched (Node::watch), and how often each is looked up for a new version. Each round
+    // also asks the listen_nodes nearest holders (at most the k it finds) to tell us of the next
+    // version (listen), for three rounds' time; watchers listening here are bounded by
+    // `listeners`.
     std::size_t max_watches = 64;
     Duration watch_interval = std::chrono::seconds(30);
+    std::size_t listen_nodes = 8;
+    ListenerConfig listeners{};
     std::size_t max_maintenance_pings = 64;  // pings the routing table asked for, in flight
     std::size_t lookup_candidates = 200;     // candidates one lookup keeps
     std::size_t seen_seq_entries = 4096;     // highest seq remembered per key, for get
@@ -132,6 +138,17 @@ struct NodeStats {
     // mostly nodes behind NAT, which thus stay out of the routing table.
     std::uint64_t reach_probes = 0, reach_probes_unanswered = 0;
     std::uint64_t probe_port_queries = 0;  // queries to the second port, dropped unanswered
+    // Watches (Node::watch) and the watchers listening here (listen, notify).
+    std::uint64_t watch_rounds = 0;      // a watch's lookup and listens
+    std::uint64_t listens_sent = 0;      // listen queries a watch round sent out
+    std::uint64_t listens_held = 0;      // ... that a holder accepted
+    std::uint64_t listens_accepted = 0;  // listens from watchers, taken or renewed here
+    std::uint64_t listens_refused = 0;   // ... refused (bad token, too many listeners)
+    std::uint64_t notifies_sent = 0;     // a newer version stored here, told to a listener
+    std::uint64_t notifies_refused = 0;  // ... which no longer watched (it is dropped)
+    std::uint64_t notifies_unanswered = 0;
+    std::uint64_t notifies_received = 0;  // a holder told us of a newer version
+    std::uint64_t notifies_rejected = 0;  // ... of a key not watched, or from a non-holder
 };
 
 // What is wrong with a configuration, in a sentence ("k must be at least 1"); empty if nothing.

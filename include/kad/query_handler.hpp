@@ -1,6 +1,8 @@
 #pragma once
 // The answering side of a node (libtorrent's node::incoming for queries): ping, find_node,
-// find_value and store are answered from the routing table and the storage, get_peers and
+// find_value and store are answered from the routing table and the storage, listen by taking
+// the watcher among the listeners and notify by handing the version to the node's watches,
+// get_peers and
 // announce_peer (BEP 5) from the peer store, get and put (BEP 44) from the item store; stores,
 // announces and puts are checked against their write tokens, puts against their hashes and
 // signatures, and every answer and refusal is counted. An unknown method is answered 204. After
@@ -13,6 +15,7 @@
 #include <functional>
 
 #include "kad/krpc.hpp"
+#include "kad/listeners.hpp"
 #include "kad/log.hpp"
 #include "kad/node_config.hpp"
 #include "kad/peer_store.hpp"
@@ -35,11 +38,13 @@ std::string reply_budget_error(const NodeConfig& config, std::size_t reply_size)
 
 class QueryHandler {
 public:
-    // What answers come from: kadnode's items, BEP 44's items, BEP 5's peers.
+    // What answers come from: kadnode's items, BEP 44's items, BEP 5's peers, and the watchers
+    // listening to kadnode's items.
     struct Stores {
         Storage& storage;
         Storage& items;
         PeerStore& peers;
+        Listeners& listeners;
     };
     // The references must outlive the handler; `now` is the node's clock.
     QueryHandler(const NodeConfig& config, const NodeId& self, const TimePoint& now, Rpc& rpc,
@@ -50,6 +55,11 @@ public:
 
     // Called after a peer's store was accepted, with the item's target.
     void set_store_hook(std::function<void(const NodeId&)> hook) { stored_ = std::move(hook); }
+    // A holder told us of a newer version (notify), already checked (its key hashes to its
+    // target, its sizes): false if no watch of ours listens to that holder for that key, and
+    // the holder is to stop telling us.
+    using NotifyHook = std::function<bool(const krpc::NodeInfo& holder, const krpc::Item& item)>;
+    void set_notify_hook(NotifyHook hook) { notified_ = std::move(hook); }
     // While not empty, stores and puts are refused with 202 and this reason (Node::refuse_stores).
     void refuse_stores(std::string reason) { store_refusal_ = std::move(reason); }
     const std::string& store_refusal() const noexcept { return store_refusal_; }
@@ -65,6 +75,8 @@ private:
     void answer_get(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
     void answer_put(const Endpoint& from, const krpc::Message& m, const krpc::PutArgs& a);
     void answer_samples(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
+    void answer_listen(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
+    void answer_notify(const Endpoint& from, const krpc::Message& m, const krpc::Query& q);
     // Why a BEP 44 put cannot be accepted before it is tried: a KRPC error.
     std::optional<krpc::Error> check_put(const Endpoint& from, const krpc::PutArgs& a,
                                          const NodeId& target) const;
@@ -88,12 +100,14 @@ private:
     Storage& storage_;
     Storage& items_;
     PeerStore& peers_;
+    Listeners& listeners_;
     const WriteTokens& tokens_;
     RandomSource& rng_;
     NodeStats& stats_;
     const Logger& log_;
     std::vector<const Contact*> closest_;  // reused
     std::function<void(const NodeId&)> stored_;
+    NotifyHook notified_;
     std::string store_refusal_;
     // BEP 51: the sample given out until sample_until_ (then drawn again).
     std::vector<NodeId> sample_;

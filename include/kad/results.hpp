@@ -182,6 +182,17 @@ struct GetResult : Outcome {
     Duration bound{};  // the round trips on the path to the value (LookupResult::bound)
 };
 
+// One round of a watch (Node::watch): the newest version the k nearest hold, and which of the
+// nearest holders took our listen.
+struct WatchRoundResult : Outcome {
+    std::optional<krpc::Item> item;
+    krpc::NodeInfo from;                    // who had it (our own ID for our own copy)
+    std::vector<krpc::NodeInfo> listening;  // holders that will tell us of the next version
+    std::size_t listens_refused = 0;        // answered with an error (204: an older kadnode)
+    std::size_t listens_failed = 0;         // did not answer
+    std::size_t queries = 0;
+};
+
 struct PutResult : Outcome {
     std::string key;
     std::int64_t seq = 0;

@@ -1,13 +1,17 @@
 #pragma once
 // Keys this node watches (Node::watch): each new version of a key, wherever it appears, is
-// reported once. A version is found by a get of the key every watch_interval (the lookup a get
-// makes, from the nearest holders), and at once when it is stored here, this node being one of
-// the key's holders.
+// reported once. Every watch_interval a round looks the key up (the k nearest, and the newest
+// version they hold) and asks the nearest holders to listen: each then tells us (notify) of the
+// next version stored there, within a round trip of its store. A holder that cannot (an older
+// kadnode answers listen with 204) or a notify lost on the way costs only time: the next round
+// finds the version. A version stored here, this node being one of the key's holders, is
+// reported at once.
 //
-// The class keeps the schedule and what was reported; the node starts the gets (take_due()) and
-// hands back their results (polled()) and the stores made here (stored()). What a store here
-// brings is reported from deliver(), which the node calls from handle_timeout(): never from
-// inside the store, so a callback may call back into the node.
+// The class keeps the schedule, the holders listening for each watch, and what was reported;
+// the node starts the rounds (take_due()) and hands back their results (polled()), the stores
+// made here (stored()) and the holders' notifies (notified()). What a store or a notify brings
+// is reported from deliver(), which the node calls from handle_timeout(): never from inside
+// the store or the datagram, so a callback may call back into the node.
 
 #include <cstddef>
 #include <cstdint>
@@ -29,7 +33,8 @@ struct WatchEvent {
     WatchId id = 0;
     krpc::Item item;
     krpc::NodeInfo from;  // who had it (our own ID when it was stored here)
-    bool here = false;    // stored on this node (rather than found by a get)
+    bool here = false;    // stored on this node (rather than found by a round or a notify)
+    bool pushed = false;  // a holder told us (notify)
 };
 
 class Watches {
@@ -43,8 +48,13 @@ public:
 
     // The watches whose get is due, with their keys: each is then running until polled().
     std::vector<std::pair<WatchId, std::string>> take_due(TimePoint now);
-    // A watch's get ended: reports its item if newer than what was reported, and sets the next.
-    void polled(WatchId id, const GetResult& r, TimePoint now);
+    // A watch's round ended: reports its item if newer than what was reported, keeps the holders
+    // that listen for it (until `listen_until`), and sets the next round.
+    void polled(WatchId id, const WatchRoundResult& r, TimePoint listen_until, TimePoint now);
+    // A holder told us of a version (a notify): a watch of its key that the holder listens for
+    // reports it at the next deliver(), if it is newer. False if no watch of that key listens
+    // to that holder (it is then to stop).
+    bool notified(const krpc::NodeInfo& holder, const krpc::Item& item, TimePoint now);
     // An item was stored here (any writer): a watch of its key reports it if it is newer, at
     // the next deliver().
     void stored(const StoredItem& item, const krpc::NodeInfo& self);
@@ -55,6 +65,8 @@ public:
     std::size_t size() const noexcept { return watches_.size(); }
     std::size_t capacity() const noexcept { return max_; }
     const std::string* key(WatchId id) const;
+    // The holders listening for a watch, now.
+    std::size_t listening(WatchId id, TimePoint now) const;
 
 private:
     struct Watch {
@@ -64,9 +76,13 @@ private:
         std::optional<std::int64_t> reported;  // the newest seq reported
         TimePoint next{};
         bool polling = false;
+        // Holders that took our listen, until when: those of the last rounds.
+        std::vector<std::pair<Endpoint, TimePoint>> holders;
     };
     // Reports `item` to watch `w` if it is newer than what it reported.
     void offer(WatchId id, Watch& w, const krpc::Item& item, const krpc::NodeInfo& from, bool here);
+    // The same at the next deliver().
+    void queue(WatchId id, Watch& w, const krpc::Item& item, const krpc::NodeInfo& from, bool here);
 
     Duration interval_;
     std::size_t max_;

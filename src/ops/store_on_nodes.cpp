@@ -66,6 +66,7 @@ bool StoreOnNodes::on_rpc(std::uint32_t slot, const RpcEvent& e) {
     switch (e.kind) {
         case RpcEventKind::Reply:
             ++stored;
+            accepting.push_back(w.node);
             break;
         case RpcEventKind::ErrorReply:
             ++refused;

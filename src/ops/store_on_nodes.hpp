@@ -47,10 +47,11 @@ public:
     bool on_rpc(std::uint32_t slot, const RpcEvent& e);
     bool done() const noexcept { return pending_ == 0; }
 
-    std::size_t stored = 0;   // accepted
-    std::size_t refused = 0;  // answered with an error
-    std::size_t too_big = 0;  // ... with 205: the key or value is over its limits
-    std::size_t failed = 0;   // did not answer, or could not be sent
+    std::size_t stored = 0;                 // accepted
+    std::vector<krpc::NodeInfo> accepting;  // who accepted
+    std::size_t refused = 0;                // answered with an error
+    std::size_t too_big = 0;                // ... with 205: the key or value is over its limits
+    std::size_t failed = 0;                 // did not answer, or could not be sent
     std::vector<std::pair<krpc::NodeInfo, std::string>> refusals;  // who refused, and why
 
 private:

@@ -151,6 +151,17 @@ class Harness(unittest.TestCase):
         self.assertEqual(ready["event"], "ready")
         return p, ready
 
+    def wait_for_listen(self, holder, timeout=10):
+        """Until `holder` (a --json node) has taken a watch's listen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = holder.cmd("stats --all watch")
+            if stats["listens_accepted"] >= 1:
+                return
+            if time.monotonic() > deadline:
+                self.fail(f"no listen reached the holder: {stats}")
+            time.sleep(0.05)
+
     def network(self, n):
         first, ready = self.start_json_node()
         nodes = [(first, ready)]
@@ -795,6 +806,32 @@ class NetworkTests(Harness):
             seen.append(b.json())
         self.assertEqual([o for o in seen if o.get("event") == "watch"], [], seen)
         self.assertEqual(b.cmd("watch")["code"], "bad_argument")
+
+    def test_watch_hears_a_new_version_from_the_holder_it_listens_to(self):
+        # With k = 1 the key has one holder, `h` (its ID is the key's target); the watcher `w` and
+        # the writer `p` are far from it. h tells w of each version p stores there (notify).
+        target = hashlib.sha1(b"news").digest()
+
+        def near(flip):
+            return bytes([target[0] ^ flip]) + target[1:]
+
+        h, rh = self.start_json_node("--k", "1", "--id", target.hex())
+        joined = []
+        for flip in (0x80, 0x40):
+            p, r = self.start_json_node("--k", "1", "--id", near(flip).hex(),
+                                        "--bootstrap-addr", rh["addr"], "--bootstrap-id", rh["id"])
+            self.assertTrue(p.wait_for(lambda o: o.get("event") == "joined")["ok"])
+            joined.append((p, r))
+        (w, rw), (p, rp) = joined
+        self.assertTrue(w.cmd("watch news")["ok"])
+        self.wait_for_listen(h)  # the watch's first round found nothing, and listens at h
+        for seq, value in enumerate(["v0", "v1"]):
+            r = p.cmd(f"put news {value}")
+            self.assertTrue(r["ok"], r)
+            e = w.wait_for(lambda o: o.get("event") == "watch")
+            self.assertEqual((e["value"], e["seq"], e["via"]), (value, seq, "notify"), e)
+            self.assertEqual(e["from"]["id"], rh["id"])
+        self.assertGreaterEqual(h.cmd("stats watch")["notifies_sent"], 2)
 
     def test_port_in_use_is_a_clear_error(self):
         _, ready = self.start_json_node()
@@ -1498,10 +1535,14 @@ class TerminalTests(Tmux, Harness):
         self.wait_screen("joined the network")
         self.type("watch news")
         self.wait_screen('watching "news" (Ctrl-C to stop)')
+        # The writer holds the key too, and took the watch's listen: it tells the watcher as it
+        # keeps its own copy, before its store reaches the watcher's node.
+        holder = f"told by its holder {ready['id'][:8]} ({ready['addr']})"
+        self.wait_for_listen(other)
         self.assertTrue(other.cmd("put news hello")["ok"])
-        self.wait_screen('"news" = "hello" (seq 0), stored here')
+        self.wait_screen(f'"news" = "hello" (seq 0), {holder}')
         self.assertTrue(other.cmd("put news again")["ok"])
-        self.wait_screen('"news" = "again" (seq 1), stored here')
+        self.wait_screen(f'"news" = "again" (seq 1), {holder}')
         self.tmux("send-keys", "-t", "kad", "C-c")
         self.wait_screen('stopped watching "news"')
         self.type("id")
