@@ -124,6 +124,15 @@ int main(int argc, char** argv) {
         });
         net.run_for(2s);
     }
+    // A watch: its rounds' listens, and a holder's notify of the next version.
+    net.with(25, [&](kad::Node& n, kad::TimePoint now) {
+        n.watch(now, "key1", [](const kad::WatchEvent&) {});
+    });
+    net.run_for(2s);
+    net.with(1, [&](kad::Node& n, kad::TimePoint now) {
+        n.put(now, "key1", "value 1 again", {}, [](const kad::PutResult&) {});
+    });
+    net.run_for(2s);
     // Discovery messages, plain and signed, of each kind.
     for (const std::string key : {"", "k"}) {
         for (auto kind : {kad::Discovery::Kind::Announce, kad::Discovery::Kind::Solicit,
