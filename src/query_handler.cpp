@@ -335,7 +335,12 @@ void QueryHandler::answer_listen(const Endpoint& from, const krpc::Message& m,
     };
     if (!tokens_.valid(a.token, from)) return refuse_listen(krpc::kProtocolError, "bad token");
     std::optional<Duration> ttl;
-    if (a.ttl) ttl = std::chrono::seconds(*a.ttl);
+    if (a.ttl) {
+        // Cut before it becomes a Duration: a huge "ttl" would overflow it.
+        const auto max_s =
+            std::chrono::duration_cast<std::chrono::seconds>(listeners_.config().max_ttl).count();
+        ttl = std::chrono::seconds(std::min<std::int64_t>(*a.ttl, max_s));
+    }
     const StoredItem* held = storage_.find(a.target);
     const auto added = listeners_.add(a.target, {q.id, from}, ttl,
                                       held ? std::optional(held->seq) : std::nullopt, now_);

@@ -78,6 +78,14 @@ inline std::string encode_response(const std::string& t, krpc::Response r) {
     return krpc::encode(m);
 }
 
+inline std::string encode_error(const std::string& t, int code, std::string message) {
+    krpc::Message m;
+    m.transaction = t;
+    m.version = NodeConfig{}.version;
+    m.body = krpc::Error{code, std::move(message)};
+    return krpc::encode(m);
+}
+
 inline const krpc::Response& as_response(const krpc::Message& m) {
     return std::get<krpc::Response>(m.body);
 }

@@ -2,6 +2,7 @@
 // what it sends, and time passed in.
 
 #include <catch2/catch.hpp>
+#include <limits>
 #include <set>
 
 #include "helpers.hpp"
@@ -265,6 +266,89 @@ TEST_CASE("store refuses a key that does not hash to the target, a lower seq and
         CHECK(as_error(m).code == 205);
         CHECK(f.node.storage().size() == 0);
     }
+}
+
+TEST_CASE("a listen with a valid token is taken, and the listener told of each newer version",
+          "[node][watch]") {
+    Fixture f;
+    const Endpoint watcher = ep("10.0.0.3:1");
+    const NodeId wid = id_from(3);
+    const Endpoint writer = ep("10.0.0.4:1");
+    const NodeId target = NodeId::from_key("key");
+    auto listen = [&](const Endpoint& from, const std::string& token,
+                      std::optional<std::int64_t> ttl) {
+        krpc::ListenArgs a;
+        a.target = target;
+        a.token = token;
+        a.ttl = ttl;
+        f.deliver(from, encode_query("ls", wid, a));
+        return f.transport.reply("ls");
+    };
+    const std::string token = f.token_from_find_value(watcher, wid, "key");
+    CHECK(as_error(listen(watcher, "nope", std::nullopt)).code == 203);
+    CHECK(as_error(listen(ep("10.0.0.5:1"), token, std::nullopt)).message == "bad token");
+    CHECK(f.node.listeners().size() == 0);
+    CHECK(f.node.stats().listens_refused == 2);
+    // A ttl far past the most is cut to it (and does not overflow).
+    REQUIRE(std::holds_alternative<krpc::Response>(
+        listen(watcher, token, std::numeric_limits<std::int64_t>::max()).body));
+    CHECK(f.node.listeners().size() == 1);
+    CHECK(f.node.listeners().next_expiry() == f.now + ListenerConfig{}.max_ttl);
+
+    // Another node stores a version: the watcher is told, with the version.
+    const std::size_t before = f.transport.sent.size();
+    const std::string wtoken = f.token_from_find_value(writer, id_from(4), "key");
+    REQUIRE(std::holds_alternative<krpc::Response>(
+        f.store(writer, id_from(4), "key", "v0", 0, wtoken).body));
+    std::vector<krpc::Message> notifies;
+    for (std::size_t i = before; i < f.transport.sent.size(); ++i) {
+        const auto m = f.transport.message(i);
+        const auto* q = std::get_if<krpc::Query>(&m.body);
+        if (q && q->method() == krpc::Method::Notify) {
+            CHECK(f.transport.sent[i].to == watcher);
+            notifies.push_back(m);
+        }
+    }
+    REQUIRE(notifies.size() == 1);
+    const auto& n = std::get<krpc::NotifyArgs>(std::get<krpc::Query>(notifies[0].body).args);
+    CHECK(n == krpc::NotifyArgs{target, "key", "v0", 0});
+    // The same version again (a refresh) is not news.
+    f.store(writer, id_from(4), "key", "v0", 0, wtoken);
+    CHECK(f.node.stats().notifies_sent == 1);
+    // The watcher says it no longer watches: dropped.
+    f.deliver(watcher, encode_error(notifies[0].transaction, krpc::kGenericError, "not listening"));
+    CHECK(f.node.listeners().size() == 0);
+    CHECK(f.node.stats().notifies_refused == 1);
+    f.store(writer, id_from(4), "key", "v1", 1, wtoken);
+    CHECK(f.node.stats().notifies_sent == 1);
+}
+
+TEST_CASE("a notify is refused unless a watch of ours listens at its sender; bad ones are 203, 205",
+          "[node][watch]") {
+    Fixture f;
+    const Endpoint holder = ep("10.0.0.3:1");
+    auto notify = [&](const std::string& key, const std::string& value,
+                      std::optional<NodeId> target = std::nullopt) {
+        krpc::NotifyArgs a;
+        a.target = target.value_or(NodeId::from_key(key));
+        a.key = key;
+        a.value = value;
+        a.seq = 1;
+        f.deliver(holder, encode_query("nt", id_from(3), a));
+        return f.transport.reply("nt");
+    };
+    CHECK(as_error(notify("key", "v")).code == 201);
+    CHECK(as_error(notify("key", "v")).message == "not listening");
+    CHECK(as_error(notify("key", "v", NodeId::from_key("other"))).code == 203);
+    CHECK(as_error(notify("key", std::string(2000, 'x'))).code == 205);
+    // Watched, but the sender took no listen of ours: still refused, and nothing reported.
+    int events = 0;
+    REQUIRE(f.node.watch(f.now, "key", [&](const WatchEvent&) { ++events; }));
+    CHECK(as_error(notify("key", "v")).code == 201);
+    f.advance(1ms);
+    CHECK(events == 0);
+    CHECK(f.node.stats().notifies_rejected == 5);
+    CHECK(f.node.stats().notifies_received == 0);
 }
 
 TEST_CASE("an unknown method is answered 204; bad arguments 203 with the reason", "[node]") {
