@@ -286,10 +286,10 @@ void Node::handle_timeout(TimePoint now) {
     if (item_refresh_.next_due() <= now_) item_refresh_.run();
     watches_.deliver();
     for (auto& [id, key] : watches_.take_due(now_)) {
-        ops_->start<ops::WatchRoundOp>(
-            *ctx_, std::move(key), [this, id = id](const WatchRoundResult& r) {
-                watches_.polled(id, r, now_ + ops::listen_ttl(config_), now_);
-            });
+        ops_->start<ops::WatchRoundOp>(*ctx_, std::move(key),
+                                       [this, id = id](const WatchRoundResult& r) {
+                                           watches_.polled(id, r, now_, ops::listen_ttl(config_));
+                                       });
     }
 }
 

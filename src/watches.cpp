@@ -28,7 +28,8 @@ std::vector<std::pair<WatchId, std::string>> Watches::take_due(TimePoint now) {
     return due;
 }
 
-void Watches::polled(WatchId id, const WatchRoundResult& r, TimePoint listen_until, TimePoint now) {
+void Watches::polled(WatchId id, const WatchRoundResult& r, TimePoint now, Duration listen_for) {
+    const TimePoint listen_until = now + listen_for;
     auto it = watches_.find(id);
     if (it == watches_.end()) return;  // unwatched while its round ran
     Watch& w = it->second;
@@ -44,7 +45,7 @@ void Watches::polled(WatchId id, const WatchRoundResult& r, TimePoint listen_unt
             w.holders.emplace_back(n.endpoint, listen_until);
         }
     }
-    if (r.ok && r.item) offer(id, w, *r.item, r.from, false);
+    if (r.ok && r.item) offer(id, w, *r.item, r.from, r.here);
 }
 
 bool Watches::notified(const krpc::NodeInfo& holder, const krpc::Item& item, TimePoint now) {

@@ -48,7 +48,7 @@ TEST_CASE("a watch gets at once, then every interval; each newer version is repo
     CHECK(w.take_due(now).empty());           // running: not again
     CHECK(w.next_due() == TimePoint::max());  // until it ends
 
-    w.polled(*id, found("k", "v0", 0), now + 90s, now);
+    w.polled(*id, found("k", "v0", 0), now, 90s);
     REQUIRE(events.size() == 1);
     CHECK(events[0].item.value == "v0");
     CHECK_FALSE(events[0].here);
@@ -56,7 +56,7 @@ TEST_CASE("a watch gets at once, then every interval; each newer version is repo
 
     now += 30s;
     REQUIRE(w.take_due(now).size() == 1);
-    w.polled(*id, found("k", "v0", 0), now + 90s, now);  // the same version: nothing
+    w.polled(*id, found("k", "v0", 0), now, 90s);  // the same version: nothing
     CHECK(events.size() == 1);
 
     // Stored here: reported at deliver(), not inside stored().
@@ -70,7 +70,7 @@ TEST_CASE("a watch gets at once, then every interval; each newer version is repo
     // A get that finds it afterwards does not report it again; an older one never.
     now += 30s;
     REQUIRE(w.take_due(now).size() == 1);
-    w.polled(*id, found("k", "v1", 1), now + 90s, now);
+    w.polled(*id, found("k", "v1", 1), now, 90s);
     w.stored(stored_item("k", "v0", 0), {id_from(1), {}});
     w.deliver();
     CHECK(events.size() == 2);
@@ -94,8 +94,8 @@ TEST_CASE("an unwatched key reports nothing more, and the watches are bounded", 
     w.stored(stored_item("a", "v", 0), {id_from(1), {}});
     CHECK(w.remove(*a));
     CHECK_FALSE(w.remove(*a));
-    w.deliver();                                       // its pending event went with it
-    w.polled(*a, found("a", "v", 0), now + 90s, now);  // its round ended after: nothing
+    w.deliver();                                 // its pending event went with it
+    w.polled(*a, found("a", "v", 0), now, 90s);  // its round ended after: nothing
     CHECK(events == 0);
     CHECK(w.size() == 1);
     CHECK(w.add("c", count, now));  // room again
@@ -105,7 +105,7 @@ TEST_CASE("an unwatched key reports nothing more, and the watches are bounded", 
     me = self.add(
         "s", [&](const WatchEvent&) { self.remove(*me); }, now);
     REQUIRE(self.take_due(now).size() == 1);
-    self.polled(*me, found("s", "v", 0), now + 90s, now);
+    self.polled(*me, found("s", "v", 0), now, 90s);
     CHECK(self.size() == 0);
 }
 
@@ -120,7 +120,7 @@ TEST_CASE("a holder that listens for a watch is believed until its listen lapses
     REQUIRE(w.take_due(now).size() == 1);
     const krpc::NodeInfo holder{id_from(7), ep("10.0.0.7:1")};
     const krpc::NodeInfo stranger{id_from(8), ep("10.0.0.8:1")};
-    w.polled(*id, found("k", "v0", 0, {holder}), now + 90s, now);
+    w.polled(*id, found("k", "v0", 0, {holder}), now, 90s);
     REQUIRE(events.size() == 1);
     CHECK(w.listening(*id, now) == 1);
 
@@ -149,7 +149,7 @@ TEST_CASE("a holder that listens for a watch is believed until its listen lapses
     CHECK(w.listening(*id, now + 90s) == 0);
     now += 90s;
     REQUIRE(w.take_due(now).size() == 1);
-    w.polled(*id, found("k", "v1", 1, {holder}), now + 90s, now);
+    w.polled(*id, found("k", "v1", 1, {holder}), now, 90s);
     CHECK(w.notified(holder, {"k", "v2", 2}, now + 1s));
     w.deliver();
     REQUIRE(events.size() == 3);
@@ -158,4 +158,20 @@ TEST_CASE("a holder that listens for a watch is believed until its listen lapses
     // Unwatched: the holder is told to stop.
     CHECK(w.remove(*id));
     CHECK_FALSE(w.notified(holder, {"k", "v3", 3}, now + 2s));
+}
+
+TEST_CASE("a round whose newest version is our own copy reports it as stored here", "[watches]") {
+    Watches w(30s, 4);
+    TimePoint now{};
+    std::vector<WatchEvent> events;
+    const auto id = w.add(
+        "k", [&](const WatchEvent& e) { events.push_back(e); }, now);
+    REQUIRE(id);
+    REQUIRE(w.take_due(now).size() == 1);
+    WatchRoundResult r = found("k", "v0", 0);
+    r.here = true;
+    w.polled(*id, r, now, 90s);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].here);
+    CHECK_FALSE(events[0].pushed);
 }

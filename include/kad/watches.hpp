@@ -46,11 +46,11 @@ public:
     // False if it is not watched (any more).
     bool remove(WatchId id);
 
-    // The watches whose get is due, with their keys: each is then running until polled().
+    // The watches whose round is due, with their keys: each is then running until polled().
     std::vector<std::pair<WatchId, std::string>> take_due(TimePoint now);
     // A watch's round ended: reports its item if newer than what was reported, keeps the holders
-    // that listen for it (until `listen_until`), and sets the next round.
-    void polled(WatchId id, const WatchRoundResult& r, TimePoint listen_until, TimePoint now);
+    // that listen for it (for `listen_for` from now), and sets the next round.
+    void polled(WatchId id, const WatchRoundResult& r, TimePoint now, Duration listen_for);
     // A holder told us of a version (a notify): a watch of its key that the holder listens for
     // reports it at the next deliver(), if it is newer. False if no watch of that key listens
     // to that holder (it is then to stop).

@@ -47,6 +47,7 @@ void WatchRoundOp::on_lookup_done() {
     if (const auto& found = l.value()) {
         result_.item = found->item;
         result_.from = {found->from_id, found->from};
+        result_.here = found->from_id == ctx_.self && found->hops == 0;
         note_seen(ctx_, target_, found->item.seq);
     }
     // The nearest that gave a token: those a put stores on first.
