@@ -1,0 +1,282 @@
+// KRPC encoding (kad/krpc.hpp): the canonical bytes of a message, written key by key in byte
+// order. Decoding, and the tables of what each message must carry, are in krpc.cpp.
+
+#include <string>
+#include <type_traits>
+#include <variant>
+
+#include "kad/krpc.hpp"
+
+namespace kad::krpc {
+
+// ---- Encoding -------------------------------------------------------------------------------
+// Keys are written in byte order by hand; the tests check the output against the generic
+// canonical encoder.
+
+void append_compact_nodes(std::string& v4, std::string& v6, const std::vector<NodeInfo>& nodes) {
+    for (const auto& n : nodes) {
+        std::string& out = n.endpoint.is_v4() ? v4 : v6;
+        out.append(n.id.raw());
+        n.endpoint.append_compact(out);
+    }
+}
+
+namespace {
+
+using bencode::append_int;
+using bencode::append_string;
+
+void key(std::string& out, std::string_view k) {
+    append_string(out, k);
+}
+
+// A string's length prefix ("400:"), for a string appended in pieces after it.
+void append_length_prefix(std::string& out, std::size_t length) {
+    out.append(std::to_string(length));
+    out.push_back(':');
+}
+
+void append_want(std::string& out, const std::optional<Want>& want) {
+    if (!want) return;
+    key(out, "want");
+    out.push_back('l');
+    if (want->v4) append_string(out, "n4");
+    if (want->v6) append_string(out, "n6");
+    out.push_back('e');
+}
+
+void append_put_args(std::string& out, const NodeId& id, const PutArgs& a) {
+    if (a.cas) {
+        key(out, "cas");
+        append_int(out, *a.cas);
+    }
+    key(out, "id");
+    append_string(out, id.raw());
+    if (a.key) {
+        key(out, "k");
+        append_string(out, *a.key);
+    }
+    if (a.salt) {
+        key(out, "salt");
+        append_string(out, *a.salt);
+    }
+    if (a.seq) {
+        key(out, "seq");
+        append_int(out, *a.seq);
+    }
+    if (a.signature) {
+        key(out, "sig");
+        append_string(out, *a.signature);
+    }
+    key(out, "token");
+    append_string(out, a.token);
+    key(out, "v");
+    out.append(a.value);  // already bencoded
+}
+
+void append_args(std::string& out, const Query& q) {
+    out.push_back('d');
+    if (const auto* put = std::get_if<PutArgs>(&q.args)) {
+        // "cas" sorts before "id".
+        append_put_args(out, q.id, *put);
+        out.push_back('e');
+        return;
+    }
+    key(out, "id");
+    append_string(out, q.id.raw());
+    std::visit(
+        [&](const auto& a) {
+            using A = std::decay_t<decltype(a)>;
+            if constexpr (std::is_same_v<A, FindNodeArgs> || std::is_same_v<A, FindValueArgs> ||
+                          std::is_same_v<A, SampleInfohashesArgs>) {
+                key(out, "target");
+                append_string(out, a.target.raw());
+                append_want(out, a.want);
+            } else if constexpr (std::is_same_v<A, GetArgs>) {
+                if (a.seq) {
+                    key(out, "seq");
+                    append_int(out, *a.seq);
+                }
+                key(out, "target");
+                append_string(out, a.target.raw());
+                append_want(out, a.want);
+            } else if constexpr (std::is_same_v<A, GetPeersArgs>) {
+                key(out, "info_hash");
+                append_string(out, a.info_hash.raw());
+                append_want(out, a.want);
+            } else if constexpr (std::is_same_v<A, AnnouncePeerArgs>) {
+                if (a.implied_port) {
+                    key(out, "implied_port");
+                    append_int(out, 1);
+                }
+                key(out, "info_hash");
+                append_string(out, a.info_hash.raw());
+                key(out, "port");
+                append_int(out, a.port);
+                key(out, "token");
+                append_string(out, a.token);
+            } else if constexpr (std::is_same_v<A, StoreArgs>) {
+                key(out, "k");
+                append_string(out, a.key);
+                key(out, "seq");
+                append_int(out, a.seq);
+                key(out, "target");
+                append_string(out, a.target.raw());
+                key(out, "token");
+                append_string(out, a.token);
+                if (a.ttl) {
+                    key(out, "ttl");
+                    append_int(out, *a.ttl);
+                }
+                key(out, "v");
+                append_string(out, a.value);
+            } else if constexpr (std::is_same_v<A, ListenArgs>) {
+                key(out, "target");
+                append_string(out, a.target.raw());
+                key(out, "token");
+                append_string(out, a.token);
+                if (a.ttl) {
+                    key(out, "ttl");
+                    append_int(out, *a.ttl);
+                }
+            } else if constexpr (std::is_same_v<A, NotifyArgs>) {
+                key(out, "k");
+                append_string(out, a.key);
+                key(out, "seq");
+                append_int(out, a.seq);
+                key(out, "target");
+                append_string(out, a.target.raw());
+                key(out, "v");
+                append_string(out, a.value);
+            }
+        },
+        q.args);
+    out.push_back('e');
+}
+
+std::string_view query_name(const Query& q) {
+    if (const auto* u = std::get_if<UnknownArgs>(&q.args)) return u->method;
+    return method_name(q.method());
+}
+
+void append_results(std::string& out, const Response& r) {
+    out.push_back('d');
+    key(out, "id");
+    append_string(out, r.id.raw());
+    const DataItem* d = r.data ? &*r.data : nullptr;
+    if (r.samples) {
+        key(out, "interval");
+        append_int(out, r.samples->interval);
+    }
+    if (r.item) {
+        key(out, "k");
+        append_string(out, r.item->key);
+    } else if (d && d->key) {
+        key(out, "k");
+        append_string(out, *d->key);
+    }
+    std::string v4, v6;
+    append_compact_nodes(v4, v6, r.nodes);
+    if (!v4.empty() || r.empty_lists.v4) {
+        key(out, "nodes");
+        append_string(out, v4);
+    }
+    if (!v6.empty() || r.empty_lists.v6) {
+        key(out, "nodes6");
+        append_string(out, v6);
+    }
+    if (r.samples) {
+        key(out, "num");
+        append_int(out, r.samples->num);
+        key(out, "samples");
+        append_length_prefix(out, r.samples->samples.size() * NodeId::kBytes);
+        for (const NodeId& h : r.samples->samples) out.append(h.raw());
+    }
+    if (r.item) {
+        key(out, "seq");
+        append_int(out, r.item->seq);
+    } else if (d && d->seq) {
+        key(out, "seq");
+        append_int(out, *d->seq);
+    }
+    if (!r.item && d && d->signature) {
+        key(out, "sig");
+        append_string(out, *d->signature);
+    }
+    if (r.token) {
+        key(out, "token");
+        append_string(out, *r.token);
+    }
+    if (r.item) {
+        key(out, "v");
+        append_string(out, r.item->value);
+    } else if (d && d->value) {
+        key(out, "v");
+        out.append(*d->value);  // already bencoded
+    }
+    if (r.values) {
+        key(out, "values");
+        out.push_back('l');
+        for (const Endpoint& p : *r.values) append_string(out, p.compact());
+        out.push_back('e');
+    }
+    out.push_back('e');
+}
+
+void append_tail(std::string& out, const Message& m, char y) {
+    if (m.read_only) {
+        key(out, "ro");
+        append_int(out, 1);
+    }
+    key(out, "t");
+    append_string(out, m.transaction);
+    if (m.version) {
+        key(out, "v");
+        append_string(out, *m.version);
+    }
+    key(out, "y");
+    out.append("1:");
+    out.push_back(y);
+    out.push_back('e');
+}
+
+}  // namespace
+
+void encode_to(std::string& out, const Message& m) {
+    out.push_back('d');
+    std::visit(
+        [&](const auto& body) {
+            using B = std::decay_t<decltype(body)>;
+            if constexpr (std::is_same_v<B, Query>) {
+                key(out, "a");
+                append_args(out, body);
+                key(out, "q");
+                append_string(out, query_name(body));
+                append_tail(out, m, 'q');
+            } else if constexpr (std::is_same_v<B, Response>) {
+                if (m.requester) {
+                    key(out, "ip");
+                    append_string(out, m.requester->compact());
+                }
+                key(out, "r");
+                append_results(out, body);
+                append_tail(out, m, 'r');
+            } else {
+                key(out, "e");
+                out.push_back('l');
+                append_int(out, body.code);
+                append_string(out, body.message);
+                out.push_back('e');
+                append_tail(out, m, 'e');
+            }
+        },
+        m.body);
+}
+
+std::string encode(const Message& m) {
+    std::string out;
+    encode_to(out, m);
+    return out;
+}
+
+}  // namespace kad::krpc
