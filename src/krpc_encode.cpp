@@ -74,6 +74,34 @@ void append_put_args(std::string& out, const NodeId& id, const PutArgs& a) {
     out.append(a.value);  // already bencoded
 }
 
+// A kadnode value in a query's arguments, after "id": a store's (with its token, perhaps a
+// ttl) or a notify's (neither).
+// The strings are views: a store's value is not copied to be written.
+struct ValueArgs {
+    std::string_view key;
+    std::string_view value;
+    std::int64_t seq = 0;
+};
+void append_value_args(std::string& out, const ValueArgs& item, const NodeId& target,
+                       const std::string* token, std::optional<std::int64_t> ttl) {
+    key(out, "k");
+    append_string(out, item.key);
+    key(out, "seq");
+    append_int(out, item.seq);
+    key(out, "target");
+    append_string(out, target.raw());
+    if (token) {
+        key(out, "token");
+        append_string(out, *token);
+    }
+    if (ttl) {
+        key(out, "ttl");
+        append_int(out, *ttl);
+    }
+    key(out, "v");
+    append_string(out, item.value);
+}
+
 void append_args(std::string& out, const Query& q) {
     out.push_back('d');
     if (const auto* put = std::get_if<PutArgs>(&q.args)) {
@@ -116,20 +144,7 @@ void append_args(std::string& out, const Query& q) {
                 key(out, "token");
                 append_string(out, a.token);
             } else if constexpr (std::is_same_v<A, StoreArgs>) {
-                key(out, "k");
-                append_string(out, a.key);
-                key(out, "seq");
-                append_int(out, a.seq);
-                key(out, "target");
-                append_string(out, a.target.raw());
-                key(out, "token");
-                append_string(out, a.token);
-                if (a.ttl) {
-                    key(out, "ttl");
-                    append_int(out, *a.ttl);
-                }
-                key(out, "v");
-                append_string(out, a.value);
+                append_value_args(out, {a.key, a.value, a.seq}, a.target, &a.token, a.ttl);
             } else if constexpr (std::is_same_v<A, ListenArgs>) {
                 key(out, "target");
                 append_string(out, a.target.raw());
@@ -140,14 +155,7 @@ void append_args(std::string& out, const Query& q) {
                     append_int(out, *a.ttl);
                 }
             } else if constexpr (std::is_same_v<A, NotifyArgs>) {
-                key(out, "k");
-                append_string(out, a.key);
-                key(out, "seq");
-                append_int(out, a.seq);
-                key(out, "target");
-                append_string(out, a.target.raw());
-                key(out, "v");
-                append_string(out, a.value);
+                append_value_args(out, {a.key, a.value, a.seq}, a.target, nullptr, std::nullopt);
             }
         },
         q.args);
