@@ -47,6 +47,15 @@ class SwarmTests(unittest.TestCase):
         self.assertIn("lookups_done", out.stdout)
         self.assertIn("100 nodes joined", out.stderr)
 
+    def test_repl_watch_runs_beside_later_commands(self):
+        script = "watch news\nput news hello\nunwatch news\nput news again\nquit\n"
+        out = self.run_swarm("--nodes", "50", "--repl", stdin=script)
+        self.assertIn('watching "news"', out.stdout)
+        # Node 0 keeps its own copy of what it puts: its watch reports it as stored here.
+        self.assertIn('watch: "news" = "hello" (seq 0), stored here', out.stdout)
+        self.assertIn('stored "news" = "again" (seq 1)', out.stdout)
+        self.assertEqual(out.stdout.count("watch: "), 1, out.stdout)  # unwatched: not "again"
+
     def test_bad_flags_exit_2(self):
         for args in (["--nodes", "1", "--bench"], ["--bench", "--repl"], ["--bogus"]):
             out = subprocess.run([KADSWARM, *args], capture_output=True, text=True, timeout=10)

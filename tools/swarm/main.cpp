@@ -234,6 +234,10 @@ public:
             if (!ec) quit();
         });
         shell_.set_output([this](const kadnode::Reply& r) { show(r); });
+        // A watch runs beside later commands (as in kadnode's scripts), its versions printed as
+        // they come, until unwatch.
+        shell_.set_events([this](const std::string&, const nlohmann::ordered_json&,
+                                 const std::string& text) { show_line(text); });
         if (::isatty(STDIN_FILENO)) {
             const char* home = std::getenv("HOME");
             console_ = std::make_unique<kadnode::Console>(
@@ -266,8 +270,13 @@ private:
     void show(const kadnode::Reply& r) {
         const std::string text = kadnode::render(r, false);
         if (text.empty()) return;
+        if (console_ && !r.ok) return console_->print_error(text);
+        show_line(text);
+    }
+
+    void show_line(const std::string& text) {
         if (console_) {
-            r.ok ? console_->print(text) : console_->print_error(text);
+            console_->print(text);
         } else {
             std::printf("%s\n", text.c_str());
             std::fflush(stdout);
