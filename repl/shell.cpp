@@ -59,11 +59,14 @@ const std::vector<CommandInfo>& commands() {
          "took. --trace prints each query of the lookup as it happens (see ln).",
          handlers::get},
         {"watch", "watch <key>", "print each new version of a key as it appears",
-         "Looks the key up now and every 30 seconds, and hears at once of a version stored on\n"
-         "this node, printing each version newer than the last: the one found first, then each\n"
-         "newer one. At the terminal it runs until Ctrl-C; in a script (--exec, stdin) it returns\n"
-         "at once, and each version is an event ({\"event\":\"watch\",\"key\",\"value\",\"seq\",\n"
-         "\"from\"} with --json) beside the later commands, until unwatch <key>.",
+         "Prints each version newer than the last: the one found first, then each newer one.\n"
+         "The key's nearest holders tell this node of a new version as it is stored there\n"
+         "(listen, notify), so it shows within a round trip; a lookup every 30 seconds renews\n"
+         "that and finds what no holder told; a version stored on this node shows at once. At\n"
+         "the terminal it runs until Ctrl-C; in a script (--exec, stdin) it returns at once,\n"
+         "and each version is an event ({\"event\":\"watch\",\"key\",\"value\",\"seq\",\"from\",\n"
+         "\"via\"} with --json; via: notify, lookup or here) beside the later commands, until\n"
+         "unwatch <key>.",
          handlers::watch},
         {"unwatch", "unwatch <key>", "stop watching a key (watch in a script)", "",
          handlers::unwatch},
@@ -154,10 +157,11 @@ const std::vector<CommandInfo>& commands() {
          "what the node has counted, by section",
          "The counters and gauges --metrics serves, in sections: traffic (datagrams, bytes,\n"
          "queries by method), rpc (answers, errors, timeouts, what was dropped and why), lookups,\n"
-         "store (values and BEP 44 items, republishes, hand-offs), swarms (BEP 5, 51), routing\n"
-         "(maintenance, probes, BEP 42, implementations), limits (every limit's counter, and\n"
-         "what the node holds against each bound) and lan (discovery). With a SECTION, that one\n"
-         "only. Zeros are not shown but counted, unless --all; --json has every field.",
+         "store (values and BEP 44 items, republishes, hand-offs), watch (watches, listens,\n"
+         "notifies), swarms (BEP 5, 51), routing (maintenance, probes, BEP 42, implementations),\n"
+         "limits (every limit's counter, and what the node holds against each bound) and lan\n"
+         "(discovery). With a SECTION, that one only. Zeros are not shown but counted, unless\n"
+         "--all; --json has every field.",
          handlers::stats,
          {},
          stats_words},
