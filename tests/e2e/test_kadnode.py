@@ -1551,6 +1551,25 @@ class TerminalTests(Tmux, Harness):
         time.sleep(0.5)
         self.assertNotIn('"third"', self.screen())
 
+    def test_stats_by_section_and_unpublish_typed_at_the_prompt(self):
+        other, ready = self.start_json_node()
+        cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--bootstrap-addr", ready["addr"]]
+                       + NO_DISCOVERY)
+        self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
+        self.wait_screen("joined the network")
+        self.type("put colour blue")
+        self.wait_screen('stored "colour" = "blue" (seq 0) on 1 node')
+        self.type("stats rpc")  # one section: its counters that are not zero, then what is not
+        s = self.wait_screen("zeros not shown: stats --all rpc")
+        self.assertRegex(s, r"responses_in +[1-9]")
+        self.assertNotIn("packets_in", s)  # traffic's, not rpc's
+        self.type("stats --all watch")  # every counter of the section, zeros too
+        self.wait_screen("notifies_unanswered")
+        self.type("unpublish colour")
+        self.wait_screen('"colour" is no longer refreshed: it expires in 23h59m')
+        self.type("unpublish colour")
+        self.wait_screen('unpublish: "colour" is not published by this node')
+
     def test_ctrl_c_drops_the_typed_line_or_cancels_the_command_and_stays(self):
         # As bash and redis-cli do: Ctrl-C never leaves; Ctrl-D or quit does.
         cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--timeout-ms", "20000"]
