@@ -10,7 +10,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -38,6 +40,8 @@ constexpr int kOk = 0;
 constexpr int kFailed = 1;        // a command failed
 constexpr int kUsage = 2;         // a bad option
 constexpr int kNoConnection = 3;  // no node at the socket, refused, or gone
+// A node greets a client at once; one that has not after this is stopped or stuck.
+constexpr std::chrono::seconds kHelloTimeout{5};
 
 struct CliOptions {
     std::string control;
@@ -147,6 +151,7 @@ public:
           opts_(std::move(opts)),
           socket_(io),
           signals_(io, SIGINT, SIGTERM),
+          hello_timer_(io),
           frames_(std::size_t{1} << 30) {}
 
     int run() {
@@ -161,6 +166,14 @@ public:
             piped_ = !interactive_;
         }
         wait_for_signals();
+        hello_timer_.expires_after(kHelloTimeout);
+        hello_timer_.async_wait([this](const boost::system::error_code& e) {
+            if (e || stopped_ || got_hello_) return;
+            problem("the node at " + opts_.control + " did not answer within " +
+                    std::to_string(kHelloTimeout.count()) +
+                    " s: it is stopped (SIGSTOP?) or too busy to answer");
+            stop(kNoConnection);
+        });
         read();
         io_.run();
         return exit_code_;
@@ -198,6 +211,7 @@ private:
         switch (f.type) {
             case Frame::Type::Hello:
                 got_hello_ = true;
+                hello_timer_.cancel();
                 return on_hello(f);
             case Frame::Type::Error:
                 problem(f.error);
@@ -326,6 +340,7 @@ private:
         boost::system::error_code ignored;
         socket_.close(ignored);
         signals_.cancel();
+        hello_timer_.cancel();
         if (winch_) winch_->cancel();
     }
 
@@ -333,6 +348,7 @@ private:
     CliOptions opts_;
     local::socket socket_;
     asio::signal_set signals_;
+    asio::steady_timer hello_timer_;
     std::unique_ptr<asio::signal_set> winch_;
     std::unique_ptr<kadnode::Console> console_;
     std::array<char, 65536> buf_{};

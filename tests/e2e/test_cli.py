@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -239,6 +240,22 @@ class OneShotTests(CliHarness):
         p = subprocess.run([CLI, "id"], capture_output=True, timeout=10,
                            env=dict(self.env, KADNODE_CONTROL=self.control))
         self.assertEqual(p.returncode, 0, p.stderr)
+
+
+    def test_a_stopped_node_is_reported_not_waited_for(self):
+        node, _ = self.start_controlled()
+        os.kill(node.p.pid, signal.SIGSTOP)  # the socket still accepts: the kernel queues us
+        try:
+            start = time.monotonic()
+            p = self.cli("id", timeout=20)
+            took = time.monotonic() - start
+        finally:
+            os.kill(node.p.pid, signal.SIGCONT)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn(b"did not answer within 5 s: it is stopped (SIGSTOP?) or too busy",
+                      p.stderr)
+        self.assertLess(took, 15)
+        self.assertEqual(self.cli("id").returncode, 0)  # running again, it answers
 
 
 class PipedTests(CliHarness):
