@@ -58,13 +58,29 @@ std::string quote(std::string_view s) {
 
 namespace {
 
-// The first `max` bytes of s or fewer, so as not to split a UTF-8 character; npos if s is no
-// longer than `max`.
+// The columns a byte of s takes once quoted: 1, 2 for an escape (\n, \"), 4 for \xNN, 0 for
+// a UTF-8 continuation byte (its character took its column at its first byte).
+std::size_t columns(unsigned char c) {
+    if (c == '"' || c == '\\' || c == '\n' || c == '\t') return 2;
+    if (c < 0x20 || c == 0x7f) return 4;
+    if ((c & 0xc0) == 0x80) return 0;
+    return 1;
+}
+
+// The bytes of s that fit in `max` columns once quoted, never half a UTF-8 character; npos if
+// all of s does.
 std::size_t cut_at(std::string_view s, std::size_t max) {
-    if (s.size() <= max) return std::string_view::npos;
-    std::size_t n = max;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
-    return n;
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        used += columns(c);
+        if (used > max) {
+            std::size_t n = i;
+            while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+            return n;
+        }
+    }
+    return std::string_view::npos;
 }
 
 std::string size_note(std::string_view s) {
@@ -72,6 +88,12 @@ std::string size_note(std::string_view s) {
 }
 
 }  // namespace
+
+std::size_t quoted_width(std::string_view s) {
+    std::size_t n = 2;
+    for (unsigned char c : s) n += columns(c);
+    return n;
+}
 
 std::string quote_cut(std::string_view s, std::size_t max) {
     const std::size_t n = cut_at(s, max);

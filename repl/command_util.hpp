@@ -26,11 +26,13 @@ std::string ms_text(kad::Duration d);
 std::string span_text(kad::Duration d);  // "42s", "3m12s", "2h5m", "1d3h"
 // A value or key for a person: quoted, with control bytes escaped.
 std::string quote(std::string_view s);
-// quote(s), or for a value longer than `max` bytes its first `max` or so (whole UTF-8
-// characters) and its size: "abc"… (1000 bytes).
+// The columns quote(s) takes at a terminal (a UTF-8 character one, an escape its length).
+std::size_t quoted_width(std::string_view s);
+// quote(s), or for a value that takes more than `max` columns quoted, as much of it as fits
+// in `max` (whole UTF-8 characters, whole escapes) and its size: "abc"… (1000 bytes).
 std::string quote_cut(std::string_view s, std::size_t max);
 // A bencoded value (BEP 44) for a person: a string as quote() shows it, anything else as its
-// bencoding; cut as quote_cut() cuts, past `max` bytes.
+// bencoding; cut as quote_cut() cuts, past `max` columns.
 std::string bencoded_text(std::string_view bencoded, std::size_t max = std::string_view::npos);
 json node_json(const kad::krpc::NodeInfo& n);
 std::string node_line(const kad::krpc::NodeInfo& n);

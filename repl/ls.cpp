@@ -26,15 +26,15 @@ struct LsArgs {
     std::size_t width = 0;  // the terminal's columns; 0: none
 };
 
-// The bytes of a value of `size` bytes shown on a line with `fixed` other characters: all
-// with --full; else what fits the terminal (at least 8), or kValueShown without one.
-std::size_t value_room(const LsArgs& args, std::size_t fixed, std::size_t size) {
+// The columns a value may take on a line with `fixed` other columns: all with --full; else
+// what fits the terminal (at least 8), or kValueShown without one.
+std::size_t value_room(const LsArgs& args, std::size_t fixed, std::string_view value) {
     if (args.full) return std::string_view::npos;
     if (args.width == 0) return kValueShown;
     // The quotes, the ellipsis, and " (N bytes)" after a value cut.
-    const std::size_t note = 12 + std::to_string(size).size();
+    const std::size_t note = 12 + std::to_string(value.size()).size();
     constexpr std::size_t kLeast = 8;
-    if (fixed + 2 + size <= args.width) return std::string_view::npos;  // it fits whole
+    if (fixed + quoted_width(value) <= args.width) return std::string_view::npos;  // whole
     return args.width > fixed + note + kLeast ? args.width - fixed - note : kLeast;
 }
 
@@ -166,17 +166,15 @@ std::size_t list_items(const kad::Storage& store, const LsArgs& args, kad::TimeP
         const std::string key = "  " + quote(it.key) + " = ";
         const std::string about = "  (seq " + std::to_string(it.seq) + ", expires in " +
                                   span_text(ttl) + (it.original ? ", published here" : "") + ")";
-        out.item(
-            kItems,
-            {{"key", it.key},
-             {"value", it.value},
-             {"seq", it.seq},
-             {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()},
-             {"original", it.original},
-             {"target", it.target.to_hex()}},
-            key +
-                quote_cut(it.value, value_room(args, key.size() + about.size(), it.value.size())) +
-                about);
+        out.item(kItems,
+                 {{"key", it.key},
+                  {"value", it.value},
+                  {"seq", it.seq},
+                  {"ttl_s", std::chrono::duration_cast<std::chrono::seconds>(ttl).count()},
+                  {"original", it.original},
+                  {"target", it.target.to_hex()}},
+                 key + quote_cut(it.value, value_room(args, key.size() + about.size(), it.value)) +
+                     about);
     }
     return s.matched;
 }
@@ -213,11 +211,10 @@ std::size_t list_bep44(const kad::Node& node, const LsArgs& args, kad::TimePoint
         }
         about += ")";
         const std::string at = "  " + target.to_hex() + "  ";
-        out.item(kBep44, std::move(j),
-                 at +
-                     bencoded_text(item.value,
-                                   value_room(args, at.size() + about.size(), item.value.size())) +
-                     about);
+        out.item(
+            kBep44, std::move(j),
+            at + bencoded_text(item.value, value_room(args, at.size() + about.size(), item.value)) +
+                about);
     }
     return s.matched;
 }

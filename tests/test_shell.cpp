@@ -206,3 +206,44 @@ TEST_CASE("unpublish stops refreshing a value this node put, and says when it ex
     CHECK(u.text.starts_with("BEP 44 item " + target + " is no longer refreshed"));
     CHECK(run(t, "help put").text.find("lives until unpublish <key>") != std::string::npos);
 }
+
+TEST_CASE("a quoted value is cut by the columns it takes, escapes whole", "[shell][ls]") {
+    CHECK(quoted_width("abc") == 5);
+    CHECK(quoted_width("a\x01") == 7);              // "a\x01"
+    CHECK(quoted_width("\xc3\xa9t\xc3\xa9") == 5);  // "été": three columns, five bytes
+    CHECK(quote_cut("abc", 3) == "\"abc\"");
+    CHECK(quote_cut("abcd", 3) == "\"abc\"… (4 bytes)");
+    // Control bytes take four columns each: three fit in 12, never half of one.
+    const std::string controls(10, '\x01');
+    CHECK(quote_cut(controls, 13) == "\"\\x01\\x01\\x01\"… (10 bytes)");
+    // Never half a UTF-8 character.
+    CHECK(quote_cut("\xc3\xa9\xc3\xa9\xc3\xa9", 2) == "\"\xc3\xa9\xc3\xa9\"… (6 bytes)");
+}
+
+TEST_CASE("ls keeps a line of control bytes within the terminal's width", "[shell][ls]") {
+    ShellOnNode t;
+    REQUIRE(run(t, "put bin " + std::string(300, '\x01')).ok);
+    std::optional<Reply> out;
+    t.shell.run(
+        "ls bin", [&](Reply r) { out = std::move(r); }, nullptr, 80);
+    t.io.restart();
+    for (int i = 0; i < 100 && !out; ++i) t.io.run_one_for(std::chrono::milliseconds(10));
+    REQUIRE(out);
+    const std::string text = render(*out, false);
+    bool seen = false;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        const std::string_view line(text.data() + start, end - start);
+        if (line.find("\"bin\" = ") != std::string_view::npos) {
+            INFO(line);
+            seen = true;
+            // The ellipsis is three bytes and one column.
+            CHECK(line.size() - 2 <= 80);
+            CHECK(line.size() - 2 > 60);  // it uses the room there is
+        }
+        start = end + 1;
+    }
+    CHECK(seen);
+}
