@@ -25,11 +25,14 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -84,6 +87,28 @@ double cpu_s() {
     getrusage(RUSAGE_SELF, &ru);
     return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds of each of the process's threads, by thread ID (/proc/self/task/*/stat: utime and
+// stime, in clock ticks).
+std::map<long, double> thread_cpu_s() {
+    std::map<long, double> out;
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream f(e.path() / "stat");
+        std::string stat;
+        std::getline(f, stat);
+        // Fields after the command (in parentheses, which may hold spaces): state is field 3,
+        // utime 14 and stime 15.
+        std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+        std::string field;
+        double ticks = 0;
+        for (int i = 3; i <= 15 && rest >> field; ++i) {
+            if (i >= 14) ticks += std::stod(field);
+        }
+        out[std::stol(e.path().filename().string())] = ticks / tick;
+    }
+    return out;
 }
 
 double ms_since(Clock::time_point t) {
@@ -190,6 +215,7 @@ public:
     void bench() {
         const double boot_s = bootstrap();
         const double cpu0 = cpu_s();
+        const auto threads0 = thread_cpu_s();
         std::vector<double> put_ms, get_ms, hops, queries, put_rpcs;
         std::size_t put_ok = 0, get_ok = 0;
         std::vector<std::size_t> putter(o_.ops);
@@ -230,13 +256,20 @@ public:
         });
         const double get_s = ms_since(tg) / 1000;
         const double ops = static_cast<double>(o_.ops);
+        // How the puts' and gets' CPU time fell on the threads (thread 0, the driver's, first).
+        std::string per_thread;
+        for (const auto& [tid, s] : thread_cpu_s()) {
+            const auto before = threads0.find(tid);
+            per_thread += (per_thread.empty() ? "" : ",") +
+                          std::to_string(s - (before == threads0.end() ? 0 : before->second));
+        }
         std::printf(
             "{\"nodes\":%zu,\"joined\":%zu,\"bootstrap_s\":%.3f,\"ops\":%zu,\"concurrency\":%zu,"
             "\"put_p50_ms\":%.3f,\"put_p99_ms\":%.3f,\"get_p50_ms\":%.3f,\"get_p99_ms\":%.3f,"
             "\"put_ops_s\":%.1f,\"get_ops_s\":%.1f,\"success_rate\":%.4f,\"put_success_rate\":%.4f,"
             "\"hops_p50\":%.1f,\"queries_p50\":%.1f,\"put_rpcs_p50\":%.1f,\"rss_kb_per_node\":%.1f,"
             "\"heap_kb_per_node\":%.1f,\"cpu_s\":%.3f,"
-            "\"threads\":%zu,\"seed\":%llu}\n",
+            "\"threads\":%zu,\"thread_cpu_s\":[%s],\"seed\":%llu}\n",
             nodes_.size(), nodes_.size() - failed_joins_, boot_s, o_.ops, o_.concurrency,
             percentile(put_ms, 50), percentile(put_ms, 99), percentile(get_ms, 50),
             percentile(get_ms, 99), ops / put_s, ops / get_s, static_cast<double>(get_ok) / ops,
@@ -245,7 +278,8 @@ public:
             static_cast<double>(rss_after_ - rss_before_) / static_cast<double>(nodes_.size()),
             (static_cast<double>(heap_after_) - static_cast<double>(heap_before_)) / 1024.0 /
                 static_cast<double>(nodes_.size()),
-            cpu_s() - cpu0, pool_.size(), static_cast<unsigned long long>(o_.seed));
+            cpu_s() - cpu0, pool_.size(), per_thread.c_str(),
+            static_cast<unsigned long long>(o_.seed));
     }
 
     // Node 0 runs on the driver's thread: the REPL uses it directly.
