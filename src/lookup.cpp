@@ -4,22 +4,25 @@
 
 namespace kad {
 
-LookupCandidate* Lookup::find(const NodeId& id) {
+std::vector<LookupCandidate>::iterator Lookup::position(const NodeId& id, std::uint64_t key) {
     // Distances to the target are distinct for distinct IDs, so the sorted position of an ID is
-    // unique: binary search finds it.
-    auto it = std::lower_bound(cands_.begin(), cands_.end(), id,
-                               [&](const LookupCandidate& c, const NodeId& x) {
-                                   return compare_distance(p_.target, c.id, x) < 0;
-                               });
+    // unique: binary search finds it. Most steps decide on the 64-bit keys alone.
+    return std::lower_bound(cands_.begin(), cands_.end(), id,
+                            [&](const LookupCandidate& c, const NodeId& x) {
+                                if (c.key != key) return c.key < key;
+                                return compare_distance(p_.target, c.id, x) < 0;
+                            });
+}
+
+LookupCandidate* Lookup::find(const NodeId& id) {
+    auto it = position(id, key_of(id));
     return it != cands_.end() && it->id == id ? &*it : nullptr;
 }
 
 void Lookup::add(const NodeId& id, const Endpoint& ep, int depth, Duration named_after) {
     if (id == p_.self || ep.is_unusable()) return;
-    auto it = std::lower_bound(cands_.begin(), cands_.end(), id,
-                               [&](const LookupCandidate& c, const NodeId& x) {
-                                   return compare_distance(p_.target, c.id, x) < 0;
-                               });
+    const std::uint64_t key = key_of(id);
+    auto it = position(id, key);
     if (it != cands_.end() && it->id == id) {
         it->depth = std::min(it->depth, depth);
         if (it->state != State::Answered && it->state != State::Routed) {
@@ -36,6 +39,7 @@ void Lookup::add(const NodeId& id, const Endpoint& ep, int depth, Duration named
     }
     LookupCandidate c;
     c.id = id;
+    c.key = key;
     c.endpoint = ep;
     c.depth = depth;
     c.named_after = named_after;

@@ -1,9 +1,14 @@
 // The Boost.Asio runtime, on 127.0.0.1.
 
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <catch2/catch.hpp>
 #include <memory>
+#include <thread>
 
 #include "helpers.hpp"
+#include "kad/context_pool.hpp"
 #include "kad/runtime.hpp"
 
 using namespace kad;
@@ -203,4 +208,82 @@ TEST_CASE("a node verifies a node that queried it from its second port, read-onl
     io.restart();
     io.run_for(200ms);
     CHECK(node.node().routing_table().contains(peer_id));
+}
+
+TEST_CASE("a context pool has at least one context and one CPU", "[runtime][threads]") {
+    CHECK(ContextPool::default_threads() >= 1);
+    CHECK_THROWS_AS(ContextPool(0), std::invalid_argument);
+    ContextPool one(1);
+    CHECK(one.size() == 1);
+    one.start();  // no thread of its own: context 0 is the caller's
+    one.join();
+}
+
+// kadswarm's pattern: each node touched only by its context's thread, the results handed back to
+// the caller's thread (context 0) through the handler's executor. Built for ThreadSanitizer
+// (build-tsan in tools/test): a node touched from the wrong thread is a race it reports.
+TEST_CASE("nodes on two threads join, put and get through each other", "[runtime][threads]") {
+    ContextPool pool(2);
+    auto& io = pool.context(0);
+    std::vector<std::unique_ptr<AsioNode>> nodes;
+    std::vector<BootstrapPeer> peers;
+    for (std::size_t i = 0; i < 8; ++i) {
+        auto config = loopback();
+        config.probe_port = false;
+        nodes.push_back(std::make_unique<AsioNode>(pool.context(i % 2), config));
+        peers.push_back({nodes.back()->local_endpoint(), nodes.back()->id()});
+    }
+    pool.start();
+    const auto caller = std::this_thread::get_id();
+    const auto on = [&](std::size_t i, auto f) {
+        AsioNode& n = *nodes[i];
+        boost::asio::post(n.context(), [&n, f]() mutable { f(n); });
+    };
+    const auto here = [&](auto h) { return boost::asio::bind_executor(io, h); };
+    const auto run_until = [&](auto done) {
+        const auto guard = boost::asio::make_work_guard(io);
+        while (!done()) io.run_one();
+    };
+    bool off_thread = false;  // a completion ran on another thread than the caller's
+
+    std::size_t joined = 0, ended = 0;
+    for (std::size_t i = 1; i < nodes.size(); ++i) {
+        auto cb = here([&](const BootstrapResult& r) {
+            off_thread |= std::this_thread::get_id() != caller;
+            joined += r.ok;
+            ++ended;
+        });
+        on(i, [peer = peers[0], cb](AsioNode& n) { n.async_bootstrap({peer}, cb); });
+    }
+    run_until([&] { return ended == nodes.size() - 1; });
+    CHECK(joined == nodes.size() - 1);
+
+    std::optional<PutResult> put;
+    on(1, [cb = here([&](const PutResult& r) { put = r; })](AsioNode& n) {
+        n.async_put("k", "v", {}, cb);
+    });
+    run_until([&] { return put.has_value(); });
+    CHECK(put->ok);
+    CHECK(put->stored == nodes.size() - 1);
+
+    std::vector<GetResult> gets;
+    for (std::size_t i : {2, 3, 6, 7}) {  // both threads
+        auto cb = here([&](const GetResult& r) {
+            off_thread |= std::this_thread::get_id() != caller;
+            gets.push_back(r);
+        });
+        on(i, [cb](AsioNode& n) { n.async_get("k", cb); });
+    }
+    run_until([&] { return gets.size() == 4; });
+    for (const auto& g : gets) {
+        CHECK(g.ok);
+        REQUIRE(g.item);
+        CHECK(g.item->value == "v");
+    }
+    CHECK_FALSE(off_thread);
+
+    for (std::size_t i = 0; i < nodes.size(); ++i) on(i, [](AsioNode& n) { n.close(); });
+    io.run();  // context 0 runs out of work once its nodes are closed
+    pool.join();
+    for (const auto& n : nodes) CHECK(n->closed());
 }

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "kad/big_endian.hpp"
 #include "kad/endpoint.hpp"
 #include "kad/krpc.hpp"
 #include "kad/node_id.hpp"
@@ -63,6 +64,9 @@ struct LookupCandidate {
         Routed,    // replied without the token the lookup needs: its nodes count, it does not
     };
     NodeId id;
+    // The first 64 bits of its distance to the target (id XOR target): candidates are ordered by
+    // it, whole distances compared only where it is equal.
+    std::uint64_t key = 0;
     Endpoint endpoint;
     State state = State::Fresh;
     int depth = 0;  // 0: from our own table; d+1: named by a depth-d candidate
@@ -89,7 +93,8 @@ class Lookup {
 public:
     using State = LookupCandidate::State;
 
-    explicit Lookup(const LookupParams& params) : p_(params) {}
+    explicit Lookup(const LookupParams& params)
+        : p_(params), target_word_(load_be64(params.target.bytes().data())) {}
 
     const LookupParams& params() const noexcept { return p_; }
     const NodeId& target() const noexcept { return p_.target; }
@@ -137,6 +142,11 @@ public:
 
 private:
     LookupCandidate* find(const NodeId& id);
+    // Where a candidate with this ID is or would be, in the order of distance to the target.
+    std::vector<LookupCandidate>::iterator position(const NodeId& id, std::uint64_t key);
+    std::uint64_t key_of(const NodeId& id) const noexcept {
+        return load_be64(id.bytes().data()) ^ target_word_;
+    }
     void add(const NodeId& id, const Endpoint& ep, int depth, Duration named_after);
     bool window_answered() const;
     // Failed, slow or only routing: not one of the k nearest the lookup waits for.
@@ -147,6 +157,7 @@ private:
     std::size_t nearest_answer() const;
 
     LookupParams p_;
+    std::uint64_t target_word_;           // the target's first 64 bits (key_of)
     std::vector<LookupCandidate> cands_;  // sorted by distance to target, nearest first
     std::size_t dropped_ = 0;
     std::optional<FoundValue> value_;

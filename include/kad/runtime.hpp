@@ -13,7 +13,10 @@
 //     node.async_put("key", "value", {}, [](const kad::PutResult& r) { ... });
 //     io.run();
 //
-// One thread runs the io_context and owns the node; several AsioNodes may share one io_context.
+// One thread runs the io_context and owns the node; several AsioNodes may share one io_context,
+// and a process may run several io_contexts, each on a thread of its own (kad::ContextPool): a
+// node is then used only on its context's thread (post to context()), and its results come back
+// through the executor bound to the handler.
 // close() (or the destructor) cancels what is in flight and closes the socket, so run() returns
 // once nothing else is pending.
 

@@ -13,7 +13,7 @@ KADSWARM = None  # set from argv
 
 FIELDS = ["nodes", "bootstrap_s", "put_p50_ms", "put_p99_ms", "get_p50_ms", "get_p99_ms",
           "put_ops_s", "get_ops_s", "success_rate", "hops_p50", "queries_p50", "rss_kb_per_node",
-          "cpu_s"]
+          "cpu_s", "threads"]
 
 
 class SwarmTests(unittest.TestCase):
@@ -24,12 +24,14 @@ class SwarmTests(unittest.TestCase):
         return out
 
     def test_bench_prints_every_figure_and_every_get_succeeds(self):
-        for concurrency in ("1", "16"):
+        # On one thread and on two (an io_context each, node i on thread i mod 2): the same results.
+        for concurrency, threads in (("1", "1"), ("16", "1"), ("16", "2")):
             out = self.run_swarm("--nodes", "300", "--bench", "--ops", "200", "--concurrency",
-                                 concurrency)
+                                 concurrency, "--threads", threads)
             r = json.loads(out.stdout)
             for f in FIELDS:
                 self.assertIn(f, r)
+            self.assertEqual(r["threads"], int(threads))
             self.assertEqual(r["nodes"], 300)
             self.assertEqual(r["joined"], 300, r)
             self.assertEqual(r["success_rate"], 1.0, r)
@@ -57,7 +59,8 @@ class SwarmTests(unittest.TestCase):
         self.assertEqual(out.stdout.count("watch: "), 1, out.stdout)  # unwatched: not "again"
 
     def test_bad_flags_exit_2(self):
-        for args in (["--nodes", "1", "--bench"], ["--bench", "--repl"], ["--bogus"]):
+        for args in (["--nodes", "1", "--bench"], ["--bench", "--repl"], ["--bogus"],
+                     ["--bench", "--threads", "0"]):
             out = subprocess.run([KADSWARM, *args], capture_output=True, text=True, timeout=10)
             self.assertEqual(out.returncode, 2, args)
             self.assertTrue(out.stderr.startswith("kadswarm: "), out.stderr)
