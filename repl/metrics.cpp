@@ -121,8 +121,10 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
         static_cast<std::uint64_t>(s.notifies_sent));
     add("notifies_refused", "Notifies a watcher refused (it no longer watches; it was dropped)",
         true, static_cast<std::uint64_t>(s.notifies_refused));
-    add("notifies_unanswered", "Notifies no watcher answered", true,
+    add("notifies_unanswered", "Notifies no watcher answered (it was dropped)", true,
         static_cast<std::uint64_t>(s.notifies_unanswered));
+    add("notifies_skipped", "New versions not told: too many notifies were unanswered", true,
+        static_cast<std::uint64_t>(s.notifies_skipped));
     add("republished", "Items this node republished as a holder", true,
         static_cast<std::uint64_t>(s.republished));
     add("republish_stores", "Stores made by republishing", true,
@@ -327,6 +329,7 @@ std::string_view stats_section(std::string_view m) {
         {"notifies_sent", "watch"},
         {"notifies_refused", "watch"},
         {"notifies_unanswered", "watch"},
+        {"notifies_skipped", "limits"},
         {"stores_accepted", "store"},
         {"stores_refused", "store"},
         {"stores_full", "limits"},

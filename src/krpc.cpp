@@ -111,22 +111,25 @@ enum { kStoreId, kStoreK, kStoreSeq, kStoreTarget, kStoreToken, kStoreTtl, kStor
 
 constexpr std::array kListenSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
+    KeySpec{"seq", Type::Integer, Need::Optional},
+    KeySpec{"tag", Type::String, Need::Required, Len::AtMost, kMaxTagSize},
     KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"token", Type::String, Need::Required, Len::AtMost, kMaxTokenSize},
     KeySpec{"ttl", Type::Integer, Need::Optional},
 };
 static_assert(sorted(kListenSpec));
-enum { kListenId, kListenTarget, kListenToken, kListenTtl };
+enum { kListenId, kListenSeq, kListenTag, kListenTarget, kListenToken, kListenTtl };
 
 constexpr std::array kNotifySpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"k", Type::String, Need::Required},
     KeySpec{"seq", Type::Integer, Need::Required},
+    KeySpec{"tag", Type::String, Need::Required, Len::AtMost, kMaxTagSize},
     KeySpec{"target", Type::String, Need::Required, Len::Exact, kIdLen},
     KeySpec{"v", Type::String, Need::Required},
 };
 static_assert(sorted(kNotifySpec));
-enum { kNotifyId, kNotifyK, kNotifySeq, kNotifyTarget, kNotifyV };
+enum { kNotifyId, kNotifyK, kNotifySeq, kNotifyTag, kNotifyTarget, kNotifyV };
 
 constexpr std::array kGetPeersSpec{
     KeySpec{"id", Type::String, Need::Required, Len::Exact, kIdLen},
@@ -295,6 +298,11 @@ std::string listen_query(View args, Query& q) {
     auto& l = q.args.emplace<ListenArgs>();
     l.target = id_of(a[kListenTarget]);
     l.token.assign(a[kListenToken].as_string());
+    l.tag.assign(a[kListenTag].as_string());
+    if (a.has(kListenSeq)) {
+        l.seq = a[kListenSeq].as_int();
+        if (*l.seq < 0) return "'seq' must not be negative";
+    }
     if (a.has(kListenTtl)) {
         l.ttl = a[kListenTtl].as_int();
         if (*l.ttl <= 0) return "'ttl' must be positive";
@@ -308,6 +316,7 @@ std::string notify_query(View args, Query& q) {
     if (auto why = verify(args, " in 'a'", kNotifySpec, a); !why.empty()) return why;
     auto& n = q.args.emplace<NotifyArgs>();
     n.target = id_of(a[kNotifyTarget]);
+    n.tag.assign(a[kNotifyTag].as_string());
     n.key.assign(a[kNotifyK].as_string());
     n.value.assign(a[kNotifyV].as_string());
     n.seq = a[kNotifySeq].as_int();

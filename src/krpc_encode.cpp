@@ -83,11 +83,16 @@ struct ValueArgs {
     std::int64_t seq = 0;
 };
 void append_value_args(std::string& out, const ValueArgs& item, const NodeId& target,
-                       const std::string* token, std::optional<std::int64_t> ttl) {
+                       const std::string* token, std::optional<std::int64_t> ttl,
+                       const std::string* tag = nullptr) {
     key(out, "k");
     append_string(out, item.key);
     key(out, "seq");
     append_int(out, item.seq);
+    if (tag) {
+        key(out, "tag");
+        append_string(out, *tag);
+    }
     key(out, "target");
     append_string(out, target.raw());
     if (token) {
@@ -146,6 +151,12 @@ void append_args(std::string& out, const Query& q) {
             } else if constexpr (std::is_same_v<A, StoreArgs>) {
                 append_value_args(out, {a.key, a.value, a.seq}, a.target, &a.token, a.ttl);
             } else if constexpr (std::is_same_v<A, ListenArgs>) {
+                if (a.seq) {
+                    key(out, "seq");
+                    append_int(out, *a.seq);
+                }
+                key(out, "tag");
+                append_string(out, a.tag);
                 key(out, "target");
                 append_string(out, a.target.raw());
                 key(out, "token");
@@ -155,7 +166,8 @@ void append_args(std::string& out, const Query& q) {
                     append_int(out, *a.ttl);
                 }
             } else if constexpr (std::is_same_v<A, NotifyArgs>) {
-                append_value_args(out, {a.key, a.value, a.seq}, a.target, nullptr, std::nullopt);
+                append_value_args(out, {a.key, a.value, a.seq}, a.target, nullptr, std::nullopt,
+                                  &a.tag);
             }
         },
         q.args);

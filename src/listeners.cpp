@@ -4,15 +4,17 @@
 
 namespace kad {
 
-Listeners::Added Listeners::add(const NodeId& target, const krpc::NodeInfo& who,
-                                std::optional<Duration> ttl, std::optional<std::int64_t> held,
-                                TimePoint now) {
-    const TimePoint expires = now + std::min(ttl.value_or(config_.default_ttl), config_.max_ttl);
+Listeners::Added Listeners::add(const NodeId& target, const Listen& listen, TimePoint now) {
+    const krpc::NodeInfo& who = listen.who;
+    const auto& held = listen.known;
+    const TimePoint expires =
+        now + std::min(listen.ttl.value_or(config_.default_ttl), config_.max_ttl);
     auto it = by_target_.find(target);
     if (it != by_target_.end()) {
         for (Listener& l : it->second) {
             if (l.who.endpoint != who.endpoint) continue;
             l.who.id = who.id;
+            l.tag = listen.tag;
             l.expires = expires;
             if (held && (!l.told || *held > *l.told)) l.told = held;
             next_expiry_ = std::min(next_expiry_, expires);
@@ -22,7 +24,7 @@ Listeners::Added Listeners::add(const NodeId& target, const krpc::NodeInfo& who,
     expire(now);  // room taken by lapsed listeners is free again
     if (size_ >= config_.max) return Added::Full;
     if (from_source(source_key(who.endpoint)) >= config_.per_source) return Added::SourceFull;
-    by_target_[target].push_back({who, expires, held});
+    by_target_[target].push_back({who, listen.tag, expires, held});
     ++size_;
     next_expiry_ = std::min(next_expiry_, expires);
     return Added::New;
@@ -38,15 +40,15 @@ std::vector<krpc::NodeInfo> Listeners::of(const NodeId& target, TimePoint now) c
     return out;
 }
 
-std::vector<krpc::NodeInfo> Listeners::take_newer(const NodeId& target, std::int64_t seq,
-                                                  const Endpoint& writer, TimePoint now) {
-    std::vector<krpc::NodeInfo> out;
+std::vector<Listeners::Told> Listeners::take_newer(const NodeId& target, std::int64_t seq,
+                                                   const Endpoint& writer, TimePoint now) {
+    std::vector<Told> out;
     auto it = by_target_.find(target);
     if (it == by_target_.end()) return out;
     for (Listener& l : it->second) {
         if (l.expires <= now || (l.told && *l.told >= seq)) continue;
         l.told = seq;
-        if (l.who.endpoint != writer) out.push_back(l.who);
+        if (l.who.endpoint != writer) out.push_back({l.who, l.tag});
     }
     return out;
 }

@@ -155,8 +155,13 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
         }
         if (store_observer_) store_observer_(Store::Values, target, item);
     });
-    queries_.set_notify_hook([this](const krpc::NodeInfo& holder, const krpc::Item& item) {
-        return watches_.notified(holder, item, now_);
+    queries_.set_notify_hook(
+        [this](const krpc::NodeInfo& holder, const std::string& tag, const krpc::Item& item) {
+            return watches_.notified(holder, tag, item, now_);
+        });
+    // A watcher that listened now hears at once of a version newer than it knows.
+    queries_.set_listen_hook([this](const NodeId& target) {
+        if (const StoredItem* item = storage_.find(target)) notify_listeners(*item);
     });
     auto taken = [this](Store store) {
         return [this, store](const StoredItem& item) {
@@ -183,7 +188,10 @@ void Node::set_store_observer(const StoreObserver& o) {
 
 std::optional<WatchId> Node::watch(TimePoint now, std::string key, Callback<WatchEvent> on_event) {
     advance(now);
-    return watches_.add(std::move(key), std::move(on_event), now_);
+    std::array<std::uint8_t, 8> tag{};
+    rng_.fill(tag);
+    return watches_.add(std::move(key), std::string(tag.begin(), tag.end()), std::move(on_event),
+                        now_);
 }
 
 bool Node::unwatch(WatchId id) {
@@ -191,23 +199,29 @@ bool Node::unwatch(WatchId id) {
 }
 
 void Node::notify_listeners(const StoredItem& item) {
-    for (const krpc::NodeInfo& who :
-         listeners_.take_newer(item.target, item.seq, item.source, now_)) {
+    for (auto& [who, tag] : listeners_.take_newer(item.target, item.seq, item.source, now_)) {
+        if (notifies_in_flight_ >= config_.listeners.max_in_flight) {
+            ++stats_.notifies_skipped;  // the watcher's next round finds it
+            continue;
+        }
         krpc::NotifyArgs a;
         a.target = item.target;
+        a.tag = std::move(tag);
         a.key = item.key;
         a.value = item.value;
         a.seq = item.seq;
         auto on_answer = [this, target = item.target, at = who.endpoint](const RpcEvent& e) {
-            if (e.kind == RpcEventKind::ErrorReply) {
-                // It no longer watches the key (or never did): it hears no more from us.
-                ++stats_.notifies_refused;
-                listeners_.remove(target, at);
-            } else if (e.kind == RpcEventKind::Failed && e.failure == Failure::Timeout) {
-                ++stats_.notifies_unanswered;  // kept: the next version may get through
-            }
+            if (e.kind == RpcEventKind::SoftTimeout) return;
+            --notifies_in_flight_;
+            if (e.kind == RpcEventKind::Reply) return;
+            // It no longer watches the key (an error), or is gone (silence): it hears no more
+            // from us. If it still watches, its next round listens again.
+            ++(e.kind == RpcEventKind::ErrorReply ? stats_.notifies_refused
+                                                  : stats_.notifies_unanswered);
+            listeners_.remove(target, at);
         };
         if (rpc_.query(who.endpoint, who.id, rpc_.make_query(std::move(a)), std::move(on_answer))) {
+            ++notifies_in_flight_;
             ++stats_.notifies_sent;
         }
     }
@@ -285,11 +299,13 @@ void Node::handle_timeout(TimePoint now) {
     maintenance_.run();
     if (item_refresh_.next_due() <= now_) item_refresh_.run();
     watches_.deliver();
-    for (auto& [id, key] : watches_.take_due(now_)) {
-        ops_->start<ops::WatchRoundOp>(*ctx_, std::move(key),
-                                       [this, id = id](const WatchRoundResult& r) {
-                                           watches_.polled(id, r, now_, ops::listen_ttl(config_));
-                                       });
+    for (auto& due : watches_.take_due(now_)) {
+        ops_->start<ops::WatchRoundOp>(
+            *ctx_, std::move(due.key), ops::WatchListen{std::move(due.tag), due.reported},
+            [this, id = due.id](const std::vector<krpc::NodeInfo>& holders) {
+                watches_.asked(id, holders, now_, ops::listen_ttl(config_));
+            },
+            [this, id = due.id](const WatchRoundResult& r) { watches_.polled(id, r, now_); });
     }
 }
 

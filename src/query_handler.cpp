@@ -334,6 +334,8 @@ void QueryHandler::answer_listen(const Endpoint& from, const krpc::Message& m,
         rpc_.error(from, m.transaction, code, std::move(why));
     };
     if (!tokens_.valid(a.token, from)) return refuse_listen(krpc::kProtocolError, "bad token");
+    // BEP 43: it answers no queries, so it would never take a notify.
+    if (m.read_only) return refuse_listen(krpc::kProtocolError, "a read-only node takes no notify");
     std::optional<Duration> ttl;
     if (a.ttl) {
         // Cut before it becomes a Duration: a huge "ttl" would overflow it.
@@ -341,19 +343,19 @@ void QueryHandler::answer_listen(const Endpoint& from, const krpc::Message& m,
             std::chrono::duration_cast<std::chrono::seconds>(listeners_.config().max_ttl).count();
         ttl = std::chrono::seconds(std::min<std::int64_t>(*a.ttl, max_s));
     }
-    const StoredItem* held = storage_.find(a.target);
-    const auto added = listeners_.add(a.target, {q.id, from}, ttl,
-                                      held ? std::optional(held->seq) : std::nullopt, now_);
+    const auto added = listeners_.add(a.target, {{q.id, from}, a.tag, ttl, a.seq}, now_);
     if (added == Listeners::Added::Full) {
         return refuse_listen(krpc::kServerError, "too many listeners");
     }
     if (added == Listeners::Added::SourceFull) {
         return refuse_listen(krpc::kServerError,
-                             "quota: this address listens to " +
-                                 std::to_string(listeners_.config().per_source) + " keys");
+                             "quota: this address holds " +
+                                 std::to_string(listeners_.config().per_source) + " listens");
     }
     ++stats_.listens_accepted;
     rpc_.respond(from, m.transaction, krpc::Response{.id = self_});
+    // A version newer than the watcher knows (stored since its lookup asked us) is told now.
+    if (listened_) listened_(a.target);
 }
 
 void QueryHandler::answer_notify(const Endpoint& from, const krpc::Message& m,
@@ -370,7 +372,7 @@ void QueryHandler::answer_notify(const Endpoint& from, const krpc::Message& m,
     if (auto why = storage_.size_error(a.key, a.value); !why.empty()) {
         return reject(krpc::kMessageTooBig, why);
     }
-    if (!notified_ || !notified_({q.id, from}, {a.key, a.value, a.seq})) {
+    if (!notified_ || !notified_({q.id, from}, a.tag, {a.key, a.value, a.seq})) {
         return reject(krpc::kGenericError, "not listening");
     }
     ++stats_.notifies_received;

@@ -4,12 +4,19 @@
 
 namespace kad {
 
-std::optional<WatchId> Watches::add(std::string key, Callback<WatchEvent> on_event, TimePoint now) {
+std::optional<WatchId> Watches::add(std::string key, std::string tag, Callback<WatchEvent> on_event,
+                                    TimePoint now) {
     if (watches_.size() >= max_) return std::nullopt;
     const WatchId id = next_id_++;
     const NodeId target = NodeId::from_key(key);
-    watches_.emplace(
-        id, Watch{std::move(key), target, std::move(on_event), std::nullopt, now, false, {}});
+    watches_.emplace(id, Watch{std::move(key),
+                               std::move(tag),
+                               target,
+                               std::move(on_event),
+                               std::nullopt,
+                               now,
+                               false,
+                               {}});
     return id;
 }
 
@@ -18,41 +25,54 @@ bool Watches::remove(WatchId id) {
     return watches_.erase(id) > 0;
 }
 
-std::vector<std::pair<WatchId, std::string>> Watches::take_due(TimePoint now) {
-    std::vector<std::pair<WatchId, std::string>> due;
+std::vector<Watches::Due> Watches::take_due(TimePoint now) {
+    std::vector<Due> due;
     for (auto& [id, w] : watches_) {
         if (w.polling || w.next > now) continue;
         w.polling = true;
-        due.emplace_back(id, w.key);
+        due.push_back({id, w.key, w.tag, w.reported});
     }
     return due;
 }
 
-void Watches::polled(WatchId id, const WatchRoundResult& r, TimePoint now, Duration listen_for) {
-    const TimePoint listen_until = now + listen_for;
+void Watches::asked(WatchId id, const std::vector<krpc::NodeInfo>& holders, TimePoint now,
+                    Duration listen_for) {
+    auto it = watches_.find(id);
+    if (it == watches_.end()) return;
+    auto& known = it->second.holders;
+    std::erase_if(known, [now](const auto& h) { return h.second <= now; });
+    for (const krpc::NodeInfo& n : holders) {
+        auto h = std::find_if(known.begin(), known.end(),
+                              [&](const auto& e) { return e.first == n.endpoint; });
+        if (h != known.end()) {
+            h->second = now + listen_for;
+        } else {
+            known.emplace_back(n.endpoint, now + listen_for);
+        }
+    }
+}
+
+void Watches::polled(WatchId id, const WatchRoundResult& r, TimePoint now) {
     auto it = watches_.find(id);
     if (it == watches_.end()) return;  // unwatched while its round ran
     Watch& w = it->second;
     w.polling = false;
     w.next = now + interval_;
-    std::erase_if(w.holders, [now](const auto& h) { return h.second <= now; });
-    for (const krpc::NodeInfo& n : r.listening) {
-        auto h = std::find_if(w.holders.begin(), w.holders.end(),
-                              [&](const auto& e) { return e.first == n.endpoint; });
-        if (h != w.holders.end()) {
-            h->second = listen_until;
-        } else {
-            w.holders.emplace_back(n.endpoint, listen_until);
-        }
-    }
+    // Those asked that did not take the listen (refused, silent) tell us nothing.
+    std::erase_if(w.holders, [&](const auto& h) {
+        const auto is = [&](const krpc::NodeInfo& n) { return n.endpoint == h.first; };
+        return std::any_of(r.asked.begin(), r.asked.end(), is) &&
+               std::none_of(r.listening.begin(), r.listening.end(), is);
+    });
     if (r.ok && r.item) offer(id, w, *r.item, r.from, r.here);
 }
 
-bool Watches::notified(const krpc::NodeInfo& holder, const krpc::Item& item, TimePoint now) {
+bool Watches::notified(const krpc::NodeInfo& holder, const std::string& tag, const krpc::Item& item,
+                       TimePoint now) {
     const NodeId target = NodeId::from_key(item.key);
     bool listened = false;
     for (auto& [id, w] : watches_) {
-        if (w.target != target) continue;
+        if (w.target != target || w.tag != tag) continue;
         const bool from_holder = std::any_of(
             w.holders.begin(), w.holders.end(),
             [&](const auto& h) { return h.first == holder.endpoint && h.second > now; });

@@ -162,12 +162,17 @@ std::vector<Sample> samples() {
         krpc::ListenArgs l;
         l.target = target;
         l.token = "tok";
-        Dict a{
-            {"id", std::string(id.raw())}, {"target", std::string(target.raw())}, {"token", "tok"}};
+        l.tag = "tg";
+        Dict a{{"id", std::string(id.raw())},
+               {"tag", "tg"},
+               {"target", std::string(target.raw())},
+               {"token", "tok"}};
         out.push_back({"listen query", query({id, l}), query_dict("listen", a)});
         l.ttl = 90;
+        l.seq = 3;
         a["ttl"] = 90;
-        out.push_back({"listen query with ttl", query({id, l}), query_dict("listen", a)});
+        a["seq"] = 3;
+        out.push_back({"listen query with seq and ttl", query({id, l}), query_dict("listen", a)});
     }
     {
         krpc::NotifyArgs n;
@@ -175,10 +180,12 @@ std::vector<Sample> samples() {
         n.key = "key";
         n.value = "value";
         n.seq = 4;
+        n.tag = "tg";
         out.push_back({"notify query", query({id, n}),
                        query_dict("notify", Dict{{"id", std::string(id.raw())},
                                                  {"k", "key"},
                                                  {"seq", 4},
+                                                 {"tag", "tg"},
                                                  {"target", std::string(n.target.raw())},
                                                  {"v", "value"}})});
     }
@@ -575,8 +582,8 @@ TEST_CASE("KRPC: a query with bad arguments is a BadQuery naming the key", "[krp
         check_bad_query(query_dict("store", s), "'v' in 'a' must be a string");
     }
     SECTION("listen: every required key, a ttl that is not positive") {
-        const Dict listen{{"id", raw(1)}, {"target", raw(2)}, {"token", "tok"}};
-        for (const char* key : {"id", "target", "token"}) {
+        const Dict listen{{"id", raw(1)}, {"tag", "tg"}, {"target", raw(2)}, {"token", "tok"}};
+        for (const char* key : {"id", "tag", "target", "token"}) {
             Dict a = listen;
             a.erase(key);
             INFO(key);
@@ -587,16 +594,24 @@ TEST_CASE("KRPC: a query with bad arguments is a BadQuery naming the key", "[krp
         check_bad_query(query_dict("listen", a), "'ttl' must be positive");
         a["target"] = raw(2, 19);
         check_bad_query(query_dict("listen", a), "'target' in 'a' must be exactly 20 bytes long");
+        a = listen;
+        a["tag"] = std::string(krpc::kMaxTagSize + 1, 't');
+        check_bad_query(query_dict("listen", a), "'tag' in 'a' must be at most 20 bytes long");
+        a = listen;
+        a["seq"] = -1;
+        check_bad_query(query_dict("listen", a), "'seq' must not be negative");
     }
     SECTION("notify: every required key, a negative seq") {
-        for (const char* key : {"id", "k", "seq", "target", "v"}) {
+        for (const char* key : {"id", "k", "seq", "tag", "target", "v"}) {
             Dict s = store_args();
             s.erase("token");
+            s["tag"] = "tg";
             s.erase(key);
             INFO(key);
             check_bad_query(query_dict("notify", s), "missing '" + std::string(key) + "' in 'a'");
         }
         Dict s = store_args();
+        s["tag"] = "tg";
         s["seq"] = -1;
         check_bad_query(query_dict("notify", s), "'seq' must not be negative");
     }
@@ -1109,6 +1124,8 @@ TEST_CASE("the listen and notify examples in PROTOCOL.md are the encoder's own b
     krpc::ListenArgs l;
     l.target = NodeId::from_key("greeting");
     l.token = std::string(8, '\x0a');
+    l.tag = std::string(8, '\x0b');
+    l.seq = 1;
     l.ttl = 90;
     CHECK(krpc::encode(example(krpc::Query{filled(1), l})) == seed("listen_query"));
     krpc::NotifyArgs n;
@@ -1116,6 +1133,7 @@ TEST_CASE("the listen and notify examples in PROTOCOL.md are the encoder's own b
     n.key = "greeting";
     n.value = "hello again";
     n.seq = 2;
+    n.tag = std::string(8, '\x0b');
     CHECK(krpc::encode(example(krpc::Query{filled(1), n})) == seed("notify_query"));
 }
 

@@ -280,6 +280,7 @@ TEST_CASE("a listen with a valid token is taken, and the listener told of each n
         krpc::ListenArgs a;
         a.target = target;
         a.token = token;
+        a.tag = "tg";
         a.ttl = ttl;
         f.deliver(from, encode_query("ls", wid, a));
         return f.transport.reply("ls");
@@ -311,7 +312,7 @@ TEST_CASE("a listen with a valid token is taken, and the listener told of each n
     }
     REQUIRE(notifies.size() == 1);
     const auto& n = std::get<krpc::NotifyArgs>(std::get<krpc::Query>(notifies[0].body).args);
-    CHECK(n == krpc::NotifyArgs{target, "key", "v0", 0});
+    CHECK(n == krpc::NotifyArgs{target, "tg", "key", "v0", 0});  // with the listen's tag
     // The same version again (a refresh) is not news.
     f.store(writer, id_from(4), "key", "v0", 0, wtoken);
     CHECK(f.node.stats().notifies_sent == 1);
@@ -321,6 +322,43 @@ TEST_CASE("a listen with a valid token is taken, and the listener told of each n
     CHECK(f.node.stats().notifies_refused == 1);
     f.store(writer, id_from(4), "key", "v1", 1, wtoken);
     CHECK(f.node.stats().notifies_sent == 1);
+
+    // Listening again, knowing seq 0: told at once of the seq 1 stored since.
+    const std::size_t mark = f.transport.sent.size();
+    krpc::ListenArgs again;
+    again.target = target;
+    again.token = token;
+    again.tag = "tg2";
+    again.seq = 0;
+    f.deliver(watcher, encode_query("l2", wid, again));
+    REQUIRE(std::holds_alternative<krpc::Response>(f.transport.reply("l2").body));
+    CHECK(f.node.stats().notifies_sent == 2);
+    const auto last = f.transport.message(f.transport.sent.size() - 1);
+    REQUIRE(f.transport.sent.size() > mark);
+    const auto& told = std::get<krpc::NotifyArgs>(std::get<krpc::Query>(last.body).args);
+    CHECK(told.seq == 1);
+    CHECK(told.tag == "tg2");
+    // A watcher that does not answer is dropped when its notify times out.
+    f.advance(3s);
+    CHECK(f.node.listeners().size() == 0);
+    CHECK(f.node.stats().notifies_unanswered == 1);
+}
+
+TEST_CASE("a read-only node's listen is refused: it would answer no notify", "[node][watch]") {
+    Fixture f;
+    const Endpoint watcher = ep("10.0.0.3:1");
+    const std::string token = f.token_from_find_value(watcher, id_from(3), "key");
+    krpc::ListenArgs a;
+    a.target = NodeId::from_key("key");
+    a.token = token;
+    a.tag = "tg";
+    krpc::Message m;
+    m.transaction = "ro";
+    m.read_only = true;
+    m.body = krpc::Query{id_from(3), a};
+    f.deliver(watcher, krpc::encode(m));
+    CHECK(as_error(f.transport.reply("ro")).code == 203);
+    CHECK(f.node.listeners().size() == 0);
 }
 
 TEST_CASE("a notify is refused unless a watch of ours listens at its sender; bad ones are 203, 205",
@@ -331,6 +369,7 @@ TEST_CASE("a notify is refused unless a watch of ours listens at its sender; bad
                       std::optional<NodeId> target = std::nullopt) {
         krpc::NotifyArgs a;
         a.target = target.value_or(NodeId::from_key(key));
+        a.tag = "tg";
         a.key = key;
         a.value = value;
         a.seq = 1;

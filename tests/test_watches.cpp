@@ -39,16 +39,16 @@ TEST_CASE("a watch gets at once, then every interval; each newer version is repo
     TimePoint now{};
     std::vector<WatchEvent> events;
     const auto id = w.add(
-        "k", [&](const WatchEvent& e) { events.push_back(e); }, now);
+        "k", "t", [&](const WatchEvent& e) { events.push_back(e); }, now);
     REQUIRE(id);
     CHECK(w.next_due() == now);
     auto due = w.take_due(now);
     REQUIRE(due.size() == 1);
-    CHECK(due[0] == std::pair<WatchId, std::string>{*id, "k"});
+    CHECK(due[0] == Watches::Due{*id, "k", "t", std::nullopt});
     CHECK(w.take_due(now).empty());           // running: not again
     CHECK(w.next_due() == TimePoint::max());  // until it ends
 
-    w.polled(*id, found("k", "v0", 0), now, 90s);
+    w.polled(*id, found("k", "v0", 0), now);
     REQUIRE(events.size() == 1);
     CHECK(events[0].item.value == "v0");
     CHECK_FALSE(events[0].here);
@@ -56,7 +56,7 @@ TEST_CASE("a watch gets at once, then every interval; each newer version is repo
 
     now += 30s;
     REQUIRE(w.take_due(now).size() == 1);
-    w.polled(*id, found("k", "v0", 0), now, 90s);  // the same version: nothing
+    w.polled(*id, found("k", "v0", 0), now);  // the same version: nothing
     CHECK(events.size() == 1);
 
     // Stored here: reported at deliver(), not inside stored().
@@ -70,7 +70,7 @@ TEST_CASE("a watch gets at once, then every interval; each newer version is repo
     // A get that finds it afterwards does not report it again; an older one never.
     now += 30s;
     REQUIRE(w.take_due(now).size() == 1);
-    w.polled(*id, found("k", "v1", 1), now, 90s);
+    w.polled(*id, found("k", "v1", 1), now);
     w.stored(stored_item("k", "v0", 0), {id_from(1), {}});
     w.deliver();
     CHECK(events.size() == 2);
@@ -85,27 +85,27 @@ TEST_CASE("an unwatched key reports nothing more, and the watches are bounded", 
     TimePoint now{};
     int events = 0;
     auto count = [&](const WatchEvent&) { ++events; };
-    const auto a = w.add("a", count, now);
-    const auto b = w.add("b", count, now);
+    const auto a = w.add("a", "t", count, now);
+    const auto b = w.add("b", "t", count, now);
     REQUIRE(a);
     REQUIRE(b);
-    CHECK_FALSE(w.add("c", count, now));  // two at most
+    CHECK_FALSE(w.add("c", "t", count, now));  // two at most
     REQUIRE(w.take_due(now).size() == 2);
     w.stored(stored_item("a", "v", 0), {id_from(1), {}});
     CHECK(w.remove(*a));
     CHECK_FALSE(w.remove(*a));
-    w.deliver();                                 // its pending event went with it
-    w.polled(*a, found("a", "v", 0), now, 90s);  // its round ended after: nothing
+    w.deliver();                            // its pending event went with it
+    w.polled(*a, found("a", "v", 0), now);  // its round ended after: nothing
     CHECK(events == 0);
     CHECK(w.size() == 1);
-    CHECK(w.add("c", count, now));  // room again
+    CHECK(w.add("c", "t", count, now));  // room again
     // A callback may unwatch itself.
     Watches self(30s, 2);
     std::optional<WatchId> me;
     me = self.add(
-        "s", [&](const WatchEvent&) { self.remove(*me); }, now);
+        "s", "t", [&](const WatchEvent&) { self.remove(*me); }, now);
     REQUIRE(self.take_due(now).size() == 1);
-    self.polled(*me, found("s", "v", 0), now, 90s);
+    self.polled(*me, found("s", "v", 0), now);
     CHECK(self.size() == 0);
 }
 
@@ -115,17 +115,20 @@ TEST_CASE("a holder that listens for a watch is believed until its listen lapses
     TimePoint now{};
     std::vector<WatchEvent> events;
     const auto id = w.add(
-        "k", [&](const WatchEvent& e) { events.push_back(e); }, now);
+        "k", "t", [&](const WatchEvent& e) { events.push_back(e); }, now);
     REQUIRE(id);
     REQUIRE(w.take_due(now).size() == 1);
     const krpc::NodeInfo holder{id_from(7), ep("10.0.0.7:1")};
     const krpc::NodeInfo stranger{id_from(8), ep("10.0.0.8:1")};
-    w.polled(*id, found("k", "v0", 0, {holder}), now, 90s);
+    w.asked(*id, {holder}, now, 90s);
+    // A notify may come before the round ends: the holder counts from when it was asked.
+    CHECK(w.listening(*id, now) == 1);
+    w.polled(*id, found("k", "v0", 0, {holder}), now);
     REQUIRE(events.size() == 1);
     CHECK(w.listening(*id, now) == 1);
 
     // A notify from the holder: reported at deliver(), marked as pushed.
-    CHECK(w.notified(holder, {"k", "v1", 1}, now + 1s));
+    CHECK(w.notified(holder, "t", {"k", "v1", 1}, now + 1s));
     CHECK(events.size() == 1);
     w.deliver();
     REQUIRE(events.size() == 2);
@@ -134,30 +137,33 @@ TEST_CASE("a holder that listens for a watch is believed until its listen lapses
     CHECK_FALSE(events[1].here);
     CHECK(events[1].from == holder);
     // The same version again, or an older one: still listened to, nothing reported.
-    CHECK(w.notified(holder, {"k", "v0", 0}, now + 2s));
+    CHECK(w.notified(holder, "t", {"k", "v0", 0}, now + 2s));
     w.deliver();
     CHECK(events.size() == 2);
 
-    // Not a holder of ours, or a key we do not watch: refused, nothing reported.
-    CHECK_FALSE(w.notified(stranger, {"k", "v2", 2}, now + 3s));
-    CHECK_FALSE(w.notified(holder, {"other", "x", 9}, now + 3s));
+    // Not a holder of ours, another tag (a forger who did not see our listen), or a key we do
+    // not watch: refused, nothing reported.
+    CHECK_FALSE(w.notified(stranger, "t", {"k", "v2", 2}, now + 3s));
+    CHECK_FALSE(w.notified(holder, "x", {"k", "v2", 2}, now + 3s));
+    CHECK_FALSE(w.notified(holder, "t", {"other", "x", 9}, now + 3s));
     w.deliver();
     CHECK(events.size() == 2);
 
     // Past the listen's end, the holder is a stranger too, until a round renews it.
-    CHECK_FALSE(w.notified(holder, {"k", "v2", 2}, now + 90s));
+    CHECK_FALSE(w.notified(holder, "t", {"k", "v2", 2}, now + 90s));
     CHECK(w.listening(*id, now + 90s) == 0);
     now += 90s;
     REQUIRE(w.take_due(now).size() == 1);
-    w.polled(*id, found("k", "v1", 1, {holder}), now, 90s);
-    CHECK(w.notified(holder, {"k", "v2", 2}, now + 1s));
+    w.asked(*id, {holder}, now, 90s);
+    w.polled(*id, found("k", "v1", 1, {holder}), now);
+    CHECK(w.notified(holder, "t", {"k", "v2", 2}, now + 1s));
     w.deliver();
     REQUIRE(events.size() == 3);
     CHECK(events[2].item.seq == 2);
 
     // Unwatched: the holder is told to stop.
     CHECK(w.remove(*id));
-    CHECK_FALSE(w.notified(holder, {"k", "v3", 3}, now + 2s));
+    CHECK_FALSE(w.notified(holder, "t", {"k", "v3", 3}, now + 2s));
 }
 
 TEST_CASE("a round whose newest version is our own copy reports it as stored here", "[watches]") {
@@ -165,13 +171,44 @@ TEST_CASE("a round whose newest version is our own copy reports it as stored her
     TimePoint now{};
     std::vector<WatchEvent> events;
     const auto id = w.add(
-        "k", [&](const WatchEvent& e) { events.push_back(e); }, now);
+        "k", "t", [&](const WatchEvent& e) { events.push_back(e); }, now);
     REQUIRE(id);
     REQUIRE(w.take_due(now).size() == 1);
     WatchRoundResult r = found("k", "v0", 0);
     r.here = true;
-    w.polled(*id, r, now, 90s);
+    w.polled(*id, r, now);
     REQUIRE(events.size() == 1);
     CHECK(events[0].here);
     CHECK_FALSE(events[0].pushed);
+}
+
+TEST_CASE("holders asked that did not take the listen are not believed after the round",
+          "[watches]") {
+    Watches w(30s, 4);
+    TimePoint now{};
+    int events = 0;
+    const auto id = w.add(
+        "k", "t", [&](const WatchEvent&) { ++events; }, now);
+    REQUIRE(id);
+    const auto due = w.take_due(now);
+    REQUIRE(due.size() == 1);
+    CHECK(due[0].tag == "t");
+    const krpc::NodeInfo took{id_from(7), ep("10.0.0.7:1")};
+    const krpc::NodeInfo refused{id_from(8), ep("10.0.0.8:1")};
+    w.asked(*id, {took, refused}, now, 90s);
+    CHECK(w.listening(*id, now) == 2);
+    WatchRoundResult r;
+    r.ok = true;
+    r.asked = {took, refused};
+    r.listening = {took};
+    w.polled(*id, r, now + 1s);
+    CHECK(w.listening(*id, now + 1s) == 1);
+    CHECK_FALSE(w.notified(refused, "t", {"k", "v", 1}, now + 2s));
+    CHECK(w.notified(took, "t", {"k", "v", 1}, now + 2s));
+    w.deliver();
+    CHECK(events == 1);
+    // The next round is due with the version reported, which its listens tell the holders.
+    const auto next = w.take_due(now + 31s);
+    REQUIRE(next.size() == 1);
+    CHECK(next[0].reported == 1);
 }

@@ -139,17 +139,23 @@ struct SampleInfohashesArgs {
     std::optional<Want> want;
     friend bool operator==(const SampleInfohashesArgs&, const SampleInfohashesArgs&) = default;
 };
+inline constexpr std::size_t kMaxTagSize = 20;  // a listen's tag, echoed in its notifies
+
 // kadnode: tell the sender of each newer version of the value at `target` stored here (by
-// notify), for `ttl` seconds (the receiver caps it). The token proves the sender's address.
+// notify, carrying `tag`), for `ttl` seconds (the receiver caps it). The token proves the
+// sender's address; `seq`, the newest version it knows.
 struct ListenArgs {
     NodeId target;
     std::string token;
+    std::string tag;  // chosen by the watcher, at most kMaxTagSize bytes
+    std::optional<std::int64_t> seq;
     std::optional<std::int64_t> ttl;  // seconds
     friend bool operator==(const ListenArgs&, const ListenArgs&) = default;
 };
 // kadnode: a newer version of a value the receiver listens to was stored at the sender.
 struct NotifyArgs {
-    NodeId target;  // must equal SHA-1(key)
+    NodeId target;    // must equal SHA-1(key)
+    std::string tag;  // the listen's
     std::string key;
     std::string value;
     std::int64_t seq = 0;

@@ -271,6 +271,7 @@ private:
     Storage items_;  // BEP 44
     PeerStore peers_;
     Listeners listeners_;
+    std::size_t notifies_in_flight_ = 0;  // bounded by config_.listeners.max_in_flight
     SeenSeq seen_;
     RateLimiter limiter_;
     WriteTokens tokens_;

@@ -139,16 +139,17 @@ struct NodeStats {
     std::uint64_t reach_probes = 0, reach_probes_unanswered = 0;
     std::uint64_t probe_port_queries = 0;  // queries to the second port, dropped unanswered
     // Watches (Node::watch) and the watchers listening here (listen, notify).
-    std::uint64_t watch_rounds = 0;      // a watch's lookup and listens
-    std::uint64_t listens_sent = 0;      // listen queries a watch round sent out
-    std::uint64_t listens_held = 0;      // ... that a holder accepted
-    std::uint64_t listens_accepted = 0;  // listens from watchers, taken or renewed here
-    std::uint64_t listens_refused = 0;   // ... refused (bad token, too many listeners)
-    std::uint64_t notifies_sent = 0;     // a newer version stored here, told to a listener
-    std::uint64_t notifies_refused = 0;  // ... which no longer watched (it is dropped)
-    std::uint64_t notifies_unanswered = 0;
-    std::uint64_t notifies_received = 0;  // a holder told us of a newer version
-    std::uint64_t notifies_rejected = 0;  // ... of a key not watched, or from a non-holder
+    std::uint64_t watch_rounds = 0;         // a watch's lookup and listens
+    std::uint64_t listens_sent = 0;         // listen queries a watch round sent out
+    std::uint64_t listens_held = 0;         // ... that a holder accepted
+    std::uint64_t listens_accepted = 0;     // listens from watchers, taken or renewed here
+    std::uint64_t listens_refused = 0;      // ... refused (bad token, too many listeners)
+    std::uint64_t notifies_sent = 0;        // a newer version stored here, told to a listener
+    std::uint64_t notifies_refused = 0;     // ... which no longer watched (it is dropped)
+    std::uint64_t notifies_unanswered = 0;  // ... nor this one (it is dropped too)
+    std::uint64_t notifies_skipped = 0;     // not sent: max_in_flight were unanswered
+    std::uint64_t notifies_received = 0;    // a holder told us of a newer version
+    std::uint64_t notifies_rejected = 0;    // ... of a key not watched, or from a non-holder
 };
 
 // What is wrong with a configuration, in a sentence ("k must be at least 1"); empty if nothing.

@@ -56,10 +56,13 @@ public:
     // Called after a peer's store was accepted, with the item's target.
     void set_store_hook(std::function<void(const NodeId&)> hook) { stored_ = std::move(hook); }
     // A holder told us of a newer version (notify), already checked (its key hashes to its
-    // target, its sizes): false if no watch of ours listens to that holder for that key, and
-    // the holder is to stop telling us.
-    using NotifyHook = std::function<bool(const krpc::NodeInfo& holder, const krpc::Item& item)>;
+    // target, its sizes): false if no watch of ours listens to that holder for that key with
+    // that tag, and the holder is to stop telling us.
+    using NotifyHook = std::function<bool(const krpc::NodeInfo& holder, const std::string& tag,
+                                          const krpc::Item& item)>;
     void set_notify_hook(NotifyHook hook) { notified_ = std::move(hook); }
+    // A watcher's listen for a target was taken (after it was answered).
+    void set_listen_hook(std::function<void(const NodeId&)> hook) { listened_ = std::move(hook); }
     // While not empty, stores and puts are refused with 202 and this reason (Node::refuse_stores).
     void refuse_stores(std::string reason) { store_refusal_ = std::move(reason); }
     const std::string& store_refusal() const noexcept { return store_refusal_; }
@@ -108,6 +111,7 @@ private:
     std::vector<const Contact*> closest_;  // reused
     std::function<void(const NodeId&)> stored_;
     NotifyHook notified_;
+    std::function<void(const NodeId&)> listened_;
     std::string store_refusal_;
     // BEP 51: the sample given out until sample_until_ (then drawn again).
     std::vector<NodeId> sample_;

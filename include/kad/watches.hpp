@@ -41,20 +41,35 @@ class Watches {
 public:
     Watches(Duration interval, std::size_t max) : interval_(interval), max_(max) {}
 
-    // Watches `key` from now: the first get is due at once. Nothing if `max` are watched.
-    std::optional<WatchId> add(std::string key, Callback<WatchEvent> on_event, TimePoint now);
+    // Watches `key` from now: the first round is due at once. `tag`: random bytes its listens
+    // carry and the holders' notifies must echo (a forger who did not see a listen cannot).
+    // Nothing if `max` are watched.
+    std::optional<WatchId> add(std::string key, std::string tag, Callback<WatchEvent> on_event,
+                               TimePoint now);
     // False if it is not watched (any more).
     bool remove(WatchId id);
 
-    // The watches whose round is due, with their keys: each is then running until polled().
-    std::vector<std::pair<WatchId, std::string>> take_due(TimePoint now);
-    // A watch's round ended: reports its item if newer than what was reported, keeps the holders
-    // that listen for it (for `listen_for` from now), and sets the next round.
-    void polled(WatchId id, const WatchRoundResult& r, TimePoint now, Duration listen_for);
-    // A holder told us of a version (a notify): a watch of its key that the holder listens for
-    // reports it at the next deliver(), if it is newer. False if no watch of that key listens
-    // to that holder (it is then to stop).
-    bool notified(const krpc::NodeInfo& holder, const krpc::Item& item, TimePoint now);
+    // The watches whose round is due: each is then running until polled().
+    struct Due {
+        WatchId id = 0;
+        std::string key;
+        std::string tag;
+        std::optional<std::int64_t> reported;  // the newest version reported
+        friend bool operator==(const Due&, const Due&) = default;
+    };
+    std::vector<Due> take_due(TimePoint now);
+    // A watch's round sent its listens to `holders`: a notify from them is taken from now (one
+    // may come before the round ends), for `listen_for`.
+    void asked(WatchId id, const std::vector<krpc::NodeInfo>& holders, TimePoint now,
+               Duration listen_for);
+    // A watch's round ended: reports its item if newer than what was reported, forgets the
+    // holders asked that did not take the listen, and sets the next round.
+    void polled(WatchId id, const WatchRoundResult& r, TimePoint now);
+    // A holder told us of a version (a notify): a watch of its key that listens at that holder
+    // with that tag reports it at the next deliver(), if it is newer. False if none does (the
+    // holder is then to stop).
+    bool notified(const krpc::NodeInfo& holder, const std::string& tag, const krpc::Item& item,
+                  TimePoint now);
     // An item was stored here (any writer): a watch of its key reports it if it is newer, at
     // the next deliver().
     void stored(const StoredItem& item, const krpc::NodeInfo& self);
@@ -71,12 +86,13 @@ public:
 private:
     struct Watch {
         std::string key;
+        std::string tag;
         NodeId target;
         Callback<WatchEvent> on_event;
         std::optional<std::int64_t> reported;  // the newest seq reported
         TimePoint next{};
         bool polling = false;
-        // Holders that took our listen, until when: those of the last rounds.
+        // Holders asked to listen, until when: those of the last rounds that took it.
         std::vector<std::pair<Endpoint, TimePoint>> holders;
     };
     // Reports `item` to watch `w` if it is newer than what it reported.

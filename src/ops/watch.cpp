@@ -10,8 +10,14 @@ Duration listen_ttl(const NodeConfig& config) {
     return std::max<Duration>(3 * config.watch_interval, std::chrono::seconds(1));
 }
 
-WatchRoundOp::WatchRoundOp(Context& ctx, std::string key, Callback<WatchRoundResult> done)
-    : ctx_(ctx), key_(std::move(key)), done_(std::move(done)) {}
+WatchRoundOp::WatchRoundOp(Context& ctx, std::string key, WatchListen listen,
+                           Callback<std::vector<krpc::NodeInfo>> asking,
+                           Callback<WatchRoundResult> done)
+    : ctx_(ctx),
+      key_(std::move(key)),
+      listen_(std::move(listen)),
+      asking_(std::move(asking)),
+      done_(std::move(done)) {}
 
 void WatchRoundOp::start() {
     ++ctx_.stats.watch_rounds;
@@ -50,17 +56,25 @@ void WatchRoundOp::on_lookup_done() {
         result_.here = found->from_id == ctx_.self && found->hops == 0;
         note_seen(ctx_, target_, found->item.seq);
     }
-    // The nearest that gave a token: those a put stores on first.
+    // The nearest that gave a token: those a put stores on first. A read-only node (BEP 43)
+    // answers no queries, so it would take no notify: it asks none.
     std::vector<const LookupCandidate*> holders;
     for (const LookupCandidate* c : l.results()) {
-        if (holders.size() == ctx_.config.listen_nodes) break;
+        if (holders.size() == ctx_.config.listen_nodes || ctx_.config.read_only) break;
         if (c->token) holders.push_back(c);
     }
+    for (const LookupCandidate* c : holders) result_.asked.push_back({c->id, c->endpoint});
+    if (asking_ && !holders.empty()) asking_(result_.asked);
+    // The newest version this watch will have reported once the round ends.
+    std::optional<std::int64_t> known = listen_.known;
+    if (result_.item && (!known || result_.item->seq > *known)) known = result_.item->seq;
     const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(listen_ttl(ctx_.config));
     listens_.start(ctx_, *this, 1, holders, [&](std::string token) {
         krpc::ListenArgs a;
         a.target = target_;
         a.token = std::move(token);
+        a.tag = listen_.tag;
+        a.seq = known;
         a.ttl = ttl.count();
         return ctx_.rpc.make_query(std::move(a));
     });
@@ -75,8 +89,9 @@ void WatchRoundOp::check_listens() {
     result_.listens_failed = listens_.failed;
     ctx_.stats.listens_held += listens_.stored;
     // A round that found nothing still did its work: the key has no version yet, and the
-    // holders will tell us of the first.
-    if (result_.queries > 0 && traversal_->lookup().results().empty()) {
+    // holders will tell us of the first. One that found a version (our own copy, when nobody
+    // answered) reports it.
+    if (!result_.item && result_.queries > 0 && traversal_->lookup().results().empty()) {
         result_.fail(Failure::Timeout, "no node answered the lookup");
     } else {
         result_.ok = true;
