@@ -1,6 +1,9 @@
 #include <array>
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -1135,6 +1138,51 @@ TEST_CASE("the listen and notify examples in PROTOCOL.md are the encoder's own b
     n.seq = 2;
     n.tag = std::string(8, '\x0b');
     CHECK(krpc::encode(example(krpc::Query{filled(1), n})) == seed("notify_query"));
+}
+
+TEST_CASE("every hex dump in PROTOCOL.md is its seed file, byte for byte", "[krpc]") {
+    const std::string path = std::string(KAD_SOURCE_DIR) + "/docs/PROTOCOL.md";
+    std::ifstream in(path);
+    REQUIRE(in);
+    // An example's heading names its seed; its second fenced block is the hex dump.
+    const std::regex heading(R"(^### .*\((\d+) bytes; fuzz/corpus/decode/(\w+)\)$)");
+    std::string line;
+    std::string name;
+    std::size_t size = 0;
+    int fences = 0;
+    std::string bytes;
+    std::size_t examples = 0;
+    std::size_t headings = 0;
+    while (std::getline(in, line)) {
+        std::smatch m;
+        if (std::regex_match(line, m, heading)) {
+            ++headings;
+            name = m[2];
+            size = std::stoul(m[1]);
+            fences = 0;
+            bytes.clear();
+            continue;
+        }
+        if (name.empty()) continue;
+        if (line == "```") {
+            if (++fences == 4) {  // the end of the hex dump
+                INFO(name);
+                CHECK(bytes.size() == size);
+                CHECK(bytes == seed(name));
+                ++examples;
+                name.clear();
+            }
+            continue;
+        }
+        if (fences != 3) continue;
+        // "0010  01 02 ...  |...|": the bytes are between the offset and the text.
+        const std::string hex = line.substr(6, line.find('|') - 6);
+        std::istringstream words(hex);
+        for (std::string w; words >> w;)
+            bytes.push_back(static_cast<char>(std::stoi(w, nullptr, 16)));
+    }
+    CHECK(examples == headings);  // every example's dump was read to its end
+    CHECK(headings >= 26);
 }
 
 TEST_CASE("every documented example decodes and encodes back to the same bytes", "[krpc]") {
