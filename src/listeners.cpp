@@ -6,7 +6,7 @@ namespace kad {
 
 Listeners::Added Listeners::add(const NodeId& target, const Listen& listen, TimePoint now) {
     const krpc::NodeInfo& who = listen.who;
-    const auto& held = listen.known;
+    const auto& known = listen.known;
     const TimePoint expires =
         now + std::min(listen.ttl.value_or(config_.default_ttl), config_.max_ttl);
     auto it = by_target_.find(target);
@@ -16,7 +16,7 @@ Listeners::Added Listeners::add(const NodeId& target, const Listen& listen, Time
             l.who.id = who.id;
             l.tag = listen.tag;
             l.expires = expires;
-            if (held && (!l.told || *held > *l.told)) l.told = held;
+            if (known && (!l.told || *known > *l.told)) l.told = known;
             next_expiry_ = std::min(next_expiry_, expires);
             return Added::Renewed;
         }
@@ -24,7 +24,7 @@ Listeners::Added Listeners::add(const NodeId& target, const Listen& listen, Time
     expire(now);  // room taken by lapsed listeners is free again
     if (size_ >= config_.max) return Added::Full;
     if (from_source(source_key(who.endpoint)) >= config_.per_source) return Added::SourceFull;
-    by_target_[target].push_back({who, listen.tag, expires, held});
+    by_target_[target].push_back({who, listen.tag, expires, known});
     ++size_;
     next_expiry_ = std::min(next_expiry_, expires);
     return Added::New;

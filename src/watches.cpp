@@ -89,12 +89,16 @@ void Watches::stored(const StoredItem& item, const krpc::NodeInfo& self) {
     }
 }
 
+bool Watches::take_if_newer(Watch& w, std::int64_t seq) {
+    if (w.reported && seq <= *w.reported) return false;
+    w.reported = seq;
+    return true;
+}
+
 void Watches::queue(WatchId id, Watch& w, const krpc::Item& item, const krpc::NodeInfo& from,
                     bool here) {
-    if (w.reported && item.seq <= *w.reported) return;
-    // Reported now, so that a round ending before deliver() does not report it again.
-    w.reported = item.seq;
-    pending_.push_back({id, item, from, here, !here});
+    // Counted as reported now, so that a round ending before deliver() does not report it again.
+    if (take_if_newer(w, item.seq)) pending_.push_back({id, item, from, here, !here});
 }
 
 std::size_t Watches::listening(WatchId id, TimePoint now) const {
@@ -117,8 +121,7 @@ void Watches::deliver() {
 
 void Watches::offer(WatchId id, Watch& w, const krpc::Item& item, const krpc::NodeInfo& from,
                     bool here) {
-    if (w.reported && item.seq <= *w.reported) return;
-    w.reported = item.seq;
+    if (!take_if_newer(w, item.seq)) return;
     auto on_event = w.on_event;  // the callback may unwatch
     if (on_event) on_event({id, item, from, here, false});
 }

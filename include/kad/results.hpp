@@ -190,8 +190,6 @@ struct WatchRoundResult : Outcome {
     bool here = false;                      // ... we did: the newest is our own copy
     std::vector<krpc::NodeInfo> asked;      // holders asked to listen
     std::vector<krpc::NodeInfo> listening;  // ... that will tell us of the next version
-    std::size_t listens_refused = 0;        // answered with an error (204: an older kadnode)
-    std::size_t listens_failed = 0;         // did not answer
     std::size_t queries = 0;
 };
 

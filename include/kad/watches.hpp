@@ -95,6 +95,8 @@ private:
         // Holders asked to listen, until when: those of the last rounds that took it.
         std::vector<std::pair<Endpoint, TimePoint>> holders;
     };
+    // Whether `seq` is newer than what `w` reported; if so it counts as reported from now.
+    static bool take_if_newer(Watch& w, std::int64_t seq);
     // Reports `item` to watch `w` if it is newer than what it reported.
     void offer(WatchId id, Watch& w, const krpc::Item& item, const krpc::NodeInfo& from, bool here);
     // The same at the next deliver().

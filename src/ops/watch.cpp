@@ -85,8 +85,6 @@ void WatchRoundOp::on_lookup_done() {
 void WatchRoundOp::check_listens() {
     if (!listens_.done()) return;
     result_.listening = listens_.accepting;
-    result_.listens_refused = listens_.refused;
-    result_.listens_failed = listens_.failed;
     ctx_.stats.listens_held += listens_.stored;
     // A round that found nothing still did its work: the key has no version yet, and the
     // holders will tell us of the first. One that found a version (our own copy, when nobody

@@ -1419,13 +1419,18 @@ class Tmux:
 class TerminalTests(Tmux, Harness):
     """kadnode in a pseudo-terminal (tmux), typed at as a person would."""
 
-    def test_put_get_help_typed_at_the_prompt(self):
-        prober, ready = self.start_json_node()
+    def terminal_joined(self):
+        """A --json node, and kadnode at the terminal joined to it; returns (node, its ready)."""
+        node, ready = self.start_json_node()
         cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--bootstrap-addr", ready["addr"]]
                        + NO_DISCOVERY)
         r = self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.wait_screen("joined the network")
+        return node, ready
+
+    def test_put_get_help_typed_at_the_prompt(self):
+        prober, ready = self.terminal_joined()
         self.wait_screen("kad ")  # the prompt: "kad <short id>> "
         self.type("put greeting hello world")
         self.wait_screen('stored "greeting" = "hello world" (seq 0) on 1 node')
@@ -1528,11 +1533,7 @@ class TerminalTests(Tmux, Harness):
             wait('"' + "x" * 500 + '"')
 
     def test_watch_at_the_terminal_runs_until_ctrl_c(self):
-        other, ready = self.start_json_node()
-        cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--bootstrap-addr", ready["addr"]]
-                       + NO_DISCOVERY)
-        self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
-        self.wait_screen("joined the network")
+        other, ready = self.terminal_joined()
         self.type("watch news")
         self.wait_screen('watching "news" (Ctrl-C to stop)')
         # The writer holds the key too, and took the watch's listen: it tells the watcher as it
@@ -1552,11 +1553,7 @@ class TerminalTests(Tmux, Harness):
         self.assertNotIn('"third"', self.screen())
 
     def test_stats_by_section_and_unpublish_typed_at_the_prompt(self):
-        other, ready = self.start_json_node()
-        cmd = " ".join([KADNODE, "--bind", "127.0.0.1:0", "--bootstrap-addr", ready["addr"]]
-                       + NO_DISCOVERY)
-        self.tmux("new-session", "-d", "-s", "kad", "-x", "160", "-y", "50", cmd)
-        self.wait_screen("joined the network")
+        other, ready = self.terminal_joined()
         self.type("put colour blue")
         self.wait_screen('stored "colour" = "blue" (seq 0) on 1 node')
         self.type("stats rpc")  # one section: its counters that are not zero, then what is not
