@@ -7,8 +7,8 @@
 // state is sim::Network::persist's: every change kept as it happens, what the journal keeps with
 // --fsync always (the journal's own code is tested in test_journal.cpp and, with kill -9, in
 // tests/e2e/test_kadnode.py). A failing seed reproduces exactly from its number: KAD_FAULT_SEED=N
-// runs that one; KAD_FAULT_SEEDS=N runs seeds 1..N (the default is a few hundred; tools/faults runs
-// thousands).
+// runs that one; KAD_FAULT_SEEDS=N runs seeds 1..N and KAD_FAULT_SEEDS=A-B seeds A..B (the default
+// is seeds 1-200, which ctest runs as two halves side by side; tools/faults runs thousands).
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -266,12 +266,24 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
     return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
+// KAD_FAULT_SEEDS: "N" is seeds 1..N, "A-B" seeds A..B; unset, 1..200.
+std::pair<std::uint64_t, std::uint64_t> seed_range() {
+    const char* v = std::getenv("KAD_FAULT_SEEDS");
+    if (!v || !*v) return {1, 200};
+    char* end = nullptr;
+    const std::uint64_t a = std::strtoull(v, &end, 10);
+    if (*end == '-') return {a, std::strtoull(end + 1, nullptr, 10)};
+    return {1, a};
+}
+
 }  // namespace
 
 TEST_CASE("under a random schedule of faults, no acknowledged put is lost", "[sim][faults]") {
     const std::uint64_t one = env_number("KAD_FAULT_SEED", 0);
-    const std::uint64_t first = one ? one : 1;
-    const std::uint64_t last = one ? one : env_number("KAD_FAULT_SEEDS", 200);
+    const auto [from, to] = seed_range();
+    const std::uint64_t first = one ? one : from;
+    const std::uint64_t last = one ? one : to;
+    REQUIRE(first <= last);
     RunResult total;
     std::size_t runs = 0;
     for (std::uint64_t seed = first; seed <= last; ++seed) {
