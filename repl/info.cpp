@@ -79,9 +79,9 @@ void handlers::rt(const Call& c) {
             const std::string_view v = n.client_versions().of(contact.id);
             cj["client"] = kad::describe_client(v);
             if (v != n.config().version) text += ", client " + kad::describe_client(v);
-            if (contact.srtt) {
-                cj["rtt_ms"] = ms(*contact.srtt);
-                text += ", rtt " + ms_text(*contact.srtt);
+            if (contact.srtt()) {
+                cj["rtt_ms"] = ms(*contact.srtt());
+                text += ", rtt " + ms_text(*contact.srtt());
             }
             if (contact.failures) text += ", " + plural(contact.failures, "failure", "failures");
             contacts.push_back(cj);

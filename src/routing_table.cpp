@@ -7,7 +7,7 @@
 
 namespace kad {
 
-static_assert(sizeof(Contact) <= 80, "a Contact costs every node of a large swarm");
+static_assert(sizeof(Contact) <= 64, "a Contact costs every node of a large swarm");
 
 namespace {
 

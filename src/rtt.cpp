@@ -5,20 +5,30 @@
 
 namespace kad {
 
+namespace {
+
+std::uint32_t to_us(std::int64_t us) {
+    return static_cast<std::uint32_t>(std::clamp<std::int64_t>(us, 0, 0xfffffffe));
+}
+
+}  // namespace
+
 void RttEstimator::add_sample(Duration rtt) {
-    if (!srtt) {
-        srtt = rtt;
-        rttvar = rtt / 2;
+    const std::int64_t r = std::chrono::duration_cast<std::chrono::microseconds>(rtt).count();
+    if (srtt_us_ == kNone) {
+        srtt_us_ = to_us(r);
+        rttvar_us_ = to_us(r / 2);
         return;
     }
-    const Duration diff = *srtt > rtt ? *srtt - rtt : rtt - *srtt;
-    rttvar = (rttvar * 3 + diff) / 4;
-    srtt = (*srtt * 7 + rtt) / 8;
+    const std::int64_t s = srtt_us_;
+    const std::int64_t diff = s > r ? s - r : r - s;
+    rttvar_us_ = to_us((std::int64_t{rttvar_us_} * 3 + diff) / 4);
+    srtt_us_ = to_us((s * 7 + r) / 8);
 }
 
 std::optional<Duration> RttEstimator::timeout() const {
-    if (!srtt) return std::nullopt;
-    return *srtt + 4 * rttvar;
+    if (srtt_us_ == kNone) return std::nullopt;
+    return std::chrono::microseconds(std::int64_t{srtt_us_} + 4 * std::int64_t{rttvar_us_});
 }
 
 void RttWindow::add_sample(Duration rtt) {

@@ -413,7 +413,7 @@ TEST_CASE("RoutingTable: candidates are pinged before they enter", "[routing]") 
     CHECK(c->verified);
     CHECK_FALSE(c->ping_pending);
     CHECK(c->last_seen == t0 + 2s);
-    CHECK(c->srtt == std::optional<kad::Duration>(50ms));
+    CHECK(c->srtt() == std::optional<kad::Duration>(50ms));
     CHECK(table.bucket(table.bucket_index(a)).replacements().empty());
     // Known now: nothing to ping.
     CHECK_FALSE(table.on_heard_of(t0 + 3s, a, endpoint(1)).has_value());

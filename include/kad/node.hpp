@@ -285,7 +285,6 @@ private:
     ItemRefresh item_refresh_;
     Watches watches_;
     std::unique_ptr<ops::Context> ctx_;
-    bencode::Document scratch_;  // decoding, reused
     bool joined_ = false;
 };
 

@@ -45,7 +45,7 @@ namespace kad {
 class RandomSource;
 
 // A contact is its own RTT estimate (srtt, rttvar: the soft timeout of queries to it) plus who
-// and where it is. 80 bytes, laid out without padding holes: a node holds a few hundred of these,
+// and where it is. 64 bytes, laid out without padding holes: a node holds a few hundred of these,
 // a kadswarm process millions (docs/BENCHMARKS.md).
 struct Contact : RttEstimator {
     NodeId id;

@@ -12,16 +12,27 @@
 namespace kad {
 
 struct RttEstimator {
-    std::optional<Duration> srtt;  // none before the first sample
-    Duration rttvar{};
+    // None before the first sample.
+    std::optional<Duration> srtt() const noexcept {
+        if (srtt_us_ == kNone) return std::nullopt;
+        return std::chrono::microseconds(srtt_us_);
+    }
+    Duration rttvar() const noexcept { return std::chrono::microseconds(rttvar_us_); }
 
     void add_sample(Duration rtt);
     // srtt + 4 x rttvar (RFC 6298's RTO, without its floor and ceiling), once sampled.
     std::optional<Duration> timeout() const;
-    void reset() {
-        srtt.reset();
-        rttvar = Duration::zero();
+    void reset() noexcept {
+        srtt_us_ = kNone;
+        rttvar_us_ = 0;
     }
+
+private:
+    // Whole microseconds, up to 71 minutes, in 8 bytes where an optional Duration and a Duration
+    // take 24: every routing-table contact holds one (docs/BENCHMARKS.md, "Memory per node").
+    static constexpr std::uint32_t kNone = 0xffffffff;
+    std::uint32_t srtt_us_ = kNone;
+    std::uint32_t rttvar_us_ = 0;
 };
 
 // A quantile of the last round trips to anyone: the soft timeout of a query to a node we have no
