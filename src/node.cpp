@@ -157,7 +157,10 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
     });
     queries_.set_notify_hook(
         [this](const krpc::NodeInfo& holder, const std::string& tag, const krpc::Item& item) {
-            return watches_.notified(holder, tag, item, now_);
+            if (!watches_.notified(holder, tag, item, now_)) return false;
+            // As a watch round's lookup does: a later get or put goes past this version.
+            if (seen_.note(NodeId::from_key(item.key), item.seq)) ++stats_.seen_seq_evicted;
+            return true;
         });
     // A watcher that listened now hears at once of a version newer than it knows.
     queries_.set_listen_hook([this](const NodeId& target) {

@@ -294,6 +294,8 @@ TEST_CASE(
         CHECK(seen.back().seq == seq);
         CHECK(seen.back().pushed);  // a holder told us: no round found it
         CHECK(seen.back().at - *store_sent <= round_trip);
+        // Noted as seen, as a round's lookup would: a get from here asks for no older version.
+        CHECK(net.node(watcher).seen_seqs().get(target) == seq);
     };
     put_and_hear("v0", 0);
     put_and_hear("v1", 1);

@@ -159,6 +159,8 @@ public:
     const Watches& watches() const noexcept { return watches_; }
     // The watchers listening here for new versions of values we hold.
     const Listeners& listeners() const noexcept { return listeners_; }
+    // The highest seq this node has seen of each key (gets ask for no older, puts go past it).
+    const SeenSeq& seen_seqs() const noexcept { return seen_; }
 
     // ---- introspection ----
     const NodeId& id() const noexcept { return id_; }
