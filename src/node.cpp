@@ -327,7 +327,7 @@ void Node::handle_datagram(TimePoint now, const Endpoint& sender, std::string_vi
     // A source sending far past its rate is not even decoded.
     if (limiter_.ignored(now_, from)) return;
     // One decoding document per thread, not per node: a process hosting thousands of nodes
-    // (kadswarm, the simulator) keeps one, each grown to the largest message it has read (2.5 KiB
+    // (kadswarm, the simulator) keeps one, each grown to the largest message it has read (2.6 KiB
     // a node before). The decoded Message holds no view into it, and decode() calls nothing that
     // could decode again, so nodes sharing a thread cannot meet in it.
     thread_local bencode::Document scratch;

@@ -14,7 +14,11 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "sim_helpers.hpp"
 
@@ -266,24 +270,32 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
     return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
-// KAD_FAULT_SEEDS: "N" is seeds 1..N, "A-B" seeds A..B; unset, 1..200.
-std::pair<std::uint64_t, std::uint64_t> seed_range() {
+// KAD_FAULT_SEEDS: "N" is seeds 1..N, "A-B" seeds A..B (1 <= A <= B); unset, 1..200. None if it
+// is neither.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> seed_range() {
     const char* v = std::getenv("KAD_FAULT_SEEDS");
-    if (!v || !*v) return {1, 200};
-    char* end = nullptr;
-    const std::uint64_t a = std::strtoull(v, &end, 10);
-    if (*end == '-') return {a, std::strtoull(end + 1, nullptr, 10)};
-    return {1, a};
+    if (!v || !*v) return std::pair<std::uint64_t, std::uint64_t>{1, 200};
+    const std::string_view s(v);
+    auto number = [](std::string_view d) -> std::optional<std::uint64_t> {
+        if (d.empty() || d.size() > 9 || d.find_first_not_of("0123456789") != d.npos) return {};
+        const std::uint64_t n = std::strtoull(std::string(d).c_str(), nullptr, 10);
+        return n >= 1 ? std::optional(n) : std::nullopt;
+    };
+    const auto dash = s.find('-');
+    const auto a = number(dash == s.npos ? std::string_view("1") : s.substr(0, dash));
+    const auto b = number(dash == s.npos ? s : s.substr(dash + 1));
+    if (!a || !b || *a > *b) return std::nullopt;
+    return std::pair{*a, *b};
 }
 
 }  // namespace
 
 TEST_CASE("under a random schedule of faults, no acknowledged put is lost", "[sim][faults]") {
     const std::uint64_t one = env_number("KAD_FAULT_SEED", 0);
-    const auto [from, to] = seed_range();
-    const std::uint64_t first = one ? one : from;
-    const std::uint64_t last = one ? one : to;
-    REQUIRE(first <= last);
+    const auto range = seed_range();
+    if (!range) FAIL("KAD_FAULT_SEEDS=" << std::getenv("KAD_FAULT_SEEDS") << ": expected N or A-B");
+    const std::uint64_t first = one ? one : range->first;
+    const std::uint64_t last = one ? one : range->second;
     RunResult total;
     std::size_t runs = 0;
     for (std::uint64_t seed = first; seed <= last; ++seed) {
