@@ -82,9 +82,12 @@ class PublicAddressTests(lab.Lab):
         joined = d.wait_for(lambda o: o.get("event") == "joined")
         self.assertEqual((joined["ok"], joined["code"]), (False, "no_contacts"), joined)
         self.assertIn("BEP 42 is required", joined["error"])
+        # The join may end at a ping's soft timeout, before the slowest responder's answer:
+        # that answer is refused when it comes, within the hard timeout (2 s).
+        self.wait_until("all three responders refused",
+                        lambda: d.cmd("stats")["bep42_refused"] >= 3, 5)
         r = d.cmd("stats")
         self.assertEqual(r["bep42_nonconforming"], 0, r)
-        self.assertGreaterEqual(r["bep42_refused"], 3, r)
         self.assertEqual(d.cmd("rt")["contacts"], 0)
         # Nobody to ask: the user is told so.
         r = d.cmd("ln " + "0" * 40)
