@@ -127,7 +127,7 @@ Node::Node(NodeConfig config, const NodeId& id, Transport& transport, RandomSour
       peers_(config_.peers),
       listeners_(config_.listeners),
       seen_(config_.seen_seq_entries),
-      limiter_(config_.rate_limit),
+      limiter_(config_.rate_limit, rng.next_u64()),
       tokens_(config_.token_rotation, rng, now),
       rpc_(config_, id_, now_, transport, rng, table_, stats_, log_),
       queries_(config_, id_, now_, rpc_, table_, {storage_, items_, peers_, listeners_}, tokens_,

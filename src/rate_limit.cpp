@@ -1,6 +1,7 @@
 #include "kad/rate_limit.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace kad {
 
@@ -10,47 +11,120 @@ bool is_local(const Endpoint& e) {
     return e.is_loopback() || e.is_private();
 }
 
+// Long past: a bucket that is full, with no debt.
+constexpr TimePoint kLongAgo = TimePoint::min() + Duration(1);
+
+Duration seconds(double s) {
+    // Bounded, so that adding it to a time cannot overflow (a year is far past any bucket).
+    return std::chrono::round<Duration>(std::chrono::duration<double>(std::clamp(s, 0.0, 3.2e7)));
+}
+
+std::uint64_t mix(std::uint64_t x) {
+    // splitmix64's finalizer: every bit of the input moves about half the bits of the output.
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
 }  // namespace
 
-void RateLimiter::refill(Bucket& b, TimePoint now, double rate, double burst) const {
-    if (now <= b.updated) return;
-    const double seconds = std::chrono::duration<double>(now - b.updated).count();
-    b.tokens = std::min(burst, b.tokens + seconds * rate);
-    b.debt = std::max(0.0, b.debt - seconds * rate);
-    b.updated = now;
+RateLimiter::RateLimiter(RateLimitConfig config, std::uint64_t seed)
+    : config_(config), seed_(seed) {
+    const auto pace = [](double rate, double burst) {
+        rate = std::max(rate, 1e-6);
+        return Pace{seconds(1 / rate), seconds((burst - 1) / rate), seconds(burst / rate)};
+    };
+    public_ = pace(config_.rate, config_.burst);
+    local_ = pace(config_.local_rate, config_.local_burst);
+    global_pace_ = pace(config_.global_rate, config_.global_burst);
+}
+
+std::size_t RateLimiter::home(const Endpoint& key) const noexcept {
+    return static_cast<std::size_t>(mix(std::hash<Endpoint>{}(key) ^ seed_)) & (slots_.size() - 1);
+}
+
+std::size_t RateLimiter::capacity_for(std::size_t sources) const noexcept {
+    // At most half full after a rebuild and three quarters before the next one, so a probe is
+    // short and a rebuild (which walks the table) comes once per a quarter of it in new sources.
+    if (sources == 0) return 0;
+    std::size_t capacity = 8;
+    while (capacity < 2 * sources) capacity *= 2;
+    return capacity;
+}
+
+void RateLimiter::rebuild(TimePoint now, std::size_t extra) {
+    // Drops the idle sources (a full bucket, no debt: the same as a source never seen) and sizes
+    // the table for the rest and `extra` more. A quiet node keeps no table at all.
+    std::size_t live = 0;
+    for (const Slot& s : slots_) {
+        if (s.full_at != kEmpty && !s.idle(now)) ++live;
+    }
+    const std::size_t capacity = capacity_for(live + extra);
+    if (live == used_ && capacity == slots_.size()) return;
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(capacity, Slot{});
+    used_ = live;
+    for (const Slot& s : old) {
+        if (s.full_at == kEmpty || s.idle(now)) continue;
+        std::size_t i = home(s.key);
+        while (slots_[i].full_at != kEmpty) i = (i + 1) & (slots_.size() - 1);
+        slots_[i] = s;
+    }
 }
 
 void RateLimiter::sweep(TimePoint now) {
-    // Forget sources that are back to a full bucket: they would start from a full bucket anyway;
-    // and ignored sources whose time is up. At most once a second, so even a full table costs
-    // little.
+    // Idle sources give their slots to new ones as they come; once a second the table is rebuilt
+    // without them, and shrinks when the traffic has gone down, and ignored sources whose time
+    // is up are forgotten.
     if (now - last_sweep_ < std::chrono::seconds(1) && last_sweep_ != TimePoint{}) return;
     last_sweep_ = now;
-    for (auto it = sources_.begin(); it != sources_.end();) {
-        Bucket& b = it->second;
-        const bool local = is_local(it->first);
-        refill(b, now, local ? config_.local_rate : config_.rate,
-               local ? config_.local_burst : config_.burst);
-        const double burst = local ? config_.local_burst : config_.burst;
-        if (b.tokens >= burst && b.debt == 0) {
-            it = sources_.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    rebuild(now, 0);
     std::erase_if(ignored_, [&](const auto& e) { return e.second <= now; });
 }
 
-RateLimiter::Bucket* RateLimiter::bucket_for(TimePoint now, const Endpoint& key, bool local) {
-    if (auto it = sources_.find(key); it != sources_.end()) return &it->second;
-    if (sources() >= config_.max_sources) {
-        ++stats_.sources_full;  // swept within the last second, and still full
-        return nullptr;
+RateLimiter::Slot* RateLimiter::slot_for(TimePoint now, const Endpoint& key) {
+    Slot* reuse = nullptr;
+    if (!slots_.empty()) {
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t i = home(key);; i = (i + 1) & mask) {
+            Slot& s = slots_[i];
+            if (s.full_at == kEmpty) break;
+            if (s.key == key) return &s;
+            if (reuse == nullptr && s.idle(now)) reuse = &s;
+        }
     }
-    Bucket b;
-    b.tokens = local ? config_.local_burst : config_.burst;
-    b.updated = now;
-    return &sources_.emplace(key, b).first->second;
+    if (reuse == nullptr) {
+        if (sources() >= config_.max_sources) {
+            ++stats_.sources_full;  // swept within the last second, and still full
+            return nullptr;
+        }
+        if (slots_.empty() || (used_ + 1) * 4 > slots_.size() * 3) rebuild(now, 1);
+        std::size_t i = home(key);
+        while (slots_[i].full_at != kEmpty) i = (i + 1) & (slots_.size() - 1);
+        reuse = &slots_[i];
+        ++used_;
+    }
+    *reuse = Slot{key, kLongAgo, kLongAgo};
+    return reuse;
+}
+
+void RateLimiter::erase(Slot& slot) {
+    // Backward-shift deletion: the entries after it in its run move up to where a probe from
+    // their home finds them, so no tombstone is left behind.
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t hole = static_cast<std::size_t>(&slot - slots_.data());
+    for (std::size_t i = (hole + 1) & mask; slots_[i].full_at != kEmpty; i = (i + 1) & mask) {
+        // It may move to the hole if its home is not in (hole, i], cyclically.
+        if (((i - home(slots_[i].key)) & mask) >= ((i - hole) & mask)) {
+            slots_[hole] = slots_[i];
+            hole = i;
+        }
+    }
+    slots_[hole] = Slot{};
+    --used_;
 }
 
 bool RateLimiter::ignored(TimePoint now, const Endpoint& from) {
@@ -63,8 +137,6 @@ bool RateLimiter::ignored(TimePoint now, const Endpoint& from) {
 
 RateLimiter::Verdict RateLimiter::charge(TimePoint now, const Endpoint& from, bool trusted) {
     if (!config_.enabled) return Verdict::Allow;
-    // Forget quiet sources once a second, so the table holds the sources of the last second or
-    // so, not every address ever heard from (a node in a large network hears from thousands).
     sweep(now);
     const Endpoint key = source_key(from);
     if (!ignored_.empty()) {
@@ -76,36 +148,29 @@ RateLimiter::Verdict RateLimiter::charge(TimePoint now, const Endpoint& from, bo
             ignored_.erase(it);  // its time is up: a fresh start
         }
     }
-    const bool local = is_local(key);
-    const double rate = local ? config_.local_rate : config_.rate;
-    const double burst = local ? config_.local_burst : config_.burst;
-    if (Bucket* b = bucket_for(now, key, local)) {
-        refill(*b, now, rate, burst);
-        if (b->tokens < 1) {
+    const Pace& pace = is_local(key) ? local_ : public_;
+    if (Slot* s = slot_for(now, key)) {
+        const TimePoint from_now = std::max(s->full_at, now);
+        if (from_now - now > pace.tolerance) {  // less than one token left
             ++stats_.dropped_source;
-            b->debt += 1;
-            if (b->debt > burst) {
+            s->debt_until = std::max(s->debt_until, now) + pace.interval;
+            if (s->debt_until - now > pace.ignore_at) {
                 // Ignored for a while; it starts again from a full bucket after.
                 ignored_[key] = now + config_.ignore_for;
-                sources_.erase(key);
+                erase(*s);
                 ++stats_.sources_ignored;
             }
             return Verdict::DropSource;
         }
-        b->tokens -= 1;
+        s->full_at = from_now + pace.interval;
     }
-    if (!global_started_) {
-        global_.tokens = config_.global_burst;
-        global_.updated = now;
-        global_started_ = true;
-    }
-    refill(global_, now, config_.global_rate, config_.global_burst);
-    if (global_.tokens < 1) {
+    const TimePoint from_now = std::max(global_full_at_, now);
+    if (from_now - now > global_pace_.tolerance) {
         if (trusted) return Verdict::Allow;
         ++stats_.dropped_global;
         return Verdict::DropGlobal;
     }
-    global_.tokens -= 1;
+    global_full_at_ = from_now + global_pace_.interval;
     return Verdict::Allow;
 }
 

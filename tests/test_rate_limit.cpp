@@ -61,8 +61,9 @@ TEST_CASE("rate limit: a source that keeps sending past its rate is ignored for 
     // After the time-out it starts again from a refilled bucket.
     CHECK_FALSE(r.ignored(t0 + 61s, attacker));
     CHECK(send(r, t0 + 61s, attacker, 5) == 5);
-    // An honest source sending at its rate is never ignored.
-    for (int s = 0; s < 100; ++s) CHECK(send(r, t0 + s * 1s, honest, 10) == 10);
+    // An honest source sending at its rate is never ignored. (Time only goes forward: the node's
+    // clock is a steady one.)
+    for (int s = 0; s < 100; ++s) CHECK(send(r, t0 + 62s + s * 1s, honest, 10) == 10);
     CHECK(r.stats().sources_ignored == 1);
 }
 
@@ -128,6 +129,52 @@ TEST_CASE("rate limit: quiet sources are forgotten, busy and ignored ones kept",
     CHECK(send(r, t0 + 1100ms, attacker, 1) == 0);
     // The busy source's bucket was kept: 11 tokens, not a fresh 20.
     CHECK(send(r, t0 + 1100ms, busy, 20) == 11);
+}
+
+TEST_CASE("rate limit: a quiet source's place is taken at once, not at the next sweep", "[rate]") {
+    RateLimiter r(small());  // rate 10/s: one datagram keeps a source for 100 ms
+    // 900 sources, one a millisecond, all within one sweep's second: about 100 at a time have a
+    // bucket that is not full again.
+    for (int i = 0; i < 900; ++i) {
+        const Endpoint e = Endpoint::v4(
+            {198, 51, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)}, 1);
+        REQUIRE(send(r, t0 + i * 1ms, e, 1) == 1);
+        REQUIRE(r.sources() <= 300);
+    }
+    // A source whose bucket is not full again was not forgotten: one with 2 tokens left.
+    const Endpoint busy = Endpoint::v4({203, 0, 113, 200}, 1);
+    CHECK(send(r, t0 + 900ms, busy, 18) == 18);
+    for (int i = 0; i < 300; ++i) {
+        send(r, t0 + 900ms + i * 1ms, Endpoint::v4({192, 0, 2, static_cast<std::uint8_t>(i)}, 1),
+             1);
+    }
+    CHECK(send(r, t0 + 1200ms, busy, 10) == 5);  // 2 + 0.3 s at 10/s, no more
+    // Once the traffic is over, the next sweep leaves no table behind.
+    send(r, t0 + 10s, honest, 1);
+    CHECK(r.sources() == 1);
+}
+
+TEST_CASE("rate limit: forgetting an ignored source keeps every other source's bucket", "[rate]") {
+    auto c = small();
+    c.global_burst = 1e6;
+    for (const std::uint64_t seed : {0ULL, 1ULL, 0x9e3779b97f4a7c15ULL}) {
+        RateLimiter r(c, seed);
+        const auto source = [](int i) {
+            return Endpoint::v4({198, 51, static_cast<std::uint8_t>(100 + i / 256),
+                                 static_cast<std::uint8_t>(i % 256)},
+                                1);
+        };
+        // 300 sources spend 15 of their 20 tokens; every tenth then sends past its bucket and is
+        // put on ignore, which takes it out of the table while its neighbours stay.
+        for (int i = 0; i < 300; ++i) REQUIRE(send(r, t0, source(i), 15) == 15);
+        for (int i = 0; i < 300; i += 10) REQUIRE(send(r, t0, source(i), 100) == 5);
+        CHECK(r.stats().sources_ignored == 30);
+        for (int i = 0; i < 300; ++i) {
+            INFO("seed " << seed << ", source " << i);
+            CHECK(send(r, t0, source(i), 10) == (i % 10 == 0 ? 0 : 5));
+        }
+        CHECK(r.sources() == 300);
+    }
 }
 
 TEST_CASE("rate limit: off means off", "[rate]") {

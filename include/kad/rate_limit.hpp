@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 #include "kad/endpoint.hpp"
 #include "kad/time.hpp"
@@ -50,11 +51,15 @@ class RateLimiter {
 public:
     enum class Verdict : std::uint8_t { Allow, DropSource, DropGlobal, DropIgnored };
 
-    explicit RateLimiter(RateLimitConfig config = {}) : config_(config) {}
+    // `seed` keys the hash of the source table, so that nobody can choose addresses that pile up
+    // in one run of it; the node draws it from its random source.
+    explicit RateLimiter(RateLimitConfig config = {}, std::uint64_t seed = 0);
 
     const RateLimitConfig& config() const noexcept { return config_; }
     const RateLimitStats& stats() const noexcept { return stats_; }
-    std::size_t sources() const noexcept { return sources_.size() + ignored_.size(); }
+    // Sources held: those with a bucket not yet full again (and, until the next sweep, some that
+    // are) and those being ignored.
+    std::size_t sources() const noexcept { return used_ + ignored_.size(); }
 
     // The cheap check made before decoding: false if the source is being ignored (counted).
     bool ignored(TimePoint now, const Endpoint& from);
@@ -63,22 +68,39 @@ public:
     Verdict charge(TimePoint now, const Endpoint& from, bool trusted);
 
 private:
-    struct Bucket {  // 24 bytes: a table entry is one 64-byte allocation
-        double tokens = 0;
-        double debt = 0;  // dropped datagrams, decaying at the source's rate
-        TimePoint updated{};
+    // A token bucket kept as the time it will be full again (the "theoretical arrival time" of
+    // GCRA): it holds burst - (full_at - now) * rate tokens, and a datagram moves full_at one
+    // interval (1 / rate) later. A source whose full_at (and debt_until) has passed is the same as
+    // one never seen, so its slot can be given to another source at once, not at the next sweep.
+    struct Pace {
+        Duration interval{};   // 1 / rate
+        Duration tolerance{};  // (burst - 1) / rate: how far full_at may run ahead of now
+        Duration ignore_at{};  // burst / rate: debt past this puts the source on ignore
     };
-    void refill(Bucket& b, TimePoint now, double rate, double burst) const;
-    Bucket* bucket_for(TimePoint now, const Endpoint& key, bool local);
+    struct Slot {  // 40 bytes, in an open-addressed table (linear probing)
+        Endpoint key;
+        TimePoint full_at = kEmpty;  // kEmpty: a free slot, which ends a probe
+        TimePoint debt_until{};      // dropped datagrams, each one interval, paid off over time
+        bool idle(TimePoint now) const noexcept { return full_at <= now && debt_until <= now; }
+    };
+    static constexpr TimePoint kEmpty = TimePoint::min();
+
+    Slot* slot_for(TimePoint now, const Endpoint& key);
+    void erase(Slot& slot);
+    void rebuild(TimePoint now, std::size_t extra);
+    std::size_t capacity_for(std::size_t sources) const noexcept;
+    std::size_t home(const Endpoint& key) const noexcept;
     void sweep(TimePoint now);
 
     RateLimitConfig config_;
+    Pace public_, local_, global_pace_;
+    std::uint64_t seed_;
     RateLimitStats stats_;
-    std::unordered_map<Endpoint, Bucket> sources_;
+    std::vector<Slot> slots_;                          // a power of two, or empty
+    std::size_t used_ = 0;                             // slots not free (some may be idle)
     std::unordered_map<Endpoint, TimePoint> ignored_;  // source -> until when; few, and counted
                                                        // in max_sources
-    Bucket global_;
-    bool global_started_ = false;
+    TimePoint global_full_at_ = TimePoint::min();
     TimePoint last_sweep_{};
 };
 
