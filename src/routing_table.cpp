@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <functional>
 
+#include "kad/big_endian.hpp"
 #include "kad/random.hpp"
 
 namespace kad {
@@ -81,43 +84,50 @@ const Contact* RoutingTable::find(const NodeId& id) const {
 }
 
 const Contact* RoutingTable::find(const Endpoint& ep) const {
-    const NodeId* id = by_endpoint_.find(ep);
-    return id ? find(*id) : nullptr;
-}
-
-namespace {
-
-// The first (endpoint, id) entry not before ep, in a sorted index (const or not).
-template <class Entries>
-auto lower_entry(Entries& entries, const Endpoint& ep) {
-    return std::lower_bound(entries.begin(), entries.end(), ep,
-                            [](const auto& e, const Endpoint& key) { return e.first < key; });
-}
-
-}  // namespace
-
-const NodeId* RoutingTable::EndpointIndex::find(const Endpoint& ep) const {
-    auto it = lower_entry(entries_, ep);
-    return it != entries_.end() && it->first == ep ? &it->second : nullptr;
-}
-
-void RoutingTable::EndpointIndex::set(const Endpoint& ep, const NodeId& id) {
-    auto it = lower_entry(entries_, ep);
-    if (it != entries_.end() && it->first == ep) {
-        it->second = id;
-        return;
+    const std::uint64_t mine = EndpointIndex::head(self_);
+    const std::size_t last = buckets_.size() - 1;
+    for (const auto& e : by_endpoint_.candidates(ep)) {
+        // The bucket of the ID: its first 64 bits tell, unless they are ours too (then it is one
+        // of the buckets past the 64th, in a table split that deep).
+        const auto cpl = static_cast<std::size_t>(std::countl_zero(mine ^ e.head));  // 64: equal
+        const std::size_t first = std::min(cpl, last);
+        for (std::size_t i = first; i <= (cpl < 64 ? first : last); ++i) {
+            for (const auto& c : buckets_[i].live_) {
+                if (c.endpoint == ep) return &c;
+            }
+        }
     }
+    return nullptr;
+}
+
+std::uint64_t RoutingTable::EndpointIndex::head(const NodeId& id) noexcept {
+    return load_be64(id.bytes().data());
+}
+
+std::span<const RoutingTable::EndpointIndex::Entry> RoutingTable::EndpointIndex::candidates(
+    const Endpoint& ep) const {
+    const std::uint64_t h = std::hash<Endpoint>{}(ep);
+    const auto lo = std::lower_bound(entries_.begin(), entries_.end(), Entry{h, 0});
+    auto hi = lo;
+    while (hi != entries_.end() && hi->hash == h) ++hi;
+    return {lo, hi};
+}
+
+void RoutingTable::EndpointIndex::add(const Endpoint& ep, const NodeId& id) {
+    const Entry e{std::hash<Endpoint>{}(ep), head(id)};
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), e);
     if (entries_.size() == entries_.capacity()) {  // grow by a quarter, not double
         const auto pos = it - entries_.begin();
         entries_.reserve(entries_.size() + std::max<std::size_t>(8, entries_.size() / 4));
         it = entries_.begin() + pos;
     }
-    entries_.insert(it, {ep, id});
+    entries_.insert(it, e);
 }
 
-void RoutingTable::EndpointIndex::erase(const Endpoint& ep) {
-    auto it = lower_entry(entries_, ep);
-    if (it != entries_.end() && it->first == ep) entries_.erase(it);
+void RoutingTable::EndpointIndex::erase(const Endpoint& ep, const NodeId& id) {
+    const Entry e{std::hash<Endpoint>{}(ep), head(id)};
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), e);
+    if (it != entries_.end() && *it == e) entries_.erase(it);
 }
 
 namespace {
@@ -185,14 +195,14 @@ bool RoutingTable::fits(const std::vector<Contact>& list, const Endpoint& ep) co
 void RoutingTable::insert_live(Bucket& b, Contact c) {
     c.verified = true;
     c.ping_pending = false;
-    by_endpoint_.set(c.endpoint, c.id);
+    by_endpoint_.add(c.endpoint, c.id);
     make_room(b.live_, config_.k);
     b.live_.push_back(c);
     ++size_;
 }
 
 void RoutingTable::remove_live(Bucket& b, std::size_t pos) {
-    by_endpoint_.erase(b.live_[pos].endpoint);
+    by_endpoint_.erase(b.live_[pos].endpoint, b.live_[pos].id);
     b.live_.erase(b.live_.begin() + static_cast<std::ptrdiff_t>(pos));
     --size_;
 }
@@ -245,7 +255,7 @@ std::optional<PingRequest> RoutingTable::promote_replacement(Bucket& b, bool may
 bool RoutingTable::promote_verified(Bucket& b, const Endpoint* taken) {
     auto best = b.cache_.end();
     for (auto it = b.cache_.begin(); it != b.cache_.end(); ++it) {
-        if (!it->verified || by_endpoint_.find(it->endpoint)) continue;
+        if (!it->verified || find(it->endpoint)) continue;
         if (taken && it->endpoint == *taken) continue;
         if (!fits(b.live_, it->endpoint)) continue;
         if (best == b.cache_.end() || better_replacement(*it, *best)) best = it;
@@ -287,9 +297,9 @@ void RoutingTable::on_answered(TimePoint now, const NodeId& id, const Endpoint& 
 
 void RoutingTable::release_endpoint(const Endpoint& ep, const NodeId& id) {
     // At most one contact per endpoint: a different ID answering there replaces the old one.
-    const NodeId* at_ep = by_endpoint_.find(ep);
-    if (!at_ep || *at_ep == id) return;
-    const NodeId other = *at_ep;  // a copy: removing it changes the index
+    const Contact* at_ep = find(ep);
+    if (!at_ep || at_ep->id == id) return;
+    const NodeId other = at_ep->id;  // a copy: removing it moves the contacts
     Bucket& ob = buckets_[bucket_index(other)];
     for (std::size_t i = 0; i < ob.live_.size(); ++i) {
         if (ob.live_[i].id != other) continue;
@@ -305,10 +315,10 @@ void RoutingTable::refresh(TimePoint now, Contact& c, const Endpoint& ep,
                            std::optional<Duration> rtt) {
     if (c.endpoint != ep) {
         if (c.failures == 0) return;  // the known endpoint still answers: keep it
-        by_endpoint_.erase(c.endpoint);
+        by_endpoint_.erase(c.endpoint, c.id);
         c.endpoint = ep;
         c.RttEstimator::reset();
-        by_endpoint_.set(ep, c.id);
+        by_endpoint_.add(ep, c.id);
     }
     // Back after failing long enough to have been cut off from us: a partition may have healed.
     if (c.failures >= config_.max_failures && now - c.last_seen >= config_.recheck_after) {
@@ -427,7 +437,7 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
     }
     Contact* cached = find_cached(b, id);
     if (cached && cached->ping_pending) return std::nullopt;
-    if (const NodeId* there = by_endpoint_.find(ep); there && *there != id) {
+    if (const Contact* there = find(ep); there && there->id != id) {
         // Another ID speaks from a contact's endpoint: the node there may have taken a new one
         // (BEP 42). Whichever answers a ping there holds the endpoint (on_answered).
         if (cached) {
@@ -501,7 +511,7 @@ std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,
             const Contact failing = c;
             remove_live(b, i);
             if (promote_verified(b, nullptr)) return std::nullopt;
-            by_endpoint_.set(failing.endpoint, failing.id);  // none fits: it keeps its place
+            by_endpoint_.add(failing.endpoint, failing.id);  // none fits: it keeps its place
             b.live_.insert(b.live_.begin() + static_cast<std::ptrdiff_t>(i), failing);
             ++size_;
         }
@@ -593,7 +603,7 @@ void RoutingTable::rekey(const NodeId& self, TimePoint now) {
         if (c.id != self_) place(now, c);
     }
     for (const auto& c : cached) {
-        if (c.id == self_ || by_endpoint_.find(c.endpoint)) continue;
+        if (c.id == self_ || find(c.endpoint)) continue;
         Bucket& b = buckets_[bucket_index(c.id)];
         if (!find_live(b, c.id)) add_replacement(b, c);
     }
