@@ -6,11 +6,13 @@ namespace kad {
 
 void ForeignNodes::add(const NodeId& id) {
     if (capacity_ == 0 || !set_.insert(id).second) return;
-    order_.push_back(id);
-    if (order_.size() > capacity_) {
-        set_.erase(order_.front());
-        order_.pop_front();
+    if (order_.size() < capacity_) {
+        order_.push_back(id);
+        return;
     }
+    set_.erase(order_[oldest_]);
+    order_[oldest_] = id;
+    oldest_ = (oldest_ + 1) % capacity_;
 }
 
 void ForeignNodes::suspect(const NodeId& id) {

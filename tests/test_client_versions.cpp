@@ -1,6 +1,7 @@
 // Which implementation each contact is ("v"), kept beside the routing table.
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "helpers.hpp"
 #include "kad/client_versions.hpp"
@@ -74,6 +75,18 @@ TEST_CASE(
     CHECK_FALSE(f.contains(id_from(10)));
     f.answered(id_from(12));
     CHECK(f.contains(id_from(12)));
+    CHECK_FALSE(f.contains(id_from(2)));  // the oldest then
+    CHECK(f.contains(id_from(3)));
+    // Round and round: always the last three added.
+    std::vector<std::uint64_t> last = {3, 4, 12};
+    for (std::uint64_t i = 20; i < 30; ++i) {
+        f.add(id_from(i));
+        CHECK_FALSE(f.contains(id_from(last.front())));
+        last.erase(last.begin());
+        last.push_back(i);
+        CHECK(f.size() == 3);
+        for (const std::uint64_t kept : last) CHECK(f.contains(id_from(kept)));
+    }
     f.answered(id_from(13));  // never suspected
     CHECK_FALSE(f.contains(id_from(13)));
 }

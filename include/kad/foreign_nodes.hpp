@@ -11,7 +11,6 @@
 // a network of kadnode nodes.
 
 #include <cstddef>
-#include <deque>
 #include <unordered_set>
 #include <vector>
 
@@ -43,7 +42,10 @@ public:
 private:
     std::size_t capacity_, suspects_capacity_;
     std::unordered_set<NodeId> set_;
-    std::deque<NodeId> order_;      // oldest first
+    // In the order added, as a ring once full: order_[oldest_] gives way next. (Not a deque,
+    // which allocates half a kilobyte up front, and most nodes never meet a foreign one.)
+    std::vector<NodeId> order_;
+    std::size_t oldest_ = 0;
     std::vector<NodeId> suspects_;  // oldest first; few, searched linearly
 };
 
