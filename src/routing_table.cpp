@@ -132,11 +132,13 @@ void RoutingTable::EndpointIndex::erase(const Endpoint& ep, const NodeId& id) {
 
 namespace {
 
-// Room for one more in a list that never holds more than `limit`: capacity grows 4 at a time
-// (4, 8, ..., 20 for k = 20), where doubling would leave a full bucket of 20 with room for 32.
+// Room for one more in a list that never holds more than `limit`: capacity grows 2 at a time
+// (2, 4, ..., 20 for k = 20), where doubling would leave a full bucket of 20 with room for 32.
+// Filling a bucket costs ten allocations and 90 contacts copied, once; growing 4 at a time left
+// 1.5 contacts a list unused (half a kilobyte a node in a 100-node kadswarm).
 void make_room(std::vector<Contact>& list, std::size_t limit) {
     if (list.size() < list.capacity()) return;
-    list.reserve(std::max(list.size() + 1, std::min(limit, list.size() + 4)));
+    list.reserve(std::max(list.size() + 1, std::min(limit, list.size() + 2)));
 }
 
 }  // namespace
@@ -161,6 +163,9 @@ void RoutingTable::split_last() {
         target.reserve(static_cast<std::size_t>(list->end() - it));
         std::move(it, list->end(), std::back_inserter(target));
         list->erase(it, list->end());
+        // The room the movers leave is given back: the old bucket may take years to fill again
+        // (in a small network, never), and make_room grows it 2 at a time when it does.
+        list->shrink_to_fit();
     }
 }
 
