@@ -54,17 +54,30 @@ Rpc::Rpc(const NodeConfig& config, const NodeId& self, const TimePoint& now, Tra
 
 // ---- sending ------------------------------------------------------------------------------------
 
+namespace {
+
+// The encode buffer, one per thread as the decoding document is (Node::handle_datagram): it grows
+// to the largest message sent, and a node's thread never encodes two at once (a transport copies
+// a datagram and does not call back into the node).
+std::string& out() {
+    thread_local std::string buffer;
+    return buffer;
+}
+
+}  // namespace
+
 void Rpc::send(const Endpoint& to, const krpc::Message& m, bool probe) {
-    out_.clear();
-    krpc::encode_to(out_, m);
+    out().clear();
+    krpc::encode_to(out(), m);
     send_encoded(to, probe);
 }
 
 void Rpc::send_encoded(const Endpoint& to, bool probe) {
+    const std::string& datagram = out();
     ++stats_.packets_out;
-    stats_.bytes_out += out_.size();
-    if (probe && transport_.send_probe(to, out_)) return;
-    transport_.send(to, out_);
+    stats_.bytes_out += datagram.size();
+    if (probe && transport_.send_probe(to, datagram)) return;
+    transport_.send(to, datagram);
 }
 
 krpc::Message Rpc::envelope(std::string_view t) const {
@@ -141,9 +154,9 @@ void Rpc::respond(const Endpoint& to, std::string_view t, krpc::Response respons
     ++stats_.responses_out;
     auto& nodes = std::get<krpc::Response>(m.body).nodes;
     for (;;) {
-        out_.clear();
-        krpc::encode_to(out_, m);
-        if (out_.size() <= max_size || nodes.empty()) break;
+        out().clear();
+        krpc::encode_to(out(), m);
+        if (out().size() <= max_size || nodes.empty()) break;
         nodes.pop_back();  // the farthest first
     }
     send_encoded(to);

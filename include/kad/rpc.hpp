@@ -122,7 +122,7 @@ private:
     bool query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
                RpcHandler handler, bool probe);
     void send(const Endpoint& to, const krpc::Message& m, bool probe = false);
-    void send_encoded(const Endpoint& to, bool probe = false);  // sends out_, encoded already
+    void send_encoded(const Endpoint& to, bool probe = false);  // sends what was just encoded
     krpc::Message envelope(std::string_view t) const;
     void on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e);
     // Who a query went to: the ID it was sent for, or the contact at its endpoint.
@@ -140,7 +140,6 @@ private:
     const Logger& log_;
 
     TransactionTable txns_;
-    std::string out_;        // encode buffer, reused
     RttWindow rtt_;          // every reply to us, whoever sent it
     std::size_t pings_ = 0;  // verification pings in flight
     bep42::AddressVoter voter_;
