@@ -2,12 +2,26 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
 namespace kad {
 
-ContextPool::ContextPool(std::size_t threads) {
+std::size_t run_one_polling(boost::asio::io_context& io, std::chrono::microseconds poll_for) {
+    if (poll_for.count() > 0) {
+        const auto until = std::chrono::steady_clock::now() + poll_for;
+        do {
+            // poll_one() also asks the reactor, without waiting, for sockets that are ready.
+            if (const std::size_t n = io.poll_one()) return n;
+            if (io.stopped()) return 0;
+        } while (std::chrono::steady_clock::now() < until);
+    }
+    return io.run_one();
+}
+
+ContextPool::ContextPool(std::size_t threads, std::chrono::microseconds poll_for)
+    : poll_for_(std::max(poll_for, std::chrono::microseconds(0))) {
     if (threads == 0) throw std::invalid_argument("a context pool needs at least one thread");
     contexts_.reserve(threads);
     for (std::size_t i = 0; i < threads; ++i) {
@@ -43,7 +57,8 @@ void ContextPool::start() {
     for (std::size_t i = 1; i < contexts_.size(); ++i) {
         threads_.emplace_back([this, &io = *contexts_[i]] {
             try {
-                io.run();
+                while (run_one_polling(io, poll_for_) > 0) {
+                }
             } catch (...) {
                 const std::lock_guard lock(error_mutex_);
                 if (!error_) error_ = std::current_exception();

@@ -1,8 +1,10 @@
 // The Boost.Asio runtime, on 127.0.0.1.
 
+#include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <thread>
@@ -219,6 +221,39 @@ TEST_CASE("a context pool has at least one context and one CPU", "[runtime][thre
     one.join();
 }
 
+TEST_CASE("run_one_polling runs one handler, waits past its poll, stops when out of work",
+          "[runtime][threads]") {
+    boost::asio::io_context io(1);
+    int ran = 0;
+    boost::asio::post(io, [&] { ++ran; });
+    boost::asio::post(io, [&] { ++ran; });
+    CHECK(kad::run_one_polling(io, 50us) == 1);
+    CHECK(ran == 1);
+    CHECK(kad::run_one_polling(io, 0us) == 1);
+    CHECK(ran == 2);
+    // Work that comes after the poll: it waits for it, as run_one() would. (The context ran out
+    // of work above, which stopped it.)
+    io.restart();
+    boost::asio::steady_timer timer(io, 20ms);
+    timer.async_wait([&](auto) { ++ran; });
+    CHECK(kad::run_one_polling(io, 1ms) == 1);
+    CHECK(ran == 3);
+    // Out of work: 0 at once, the context stopped, as run_one() would.
+    CHECK(kad::run_one_polling(io, 50us) == 0);
+    CHECK(io.stopped());
+}
+
+TEST_CASE("run_one_polling runs a handler another thread posts while it polls",
+          "[runtime][threads]") {
+    boost::asio::io_context io(1);
+    const auto guard = boost::asio::make_work_guard(io);
+    std::atomic<bool> ran = false;
+    std::thread other([&] { boost::asio::post(io, [&] { ran = true; }); });
+    CHECK(kad::run_one_polling(io, 2s) == 1);
+    CHECK(ran);
+    other.join();
+}
+
 // kadswarm's pattern: each node touched only by its context's thread, the results handed back to
 // the caller's thread (context 0) through the handler's executor. Built for ThreadSanitizer
 // (build-tsan in tools/test): a node touched from the wrong thread is a race it reports.
@@ -242,7 +277,7 @@ TEST_CASE("nodes on two threads join, put and get through each other", "[runtime
     const auto here = [&](auto h) { return boost::asio::bind_executor(io, h); };
     const auto run_until = [&](auto done) {
         const auto guard = boost::asio::make_work_guard(io);
-        while (!done()) io.run_one();
+        while (!done()) pool.run_one(0);
     };
     bool off_thread = false;  // a completion ran on another thread than the caller's
 

@@ -60,7 +60,8 @@ class SwarmTests(unittest.TestCase):
 
     def test_bad_flags_exit_2(self):
         for args in (["--nodes", "1", "--bench"], ["--bench", "--repl"], ["--bogus"],
-                     ["--bench", "--threads", "0"]):
+                     ["--bench", "--threads", "0"], ["--bench", "--poll-us", "-1"],
+                     ["--bench", "--poll-us", "x"]):
             out = subprocess.run([KADSWARM, *args], capture_output=True, text=True, timeout=10)
             self.assertEqual(out.returncode, 2, args)
             self.assertTrue(out.stderr.startswith("kadswarm: "), out.stderr)

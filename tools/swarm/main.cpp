@@ -55,6 +55,7 @@ struct Options {
     std::uint64_t seed = 1;
     bool repl = false;
     std::size_t threads = 0;  // 0: the CPUs this process may use
+    long poll_us = kad::ContextPool::kDefaultPoll.count();
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -116,11 +117,11 @@ double ms_since(Clock::time_point t) {
 }
 
 // Runs `count` operations with at most `window` in flight; start(i, done) starts operation i and
-// calls done() when it ends, on `io`'s thread. Returns when all have ended (runs `io`
+// calls done() when it ends, on context 0's thread. Returns when all have ended (runs context 0
 // meanwhile; the guard keeps it waiting while the operations run on other threads).
-void run_window(asio::io_context& io, std::size_t count, std::size_t window,
+void run_window(kad::ContextPool& pool, std::size_t count, std::size_t window,
                 const std::function<void(std::size_t, std::function<void()>)>& start) {
-    const auto guard = asio::make_work_guard(io);
+    const auto guard = asio::make_work_guard(pool.context(0));
     std::size_t next = 0, running = 0, finished = 0;
     std::function<void()> fill = [&] {
         while (running < window && next < count) {
@@ -134,7 +135,7 @@ void run_window(asio::io_context& io, std::size_t count, std::size_t window,
     };
     fill();
     while (finished < count) {
-        io.run_one();
+        pool.run_one(0);
     }
 }
 
@@ -188,7 +189,7 @@ public:
         std::vector<std::size_t> joined = {0};
         failed_joins_ = 0;
         // 32 joins at a time: each through a node that has joined already.
-        run_window(io_, o_.nodes - 1, 32, [&](std::size_t i, std::function<void()> done) {
+        run_window(pool_, o_.nodes - 1, 32, [&](std::size_t i, std::function<void()> done) {
             const std::size_t me = i + 1;
             const std::size_t via = joined[rng_.uniform(joined.size())];
             auto joined_one = here([&, me, done](const kad::BootstrapResult& r) {
@@ -220,7 +221,7 @@ public:
         std::size_t put_ok = 0, get_ok = 0;
         std::vector<std::size_t> putter(o_.ops);
         const auto tp = Clock::now();
-        run_window(io_, o_.ops, o_.concurrency, [&](std::size_t i, std::function<void()> done) {
+        run_window(pool_, o_.ops, o_.concurrency, [&](std::size_t i, std::function<void()> done) {
             putter[i] = rng_.uniform(nodes_.size());
             const auto t = Clock::now();
             auto put_done = here([&, t, done](const kad::PutResult& r) {
@@ -237,7 +238,7 @@ public:
         });
         const double put_s = ms_since(tp) / 1000;
         const auto tg = Clock::now();
-        run_window(io_, o_.ops, o_.concurrency, [&](std::size_t i, std::function<void()> done) {
+        run_window(pool_, o_.ops, o_.concurrency, [&](std::size_t i, std::function<void()> done) {
             std::size_t from = rng_.uniform(nodes_.size());
             if (from == putter[i]) from = (from + 1) % nodes_.size();
             const auto t = Clock::now();
@@ -269,7 +270,7 @@ public:
             "\"put_ops_s\":%.1f,\"get_ops_s\":%.1f,\"success_rate\":%.4f,\"put_success_rate\":%.4f,"
             "\"hops_p50\":%.1f,\"queries_p50\":%.1f,\"put_rpcs_p50\":%.1f,\"rss_kb_per_node\":%.1f,"
             "\"heap_kb_per_node\":%.1f,\"cpu_s\":%.3f,"
-            "\"threads\":%zu,\"thread_cpu_s\":[%s],\"seed\":%llu}\n",
+            "\"threads\":%zu,\"poll_us\":%lld,\"thread_cpu_s\":[%s],\"seed\":%llu}\n",
             nodes_.size(), nodes_.size() - failed_joins_, boot_s, o_.ops, o_.concurrency,
             percentile(put_ms, 50), percentile(put_ms, 99), percentile(get_ms, 50),
             percentile(get_ms, 99), ops / put_s, ops / get_s, static_cast<double>(get_ok) / ops,
@@ -278,8 +279,8 @@ public:
             static_cast<double>(rss_after_ - rss_before_) / static_cast<double>(nodes_.size()),
             (static_cast<double>(heap_after_) - static_cast<double>(heap_before_)) / 1024.0 /
                 static_cast<double>(nodes_.size()),
-            cpu_s() - cpu0, pool_.size(), per_thread.c_str(),
-            static_cast<unsigned long long>(o_.seed));
+            cpu_s() - cpu0, pool_.size(), static_cast<long long>(pool_.poll_for().count()),
+            per_thread.c_str(), static_cast<unsigned long long>(o_.seed));
     }
 
     // Node 0 runs on the driver's thread: the REPL uses it directly.
@@ -437,7 +438,9 @@ int main(int argc, char** argv) {
         "seed", po::value(&o.seed)->default_value(o.seed), "node IDs and workload choices")(
         "repl", po::bool_switch(&o.repl), "attach kadnode's REPL to node 0")(
         "threads", po::value(&o.threads),
-        "threads the nodes run on, each node on one (default: the CPUs this process may use)");
+        "threads the nodes run on, each node on one (default: the CPUs this process may use)")(
+        "poll-us", po::value(&o.poll_us)->default_value(o.poll_us),
+        "microseconds a thread polls for more work before it sleeps (0: sleeps at once)");
     try {
         po::variables_map vm;
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -452,6 +455,7 @@ int main(int argc, char** argv) {
         if (o.bench == o.repl) throw po::error("give one of --bench and --repl");
         if (vm.count("threads") && (o.threads < 1 || o.threads > 1024))
             throw po::error("--threads: from 1 to 1024");
+        if (o.poll_us < 0 || o.poll_us > 1'000'000) throw po::error("--poll-us: from 0 to 1000000");
     } catch (const po::error& e) {
         std::cerr << "kadswarm: " << e.what() << " (see kadswarm --help)\n";
         return 2;
@@ -459,7 +463,7 @@ int main(int argc, char** argv) {
     raise_fd_limit(o.nodes);
     if (o.threads == 0) o.threads = kad::ContextPool::default_threads();
     // The pool outlives the swarm: the nodes are destroyed once its threads have ended.
-    kad::ContextPool pool(std::min(o.threads, o.nodes));
+    kad::ContextPool pool(std::min(o.threads, o.nodes), std::chrono::microseconds(o.poll_us));
     asio::io_context& io = pool.context(0);
     Swarm swarm(pool, o);
     try {
