@@ -1,5 +1,7 @@
 #include "kad/node_config.hpp"
 
+#include <cmath>
+
 namespace kad {
 
 namespace {
@@ -47,6 +49,20 @@ std::string bittorrent_error(const NodeConfig& c) {
     return voter_error(c.address_votes);
 }
 
+std::string rate_limit_error(const RateLimitConfig& r) {
+    // Finite and positive: a bucket's interval is 1 / rate, and a burst of under one datagram
+    // would let nothing through.
+    const auto ok = [](double rate, double burst) {
+        return std::isfinite(rate) && rate > 0 && std::isfinite(burst) && burst >= 1;
+    };
+    if (!r.enabled) return {};
+    if (!ok(r.rate, r.burst) || !ok(r.local_rate, r.local_burst) ||
+        !ok(r.global_rate, r.global_burst)) {
+        return "rate_limit: each rate must be positive and each burst at least 1 (both finite)";
+    }
+    return {};
+}
+
 }  // namespace
 
 std::string config_error(const NodeConfig& c) {
@@ -65,6 +81,7 @@ std::string config_error(const NodeConfig& c) {
         return "soft_timeout_quantile must be in (0, 1]";
     }
     if (c.lookup_attempts < 1) return "lookup_attempts must be at least 1";
+    if (auto why = rate_limit_error(c.rate_limit); !why.empty()) return why;
     if (c.lookup_candidates < c.k) return "lookup_candidates must be at least k";
     if (c.max_transactions == 0) return "max_transactions must be at least 1";
     if (c.max_lookups == 0) return "max_lookups must be at least 1";

@@ -14,9 +14,18 @@ bool is_local(const Endpoint& e) {
 // Long past: a bucket that is full, with no debt.
 constexpr TimePoint kLongAgo = TimePoint::min() + Duration(1);
 
-Duration seconds(double s) {
-    // Bounded, so that adding it to a time cannot overflow (a year is far past any bucket).
-    return std::chrono::round<Duration>(std::chrono::duration<double>(std::clamp(s, 0.0, 3.2e7)));
+// 1 / rate, to the nanosecond, at least 1 ns and at most about a year, so that adding a burst of
+// them to a time cannot overflow. Rates and bursts are positive and finite (config_error).
+Duration interval_of(double rate) {
+    const double ns = std::clamp(1e9 / rate, 1.0, 3.2e16);
+    return Duration(static_cast<Duration::rep>(std::llround(ns)));
+}
+
+// n intervals: whole multiples of the rounded interval, so that a burst of n is exact whatever
+// the rate (only the rate over a long time carries the rounding).
+Duration times(double n, Duration interval) {
+    const double ns = std::clamp(n * static_cast<double>(interval.count()), 0.0, 3.2e16);
+    return Duration(static_cast<Duration::rep>(std::llround(ns)));
 }
 
 std::uint64_t mix(std::uint64_t x) {
@@ -33,8 +42,8 @@ std::uint64_t mix(std::uint64_t x) {
 RateLimiter::RateLimiter(RateLimitConfig config, std::uint64_t seed)
     : config_(config), seed_(seed) {
     const auto pace = [](double rate, double burst) {
-        rate = std::max(rate, 1e-6);
-        return Pace{seconds(1 / rate), seconds((burst - 1) / rate), seconds(burst / rate)};
+        const Duration interval = interval_of(rate);
+        return Pace{interval, times(burst - 1, interval), times(burst, interval)};
     };
     public_ = pace(config_.rate, config_.burst);
     local_ = pace(config_.local_rate, config_.local_burst);

@@ -57,8 +57,8 @@ Rpc::Rpc(const NodeConfig& config, const NodeId& self, const TimePoint& now, Tra
 namespace {
 
 // The encode buffer, one per thread as the decoding document is (Node::handle_datagram): it grows
-// to the largest message sent, and a node's thread never encodes two at once (a transport copies
-// a datagram and does not call back into the node).
+// to the largest message sent, and no two encodes on a thread overlap (a transport copies a
+// datagram and calls into no node on its thread, kad/transport.hpp).
 std::string& out() {
     thread_local std::string buffer;
     return buffer;

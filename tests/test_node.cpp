@@ -1031,6 +1031,17 @@ TEST_CASE("a bad NodeConfig is refused with the reason, not clamped", "[node][co
           "publisher_refresh must be in (0, 1)");
     CHECK(error_of([](NodeConfig& c) { c.watch_interval = Duration::zero(); }) ==
           "watch_interval must be positive");
+    const std::string rates =
+        "rate_limit: each rate must be positive and each burst at least 1 (both finite)";
+    CHECK(error_of([](NodeConfig& c) { c.rate_limit.rate = 0; }) == rates);
+    CHECK(error_of([](NodeConfig& c) { c.rate_limit.local_burst = 0.5; }) == rates);
+    CHECK(error_of([](NodeConfig& c) {
+              c.rate_limit.global_rate = std::numeric_limits<double>::infinity();
+          }) == rates);
+    CHECK(error_of([](NodeConfig& c) {
+              c.rate_limit.enabled = false;
+              c.rate_limit.rate = 0;
+          }).empty());  // off: its numbers are not used
     CaptureTransport t;
     SeededRandom rng(1);
     NodeConfig bad;

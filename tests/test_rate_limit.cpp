@@ -67,6 +67,24 @@ TEST_CASE("rate limit: a source that keeps sending past its rate is ignored for 
     CHECK(r.stats().sources_ignored == 1);
 }
 
+TEST_CASE("rate limit: a burst is exact at any rate, not only where 1/rate is whole nanoseconds",
+          "[rate]") {
+    auto c = small();
+    c.rate = 7;  // 142,857,142.857... ns a datagram
+    c.burst = 35;
+    RateLimiter r(c);
+    // All 35 at once, then none; 35 more drops is a debt of one burst, the 36th puts it past.
+    CHECK(send(r, t0, attacker, 35 + 35) == 35);
+    CHECK(r.stats().sources_ignored == 0);
+    CHECK(send(r, t0, attacker, 1) == 0);
+    CHECK(r.stats().sources_ignored == 1);
+    // A rate past one datagram a nanosecond still holds a source to its burst at one instant.
+    c.rate = 1e12;
+    c.burst = 3;
+    RateLimiter fast(c);
+    CHECK(send(fast, t0, honest, 10) == 3);
+}
+
 TEST_CASE("rate limit: loopback is counted per port, private ranges generously", "[rate]") {
     RateLimiter r(small());
     const Endpoint a = *Endpoint::parse("127.0.0.1:4000");
@@ -131,7 +149,8 @@ TEST_CASE("rate limit: quiet sources are forgotten, busy and ignored ones kept",
     CHECK(send(r, t0 + 1100ms, busy, 20) == 11);
 }
 
-TEST_CASE("rate limit: a quiet source's place is taken at once, not at the next sweep", "[rate]") {
+TEST_CASE("rate limit: the table holds the sources that sent lately, not all of the last second",
+          "[rate]") {
     RateLimiter r(small());  // rate 10/s: one datagram keeps a source for 100 ms
     // 900 sources, one a millisecond, all within one sweep's second: about 100 at a time have a
     // bucket that is not full again.
@@ -152,6 +171,27 @@ TEST_CASE("rate limit: a quiet source's place is taken at once, not at the next 
     // Once the traffic is over, the next sweep leaves no table behind.
     send(r, t0 + 10s, honest, 1);
     CHECK(r.sources() == 1);
+}
+
+TEST_CASE("rate limit: at its bound, a new source takes a quiet source's slot before the sweep",
+          "[rate]") {
+    auto c = small();  // rate 10/s: a source's one datagram keeps it for 100 ms
+    c.max_sources = 100;
+    c.global_burst = 1e6;
+    RateLimiter r(c);
+    const auto source = [](int i) {
+        return Endpoint::v4(
+            {198, 51, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i % 256)}, 1);
+    };
+    for (int i = 0; i < 100; ++i) REQUIRE(send(r, t0, source(i), 1) == 1);
+    CHECK(r.sources() == 100);
+    // Half a second later every one of them is quiet, and the next sweep is half a second away:
+    // a newcomer whose probe meets a quiet source's slot takes it; the others find the table full
+    // and are judged by the global budget alone (counted).
+    for (int i = 100; i < 200; ++i) CHECK(send(r, t0 + 500ms, source(i), 1) == 1);
+    CHECK(r.sources() <= 100);
+    CHECK(r.stats().sources_full > 0);
+    CHECK(r.stats().sources_full < 90);  // without taking quiet slots: all 100
 }
 
 TEST_CASE("rate limit: forgetting an ignored source keeps every other source's bucket", "[rate]") {

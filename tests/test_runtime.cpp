@@ -238,13 +238,12 @@ TEST_CASE("run_one_polling runs one handler, waits past its poll, stops when out
     timer.async_wait([&](auto) { ++ran; });
     CHECK(kad::run_one_polling(io, 1ms) == 1);
     CHECK(ran == 3);
-    // Out of work: 0 at once, the context stopped, as run_one() would.
+    // Out of work: 0, the context stopped, as run_one() would.
     CHECK(kad::run_one_polling(io, 50us) == 0);
     CHECK(io.stopped());
 }
 
-TEST_CASE("run_one_polling runs a handler another thread posts while it polls",
-          "[runtime][threads]") {
+TEST_CASE("run_one_polling runs a handler another thread posts", "[runtime][threads]") {
     boost::asio::io_context io(1);
     const auto guard = boost::asio::make_work_guard(io);
     std::atomic<bool> ran = false;
@@ -277,7 +276,7 @@ TEST_CASE("nodes on two threads join, put and get through each other", "[runtime
     const auto here = [&](auto h) { return boost::asio::bind_executor(io, h); };
     const auto run_until = [&](auto done) {
         const auto guard = boost::asio::make_work_guard(io);
-        while (!done()) pool.run_one(0);
+        while (!done()) pool.run_one();
     };
     bool off_thread = false;  // a completion ran on another thread than the caller's
 

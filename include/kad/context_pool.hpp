@@ -9,7 +9,10 @@
 //     kad::ContextPool pool(kad::ContextPool::default_threads());
 //     ... AsioNodes on pool.context(i % pool.size()) ...
 //     pool.start();
-//     while (!done) pool.run_one(0);   // the caller's work, on context 0
+//     {
+//         auto guard = boost::asio::make_work_guard(pool.context(0));
+//         while (!done) pool.run_one();   // the caller's work, on context 0
+//     }
 //     ... post close() to each node's context ...
 //     pool.join();             // the other threads finish their contexts' work and end
 
@@ -34,8 +37,8 @@ class ContextPool {
 public:
     // How long a thread polls for more work before it sleeps, by default. A datagram between two
     // nodes on different threads otherwise wakes the receiver's thread, which costs more than
-    // the node's work on it (docs/ARCHITECTURE.md, "Threads"); a thread polls only after work,
-    // so an idle pool sleeps.
+    // the node's work on it (docs/ARCHITECTURE.md, "Many nodes on several threads"); a thread
+    // polls only after work, so an idle pool sleeps.
     static constexpr std::chrono::microseconds kDefaultPoll{50};
 
     // threads >= 1 contexts (std::invalid_argument otherwise); no thread starts before start().
@@ -51,12 +54,12 @@ public:
     std::size_t size() const noexcept { return contexts_.size(); }
     boost::asio::io_context& context(std::size_t i) { return *contexts_[i]; }
     std::chrono::microseconds poll_for() const noexcept { return poll_for_; }
-    // For the caller's thread: runs one handler of context i (run_one_polling, with poll_for()).
-    std::size_t run_one(std::size_t i) { return run_one_polling(context(i), poll_for_); }
+    // For the caller's thread: runs one handler of context 0 (run_one_polling, with poll_for()).
+    std::size_t run_one() { return run_one_polling(context(0), poll_for_); }
 
     // Starts a thread for each context but the first. Once only.
     void start();
-    // Lets contexts 1 to N-1 run out of work (their run() then returns) and joins their threads.
+    // Lets contexts 1 to N-1 run out of work (their threads' loops then end) and joins them.
     // Rethrows the first exception a handler threw on one of them (that thread stopped there).
     void join();
 

@@ -2,7 +2,7 @@
 // The node's messaging layer (libtorrent's rpc_manager): every datagram the node sends goes out
 // here, and every response or error it receives is matched here to the query it answers.
 //
-// Rpc owns the transaction table, the encode buffer and the node-wide RTT estimate (the soft
+// Rpc owns the transaction table and the node-wide RTT estimate (the soft
 // timeout for a node we have no samples for). It reads the routing table for a contact's RTT, and
 // tells it what traffic proves: an answer puts a node in or refreshes it, silence past the hard
 // timeout counts a failure; the verification pings the table asks for go out from here, a bounded

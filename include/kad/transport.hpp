@@ -8,8 +8,8 @@
 
 namespace kad {
 
-// The datagram is valid only during the call; send() must copy it and must not call back into
-// the node.
+// The datagram is valid only during the call; send() must copy it and must not call into any node
+// on this thread (the nodes of a thread share one encode buffer, Rpc::send).
 class Transport {
 public:
     // The address families send() can reach.

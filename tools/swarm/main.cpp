@@ -135,7 +135,7 @@ void run_window(kad::ContextPool& pool, std::size_t count, std::size_t window,
     };
     fill();
     while (finished < count) {
-        pool.run_one(0);
+        pool.run_one();
     }
 }
 
