@@ -189,7 +189,7 @@ public:
         std::vector<std::size_t> joined = {0};
         failed_joins_ = 0;
         // 32 joins at a time: each through a node that has joined already.
-        run_window(pool_, o_.nodes - 1, 32, [&](std::size_t i, std::function<void()> done) {
+        run_window(pool_, o_.nodes - 1, 32, [&](std::size_t i, const std::function<void()>& done) {
             const std::size_t me = i + 1;
             const std::size_t via = joined[rng_.uniform(joined.size())];
             auto joined_one = here([&, me, done](const kad::BootstrapResult& r) {
@@ -221,40 +221,43 @@ public:
         std::size_t put_ok = 0, get_ok = 0;
         std::vector<std::size_t> putter(o_.ops);
         const auto tp = Clock::now();
-        run_window(pool_, o_.ops, o_.concurrency, [&](std::size_t i, std::function<void()> done) {
-            putter[i] = rng_.uniform(nodes_.size());
-            const auto t = Clock::now();
-            auto put_done = here([&, t, done](const kad::PutResult& r) {
-                put_ms.push_back(ms_since(t));
-                put_ok += r.ok && r.stored > 0;
-                // The lookup's queries, then one store a node.
-                put_rpcs.push_back(
-                    static_cast<double>(r.queries + r.stored + r.refused + r.failed));
-                done();
+        run_window(
+            pool_, o_.ops, o_.concurrency, [&](std::size_t i, const std::function<void()>& done) {
+                putter[i] = rng_.uniform(nodes_.size());
+                const auto t = Clock::now();
+                auto put_done = here([&, t, done](const kad::PutResult& r) {
+                    put_ms.push_back(ms_since(t));
+                    put_ok += r.ok && r.stored > 0;
+                    // The lookup's queries, then one store a node.
+                    put_rpcs.push_back(
+                        static_cast<double>(r.queries + r.stored + r.refused + r.failed));
+                    done();
+                });
+                on_node(putter[i], [i, put_done](kad::AsioNode& n) mutable {
+                    n.async_put(key(i), "value " + std::to_string(i), {}, std::move(put_done));
+                });
             });
-            on_node(putter[i], [i, put_done](kad::AsioNode& n) mutable {
-                n.async_put(key(i), "value " + std::to_string(i), {}, std::move(put_done));
-            });
-        });
         const double put_s = ms_since(tp) / 1000;
         const auto tg = Clock::now();
-        run_window(pool_, o_.ops, o_.concurrency, [&](std::size_t i, std::function<void()> done) {
-            std::size_t from = rng_.uniform(nodes_.size());
-            if (from == putter[i]) from = (from + 1) % nodes_.size();
-            const auto t = Clock::now();
-            const std::string expect = "value " + std::to_string(i);
-            auto got = here([&, t, done, expect](const kad::GetResult& r) {
-                get_ms.push_back(ms_since(t));
-                if (r.ok && r.item && r.item->value == expect) {
-                    ++get_ok;
-                    hops.push_back(r.hops);
-                    queries.push_back(static_cast<double>(r.queries));
-                }
-                done();
-            });
-            on_node(from,
-                    [i, got](kad::AsioNode& n) mutable { n.async_get(key(i), std::move(got)); });
-        });
+        run_window(pool_, o_.ops, o_.concurrency,
+                   [&](std::size_t i, const std::function<void()>& done) {
+                       std::size_t from = rng_.uniform(nodes_.size());
+                       if (from == putter[i]) from = (from + 1) % nodes_.size();
+                       const auto t = Clock::now();
+                       const std::string expect = "value " + std::to_string(i);
+                       auto got = here([&, t, done, expect](const kad::GetResult& r) {
+                           get_ms.push_back(ms_since(t));
+                           if (r.ok && r.item && r.item->value == expect) {
+                               ++get_ok;
+                               hops.push_back(r.hops);
+                               queries.push_back(static_cast<double>(r.queries));
+                           }
+                           done();
+                       });
+                       on_node(from, [i, got](kad::AsioNode& n) mutable {
+                           n.async_get(key(i), std::move(got));
+                       });
+                   });
         const double get_s = ms_since(tg) / 1000;
         const double ops = static_cast<double>(o_.ops);
         // How the puts' and gets' CPU time fell on the threads (thread 0, the driver's, first).
@@ -354,7 +357,7 @@ public:
 
 private:
     void run(const std::string& line) {
-        shell_.run(line, [this](kadnode::Reply r) {
+        shell_.run(line, [this](const kadnode::Reply& r) {
             if (!r.blank) show(r);
             if (r.quit) return quit();
             if (console_) {
