@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kad/random.hpp"
+
 namespace kad {
 
 namespace {
@@ -28,15 +30,6 @@ Duration times(double n, Duration interval) {
     return Duration(static_cast<Duration::rep>(std::llround(ns)));
 }
 
-std::uint64_t mix(std::uint64_t x) {
-    // splitmix64's finalizer: every bit of the input moves about half the bits of the output.
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 }  // namespace
 
 RateLimiter::RateLimiter(RateLimitConfig config, std::uint64_t seed)
@@ -51,7 +44,8 @@ RateLimiter::RateLimiter(RateLimitConfig config, std::uint64_t seed)
 }
 
 std::size_t RateLimiter::home(const Endpoint& key) const noexcept {
-    return static_cast<std::size_t>(mix(std::hash<Endpoint>{}(key) ^ seed_)) & (slots_.size() - 1);
+    return static_cast<std::size_t>(mix64(std::hash<Endpoint>{}(key) ^ seed_)) &
+           (slots_.size() - 1);
 }
 
 std::size_t RateLimiter::capacity_for(std::size_t sources) const noexcept {
@@ -159,8 +153,8 @@ RateLimiter::Verdict RateLimiter::charge(TimePoint now, const Endpoint& from, bo
     }
     const Pace& pace = is_local(key) ? local_ : public_;
     if (Slot* s = slot_for(now, key)) {
-        const TimePoint from_now = std::max(s->full_at, now);
-        if (from_now - now > pace.tolerance) {  // less than one token left
+        const TimePoint full_at = std::max(s->full_at, now);  // a full bucket: now
+        if (full_at - now > pace.tolerance) {                 // less than one token left
             ++stats_.dropped_source;
             s->debt_until = std::max(s->debt_until, now) + pace.interval;
             if (s->debt_until - now > pace.ignore_at) {
@@ -171,15 +165,15 @@ RateLimiter::Verdict RateLimiter::charge(TimePoint now, const Endpoint& from, bo
             }
             return Verdict::DropSource;
         }
-        s->full_at = from_now + pace.interval;
+        s->full_at = full_at + pace.interval;
     }
-    const TimePoint from_now = std::max(global_full_at_, now);
-    if (from_now - now > global_pace_.tolerance) {
+    const TimePoint global_full_at = std::max(global_full_at_, now);
+    if (global_full_at - now > global_pace_.tolerance) {
         if (trusted) return Verdict::Allow;
         ++stats_.dropped_global;
         return Verdict::DropGlobal;
     }
-    global_full_at_ = from_now + global_pace_.interval;
+    global_full_at_ = global_full_at + global_pace_.interval;
     return Verdict::Allow;
 }
 

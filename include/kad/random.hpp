@@ -10,6 +10,14 @@
 
 namespace kad {
 
+// splitmix64's output function: every bit of x moves about half the bits of the result. For
+// spreading a hash or a seed, not as a source of randomness.
+constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
 class RandomSource {
 public:
     virtual ~RandomSource() = default;

@@ -18,11 +18,8 @@ Duration from_ms(double v) {
     return std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(v));
 }
 
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
+std::uint64_t mix(std::uint64_t x) {  // one step of splitmix64 from x
+    return mix64(x + 0x9e3779b97f4a7c15ULL);
 }
 
 double normal(RandomSource& rng) {  // Box-Muller
