@@ -419,6 +419,46 @@ TEST_CASE("the simulator is deterministic for a seed", "[sim]") {
     CHECK(run() == run());
 }
 
+TEST_CASE("datagrams reach the node at an address, given or default, and at its second port",
+          "[sim]") {
+    sim::Network net(5, lan());
+    for (int i = 0; i < 3; ++i) net.add_node();  // 10.0.0.1-3:6881
+    // A node given 10.0.0.2:6882, node 1's second port (which node 1 then gives up), and one
+    // given an address in 10/8 that no node has by default yet.
+    const auto taker = net.add_node({}, std::nullopt, *Endpoint::parse("10.0.0.2:6882"));
+    const auto far = net.add_node({}, std::nullopt, *Endpoint::parse("10.0.0.200:6881"));
+    CHECK(net.index_of(net.endpoint(2)) == 2);
+    CHECK(net.index_of(*Endpoint::parse("10.0.0.2:6882")) == taker);
+    CHECK(net.index_of(*Endpoint::parse("10.0.0.200:6881")) == far);
+    CHECK_FALSE(net.probe_endpoint(1));
+    REQUIRE(net.probe_endpoint(2));
+    CHECK_FALSE(net.index_of(*net.probe_endpoint(2)));  // a second port is no node's address
+    CHECK_FALSE(net.index_of(*Endpoint::parse("10.0.0.9:6881")));
+    const auto ping = [&](const Endpoint& to) {
+        std::optional<PingResult> p;
+        net.with(0, [&](Node& n, TimePoint now) {
+            n.ping(now, to, std::nullopt, [&](const PingResult& r) { p = r; });
+        });
+        REQUIRE(net.run_until([&] { return p.has_value(); }, 10s));
+        return *p;
+    };
+    const auto delivered = [&] { return net.stats().delivered; };
+    auto r = ping(*Endpoint::parse("10.0.0.2:6882"));
+    CHECK(r.ok);
+    CHECK(r.id == net.node(taker).id());
+    r = ping(*Endpoint::parse("10.0.0.200:6881"));
+    CHECK(r.ok);
+    CHECK(r.id == net.node(far).id());
+    // Node 2's second port receives (a node answers there as at its own port).
+    const auto before = delivered();
+    ping(*net.probe_endpoint(2));
+    CHECK(delivered() > before);
+    // Nobody: dropped as sent.
+    const auto dead = net.stats().dropped_dead;
+    CHECK_FALSE(ping(*Endpoint::parse("10.0.0.9:6881")).ok);
+    CHECK(net.stats().dropped_dead > dead);
+}
+
 TEST_CASE("a paused node misses datagrams; resumed, it serves again", "[sim]") {
     sim::Network net(6, lan());
     REQUIRE(sim::grow(net, 20).size() == 20);

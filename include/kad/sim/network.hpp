@@ -12,15 +12,16 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "kad/discovery.hpp"
 #include "kad/driver.hpp"
 #include "kad/node.hpp"
 #include "kad/random.hpp"
+#include "kad/sim/event_queue.hpp"
 
 namespace kad::sim {
 
@@ -149,8 +150,8 @@ private:
     struct SimNode;
     class SimTransport;
     class SimMulticast;
-    // 32 bytes, since the heap moves events about on every push and pop: a datagram's bytes
-    // wait in `payloads_`, in a slot the event names (and whose buffer the next one reuses).
+    // 32 bytes, since the queue moves events about: a datagram's bytes wait in `payloads_`, in
+    // a slot the event names (and whose buffer the next one reuses).
     struct Event {
         TimePoint at;
         std::uint64_t seq;
@@ -182,6 +183,8 @@ private:
                                           (local_probe ? 1 : 0));
     }
     bool nat_admits(const SimNode& to, std::uint32_t key) const;
+    // The node at `to`, and whether at its second port.
+    std::optional<std::pair<std::size_t, bool>> find_endpoint(const Endpoint& to) const;
     void schedule_wake(std::size_t i);
     bool step(TimePoint until);
     void rejoin(std::size_t i, const std::vector<BootstrapPeer>& peers, int attempts_left);
@@ -194,7 +197,7 @@ private:
     std::unordered_map<Endpoint, std::size_t> by_endpoint_;
     std::unordered_map<Endpoint, std::size_t> by_probe_endpoint_;  // second ports
     bool probe_ports_ = true;
-    std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+    EventQueue<Event> queue_;
     std::vector<Payload> payloads_;
     std::vector<std::uint32_t> free_payloads_;
     std::string delivering_;  // the payload being handled, swapped out of its slot
