@@ -1,5 +1,8 @@
 #include "ops/operation.hpp"
 
+#include <algorithm>
+#include <utility>
+
 namespace kad::ops {
 
 RpcHandler Operation::handler(std::uint32_t slot, const NodeId& peer) const {
@@ -8,17 +11,29 @@ RpcHandler Operation::handler(std::uint32_t slot, const NodeId& peer) const {
     };
 }
 
+std::vector<Operations::Entry>::const_iterator Operations::find(OpId id) const {
+    auto it = std::lower_bound(ops_.begin(), ops_.end(), id,
+                               [](const Entry& e, OpId x) { return e.id < x; });
+    return it != ops_.end() && it->id == id ? it : ops_.end();
+}
+
+std::vector<Operations::Entry>::iterator Operations::find(OpId id) {
+    const auto it = std::as_const(*this).find(id);
+    return ops_.begin() + (it - ops_.cbegin());
+}
+
 void Operations::deliver(OpId id, std::uint32_t slot, const NodeId& peer, const RpcEvent& e) {
-    auto it = ops_.find(id);
+    auto it = find(id);
     if (it == ops_.end()) return;  // it ended: a late reply
-    it->second->on_rpc(slot, peer, e);
+    // The operation may start others, which moves the table: settle() looks it up again.
+    it->op->on_rpc(slot, peer, e);
     settle(id);
 }
 
 void Operations::settle(OpId id) {
-    auto it = ops_.find(id);
-    if (it == ops_.end() || !it->second->finished()) return;
-    std::unique_ptr<Operation> done = std::move(it->second);
+    auto it = find(id);
+    if (it == ops_.end() || !it->op->finished()) return;
+    std::unique_ptr<Operation> done = std::move(it->op);
     ops_.erase(it);
     done->complete();
 }
@@ -30,9 +45,9 @@ bool Operations::cancel(OpId id) {
         fail();
         return true;
     }
-    auto it = ops_.find(id);
+    auto it = find(id);
     if (it == ops_.end()) return false;
-    std::unique_ptr<Operation> op = std::move(it->second);
+    std::unique_ptr<Operation> op = std::move(it->op);
     ops_.erase(it);
     op->cancel();
     op->complete();
@@ -48,7 +63,7 @@ void Operations::cancel_guards() {
 std::vector<std::unique_ptr<Operation>> Operations::take_all() {
     std::vector<std::unique_ptr<Operation>> all;
     all.reserve(ops_.size());
-    for (auto& [id, op] : ops_) all.push_back(std::move(op));
+    for (auto& e : ops_) all.push_back(std::move(e.op));
     ops_.clear();
     return all;
 }

@@ -70,7 +70,7 @@ public:
         ref.table_ = this;
         ref.id_ = next_id_++;
         const OpId id = ref.id_;
-        ops_.emplace(id, std::move(op));
+        ops_.push_back({id, std::move(op)});  // IDs only grow: the table stays in ID order
         ref.start();
         settle(id);
         return id;
@@ -100,7 +100,7 @@ public:
     // no operation. False if it is not running.
     bool cancel(OpId id);
     // Whether operation `id` (or a guarded RPC) has yet to report.
-    bool running(OpId id) const { return ops_.contains(id) || guards_.contains(id); }
+    bool running(OpId id) const { return find(id) != ops_.end() || guards_.contains(id); }
     // Completes every guarded RPC still waiting with "cancelled" (for shutdown).
     void cancel_guards();
 
@@ -112,10 +112,20 @@ public:
     std::size_t size() const noexcept { return ops_.size(); }
 
 private:
+    struct Entry {
+        OpId id;
+        std::unique_ptr<Operation> op;
+    };
+    // Operation `id`'s entry, or end().
+    std::vector<Entry>::const_iterator find(OpId id) const;
+    std::vector<Entry>::iterator find(OpId id);
     // Completes and removes operation `id` if it has finished.
     void settle(OpId id);
 
-    std::unordered_map<OpId, std::unique_ptr<Operation>> ops_;
+    // In ID order, searched by halves: a node has a few operations at a time, and every answer
+    // finds its own here (a hash map cost three cache misses an answer at 100,000 simulated
+    // nodes: bucket, node, operation).
+    std::vector<Entry> ops_;
     std::unordered_map<OpId, std::function<void()>> guards_;  // a guarded RPC's cancel
     OpId next_id_ = 1;
 };
