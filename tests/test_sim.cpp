@@ -449,10 +449,14 @@ TEST_CASE("datagrams reach the node at an address, given or default, and at its 
     r = ping(*Endpoint::parse("10.0.0.200:6881"));
     CHECK(r.ok);
     CHECK(r.id == net.node(far).id());
-    // Node 2's second port receives (a node answers there as at its own port).
+    // Node 2's second port receives the ping, and drops it as a query at its second port.
     const auto before = delivered();
-    ping(*net.probe_endpoint(2));
+    const auto dropped = net.node(2).stats().probe_port_queries;
+    CHECK_FALSE(ping(*net.probe_endpoint(2)).ok);
     CHECK(delivered() > before);
+    CHECK(net.node(2).stats().probe_port_queries == dropped + 1);
+    // An address taken is refused.
+    CHECK_THROWS_AS(net.add_node({}, std::nullopt, net.endpoint(1)), std::invalid_argument);
     // Nobody: dropped as sent.
     const auto dead = net.stats().dropped_dead;
     CHECK_FALSE(ping(*Endpoint::parse("10.0.0.9:6881")).ok);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace kad::sim {
@@ -98,6 +99,12 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
                       static_cast<std::uint8_t>(host >> 8), static_cast<std::uint8_t>(host)},
                      6881);
     if (address) n->endpoint = *address;
+    // Two nodes at one address would split the traffic between find_endpoint()'s two ways of
+    // finding it (and past 2^24 nodes the default addresses would come round again).
+    if (by_endpoint_.contains(n->endpoint) || host >= (1U << 24)) {
+        throw std::invalid_argument("sim::Network: address " + n->endpoint.to_string() +
+                                    " already taken");
+    }
     n->rng = std::make_unique<SeededRandom>(seed_ * 0x9e3779b97f4a7c15ULL + i + 1);
     n->transport = std::make_unique<SimTransport>(*this, i);
     const NodeId nid = id ? *id : NodeId::random(rng_);

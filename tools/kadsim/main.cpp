@@ -3,6 +3,7 @@
 // Everything runs in virtual time on kad::sim::Network: deterministic for a seed. --internet
 // (kad/sim/internet.hpp) puts it on a simulated Internet: round trips, NAT, loss and churn.
 
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -79,12 +80,15 @@ constexpr std::size_t kHugePagesFrom = 10000;
 // GLIBC_TUNABLES already says (glibc.malloc.hugetlb=0 keeps normal pages). Where that fails,
 // it goes on as it is.
 void restart_with_huge_pages(char** argv) {
-    const char* had = std::getenv("GLIBC_TUNABLES");  // NOLINT(concurrency-mt-unsafe): one thread
+    // Set-user-ID, glibc drops GLIBC_TUNABLES at start: it would start itself again and again.
+    if (getauxval(AT_SECURE) != 0) return;
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): one thread
+    const char* had = std::getenv("GLIBC_TUNABLES");
     const std::string before = had ? had : "";
     if (before.find("glibc.malloc.hugetlb") != std::string::npos) return;
     const std::string tunables = before + (before.empty() ? "" : ":") + "glibc.malloc.hugetlb=1";
-    if (setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0)
-        return;  // NOLINT(concurrency-mt-unsafe)
+    // NOLINTNEXTLINE(concurrency-mt-unsafe)
+    if (setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0) return;
     execv("/proc/self/exe", argv);
     if (had) {
         setenv("GLIBC_TUNABLES", before.c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
@@ -360,9 +364,10 @@ int main(int argc, char** argv) {
         "kadsim: a simulated Kademlia network in virtual time.\n"
         "Builds N nodes by real bootstraps, puts P values (each then got from another random\n"
         "node), optionally kills a fraction of the nodes after the puts, runs L lookups of\n"
-        "random IDs, and prints one JSON object. From 10,000 nodes on it runs with transparent\n"
+        "random IDs, and prints one JSON object. From 10,000 nodes on it asks for transparent\n"
         "huge pages (it starts itself again with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, unless\n"
-        "GLIBC_TUNABLES names glibc.malloc.hugetlb already).\n\nOptions");
+        "GLIBC_TUNABLES names glibc.malloc.hugetlb already; glibc 2.35 or later, and the\n"
+        "kernel's transparent_hugepage not \"never\").\n\nOptions");
     desc.add_options()("help,h", "print this help")(
         "nodes", po::value(&o.nodes)->default_value(o.nodes), "number of nodes N")(
         "lookups", po::value(&o.lookups)->default_value(o.lookups), "find_node lookups L")(

@@ -2,16 +2,19 @@
 // The simulator's queue of events, in the order (at, then seq) that a binary heap would give,
 // kept as a calendar: a ring of buckets, each for a slice of virtual time (2^20 ns, about a
 // millisecond), and a heap for the events past the ring's horizon. An event goes into its
-// slice's bucket unsorted; a bucket is made a heap when the clock reaches it, so only the
-// events of the current millisecond are ever ordered against each other.
+// slice's bucket unsorted; a bucket is made a heap when the clock reaches it, so what is ordered
+// against each other is mostly one millisecond's events. (After top() has looked ahead, or
+// jumped an empty ring to a far event, events pushed for earlier times join that current heap
+// until the clock gets there: still in order, at a heap's cost.)
 //
 // Why not std::priority_queue: at 100,000 simulated nodes the queue holds hundreds of thousands
 // of events, and every pop walked the heap's 18 levels, most of them cache misses (the top
 // function of the simulator's profile). Here a push is an append and a pop works in a heap of
 // the few hundred events of one slice.
 //
-// E must have `TimePoint at` and a strict `operator>` that orders by `at` first; events that
-// compare equal leave in an unspecified order, as from a heap.
+// E must have `TimePoint at`, never before TimePoint{} (the simulator's clock starts there),
+// and a strict `operator>` that orders by `at` first; events that compare equal leave in an
+// unspecified order, as from a heap.
 
 #include <algorithm>
 #include <cstddef>

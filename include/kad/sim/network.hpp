@@ -56,7 +56,8 @@ public:
     Duration elapsed() const noexcept { return now_ - TimePoint{}; }
 
     // Adds a live node; its ID is random (from the network's seed) unless given, and its address
-    // 10.x.y.z:6881 unless given (it must be unique).
+    // 10.x.y.z:6881 unless given. An address already taken throws std::invalid_argument (as
+    // does a 2^24th node with the default address).
     std::size_t add_node(const NodeConfig& config = {}, std::optional<NodeId> id = std::nullopt,
                          std::optional<Endpoint> address = std::nullopt);
     std::size_t size() const noexcept { return nodes_.size(); }
