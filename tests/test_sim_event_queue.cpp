@@ -23,24 +23,48 @@ TimePoint ns(std::int64_t n) {
     return TimePoint{} + Duration(n);
 }
 
+// The queue under test beside a binary heap given the same events.
+struct Mirrored {
+    sim::EventQueue<Ev>& q;
+    std::priority_queue<Ev, std::vector<Ev>, std::greater<>> heap;
+
+    void push(const Ev& e) {
+        q.push(e);
+        heap.push(e);
+    }
+    // Pops from both; they must agree. Returns the event.
+    Ev pop() {
+        REQUIRE(q.size() == heap.size());
+        REQUIRE(q.top() == heap.top());
+        const Ev e = q.top();
+        q.pop();
+        heap.pop();
+        return e;
+    }
+    // Pops everything left.
+    void drain(std::vector<Ev>* popped = nullptr) {
+        while (!heap.empty()) {
+            const Ev e = pop();
+            if (popped) popped->push_back(e);
+        }
+        REQUIRE(q.empty());
+    }
+};
+
 // Pushes and pops at random, as the network does: every event at or after the last one popped
 // ("now"), some in the current slice, some within the ring, some past its horizon, and some
 // after top() has looked ahead but before what it found. Returns the events popped.
 std::vector<Ev> drive(sim::EventQueue<Ev>& q, std::uint64_t seed) {
     constexpr std::size_t steps = 20000;
     SeededRandom rng(seed);
-    std::priority_queue<Ev, std::vector<Ev>, std::greater<>> heap;
+    Mirrored m{q, {}};
     std::vector<Ev> popped;
     std::int64_t now = 0;
     std::uint64_t seq = 0;
-    const auto push = [&](std::int64_t at) {
-        const Ev e{ns(at), seq++};
-        q.push(e);
-        heap.push(e);
-    };
+    const auto push = [&](std::int64_t at) { m.push({ns(at), seq++}); };
     for (std::size_t i = 0; i < steps; ++i) {
         const auto r = rng.uniform(100);
-        if (r < 45 || heap.empty()) {
+        if (r < 45 || m.heap.empty()) {
             // Slices of 16 ns and a ring of 8 in these tests: a horizon of 128 ns.
             const std::int64_t ahead = r < 10   ? 0
                                        : r < 20 ? static_cast<std::int64_t>(rng.uniform(16))
@@ -50,26 +74,16 @@ std::vector<Ev> drive(sim::EventQueue<Ev>& q, std::uint64_t seed) {
         } else if (r < 50) {
             // top() moves the current slice forward; then an event for a time before it.
             const std::int64_t next = q.top().at.time_since_epoch().count();
-            REQUIRE(q.top() == heap.top());
+            REQUIRE(q.top() == m.heap.top());
             if (next > now)
                 push(now + static_cast<std::int64_t>(
                                rng.uniform(static_cast<std::uint64_t>(next - now))));
         } else {
-            REQUIRE(q.size() == heap.size());
-            REQUIRE(q.top() == heap.top());
-            popped.push_back(q.top());
-            now = q.top().at.time_since_epoch().count();
-            q.pop();
-            heap.pop();
+            popped.push_back(m.pop());
+            now = popped.back().at.time_since_epoch().count();
         }
     }
-    while (!heap.empty()) {
-        REQUIRE(q.top() == heap.top());
-        popped.push_back(q.top());
-        q.pop();
-        heap.pop();
-    }
-    REQUIRE(q.empty());
+    m.drain(&popped);
     return popped;
 }
 
@@ -87,8 +101,8 @@ TEST_CASE("the calendar queue pops events in the order of a binary heap", "[sim]
 
 TEST_CASE("the calendar queue keeps its order with the simulator's slices", "[sim][queue]") {
     sim::EventQueue<Ev> q;  // ~1 ms slices, 8,192 of them
+    Mirrored m{q, {}};
     SeededRandom rng(7);
-    std::priority_queue<Ev, std::vector<Ev>, std::greater<>> heap;
     std::uint64_t seq = 0;
     std::int64_t now = 0;
     for (int i = 0; i < 50000; ++i) {
@@ -96,22 +110,10 @@ TEST_CASE("the calendar queue keeps its order with the simulator's slices", "[si
         const std::int64_t ahead = rng.chance(0.8)
                                        ? static_cast<std::int64_t>(rng.uniform(300'000'000))
                                        : static_cast<std::int64_t>(rng.uniform(60'000'000'000));
-        const Ev e{ns(now + ahead), seq++};
-        q.push(e);
-        heap.push(e);
-        if (rng.chance(0.6)) {
-            REQUIRE(q.top() == heap.top());
-            now = q.top().at.time_since_epoch().count();
-            q.pop();
-            heap.pop();
-        }
+        m.push({ns(now + ahead), seq++});
+        if (rng.chance(0.6)) now = m.pop().at.time_since_epoch().count();
     }
-    while (!heap.empty()) {
-        REQUIRE(q.top() == heap.top());
-        q.pop();
-        heap.pop();
-    }
-    REQUIRE(q.empty());
+    m.drain();
 }
 
 TEST_CASE("the calendar queue crosses an idle gap to the next event", "[sim][queue]") {

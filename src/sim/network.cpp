@@ -269,12 +269,8 @@ std::optional<std::pair<std::size_t, bool>> Network::find_endpoint(const Endpoin
     if (to.is_v4() && a[0] == 10) {
         const std::size_t host = (std::size_t{a[1]} << 16) | (std::size_t{a[2]} << 8) | a[3];
         if (host >= 1 && host <= nodes_.size()) {
-            const SimNode& n = *nodes_[host - 1];
-            if (n.endpoint == to) return std::pair{host - 1, false};
-            if (n.probe_port && to.port() == n.endpoint.port() + 1 &&
-                to.with_port(n.endpoint.port()) == n.endpoint) {
-                return std::pair{host - 1, true};
-            }
+            if (nodes_[host - 1]->endpoint == to) return std::pair{host - 1, false};
+            if (probe_endpoint(host - 1) == to) return std::pair{host - 1, true};
         }
     }
     if (auto it = by_endpoint_.find(to); it != by_endpoint_.end())
