@@ -1,6 +1,7 @@
 #include "kad/bencode.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 
 namespace kad::bencode {
@@ -320,15 +321,21 @@ Expected<Value, DecodeError> decode_value(std::string_view input, const Limits& 
     return to_value(*root);
 }
 
+// Each writes its prefix through a small buffer, with one append: the encoders call these for
+// every key and value of every datagram sent.
 void append_int(std::string& out, std::int64_t i) {
-    out.push_back('i');
-    out.append(std::to_string(i));
-    out.push_back('e');
+    char buf[24];  // 'i', up to 20 characters, 'e'
+    buf[0] = 'i';
+    char* end = std::to_chars(buf + 1, buf + sizeof buf - 1, i).ptr;
+    *end++ = 'e';
+    out.append(buf, end);
 }
 
 void append_string(std::string& out, std::string_view s) {
-    out.append(std::to_string(s.size()));
-    out.push_back(':');
+    char buf[24];  // up to 20 digits, ':'
+    char* end = std::to_chars(buf, buf + sizeof buf - 1, s.size()).ptr;
+    *end++ = ':';
+    out.append(buf, end);
     out.append(s);
 }
 

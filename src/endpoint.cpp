@@ -111,9 +111,12 @@ std::optional<Endpoint> Endpoint::from_compact(std::string_view raw) {
 }
 
 void Endpoint::append_compact(std::string& out) const {
-    out.append(address_raw());
-    out.push_back(static_cast<char>(port_ >> 8));
-    out.push_back(static_cast<char>(port_ & 0xff));
+    char buf[18];  // an IPv6 address and the port, in one append
+    const std::string_view a = address_raw();
+    std::memcpy(buf, a.data(), a.size());
+    buf[a.size()] = static_cast<char>(port_ >> 8);
+    buf[a.size() + 1] = static_cast<char>(port_ & 0xff);
+    out.append(buf, a.size() + 2);
 }
 
 std::string Endpoint::compact() const {

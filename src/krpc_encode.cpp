@@ -1,6 +1,10 @@
 // KRPC encoding (kad/krpc.hpp): the canonical bytes of a message, written key by key in byte
 // order. Decoding, and the tables of what each message must carry, are in krpc.cpp.
 
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <variant>
@@ -26,14 +30,61 @@ namespace {
 using bencode::append_int;
 using bencode::append_string;
 
-void key(std::string& out, std::string_view k) {
-    append_string(out, k);
+// A dictionary key with its length prefix, made at compile time ("target" → "6:target"), so
+// that writing one is a single append.
+class Key {
+public:
+    template <std::size_t N>
+    consteval Key(const char (&k)[N]) {  // NOLINT(google-explicit-constructor): key(out, "id")
+        static_assert(N - 1 < 100, "a key of fewer than 100 bytes");
+        std::size_t n = 0;
+        if (N - 1 >= 10) bytes_[n++] = static_cast<char>('0' + (N - 1) / 10);
+        bytes_[n++] = static_cast<char>('0' + (N - 1) % 10);
+        bytes_[n++] = ':';
+        for (std::size_t i = 0; i + 1 < N; ++i) bytes_[n++] = k[i];
+        size_ = n;
+    }
+    std::string_view view() const { return {bytes_.data(), size_}; }
+
+private:
+    std::array<char, 24> bytes_{};
+    std::size_t size_ = 0;
+};
+
+void key(std::string& out, const Key& k) {
+    out.append(k.view());
 }
 
 // A string's length prefix ("400:"), for a string appended in pieces after it.
 void append_length_prefix(std::string& out, std::size_t length) {
-    out.append(std::to_string(length));
-    out.push_back(':');
+    char buf[24];
+    char* end = std::to_chars(buf, buf + sizeof buf - 1, length).ptr;
+    *end++ = ':';
+    out.append(buf, end);
+}
+
+// "nodes" or "nodes6": the compact nodes (ID, address, port) of one family, written straight into
+// `out`, grown once (a response is encoded for every query answered).
+void append_nodes(std::string& out, const Key& name, const std::vector<NodeInfo>& nodes, bool v6,
+                  bool even_if_empty) {
+    const std::size_t entry = NodeId::kBytes + (v6 ? 16 : 4) + 2;
+    const auto count = static_cast<std::size_t>(std::count_if(
+        nodes.begin(), nodes.end(), [v6](const NodeInfo& n) { return n.endpoint.is_v6() == v6; }));
+    if (count == 0 && !even_if_empty) return;
+    key(out, name);
+    append_length_prefix(out, count * entry);
+    std::size_t at = out.size();
+    out.resize(at + count * entry);
+    for (const auto& n : nodes) {
+        if (n.endpoint.is_v6() != v6) continue;
+        char* p = out.data() + at;
+        std::memcpy(p, n.id.bytes().data(), NodeId::kBytes);
+        std::memcpy(p + NodeId::kBytes, n.endpoint.address_bytes().data(),
+                    entry - NodeId::kBytes - 2);
+        p[entry - 2] = static_cast<char>(n.endpoint.port() >> 8);
+        p[entry - 1] = static_cast<char>(n.endpoint.port() & 0xff);
+        at += entry;
+    }
 }
 
 void append_want(std::string& out, const std::optional<Want>& want) {
@@ -195,16 +246,8 @@ void append_results(std::string& out, const Response& r) {
         key(out, "k");
         append_string(out, *d->key);
     }
-    std::string v4, v6;
-    append_compact_nodes(v4, v6, r.nodes);
-    if (!v4.empty() || r.empty_lists.v4) {
-        key(out, "nodes");
-        append_string(out, v4);
-    }
-    if (!v6.empty() || r.empty_lists.v6) {
-        key(out, "nodes6");
-        append_string(out, v6);
-    }
+    append_nodes(out, "nodes", r.nodes, false, r.empty_lists.v4);
+    append_nodes(out, "nodes6", r.nodes, true, r.empty_lists.v6);
     if (r.samples) {
         key(out, "num");
         append_int(out, r.samples->num);
@@ -255,9 +298,8 @@ void append_tail(std::string& out, const Message& m, char y) {
         append_string(out, *m.version);
     }
     key(out, "y");
-    out.append("1:");
-    out.push_back(y);
-    out.push_back('e');
+    const char end[] = {'1', ':', y, 'e'};  // the value, and the message's end
+    out.append(end, sizeof end);
 }
 
 }  // namespace

@@ -146,7 +146,10 @@ bool Lookup::on_reply(const NodeId& id, const std::vector<krpc::NodeInfo>& nodes
     if (!c || c->state == State::Answered || c->state == State::Routed) return false;
     c->state = p_.need_token && !token ? State::Routed : State::Answered;
     c->outstanding = std::max(0, c->outstanding - 1);
-    c->token = token;
+    if (token) {
+        tokens_.push_back(*token);
+        c->token = &tokens_.back();
+    }
     c->path = c->named_after + rtt;
     const int depth = c->depth;
     const Duration path = c->path;

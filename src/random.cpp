@@ -40,18 +40,6 @@ SeededRandom::SeededRandom(std::uint64_t seed) {
     for (auto& w : s_) w = splitmix64(seed);
 }
 
-std::uint64_t SeededRandom::next() {
-    const std::uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = std::rotl(s_[3], 45);
-    return result;
-}
-
 void SeededRandom::fill(std::span<std::uint8_t> out) {
     std::size_t i = 0;
     while (i < out.size()) {

@@ -26,8 +26,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kad/big_endian.hpp"
@@ -72,7 +74,9 @@ struct LookupCandidate {
     int depth = 0;  // 0: from our own table; d+1: named by a depth-d candidate
     int attempts = 0;
     int outstanding = 0;
-    std::optional<std::string> token;
+    // The token it gave, if any: kept by its Lookup (which outlives its candidates), so that a
+    // candidate is trivially copyable and the sorted vector inserts by moving bytes.
+    const std::string* token = nullptr;
     std::optional<std::int64_t> item_seq;  // the seq of the item it returned, if any
     // The round trips on its path: the shortest chain of answers that led to it (the sum of
     // their RTTs), and, once it answered, that plus its own. No lookup could have its answer
@@ -80,6 +84,8 @@ struct LookupCandidate {
     Duration named_after{};
     Duration path{};
 };
+
+static_assert(std::is_trivially_copyable_v<LookupCandidate>);
 
 struct FoundValue {
     krpc::Item item;
@@ -95,6 +101,12 @@ public:
 
     explicit Lookup(const LookupParams& params)
         : p_(params), target_word_(load_be64(params.target.bytes().data())) {}
+    // Its candidates point into its tokens: a move keeps them where they are, a copy would not.
+    Lookup(Lookup&&) noexcept = default;
+    Lookup& operator=(Lookup&&) noexcept = default;
+    Lookup(const Lookup&) = delete;
+    Lookup& operator=(const Lookup&) = delete;
+    ~Lookup() = default;
 
     const LookupParams& params() const noexcept { return p_; }
     const NodeId& target() const noexcept { return p_.target; }
@@ -159,6 +171,7 @@ private:
     LookupParams p_;
     std::uint64_t target_word_;           // the target's first 64 bits (key_of)
     std::vector<LookupCandidate> cands_;  // sorted by distance to target, nearest first
+    std::deque<std::string> tokens_;      // the candidates' tokens (a deque: they stay put)
     std::size_t dropped_ = 0;
     std::optional<FoundValue> value_;
     std::size_t queries_ = 0;
