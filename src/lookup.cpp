@@ -43,7 +43,7 @@ void Lookup::add(const NodeId& id, const Endpoint& ep, int depth, Duration named
     c.endpoint = ep;
     c.depth = depth;
     c.named_after = named_after;
-    cands_.insert(it, std::move(c));
+    cands_.insert(it, c);
 }
 
 void Lookup::add_local_value(const krpc::Item& item, const NodeId& self) {
