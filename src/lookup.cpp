@@ -147,8 +147,8 @@ bool Lookup::on_reply(const NodeId& id, const std::vector<krpc::NodeInfo>& nodes
     c->state = p_.need_token && !token ? State::Routed : State::Answered;
     c->outstanding = std::max(0, c->outstanding - 1);
     if (token) {
-        tokens_.push_back(*token);
-        c->token = &tokens_.back();
+        tokens_.push_front(*token);
+        c->token = &tokens_.front();
     }
     c->path = c->named_after + rtt;
     const int depth = c->depth;

@@ -14,7 +14,8 @@ KAD_PACKAGES=(
     dpkg-dev file lintian systemd man-db groff-base strace
 )
 
-# kad_log MESSAGE: a step's heading, with the time since the script started (where CI spends it).
+# kad_log MESSAGE: a step's heading, with the time since its shell started (where CI spends it;
+# in a build tools/test runs in the background, since that build started).
 kad_log() { printf '\033[1m==> %s\033[0m  [%d:%02d]\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)) >&2; }
 
 kad_missing_packages() {

@@ -26,7 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -169,9 +169,9 @@ private:
     std::size_t nearest_answer() const;
 
     LookupParams p_;
-    std::uint64_t target_word_;           // the target's first 64 bits (key_of)
-    std::vector<LookupCandidate> cands_;  // sorted by distance to target, nearest first
-    std::deque<std::string> tokens_;      // the candidates' tokens (a deque: they stay put)
+    std::uint64_t target_word_;              // the target's first 64 bits (key_of)
+    std::vector<LookupCandidate> cands_;     // sorted by distance to target, nearest first
+    std::forward_list<std::string> tokens_;  // the candidates' tokens (a list: they stay put)
     std::size_t dropped_ = 0;
     std::optional<FoundValue> value_;
     std::size_t queries_ = 0;
