@@ -17,12 +17,31 @@ namespace kad::krpc {
 // Keys are written in byte order by hand; the tests check the output against the generic
 // canonical encoder.
 
+namespace {
+
+std::size_t compact_size(const NodeInfo& n) {
+    return n.endpoint.is_v6() ? kCompactNodeV6 : kCompactNodeV4;
+}
+
+// A compact node (ID, address, port) at `p`, which has room for compact_size(n) bytes.
+void write_compact_node(char* p, const NodeInfo& n) {
+    const std::size_t size = compact_size(n);
+    std::memcpy(p, n.id.bytes().data(), NodeId::kBytes);
+    std::memcpy(p + NodeId::kBytes, n.endpoint.address_bytes().data(), size - NodeId::kBytes - 2);
+    p[size - 2] = static_cast<char>(n.endpoint.port() >> 8);
+    p[size - 1] = static_cast<char>(n.endpoint.port() & 0xff);
+}
+
+void append_compact_node(std::string& out, const NodeInfo& n) {
+    const std::size_t at = out.size();
+    out.resize(at + compact_size(n));
+    write_compact_node(out.data() + at, n);
+}
+
+}  // namespace
+
 void append_compact_nodes(std::string& v4, std::string& v6, const std::vector<NodeInfo>& nodes) {
-    for (const auto& n : nodes) {
-        std::string& out = n.endpoint.is_v4() ? v4 : v6;
-        out.append(n.id.raw());
-        n.endpoint.append_compact(out);
-    }
+    for (const auto& n : nodes) append_compact_node(n.endpoint.is_v6() ? v6 : v4, n);
 }
 
 namespace {
@@ -67,7 +86,7 @@ void append_length_prefix(std::string& out, std::size_t length) {
 // `out`, grown once (a response is encoded for every query answered).
 void append_nodes(std::string& out, const Key& name, const std::vector<NodeInfo>& nodes, bool v6,
                   bool even_if_empty) {
-    const std::size_t entry = NodeId::kBytes + (v6 ? 16 : 4) + 2;
+    const std::size_t entry = v6 ? kCompactNodeV6 : kCompactNodeV4;
     const auto count = static_cast<std::size_t>(std::count_if(
         nodes.begin(), nodes.end(), [v6](const NodeInfo& n) { return n.endpoint.is_v6() == v6; }));
     if (count == 0 && !even_if_empty) return;
@@ -77,12 +96,7 @@ void append_nodes(std::string& out, const Key& name, const std::vector<NodeInfo>
     out.resize(at + count * entry);
     for (const auto& n : nodes) {
         if (n.endpoint.is_v6() != v6) continue;
-        char* p = out.data() + at;
-        std::memcpy(p, n.id.bytes().data(), NodeId::kBytes);
-        std::memcpy(p + NodeId::kBytes, n.endpoint.address_bytes().data(),
-                    entry - NodeId::kBytes - 2);
-        p[entry - 2] = static_cast<char>(n.endpoint.port() >> 8);
-        p[entry - 1] = static_cast<char>(n.endpoint.port() & 0xff);
+        write_compact_node(out.data() + at, n);
         at += entry;
     }
 }
