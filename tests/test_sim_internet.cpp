@@ -309,3 +309,115 @@ TEST_CASE("300 nodes on the mainline preset find what was stored", "[sim][intern
     CHECK(found >= kValues - 1);
     CHECK(net.stats().dropped_nat > 0);
 }
+
+namespace {
+
+// One run on the mainline preset (short sessions, so that nodes leave and come back while the
+// values are got), on `threads` threads; what it did, as text: the network's counters, every
+// node's table, and each put's and get's outcome and time, in the order they were reported.
+// `flat`: the preset's NAT, loss and churn, but a flat 40 ms one way (plus up to 20 of jitter,
+// and duplicates), for long windows in which many callbacks run.
+std::string threaded_run(unsigned threads, bool flat) {
+    auto p = mainline();
+    p.session_median = 2min;
+    p.off_median = 1min;
+    if (flat) p.rtt_median = Duration::zero();
+    auto model = std::make_shared<sim::InternetModel>(61, p);
+    sim::LinkModel link = model->link_model();
+    if (flat) {
+        link.latency = 40ms;
+        link.jitter = 20ms;
+        link.duplicate = 0.01;
+    }
+    sim::Network net(61, link);
+    net.set_threads(threads);
+    sim::InternetModel::attach(net, model);
+    const auto joined = sim::grow(net, 150, {}, 2ms, 5min);
+    std::string out = "joined " + std::to_string(joined.size()) + "\n";
+    constexpr std::size_t kValues = 12;
+    std::size_t done = 0;
+    for (std::size_t v = 0; v < kValues; ++v) {
+        const std::size_t from = joined[v * 11];
+        net.with(from, [&, v, from](Node& n, TimePoint now) {
+            n.put(now, "key-" + std::to_string(v), "value", {}, [&, from](const PutResult& r) {
+                net.defer(from, [&, r] {
+                    out += "put " + std::to_string(r.ok) + " " + std::to_string(r.elapsed.count()) +
+                           "\n";
+                    ++done;
+                });
+            });
+        });
+    }
+    net.run_until([&] { return done == kValues; }, 2min);
+    sim::Churn churn(net, 61, p);
+    churn.start();
+    done = 0;
+    for (std::size_t v = 0; v < kValues; ++v) {
+        const std::size_t from = joined[(v * 13 + 5) % joined.size()];
+        churn.hold(from);
+        net.with(from, [&, v, from](Node& n, TimePoint now) {
+            n.get(now, "key-" + std::to_string(v), [&, from](const GetResult& r) {
+                net.defer(from, [&, from, r] {
+                    out += "get " + std::to_string(r.ok) + " " + std::to_string(r.elapsed.count()) +
+                           "\n";
+                    ++done;
+                    churn.release(from);
+                });
+            });
+        });
+    }
+    churn.run_until([&] { return done == kValues; }, 5min);
+    churn.run_for(3min);
+    const auto& s = net.stats();
+    out += "stats " + std::to_string(s.sent) + " " + std::to_string(s.delivered) + " " +
+           std::to_string(s.lost) + " " + std::to_string(s.dropped_dead) + " " +
+           std::to_string(s.dropped_nat) + " " + std::to_string(s.events) + " " +
+           std::to_string(s.restarts) + " churn " + std::to_string(churn.departures()) + " " +
+           std::to_string(churn.returns()) + " at " + std::to_string(net.elapsed().count()) + "\n";
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        if (!net.alive(i)) continue;
+        out += std::to_string(i) + ":";
+        for (const Contact* c : net.node(i).routing_table().all()) out += " " + c->id.short_hex();
+        out += "\n";
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a run on threads is the same on one, two and three, and works", "[sim][internet]") {
+    const bool flat = GENERATE(false, true);
+    const std::string one = threaded_run(1, flat);
+    CHECK(threaded_run(2, flat) == one);
+    CHECK(threaded_run(3, flat) == one);
+    // And it did what it should: everyone joined, the values were stored and found, nodes
+    // left and came back.
+    CHECK(one.starts_with("joined 150\n"));
+    const auto count = [&](const std::string& what) {
+        std::size_t n = 0;
+        for (std::size_t at = one.find(what); at != std::string::npos; at = one.find(what, at + 1))
+            ++n;
+        return n;
+    };
+    CHECK(count("put 1 ") == 12);
+    CHECK(count("get 1 ") >= 11);
+    CHECK(one.find(" churn 0 ") == std::string::npos);
+}
+
+TEST_CASE("threads are set once, before any node, and need a least delay", "[sim]") {
+    sim::Network late(1, sim::LinkModel{.latency = 1ms});
+    late.add_node();
+    CHECK_THROWS_AS(late.set_threads(2), std::logic_error);
+
+    sim::Network instant(1, sim::LinkModel{.latency = Duration::zero()});
+    instant.set_threads(2);
+    instant.add_node();
+    CHECK_THROWS_AS(instant.run_for(1s), std::logic_error);
+
+    // Without set_threads() a deferred call runs at once.
+    sim::Network serial(1);
+    bool ran = false;
+    serial.add_node();
+    serial.defer(0, [&] { ran = true; });
+    CHECK(ran);
+}

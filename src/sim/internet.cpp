@@ -158,8 +158,20 @@ InternetModel::Coord InternetModel::draw(std::size_t i) const {
 
 const InternetModel::Coord& InternetModel::coord(std::size_t i) const {
     if (i >= coords_.size()) coords_.resize(std::max(i + 1, coords_.size() * 2));
-    if (!coords_[i].drawn) coords_[i] = draw(i);
+    if (!coords_[i].drawn) {
+        coords_[i] = draw(i);
+        const float h = coords_[i].height;
+        if (min_height_ == 0 || h < min_height_) min_height_ = h;
+    }
     return coords_[i];
+}
+
+Duration InternetModel::min_one_way() const {
+    // rtt() sums non-negative terms onto the two heights, one at least min_height_ and the
+    // other at least kFastHeight, with the same rounding; less a nanosecond for the last digit.
+    const float least = min_height_ == 0 ? kFastHeight : min_height_;
+    const Duration rtt = from_ms(scale_ * static_cast<double>(least + kFastHeight));
+    return std::max(Duration::zero(), rtt / 2 - Duration(1));
 }
 
 Duration InternetModel::rtt(std::size_t a, std::size_t b) const {
@@ -194,7 +206,15 @@ void InternetModel::attach(Network& net, const std::shared_ptr<InternetModel>& m
     }
     net.set_nat_timeout(m->params_.nat_timeout);
     // The first node stands for the public bootstrap routers: never behind NAT.
-    auto place = [&net, m](std::size_t i) { net.set_nat(i, i != 0 && m->behind_nat(i)); };
+    // Drawing a node's coordinates here, as it is added, also keeps rtt() from writing while
+    // threads read it (Network::set_threads()).
+    auto place = [&net, m](std::size_t i) {
+        net.set_nat(i, i != 0 && m->behind_nat(i));
+        net.set_min_path_delay(m->min_one_way());
+    };
+    if (m->params_.rtt_median > Duration::zero()) {
+        net.set_fast_link([m](std::size_t i) { return m->fast_link(i); });
+    }
     for (std::size_t i = 0; i < net.size(); ++i) place(i);
     net.set_add_hook(place);
 }

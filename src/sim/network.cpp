@@ -1,6 +1,8 @@
 #include "kad/sim/network.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -12,6 +14,9 @@ namespace {
 constexpr std::uint32_t kWake = UINT32_MAX;
 constexpr std::uint32_t kInjected = UINT32_MAX - 1;
 constexpr int kRejoinAttempts = 8;
+// In windows, an event's seq is its origin node (or kInjectedOrigin) above that node's count.
+constexpr unsigned kSeqCountBits = 40;
+constexpr std::uint64_t kInjectedOrigin = (std::uint64_t{1} << (64 - kSeqCountBits)) - 1;
 }  // namespace
 
 class Network::SimTransport final : public Transport {
@@ -78,15 +83,69 @@ struct Network::SimNode {
     bool nat = false;
     std::unordered_map<std::uint32_t, TimePoint> nat_sent;
     std::size_t nat_sweep_at = 64;
+    // In windows: its datagrams' loss and jitter, its count of events made and of defer()s.
+    std::unique_ptr<SeededRandom> link_rng;
+    std::uint64_t events_made = 0;
+    std::uint64_t deferred = 0;
+    std::uint32_t part = 0;  // its thread's partition
 };
+
+std::size_t Network::part_index(std::size_t node) const {
+    return nodes_[node]->part;
+}
 
 bool Network::SimTransport::has_probe_port() const {
     return net_.probe_ports_ && net_.nodes_[self_]->probe_port;
 }
 
-Network::Network(std::uint64_t seed, LinkModel model) : seed_(seed), model_(model), rng_(seed) {}
+Network::Network(std::uint64_t seed, LinkModel model) : seed_(seed), model_(model), rng_(seed) {
+    parts_.push_back(std::make_unique<Partition>());
+}
 
-Network::~Network() = default;
+Network::~Network() {
+    stopping_.store(true);
+    window_gen_.fetch_add(1);
+    window_gen_.notify_all();
+    for (auto& t : workers_) t.join();
+}
+
+std::uint64_t Network::next_seq(std::size_t origin) {
+    if (!windows_) return next_seq_++;
+    const std::uint64_t count =
+        origin == kInjectedOrigin ? injected_++ : nodes_[origin]->events_made++;
+    return (static_cast<std::uint64_t>(origin) << kSeqCountBits) | count;
+}
+
+void Network::set_now(TimePoint t) {
+    now_ = t;
+    for (auto& p : parts_) p->now = t;
+}
+
+NetworkStats Network::stats() const {
+    NetworkStats sum;
+    for (const auto& p : parts_) {
+        const NetworkStats& s = p->stats;
+        sum.sent += s.sent;
+        sum.delivered += s.delivered;
+        sum.lost += s.lost;
+        sum.dropped_dead += s.dropped_dead;
+        sum.dropped_partition += s.dropped_partition;
+        sum.events += s.events;
+        sum.duplicated += s.duplicated;
+        sum.restarts += s.restarts;
+        sum.multicast_sent += s.multicast_sent;
+        sum.multicast_delivered += s.multicast_delivered;
+        sum.dropped_nat += s.dropped_nat;
+    }
+    return sum;
+}
+
+void Network::defer(std::size_t i, std::function<void()> f) {
+    if (!windows_) return f();
+    SimNode& n = *nodes_[i];
+    Partition& part = part_of(i);
+    part.deferred.push_back({part.now, static_cast<std::uint32_t>(i), n.deferred++, std::move(f)});
+}
 
 std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id,
                               std::optional<Endpoint> address) {
@@ -106,6 +165,7 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
                                     " already taken");
     }
     n->rng = std::make_unique<SeededRandom>(seed_ * 0x9e3779b97f4a7c15ULL + i + 1);
+    if (windows_) n->link_rng = std::make_unique<SeededRandom>(mix64(seed_ ^ mix64(i + 1)));
     n->transport = std::make_unique<SimTransport>(*this, i);
     const NodeId nid = id ? *id : NodeId::random(rng_);
     n->mcast = std::make_unique<SimMulticast>(*this, i);
@@ -125,6 +185,15 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
     }
     nodes_.push_back(std::move(n));
     if (add_hook_) add_hook_(i);
+    if (windows_) {  // its thread: the first for a fast link, else the one with fewest nodes
+        std::size_t p = 0;
+        if (!fast_link_ || !fast_link_(i)) {
+            p = static_cast<std::size_t>(std::min_element(part_nodes_.begin(), part_nodes_.end()) -
+                                         part_nodes_.begin());
+        }
+        nodes_[i]->part = static_cast<std::uint32_t>(p);
+        ++part_nodes_[p];
+    }
     schedule_wake(i);
     return i;
 }
@@ -180,7 +249,7 @@ void Network::rejoin(std::size_t i, const std::vector<BootstrapPeer>& peers, int
     Node* node = &nodes_[i]->driver->node();
     // As kadnode does after a restart: through the saved contacts, again while none answers.
     // (A crash destroys the node with its operations: this callback then never runs.)
-    node->bootstrap(nodes_[i]->local(now_), peers,
+    node->bootstrap(nodes_[i]->local(part_of(i).now), peers,
                     [this, i, peers, attempts_left](const BootstrapResult& r) {
                         if (!r.ok) rejoin(i, peers, attempts_left - 1);
                     });
@@ -205,7 +274,7 @@ void Network::restart(std::size_t i) {
         n.clock_stopped = false;
     }
     n.wake_at = TimePoint::max();
-    ++stats_.restarts;
+    ++parts_[0]->stats.restarts;
     n.rng = std::make_unique<SeededRandom>(rng_.next_u64());
     n.driver = std::make_unique<Driver>(n.config, n.id, *n.transport, *n.rng, n.local(now_));
     if (n.disk) {
@@ -233,6 +302,7 @@ void Network::heal() {
 
 void Network::set_node_model(std::size_t i, std::optional<LinkModel> m) {
     nodes_[i]->model = m;
+    if (m) min_node_latency_ = std::min(min_node_latency_, m->latency);
 }
 
 void Network::set_nat(std::size_t i, bool behind_nat) {
@@ -244,9 +314,9 @@ bool Network::behind_nat(std::size_t i) const {
     return nodes_[i]->nat;
 }
 
-bool Network::nat_admits(const SimNode& to, std::uint32_t key) const {
+bool Network::nat_admits(const SimNode& to, std::uint32_t key, TimePoint now) const {
     auto it = to.nat_sent.find(key);
-    return it != to.nat_sent.end() && now_ - it->second <= nat_timeout_;
+    return it != to.nat_sent.end() && now - it->second <= nat_timeout_;
 }
 
 std::optional<Endpoint> Network::probe_endpoint(std::size_t i) const {
@@ -352,163 +422,206 @@ void Network::schedule_wake(std::size_t i) {
     if (local == TimePoint::max()) return;
     TimePoint t = local - n.skew;  // on the network's clock
     if (t >= n.wake_at) return;
-    if (t < now_) t = now_;
+    Partition& part = part_of(i);
+    if (t < part.now) t = part.now;
     n.wake_at = t;
-    queue_.push(Event{t, next_seq_++, static_cast<std::uint32_t>(i), kWake, 0});
+    part.queue.push(Event{t, next_seq(i), static_cast<std::uint32_t>(i), kWake, 0});
+}
+
+void Network::push(Partition& part, const Event& ev, std::string_view data,
+                   const Endpoint& source) {
+    Event e = ev;
+    e.payload = part.take_payload();
+    part.payloads[e.payload].data.assign(data);  // into the buffer a delivered datagram left
+    part.payloads[e.payload].source = source;
+    part.queue.push(e);
 }
 
 void Network::push_delivery(TimePoint at, std::size_t node, std::uint32_t from,
                             std::string_view data, bool multicast, const Endpoint& source,
                             bool probe, bool to_probe) {
-    std::uint32_t slot = 0;
-    if (free_payloads_.empty()) {
-        slot = static_cast<std::uint32_t>(payloads_.size());
-        payloads_.emplace_back();
-    } else {
-        slot = free_payloads_.back();
-        free_payloads_.pop_back();
+    const Event ev{at,
+                   next_seq(from == kInjected ? kInjectedOrigin : from),
+                   static_cast<std::uint32_t>(node),
+                   from,
+                   0,
+                   multicast,
+                   probe,
+                   to_probe};
+    const std::size_t to = part_index(node);
+    if (!in_window_ || from == kInjected || part_index(from) == to) {
+        return push(*parts_[to], ev, data, source);
     }
-    payloads_[slot].data.assign(data);  // into the buffer a delivered datagram left
-    payloads_[slot].source = source;
-    queue_.push(Event{at, next_seq_++, static_cast<std::uint32_t>(node), from, slot, multicast,
-                      probe, to_probe});
+    // To another thread's node, in a window: through the outbox it drains in the next one.
+    const std::size_t p = part_index(from);
+    Outbox& box = outboxes_[window_count_ % 2][p * parts_.size() + to];
+    if (box.used == box.items.size()) box.items.emplace_back();
+    Crossing& c = box.items[box.used++];
+    c.ev = ev;
+    c.data.assign(data);
+    c.source = source;
+    Partition& part = *parts_[p];
+    part.crossing_min = std::min(part.crossing_min, at);
 }
 
 void Network::inject(std::size_t i, const Endpoint& from, std::string_view payload, TimePoint at) {
     const LinkModel& m = nodes_[i]->model ? *nodes_[i]->model : model_;
-    push_delivery(std::max(at, now_ + delay(m)), i, kInjected, payload, false, from);
+    push_delivery(std::max(at, now_ + delay(m, rng_)), i, kInjected, payload, false, from);
 }
 
 void Network::send(std::size_t from, const Endpoint& to, std::string_view data, bool probe) {
-    ++stats_.sent;
+    Partition& part = part_of(from);
+    const TimePoint now = part.now;
+    ++part.stats.sent;
     if (tap_) tap_(from, to, data);
     const auto found = find_endpoint(to);
     if (!found) {
-        ++stats_.dropped_dead;  // nobody there
+        ++part.stats.dropped_dead;  // nobody there
         return;
     }
     const auto [dest, to_probe] = *found;  // to_probe: to the destination's second port
     SimNode& src = *nodes_[from];
     if (src.nat) {  // the mapping opens, or stays open; expired ones are swept now and then
-        src.nat_sent[nat_key(dest, to_probe, probe)] = now_;
+        src.nat_sent[nat_key(dest, to_probe, probe)] = now;
         if (src.nat_sent.size() >= src.nat_sweep_at) {
             std::erase_if(src.nat_sent,
-                          [&](const auto& e) { return now_ - e.second > nat_timeout_; });
+                          [&](const auto& e) { return now - e.second > nat_timeout_; });
             src.nat_sweep_at = std::max<std::size_t>(64, 2 * src.nat_sent.size());
         }
     }
-    // Filtered as it is sent: the mapping times out in seconds, the datagram flies in ms.
-    if (nodes_[dest]->nat && !nat_admits(*nodes_[dest], nat_key(from, probe, to_probe))) {
-        ++stats_.dropped_nat;
+    // Filtered as it is sent: the mapping times out in seconds, the datagram flies in ms. (In
+    // windows, as it arrives: the mappings belong to the receiver's thread.)
+    if (!windows_ && nodes_[dest]->nat &&
+        !nat_admits(*nodes_[dest], nat_key(from, probe, to_probe), now)) {
+        ++part.stats.dropped_nat;
         return;
     }
+    RandomSource& rng = windows_ ? *src.link_rng : rng_;
     const LinkModel& m = nodes_[dest]->model ? *nodes_[dest]->model : model_;
-    if (m.loss > 0 && rng_.chance(m.loss)) {
-        ++stats_.lost;
+    if (m.loss > 0 && rng.chance(m.loss)) {
+        ++part.stats.lost;
         return;
     }
     // A probe's source is the second port as it is now (a later node may take that endpoint).
     const Endpoint source = probe ? *probe_endpoint(from) : Endpoint{};
-    push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data, false,
-                  source, probe, to_probe);
-    if (m.duplicate > 0 && rng_.chance(m.duplicate)) {
-        ++stats_.duplicated;
-        push_delivery(now_ + delay(m, from, dest), dest, static_cast<std::uint32_t>(from), data,
+    push_delivery(now + delay(m, from, dest, rng), dest, static_cast<std::uint32_t>(from), data,
+                  false, source, probe, to_probe);
+    if (m.duplicate > 0 && rng.chance(m.duplicate)) {
+        ++part.stats.duplicated;
+        push_delivery(now + delay(m, from, dest, rng), dest, static_cast<std::uint32_t>(from), data,
                       false, source, probe, to_probe);
     }
 }
 
-Duration Network::delay(const LinkModel& m) {
+Duration Network::delay(const LinkModel& m, RandomSource& rng) {
     Duration d = m.latency;
     if (m.jitter > Duration::zero()) {
         d += Duration(static_cast<Duration::rep>(
-            rng_.uniform(static_cast<std::uint64_t>(m.jitter.count()) + 1)));
+            rng.uniform(static_cast<std::uint64_t>(m.jitter.count()) + 1)));
     }
     return d;
 }
 
-Duration Network::delay(const LinkModel& m, std::size_t from, std::size_t to) {
-    if (!path_delay_ || &m != &model_) return delay(m);
+Duration Network::delay(const LinkModel& m, std::size_t from, std::size_t to, RandomSource& rng) {
+    if (!path_delay_ || &m != &model_) return delay(m, rng);
     LinkModel path = m;
     path.latency = path_delay_(from, to);
-    return delay(path);
+    return delay(path, rng);
 }
 
 void Network::multicast(std::size_t from, std::string_view data) {
-    ++stats_.multicast_sent;
+    if (windows_) throw std::logic_error("sim::Network: no multicast with set_threads()");
+    Partition& part = *parts_[0];
+    ++part.stats.multicast_sent;
     for (std::size_t j = 0; j < nodes_.size(); ++j) {
         if (!nodes_[j]->driver->discovery()) continue;
         const LinkModel& m = nodes_[j]->model ? *nodes_[j]->model : model_;
         if (m.loss > 0 && rng_.chance(m.loss)) {
-            ++stats_.lost;
+            ++part.stats.lost;
             continue;
         }
-        push_delivery(now_ + delay(m), j, static_cast<std::uint32_t>(from), data, true);
+        push_delivery(now_ + delay(m, rng_), j, static_cast<std::uint32_t>(from), data, true);
     }
 }
 
-bool Network::step(TimePoint until) {
-    if (queue_.empty() || queue_.top().at > until) return false;
-    const Event ev = queue_.top();
-    queue_.pop();
-    now_ = ev.at;
-    ++stats_.events;
+void Network::handle(Partition& part, const Event& ev) {
+    ++part.stats.events;
     SimNode& n = *nodes_[ev.node];
     Endpoint source{};
     if (ev.from != kWake) {
         // Out of its slot before the node runs: what it sends may take the slot (or grow
-        // payloads_). The slot keeps the previous datagram's buffer for the next one.
-        std::swap(delivering_, payloads_[ev.payload].data);
-        source = payloads_[ev.payload].source;
-        free_payloads_.push_back(ev.payload);
+        // payloads). The slot keeps the previous datagram's buffer for the next one.
+        std::swap(part.delivering, part.payloads[ev.payload].data);
+        source = part.payloads[ev.payload].source;
+        part.free_payloads.push_back(ev.payload);
     }
-    const std::string_view payload = delivering_;
+    const std::string_view payload = part.delivering;
+    const TimePoint now = part.now;
     if (ev.from == kWake) {
-        if (ev.at != n.wake_at) return true;  // superseded by an earlier wake-up
+        if (ev.at != n.wake_at) return;  // superseded by an earlier wake-up
         n.wake_at = TimePoint::max();
-        if (n.state == State::Alive) n.driver->handle_timeout(n.local(now_));
+        if (n.state == State::Alive) n.driver->handle_timeout(n.local(now));
     } else if (ev.from == kInjected) {
         if (n.state == State::Alive) {
-            ++stats_.delivered;
-            n.driver->handle_datagram(n.local(now_), source, payload);
+            ++part.stats.delivered;
+            n.driver->handle_datagram(n.local(now), source, payload);
         } else {
-            ++stats_.dropped_dead;
+            ++part.stats.dropped_dead;
         }
     } else {
         const SimNode& sender = *nodes_[ev.from];
         if (n.state != State::Alive) {
-            ++stats_.dropped_dead;
-            return true;
+            ++part.stats.dropped_dead;
+            return;
         }
         if (sender.group != n.group) {
-            ++stats_.dropped_partition;
-            return true;
+            ++part.stats.dropped_partition;
+            return;
+        }
+        if (windows_ && n.nat && !ev.multicast &&
+            !nat_admits(n, nat_key(ev.from, ev.probe, ev.to_probe), now)) {
+            ++part.stats.dropped_nat;
+            return;
         }
         if (ev.multicast) {
-            ++stats_.multicast_delivered;
+            ++part.stats.multicast_delivered;
             const Endpoint src = *Endpoint::from_address(sender.endpoint.address_string(), 7475);
-            n.driver->handle_multicast(n.local(now_), src, payload);
+            n.driver->handle_multicast(n.local(now), src, payload);
         } else {
-            ++stats_.delivered;
-            n.driver->handle_datagram(n.local(now_), ev.probe ? source : sender.endpoint, payload,
+            ++part.stats.delivered;
+            n.driver->handle_datagram(n.local(now), ev.probe ? source : sender.endpoint, payload,
                                       ev.to_probe);
         }
     }
     schedule_wake(ev.node);
+}
+
+bool Network::step(TimePoint until) {
+    Partition& part = *parts_[0];
+    if (part.queue.empty() || part.queue.top().at > until) return false;
+    const Event ev = part.queue.top();
+    part.queue.pop();
+    set_now(ev.at);
+    handle(part, ev);
     return true;
 }
 
 void Network::run_until(TimePoint until) {
+    if (windows_) {
+        run_windows(until, nullptr);
+        return;
+    }
     while (step(until)) {
     }
-    if (until > now_) now_ = until;
+    if (until > now_) set_now(until);
 }
 
 bool Network::run_until(const std::function<bool()>& pred, Duration limit) {
     const TimePoint until = now_ + limit;
+    if (windows_) return run_windows(until, &pred);
     while (!pred()) {
         if (!step(until)) {
-            if (until > now_) now_ = until;
+            if (until > now_) set_now(until);
             return pred();
         }
     }
@@ -540,17 +653,20 @@ std::vector<std::size_t> grow(Network& net, std::size_t n, const NodeConfig& con
         }
         net.with(i, [&net, raw, i, via, attempt](Node& node, TimePoint now) {
             node.bootstrap(now, {{net.endpoint(via), net.node(via).id()}},
-                           [raw, i, attempt](const BootstrapResult& r) {
-                               if (!raw->join) return;  // grow() has returned
-                               if (r.ok) {
-                                   raw->members.push_back(i);
-                                   raw->joined[i] = true;
-                                   --raw->pending;
-                               } else if (attempt + 1 < kAttempts) {
-                                   raw->join(i, attempt + 1);
-                               } else {
-                                   --raw->pending;
-                               }
+                           [&net, raw, i, attempt](const BootstrapResult& r) {
+                               // The members, the count and the network's rng are shared.
+                               net.defer(i, [raw, i, attempt, ok = r.ok] {
+                                   if (!raw->join) return;  // grow() has returned
+                                   if (ok) {
+                                       raw->members.push_back(i);
+                                       raw->joined[i] = true;
+                                       --raw->pending;
+                                   } else if (attempt + 1 < kAttempts) {
+                                       raw->join(i, attempt + 1);
+                                   } else {
+                                       --raw->pending;
+                                   }
+                               });
                            });
         });
     };

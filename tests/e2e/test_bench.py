@@ -169,8 +169,25 @@ class BenchTests(unittest.TestCase):
             self.assertTrue(image.startswith("<svg"))
             self.assertEqual(image.count("<polyline"), 2)  # the latencies and the bound
 
+    def test_kadsim_gives_the_same_figures_on_one_thread_and_on_two(self):
+        runs = {}
+        for threads in (1, 2):
+            out = subprocess.run(
+                [os.path.join(BIN, "kadsim"), "--internet", "mainline", "--nodes", "300",
+                 "--lookups", "40", "--puts", "10", "--seed", "5", "--threads", str(threads)],
+                capture_output=True, text=True, timeout=240)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            r = json.loads(out.stdout)
+            self.assertEqual(r["threads"], threads)
+            self.assertEqual(r["joined"], 300)
+            # What the machine measured, not the simulation: wall time, memory, threads.
+            for key in ("wall_s", "peak_rss_kb", "peak_rss_kb_per_node", "threads"):
+                del r[key]
+            runs[threads] = r
+        self.assertEqual(runs[1], runs[2])
+
     def test_kadsim_refuses_a_bad_option_with_status_2(self):
-        for args in (["--internet", "moon"], ["--soft-timeout-quantile", "0"]):
+        for args in (["--internet", "moon"], ["--soft-timeout-quantile", "0"], ["--threads", "0"]):
             out = subprocess.run([os.path.join(BIN, "kadsim")] + args, capture_output=True,
                                  text=True, timeout=30)
             self.assertEqual(out.returncode, 2, args)

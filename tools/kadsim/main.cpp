@@ -16,6 +16,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kad/sim/internet.hpp"
@@ -40,6 +41,7 @@ struct Options {
     double soft_quantile = 0.9;
     std::string cdf;          // where to write each lookup's latency and bound
     bool probe_ports = true;  // nodes verify queriers from a second port
+    unsigned threads = 1;
     // A simulated Internet (kad/sim/internet.hpp): round trips from coordinates when
     // internet.rtt_median > 0, NAT, churn. Resolved from --internet and the options that follow.
     std::string internet_name;
@@ -70,7 +72,7 @@ void write_cdf(const std::string& path, const std::vector<double>& latency,
     std::fclose(f);
 }
 
-// From this many nodes on, kadsim asks for transparent huge pages (below).
+// From this many nodes on, kadsim on one thread asks for transparent huge pages (below).
 constexpr std::size_t kHugePagesFrom = 10000;
 
 // A large run spends its time in cache and TLB misses over gigabytes of simulated nodes; with
@@ -115,6 +117,9 @@ int run(const Options& o) {
     }
     model.loss = o.loss;
     kad::sim::Network net(o.seed, model);
+    // In windows, on o.threads threads; a zero latency leaves no window (one thread, serially).
+    const unsigned threads = model.latency > kad::Duration::zero() || coordinates ? o.threads : 0;
+    if (threads > 0) net.set_threads(threads);
     net.set_probe_ports(o.probe_ports);
     if (coordinates || o.internet.nat_share > 0) kad::sim::InternetModel::attach(net, internet);
     kad::NodeConfig config;
@@ -152,10 +157,12 @@ int run(const Options& o) {
         puts[p].from = random_alive(o.nodes);
         net.with(puts[p].from, [&, p](kad::Node& n, kad::TimePoint now) {
             n.put(now, puts[p].key, puts[p].value, {}, [&, p](const kad::PutResult& r) {
-                puts[p].ok = r.ok;
-                puts[p].seq = r.seq;
-                puts[p].latency_ms = kad::to_ms(r.elapsed);
-                ++puts_done;
+                net.defer(puts[p].from, [&, p, r] {
+                    puts[p].ok = r.ok;
+                    puts[p].seq = r.seq;
+                    puts[p].latency_ms = kad::to_ms(r.elapsed);
+                    ++puts_done;
+                });
             });
         });
     }
@@ -201,10 +208,12 @@ int run(const Options& o) {
         hold(l.from);
         net.with(l.from, [&](kad::Node& n, kad::TimePoint now) {
             n.lookup(now, l.target, [&](const kad::LookupResult& r) {
-                l.result = r;
-                l.done = true;
-                ++lookups_done;
-                release(l.from);
+                net.defer(l.from, [&, r] {
+                    l.result = r;
+                    l.done = true;
+                    ++lookups_done;
+                    release(l.from);
+                });
             });
         });
     }
@@ -222,12 +231,14 @@ int run(const Options& o) {
         hold(from);
         net.with(from, [&, p, from](kad::Node& n, kad::TimePoint now) {
             n.get(now, puts[p].key, [&, p, from](const kad::GetResult& r) {
-                release(from);
-                gets[p].result = r;
-                gets[p].found =
-                    r.ok && r.item && r.item->value == puts[p].value && r.item->seq == puts[p].seq;
-                gets[p].done = true;
-                ++gets_done;
+                net.defer(from, [&, p, from, r] {
+                    release(from);
+                    gets[p].result = r;
+                    gets[p].found = r.ok && r.item && r.item->value == puts[p].value &&
+                                    r.item->seq == puts[p].seq;
+                    gets[p].done = true;
+                    ++gets_done;
+                });
             });
         });
     }
@@ -319,7 +330,7 @@ int run(const Options& o) {
         "\"put_latency_ms_p50\":%.2f,\"put_latency_ms_p99\":%.2f,"
         "\"bootstrap_virtual_s\":%.2f,\"virtual_s\":%.2f,\"datagrams\":%llu,"
         "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld,"
-        "\"peak_rss_kb_per_node\":%.1f",
+        "\"peak_rss_kb_per_node\":%.1f,\"threads\":%u",
         o.nodes, joined_count, killed, lookups.size(), o.puts, puts_ok,
         rate(successes, lookups.size()),
         lookups.empty() ? 1.0 : recall_sum / static_cast<double>(lookups.size()),
@@ -331,7 +342,7 @@ int run(const Options& o) {
         bootstrap_virtual_s, std::chrono::duration<double>(net.elapsed()).count(),
         static_cast<unsigned long long>(net.stats().sent), o.loss,
         coordinates ? rtt_p50 / 2 : o.latency_ms, static_cast<unsigned long long>(o.seed), wall_s,
-        rss_kb, static_cast<double>(rss_kb) / static_cast<double>(o.nodes));
+        rss_kb, static_cast<double>(rss_kb) / static_cast<double>(o.nodes), std::max(threads, 1U));
     // The simulated Internet: the model's pair round trips (sampled over the nodes, without the
     // per-datagram jitter), NAT and churn.
     std::size_t nat_nodes = 0, online_end = 0;
@@ -360,12 +371,14 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
     Options o;
+    o.threads = std::clamp(std::thread::hardware_concurrency(), 1U, 64U);
     po::options_description desc(
         "kadsim: a simulated Kademlia network in virtual time.\n"
         "Builds N nodes by real bootstraps, puts P values (each then got from another random\n"
         "node), optionally kills a fraction of the nodes after the puts, runs L lookups of\n"
         "random IDs, and prints one JSON object. From 10,000 nodes on it asks for transparent\n"
-        "huge pages (it starts itself again with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, unless\n"
+        "huge pages when it runs on one thread (it starts itself again with\n"
+        "GLIBC_TUNABLES=glibc.malloc.hugetlb=1, unless\n"
         "GLIBC_TUNABLES names glibc.malloc.hugetlb already; glibc 2.35 or later, and the\n"
         "kernel's transparent_hugepage not \"never\").\n\nOptions");
     desc.add_options()("help,h", "print this help")(
@@ -387,6 +400,9 @@ int main(int argc, char** argv) {
         "128 round trips, and a quarter")(
         "cdf", po::value(&o.cdf),
         "write each lookup's latency and bound (ms) to this file, for tools/bench/plot_cdf")(
+        "threads", po::value(&o.threads)->default_value(o.threads),
+        "threads to run the nodes on (default: the cores). The figures do not depend on it; a "
+        "zero --latency-ms runs on one")(
         "no-probe-port", po::bool_switch(),
         "nodes verify queriers from their own port, not a second one (kadnode --no-probe-port): "
         "nodes behind NAT then enter tables");
@@ -426,10 +442,11 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (o.nodes < 2 || o.kill < 0 || o.kill >= 1 || o.loss < 0 || o.loss >= 1 || o.latency_ms < 0 ||
-        o.k == 0 || o.alpha == 0 || !(o.soft_quantile > 0 && o.soft_quantile <= 1)) {
+        o.k == 0 || o.alpha == 0 || !(o.soft_quantile > 0 && o.soft_quantile <= 1) ||
+        o.threads == 0 || o.threads > 64) {
         std::cerr << "kadsim: need --nodes >= 2, 0 <= --kill < 1, 0 <= --loss < 1, "
                      "--latency-ms >= 0, --k >= 1, --alpha >= 1, --attempts >= 1, "
-                     "0 < --soft-timeout-quantile <= 1\n";
+                     "0 < --soft-timeout-quantile <= 1, 1 <= --threads <= 64\n";
         return 2;
     }
     // ---- the simulated Internet ----
@@ -482,6 +499,8 @@ int main(int argc, char** argv) {
                      "(with churn, --churn-off-median-min > 0), 0.1 <= churn shapes <= 10\n";
         return 2;
     }
-    if (o.nodes >= kHugePagesFrom) restart_with_huge_pages(argv);
+    // On several threads, huge pages made the run slower: at 30,000 mainline nodes, 111 s rather
+    // than 85 (the second thread's events took 40 % longer; docs/BENCHMARKS.md, "Fifth round").
+    if (o.nodes >= kHugePagesFrom && o.threads == 1) restart_with_huge_pages(argv);
     return run(o);
 }

@@ -66,6 +66,13 @@ public:
     // The pair round trip: symmetric, deterministic for the seed, without jitter.
     Duration rtt(std::size_t a, std::size_t b) const;
     bool behind_nat(std::size_t i) const { return coord(i).nat; }
+    // Whether node i's access link is fast (its height in the lowest third): paths between two
+    // such nodes may be shorter than min_one_way().
+    bool fast_link(std::size_t i) const { return coord(i).height < kFastHeight; }
+    // The least one-way delay (half the round trip, before jitter) between two of the nodes
+    // whose coordinates are drawn, not both on fast links: at least the least height drawn plus
+    // the least not fast.
+    Duration min_one_way() const;
     // A percentile (0 to 100) of the round trip, in ms, over 20,000 random pairs of distinct
     // nodes in [0, nodes), drawn from `seed`.
     double sampled_rtt_ms(std::size_t nodes, double percentile, std::uint64_t seed) const;
@@ -80,6 +87,8 @@ public:
     static void attach(Network& net, const std::shared_ptr<InternetModel>& model);
 
 private:
+    // The lowest third of the heights' log-normal (median 10 ms, sigma 0.7), before scaling.
+    static constexpr float kFastHeight = 7.4F;
     struct Coord {
         float x = 0, y = 0, height = 0;  // ms of round trip, before scaling
         float slow = 0;                  // a slow access link's extra, in final ms
@@ -93,6 +102,7 @@ private:
     InternetParams params_;
     double scale_ = 1.0;                 // makes the median pair round trip rtt_median
     mutable std::vector<Coord> coords_;  // drawn on first use (not thread-safe)
+    mutable float min_height_ = 0;       // the least height drawn (0: none yet)
 };
 
 // Weibull with the given median and shape, by inversion.

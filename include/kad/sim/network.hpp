@@ -7,12 +7,23 @@
 // dropped across partitions and to dead or paused nodes. The network advances virtual time to
 // the next event (a delivery or a node's next_timeout()), so a run is fast, needs no sleep, and
 // is the same for the same seed and the same calls.
+//
+// set_threads() runs it on several threads instead (kadsim at 100,000 nodes): the nodes are
+// split among them, and time advances in windows shorter than the least one-way delay, so that
+// nothing a node sends in a window arrives in it. Each thread runs its nodes' events of a window
+// in order; the datagrams between threads are handed over at the window's end. Callbacks that
+// touch state shared between nodes go through defer(). The results do not depend on the number
+// of threads (docs/ARCHITECTURE.md, "The simulator on several threads").
 
+#include <array>
+#include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -114,6 +125,13 @@ public:
     // e.g. from InternetModel. A per-destination override keeps its own latency.
     using PathDelay = std::function<Duration(std::size_t from, std::size_t to)>;
     void set_path_delay(PathDelay f) { path_delay_ = std::move(f); }
+    // A floor under the path delay between two different nodes (for set_threads()' windows):
+    // the caller promises that path_delay never returns less for from != to, unless both are
+    // on fast links (below), whose paths may be shorter.
+    void set_min_path_delay(Duration d) { min_path_delay_ = d; }
+    // Nodes on fast links (asked as each is added): set_threads() keeps them all on the calling
+    // thread, so that the paths between them need not bound the windows.
+    void set_fast_link(std::function<bool(std::size_t)> f) { fast_link_ = std::move(f); }
     // NAT (a port-restricted cone NAT, or a stateful firewall): a node behind it receives a
     // unicast datagram on one of its ports from an endpoint (a node's port) only if it has sent
     // from that port to that endpoint within the timeout; everything else is dropped
@@ -141,10 +159,27 @@ public:
     using Tap = std::function<void(std::size_t from, const Endpoint& to, std::string_view data)>;
     void set_tap(Tap tap) { tap_ = std::move(tap); }
 
-    const NetworkStats& stats() const noexcept { return stats_; }
+    NetworkStats stats() const;  // the threads' counters summed
     // Keeps `p` alive as long as the network, for state that callbacks of its nodes refer to.
     void keep_alive(std::shared_ptr<void> p) { owned_.push_back(std::move(p)); }
     RandomSource& rng() noexcept { return rng_; }
+
+    // Runs the network in windows, its nodes split among `threads` threads: each added node
+    // goes on the thread with the fewest, or if on a fast link on the calling thread, which is
+    // one of them. Call it before adding nodes. With windows (even on one thread) a run differs
+    // from a serial one in three ways, all independent of the thread count: events at the same
+    // instant run in the order (sender, its count) rather than the order they were queued; each
+    // node draws its datagrams' loss and jitter from a random source of its own; and a NAT
+    // filters a datagram as it arrives rather than as it is sent. Needs a positive least
+    // one-way delay (the model's latency, or set_min_path_delay()), and no tap and no multicast.
+    void set_threads(unsigned threads);
+    unsigned threads() const noexcept { return static_cast<unsigned>(parts_.size()); }
+    // Runs f on the calling thread at the end of the current window, in an order that does not
+    // depend on the threads (the event's time, then node i's count of deferred calls), where a
+    // node's callback must change state that other nodes' callbacks touch (a list of members, a
+    // count of results, net.rng(), another node). Without set_threads() it runs f now. Call it
+    // from node i's event or from outside a run.
+    void defer(std::size_t i, std::function<void()> f);
 
 private:
     enum class State : std::uint8_t { Alive, Paused, Dead };
@@ -168,22 +203,81 @@ private:
         std::string data;
         Endpoint source{};  // injected datagrams (from == kInjected)
     };
+    struct Deferred {
+        TimePoint at;
+        std::uint32_t node;
+        std::uint64_t count;
+        std::function<void()> f;
+    };
+    // A datagram from one thread's node to another's, handed over at the window's end.
+    struct Crossing {
+        Event ev;
+        std::string data;
+        Endpoint source;
+    };
+    // Written by one partition in a window, read by another in the next: a line of its own.
+    struct alignas(64) Outbox {
+        std::vector<Crossing> items;
+        std::size_t used = 0;
+    };
+    // What one thread owns: its nodes' events, the datagrams in flight to them, its clock.
+    struct alignas(64) Partition {
+        EventQueue<Event> queue;
+        std::vector<Payload> payloads;
+        std::vector<std::uint32_t> free_payloads;
+        std::string delivering;  // the payload being handled, swapped out of its slot
+        NetworkStats stats;
+        TimePoint now{};
+        std::vector<Deferred> deferred;
+        // The earliest datagram written to an outbox in the last window (max() if none).
+        TimePoint crossing_min = TimePoint::max();
+        std::exception_ptr error;
+        // A free payload slot (its buffer the last datagram's), or a new one.
+        std::uint32_t take_payload() {
+            if (free_payloads.empty()) {
+                payloads.emplace_back();
+                return static_cast<std::uint32_t>(payloads.size() - 1);
+            }
+            const std::uint32_t slot = free_payloads.back();
+            free_payloads.pop_back();
+            return slot;
+        }
+    };
 
     // `probe`: from the sender's second port.
     void send(std::size_t from, const Endpoint& to, std::string_view data, bool probe = false);
-    // Queues a delivery of `data` (a copy into a free payload slot).
+    // Queues a delivery of `data` (a copy into a free payload slot, or into an outbox when it
+    // crosses to another thread's node during a window). In windows, the sender's count of
+    // events (the caller's, for an injected datagram) orders it among those at the same instant.
     void push_delivery(TimePoint at, std::size_t node, std::uint32_t from, std::string_view data,
                        bool multicast = false, const Endpoint& source = {}, bool probe = false,
                        bool to_probe = false);
+    void push(Partition& part, const Event& ev, std::string_view data, const Endpoint& source);
     void multicast(std::size_t from, std::string_view data);
-    Duration delay(const LinkModel& m);
-    Duration delay(const LinkModel& m, std::size_t from, std::size_t to);
+    Duration delay(const LinkModel& m, RandomSource& rng);
+    Duration delay(const LinkModel& m, std::size_t from, std::size_t to, RandomSource& rng);
+    std::size_t part_index(std::size_t node) const;
+    Partition& part_of(std::size_t node) { return *parts_[part_index(node)]; }
+    // The order among events at the same instant: a global count, or in windows the origin
+    // node's own (kInjected for the caller's).
+    std::uint64_t next_seq(std::size_t origin);
+    void set_now(TimePoint t);
+    void handle(Partition& part, const Event& ev);
+    // Windows: the least one-way delay, the earliest event queued or in an outbox, one window
+    // on every thread, the deferred calls after it, and a worker thread's loop.
+    Duration window() const;
+    TimePoint earliest();
+    void run_window(TimePoint end, bool inclusive);
+    void run_partition(std::size_t p);
+    void run_deferred();
+    void worker(std::size_t p);
+    bool run_windows(TimePoint until, const std::function<bool()>* pred);
     // A NAT mapping: the remote node, whether at its second port, and whether ours.
     static std::uint32_t nat_key(std::size_t remote, bool remote_probe, bool local_probe) {
         return static_cast<std::uint32_t>(remote * 4 + (remote_probe ? 2 : 0) +
                                           (local_probe ? 1 : 0));
     }
-    bool nat_admits(const SimNode& to, std::uint32_t key) const;
+    bool nat_admits(const SimNode& to, std::uint32_t key, TimePoint now) const;
     // The node at `to`, and whether at its second port.
     std::optional<std::pair<std::size_t, bool>> find_endpoint(const Endpoint& to) const;
     void schedule_wake(std::size_t i);
@@ -198,12 +292,25 @@ private:
     std::unordered_map<Endpoint, std::size_t> by_endpoint_;
     std::unordered_map<Endpoint, std::size_t> by_probe_endpoint_;  // second ports
     bool probe_ports_ = true;
-    EventQueue<Event> queue_;
-    std::vector<Payload> payloads_;
-    std::vector<std::uint32_t> free_payloads_;
-    std::string delivering_;  // the payload being handled, swapped out of its slot
+    std::vector<std::unique_ptr<Partition>> parts_;
     std::uint64_t next_seq_ = 0;
-    NetworkStats stats_;
+    std::uint64_t injected_ = 0;  // datagrams injected, in windows: their count
+    // Windows (set_threads()): outboxes_[parity][from * threads + to], the parity of the window
+    // running (its datagrams go to that parity, the last window's are drained), its end.
+    bool windows_ = false;
+    bool in_window_ = false;
+    std::array<std::vector<Outbox>, 2> outboxes_;
+    std::uint64_t window_count_ = 0;
+    TimePoint window_end_{};
+    bool window_inclusive_ = false;
+    Duration min_path_delay_{};
+    Duration min_node_latency_ = Duration::max();  // the least latency of set_node_model()s
+    std::function<bool(std::size_t)> fast_link_;
+    std::vector<std::size_t> part_nodes_;  // nodes on each thread
+    std::vector<std::thread> workers_;
+    std::atomic<std::uint64_t> window_gen_{0};  // a worker runs a window when it moves
+    std::atomic<unsigned> workers_done_{0};
+    std::atomic<bool> stopping_{false};
     std::vector<std::shared_ptr<void>> owned_;
     Tap tap_;
     PathDelay path_delay_;
