@@ -409,10 +409,34 @@ TEST_CASE("threads are set once, before any node, and need a least delay", "[sim
     late.add_node();
     CHECK_THROWS_AS(late.set_threads(2), std::logic_error);
 
+    // No least delay: nothing to run is fine, a datagram is not.
     sim::Network instant(1, sim::LinkModel{.latency = Duration::zero()});
     instant.set_threads(2);
-    instant.add_node();
+    const std::size_t x = instant.add_node();
+    const std::size_t y = instant.add_node();
+    instant.run_for(1s);
+    instant.with(x, [&](Node& n, TimePoint now) {
+        n.ping(now, instant.endpoint(y), std::nullopt, [](const PingResult&) {});
+    });
     CHECK_THROWS_AS(instant.run_for(1s), std::logic_error);
+
+    sim::Network tapped(1, sim::LinkModel{.latency = 1ms});
+    tapped.set_threads(2);
+    CHECK_THROWS_AS(tapped.set_tap([](std::size_t, const Endpoint&, std::string_view) {}),
+                    std::logic_error);
+
+    // A path shorter than the floor it promised: a datagram would cross into a window already
+    // run, and the run says so rather than going on out of order.
+    sim::Network liar(1, sim::LinkModel{.latency = 10ms});
+    liar.set_threads(2);
+    liar.set_path_delay([](std::size_t, std::size_t) { return Duration(100us); });
+    liar.set_min_path_delay(5ms);
+    const std::size_t a = liar.add_node();
+    const std::size_t b = liar.add_node();
+    liar.with(a, [&](Node& n, TimePoint now) {
+        n.ping(now, liar.endpoint(b), std::nullopt, [](const PingResult&) {});
+    });
+    CHECK_THROWS_AS(liar.run_for(1s), std::logic_error);
 
     // Without set_threads() a deferred call runs at once.
     sim::Network serial(1);

@@ -292,6 +292,19 @@ void Network::restart(std::size_t i) {
     schedule_wake(i);
 }
 
+void Network::set_fast_link(std::function<bool(std::size_t)> f) {
+    // The nodes already on threads were placed without it.
+    if (windows_ && !nodes_.empty()) {
+        throw std::logic_error("sim::Network::set_fast_link: before the nodes, with threads");
+    }
+    fast_link_ = std::move(f);
+}
+
+void Network::set_tap(Tap tap) {
+    if (windows_) throw std::logic_error("sim::Network::set_tap: not with set_threads()");
+    tap_ = std::move(tap);
+}
+
 void Network::set_group(std::size_t i, int group) {
     nodes_[i]->group = group;
 }
@@ -452,7 +465,12 @@ void Network::push_delivery(TimePoint at, std::size_t node, std::uint32_t from,
     if (!in_window_ || from == kInjected || part_index(from) == to) {
         return push(*parts_[to], ev, data, source);
     }
-    // To another thread's node, in a window: through the outbox it drains in the next one.
+    // To another thread's node, in a window: through the outbox it drains in the next one. It
+    // must arrive after this window, or the windows are too long for the delays (a model not
+    // placed before the nodes were, a delay below set_min_path_delay()'s floor).
+    if (at < window_end_ || (at == window_end_ && window_inclusive_)) {
+        throw std::logic_error("sim::Network: a datagram between threads within a window");
+    }
     const std::size_t p = part_index(from);
     Outbox& box = outboxes_[window_count_ % 2][p * parts_.size() + to];
     if (box.used == box.items.size()) box.items.emplace_back();

@@ -34,6 +34,7 @@ void Network::set_threads(unsigned threads) {
     while (parts_.size() < threads) parts_.push_back(std::make_unique<Partition>());
     for (auto& o : outboxes_) o.resize(std::size_t{threads} * threads);
     part_nodes_.assign(threads, 0);
+    set_now(now_);  // the new threads' clocks
     for (std::size_t p = 1; p < threads; ++p) workers_.emplace_back([this, p] { worker(p); });
 }
 
@@ -118,17 +119,22 @@ void Network::run_window(TimePoint end, bool inclusive) {
     window_gen_.notify_all();
     run_partition(0);
     const auto others = static_cast<unsigned>(workers_.size());
-    for (int spin = 0; workers_done_.load(std::memory_order_acquire) != others; ++spin) {
+    for (int spin = 0; workers_done_.load(std::memory_order_acquire) != others;) {
         if (spin < kSpins) {
             cpu_relax();
+            ++spin;
         } else {
             std::this_thread::yield();
         }
     }
     in_window_ = false;
+    // The first thread's error (the network is not to be run again after one).
+    std::exception_ptr error;
     for (auto& p : parts_) {
-        if (p->error) std::rethrow_exception(std::exchange(p->error, nullptr));
+        if (p->error && !error) error = p->error;
+        p->error = nullptr;
     }
+    if (error) std::rethrow_exception(error);
 }
 
 void Network::run_deferred() {
@@ -152,9 +158,9 @@ bool Network::run_windows(TimePoint until, const std::function<bool()>* pred) {
     run_deferred();  // what was deferred outside a run (a callback run at once by with())
     for (;;) {
         if (pred && (*pred)()) return true;
-        const Duration w = window();  // a deferred call may have added a node nearer the rest
         const TimePoint first = earliest();
         if (first > until) break;
+        const Duration w = window();  // a deferred call may have added a node nearer the rest
         // Nothing happens before `first`; what a node sends from then on arrives w later.
         const bool last = until - first < w;
         const TimePoint end = last ? until : first + w;

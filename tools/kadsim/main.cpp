@@ -501,6 +501,8 @@ int main(int argc, char** argv) {
     }
     // On several threads, huge pages made the run slower: at 30,000 mainline nodes, 111 s rather
     // than 85 (the second thread's events took 40 % longer; docs/BENCHMARKS.md, "Fifth round").
-    if (o.nodes >= kHugePagesFrom && o.threads == 1) restart_with_huge_pages(argv);
+    const bool one_thread =
+        o.threads == 1 || !(o.latency_ms > 0 || o.internet.rtt_median > kad::Duration::zero());
+    if (o.nodes >= kHugePagesFrom && one_thread) restart_with_huge_pages(argv);
     return run(o);
 }

@@ -131,7 +131,7 @@ public:
     void set_min_path_delay(Duration d) { min_path_delay_ = d; }
     // Nodes on fast links (asked as each is added): set_threads() keeps them all on the calling
     // thread, so that the paths between them need not bound the windows.
-    void set_fast_link(std::function<bool(std::size_t)> f) { fast_link_ = std::move(f); }
+    void set_fast_link(std::function<bool(std::size_t)> f);
     // NAT (a port-restricted cone NAT, or a stateful firewall): a node behind it receives a
     // unicast datagram on one of its ports from an endpoint (a node's port) only if it has sent
     // from that port to that endpoint within the timeout; everything else is dropped
@@ -147,7 +147,8 @@ public:
     // Processes events in time order until `until` (inclusive); then now() == until.
     void run_until(TimePoint until);
     void run_for(Duration d) { run_until(now_ + d); }
-    // Runs until pred() is true (checked after every event) or `limit` passes. Returns pred().
+    // Runs until pred() is true (checked after every event; with threads, after every window,
+    // now() then at its end) or `limit` passes. Returns pred().
     bool run_until(const std::function<bool()>& pred, Duration limit);
 
     // Delivers a datagram to node i as if from `from`, which need not be a node (a spoofed or
@@ -157,7 +158,7 @@ public:
                 TimePoint at = TimePoint{});
     // Sees every unicast datagram a node sends, delivered or not (traffic capture, attack tests).
     using Tap = std::function<void(std::size_t from, const Endpoint& to, std::string_view data)>;
-    void set_tap(Tap tap) { tap_ = std::move(tap); }
+    void set_tap(Tap tap);  // not with set_threads()
 
     NetworkStats stats() const;  // the threads' counters summed
     // Keeps `p` alive as long as the network, for state that callbacks of its nodes refer to.
@@ -166,16 +167,19 @@ public:
 
     // Runs the network in windows, its nodes split among `threads` threads: each added node
     // goes on the thread with the fewest, or if on a fast link on the calling thread, which is
-    // one of them. Call it before adding nodes. With windows (even on one thread) a run differs
-    // from a serial one in three ways, all independent of the thread count: events at the same
-    // instant run in the order (sender, its count) rather than the order they were queued; each
-    // node draws its datagrams' loss and jitter from a random source of its own; and a NAT
-    // filters a datagram as it arrives rather than as it is sent. Needs a positive least
+    // one of them. Call it before adding nodes (and before InternetModel::attach()). With windows
+    // (even on one thread) a run differs from a serial one in four ways, all independent of the
+    // thread count: events at the same instant run in the order (sender, its count) rather than
+    // the order they were queued; each node draws its datagrams' loss and jitter from a random
+    // source of its own; a NAT filters a datagram as it arrives rather than as it is sent; and
+    // deferred calls run at the window's end (now() is then that end). Needs a positive least
     // one-way delay (the model's latency, or set_min_path_delay()), and no tap and no multicast.
+    // After an exception from a run (a node's, a deferred call's) the network is not to be run
+    // again.
     void set_threads(unsigned threads);
     unsigned threads() const noexcept { return static_cast<unsigned>(parts_.size()); }
     // Runs f on the calling thread at the end of the current window, in an order that does not
-    // depend on the threads (the event's time, then node i's count of deferred calls), where a
+    // depend on the threads (the event's time, the node, its count of deferred calls), where a
     // node's callback must change state that other nodes' callbacks touch (a list of members, a
     // count of results, net.rng(), another node). Without set_threads() it runs f now. Call it
     // from node i's event or from outside a run.
@@ -186,14 +190,14 @@ private:
     struct SimNode;
     class SimTransport;
     class SimMulticast;
-    // 32 bytes, since the queue moves events about: a datagram's bytes wait in `payloads_`, in
-    // a slot the event names (and whose buffer the next one reuses).
+    // 32 bytes, since the queue moves events about: a datagram's bytes wait in its partition's
+    // `payloads`, in a slot the event names (and whose buffer the next one reuses).
     struct Event {
         TimePoint at;
         std::uint64_t seq;
         std::uint32_t node;
         std::uint32_t from;     // sender index for deliveries; UINT32_MAX for a wake-up
-        std::uint32_t payload;  // slot in payloads_ (deliveries)
+        std::uint32_t payload;  // slot in its partition's payloads (deliveries)
         bool multicast = false;
         bool probe = false;     // from the sender's second port
         bool to_probe = false;  // to the receiver's second port
