@@ -8,7 +8,7 @@
 
 using namespace kad;
 using namespace kad::test;
-using State = LookupCandidate::State;
+using State = Lookup::State;
 
 namespace {
 
@@ -118,11 +118,11 @@ TEST_CASE(
     CHECK(second[0].id != slow);
     CHECK(std::count_if(second.begin(), second.end(),
                         [&](const auto& c) { return c.id == slow; }) == 2);
-    REQUIRE(l.candidate(slow));
-    CHECK(l.candidate(slow)->state == State::Retrying);
+    REQUIRE(l.status(slow));
+    CHECK(l.status(slow)->state == State::Retrying);
 
     // Everyone else answers: the lookup still waits for the retries.
-    std::vector<LookupCandidate> batch = {second[0]};
+    std::vector<krpc::NodeInfo> batch = {second[0]};
     for (int guard = 0; guard < 100 && !batch.empty(); ++guard) {
         for (const auto& c : batch) l.on_reply(c.id, {}, std::nullopt, std::nullopt);
         batch = l.next_queries();
@@ -132,7 +132,7 @@ TEST_CASE(
     l.on_soft_timeout(slow);  // the retries' soft timeout passes too
     CHECK(l.next_queries().empty());
     CHECK(l.done());
-    CHECK(l.candidate(slow)->attempts == 3);
+    CHECK(l.status(slow)->attempts == 3);
     const auto results = l.results();
     CHECK(results.size() == 9);
     for (const auto* r : results) CHECK(r->id != slow);
@@ -156,6 +156,45 @@ TEST_CASE("a retried candidate that answers is among the results", "[lookup]") {
     CHECK(l.done());
     CHECK(l.results().size() == 5);
     CHECK(l.results().front()->id == batch[0].id);
+}
+
+TEST_CASE("a candidate is asked at most 255 times, whatever max_attempts says", "[lookup]") {
+    Peers peers(1);
+    LookupParams lp = params(id_from(14), 20, 1);
+    lp.max_attempts = 1000;
+    Lookup l(lp);
+    peers.seed(l);
+    const NodeId only = peers.all[0].id;
+    REQUIRE(l.next_queries().size() == 1);
+    l.on_soft_timeout(only);
+    CHECK(l.next_queries().size() == static_cast<std::size_t>(Lookup::kMaxAttempts) - 1);
+    REQUIRE(l.status(only));
+    CHECK(l.status(only)->attempts == Lookup::kMaxAttempts);
+    CHECK(l.status(only)->outstanding == Lookup::kMaxAttempts);
+    CHECK_FALSE(l.status(id_from(15)));  // not a candidate
+}
+
+TEST_CASE("a candidate's record stays where it is as the lookup grows and drops others",
+          "[lookup]") {
+    Peers peers(300);
+    const NodeId target = id_from(16);
+    LookupParams lp = params(target);
+    lp.max_candidates = 50;
+    Lookup l(lp);
+    const auto nearest = peers.nearest(target, 1).front();
+    l.add_seed(nearest.id, nearest.endpoint);
+    const LookupCandidate* before = l.candidate(nearest.id);
+    REQUIRE(before);
+    REQUIRE(l.next_queries().size() == 1);
+    // It names all the others: most are dropped, the nearest 50 kept.
+    CHECK(l.on_reply(nearest.id, peers.all, std::string("tok"), std::nullopt));
+    CHECK(l.candidates() == 50);
+    CHECK(l.dropped() == 250);
+    CHECK(l.candidate(nearest.id) == before);
+    REQUIRE(before->token);
+    CHECK(*before->token == "tok");
+    // The 50 kept are the nearest 50, whatever order they came in.
+    for (const auto& p : peers.nearest(target, 50)) CHECK(l.candidate(p.id));
 }
 
 TEST_CASE(

@@ -27,9 +27,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <forward_list>
+#include <memory>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "kad/big_endian.hpp"
@@ -55,27 +55,30 @@ struct LookupParams {
     bool need_token = false;
 };
 
+// Where a candidate stands.
+enum class CandidateState : std::uint8_t {
+    Fresh,     // not asked yet (or to be asked again)
+    Waiting,   // asked; within its soft timeout
+    Slow,      // asked; past its soft timeout (asked again when it matters, see below)
+    Retrying,  // silent, asked again: the lookup waits one soft timeout for it
+    Answered,  // replied
+    Failed,    // did not reply, or replied with an error
+    Routed,    // replied without the token the lookup needs: its nodes count, it does not
+};
+
+struct CandidateStatus {
+    CandidateState state = CandidateState::Fresh;
+    int attempts = 0;     // queries sent to it
+    int outstanding = 0;  // of those, not yet answered or failed
+};
+
+// What a lookup knows of a candidate: who it is, how it was found, what it answered. Its state
+// is kept apart, in the lookup's order of distance (Lookup::status).
 struct LookupCandidate {
-    enum class State : std::uint8_t {
-        Fresh,     // not asked yet (or to be asked again)
-        Waiting,   // asked; within its soft timeout
-        Slow,      // asked; past its soft timeout (asked again when it matters, see below)
-        Retrying,  // silent, asked again: the lookup waits one soft timeout for it
-        Answered,  // replied
-        Failed,    // did not reply, or replied with an error
-        Routed,    // replied without the token the lookup needs: its nodes count, it does not
-    };
     NodeId id;
-    // The first 64 bits of its distance to the target (id XOR target): candidates are ordered by
-    // it, whole distances compared only where it is equal.
-    std::uint64_t key = 0;
     Endpoint endpoint;
-    State state = State::Fresh;
     int depth = 0;  // 0: from our own table; d+1: named by a depth-d candidate
-    int attempts = 0;
-    int outstanding = 0;
-    // The token it gave, if any: kept by its Lookup (which outlives its candidates), so that a
-    // candidate is trivially copyable and the sorted vector inserts by moving bytes.
+    // The token it gave, if any: kept by its Lookup (which outlives its candidates).
     const std::string* token = nullptr;
     std::optional<std::int64_t> item_seq;  // the seq of the item it returned, if any
     // The round trips on its path: the shortest chain of answers that led to it (the sum of
@@ -84,8 +87,6 @@ struct LookupCandidate {
     Duration named_after{};
     Duration path{};
 };
-
-static_assert(std::is_trivially_copyable_v<LookupCandidate>);
 
 struct FoundValue {
     krpc::Item item;
@@ -97,10 +98,11 @@ struct FoundValue {
 
 class Lookup {
 public:
-    using State = LookupCandidate::State;
+    using State = CandidateState;
+    // A candidate is asked at most this many times (LookupParams::max_attempts is capped here).
+    static constexpr int kMaxAttempts = 255;
 
-    explicit Lookup(const LookupParams& params)
-        : p_(params), target_word_(load_be64(params.target.bytes().data())) {}
+    explicit Lookup(const LookupParams& params);
     // Its candidates point into its tokens: a move keeps them where they are, a copy would not.
     Lookup(Lookup&&) noexcept = default;
     Lookup& operator=(Lookup&&) noexcept = default;
@@ -116,7 +118,7 @@ public:
     void add_local_value(const krpc::Item& item, const NodeId& self);
 
     // Candidates to query now. Each is marked Waiting; the caller must report its fate.
-    std::vector<LookupCandidate> next_queries();
+    std::vector<krpc::NodeInfo> next_queries();
 
     // Returns false if the reply was not expected (unknown or already answered). `rtt`: the
     // answered query's round trip (for bound()).
@@ -144,33 +146,57 @@ public:
     // for a lookup that stopped at one. Its latency over this is how far from ideal it ran.
     Duration bound() const;
     std::size_t queries() const noexcept { return queries_; }
-    std::size_t candidates() const noexcept { return cands_.size(); }
-    // The candidate with this ID, if the lookup has it.
-    const LookupCandidate* candidate(const NodeId& id) const {
-        return const_cast<Lookup*>(this)->find(id);  // find() changes nothing
-    }
+    std::size_t candidates() const noexcept { return order_.size(); }
+    // The candidate with this ID, if the lookup has it, and where it stands.
+    const LookupCandidate* candidate(const NodeId& id) const;
+    std::optional<CandidateStatus> status(const NodeId& id) const;
     // Candidates turned away or pushed out by max_candidates.
     std::size_t dropped() const noexcept { return dropped_; }
 
 private:
-    LookupCandidate* find(const NodeId& id);
-    // Where a candidate with this ID is or would be, in the order of distance to the target.
-    std::vector<LookupCandidate>::iterator position(const NodeId& id, std::uint64_t key);
+    // A candidate's place in the order of distance, with what the lookup's scans read: 16
+    // bytes, so that a scan or a binary search over the candidates touches a few cache lines
+    // and an insertion moves little (a record is 112 bytes; a lookup keeps up to 200).
+    struct Rank {
+        std::uint64_t key;    // the first 64 bits of its distance to the target (id XOR target)
+        std::uint32_t index;  // its record (rec())
+        State state;
+        std::uint8_t attempts;
+        std::uint8_t outstanding;
+    };
+    static_assert(sizeof(Rank) == 16);
+
+    // Where a candidate with this ID is or would be in order_. Distances to the target are
+    // distinct for distinct IDs; ranks are compared on their keys, whole distances only where
+    // the keys are equal.
+    std::size_t position(const NodeId& id, std::uint64_t key) const;
+    Rank* find(const NodeId& id);
+    const Rank* find(const NodeId& id) const;
     std::uint64_t key_of(const NodeId& id) const noexcept {
         return load_be64(id.bytes().data()) ^ target_word_;
     }
     void add(const NodeId& id, const Endpoint& ep, int depth, Duration named_after);
     bool window_answered() const;
     // Failed, slow or only routing: not one of the k nearest the lookup waits for.
-    static bool out_of_window(const LookupCandidate& c);
-    bool retry_due(const LookupCandidate& c) const;
+    static bool out_of_window(const Rank& r);
+    bool retry_due(const Rank& r) const;
     std::size_t eligible_end() const;
-    // The index of the nearest candidate that answered; cands_.size() if none has.
+    // The index in order_ of the nearest candidate that answered; order_.size() if none has.
     std::size_t nearest_answer() const;
 
     LookupParams p_;
-    std::uint64_t target_word_;              // the target's first 64 bits (key_of)
-    std::vector<LookupCandidate> cands_;     // sorted by distance to target, nearest first
+    std::uint64_t target_word_;  // the target's first 64 bits (key_of)
+    LookupCandidate& rec(std::uint32_t i) { return blocks_[i / kBlock][i % kBlock]; }
+    const LookupCandidate& rec(std::uint32_t i) const { return blocks_[i / kBlock][i % kBlock]; }
+
+    // The records in arrival order, in blocks that never move: the lookup grows without copying
+    // them (a vector's copies as it grew were a fifth of a lookup's memory writes), and a
+    // pointer to one stays valid. One pushed out by max_candidates leaves its record to the
+    // candidate that pushed it out.
+    static constexpr std::uint32_t kBlock = 16;
+    std::vector<std::unique_ptr<LookupCandidate[]>> blocks_;
+    std::uint32_t records_ = 0;
+    std::vector<Rank> order_;                // sorted by distance to target, nearest first
     std::forward_list<std::string> tokens_;  // the candidates' tokens (a list: they stay put)
     std::size_t dropped_ = 0;
     std::optional<FoundValue> value_;
