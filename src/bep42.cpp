@@ -105,8 +105,12 @@ NodeId make_id(const Endpoint& address, RandomSource& rng) {
 // ---- AddressVoter -------------------------------------------------------------------------------
 
 void AddressVoter::expire(TimePoint now) {
+    // Each candidate's votes are in the order they came (add() counts a ballot at the node's
+    // clock, which never goes back): the expired ones are at the front.
     for (auto& c : candidates_) {
-        std::erase_if(c.votes, [&](const Vote& v) { return now - v.at >= config_.window; });
+        const auto live = std::find_if(c.votes.begin(), c.votes.end(),
+                                       [&](const Vote& v) { return now - v.at < config_.window; });
+        c.votes.erase(c.votes.begin(), live);
     }
     std::erase_if(candidates_, [](const Candidate& c) { return c.votes.empty(); });
 }
@@ -119,10 +123,15 @@ AddressVoter::Candidate* AddressVoter::find(const Endpoint& address) {
 }
 
 void AddressVoter::forget(const Endpoint& voter) {
-    for (auto& c : candidates_) {
-        std::erase_if(c.votes, [&](const Vote& v) { return v.voter == voter; });
+    // A voter holds one vote at most: add() forgets its last before counting the next.
+    for (auto c = candidates_.begin(); c != candidates_.end(); ++c) {
+        const auto v = std::find_if(c->votes.begin(), c->votes.end(),
+                                    [&](const Vote& x) { return x.voter == voter; });
+        if (v == c->votes.end()) continue;
+        c->votes.erase(v);
+        if (c->votes.empty()) candidates_.erase(c);
+        return;
     }
-    std::erase_if(candidates_, [](const Candidate& c) { return c.votes.empty(); });
 }
 
 AddressVoter::Candidate& AddressVoter::candidate(const Endpoint& address) {
