@@ -1,7 +1,6 @@
 #include "kad/sim/network.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
