@@ -51,11 +51,17 @@ std::size_t RoutingTable::bucket_index(const NodeId& id) const {
     return std::min(cpl, buckets_.size() - 1);
 }
 
-Contact* RoutingTable::find_live(Bucket& b, const NodeId& id) {
-    for (auto& c : b.live_) {
-        if (c.id == id) return &c;
+std::size_t RoutingTable::live_index(const Bucket& b, const NodeId& id) {
+    const std::uint64_t head = EndpointIndex::head(id);
+    for (std::size_t i = 0; i < b.heads_.size(); ++i) {
+        if (b.heads_[i] == head && b.live_[i].id == id) return i;
     }
-    return nullptr;
+    return b.live_.size();
+}
+
+Contact* RoutingTable::find_live(Bucket& b, const NodeId& id) {
+    const std::size_t i = live_index(b, id);
+    return i < b.live_.size() ? &b.live_[i] : nullptr;
 }
 
 bool RoutingTable::self_is_nearest(const NodeId& target, const NodeId& except) const {
@@ -77,10 +83,8 @@ std::size_t RoutingTable::count_nearer_than_self(const NodeId& target) const {
 
 const Contact* RoutingTable::find(const NodeId& id) const {
     const Bucket& b = buckets_[bucket_index(id)];
-    for (const auto& c : b.live_) {
-        if (c.id == id) return &c;
-    }
-    return nullptr;
+    const std::size_t i = live_index(b, id);
+    return i < b.live_.size() ? &b.live_[i] : nullptr;
 }
 
 const Contact* RoutingTable::find(const Endpoint& ep) const {
@@ -92,8 +96,9 @@ const Contact* RoutingTable::find(const Endpoint& ep) const {
         const auto cpl = static_cast<std::size_t>(std::countl_zero(mine ^ e.head));  // 64: equal
         const std::size_t first = std::min(cpl, last);
         for (std::size_t i = first; i <= (cpl < 64 ? first : last); ++i) {
-            for (const auto& c : buckets_[i].live_) {
-                if (c.endpoint == ep) return &c;
+            const Bucket& b = buckets_[i];
+            for (std::size_t j = 0; j < b.heads_.size(); ++j) {
+                if (b.heads_[j] == e.head && b.live_[j].endpoint == ep) return &b.live_[j];
             }
         }
     }
@@ -151,7 +156,7 @@ bool RoutingTable::can_split(std::size_t index) const {
 void RoutingTable::split_last() {
     const TimePoint touched = buckets_.back().last_touched_;
     buckets_.emplace_back();
-    buckets_.back().last_touched_ = touched;
+    buckets_.back().last_touched_ = touched;  // a copy: the oldest (oldest_touch_) is unchanged
     Bucket& old = buckets_[buckets_.size() - 2];
     Bucket& fresh = buckets_.back();
     const std::size_t last = buckets_.size() - 1;
@@ -166,6 +171,15 @@ void RoutingTable::split_last() {
         // The room the movers leave is given back: the old bucket may take years to fill again
         // (in a small network, never), and make_room grows it 2 at a time when it does.
         list->shrink_to_fit();
+    }
+    for (Bucket* b : {&old, &fresh}) {
+        for (auto [list, heads] :
+             {std::pair{&b->live_, &b->heads_}, std::pair{&b->cache_, &b->cache_heads_}}) {
+            heads->clear();
+            heads->shrink_to_fit();
+            heads->reserve(list->capacity());
+            for (const Contact& c : *list) heads->push_back(EndpointIndex::head(c.id));
+        }
     }
 }
 
@@ -202,6 +216,8 @@ void RoutingTable::insert_live(Bucket& b, Contact c) {
     c.ping_pending = false;
     by_endpoint_.add(c.endpoint, c.id);
     make_room(b.live_, config_.k);
+    b.heads_.reserve(b.live_.capacity());
+    b.heads_.push_back(EndpointIndex::head(c.id));
     b.live_.push_back(c);
     ++size_;
 }
@@ -209,22 +225,21 @@ void RoutingTable::insert_live(Bucket& b, Contact c) {
 void RoutingTable::remove_live(Bucket& b, std::size_t pos) {
     by_endpoint_.erase(b.live_[pos].endpoint, b.live_[pos].id);
     b.live_.erase(b.live_.begin() + static_cast<std::ptrdiff_t>(pos));
+    b.heads_.erase(b.heads_.begin() + static_cast<std::ptrdiff_t>(pos));
     --size_;
 }
 
 void RoutingTable::add_replacement(Bucket& b, const Contact& c) {
-    for (auto& r : b.cache_) {
-        if (r.id == c.id) {
-            // Keep what we know; an answer upgrades an entry, hearsay never downgrades it.
-            if (c.verified) {
-                r.endpoint = c.endpoint;
-                r.last_seen = c.last_seen;
-                static_cast<RttEstimator&>(r) = c;
-                r.verified = true;
-                r.ping_pending = false;
-            }
-            return;
+    if (Contact* r = find_cached(b, c.id)) {
+        // Keep what we know; an answer upgrades an entry, hearsay never downgrades it.
+        if (c.verified) {
+            r->endpoint = c.endpoint;
+            r->last_seen = c.last_seen;
+            static_cast<RttEstimator&>(*r) = c;
+            r->verified = true;
+            r->ping_pending = false;
         }
+        return;
     }
     if (!fits(b.cache_, c.endpoint)) return;
     if (b.cache_.size() >= config_.replacements) {
@@ -236,10 +251,17 @@ void RoutingTable::add_replacement(Bucket& b, const Contact& c) {
                                        });
         ++replacements_dropped_;
         if (victim->verified && !c.verified) return;  // the newcomer is the one dropped
-        b.cache_.erase(victim);
+        erase_cached(b, static_cast<std::size_t>(victim - b.cache_.begin()));
     }
     make_room(b.cache_, config_.replacements);
+    b.cache_heads_.reserve(b.cache_.capacity());
+    b.cache_heads_.push_back(EndpointIndex::head(c.id));
     b.cache_.push_back(c);
+}
+
+void RoutingTable::erase_cached(Bucket& b, std::size_t pos) {
+    b.cache_.erase(b.cache_.begin() + static_cast<std::ptrdiff_t>(pos));
+    b.cache_heads_.erase(b.cache_heads_.begin() + static_cast<std::ptrdiff_t>(pos));
 }
 
 bool RoutingTable::better_replacement(const Contact& a, const Contact& b) const {
@@ -267,7 +289,7 @@ bool RoutingTable::promote_verified(Bucket& b, const Endpoint* taken) {
     }
     if (best == b.cache_.end()) return false;
     const Contact c = *best;
-    b.cache_.erase(best);
+    erase_cached(b, static_cast<std::size_t>(best - b.cache_.begin()));
     insert_live(b, c);
     return true;
 }
@@ -306,14 +328,12 @@ void RoutingTable::release_endpoint(const Endpoint& ep, const NodeId& id) {
     if (!at_ep || at_ep->id == id) return;
     const NodeId other = at_ep->id;  // a copy: removing it moves the contacts
     Bucket& ob = buckets_[bucket_index(other)];
-    for (std::size_t i = 0; i < ob.live_.size(); ++i) {
-        if (ob.live_[i].id != other) continue;
-        remove_live(ob, i);
-        // A verified replacement takes the slot; not one at this endpoint, which the answering
-        // ID is about to take.
-        promote_replacement(ob, false, &ep);
-        return;
-    }
+    const std::size_t i = live_index(ob, other);
+    if (i == ob.live_.size()) return;
+    remove_live(ob, i);
+    // A verified replacement takes the slot; not one at this endpoint, which the answering ID
+    // is about to take.
+    promote_replacement(ob, false, &ep);
 }
 
 void RoutingTable::refresh(TimePoint now, Contact& c, const Endpoint& ep,
@@ -334,7 +354,7 @@ void RoutingTable::refresh(TimePoint now, Contact& c, const Endpoint& ep,
     c.rechecks = 0;
     c.ping_pending = false;
     if (rtt) c.add_sample(*rtt);
-    buckets_[bucket_index(c.id)].last_touched_ = now;
+    touch_bucket(buckets_[bucket_index(c.id)], now);
 }
 
 Contact RoutingTable::newcomer(TimePoint now, const NodeId& id, const Endpoint& ep,
@@ -346,7 +366,7 @@ Contact RoutingTable::newcomer(TimePoint now, const NodeId& id, const Endpoint& 
     Bucket& b = buckets_[bucket_index(id)];
     if (const Contact* cached = find_cached(b, id)) {
         if (cached->endpoint == ep) fresh = *cached;
-        b.cache_.erase(b.cache_.begin() + (cached - b.cache_.data()));
+        erase_cached(b, static_cast<std::size_t>(cached - b.cache_.data()));
     }
     fresh.last_seen = now;
     fresh.failures = 0;
@@ -366,7 +386,7 @@ void RoutingTable::place(TimePoint now, const Contact& fresh) {
             limited = !fits(b.live_, fresh.endpoint);  // its network has its share here
             if (limited) break;
             insert_live(b, fresh);
-            b.last_touched_ = now;
+            touch_bucket(b, now);
             return;
         }
         if (!can_split(idx)) break;
@@ -385,7 +405,7 @@ void RoutingTable::place(TimePoint now, const Contact& fresh) {
             Contact displaced = b.live_[worst];
             remove_live(b, worst);
             insert_live(b, fresh);
-            b.last_touched_ = now;
+            touch_bucket(b, now);
             add_replacement(b, displaced);
             return;
         }
@@ -393,7 +413,7 @@ void RoutingTable::place(TimePoint now, const Contact& fresh) {
     if (worst == b.live_.size()) return add_replacement(b, fresh);
     remove_live(b, worst);
     insert_live(b, fresh);
-    b.last_touched_ = now;
+    touch_bucket(b, now);
 }
 
 std::size_t RoutingTable::displaceable(const Bucket& b) const {
@@ -479,9 +499,12 @@ std::optional<PingRequest> RoutingTable::on_heard_of(TimePoint now, const NodeId
 }
 
 Contact* RoutingTable::find_cached(Bucket& b, const NodeId& id) {
-    auto it = std::find_if(b.cache_.begin(), b.cache_.end(),
-                           [&](const Contact& r) { return r.id == id; });
-    return it == b.cache_.end() ? nullptr : &*it;
+    // An ID is cached once at most (add_replacement updates the entry it has).
+    const std::uint64_t head = EndpointIndex::head(id);
+    for (std::size_t i = 0; i < b.cache_heads_.size(); ++i) {
+        if (b.cache_heads_[i] == head && b.cache_[i].id == id) return &b.cache_[i];
+    }
+    return nullptr;
 }
 
 std::optional<PingRequest> RoutingTable::ping_stale(TimePoint now, Bucket& b) const {
@@ -499,9 +522,8 @@ std::optional<PingRequest> RoutingTable::ping_stale(TimePoint now, Bucket& b) co
 std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,
                                                    const Endpoint& ep) {
     Bucket& b = buckets_[bucket_index(id)];
-    for (std::size_t i = 0; i < b.live_.size(); ++i) {
+    if (const std::size_t i = live_index(b, id); i < b.live_.size()) {
         Contact& c = b.live_[i];
-        if (c.id != id) continue;
         if (c.endpoint != ep) return std::nullopt;
         ++failures_counted_;
         c.ping_pending = false;
@@ -518,13 +540,17 @@ std::optional<PingRequest> RoutingTable::on_failed(TimePoint, const NodeId& id,
             if (promote_verified(b, nullptr)) return std::nullopt;
             by_endpoint_.add(failing.endpoint, failing.id);  // none fits: it keeps its place
             b.live_.insert(b.live_.begin() + static_cast<std::ptrdiff_t>(i), failing);
+            b.heads_.insert(b.heads_.begin() + static_cast<std::ptrdiff_t>(i),
+                            EndpointIndex::head(failing.id));
             ++size_;
         }
         // Hearsay: the newest must answer a ping, and then takes the slot (place).
         return ping_replacement(b);
     }
     // An unverified candidate that did not answer is forgotten.
-    std::erase_if(b.cache_, [&](const Contact& r) { return r.id == id && r.endpoint == ep; });
+    if (const Contact* r = find_cached(b, id); r && r->endpoint == ep) {
+        erase_cached(b, static_cast<std::size_t>(r - b.cache_.data()));
+    }
     return std::nullopt;
 }
 
@@ -574,13 +600,11 @@ TimePoint RoutingTable::recheck(TimePoint now, std::vector<PingRequest>& out) {
 
 bool RoutingTable::remove(const NodeId& id, const Endpoint& ep) {
     Bucket& b = buckets_[bucket_index(id)];
-    for (std::size_t i = 0; i < b.live_.size(); ++i) {
-        if (b.live_[i].id != id || b.live_[i].endpoint != ep) continue;
-        remove_live(b, i);
-        promote_replacement(b, false);
-        return true;
-    }
-    return false;
+    const std::size_t i = live_index(b, id);
+    if (i == b.live_.size() || b.live_[i].endpoint != ep) return false;
+    remove_live(b, i);
+    promote_replacement(b, false);
+    return true;
 }
 
 void RoutingTable::on_ping_abandoned(const NodeId& id) {
@@ -613,6 +637,7 @@ void RoutingTable::rekey(const NodeId& self, TimePoint now) {
         if (!find_live(b, c.id)) add_replacement(b, c);
     }
     for (auto& b : buckets_) b.last_touched_ = TimePoint{};  // all due: we have moved
+    oldest_known_ = false;
 }
 
 IdCensus RoutingTable::id_census() const {
@@ -648,49 +673,6 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, std::vector<cons
     closest(target, n, filter, out);
 }
 
-namespace {
-
-// Groups of up to this many contacts (a bucket is k, 20 by default) are sorted by keys on the
-// stack; larger ones, which only a sparse table's deeper buckets make, by comparing IDs.
-constexpr std::size_t kKeyedSort = 64;
-
-// Puts the `want` contacts of out[start..] nearest to `target` first in out[start..], nearest
-// first (what is after them is left in any order).
-void keep_nearest(std::vector<const Contact*>& out, std::size_t start, std::size_t want,
-                  const NodeId& target) {
-    const CloserTo closer{target};
-    const std::size_t count = out.size() - start;
-    if (count > kKeyedSort) {
-        auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
-        std::partial_sort(first, first + static_cast<std::ptrdiff_t>(want), out.end(),
-                          [&](const Contact* a, const Contact* b) { return closer(a->id, b->id); });
-        return;
-    }
-    // Each distance's first 64 bits computed once, beside the contact, so that the sort compares
-    // integers in one array; whole IDs only where those bits are equal.
-    struct Keyed {
-        std::uint64_t key;
-        const Contact* contact;
-    };
-    std::array<Keyed, kKeyedSort> keyed;  // NOLINT(cppcoreguidelines-pro-type-member-init)
-    const std::uint64_t target_word = load_be64(target.bytes().data());
-    for (std::size_t i = 0; i < count; ++i) {
-        const Contact* c = out[start + i];
-        keyed[i] = {load_be64(c->id.bytes().data()) ^ target_word, c};
-    }
-    auto nearer = [&](const Keyed& a, const Keyed& b) {
-        return a.key != b.key ? a.key < b.key : closer(a.contact->id, b.contact->id);
-    };
-    const auto first = keyed.begin();
-    const auto mid = first + static_cast<std::ptrdiff_t>(want);
-    const auto end = first + static_cast<std::ptrdiff_t>(count);
-    if (mid != end) std::nth_element(first, mid, end, nearer);
-    std::sort(first, mid, nearer);
-    for (std::size_t i = 0; i < want; ++i) out[start + i] = keyed[i].contact;
-}
-
-}  // namespace
-
 void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFilter& filter,
                            std::vector<const Contact*>& out) const {
     out.clear();
@@ -700,16 +682,36 @@ void RoutingTable::closest(const NodeId& target, std::size_t n, const ContactFil
     // then the shallower buckets one by one, deepest first. Sort within a group only.
     const std::size_t last = buckets_.size() - 1;
     const std::size_t tb = bucket_index(target);
+    const CloserTo closer{target};
+    const std::uint64_t target_word = EndpointIndex::head(target);
+    // A group is sorted on the first 64 bits of each distance, from the buckets' heads, whole
+    // IDs compared only where those bits are equal; then the filter reads contacts nearest
+    // first, only until it has its n: most of a bucket is never read.
+    struct Keyed {
+        std::uint64_t key;
+        const Contact* contact;
+    };
+    constexpr std::size_t kOnStack = 64;  // a group is a bucket (k, 20 by default) or a few
+    std::array<Keyed, kOnStack> stack;    // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::vector<Keyed> heap;
     auto take = [&](std::size_t from, std::size_t to) {  // buckets [from, to]
-        const std::size_t start = out.size();
+        std::size_t count = 0;
+        for (std::size_t i = from; i <= to; ++i) count += buckets_[i].live_.size();
+        if (count > kOnStack) heap.resize(count);
+        Keyed* keyed = count > kOnStack ? heap.data() : stack.data();
+        std::size_t m = 0;
         for (std::size_t i = from; i <= to; ++i) {
-            for (const auto& c : buckets_[i].live_) {
-                if (filter.accepts(c)) out.push_back(&c);
+            const Bucket& b = buckets_[i];
+            for (std::size_t j = 0; j < b.live_.size(); ++j) {
+                keyed[m++] = {b.heads_[j] ^ target_word, &b.live_[j]};
             }
         }
-        const std::size_t want = std::min(n - start, out.size() - start);
-        keep_nearest(out, start, want, target);
-        out.resize(start + want);
+        std::sort(keyed, keyed + m, [&](const Keyed& x, const Keyed& y) {
+            return x.key != y.key ? x.key < y.key : closer(x.contact->id, y.contact->id);
+        });
+        for (std::size_t i = 0; i < m && out.size() < n; ++i) {
+            if (filter.accepts(*keyed[i].contact)) out.push_back(keyed[i].contact);
+        }
     };
     take(tb, tb);
     if (out.size() < n && tb < last) take(tb + 1, last);
@@ -732,13 +734,27 @@ std::vector<std::size_t> RoutingTable::buckets_due(TimePoint now, Duration inter
 }
 
 TimePoint RoutingTable::next_refresh(Duration interval) const {
-    TimePoint earliest = TimePoint::max();
-    for (const auto& b : buckets_) earliest = std::min(earliest, b.last_touched_ + interval);
-    return earliest;
+    if (!oldest_known_) {
+        oldest_touch_ = TimePoint::max();
+        for (const auto& b : buckets_) oldest_touch_ = std::min(oldest_touch_, b.last_touched_);
+        oldest_known_ = true;
+    }
+    return oldest_touch_ + interval;
+}
+
+void RoutingTable::touch_bucket(Bucket& b, TimePoint t) {
+    if (oldest_known_) {
+        if (t < oldest_touch_) {
+            oldest_touch_ = t;
+        } else if (b.last_touched_ == oldest_touch_) {
+            oldest_known_ = false;  // it was the oldest, perhaps the only one that old
+        }
+    }
+    b.last_touched_ = t;
 }
 
 void RoutingTable::touch(const NodeId& target, TimePoint now) {
-    buckets_[bucket_index(target)].last_touched_ = now;
+    touch_bucket(buckets_[bucket_index(target)], now);
 }
 
 NodeId RoutingTable::random_id_in_bucket(std::size_t i, RandomSource& rng) const {

@@ -128,6 +128,47 @@ TEST_CASE("RoutingTable: closest() equals a brute-force sort", "[routing]") {
     CHECK(ids_of(out) == brute_force(targets[4], 20));
 }
 
+TEST_CASE("RoutingTable: the next refresh follows the bucket touched longest ago", "[routing]") {
+    SeededRandom rng(77);
+    const NodeId self = NodeId::random(rng);
+    RoutingTable table(self, RoutingConfig{}, t0);
+    const auto interval = 15min;
+    auto oldest = [&] {
+        TimePoint t = TimePoint::max();
+        for (std::size_t i = 0; i < table.bucket_count(); ++i) {
+            t = std::min(t, table.bucket(i).last_touched());
+        }
+        return t;
+    };
+    // Contacts answer (touching their buckets, splitting the last), lookups touch buckets, the
+    // oldest among them is touched again and again: the next refresh is always the oldest
+    // bucket's, as a scan of them all says.
+    TimePoint now = t0;
+    for (std::uint32_t i = 0; i < 3000; ++i) {
+        now += 1s;
+        switch (rng.uniform(3)) {
+            case 0:
+                table.on_answered(now, NodeId::random(rng), endpoint(i), 10ms);
+                break;
+            case 1:
+                table.touch(table.random_id_in_bucket(rng.uniform(table.bucket_count()), rng), now);
+                break;
+            default:
+                for (std::size_t b = 0; b < table.bucket_count(); ++b) {
+                    if (table.bucket(b).last_touched() == oldest()) {
+                        table.touch(table.random_id_in_bucket(b, rng), now);
+                        break;
+                    }
+                }
+        }
+        REQUIRE(table.next_refresh(interval) == oldest() + interval);
+    }
+    CHECK(table.bucket_count() > 5);
+    // A new ID makes every bucket due at once.
+    table.rekey(NodeId::random(rng), now);
+    CHECK(table.next_refresh(interval) == TimePoint{} + interval);
+}
+
 TEST_CASE("RoutingTable: closest() orders distances equal in their first 64 bits", "[routing]") {
     // closest() sorts by the first 64 bits of each distance and compares whole IDs only where
     // those are equal: here they are equal for every contact (IDs sharing their first 8 bytes).
