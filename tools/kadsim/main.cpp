@@ -355,7 +355,7 @@ int run(const Options& o) {
         "\"nat_nodes\":%zu,\"dropped_nat\":%llu,\"churn_events\":%llu,"
         "\"churn_departures\":%llu,\"churn_returns\":%llu,\"online_end\":%zu,"
         "\"missed_nearest\":%zu,\"missed_nearest_rtt_ms_min\":%.1f,"
-        "\"missed_nearest_rtt_ms_p50\":%.1f}\n",
+        "\"missed_nearest_rtt_ms_p50\":%.1f,\"events\":%llu}\n",
         o.internet_name.empty() ? "none" : o.internet_name.c_str(), rtt_p50, rtt_p99,
         o.internet.nat_share, nat_nodes, static_cast<unsigned long long>(net.stats().dropped_nat),
         static_cast<unsigned long long>(churn ? churn->departures() + churn->returns() : 0),
@@ -363,7 +363,7 @@ int run(const Options& o) {
         static_cast<unsigned long long>(churn ? churn->returns() : 0), online_end,
         missed_rtt.size(),
         missed_rtt.empty() ? 0.0 : *std::min_element(missed_rtt.begin(), missed_rtt.end()),
-        percentile(missed_rtt, 50));
+        percentile(missed_rtt, 50), static_cast<unsigned long long>(net.stats().events));
     return 0;
 }
 
