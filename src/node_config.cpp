@@ -1,6 +1,9 @@
 #include "kad/node_config.hpp"
 
 #include <cmath>
+#include <string>
+
+#include "kad/lookup.hpp"
 
 namespace kad {
 
@@ -80,7 +83,9 @@ std::string config_error(const NodeConfig& c) {
     if (!(c.soft_timeout_quantile > 0 && c.soft_timeout_quantile <= 1)) {
         return "soft_timeout_quantile must be in (0, 1]";
     }
-    if (c.lookup_attempts < 1) return "lookup_attempts must be at least 1";
+    if (c.lookup_attempts < 1 || c.lookup_attempts > Lookup::kMaxAttempts) {
+        return "lookup_attempts must be between 1 and " + std::to_string(Lookup::kMaxAttempts);
+    }
     if (auto why = rate_limit_error(c.rate_limit); !why.empty()) return why;
     if (c.lookup_candidates < c.k) return "lookup_candidates must be at least k";
     if (c.max_transactions == 0) return "max_transactions must be at least 1";

@@ -396,6 +396,40 @@ TEST_CASE("a lookup never adds itself or unusable endpoints as candidates", "[lo
     CHECK(l.done());
 }
 
+TEST_CASE("candidates alike in the first 64 bits of their distance are ordered by the rest",
+          "[lookup]") {
+    // Every ID shares its first 12 bytes with the target: the ranks' keys are all zero, and the
+    // order must come from the IDs' later bytes.
+    const NodeId target = id_from(21);
+    Peers peers(0);
+    for (std::uint32_t i = 0; i < 60; ++i) {
+        NodeId::Bytes b = target.bytes();
+        const std::uint32_t tail = (i * 2654435761u) ^ 0x5a5a5a5au;  // arrival order is not sorted
+        for (int j = 0; j < 4; ++j) b[16 + j] = static_cast<std::uint8_t>(tail >> (8 * j));
+        b[12] ^= static_cast<std::uint8_t>(i % 3);  // some differ earlier, past the key
+        peers.all.push_back({*NodeId::from_bytes({reinterpret_cast<const char*>(b.data()), 20}),
+                             Endpoint::v4({10, 2, 0, static_cast<std::uint8_t>(i)}, 7000)});
+    }
+    LookupParams p = params(target);
+    p.max_candidates = 40;  // the 20 farthest are turned away or pushed out
+    Lookup l(p);
+    peers.seed(l);
+    CHECK(l.candidates() == 40);
+    const auto truth = peers.nearest(target, 20);
+    const auto batch = l.next_queries();
+    REQUIRE(batch.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(batch[i].id == truth[i].id);
+    for (const auto& c : batch) {
+        auto nodes = truth;
+        std::erase_if(nodes, [&](const auto& n) { return n.id == c.id; });
+        l.on_reply(c.id, nodes, std::string("tok"), std::nullopt);
+    }
+    run_to_end(l, peers, 20);
+    const auto results = l.results();
+    REQUIRE(results.size() == 20);
+    for (std::size_t i = 0; i < 20; ++i) CHECK(results[i]->id == truth[i].id);
+}
+
 TEST_CASE("the candidate list is bounded, keeping the nearest", "[lookup]") {
     Peers peers(100);
     const NodeId target = id_from(13);

@@ -1019,6 +1019,11 @@ TEST_CASE("a bad NodeConfig is refused with the reason, not clamped", "[node][co
     };
     CHECK(error_of([](NodeConfig& c) { c.k = 0; }) == "k must be at least 1");
     CHECK(error_of([](NodeConfig& c) { c.alpha = 0; }) == "alpha must be at least 1");
+    CHECK(error_of([](NodeConfig& c) { c.lookup_attempts = 0; }) ==
+          "lookup_attempts must be between 1 and 255");
+    CHECK(error_of([](NodeConfig& c) { c.lookup_attempts = 256; }) ==
+          "lookup_attempts must be between 1 and 255");
+    CHECK(error_of([](NodeConfig& c) { c.lookup_attempts = 255; }).empty());
     CHECK(error_of([](NodeConfig& c) { c.rpc_timeout = Duration::zero(); }) ==
           "rpc_timeout must be positive");
     CHECK(error_of([](NodeConfig& c) { c.lookup_candidates = 5; }) ==

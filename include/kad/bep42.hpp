@@ -70,7 +70,9 @@ public:
     explicit AddressVoter(VoterConfig config = {}) : config_(config) {}
 
     // Counts a ballot. Returns true if the agreed address changed (its IP address; a new port
-    // alone is recorded without counting as a change).
+    // alone is recorded without counting as a change). `now` must not go back from one call to
+    // the next (a node's clock does not): each candidate's votes are kept in the order they
+    // came, and expire from the front.
     bool add(TimePoint now, const Ballot& ballot);
 
     // The address agreed on, with the port the latest of its voters reported.

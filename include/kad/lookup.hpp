@@ -131,7 +131,10 @@ public:
 
     bool done() const;
 
-    // The k nearest candidates that answered, nearest first.
+    // The k nearest candidates that answered, nearest first. These pointers, and candidate()'s,
+    // stay valid as the lookup goes on (records never move); but a candidate pushed out by
+    // max_candidates gives its record to the one that pushed it out, so a pointer to a far
+    // candidate may come to name another.
     std::vector<const LookupCandidate*> results() const;
     const std::optional<FoundValue>& value() const noexcept { return value_; }
     // The nearest candidate that answered without the value (or with an older one) and gave a
@@ -156,7 +159,7 @@ public:
 private:
     // A candidate's place in the order of distance, with what the lookup's scans read: 16
     // bytes, so that a scan or a binary search over the candidates touches a few cache lines
-    // and an insertion moves little (a record is 112 bytes; a lookup keeps up to 200).
+    // and an insertion moves little (a record is 88 bytes; a lookup keeps up to 200).
     struct Rank {
         std::uint64_t key;    // the first 64 bits of its distance to the target (id XOR target)
         std::uint32_t index;  // its record (rec())

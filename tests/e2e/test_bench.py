@@ -187,7 +187,8 @@ class BenchTests(unittest.TestCase):
         self.assertEqual(runs[1], runs[2])
 
     def test_kadsim_refuses_a_bad_option_with_status_2(self):
-        for args in (["--internet", "moon"], ["--soft-timeout-quantile", "0"], ["--threads", "0"]):
+        for args in (["--internet", "moon"], ["--soft-timeout-quantile", "0"], ["--threads", "0"],
+                     ["--attempts", "0"], ["--attempts", "256"]):
             out = subprocess.run([os.path.join(BIN, "kadsim")] + args, capture_output=True,
                                  text=True, timeout=30)
             self.assertEqual(out.returncode, 2, args)

@@ -105,6 +105,16 @@ long peak_rss_kb() {
     return ru.ru_maxrss;
 }
 
+// The nodes' configuration; main() checks it with config_error() before the run.
+kad::NodeConfig node_config(const Options& o) {
+    kad::NodeConfig config;
+    config.k = o.k;
+    config.alpha = o.alpha;
+    config.lookup_attempts = o.attempts;
+    config.soft_timeout_quantile = o.soft_quantile;
+    return config;
+}
+
 int run(const Options& o) {
     const auto wall_start = std::chrono::steady_clock::now();
     auto internet = std::make_shared<kad::sim::InternetModel>(o.seed, o.internet);
@@ -122,11 +132,7 @@ int run(const Options& o) {
     if (threads > 0) net.set_threads(threads);
     net.set_probe_ports(o.probe_ports);
     if (coordinates || o.internet.nat_share > 0) kad::sim::InternetModel::attach(net, internet);
-    kad::NodeConfig config;
-    config.k = o.k;
-    config.alpha = o.alpha;
-    config.lookup_attempts = o.attempts;
-    config.soft_timeout_quantile = o.soft_quantile;
+    const kad::NodeConfig config = node_config(o);
 
     // ---- build the network by bootstraps ----
     const std::size_t joined_count = kad::sim::grow(net, o.nodes, config).size();
@@ -394,7 +400,7 @@ int main(int argc, char** argv) {
         "k", po::value(&o.k)->default_value(o.k), "bucket size and replication")(
         "alpha", po::value(&o.alpha)->default_value(o.alpha), "lookup parallelism")(
         "attempts", po::value(&o.attempts)->default_value(o.attempts),
-        "queries a lookup may send to one of the k nearest candidates")(
+        "queries a lookup may send to one of the k nearest candidates (1 to 255)")(
         "soft-timeout-quantile", po::value(&o.soft_quantile)->default_value(o.soft_quantile),
         "the soft timeout of a query to a node without RTT samples: this quantile of the last "
         "128 round trips, and a quarter")(
@@ -445,8 +451,12 @@ int main(int argc, char** argv) {
         o.k == 0 || o.alpha == 0 || !(o.soft_quantile > 0 && o.soft_quantile <= 1) ||
         o.threads == 0 || o.threads > 64) {
         std::cerr << "kadsim: need --nodes >= 2, 0 <= --kill < 1, 0 <= --loss < 1, "
-                     "--latency-ms >= 0, --k >= 1, --alpha >= 1, --attempts >= 1, "
+                     "--latency-ms >= 0, --k >= 1, --alpha >= 1, "
                      "0 < --soft-timeout-quantile <= 1, 1 <= --threads <= 64\n";
+        return 2;
+    }
+    if (const auto why = kad::config_error(node_config(o)); !why.empty()) {
+        std::cerr << "kadsim: " << why << "\n";  // --attempts, for one
         return 2;
     }
     // ---- the simulated Internet ----
