@@ -391,7 +391,7 @@ void Node::on_malformed(const Endpoint& from, const krpc::DecodeFailure& f) {
 
 bool Node::admit(const Endpoint& from) {
     // Contacts in our routing table are answered even when the global budget is spent.
-    const auto trusted = [this, &from] { return table_.find(from) != nullptr; };
+    const bool trusted = table_.find(from) != nullptr;
     switch (limiter_.charge(now_, from, trusted)) {
         case RateLimiter::Verdict::Allow:
             return true;

@@ -138,8 +138,7 @@ bool RateLimiter::ignored(TimePoint now, const Endpoint& from) {
     return true;
 }
 
-RateLimiter::Verdict RateLimiter::charge(TimePoint now, const Endpoint& from,
-                                         const std::function<bool()>& trusted) {
+RateLimiter::Verdict RateLimiter::charge(TimePoint now, const Endpoint& from, bool trusted) {
     if (!config_.enabled) return Verdict::Allow;
     sweep(now);
     const Endpoint key = source_key(from);
@@ -170,7 +169,7 @@ RateLimiter::Verdict RateLimiter::charge(TimePoint now, const Endpoint& from,
     }
     const TimePoint global_full_at = std::max(global_full_at_, now);
     if (global_full_at - now > global_pace_.tolerance) {
-        if (trusted()) return Verdict::Allow;
+        if (trusted) return Verdict::Allow;
         ++stats_.dropped_global;
         return Verdict::DropGlobal;
     }

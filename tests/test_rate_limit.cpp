@@ -115,23 +115,6 @@ TEST_CASE("rate limit: the global budget, with contacts exempt", "[rate]") {
     CHECK(send(r, t0, honest, 5, false) == 0);
 }
 
-TEST_CASE("rate limit: whether a source is a contact is asked only once the global budget is spent",
-          "[rate]") {
-    auto c = small();
-    c.global_rate = 10;
-    c.global_burst = 3;
-    RateLimiter r(c);
-    int asked = 0;
-    const auto contact = [&] {
-        ++asked;
-        return true;
-    };
-    for (int i = 0; i < 3; ++i) CHECK(r.charge(t0, honest, contact) == RateLimiter::Verdict::Allow);
-    CHECK(asked == 0);  // within the budget: no search of the table
-    CHECK(r.charge(t0, honest, contact) == RateLimiter::Verdict::Allow);
-    CHECK(asked == 1);
-}
-
 TEST_CASE("rate limit: the source table is bounded", "[rate]") {
     auto c = small();
     c.max_sources = 100;

@@ -12,7 +12,6 @@
 // itself (NodeConfig::max_transactions). Time is passed in; nothing here reads a clock.
 
 #include <cstdint>
-#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -64,13 +63,9 @@ public:
 
     // The cheap check made before decoding: false if the source is being ignored (counted).
     bool ignored(TimePoint now, const Endpoint& from);
-    // Charges one datagram to the source and the global budget. `trusted()`: whether it is a
-    // contact in our routing table, exempt from the global budget (never from its own bucket);
-    // asked only once the global budget is spent, since it costs a search of the table.
-    Verdict charge(TimePoint now, const Endpoint& from, const std::function<bool()>& trusted);
-    Verdict charge(TimePoint now, const Endpoint& from, bool trusted) {
-        return charge(now, from, [trusted] { return trusted; });
-    }
+    // Charges one datagram to the source and the global budget. `trusted`: a contact in our
+    // routing table, exempt from the global budget (never from its own bucket).
+    Verdict charge(TimePoint now, const Endpoint& from, bool trusted);
 
 private:
     // A token bucket kept as the time it will be full again (the "theoretical arrival time" of

@@ -51,47 +51,42 @@ private:
     std::size_t self_;
 };
 
-// What every event reads comes first, in the first two cache lines (a datagram's delivery, the
-// wake-up after it, the sender's push): at 100,000 nodes each event finds its node cold, and a
-// field past the 664-byte NodeConfig cost a miss of its own.
-struct alignas(64) Network::SimNode {
+struct Network::SimNode {
     Endpoint endpoint;
-    State state = State::Alive;
-    bool clock_stopped = false;  // suspended: its clock stands still
-    bool nat = false;            // behind NAT (nat_sent below)
-    bool probe_port = false;     // its second port is its endpoint's port + 1 (probe_endpoint())
-    bool crashed = false;
-    std::uint32_t part = 0;  // its thread's partition
-    int group = 0;
-    TimePoint wake_at = TimePoint::max();  // the earliest wake-up queued
-    // The node's clock is the network's plus `skew` (suspend() and leap() move it).
-    Duration skew{};
-    TimePoint suspended_at{};
-    TimePoint local(TimePoint world) const { return (clock_stopped ? suspended_at : world) + skew; }
-    std::unique_ptr<Driver> driver;  // the node and its discovery
-    std::unique_ptr<LinkModel> model;
-    // In windows: its datagrams' loss and jitter, its count of events made and of defer()s.
-    std::unique_ptr<SeededRandom> link_rng;
-    std::uint64_t events_made = 0;
-
-    // Read now and then.
-    std::uint64_t deferred = 0;
     std::unique_ptr<SeededRandom> rng;
     std::unique_ptr<SimTransport> transport;
     std::unique_ptr<SimMulticast> mcast;
+    std::unique_ptr<Driver> driver;  // the node and its discovery
+    State state = State::Alive;
+    int group = 0;
+    std::optional<LinkModel> model;
+    TimePoint wake_at = TimePoint::max();  // the earliest wake-up queued
     NodeConfig config;
     NodeId id;
+    bool crashed = false;
+    // The node's clock is the network's plus `skew` (suspend() and leap() move it).
+    Duration skew{};
+    bool clock_stopped = false;  // suspended: its clock stands still
+    TimePoint suspended_at{};
+    TimePoint local(TimePoint world) const { return (clock_stopped ? suspended_at : world) + skew; }
     // What its state directory would hold (persist()).
     struct Disk {
         std::map<NodeId, StoredItem> values, items;
         std::vector<krpc::NodeInfo> contacts;
     };
     std::unique_ptr<Disk> disk;
+    bool probe_port = false;  // its second port is its endpoint's port + 1 (probe_endpoint())
     // Behind NAT: when it last sent to each endpoint from each of its ports (nat_key), the
     // mappings still open or not yet swept; `nat_sweep_at` is the size at which expired ones are
     // next swept out.
+    bool nat = false;
     std::unordered_map<std::uint32_t, TimePoint> nat_sent;
     std::size_t nat_sweep_at = 64;
+    // In windows: its datagrams' loss and jitter, its count of events made and of defer()s.
+    std::unique_ptr<SeededRandom> link_rng;
+    std::uint64_t events_made = 0;
+    std::uint64_t deferred = 0;
+    std::uint32_t part = 0;  // its thread's partition
 };
 
 std::size_t Network::part_index(std::size_t node) const {
@@ -311,7 +306,6 @@ void Network::set_tap(Tap tap) {
 
 void Network::set_group(std::size_t i, int group) {
     nodes_[i]->group = group;
-    if (group != 0) grouped_ = true;  // heal() leaves it set: groups may come back
 }
 
 void Network::heal() {
@@ -319,7 +313,7 @@ void Network::heal() {
 }
 
 void Network::set_node_model(std::size_t i, std::optional<LinkModel> m) {
-    nodes_[i]->model = m ? std::make_unique<LinkModel>(*m) : nullptr;
+    nodes_[i]->model = m;
     if (m) min_node_latency_ = std::min(min_node_latency_, m->latency);
 }
 
@@ -526,9 +520,7 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data, 
         return;
     }
     // A probe's source is the second port as it is now (a later node may take that endpoint).
-    // The source goes with the datagram (a probe's: the second port as it is now; a later node
-    // may take that endpoint), so that its delivery need not read the sender's state.
-    const Endpoint source = probe ? *probe_endpoint(from) : src.endpoint;
+    const Endpoint source = probe ? *probe_endpoint(from) : Endpoint{};
     push_delivery(now + delay(m, from, dest, rng), dest, static_cast<std::uint32_t>(from), data,
                   false, source, probe, to_probe);
     if (m.duplicate > 0 && rng.chance(m.duplicate)) {
@@ -594,11 +586,12 @@ void Network::handle(Partition& part, const Event& ev) {
             ++part.stats.dropped_dead;
         }
     } else {
+        const SimNode& sender = *nodes_[ev.from];
         if (n.state != State::Alive) {
             ++part.stats.dropped_dead;
             return;
         }
-        if (grouped_ && nodes_[ev.from]->group != n.group) {
+        if (sender.group != n.group) {
             ++part.stats.dropped_partition;
             return;
         }
@@ -609,12 +602,12 @@ void Network::handle(Partition& part, const Event& ev) {
         }
         if (ev.multicast) {
             ++part.stats.multicast_delivered;
-            const Endpoint src =
-                *Endpoint::from_address(nodes_[ev.from]->endpoint.address_string(), 7475);
+            const Endpoint src = *Endpoint::from_address(sender.endpoint.address_string(), 7475);
             n.driver->handle_multicast(n.local(now), src, payload);
         } else {
             ++part.stats.delivered;
-            n.driver->handle_datagram(n.local(now), source, payload, ev.to_probe);
+            n.driver->handle_datagram(n.local(now), ev.probe ? source : sender.endpoint, payload,
+                                      ev.to_probe);
         }
     }
     schedule_wake(ev.node);

@@ -302,7 +302,6 @@ private:
     // Windows (set_threads()): outboxes_[parity][from * threads + to], the parity of the window
     // running (its datagrams go to that parity, the last window's are drained), its end.
     bool windows_ = false;
-    bool grouped_ = false;  // set_group() has split the network: deliveries compare groups
     bool in_window_ = false;
     std::array<std::vector<Outbox>, 2> outboxes_;
     std::uint64_t window_count_ = 0;
