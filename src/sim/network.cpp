@@ -86,7 +86,7 @@ struct Network::SimNode {
     std::unique_ptr<SeededRandom> link_rng;
     std::uint64_t events_made = 0;
     std::uint64_t deferred = 0;
-    std::uint32_t part = 0;  // its thread's partition
+    std::uint32_t part = 0;  // its partition (set_threads())
 };
 
 std::size_t Network::part_index(std::size_t node) const {
@@ -184,14 +184,18 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
     }
     nodes_.push_back(std::move(n));
     if (add_hook_) add_hook_(i);
-    if (windows_) {  // its thread: the first for a fast link, else the one with fewest nodes
+    if (windows_) {  // its partition: the first for a fast link, else the one with fewest nodes
         std::size_t p = 0;
         if (!fast_link_ || !fast_link_(i)) {
-            p = static_cast<std::size_t>(std::min_element(part_nodes_.begin(), part_nodes_.end()) -
+            // The first holds fast links only, if there are any (paths between two of them may
+            // be shorter than a window).
+            const auto from = part_nodes_.begin() + (fast_link_ && part_nodes_.size() > 1 ? 1 : 0);
+            p = static_cast<std::size_t>(std::min_element(from, part_nodes_.end()) -
                                          part_nodes_.begin());
         }
         nodes_[i]->part = static_cast<std::uint32_t>(p);
         ++part_nodes_[p];
+        homes_stale_ = true;
     }
     schedule_wake(i);
     return i;
@@ -292,7 +296,7 @@ void Network::restart(std::size_t i) {
 }
 
 void Network::set_fast_link(std::function<bool(std::size_t)> f) {
-    // The nodes already on threads were placed without it.
+    // The nodes already in partitions were placed without it.
     if (windows_ && !nodes_.empty()) {
         throw std::logic_error("sim::Network::set_fast_link: before the nodes, with threads");
     }
@@ -464,11 +468,11 @@ void Network::push_delivery(TimePoint at, std::size_t node, std::uint32_t from,
     if (!in_window_ || from == kInjected || part_index(from) == to) {
         return push(*parts_[to], ev, data, source);
     }
-    // To another thread's node, in a window: through the outbox it drains in the next one. It
+    // To another partition's node, in a window: through the outbox it drains in the next one. It
     // must arrive after this window, or the windows are too long for the delays (a model not
     // placed before the nodes were, a delay below set_min_path_delay()'s floor).
     if (at < window_end_ || (at == window_end_ && window_inclusive_)) {
-        throw std::logic_error("sim::Network: a datagram between threads within a window");
+        throw std::logic_error("sim::Network: a datagram between partitions within a window");
     }
     const std::size_t p = part_index(from);
     Outbox& box = outboxes_[window_count_ % 2][p * parts_.size() + to];
@@ -507,7 +511,7 @@ void Network::send(std::size_t from, const Endpoint& to, std::string_view data, 
         }
     }
     // Filtered as it is sent: the mapping times out in seconds, the datagram flies in ms. (In
-    // windows, as it arrives: the mappings belong to the receiver's thread.)
+    // windows, as it arrives: the mappings belong to the receiver's partition.)
     if (!windows_ && nodes_[dest]->nat &&
         !nat_admits(*nodes_[dest], nat_key(from, probe, to_probe), now)) {
         ++part.stats.dropped_nat;

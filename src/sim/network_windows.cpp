@@ -31,11 +31,37 @@ void Network::set_threads(unsigned threads) {
         throw std::logic_error("sim::Network::set_threads: once, with threads > 0, before nodes");
     }
     windows_ = true;
-    while (parts_.size() < threads) parts_.push_back(std::make_unique<Partition>());
-    for (auto& o : outboxes_) o.resize(std::size_t{threads} * threads);
-    part_nodes_.assign(threads, 0);
-    set_now(now_);  // the new threads' clocks
-    for (std::size_t p = 1; p < threads; ++p) workers_.emplace_back([this, p] { worker(p); });
+    threads_ = threads;
+    // On several threads, more partitions than threads: a thread that runs slower in a window
+    // (its core shared, its memory slower to reach) leaves some of its own to the others.
+    const std::size_t parts = threads == 1 ? 1 : 1 + std::size_t{kPartsPerThread} * threads;
+    while (parts_.size() < parts) parts_.push_back(std::make_unique<Partition>());
+    for (auto& o : outboxes_) o.resize(parts * parts);
+    part_nodes_.assign(parts, 0);
+    set_now(now_);  // the new partitions' clocks
+    claimed_ = std::make_unique<std::atomic<std::uint64_t>[]>(parts);
+    homes_.assign(threads, {});
+    homes_[0].push_back(0);
+    homes_stale_ = true;
+    for (unsigned t = 1; t < threads; ++t) workers_.emplace_back([this, t] { worker(t); });
+}
+
+void Network::place_partitions() {
+    // Each thread's own partitions hold about as many nodes as another's (each, in order, goes
+    // to the thread with the fewest so far: the same threads as long as the partitions grow
+    // alike), so that threads running alike seldom take another's. The first partition is the
+    // calling thread's.
+    std::vector<std::size_t> load(homes_.size(), 0);
+    for (auto& h : homes_) h.clear();
+    homes_[0].push_back(0);
+    load[0] = part_nodes_[0];
+    for (std::size_t p = 1; p < parts_.size(); ++p) {
+        const auto t =
+            static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+        homes_[t].push_back(static_cast<std::uint32_t>(p));
+        load[t] += part_nodes_[p];
+    }
+    homes_stale_ = false;
 }
 
 Duration Network::window() const {
@@ -87,7 +113,25 @@ void Network::run_partition(std::size_t p) {
     }
 }
 
-void Network::worker(std::size_t p) {
+bool Network::claim(std::size_t p) {
+    return claimed_[p].exchange(window_count_, std::memory_order_acq_rel) != window_count_;
+}
+
+void Network::run_claims(std::size_t t) {
+    // Its own partitions first, in order; then, once they are done, those of the others not yet
+    // taken, from the end of their lists.
+    for (std::uint32_t p : homes_[t]) {
+        if (claim(p)) run_partition(p);
+    }
+    for (std::size_t k = 1; k < homes_.size(); ++k) {
+        const auto& other = homes_[(t + k) % homes_.size()];
+        for (auto it = other.rbegin(); it != other.rend(); ++it) {
+            if (claim(*it)) run_partition(*it);
+        }
+    }
+}
+
+void Network::worker(std::size_t t) {
     std::uint64_t seen = 0;
     for (;;) {
         std::uint64_t gen = window_gen_.load(std::memory_order_acquire);
@@ -103,7 +147,7 @@ void Network::worker(std::size_t p) {
         }
         seen = gen;
         if (stopping_.load(std::memory_order_acquire)) return;
-        run_partition(p);
+        run_claims(t);
         workers_done_.fetch_add(1, std::memory_order_acq_rel);
     }
 }
@@ -113,11 +157,12 @@ void Network::run_window(TimePoint end, bool inclusive) {
     window_inclusive_ = inclusive;
     ++window_count_;  // this window writes outboxes_[count % 2] and drains the other parity
     for (auto& p : parts_) p->crossing_min = TimePoint::max();
+    if (homes_stale_) place_partitions();
     in_window_ = true;
     workers_done_.store(0, std::memory_order_relaxed);
     window_gen_.fetch_add(1, std::memory_order_acq_rel);
     window_gen_.notify_all();
-    run_partition(0);
+    run_claims(0);
     const auto others = static_cast<unsigned>(workers_.size());
     for (int spin = 0; workers_done_.load(std::memory_order_acquire) != others;) {
         if (spin < kSpins) {

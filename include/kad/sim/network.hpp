@@ -165,19 +165,21 @@ public:
     void keep_alive(std::shared_ptr<void> p) { owned_.push_back(std::move(p)); }
     RandomSource& rng() noexcept { return rng_; }
 
-    // Runs the network in windows, its nodes split among `threads` threads: each added node
-    // goes on the thread with the fewest, or if on a fast link on the calling thread, which is
-    // one of them. Call it before adding nodes (and before InternetModel::attach()). With windows
-    // (even on one thread) a run differs from a serial one in four ways, all independent of the
-    // thread count: events at the same instant run in the order (sender, its count) rather than
-    // the order they were queued; each node draws its datagrams' loss and jitter from a random
-    // source of its own; a NAT filters a datagram as it arrives rather than as it is sent; and
-    // deferred calls run at the window's end (now() is then that end). Needs a positive least
-    // one-way delay (the model's latency, or set_min_path_delay()), and no tap and no multicast.
-    // After an exception from a run (a node's, a deferred call's) the network is not to be run
-    // again.
+    // Runs the network in windows on `threads` threads (the calling thread is one), its nodes
+    // split among partitions that each run on one thread in a window: each added node goes in
+    // the partition with the fewest, or if on a fast link in the first (the calling thread's
+    // own). Each thread runs its own partitions, then takes the others' not yet started, so
+    // that threads running at different speeds end a window together. Call it before adding nodes
+    // (and before InternetModel::attach()). With windows (even on one thread) a run differs from a
+    // serial one in four ways, all independent of the thread count: events at the same instant run
+    // in the order (sender, its count) rather than the order they were queued; each node draws its
+    // datagrams' loss and jitter from a random source of its own; a NAT filters a datagram as it
+    // arrives rather than as it is sent; and deferred calls run at the window's end (now() is then
+    // that end). Needs a positive least one-way delay (the model's latency, or
+    // set_min_path_delay()), and no tap and no multicast. After an exception from a run (a node's,
+    // a deferred call's) the network is not to be run again.
     void set_threads(unsigned threads);
-    unsigned threads() const noexcept { return static_cast<unsigned>(parts_.size()); }
+    unsigned threads() const noexcept { return threads_; }
     // Runs f on the calling thread at the end of the current window, in an order that does not
     // depend on the threads (the event's time, the node, its count of deferred calls), where a
     // node's callback must change state that other nodes' callbacks touch (a list of members, a
@@ -219,12 +221,14 @@ private:
         std::string data;
         Endpoint source;
     };
-    // Written by one partition in a window, read by another in the next: a line of its own.
+    // Written by one partition in a window, read by another in the next (each maybe on another
+    // thread): a line of its own.
     struct alignas(64) Outbox {
         std::vector<Crossing> items;
         std::size_t used = 0;
     };
-    // What one thread owns: its nodes' events, the datagrams in flight to them, its clock.
+    // A share of the nodes, run by one thread in a window: their events, the datagrams in flight
+    // to them, its clock.
     struct alignas(64) Partition {
         EventQueue<Event> queue;
         std::vector<Payload> payloads;
@@ -268,13 +272,18 @@ private:
     void set_now(TimePoint t);
     void handle(Partition& part, const Event& ev);
     // Windows: the least one-way delay, the earliest event queued or in an outbox, one window
-    // on every thread, the deferred calls after it, and a worker thread's loop.
+    // on every thread, one partition's part of it, the deferred calls after it, and a worker
+    // thread's loop.
     Duration window() const;
     TimePoint earliest();
     void run_window(TimePoint end, bool inclusive);
     void run_partition(std::size_t p);
     void run_deferred();
-    void worker(std::size_t p);
+    // Thread t's share of a window: its own partitions, then any of the others' not yet taken.
+    void run_claims(std::size_t t);
+    bool claim(std::size_t p);  // true if p is not yet taken in this window (and now is)
+    void place_partitions();    // homes_, from the partitions' node counts
+    void worker(std::size_t t);
     bool run_windows(TimePoint until, const std::function<bool()>* pred);
     // A NAT mapping: the remote node, whether at its second port, and whether ours.
     static std::uint32_t nat_key(std::size_t remote, bool remote_probe, bool local_probe) {
@@ -299,7 +308,7 @@ private:
     std::vector<std::unique_ptr<Partition>> parts_;
     std::uint64_t next_seq_ = 0;
     std::uint64_t injected_ = 0;  // datagrams injected, in windows: their count
-    // Windows (set_threads()): outboxes_[parity][from * threads + to], the parity of the window
+    // Windows (set_threads()): outboxes_[parity][from * partitions + to], the parity of the window
     // running (its datagrams go to that parity, the last window's are drained), its end.
     bool windows_ = false;
     bool in_window_ = false;
@@ -310,7 +319,15 @@ private:
     Duration min_path_delay_{};
     Duration min_node_latency_ = Duration::max();  // the least latency of set_node_model()s
     std::function<bool(std::size_t)> fast_link_;
-    std::vector<std::size_t> part_nodes_;  // nodes on each thread
+    std::vector<std::size_t> part_nodes_;  // nodes in each partition
+    // Partitions per thread, besides the first (the nodes on fast links): enough that one is a
+    // small part of a thread's window, so that the threads end it close together; each costs
+    // its outboxes, drained every window.
+    static constexpr unsigned kPartsPerThread = 4;
+    unsigned threads_ = 1;
+    std::vector<std::vector<std::uint32_t>> homes_;  // each thread's own partitions
+    bool homes_stale_ = false;                       // a node added since place_partitions()
+    std::unique_ptr<std::atomic<std::uint64_t>[]> claimed_;  // the window that took each
     std::vector<std::thread> workers_;
     std::atomic<std::uint64_t> window_gen_{0};  // a worker runs a window when it moves
     std::atomic<unsigned> workers_done_{0};
