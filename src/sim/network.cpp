@@ -187,9 +187,9 @@ std::size_t Network::add_node(const NodeConfig& config, std::optional<NodeId> id
     if (windows_) {  // its partition: the first for a fast link, else the one with fewest nodes
         std::size_t p = 0;
         if (!fast_link_ || !fast_link_(i)) {
-            // The first holds fast links only, if there are any (paths between two of them may
-            // be shorter than a window).
-            const auto from = part_nodes_.begin() + (fast_link_ && part_nodes_.size() > 1 ? 1 : 0);
+            // The first holds fast links only (paths between two of them may be shorter than a
+            // window), and without them stays empty: the others are an even share a thread.
+            const auto from = part_nodes_.begin() + (part_nodes_.size() > 1 ? 1 : 0);
             p = static_cast<std::size_t>(std::min_element(from, part_nodes_.end()) -
                                          part_nodes_.begin());
         }

@@ -166,16 +166,16 @@ public:
     RandomSource& rng() noexcept { return rng_; }
 
     // Runs the network in windows on `threads` threads (the calling thread is one), its nodes
-    // split among partitions that each run on one thread in a window: each added node goes in
-    // the partition with the fewest, or if on a fast link in the first (the calling thread's
-    // own). Each thread runs its own partitions, then takes the others' not yet started, so
-    // that threads running at different speeds end a window together. Call it before adding nodes
-    // (and before InternetModel::attach()). With windows (even on one thread) a run differs from a
-    // serial one in four ways, all independent of the thread count: events at the same instant run
-    // in the order (sender, its count) rather than the order they were queued; each node draws its
-    // datagrams' loss and jitter from a random source of its own; a NAT filters a datagram as it
-    // arrives rather than as it is sent; and deferred calls run at the window's end (now() is then
-    // that end). Needs a positive least one-way delay (the model's latency, or
+    // split among partitions that each run on one thread in a window: a node on a fast link
+    // goes in the first (the calling thread's own, with no other nodes), any other in the one
+    // of the rest with the fewest. Each thread runs its own partitions, then takes the others' not
+    // yet started, so that threads running at different speeds end a window together. Call it
+    // before adding nodes (and before InternetModel::attach()). With windows (even on one thread) a
+    // run differs from a serial one in four ways, all independent of the thread count: events at
+    // the same instant run in the order (sender, its count) rather than the order they were queued;
+    // each node draws its datagrams' loss and jitter from a random source of its own; a NAT filters
+    // a datagram as it arrives rather than as it is sent; and deferred calls run at the window's
+    // end (now() is then that end). Needs a positive least one-way delay (the model's latency, or
     // set_min_path_delay()), and no tap and no multicast. After an exception from a run (a node's,
     // a deferred call's) the network is not to be run again.
     void set_threads(unsigned threads);
