@@ -52,7 +52,7 @@ std::optional<Duration> RttWindow::value() const {
 }
 
 std::optional<Duration> RttWindow::timeout() const {
-    if (!cached_) return std::nullopt;
+    if (!cached_ || count_ < kMinSamples) return std::nullopt;
     return *cached_ + *cached_ / 4;
 }
 

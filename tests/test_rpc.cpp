@@ -125,19 +125,20 @@ TEST_CASE("Rpc: the soft timeout follows the contact's RTT, else a quantile of e
           "[rpc]") {
     RpcFixture f;
     CHECK(f.rpc.soft_timeout_for(std::nullopt) == f.config.soft_timeout_initial);
-    // Every reply so far: one of 100 ms, the 90th percentile of which is 100 ms; and a quarter.
+    // One reply of 100 ms is too few to say how long strangers take (RttWindow::kMinSamples):
+    // the initial timeout holds.
     REQUIRE(f.ping(ep("10.0.0.2:4000")));
     f.now += 100ms;
     REQUIRE(f.answer_last(ep("10.0.0.2:4000"), id_from(2)));
-    CHECK(f.rpc.soft_timeout_for(std::nullopt) == 125ms);
-    CHECK(f.rpc.soft_timeout_for(id_from(9)) == 125ms);  // no samples of its own
+    CHECK(f.rpc.soft_timeout_for(std::nullopt) == f.config.soft_timeout_initial);
+    CHECK(f.rpc.soft_timeout_for(id_from(9)) == f.config.soft_timeout_initial);
     // Nine more, 10 ms to 90 ms: the 90th percentile of the ten (rank 0.9 x 9 = 8) is 90 ms.
     for (int i = 1; i <= 9; ++i) {
         REQUIRE(f.ping(ep("10.0.0.5:4000")));
         f.now += i * 10ms;
         REQUIRE(f.answer_last(ep("10.0.0.5:4000"), id_from(5)));
     }
-    CHECK(f.rpc.soft_timeout_for(id_from(9)) == 112500us);
+    CHECK(f.rpc.soft_timeout_for(id_from(9)) == 112500us);  // no samples of its own
     // A contact with its own estimate: 30 ms -> 30 + 4 x 15 = 90 ms.
     f.table.on_answered(f.now, id_from(3), ep("10.0.0.3:4000"), 30ms);
     CHECK(f.rpc.soft_timeout_for(id_from(3)) == 90ms);

@@ -37,13 +37,23 @@ TEST_CASE("Contact: its RTT estimate is an RttEstimator", "[rtt][routing]") {
     CHECK(c.rttvar() == 62500us);
 }
 
-TEST_CASE("RttWindow: the quantile of the last 128 round trips, none before the first", "[rtt]") {
+TEST_CASE(
+    "RttWindow: the quantile of the last 128 round trips, none before the first; a timeout "
+    "only from the eighth",
+    "[rtt]") {
     using std::chrono::milliseconds;
     kad::RttWindow w(0.9);
     CHECK_FALSE(w.value());
+    CHECK_FALSE(w.timeout());
     w.add_sample(milliseconds(40));
     REQUIRE(w.value());
     CHECK(*w.value() == milliseconds(40));
+    // One near node's round trip says nothing of the others': no timeout from it yet.
+    for (std::size_t i = 1; i < kad::RttWindow::kMinSamples; ++i) {
+        CHECK_FALSE(w.timeout());
+        w.add_sample(milliseconds(40));
+    }
+    REQUIRE(w.timeout());
     CHECK(*w.timeout() == milliseconds(50));  // and a quarter
     // 1..100 ms: the 90th percentile is 90 ms (rank 0.9 x 99 = 89, the 90th smallest).
     kad::RttWindow u(0.9);

@@ -598,11 +598,19 @@ TEST_CASE("a lookup's trace shows every query and its fate, in order, matching t
         }
     }
     CHECK(queries == result->queries);
-    // Every node the lookup returns answered, and was asked at a depth below the hop count.
+    // Every node the lookup returns answered. The hop count is one more than the deepest of
+    // them, at the depth the lookup ends with: a node's depth can only fall after it was asked
+    // (a shallower node named it later, Lookup's records), so it is at most one more than the
+    // deepest depth they were asked at, and at least one more than the depth of each whose
+    // depth no later answer could lower (those asked at depth 1, named by our own table).
+    int deepest_asked = 0;
     for (const auto& n : result->nodes) {
         CHECK(answered[n.id] > 0);
-        CHECK(depth[n.id] < result->hops);
+        deepest_asked = std::max(deepest_asked, depth[n.id]);
+        if (depth[n.id] <= 1) CHECK(depth[n.id] < result->hops);
     }
+    CHECK(result->hops >= 1);
+    CHECK(result->hops <= deepest_asked + 1);
     // The dead ones were asked, passed their soft timeout, and some reached the hard one (the
     // lookup may end before the others do).
     std::size_t dead_asked = 0;

@@ -49,12 +49,16 @@ public:
     static constexpr std::size_t kRecompute = 16;  // the quantile is recomputed every so many
     // Kept in units of 100 us, up to 6.5 s (past any soft timeout): 256 bytes a node.
     static constexpr std::int64_t kUnitUs = 100;
+    // timeout() waits for this many samples: the 90th percentile of two or three round trips is
+    // the smallest of them, and a node that has just joined has only its bootstrap node's.
+    static constexpr std::size_t kMinSamples = 8;
 
     explicit RttWindow(double quantile = 0.9) : quantile_(quantile) {}
     void add_sample(Duration rtt);
     // The quantile of the kept samples; none before the first.
     std::optional<Duration> value() const;
-    // value() and a quarter.
+    // value() and a quarter; none before kMinSamples samples (the caller's initial timeout
+    // holds until then).
     std::optional<Duration> timeout() const;
 
 private:

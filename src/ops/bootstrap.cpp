@@ -64,18 +64,26 @@ void BootstrapOp::on_lookup(std::uint32_t slot, const NodeId& peer, const RpcEve
 
 void BootstrapOp::start_refreshes() {
     // Every range farther from us than our nearest neighbour, whether or not the table has split
-    // that far yet: a table with few contacts has few buckets. Each refresh converges on k/2
-    // nodes, not k: that half-fills the bucket (the nodes it asks answer, and answering nodes go
-    // in), and the rest fills as nodes there query us; a join costs 15-30 % less
-    // (docs/BENCHMARKS.md).
+    // that far yet (a table with few contacts has few buckets), but none nearer than the k-th
+    // node the lookup of our own ID found: every node in those ranges is nearer than that one,
+    // so the lookup asked it, and it answered into our table (a third of a join's datagrams;
+    // docs/ARCHITECTURE.md, "Bootstrap and refresh"). Each refresh converges on k/2 nodes, not
+    // k: that half-fills the bucket (the nodes it asks answer, and answering nodes go in), and
+    // the rest fills as nodes there query us; a join costs 15-30 % less (docs/BENCHMARKS.md).
+    // It asks each node once: it wants contacts in its range, not the exact nearest to a random
+    // point, so a silent node is passed over.
     const auto nearest = ctx_.table.closest(ctx_.self, 1, true);
-    const int farther = nearest.empty() ? 0 : common_prefix_length(ctx_.self, nearest.front()->id);
+    int farther = nearest.empty() ? 0 : common_prefix_length(ctx_.self, nearest.front()->id);
+    const auto found = self_lookup_->lookup().results();
+    if (found.size() >= ctx_.config.k) {
+        farther = std::min(farther, common_prefix_length(ctx_.self, found.back()->id) + 1);
+    }
     const std::size_t k = std::max<std::size_t>(1, ctx_.config.k / 2);
     for (int i = 0; i < farther; ++i) {
         const NodeId target =
             NodeId::random_with_prefix(ctx_.self.with_bit_flipped(i), i + 1, ctx_.rng);
-        refreshes_.push_back(
-            std::make_unique<Traversal>(ctx_, TraversalOptions{.target = target, .k = k}));
+        refreshes_.push_back(std::make_unique<Traversal>(
+            ctx_, TraversalOptions{.target = target, .k = k, .attempts = 1}));
         const auto slot = self_slot() + static_cast<std::uint32_t>(refreshes_.size());
         if (!refreshes_.back()->start(*this, slot)) continue;  // too many lookups: skip it
         if (!refreshes_.back()->done()) ++pending_lookups_;

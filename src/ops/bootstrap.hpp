@@ -1,7 +1,8 @@
 #pragma once
 // Joining a network: ping the given peers; at the first answer, look up our own ID (which fills
-// the buckets near us); then refresh every range farther from us than our nearest neighbour, so
-// that the table covers the whole ID space. Done when those lookups end.
+// the buckets near us); then refresh every range farther from us than the k-th nearest node that
+// lookup found, so that the table covers the whole ID space (the nearer ranges the lookup has
+// covered). Done when those lookups end.
 
 #include <memory>
 #include <string>

@@ -15,7 +15,7 @@ LookupParams params_for(const Context& ctx, const TraversalOptions& o) {
     p.k = o.k != 0 ? o.k : ctx.config.k;
     p.alpha = ctx.config.alpha;
     p.stop_at_value = o.stop_at_value;
-    p.max_attempts = ctx.config.lookup_attempts;
+    p.max_attempts = o.attempts != 0 ? o.attempts : ctx.config.lookup_attempts;
     p.max_candidates = ctx.config.lookup_candidates;
     p.min_seq = o.min_seq;
     p.need_token = o.method == krpc::Method::FindValue;  // kadnode's items: who can hold them

@@ -26,6 +26,7 @@ struct TraversalOptions {
     const StoredItem* local = nullptr;  // our own copy: found at hop 0
     std::string salt{};                 // BEP 44 get: the salt a mutable item is checked with
     std::size_t k = 0;                  // the nodes it converges on; 0: config.k
+    int attempts = 0;                   // queries to one candidate; 0: config.lookup_attempts
     Trace trace{};                      // each query and its fate, as it happens (--trace)
 };
 
