@@ -53,6 +53,21 @@ std::optional<BootstrapResult> join(sim::Network& net, std::size_t who, std::siz
     return *joined;
 }
 
+// A new node joins through `via`, its find_node queries recorded.
+struct Joiner {
+    std::size_t who;
+    std::shared_ptr<FindNodes> seen;
+};
+
+Joiner join_watched(sim::Network& net, std::size_t via) {
+    const std::size_t who = net.add_node();
+    auto seen = watch_find_nodes(net, who);
+    const auto joined = join(net, who, via);
+    REQUIRE(joined);
+    REQUIRE(joined->ok);
+    return {who, seen};
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -62,11 +77,7 @@ TEST_CASE(
     sim::Network net(31, flat(5ms));
     REQUIRE(sim::grow(net, 400).size() == 400);
     net.run_for(10s);
-    const std::size_t who = net.add_node();
-    auto seen = watch_find_nodes(net, who);
-    const auto joined = join(net, who, 0);
-    REQUIRE(joined);
-    REQUIRE(joined->ok);
+    const auto [who, seen] = join_watched(net, 0);
 
     const NodeId self = net.node(who).id();
     // The k-th nearest node to it: every node nearer shares more of its ID than this one.
@@ -101,11 +112,7 @@ TEST_CASE("a join's refreshes ask a silent node once; the lookup of its own ID a
     for (std::size_t i = 1; i < net.size(); ++i) {
         if (i % 5 == 0) net.kill(i);
     }
-    const std::size_t who = net.add_node();
-    auto seen = watch_find_nodes(net, who);
-    const auto joined = join(net, who, 1);
-    REQUIRE(joined);
-    REQUIRE(joined->ok);
+    const auto [who, seen] = join_watched(net, 1);
 
     const NodeId self = net.node(who).id();
     std::map<std::pair<Endpoint, NodeId>, int> asked;

@@ -64,8 +64,8 @@ void BootstrapOp::on_lookup(std::uint32_t slot, const NodeId& peer, const RpcEve
 
 void BootstrapOp::start_refreshes() {
     // Every range farther from us than our nearest neighbour, whether or not the table has split
-    // that far yet (a table with few contacts has few buckets), but none nearer than the k-th
-    // node the lookup of our own ID found: every node in those ranges is nearer than that one,
+    // that far yet (a table with few contacts has few buckets), but none nearer than the range
+    // of the k-th node the lookup of our own ID found: every node in those is nearer than it,
     // so the lookup asked it, and it answered into our table (a third of a join's datagrams;
     // docs/ARCHITECTURE.md, "Bootstrap and refresh"). Each refresh converges on k/2 nodes, not
     // k: that half-fills the bucket (the nodes it asks answer, and answering nodes go in), and

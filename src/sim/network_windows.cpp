@@ -41,7 +41,6 @@ void Network::set_threads(unsigned threads) {
     set_now(now_);  // the new partitions' clocks
     claimed_ = std::make_unique<std::atomic<std::uint64_t>[]>(parts);
     homes_.assign(threads, {});
-    homes_[0].push_back(0);
     homes_stale_ = true;
     for (unsigned t = 1; t < threads; ++t) workers_.emplace_back([this, t] { worker(t); });
 }

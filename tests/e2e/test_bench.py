@@ -193,6 +193,7 @@ class BenchTests(unittest.TestCase):
                                  text=True, timeout=30)
             self.assertEqual(out.returncode, 2, args)
             self.assertIn("kadsim:", out.stderr)
+            self.assertIn(args[0], out.stderr)  # the flag, not the setting behind it
 
 
 if __name__ == "__main__":

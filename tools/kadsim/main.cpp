@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "kad/lookup.hpp"
 #include "kad/sim/internet.hpp"
 #include "kad/sim/network.hpp"
 
@@ -449,14 +450,17 @@ int main(int argc, char** argv) {
     }
     if (o.nodes < 2 || o.kill < 0 || o.kill >= 1 || o.loss < 0 || o.loss >= 1 || o.latency_ms < 0 ||
         o.k == 0 || o.alpha == 0 || !(o.soft_quantile > 0 && o.soft_quantile <= 1) ||
-        o.threads == 0 || o.threads > 64) {
+        o.threads == 0 || o.threads > 64 || o.attempts < 1 ||
+        o.attempts > kad::Lookup::kMaxAttempts) {
         std::cerr << "kadsim: need --nodes >= 2, 0 <= --kill < 1, 0 <= --loss < 1, "
                      "--latency-ms >= 0, --k >= 1, --alpha >= 1, "
-                     "0 < --soft-timeout-quantile <= 1, 1 <= --threads <= 64\n";
+                     "0 < --soft-timeout-quantile <= 1, 1 <= --threads <= 64, "
+                     "1 <= --attempts <= "
+                  << kad::Lookup::kMaxAttempts << "\n";
         return 2;
     }
     if (const auto why = kad::config_error(node_config(o)); !why.empty()) {
-        std::cerr << "kadsim: " << why << "\n";  // --attempts, for one
+        std::cerr << "kadsim: " << why << "\n";
         return 2;
     }
     // ---- the simulated Internet ----
