@@ -66,7 +66,7 @@ void BootstrapOp::start_refreshes() {
     // Every range farther from us than our nearest neighbour, whether or not the table has split
     // that far yet (a table with few contacts has few buckets), but none nearer than the range
     // of the k-th node the lookup of our own ID found: every node in those is nearer than it,
-    // so the lookup asked it, and it answered into our table (a third of a join's datagrams;
+    // so the lookup asked it, and it answered into our table (a fifth of a join's datagrams;
     // docs/ARCHITECTURE.md, "Bootstrap and refresh"). Each refresh converges on k/2 nodes, not
     // k: that half-fills the bucket (the nodes it asks answer, and answering nodes go in), and
     // the rest fills as nodes there query us; a join costs 15-30 % less (docs/BENCHMARKS.md).
