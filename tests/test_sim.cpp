@@ -7,6 +7,7 @@
 
 #include "helpers.hpp"
 #include "kad/sim/network.hpp"
+#include "sim_helpers.hpp"
 
 using namespace kad;
 using namespace kad::test;
@@ -14,10 +15,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-sim::LinkModel lan(double loss = 0.0) {
-    sim::LinkModel m;
-    m.latency = 1ms;
-    m.jitter = 500us;
+sim::LinkModel lossy_lan(double loss) {
+    sim::LinkModel m = lan();
     m.loss = loss;
     return m;
 }
@@ -112,18 +111,6 @@ void run_gets(sim::Network& net, std::vector<PutGet>& items) {
 bool found(const PutGet& it) {
     return it.got && it.got->ok && it.got->item && it.got->item->value == it.value && it.put &&
            it.got->item->seq == it.put->seq;
-}
-
-// Node `who` bootstraps through node `via`: the result, or nothing if it took over 10 s.
-std::optional<BootstrapResult> bootstrap(sim::Network& net, std::size_t who, std::size_t via) {
-    // Shared with the callback, which may come after this returns.
-    auto joined = std::make_shared<std::optional<BootstrapResult>>();
-    net.with(who, [&](Node& n, TimePoint now) {
-        n.bootstrap(now, {{net.endpoint(via), net.node(via).id()}},
-                    [joined](const BootstrapResult& r) { *joined = r; });
-    });
-    net.run_until([&] { return joined->has_value(); }, 10s);
-    return *joined;
 }
 
 }  // namespace
@@ -261,7 +248,7 @@ TEST_CASE("1,000 nodes, no loss: exact lookups, every value found, median hops a
 }
 
 TEST_CASE("5% datagram loss: every lookup finds the nearest node and every get succeeds", "[sim]") {
-    sim::Network net(2, lan(0.05));
+    sim::Network net(2, lossy_lan(0.05));
     REQUIRE(sim::grow(net, 500).size() == 500);
     auto runs = run_lookups(net, 200);
     for (const auto& r : runs) {
@@ -317,7 +304,7 @@ TEST_CASE(
     "20% datagram loss: a put's silent stores are sent again at their soft timeout, so no "
     "put waits out a hard timeout",
     "[sim]") {
-    sim::Network net(21, lan(0.2));
+    sim::Network net(21, lossy_lan(0.2));
     REQUIRE(sim::grow(net, 200).size() >= 195);
     auto items = run_puts(net, 30, "lossy");
     std::size_t stored = 0;
@@ -404,7 +391,7 @@ TEST_CASE("a lookup across a partition finds only its side; healing restores the
 
 TEST_CASE("the simulator is deterministic for a seed", "[sim]") {
     auto run = [] {
-        sim::Network net(11, lan(0.02));
+        sim::Network net(11, lossy_lan(0.02));
         sim::grow(net, 100);
         auto runs = run_lookups(net, 20);
         std::vector<std::string> out;
@@ -602,7 +589,8 @@ TEST_CASE("a lookup's trace shows every query and its fate, in order, matching t
     // them, at the depth the lookup ends with: a node's depth can only fall after it was asked
     // (a shallower node named it later, Lookup's records), so it is at most one more than the
     // deepest depth they were asked at, and at least one more than the depth of each whose
-    // depth no later answer could lower (those asked at depth 1, named by our own table).
+    // depth no later answer could lower (depth 0, from our own table, and depth 1, named by a
+    // node from it: only those are shallower).
     int deepest_asked = 0;
     for (const auto& n : result->nodes) {
         CHECK(answered[n.id] > 0);

@@ -9,19 +9,13 @@
 #include "helpers.hpp"
 #include "kad/krpc.hpp"
 #include "kad/sim/network.hpp"
+#include "sim_helpers.hpp"
 
 using namespace kad;
 using namespace kad::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-sim::LinkModel flat(Duration latency) {
-    sim::LinkModel m;
-    m.latency = latency;
-    m.jitter = 0us;
-    return m;
-}
 
 // The find_node queries node `who` sends, as (destination, target).
 struct FindNodes {
@@ -43,16 +37,6 @@ std::shared_ptr<FindNodes> watch_find_nodes(sim::Network& net, std::size_t who) 
     return seen;
 }
 
-std::optional<BootstrapResult> join(sim::Network& net, std::size_t who, std::size_t via) {
-    auto joined = std::make_shared<std::optional<BootstrapResult>>();
-    net.with(who, [&](Node& n, TimePoint now) {
-        n.bootstrap(now, {{net.endpoint(via), net.node(via).id()}},
-                    [joined](const BootstrapResult& r) { *joined = r; });
-    });
-    net.run_until([&] { return joined->has_value(); }, 30s);
-    return *joined;
-}
-
 // A new node joins through `via`, its find_node queries recorded.
 struct Joiner {
     std::size_t who;
@@ -62,7 +46,7 @@ struct Joiner {
 Joiner join_watched(sim::Network& net, std::size_t via) {
     const std::size_t who = net.add_node();
     auto seen = watch_find_nodes(net, who);
-    const auto joined = join(net, who, via);
+    const auto joined = bootstrap(net, who, via, 30s);
     REQUIRE(joined);
     REQUIRE(joined->ok);
     return {who, seen};
@@ -74,7 +58,7 @@ TEST_CASE(
     "a join refreshes the ranges out to its k-th nearest node's, not those nearer, which the "
     "lookup of its own ID has found whole",
     "[sim][join]") {
-    sim::Network net(31, flat(5ms));
+    sim::Network net(31, lan(5ms, 0us));
     REQUIRE(sim::grow(net, 400).size() == 400);
     net.run_for(10s);
     const auto [who, seen] = join_watched(net, 0);
@@ -105,7 +89,7 @@ TEST_CASE(
 
 TEST_CASE("a join's refreshes ask a silent node once; the lookup of its own ID asks it again",
           "[sim][join]") {
-    sim::Network net(32, flat(5ms));
+    sim::Network net(32, lan(5ms, 0us));
     REQUIRE(sim::grow(net, 400).size() == 400);
     net.run_for(10s);
     // A fifth of the nodes fall silent, still in the others' tables.
@@ -137,14 +121,14 @@ TEST_CASE(
     "quantile: a near bootstrap node does not make every farther one time out",
     "[sim][join]") {
     // Every path 100 ms round trip, but node 0's: 2 ms.
-    sim::Network net(33, flat(50ms));
+    sim::Network net(33, lan(50ms, 0us));
     net.set_path_delay([](std::size_t from, std::size_t to) -> Duration {
         return from == 0 || to == 0 ? 1ms : 50ms;
     });
     REQUIRE(sim::grow(net, 200).size() == 200);
     net.run_for(10s);
     const std::size_t who = net.add_node();
-    const auto joined = join(net, who, 0);
+    const auto joined = bootstrap(net, who, 0, 30s);
     REQUIRE(joined);
     REQUIRE(joined->ok);
     // Its first round trips are node 0's 2 ms: a timeout from them would fire before any
