@@ -73,15 +73,15 @@ void write_cdf(const std::string& path, const std::vector<double>& latency,
     std::fclose(f);
 }
 
-// From this many nodes on, kadsim on one thread asks for transparent huge pages (below).
+// From this many nodes on, kadsim asks for transparent huge pages (below).
 constexpr std::size_t kHugePagesFrom = 10000;
 
 // A large run spends its time in cache and TLB misses over gigabytes of simulated nodes; with
-// the heap in 2 MiB pages the TLB misses mostly go (100,000 mainline nodes: 13 % less CPU,
-// docs/BENCHMARKS.md). glibc gives its heap huge pages only when told at start, by
-// GLIBC_TUNABLES, so kadsim starts itself again once with glibc.malloc.hugetlb=1 added, unless
-// GLIBC_TUNABLES already says (glibc.malloc.hugetlb=0 keeps normal pages). Where that fails,
-// it goes on as it is.
+// the heap in 2 MiB pages the TLB misses mostly go (100,000 mainline nodes on two threads: 10 to
+// 12.5 % less wall time, docs/BENCHMARKS.md, "Tenth round"). glibc gives its heap huge pages only
+// when told at start, by GLIBC_TUNABLES, so kadsim starts itself again once with
+// glibc.malloc.hugetlb=1 added, unless GLIBC_TUNABLES already says (glibc.malloc.hugetlb=0 keeps
+// normal pages). Where that fails, it goes on as it is.
 void restart_with_huge_pages(char** argv) {
     // Set-user-ID, glibc drops GLIBC_TUNABLES at start: it would start itself again and again.
     if (getauxval(AT_SECURE) != 0) return;
@@ -384,8 +384,7 @@ int main(int argc, char** argv) {
         "Builds N nodes by real bootstraps, puts P values (each then got from another random\n"
         "node), optionally kills a fraction of the nodes after the puts, runs L lookups of\n"
         "random IDs, and prints one JSON object. From 10,000 nodes on it asks for transparent\n"
-        "huge pages when it runs on one thread (it starts itself again with\n"
-        "GLIBC_TUNABLES=glibc.malloc.hugetlb=1, unless\n"
+        "huge pages (it starts itself again with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, unless\n"
         "GLIBC_TUNABLES names glibc.malloc.hugetlb already; glibc 2.35 or later, and the\n"
         "kernel's transparent_hugepage not \"never\").\n\nOptions");
     desc.add_options()("help,h", "print this help")(
@@ -513,10 +512,6 @@ int main(int argc, char** argv) {
                      "(with churn, --churn-off-median-min > 0), 0.1 <= churn shapes <= 10\n";
         return 2;
     }
-    // On several threads, huge pages made the run slower: at 30,000 mainline nodes, 111 s rather
-    // than 85 (the second thread's events took 40 % longer; docs/BENCHMARKS.md, "Fifth round").
-    const bool one_thread =
-        o.threads == 1 || !(o.latency_ms > 0 || o.internet.rtt_median > kad::Duration::zero());
-    if (o.nodes >= kHugePagesFrom && one_thread) restart_with_huge_pages(argv);
+    if (o.nodes >= kHugePagesFrom) restart_with_huge_pages(argv);
     return run(o);
 }
