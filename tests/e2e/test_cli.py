@@ -522,9 +522,7 @@ class SocketTests(CliHarness):
         # A second node on the same socket: refused at start, the first unharmed.
         b = self.start("--bind", "127.0.0.1:0", "--json", "--control", self.control)
         self.assertEqual(b.wait(timeout=10), 1)
-        time.sleep(0.2)
-        self.assertTrue(any("another process is serving there" in line
-                            for line in b.stderr_lines), b.stderr_lines)
+        b.wait_stderr("another process is serving there")
         rc, lines = self.cli_json("id")
         self.assertEqual((rc, lines[0]["id"]), (0, ra["id"]))
         # A node killed leaves its socket behind: nothing answers there.
@@ -581,9 +579,7 @@ class SocketTests(CliHarness):
         deep = os.path.join(self.tmp, *(["d" * 30] * 4))
         p, ready = self.start_json_node("--state-dir", deep)
         self.assertNotIn("control", ready)
-        time.sleep(0.2)
-        self.assertTrue(any("too long for a Unix socket" in line for line in p.stderr_lines),
-                        p.stderr_lines)
+        p.wait_stderr("too long for a Unix socket")
         q = self.start("--bind", "127.0.0.1:0", "--control", os.path.join(deep, "control"))
         self.assertEqual(q.wait(timeout=10), 1)
         # Both flags: a usage error.

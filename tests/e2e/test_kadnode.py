@@ -69,6 +69,29 @@ class Piped:
         except ValueError:
             raise AssertionError(f"not JSON: {line!r}") from None
 
+    def wait_stderr(self, text, timeout=10):
+        """The first stderr line holding text, once the reader thread has it (a process may
+        have exited before its last lines are read)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in list(self.stderr_lines):
+                if line is not None and text in line:
+                    return line
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{self.args}: no stderr line with {text!r} in {timeout}s; "
+                                     f"stderr: {self.stderr_lines}")
+            time.sleep(0.01)
+
+    def stderr_all(self, timeout=10):
+        """Every stderr line, once the process has closed its stderr and the reader thread has
+        read to the end (after wait(), lines may still be on their way)."""
+        deadline = time.monotonic() + timeout
+        while not self.stderr_lines or self.stderr_lines[-1] is not None:
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{self.args}: stderr still open after {timeout}s")
+            time.sleep(0.01)
+        return self.stderr_lines[:-1]
+
     def wait_for(self, pred, timeout=10):
         deadline = time.monotonic() + timeout
         while True:
@@ -499,8 +522,8 @@ class NetworkTests(Harness):
         self.assertTrue(r["ok"])
         p.close_stdin()
         self.assertEqual(p.wait(), 1)
-        for line in p.stderr_lines:  # log lines may be there; traces of a crash may not
-            self.assertNotRegex(line or "", r"terminate|what\(\)|Sanitizer|Segmentation")
+        for line in p.stderr_all():  # log lines may be there; traces of a crash may not
+            self.assertNotRegex(line, r"terminate|what\(\)|Sanitizer|Segmentation")
 
     def test_failures_carry_a_stable_code(self):
         # A node that knows nobody, and a second one it can ask.
@@ -1095,8 +1118,9 @@ class StateTests(Harness):
         self.assertEqual(p.cmd("ls")["items"], [])
         p.close_stdin()
         self.assertEqual(p.wait(), 0)
-        warning = [l for l in p.stderr_lines if l and "is damaged" in l]
-        self.assertEqual(len(warning), 1, p.stderr_lines)
+        lines = p.stderr_all()
+        warning = [l for l in lines if "is damaged" in l]
+        self.assertEqual(len(warning), 1, lines)
         self.assertIn("checksum mismatch", warning[0])
         self.assertTrue(any(n.startswith("state.damaged-") for n in os.listdir(d)))
 
