@@ -146,6 +146,10 @@ class BenchTests(unittest.TestCase):
             self.assertGreaterEqual(r["bound_ratio_p50"], 1.0)
             self.assertGreaterEqual(r["bound_ratio_p99"], r["bound_ratio_p50"])
             self.assertGreater(r["bound_ms_p50"], 0)
+            self.assertGreaterEqual(r["bound_ms_p99"], r["bound_ms_p50"])
+            # A get too: its bound is the path to the value, and it takes at least that long.
+            self.assertGreater(r["get_bound_ms_p50"], 0)
+            self.assertGreaterEqual(r["get_bound_ratio_p50"], 1.0)
             self.assertGreater(r["put_latency_ms_p50"], 0)
             # Each lookup that missed the nearest node is counted, with that node's round trip.
             self.assertEqual(r["missed_nearest"], round((1 - r["success_rate"]) * r["lookups"]))

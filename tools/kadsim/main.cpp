@@ -262,7 +262,8 @@ int run(const Options& o) {
     for (std::size_t i = 0; i < net.size(); ++i) {
         if (net.alive(i) && !net.behind_nat(i)) live.emplace_back(net.node(i).id(), i);
     }
-    std::vector<double> hops, queries, latency, bound, ratio, got_hops, got_queries, got_latency;
+    std::vector<double> hops, queries, latency, bound, ratio, got_hops, got_queries, got_latency,
+        got_bound, got_ratio;
     std::size_t successes = 0;
     std::vector<double> missed_rtt;  // lookups that missed the nearest node: its round trip
     double recall_sum = 0;
@@ -306,6 +307,11 @@ int run(const Options& o) {
         got_hops.push_back(g.result.hops);
         got_queries.push_back(static_cast<double>(g.result.queries));
         got_latency.push_back(kad::to_ms(g.result.elapsed));
+        // A get's bound: the round trips on the path to the value (none if it had no value).
+        if (g.result.bound > kad::Duration::zero()) {
+            got_bound.push_back(kad::to_ms(g.result.bound));
+            got_ratio.push_back(got_latency.back() / got_bound.back());
+        }
     }
     std::size_t puts_ok = 0;
     std::vector<double> put_latency;
@@ -333,7 +339,8 @@ int run(const Options& o) {
         "\"hops_p50\":%.1f,\"hops_p99\":%.1f,\"queries_p50\":%.1f,\"queries_p99\":%.1f,"
         "\"latency_ms_p50\":%.2f,\"latency_ms_p99\":%.2f,\"values_found_rate\":%.4f,"
         "\"get_hops_p50\":%.1f,\"get_queries_p50\":%.1f,\"get_latency_ms_p50\":%.2f,"
-        "\"bound_ms_p50\":%.2f,\"bound_ratio_p50\":%.3f,\"bound_ratio_p99\":%.3f,"
+        "\"bound_ms_p50\":%.2f,\"bound_ms_p99\":%.2f,\"bound_ratio_p50\":%.3f,"
+        "\"bound_ratio_p99\":%.3f,\"get_bound_ms_p50\":%.2f,\"get_bound_ratio_p50\":%.3f,"
         "\"put_latency_ms_p50\":%.2f,\"put_latency_ms_p99\":%.2f,"
         "\"bootstrap_virtual_s\":%.2f,\"virtual_s\":%.2f,\"datagrams\":%llu,"
         "\"loss\":%.3f,\"latency_ms\":%.2f,\"seed\":%llu,\"wall_s\":%.2f,\"peak_rss_kb\":%ld,"
@@ -344,8 +351,9 @@ int run(const Options& o) {
         percentile(hops, 50), percentile(hops, 99), percentile(queries, 50),
         percentile(queries, 99), percentile(latency, 50), percentile(latency, 99),
         rate(found, o.puts), percentile(got_hops, 50), percentile(got_queries, 50),
-        percentile(got_latency, 50), percentile(bound, 50), percentile(ratio, 50),
-        percentile(ratio, 99), percentile(put_latency, 50), percentile(put_latency, 99),
+        percentile(got_latency, 50), percentile(bound, 50), percentile(bound, 99),
+        percentile(ratio, 50), percentile(ratio, 99), percentile(got_bound, 50),
+        percentile(got_ratio, 50), percentile(put_latency, 50), percentile(put_latency, 99),
         bootstrap_virtual_s, std::chrono::duration<double>(net.elapsed()).count(),
         static_cast<unsigned long long>(net.stats().sent), o.loss,
         coordinates ? rtt_p50 / 2 : o.latency_ms, static_cast<unsigned long long>(o.seed), wall_s,
