@@ -32,8 +32,8 @@ class Piped:
     def __init__(self, command, env=None, stdin=subprocess.PIPE):
         self.args = command
         self.p = subprocess.Popen(self.args, stdin=stdin, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env,
-                                  start_new_session=True)
+                                  stderr=subprocess.PIPE, text=True, errors="replace",
+                                  env=env, start_new_session=True)
         self.lines = queue.Queue()
         self.stderr_lines = []
         threading.Thread(target=self._pump, args=(self.p.stdout, self.lines.put),
@@ -43,10 +43,12 @@ class Piped:
 
     @staticmethod
     def _pump(stream, put):
-        for line in stream:
-            put(line.rstrip("\n"))
-        stream.close()
-        put(None)
+        try:
+            for line in stream:
+                put(line.rstrip("\n"))
+            stream.close()
+        finally:
+            put(None)  # the end, also if reading failed: readers wait for it
 
     def line(self, timeout=10):
         try:
@@ -74,12 +76,14 @@ class Piped:
         have exited before its last lines are read)."""
         deadline = time.monotonic() + timeout
         while True:
-            for line in list(self.stderr_lines):
+            lines = list(self.stderr_lines)
+            for line in lines:
                 if line is not None and text in line:
                     return line
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{self.args}: no stderr line with {text!r} in {timeout}s; "
-                                     f"stderr: {self.stderr_lines}")
+            if (lines and lines[-1] is None) or time.monotonic() >= deadline:
+                ended = "stderr ended" if lines and lines[-1] is None else f"not in {timeout}s"
+                raise AssertionError(f"{self.args}: no stderr line with {text!r} ({ended}); "
+                                     f"stderr: {lines}")
             time.sleep(0.01)
 
     def stderr_all(self, timeout=10):
@@ -1035,10 +1039,7 @@ class StateTests(Harness):
             self.assertTrue(p.cmd(f"put --ttl 600 key{i} value{i}")["ok"])
         with open(offset, "w") as f:
             f.write("+1d\n")
-        deadline = time.monotonic() + 10
-        while not any("wall clock moved +86" in line for line in p.stderr_lines):
-            self.assertLess(time.monotonic(), deadline, f"no step noticed: {p.stderr_lines}")
-            time.sleep(0.1)
+        p.wait_stderr("wall clock moved +86")
         os.killpg(p.p.pid, signal.SIGKILL)
         p.p.wait(5)
         again = self.start("--json", "--state-dir", d, env=env)

@@ -77,9 +77,9 @@ void write_cdf(const std::string& path, const std::vector<double>& latency,
 constexpr std::size_t kHugePagesFrom = 10000;
 
 // A large run spends its time in cache and TLB misses over gigabytes of simulated nodes; with
-// the heap in 2 MiB pages the TLB misses mostly go (100,000 mainline nodes on two threads: 10 to
-// 12.5 % less wall time, docs/BENCHMARKS.md, "Tenth round"). glibc gives its heap huge pages only
-// when told at start, by GLIBC_TUNABLES, so kadsim starts itself again once with
+// the heap in 2 MiB pages (fewer TLB misses, we suppose) 100,000 mainline nodes on two threads
+// take 10 to 12.5 % less wall time (docs/BENCHMARKS.md, "Tenth round"). glibc gives its heap huge
+// pages only when told at start, by GLIBC_TUNABLES, so kadsim starts itself again once with
 // glibc.malloc.hugetlb=1 added, unless GLIBC_TUNABLES already says (glibc.malloc.hugetlb=0 keeps
 // normal pages). Where that fails, it goes on as it is.
 void restart_with_huge_pages(char** argv) {
