@@ -234,6 +234,7 @@ bool Lookup::done() const {
                     [](const Rank& r) { return r.state == State::Retrying; })) {
         return false;
     }
+    if (waiting_for_nearest()) return false;
     // No answer yet, but queries past their soft timeout may still be answered (until their hard
     // timeout): the path may be slower than every estimate, as when the delay jumps. Ending now
     // would end empty with the answers on their way.
@@ -244,6 +245,30 @@ bool Lookup::done() const {
         return r.state == State::Slow && r.outstanding > 0;
     });
     return answered || !outstanding;
+}
+
+// Patience (LookupParams::wait_nearest): the nearest candidates in play (not failed, not only
+// routing) include one past the soft timeouts of all its attempts, none of which has failed yet
+// (a failure is a hard timeout, and the first query's comes first), so a slow host's answer may
+// still come; and no more than wait_max_silent of the k nearest in play are silent: one or two
+// silent nodes among neighbours that answered are likelier slow than dead, while several are
+// likelier stale contacts, which the soft timeouts exist not to wait for.
+bool Lookup::waiting_for_nearest() const {
+    if (p_.wait_nearest == 0) return false;
+    std::size_t seen = 0, silent = 0;
+    bool nearest_silent = false;
+    for (const Rank& r : order_) {
+        if (seen >= p_.k) break;
+        if (r.state == State::Failed || r.state == State::Routed) continue;
+        if (r.state == State::Slow) {
+            if (++silent > p_.wait_max_silent) return false;
+            if (seen < p_.wait_nearest && r.outstanding > 0 && r.outstanding == r.attempts) {
+                nearest_silent = true;
+            }
+        }
+        ++seen;
+    }
+    return nearest_silent;
 }
 
 std::vector<const LookupCandidate*> Lookup::results() const {

@@ -95,6 +95,11 @@ Duration Rpc::soft_timeout_for(const std::optional<NodeId>& id) const {
                       config_.soft_timeout_max);
 }
 
+bool Rpc::slow_tail() const {
+    const auto longest = rtt_.longest();
+    return longest && *longest > soft_timeout_for(std::nullopt) * 3 / 2;
+}
+
 bool Rpc::query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
                 RpcHandler handler) {
     return this->query(to, id, std::move(query), std::move(handler), false);

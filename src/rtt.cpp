@@ -36,6 +36,9 @@ void RttWindow::add_sample(Duration rtt) {
     units_[count_ % kSize] = static_cast<std::uint16_t>(
         std::clamp<std::int64_t>(units, 0, std::numeric_limits<std::uint16_t>::max()));
     ++count_;
+    const auto us =
+        static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(rtt).count());
+    longest_us_ = std::max(us, longest_us_ - longest_us_ / 1024);
     // Recomputed at the first samples, then every kRecompute: a partial sort of 128 numbers per
     // 16 replies, not per query sent.
     if (count_ > kRecompute && count_ % kRecompute != 0) return;
@@ -54,6 +57,11 @@ std::optional<Duration> RttWindow::value() const {
 std::optional<Duration> RttWindow::timeout() const {
     if (!cached_ || count_ < kMinSamples) return std::nullopt;
     return *cached_ + *cached_ / 4;
+}
+
+std::optional<Duration> RttWindow::longest() const {
+    if (count_ == 0) return std::nullopt;
+    return std::chrono::microseconds(static_cast<std::int64_t>(longest_us_));
 }
 
 }  // namespace kad

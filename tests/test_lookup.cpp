@@ -106,6 +106,7 @@ TEST_CASE(
     const NodeId target = id_from(7);
     LookupParams lp = params(target, 20, 1);
     lp.max_attempts = 3;
+    lp.wait_nearest = 0;  // no patience (its own test, below): soft timeouts alone
     Lookup l(lp);
     peers.seed(l);
     auto first = l.next_queries();
@@ -286,6 +287,7 @@ TEST_CASE("with no answer yet, a lookup waits for its slow queries up to their h
     Peers peers(3);
     LookupParams lp = params(id_from(10), 20, 3);
     lp.max_attempts = 2;
+    lp.wait_nearest = 0;  // no patience: with no answer yet, this test's rule alone holds it
     for (bool late_reply : {true, false}) {
         Lookup l(lp);
         peers.seed(l);
@@ -489,4 +491,107 @@ TEST_CASE(
         }
     }
     CHECK(plain.results().front()->id == nearest[0].id);
+}
+
+namespace {
+
+// Runs `l` over `peers` (each answering with every peer) until it has nothing more to send,
+// leaving `silent` unanswered: each of their queries passes its soft timeout, and is sent again.
+void answer_all_but(Lookup& l, const Peers& peers, const std::vector<NodeId>& silent) {
+    auto is_silent = [&](const NodeId& id) {
+        return std::find(silent.begin(), silent.end(), id) != silent.end();
+    };
+    for (int guard = 0; guard < 100; ++guard) {
+        auto batch = l.next_queries();
+        if (batch.empty()) break;
+        for (const auto& c : batch) {
+            if (is_silent(c.id)) continue;
+            l.on_reply(c.id, peers.all, std::nullopt, std::nullopt);
+        }
+        for (const auto& c : batch) {
+            if (is_silent(c.id)) l.on_soft_timeout(c.id);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "patience: a converged lookup waits for its nearest silent candidate until a query to it "
+    "fails, and takes its late answer",
+    "[lookup]") {
+    Peers peers(30);
+    const NodeId target = id_from(7);
+    const NodeId nearest = peers.nearest(target, 1)[0].id;
+    for (const bool answers : {true, false}) {
+        INFO("the nearest answers late: " << answers);
+        LookupParams lp = params(target);
+        lp.max_attempts = 2;
+        Lookup l(lp);
+        peers.seed(l);
+        answer_all_but(l, peers, {nearest});
+        REQUIRE(l.status(nearest));
+        CHECK(l.status(nearest)->state == State::Slow);
+        CHECK(l.status(nearest)->attempts == 2);
+        CHECK(l.status(nearest)->outstanding == 2);
+        CHECK(l.next_queries().empty());
+        // Every other candidate has answered, and both of its queries are past their soft
+        // timeouts: without patience the lookup would end here (the test above).
+        CHECK_FALSE(l.done());
+        if (answers) {
+            l.on_reply(nearest, {}, std::nullopt, std::nullopt);
+            CHECK(l.done());
+            REQUIRE_FALSE(l.results().empty());
+            CHECK(l.results().front()->id == nearest);
+        } else {
+            l.on_failed(nearest, false);  // the first query's hard timeout
+            CHECK(l.done());
+            REQUIRE(l.results().size() == 20);
+            for (const auto* r : l.results()) CHECK(r->id != nearest);
+        }
+    }
+    // Without patience the same lookup ends at the soft timeouts, without the nearest.
+    LookupParams lp = params(target);
+    lp.max_attempts = 2;
+    lp.wait_nearest = 0;
+    Lookup hasty(lp);
+    peers.seed(hasty);
+    answer_all_but(hasty, peers, {nearest});
+    CHECK(hasty.done());
+    for (const auto* r : hasty.results()) CHECK(r->id != nearest);
+}
+
+TEST_CASE(
+    "patience is only for the nearest wait_nearest, and not where more of the k nearest are "
+    "silent than wait_max_silent (stale contacts)",
+    "[lookup]") {
+    Peers peers(30);
+    const NodeId target = id_from(7);
+    const auto near = peers.nearest(target, 5);
+    LookupParams lp = params(target);
+    lp.max_attempts = 2;
+    lp.wait_nearest = 1;
+    lp.wait_max_silent = 2;
+    // Whether a lookup on `p`, with these candidates silent and every other answering, still
+    // waits once it has nothing more to send.
+    const auto waits = [&](const LookupParams& p, const std::vector<NodeId>& silent) {
+        Lookup l(p);
+        peers.seed(l);
+        answer_all_but(l, peers, silent);
+        return !l.done();
+    };
+    // The second nearest silent, the nearest answering: no one to wait for.
+    CHECK_FALSE(waits(lp, {near[1].id}));
+    // The nearest and the fourth silent: two, within wait_max_silent: it waits.
+    CHECK(waits(lp, {near[0].id, near[3].id}));
+    // Wider patience takes in the second nearest.
+    LookupParams wide = lp;
+    wide.wait_nearest = 2;
+    CHECK(waits(wide, {near[1].id}));
+    // Three silent among the k nearest: likelier dead than slow; it ends at their soft timeouts,
+    // unless wait_max_silent allows three.
+    CHECK_FALSE(waits(lp, {near[0].id, near[2].id, near[4].id}));
+    LookupParams three = lp;
+    three.wait_max_silent = 3;
+    CHECK(waits(three, {near[0].id, near[2].id, near[4].id}));
 }

@@ -435,3 +435,28 @@ TEST_CASE("Rpc: every query answered with nodes says which families it wants (BE
     CHECK(want_of(krpc::FindNodeArgs{id_from(5), krpc::Want{false, true}}) ==
           krpc::Want{false, true});
 }
+
+TEST_CASE(
+    "Rpc: a slow tail is a recent reply over 1.5 times a stranger's soft timeout; round trips "
+    "alike show none",
+    "[rpc]") {
+    RpcFixture f;
+    CHECK_FALSE(f.rpc.slow_tail());  // no reply yet
+    const auto reply_after = [&](Duration rtt) {
+        REQUIRE(f.ping(ep("10.0.0.5:4000")));
+        f.now += rtt;
+        REQUIRE(f.answer_last(ep("10.0.0.5:4000"), id_from(5)));
+    };
+    // 80-120 ms, as at one region's round trips: the soft timeout is 1.25 x the 90th
+    // percentile (about 140 ms), and the longest, 120 ms, is under it.
+    for (int i = 0; i < 200; ++i) reply_after(std::chrono::milliseconds(80 + (i * 7) % 41));
+    CHECK_FALSE(f.rpc.slow_tail());
+    // One slow host's reply, 900 ms: past 1.5 times the soft timeout, which it hardly moves.
+    reply_after(900ms);
+    CHECK(f.rpc.slow_tail());
+    for (int i = 0; i < 500; ++i) reply_after(std::chrono::milliseconds(80 + (i * 7) % 41));
+    CHECK(f.rpc.slow_tail());  // remembered past the window's 128 replies
+    // Thousands of replies later without another, it has faded.
+    for (int i = 0; i < 3000; ++i) reply_after(std::chrono::milliseconds(80 + (i * 7) % 41));
+    CHECK_FALSE(f.rpc.slow_tail());
+}

@@ -77,3 +77,26 @@ TEST_CASE(
     for (int i = 0; i < 256; ++i) tail.add_sample(milliseconds(30));
     CHECK(*tail.value() == milliseconds(30));
 }
+
+TEST_CASE(
+    "RttWindow::longest: the longest round trip, remembered past the window and fading over "
+    "about a thousand later ones",
+    "[rtt]") {
+    using std::chrono::milliseconds;
+    kad::RttWindow w;
+    CHECK_FALSE(w.longest());
+    w.add_sample(milliseconds(100));
+    REQUIRE(w.longest());
+    CHECK(*w.longest() == milliseconds(100));
+    w.add_sample(milliseconds(1500));  // one slow host
+    CHECK(*w.longest() == milliseconds(1500));
+    // 500 fast replies later it has left the window, but the longest still shows it.
+    for (int i = 0; i < 500; ++i) w.add_sample(milliseconds(100));
+    CHECK(*w.value() == milliseconds(100));
+    CHECK(*w.longest() > milliseconds(800));
+    CHECK(*w.longest() < milliseconds(1500));
+    // 5,000 later it has faded to the round trips seen since.
+    for (int i = 0; i < 4500; ++i) w.add_sample(milliseconds(100));
+    CHECK(*w.longest() < milliseconds(120));
+    CHECK(*w.longest() >= milliseconds(100));
+}

@@ -448,3 +448,103 @@ TEST_CASE("threads are set once, before any node, and need a least delay", "[sim
     serial.defer(0, [&] { ran = true; });
     CHECK(ran);
 }
+
+namespace {
+
+// Lookups for a point next to each slow host (its ID with the last bit flipped), each from up to
+// four nodes it is 0.9-1.8 s away from, on the mainline preset's round trips without NAT, loss or
+// churn: how many found the slow host, of how many.
+struct SlowNearest {
+    std::size_t lookups = 0, found = 0;
+};
+
+SlowNearest slow_nearest(std::size_t wait_nearest) {
+    auto p = mainline();
+    p.nat_share = 0;
+    p.loss = 0;
+    p.session_median = Duration::zero();
+    auto model = std::make_shared<sim::InternetModel>(71, p);
+    sim::Network net(71, model->link_model());
+    sim::InternetModel::attach(net, model);
+    NodeConfig config;
+    config.lookup_wait_nearest = wait_nearest;
+    const auto joined = sim::grow(net, 500, config, 2ms, 5min);
+    REQUIRE(joined.size() == 500);
+    net.run_for(1min);
+    struct Run {
+        NodeId target;
+        std::optional<LookupResult> result;
+    };
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;  // (from, slow host)
+    // A host's median round trip to the first 51 others: a slow host is slow to everyone.
+    const auto median_to = [&](std::size_t j) {
+        std::vector<double> v;
+        for (std::size_t i = 0; i < 51; ++i) {
+            if (i != j) v.push_back(ms(model->rtt(i, j)));
+        }
+        return median(v);
+    };
+    for (std::size_t j = 0; j < net.size(); ++j) {
+        if (median_to(j) < 800) continue;
+        std::size_t origins = 0;
+        for (std::size_t from = 0; from < net.size() && origins < 4; ++from) {
+            const double rtt = ms(model->rtt(from, j));
+            if (from != j && rtt > 900 && rtt < 1800 && median_to(from) < 250) {
+                pairs.emplace_back(from, j);
+                ++origins;
+            }
+        }
+    }
+    // Each origin first meets the network's round trips, slow tail and all (Rpc::slow_tail): a
+    // node that has just joined has seen too few replies to know whether silence is slowness.
+    std::size_t warm = 0, warmed = 0;
+    for (const auto& pair : pairs) {
+        const std::size_t from = pair.first;
+        for (int i = 0; i < 20; ++i) {
+            ++warm;
+            const NodeId target = NodeId::random(net.rng());
+            net.with(from, [&warmed, target](Node& n, TimePoint now) {
+                n.lookup(now, target, [&warmed](const LookupResult&) { ++warmed; });
+            });
+        }
+    }
+    net.run_until([&] { return warmed == warm; }, 5min);
+    std::vector<Run> runs;
+    runs.reserve(pairs.size());  // each lookup's callback holds its run
+    for (const auto& [from, j] : pairs) {
+        auto bytes = net.node(j).id().bytes();
+        bytes.back() ^= 1;
+        runs.push_back({*NodeId::from_bytes(std::string_view(
+                            reinterpret_cast<const char*>(bytes.data()), bytes.size())),
+                        std::nullopt});
+        Run& r = runs.back();
+        net.with(from, [&r](Node& n, TimePoint now) {
+            n.lookup(now, r.target, [&r](const LookupResult& res) { r.result = res; });
+        });
+    }
+    net.run_until(
+        [&] { return std::all_of(runs.begin(), runs.end(), [](auto& r) { return r.result; }); },
+        5min);
+    SlowNearest out;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        REQUIRE(runs[i].result);
+        ++out.lookups;
+        const auto& nodes = runs[i].result->nodes;
+        if (!nodes.empty() && nodes.front().id == net.node(pairs[i].second).id()) ++out.found;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "patience: a lookup finds its nearest node on a slow host, which soft timeouts alone miss",
+    "[sim][internet]") {
+    const SlowNearest patient = slow_nearest(NodeConfig{}.lookup_wait_nearest);
+    const SlowNearest hasty = slow_nearest(0);
+    WARN("slow nearest: " << patient.found << " of " << patient.lookups << " found with patience, "
+                          << hasty.found << " without");
+    CHECK(patient.lookups >= 5);
+    CHECK(patient.found == patient.lookups);
+    CHECK(hasty.found < hasty.lookups);
+}

@@ -18,6 +18,13 @@
 //   datagram would otherwise cost a true nearest node, and sending them together, beside the
 //   rest of the search, costs a dead node two soft timeouts in all rather than one per
 //   attempt. The lookup waits for them (Retrying) but they hold no place in the frontier.
+// - Patience with the nearest: a converged lookup waits for a silent candidate among the
+//   nearest `wait_nearest` in play (by default 20: all, at the default k) until its first query's
+//   hard timeout, not only its soft timeouts, as a slow host there would otherwise be missing from
+//   the results. Only while at most `wait_max_silent` of the k nearest are silent: one or two
+//   silent among neighbours that answered are likelier slow hosts, several likelier stale contacts,
+//   and waiting for the dead is what the soft timeouts avoid. (The owner turns patience off where
+//   round trips have no slow tail: Rpc::slow_tail.)
 // - Until some candidate has answered, the lookup does not end while a query past its soft
 //   timeout may still be answered (up to its hard timeout): when the delay jumps, every answer
 //   comes after the soft timeouts estimated before, and ending then would end empty.
@@ -47,6 +54,11 @@ struct LookupParams {
     std::size_t alpha = 3;
     bool stop_at_value = false;  // a get: stop at the first value; a put runs to the end
     int max_attempts = 4;
+    // Patience: a converged lookup waits for a silent candidate among the nearest `wait_nearest`
+    // in play until its first query's hard timeout, not only its soft timeouts; but only while
+    // no more than `wait_max_silent` of the k nearest in play are silent.
+    std::size_t wait_nearest = 20;
+    std::size_t wait_max_silent = 2;
     std::size_t max_candidates = 200;
     std::int64_t min_seq = 0;
     // A get or put of kadnode's own items: an answer without a token comes from a node that
@@ -186,6 +198,8 @@ private:
     std::size_t eligible_end() const;
     // The index in order_ of the nearest candidate that answered; order_.size() if none has.
     std::size_t nearest_answer() const;
+    // Whether a silent candidate among the nearest wait_nearest in play is still to be waited for.
+    bool waiting_for_nearest() const;
 
     LookupParams p_;
     std::uint64_t target_word_;  // the target's first 64 bits (key_of)

@@ -31,6 +31,12 @@ struct NodeConfig {
     Duration soft_timeout_max = std::chrono::seconds(1);
     Duration soft_timeout_initial = std::chrono::milliseconds(500);  // before any RTT sample
     int lookup_attempts = 4;  // queries to one candidate among the k nearest (see lookup.hpp)
+    // Patience: a converged lookup waits for a silent candidate among this many nearest in play
+    // until its first query's hard timeout, while no more than lookup_wait_max_silent of the k
+    // nearest are silent, on a node that has seen a slow tail of round trips (LookupParams::
+    // wait_nearest, Rpc::slow_tail; 0: never).
+    std::size_t lookup_wait_nearest = 20;
+    std::size_t lookup_wait_max_silent = 2;
     Duration bucket_refresh = std::chrono::hours(1);
     // After a failing contact answers again (a partition healed), sparse buckets are refreshed
     // at once; if that keeps happening, no sooner than this after the last time, doubling up to

@@ -112,6 +112,12 @@ public:
     // True once after the agreed address has changed.
     bool take_address_change() noexcept { return std::exchange(address_changed_, false); }
     Duration soft_timeout_for(const std::optional<NodeId>& id) const;
+    // Whether recent round trips have run well past a stranger's soft timeout (the longest, by
+    // RttWindow::longest, over one and a half times it): a heavy tail beyond the quantile the
+    // timeout is set at, where silence may be slowness and a lookup's patience with its nearest
+    // candidates pays (LookupParams::wait_nearest). Where round trips are alike (a LAN, one
+    // region) the longest stays near the quantile, and a silent node is lost or dead.
+    bool slow_tail() const;
     // A node entered the routing table by answering us.
     void set_new_contact_hook(std::function<void(const NodeId&, const Endpoint&)> hook) {
         new_contact_ = std::move(hook);

@@ -60,12 +60,17 @@ public:
     // value() and a quarter; none before kMinSamples samples (the caller's initial timeout
     // holds until then).
     std::optional<Duration> timeout() const;
+    // The longest recent round trip, with a longer memory than the window's: the longest sample,
+    // decaying by 1/1024 with each later one (to 1/e in about a thousand replies), so that a tail
+    // of a few slow hosts in a hundred shows. None before the first sample.
+    std::optional<Duration> longest() const;
 
 private:
     double quantile_;
     std::array<std::uint16_t, kSize> units_{};  // a ring
     std::size_t count_ = 0;                     // samples ever added
     std::optional<Duration> cached_;
+    double longest_us_ = 0;  // longest()
 };
 
 }  // namespace kad

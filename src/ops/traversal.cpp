@@ -16,6 +16,10 @@ LookupParams params_for(const Context& ctx, const TraversalOptions& o) {
     p.alpha = ctx.config.alpha;
     p.stop_at_value = o.stop_at_value;
     p.max_attempts = o.attempts != 0 ? o.attempts : ctx.config.lookup_attempts;
+    // Patience only where silence may be slowness: on a LAN, or any path whose round trips are
+    // alike, a candidate silent past its retries is lost or dead, and waiting for it is waste.
+    p.wait_nearest = ctx.rpc.slow_tail() ? ctx.config.lookup_wait_nearest : 0;
+    p.wait_max_silent = ctx.config.lookup_wait_max_silent;
     p.max_candidates = ctx.config.lookup_candidates;
     p.min_seq = o.min_seq;
     p.need_token = o.method == krpc::Method::FindValue;  // kadnode's items: who can hold them

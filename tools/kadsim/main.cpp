@@ -40,6 +40,8 @@ struct Options {
     std::size_t alpha = 3;
     int attempts = 4;
     double soft_quantile = 0.9;
+    std::size_t wait_nearest = 20;
+    std::size_t wait_max_silent = 2;
     std::string cdf;          // where to write each lookup's latency and bound
     bool probe_ports = true;  // nodes verify queriers from a second port
     unsigned threads = 1;
@@ -113,6 +115,8 @@ kad::NodeConfig node_config(const Options& o) {
     config.alpha = o.alpha;
     config.lookup_attempts = o.attempts;
     config.soft_timeout_quantile = o.soft_quantile;
+    config.lookup_wait_nearest = o.wait_nearest;
+    config.lookup_wait_max_silent = o.wait_max_silent;
     return config;
 }
 
@@ -412,6 +416,12 @@ int main(int argc, char** argv) {
         "soft-timeout-quantile", po::value(&o.soft_quantile)->default_value(o.soft_quantile),
         "the soft timeout of a query to a node without RTT samples: this quantile of the last "
         "128 round trips, and a quarter")(
+        "wait-nearest", po::value(&o.wait_nearest)->default_value(o.wait_nearest),
+        "patience: a converged lookup waits for a silent candidate among this many nearest "
+        "until its first query's hard timeout, not only its soft timeouts, on a node that has "
+        "seen a slow tail of round trips (0: never)")(
+        "wait-max-silent", po::value(&o.wait_max_silent)->default_value(o.wait_max_silent),
+        "patience only while at most this many of the k nearest are silent")(
         "cdf", po::value(&o.cdf),
         "write each lookup's latency and bound (ms) to this file, for tools/bench/plot_cdf")(
         "threads", po::value(&o.threads)->default_value(o.threads),
