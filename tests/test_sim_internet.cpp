@@ -476,20 +476,21 @@ SlowNearest slow_nearest(std::size_t wait_nearest) {
         std::optional<LookupResult> result;
     };
     std::vector<std::pair<std::size_t, std::size_t>> pairs;  // (from, slow host)
-    // A host's median round trip to the first 51 others: a slow host is slow to everyone.
-    const auto median_to = [&](std::size_t j) {
+    // Each host's median round trip to the first 51 others: a slow host is slow to everyone.
+    std::vector<double> median_to(net.size());
+    for (std::size_t j = 0; j < net.size(); ++j) {
         std::vector<double> v;
         for (std::size_t i = 0; i < 51; ++i) {
             if (i != j) v.push_back(ms(model->rtt(i, j)));
         }
-        return median(v);
-    };
+        median_to[j] = median(v);
+    }
     for (std::size_t j = 0; j < net.size(); ++j) {
-        if (median_to(j) < 800) continue;
+        if (median_to[j] < 800) continue;
         std::size_t origins = 0;
         for (std::size_t from = 0; from < net.size() && origins < 4; ++from) {
             const double rtt = ms(model->rtt(from, j));
-            if (from != j && rtt > 900 && rtt < 1800 && median_to(from) < 250) {
+            if (from != j && rtt > 900 && rtt < 1800 && median_to[from] < 250) {
                 pairs.emplace_back(from, j);
                 ++origins;
             }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kad/lookup.hpp"
+#include "kad/node_config.hpp"
 #include "kad/sim/internet.hpp"
 #include "kad/sim/network.hpp"
 
@@ -36,12 +37,13 @@ struct Options {
     double loss = 0.0;
     double latency_ms = 1.0;
     std::uint64_t seed = 1;
-    std::size_t k = 20;
-    std::size_t alpha = 3;
-    int attempts = 4;
-    double soft_quantile = 0.9;
-    std::size_t wait_nearest = 20;
-    std::size_t wait_max_silent = 2;
+    // The lookup's rules: the node's defaults unless given.
+    std::size_t k = kad::NodeConfig{}.k;
+    std::size_t alpha = kad::NodeConfig{}.alpha;
+    int attempts = kad::NodeConfig{}.lookup_attempts;
+    double soft_quantile = kad::NodeConfig{}.soft_timeout_quantile;
+    std::size_t wait_nearest = kad::NodeConfig{}.lookup_wait_nearest;
+    std::size_t wait_max_silent = kad::NodeConfig{}.lookup_wait_max_silent;
     std::string cdf;          // where to write each lookup's latency and bound
     bool probe_ports = true;  // nodes verify queriers from a second port
     unsigned threads = 1;
