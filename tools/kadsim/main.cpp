@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cmath>
@@ -104,6 +105,53 @@ void restart_with_huge_pages(char** argv) {
     }
 }
 
+// What the joins cost, from the nodes' own counters once every node has joined: the queries
+// each sent by method, its lookups (its own ID, the refreshes), and how many of its pings were
+// second-port probes (docs/BENCHMARKS.md, "What bounds the 100,000-node run").
+struct JoinCost {
+    std::array<double, kad::krpc::kMethods> queries{};
+    double lookups = 0;
+    double probes = 0;
+};
+
+JoinCost join_cost(kad::sim::Network& net) {
+    JoinCost c;
+    if (net.size() == 0) return c;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        const kad::NodeStats& s = net.node(i).stats();
+        for (std::size_t m = 0; m < c.queries.size(); ++m) {
+            c.queries[m] += static_cast<double>(s.queries_out[m]);
+        }
+        c.lookups += static_cast<double>(s.lookups_started);
+        c.probes += static_cast<double>(s.reach_probes);
+    }
+    const auto n = static_cast<double>(net.size());
+    for (double& q : c.queries) q /= n;
+    c.lookups /= n;
+    c.probes /= n;
+    return c;
+}
+
+// "join_queries_per_node":{"ping":..,"find_node":..},... : the methods sent, in their order.
+std::string join_json(const JoinCost& c) {
+    std::string out = "\"join_queries_per_node\":{";
+    bool first = true;
+    char buf[64];
+    for (std::size_t m = 0; m < c.queries.size(); ++m) {
+        if (c.queries[m] == 0) continue;
+        const auto name = kad::krpc::method_name(static_cast<kad::krpc::Method>(m));
+        std::snprintf(buf, sizeof buf, "%s\"%.*s\":%.1f", first ? "" : ",",
+                      static_cast<int>(name.size()), name.data(), c.queries[m]);
+        out += buf;
+        first = false;
+    }
+    std::snprintf(buf, sizeof buf, "},\"join_lookups_per_node\":%.2f,", c.lookups);
+    out += buf;
+    std::snprintf(buf, sizeof buf, "\"join_probes_per_node\":%.1f", c.probes);
+    out += buf;
+    return out;
+}
+
 long peak_rss_kb() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
@@ -144,6 +192,7 @@ int run(const Options& o) {
     // ---- build the network by bootstraps ----
     const std::size_t joined_count = kad::sim::grow(net, o.nodes, config).size();
     const double bootstrap_virtual_s = std::chrono::duration<double>(net.elapsed()).count();
+    const JoinCost join = join_cost(net);
 
     // A random live node other than `except`; `except` itself if it is the only one left.
     auto random_alive = [&](std::size_t except) {
@@ -376,7 +425,7 @@ int run(const Options& o) {
         "\"nat_nodes\":%zu,\"dropped_nat\":%llu,\"churn_events\":%llu,"
         "\"churn_departures\":%llu,\"churn_returns\":%llu,\"online_end\":%zu,"
         "\"missed_nearest\":%zu,\"missed_nearest_rtt_ms_min\":%.1f,"
-        "\"missed_nearest_rtt_ms_p50\":%.1f,\"events\":%llu}\n",
+        "\"missed_nearest_rtt_ms_p50\":%.1f,\"events\":%llu,%s}\n",
         o.internet_name.empty() ? "none" : o.internet_name.c_str(), rtt_p50, rtt_p99,
         o.internet.nat_share, nat_nodes, static_cast<unsigned long long>(net.stats().dropped_nat),
         static_cast<unsigned long long>(churn ? churn->departures() + churn->returns() : 0),
@@ -384,7 +433,8 @@ int run(const Options& o) {
         static_cast<unsigned long long>(churn ? churn->returns() : 0), online_end,
         missed_rtt.size(),
         missed_rtt.empty() ? 0.0 : *std::min_element(missed_rtt.begin(), missed_rtt.end()),
-        percentile(missed_rtt, 50), static_cast<unsigned long long>(net.stats().events));
+        percentile(missed_rtt, 50), static_cast<unsigned long long>(net.stats().events),
+        join_json(join).c_str());
     return 0;
 }
 
