@@ -49,6 +49,8 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
         static_cast<std::uint64_t>(s.soft_timeouts));
     add("hard_timeouts", "Queries that failed at the hard timeout", true,
         static_cast<std::uint64_t>(s.hard_timeouts));
+    add("late_answers", "Answers to queries past their soft timeout (second-port probes aside)",
+        true, static_cast<std::uint64_t>(s.late_answers));
     add("stores_accepted", "store queries accepted", true,
         static_cast<std::uint64_t>(s.stores_accepted));
     add("stores_refused", "store queries refused", true,
@@ -307,6 +309,7 @@ std::string_view stats_section(std::string_view m) {
         {"bad_responses", "rpc"},
         {"soft_timeouts", "rpc"},
         {"hard_timeouts", "rpc"},
+        {"late_answers", "rpc"},
         {"read_only_queries", "rpc"},
         {"queries_ignored", "rpc"},
         {"probe_port_queries", "rpc"},

@@ -97,7 +97,9 @@ Duration Rpc::soft_timeout_for(const std::optional<NodeId>& id) const {
 
 bool Rpc::slow_tail() const {
     const auto longest = rtt_.longest();
-    return longest && *longest > soft_timeout_for(std::nullopt) * 3 / 2;
+    if (!longest || *longest <= soft_timeout_for(std::nullopt) * 3 / 2) return false;
+    // A veto only on clear evidence: eight endings at least, fewer than one in eight answered.
+    return late_.ended() < 8 || late_.share() >= 1.0 / 8;
 }
 
 bool Rpc::query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
@@ -235,6 +237,11 @@ bool Rpc::handle_reply(const Endpoint& from, const krpc::Message& m) {
 
 void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e) {
     const Duration rtt = now_ - e.sent;
+    // A probe's silence says where a node is (behind NAT), not how slow it is.
+    if (e.soft_fired && !e.probe) {
+        late_.add(true);
+        ++stats_.late_answers;
+    }
     const auto* resp = std::get_if<krpc::Response>(&m.body);
     if (!resp) {
         ++stats_.errors_in;
@@ -313,6 +320,7 @@ void Rpc::expire() {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.rpc_timeout);
     for (auto& e : hard) {
         ++stats_.hard_timeouts;
+        if (e.soft_fired && !e.probe) late_.add(false);
         if (e.probe) {
             ++stats_.reach_probes_unanswered;
             table_.note_unreachable(now_, e.to);

@@ -438,25 +438,62 @@ TEST_CASE("Rpc: every query answered with nodes says which families it wants (BE
 
 TEST_CASE(
     "Rpc: a slow tail is a recent reply over 1.5 times a stranger's soft timeout; round trips "
-    "alike show none",
+    "alike show none, nor do queries past their soft timeout that mostly go unanswered",
     "[rpc]") {
     RpcFixture f;
     CHECK_FALSE(f.rpc.slow_tail());  // no reply yet
-    const auto reply_after = [&](Duration rtt) {
-        REQUIRE(f.ping(ep("10.0.0.5:4000")));
-        f.now += rtt;
-        REQUIRE(f.answer_last(ep("10.0.0.5:4000"), id_from(5)));
-    };
+    const Endpoint fast_peer = ep("10.0.0.5:4000");
+    int i = 0;
     // 80-120 ms, as at one region's round trips: the soft timeout is 1.25 x the 90th
     // percentile (about 140 ms), and the longest, 120 ms, is under it.
-    for (int i = 0; i < 200; ++i) reply_after(std::chrono::milliseconds(80 + (i * 7) % 41));
+    const auto fast = [&](int n) {
+        for (int k = 0; k < n; ++k) {
+            REQUIRE(f.ping(fast_peer));
+            f.now += std::chrono::milliseconds(80 + (i++ * 7) % 41);
+            f.rpc.expire();
+            REQUIRE(f.answer_last(fast_peer, id_from(5)));
+        }
+    };
+    // A query to a node never heard from, past its soft timeout: answered at 900 ms, or never.
+    int strangers = 0;
+    const auto slow = [&](bool answers) {
+        ++strangers;
+        const Endpoint to = Endpoint::v4({10, 1, static_cast<std::uint8_t>(strangers >> 8),
+                                          static_cast<std::uint8_t>(strangers & 0xff)},
+                                         4000);
+        const NodeId id = id_from(2000 + static_cast<std::uint64_t>(strangers));
+        REQUIRE(f.ping(to, id));
+        f.now += 900ms;
+        f.rpc.expire();  // the soft timeout
+        if (answers) {
+            REQUIRE(f.answer_last(to, id));
+        } else {
+            f.now += f.config.rpc_timeout;
+            f.rpc.expire();  // the hard one
+        }
+    };
+    fast(200);
     CHECK_FALSE(f.rpc.slow_tail());
+    CHECK(f.stats.late_answers == 0);
     // One slow host's reply, 900 ms: past 1.5 times the soft timeout, which it hardly moves.
-    reply_after(900ms);
+    slow(true);
+    CHECK(f.stats.late_answers == 1);
     CHECK(f.rpc.slow_tail());
-    for (int i = 0; i < 500; ++i) reply_after(std::chrono::milliseconds(80 + (i * 7) % 41));
+    fast(500);
     CHECK(f.rpc.slow_tail());  // remembered past the window's 128 replies
-    // Thousands of replies later without another, it has faded.
-    for (int i = 0; i < 3000; ++i) reply_after(std::chrono::milliseconds(80 + (i * 7) % 41));
+    // Then a dead node, silent to two lookups' four attempts each: one late answer in nine
+    // endings is no tail (the rule waits for eight endings, and a share under one in eight).
+    for (int k = 0; k < 7; ++k) slow(false);
+    CHECK(f.rpc.slow_tail());  // eight endings, the first faded: just under eight, not yet
+    slow(false);
+    CHECK_FALSE(f.rpc.slow_tail());
+    // Slow hosts that answer (two in three) bring it back.
+    for (int k = 0; k < 6; ++k) {
+        fast(11);  // the slow stay under a tenth of the round trips: the timeout stays put
+        slow(k % 3 != 0);
+    }
+    CHECK(f.rpc.slow_tail());
+    // Thousands of fast replies later without another slow one, the longest has faded.
+    fast(3000);
     CHECK_FALSE(f.rpc.slow_tail());
 }

@@ -100,3 +100,26 @@ TEST_CASE(
     CHECK(*w.longest() < milliseconds(120));
     CHECK(*w.longest() >= milliseconds(100));
 }
+
+TEST_CASE(
+    "LateAnswers: the share of queries past their soft timeout that were answered, the past "
+    "fading",
+    "[rtt]") {
+    kad::LateAnswers late;
+    CHECK(late.ended() == 0);
+    CHECK(late.share() == 0);
+    late.add(true);
+    CHECK(late.ended() == 1);
+    CHECK(late.share() == 1);
+    late.add(false);
+    constexpr double f = kad::LateAnswers::kFade;
+    CHECK(late.share() == Approx((1 - f) / (2 - f)));  // the first faded
+    // Three in four answered, as on the mainline preset.
+    for (int i = 0; i < 400; ++i) late.add(i % 4 != 0);
+    CHECK(late.share() == Approx(0.75).margin(0.01));
+    // A thousand unanswered later, what came before hardly counts.
+    for (int i = 0; i < 1000; ++i) late.add(false);
+    CHECK(late.share() < 0.02);
+    CHECK(late.ended() < 256);  // about 1 / kFade: the memory is a few hundred endings
+    CHECK(late.ended() > 250);
+}

@@ -108,6 +108,7 @@ struct NodeStats {
     std::uint64_t wrong_id = 0;           // right sender, another node ID
     std::uint64_t bad_responses = 0;      // a response missing what its method needs
     std::uint64_t soft_timeouts = 0, hard_timeouts = 0;
+    std::uint64_t late_answers = 0;  // answers to queries past their soft timeout (not probes)
     std::uint64_t stores_accepted = 0, stores_refused = 0;
     std::uint64_t announces_accepted = 0, announces_refused = 0;  // BEP 5 announce_peer
     std::uint64_t announces_dropped = 0;  // accepted, but the peer store had to drop another

@@ -73,4 +73,29 @@ private:
     double longest_us_ = 0;  // longest()
 };
 
+// How often a query past its soft timeout is answered after all: whether silence there is
+// slowness, or death and loss. On the Internet, where the soft timeout is a quantile of round
+// trips that vary by pair, most such queries are answered late (three in four on kadsim's
+// mainline preset): a silent node may be a slow host. On a LAN, where the soft timeout's floor
+// is many times every round trip, nearly none are: a late answer now and then (a busy host, a
+// Wi-Fi retransmission) beside a dead node's queries, which all go unanswered. Each ending
+// fades by 1/256 with each later one.
+class LateAnswers {
+public:
+    static constexpr double kFade = 1.0 / 256;
+
+    // A query whose soft timeout had passed ended: answered, or failed at its hard timeout.
+    void add(bool answered) noexcept {
+        answered_ = answered_ * (1 - kFade) + (answered ? 1 : 0);
+        ended_ = ended_ * (1 - kFade) + 1;
+    }
+    // The endings counted (faded), and the share of them answered; 0 before any.
+    double ended() const noexcept { return ended_; }
+    double share() const noexcept { return ended_ > 0 ? answered_ / ended_ : 0; }
+
+private:
+    double answered_ = 0;
+    double ended_ = 0;
+};
+
 }  // namespace kad
