@@ -98,8 +98,8 @@ Duration Rpc::soft_timeout_for(const std::optional<NodeId>& id) const {
 bool Rpc::slow_tail() const {
     const auto longest = rtt_.longest();
     if (!longest || *longest <= soft_timeout_for(std::nullopt) * 3 / 2) return false;
-    // A veto only on clear evidence: eight endings at least, fewer than one in eight answered.
-    return late_.ended() < 8 || late_.share() >= 1.0 / 8;
+    // A veto only on clear evidence: nine endings at least, fewer than one in eight answered.
+    return late_.endings() < 9 || late_.share() >= 1.0 / 8;
 }
 
 bool Rpc::query(const Endpoint& to, const std::optional<NodeId>& id, krpc::Query query,
@@ -222,6 +222,7 @@ bool Rpc::handle_reply(const Endpoint& from, const krpc::Message& m) {
             // taken a new ID, BEP 42): the old contact goes, and the one answering is heard.
             table_.remove(*e.expected_id, e.to);
             table_.on_answered(now_, *replier, from, now_ - e.sent);
+            note_late(e);  // something answered there: its silence was not death
             e.handler(RpcEvent{.kind = RpcEventKind::Failed,
                                .message = &m,
                                .failure = Failure::WrongId,
@@ -237,11 +238,7 @@ bool Rpc::handle_reply(const Endpoint& from, const krpc::Message& m) {
 
 void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e) {
     const Duration rtt = now_ - e.sent;
-    // A probe's silence says where a node is (behind NAT), not how slow it is.
-    if (e.soft_fired && !e.probe) {
-        late_.add(true);
-        ++stats_.late_answers;
-    }
+    note_late(e);
     const auto* resp = std::get_if<krpc::Response>(&m.body);
     if (!resp) {
         ++stats_.errors_in;
@@ -278,6 +275,15 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
     heard_from(resp->id, from);
     rtt_.add_sample(rtt);
     e.handler(RpcEvent{.kind = RpcEventKind::Reply, .message = &m, .rtt = rtt});
+}
+
+void Rpc::note_late(const TransactionTable::Entry& e) {
+    // A probe's silence says where a node is (behind NAT), not how slow it is. (A reply that
+    // comes after the soft deadline but before expire() delivered it is in time, as for the
+    // lookup that sent it.)
+    if (!e.soft_fired || e.probe) return;
+    late_.add(true);
+    ++stats_.late_answers;
 }
 
 std::optional<NodeId> Rpc::queried_id(const TransactionTable::Entry& e) const {

@@ -481,10 +481,10 @@ TEST_CASE(
     CHECK(f.rpc.slow_tail());
     fast(500);
     CHECK(f.rpc.slow_tail());  // remembered past the window's 128 replies
-    // Then a dead node, silent to two lookups' four attempts each: one late answer in nine
-    // endings is no tail (the rule waits for eight endings, and a share under one in eight).
+    // Then a dead node, silent to its attempts: one late answer in nine endings is no tail
+    // (the rule waits for nine endings, and then a share under one in eight).
     for (int k = 0; k < 7; ++k) slow(false);
-    CHECK(f.rpc.slow_tail());  // eight endings, the first faded: just under eight, not yet
+    CHECK(f.rpc.slow_tail());  // eight endings: not yet
     slow(false);
     CHECK_FALSE(f.rpc.slow_tail());
     // Slow hosts that answer (two in three) bring it back.
@@ -496,4 +496,52 @@ TEST_CASE(
     // Thousands of fast replies later without another slow one, the longest has faded.
     fast(3000);
     CHECK_FALSE(f.rpc.slow_tail());
+}
+
+TEST_CASE(
+    "Rpc: unanswered probes from the second port say nothing of a slow tail; an answer as "
+    "another node counts as an answer",
+    "[rpc]") {
+    RpcFixture f;
+    f.transport.probe_port = true;
+    const Endpoint fast_peer = ep("10.0.0.5:4000");
+    for (int i = 0; i < 200; ++i) {
+        REQUIRE(f.ping(fast_peer));
+        f.now += std::chrono::milliseconds(80 + (i * 7) % 41);
+        REQUIRE(f.answer_last(fast_peer, id_from(5)));
+    }
+    // One slow host's late answer opens the gate.
+    REQUIRE(f.ping(ep("10.1.0.1:4000"), id_from(2001)));
+    f.now += 900ms;
+    f.rpc.expire();
+    REQUIRE(f.answer_last(ep("10.1.0.1:4000"), id_from(2001)));
+    REQUIRE(f.rpc.slow_tail());
+    // Twenty nodes behind NAT ignore our probes: no veto, nothing counted.
+    for (std::uint8_t i = 0; i < 20; ++i) {
+        f.rpc.verify(PingRequest{id_from(3000 + i), Endpoint::v4({10, 2, 0, i}, 4000), true});
+        REQUIRE(f.transport.sent.back().probe);
+        f.now += 900ms;
+        f.rpc.expire();
+        f.now += f.config.rpc_timeout;
+        f.rpc.expire();
+    }
+    CHECK(f.stats.reach_probes_unanswered == 20);
+    CHECK(f.rpc.slow_tail());
+    // Eight silent strangers, but the first answers late as another node (a new ID there):
+    // the endpoint answered, so that is a late answer, and there is no veto.
+    for (std::uint8_t i = 0; i < 8; ++i) {
+        const Endpoint to = Endpoint::v4({10, 3, 0, i}, 4000);
+        REQUIRE(f.ping(to, id_from(4000 + i)));
+        f.now += 900ms;
+        f.rpc.expire();
+        if (i == 0) {
+            REQUIRE(f.answer_last(to, id_from(5000)));
+            CHECK(f.stats.wrong_id == 1);
+        } else {
+            f.now += f.config.rpc_timeout;
+            f.rpc.expire();
+        }
+    }
+    CHECK(f.stats.late_answers == 2);
+    CHECK(f.rpc.slow_tail());  // two in nine answered
 }

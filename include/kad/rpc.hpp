@@ -117,10 +117,10 @@ public:
     // timeout is set at, where silence may be slowness and a lookup's patience with its nearest
     // candidates pays (LookupParams::wait_nearest). Where round trips are alike (a LAN, one
     // region) the longest stays near the quantile, and a silent node is lost or dead. But not
-    // where queries past their soft timeout have lately gone almost all unanswered (under one
-    // in eight of eight or more, LateAnswers; our second port's probes aside): one late answer
-    // on a LAN, then a dead node's silence, is no tail worth waiting on. (On kadsim's mainline
-    // preset three in four are answered, and the rule changes no figure.)
+    // where queries past their soft timeout have lately gone almost all unanswered (of nine or
+    // more, under one in eight answered, LateAnswers; our probes from the second port aside):
+    // one late answer on a LAN, then a dead node's silence, is no tail worth waiting on. (On
+    // kadsim's mainline preset three in four are answered, and the rule changes no figure.)
     bool slow_tail() const;
     // A node entered the routing table by answering us.
     void set_new_contact_hook(std::function<void(const NodeId&, const Endpoint&)> hook) {
@@ -135,6 +135,8 @@ private:
     void send_encoded(const Endpoint& to, bool probe = false);  // sends what was just encoded
     krpc::Message envelope(std::string_view t) const;
     void on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e);
+    // A query past its soft timeout was answered after all (LateAnswers).
+    void note_late(const TransactionTable::Entry& e);
     // Who a query went to: the ID it was sent for, or the contact at its endpoint.
     std::optional<NodeId> queried_id(const TransactionTable::Entry& e) const;
     // What an answer says about whether its sender speaks find_value and store.

@@ -78,8 +78,8 @@ private:
 // trips that vary by pair, most such queries are answered late (three in four on kadsim's
 // mainline preset): a silent node may be a slow host. On a LAN, where the soft timeout's floor
 // is many times every round trip, nearly none are: a late answer now and then (a busy host, a
-// Wi-Fi retransmission) beside a dead node's queries, which all go unanswered. Each ending
-// fades by 1/256 with each later one.
+// Wi-Fi retransmission) beside a dead node's queries, which all go unanswered. In the share each
+// ending fades by 1/256 with each later one.
 class LateAnswers {
 public:
     static constexpr double kFade = 1.0 / 256;
@@ -88,14 +88,16 @@ public:
     void add(bool answered) noexcept {
         answered_ = answered_ * (1 - kFade) + (answered ? 1 : 0);
         ended_ = ended_ * (1 - kFade) + 1;
+        if (endings_ < UINT32_MAX) ++endings_;
     }
-    // The endings counted (faded), and the share of them answered; 0 before any.
-    double ended() const noexcept { return ended_; }
+    // The endings ever counted, and the (faded) share of them answered; 0 before any.
+    std::uint32_t endings() const noexcept { return endings_; }
     double share() const noexcept { return ended_ > 0 ? answered_ / ended_ : 0; }
 
 private:
     double answered_ = 0;
     double ended_ = 0;
+    std::uint32_t endings_ = 0;
 };
 
 }  // namespace kad

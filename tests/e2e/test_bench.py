@@ -151,14 +151,14 @@ class BenchTests(unittest.TestCase):
             self.assertGreater(r["get_bound_ms_p50"], 0)
             self.assertGreaterEqual(r["get_bound_ratio_p50"], 1.0)
             self.assertGreater(r["put_latency_ms_p50"], 0)
-            # What the joins cost: every node looked up its own ID, then refreshed ranges; the
-            # pings include the second-port probes; all of it among the run's datagrams.
+            # What the joins cost: every node looked up its own ID, then refreshed ranges, each
+            # lookup at least one find_node; the pings include the second-port probes.
             join = r["join_queries_per_node"]
-            self.assertGreater(join["find_node"], 0)
             self.assertGreater(r["join_lookups_per_node"], 1)
+            self.assertGreaterEqual(join["find_node"], r["join_lookups_per_node"])
             self.assertGreater(r["join_probes_per_node"], 0)
+            self.assertIn("ping", join)
             self.assertLessEqual(r["join_probes_per_node"], join["ping"])
-            self.assertLess(sum(join.values()) * r["nodes"], r["datagrams"])
             # Each lookup that missed the nearest node is counted, with that node's round trip.
             self.assertEqual(r["missed_nearest"], round((1 - r["success_rate"]) * r["lookups"]))
             if r["missed_nearest"]:
