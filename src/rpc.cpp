@@ -222,7 +222,7 @@ bool Rpc::handle_reply(const Endpoint& from, const krpc::Message& m) {
             // taken a new ID, BEP 42): the old contact goes, and the one answering is heard.
             table_.remove(*e.expected_id, e.to);
             table_.on_answered(now_, *replier, from, now_ - e.sent);
-            note_late(e);  // something answered there: its silence was not death
+            note_ending(e, true);  // something answered there: its silence was not death
             e.handler(RpcEvent{.kind = RpcEventKind::Failed,
                                .message = &m,
                                .failure = Failure::WrongId,
@@ -238,7 +238,7 @@ bool Rpc::handle_reply(const Endpoint& from, const krpc::Message& m) {
 
 void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e) {
     const Duration rtt = now_ - e.sent;
-    note_late(e);
+    note_ending(e, true);
     const auto* resp = std::get_if<krpc::Response>(&m.body);
     if (!resp) {
         ++stats_.errors_in;
@@ -277,13 +277,13 @@ void Rpc::on_matched(const Endpoint& from, const krpc::Message& m, TransactionTa
     e.handler(RpcEvent{.kind = RpcEventKind::Reply, .message = &m, .rtt = rtt});
 }
 
-void Rpc::note_late(const TransactionTable::Entry& e) {
+void Rpc::note_ending(const TransactionTable::Entry& e, bool answered) {
     // A probe's silence says where a node is (behind NAT), not how slow it is. (A reply that
     // comes after the soft deadline but before expire() delivered it is in time, as for the
     // lookup that sent it.)
     if (!e.soft_fired || e.probe) return;
-    late_.add(true);
-    ++stats_.late_answers;
+    late_.add(answered);
+    if (answered) ++stats_.late_answers;
 }
 
 std::optional<NodeId> Rpc::queried_id(const TransactionTable::Entry& e) const {
@@ -326,7 +326,7 @@ void Rpc::expire() {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.rpc_timeout);
     for (auto& e : hard) {
         ++stats_.hard_timeouts;
-        if (e.soft_fired && !e.probe) late_.add(false);
+        note_ending(e, false);
         if (e.probe) {
             ++stats_.reach_probes_unanswered;
             table_.note_unreachable(now_, e.to);

@@ -135,8 +135,8 @@ private:
     void send_encoded(const Endpoint& to, bool probe = false);  // sends what was just encoded
     krpc::Message envelope(std::string_view t) const;
     void on_matched(const Endpoint& from, const krpc::Message& m, TransactionTable::Entry& e);
-    // A query past its soft timeout was answered after all (LateAnswers).
-    void note_late(const TransactionTable::Entry& e);
+    // A query ended, answered or not: one past its soft timeout counts in LateAnswers.
+    void note_ending(const TransactionTable::Entry& e, bool answered);
     // Who a query went to: the ID it was sent for, or the contact at its endpoint.
     std::optional<NodeId> queried_id(const TransactionTable::Entry& e) const;
     // What an answer says about whether its sender speaks find_value and store.
