@@ -17,7 +17,7 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
             {std::move(name), std::move(help), counter, std::move(label), std::move(values)});
     };
     const auto& s = node.node().stats();
-    const auto& rs = node.runtime_stats();
+    const kad::RuntimeStats rs = node.runtime_stats();
     const auto& rl = node.node().rate_limiter().stats();
     const auto census = node.node().routing_table().id_census();  // BEP 42
     add("packets_in", "Datagrams received", true, static_cast<std::uint64_t>(s.packets_in));
@@ -201,6 +201,9 @@ std::vector<Metric> collect_metrics(const kad::AsioNode& node) {
         static_cast<std::uint64_t>(rs.receive_errors));
     add("truncated", "Datagrams larger than the receive buffer", true,
         static_cast<std::uint64_t>(rs.truncated));
+    add("receive_overflows",
+        "Datagrams the system dropped: the receive queue was full (the node fell behind)", true,
+        static_cast<std::uint64_t>(rs.receive_overflows));
     if (const kad::Discovery* d = node.discovery()) {
         const auto& ds = d->stats();
         add("lan_received", "LAN discovery: datagrams received", true,
@@ -295,6 +298,7 @@ std::string_view stats_section(std::string_view m) {
         {"unsendable", "traffic"},
         {"receive_errors", "traffic"},
         {"truncated", "traffic"},
+        {"receive_overflows", "traffic"},
         {"responses_in", "rpc"},
         {"errors_in", "rpc"},
         {"responses_out", "rpc"},

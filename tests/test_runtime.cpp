@@ -212,6 +212,31 @@ TEST_CASE("a node verifies a node that queried it from its second port, read-onl
     CHECK(node.node().routing_table().contains(peer_id));
 }
 
+TEST_CASE("datagrams the system drops while the node falls behind are counted", "[runtime]") {
+    boost::asio::io_context io;
+    AsioNode node(io, loopback());
+    CHECK(node.runtime_stats().receive_overflows == 0);
+    namespace ip = boost::asio::ip;
+    ip::udp::socket flooder(io, ip::udp::endpoint(ip::make_address("127.0.0.1"), 0));
+    const ip::udp::endpoint to = to_asio(node.local_endpoint());
+    // Sent while the io_context does not run: more one-byte datagrams than the node's receive
+    // queue holds (about 10,000 in the 4 MiB it asks for), so the system drops the rest.
+    constexpr std::uint64_t kSent = 60'000;
+    for (std::uint64_t i = 0; i < kSent; ++i) flooder.send_to(boost::asio::buffer("x", 1), to);
+    // The node reads what was queued, until nothing more comes.
+    std::uint64_t read = 0;
+    do {
+        read = node.node().stats().packets_in;
+        io.restart();
+        io.run_for(100ms);
+    } while (node.node().stats().packets_in != read);
+    const RuntimeStats rs = node.runtime_stats();
+    CHECK(read > 0);
+    CHECK(rs.receive_overflows > 0);
+    CHECK(read + rs.receive_overflows == kSent);  // each one read, or counted as dropped
+    CHECK(node.runtime_stats().receive_overflows == rs.receive_overflows);  // asked again
+}
+
 TEST_CASE("a context pool has at least one context and one CPU", "[runtime][threads]") {
     CHECK(ContextPool::default_threads() >= 1);
     CHECK_THROWS_AS(ContextPool(0), std::invalid_argument);

@@ -93,6 +93,9 @@ struct RuntimeStats {
     std::uint64_t unsendable = 0;   // an IPv6 destination on an IPv4-only socket
     std::uint64_t receive_errors = 0;
     std::uint64_t truncated = 0;  // datagrams larger than the receive buffer
+    // Datagrams the system dropped because the node's receive queue (its sockets') was full: the
+    // node fell behind, for want of a CPU or under a flood. Read from the sockets when asked.
+    std::uint64_t receive_overflows = 0;
 };
 
 struct DiscoveryOptions {
@@ -133,7 +136,8 @@ public:
     // The node itself, for introspection (routing table, storage, statistics). Use it on the
     // thread that runs the io_context.
     const Node& node() const noexcept { return driver_->node(); }
-    const RuntimeStats& runtime_stats() const noexcept { return rstats_; }
+    // A copy: receive_overflows is read from the sockets each time.
+    RuntimeStats runtime_stats() const;
     bool closed() const noexcept { return closed_; }
     // Called when the node takes a new ID (BEP 42, NodeConfig::derive_id).
     void set_id_observer(Node::IdObserver o) { driver_->node().set_id_observer(std::move(o)); }
@@ -427,6 +431,13 @@ private:
     std::unique_ptr<detail::MulticastSockets> mcast_;
     std::unique_ptr<Driver> driver_;  // the node and its discovery
     RuntimeStats rstats_;
+    // The system's count of a socket's dropped datagrams is 32 bits and wraps: what was read
+    // last, and the sum of the steps since (runtime_stats(), on the node's thread).
+    struct Overflows {
+        std::uint32_t seen = 0;
+        std::uint64_t total = 0;
+    };
+    mutable Overflows overflows_, probe_overflows_;
     bool v6_socket_ = false;
     bool dual_stack_ = false;
     bool closed_ = false;
