@@ -457,9 +457,25 @@ void AsioNode::receive(udp::socket& socket) {
                         return !stopped;
                     });
         if (stopped) return;
+        warn_overflows(Clock::now());
         rearm();
         receive(socket);
     });
+}
+
+void AsioNode::warn_overflows(TimePoint now) {
+    using namespace std::chrono_literals;
+    if (now < overflows_checked_ + 1s || !logger_.enabled(LogLevel::Warn)) return;
+    overflows_checked_ = now;
+    const std::uint64_t total = runtime_stats().receive_overflows;
+    if (total == overflows_warned_ || now < overflow_warning_due_) return;
+    logger_.log(LogLevel::Warn,
+                std::to_string(total - overflows_warned_) + " datagrams dropped by the system " +
+                    (overflows_warned_ == 0 ? "so far" : "since the last warning") +
+                    ": the receive queue was full, the node fell behind (a busy CPU, or a flood;"
+                    " receive_overflows in stats)");
+    overflows_warned_ = total;
+    overflow_warning_due_ = now + 1min;
 }
 
 void AsioNode::rearm() {

@@ -237,6 +237,34 @@ TEST_CASE("datagrams the system drops while the node falls behind are counted", 
     CHECK(node.runtime_stats().receive_overflows == rs.receive_overflows);  // asked again
 }
 
+TEST_CASE("a node that falls behind says so in its log, once a minute at most", "[runtime]") {
+    boost::asio::io_context io;
+    AsioNode node(io, loopback());
+    std::vector<std::string> warnings;
+    node.set_logger(Logger(LogLevel::Warn, [&](LogLevel l, std::string_view m) {
+        if (l == LogLevel::Warn) warnings.emplace_back(m);
+    }));
+    namespace ip = boost::asio::ip;
+    ip::udp::socket flooder(io, ip::udp::endpoint(ip::make_address("127.0.0.1"), 0));
+    const ip::udp::endpoint to = to_asio(node.local_endpoint());
+    const auto flood = [&] {  // while the io_context does not run, past what the queue holds
+        for (int i = 0; i < 60'000; ++i) flooder.send_to(boost::asio::buffer("x", 1), to);
+        io.restart();
+        io.run_for(500ms);
+    };
+    flood();
+    const std::uint64_t dropped = node.runtime_stats().receive_overflows;
+    REQUIRE(dropped > 0);
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0] == std::to_string(dropped) +
+                             " datagrams dropped by the system so far: the receive queue was "
+                             "full, the node fell behind (a busy CPU, or a flood; "
+                             "receive_overflows in stats)");
+    flood();  // more, within the minute: counted, not said again
+    CHECK(node.runtime_stats().receive_overflows > dropped);
+    CHECK(warnings.size() == 1);
+}
+
 TEST_CASE("a context pool has at least one context and one CPU", "[runtime][threads]") {
     CHECK(ContextPool::default_threads() >= 1);
     CHECK_THROWS_AS(ContextPool(0), std::invalid_argument);

@@ -417,6 +417,9 @@ private:
     void open_probe_socket();
     // Waits for `socket` to be readable and hands what it reads to the node, again and again.
     void receive(boost::asio::ip::udp::socket& socket);
+    // A warning in the log when the system has dropped datagrams at the sockets (their receive
+    // queues full): looked at once a second at most, when datagrams come; said once a minute.
+    void warn_overflows(TimePoint now);
     void rearm();
     TimePoint next_timeout() const;
 
@@ -438,6 +441,10 @@ private:
         std::uint64_t total = 0;
     };
     mutable Overflows overflows_, probe_overflows_;
+    // warn_overflows(): when it looked last, when it may warn next, the total it reported.
+    TimePoint overflows_checked_{};
+    TimePoint overflow_warning_due_{};
+    std::uint64_t overflows_warned_ = 0;
     bool v6_socket_ = false;
     bool dual_stack_ = false;
     bool closed_ = false;

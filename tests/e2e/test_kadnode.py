@@ -13,6 +13,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -866,6 +867,26 @@ class NetworkTests(Harness):
                            text=True, timeout=20, stdin=subprocess.DEVNULL, env=self.env)
         self.assertEqual(p.returncode, 1)
         self.assertIn("cannot bind UDP " + ready["addr"], p.stderr)
+
+    def test_a_node_that_falls_behind_warns_and_counts_what_the_system_dropped(self):
+        # Stopped, the node cannot read: of 60,000 one-byte datagrams, what its receive queue
+        # does not hold (about 10,000 in the 4 MiB it asks for) the system drops.
+        node, ready = self.start_json_node()
+        host, port = ready["addr"].rsplit(":", 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        os.kill(node.p.pid, signal.SIGSTOP)
+        try:
+            for _ in range(60000):
+                s.sendto(b"x", (host, int(port)))
+        finally:
+            os.kill(node.p.pid, signal.SIGCONT)
+            s.close()
+        line = node.wait_stderr("datagrams dropped by the system", timeout=10)
+        self.assertRegex(line, r"warn.* \d+ datagrams dropped by the system so far: the receive "
+                         r"queue was full, the node fell behind")
+        dropped = int(re.search(r"(\d+) datagrams dropped", line).group(1))
+        self.assertGreater(dropped, 0, line)
+        self.assertEqual(node.cmd("stats")["receive_overflows"], dropped)
 
     def test_help_and_version(self):
         p = subprocess.run([KADNODE, "--help"], capture_output=True, text=True, timeout=20)
