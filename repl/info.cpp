@@ -132,7 +132,7 @@ void handlers::stats(const Call& c) {
         text += std::string(text.empty() ? "" : "\n") + std::string(section);
         const std::size_t empty = text.size();
         for (const auto& m : metrics) {
-            if (stats_section(m.name) != section) continue;
+            if (m.section != section) continue;
             if (m.label.empty()) {
                 const std::uint64_t v = m.values.front().second;
                 data[m.name] = v;

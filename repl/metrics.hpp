@@ -19,15 +19,14 @@ struct Metric {
     // Its dimension, if it has one: stats shows {"<value>": n, ...} under `name`.
     std::string label;
     std::vector<std::pair<std::string, std::uint64_t>>
-        values;  // (label value, n); one ("", n) if none
+        values;                // (label value, n); one ("", n) if none
+    std::string_view section;  // where `stats` shows it: one of stats_sections()
 };
 
 std::vector<Metric> collect_metrics(const kad::AsioNode& node);
 
 // The sections `stats` shows the metrics in, in order: "traffic", "rpc", ...
 const std::vector<std::string_view>& stats_sections();
-// A metric's section (by its name); empty for none, which a test makes sure never happens.
-std::string_view stats_section(std::string_view metric);
 // The Prometheus text exposition format (version 0.0.4), with # HELP and # TYPE lines.
 std::string prometheus_text(const std::vector<Metric>& metrics);
 
