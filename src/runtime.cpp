@@ -124,6 +124,7 @@ AsioNode::AsioNode(asio::io_context& io, RuntimeConfig config)
                                 "cannot bind UDP " + config.bind.to_string());
     }
     bind_ = config.bind;
+    overflow_warning_every_ = config.overflow_warning_every;
     if (config.probe_port) open_probe_socket();
     const NodeId id = config.id ? *config.id : NodeId::random(rng_);
     transport_ = std::make_unique<SocketTransport>(*this);
@@ -315,31 +316,59 @@ std::size_t AsioNode::restore(const SavedState& state) {
 
 namespace {
 
-// Adds to `total` the datagrams the system dropped at `socket` since `seen` was read, because its
-// receive queue was full (SO_MEMINFO's drop count; Linux 4.6 and later). Nothing if closed.
-void add_overflows(udp::socket& socket, std::uint32_t& seen, std::uint64_t& total) {
-    if (!socket.is_open()) return;
+// The system's count of datagrams dropped at `socket`, nearly all of them for a full receive
+// queue (SO_MEMINFO, Linux 4.12 and later); nothing if the socket is closed or cannot tell.
+std::optional<std::uint32_t> socket_drops(const udp::socket& socket) noexcept {
+    if (!socket.is_open()) return std::nullopt;
+    // Reading a counter changes nothing: the const_cast is for Asio's non-const native_handle().
+    const int fd = const_cast<udp::socket&>(socket).native_handle();
     std::array<std::uint32_t, SK_MEMINFO_VARS> info{};
     socklen_t len = sizeof info;
-    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_MEMINFO, info.data(), &len) != 0 ||
+    if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info.data(), &len) != 0 ||
         len <= SK_MEMINFO_DROPS * sizeof(std::uint32_t)) {
-        return;
+        return std::nullopt;
     }
-    total += static_cast<std::uint32_t>(info[SK_MEMINFO_DROPS] - seen);  // modulo 2^32
-    seen = info[SK_MEMINFO_DROPS];
+    return info[SK_MEMINFO_DROPS];
+}
+
+// The drops since `seen`, modulo 2^32 (none if the count cannot be read).
+std::uint32_t drops_since(const udp::socket& socket, std::uint32_t seen) noexcept {
+    const auto drops = socket_drops(socket);
+    return drops ? static_cast<std::uint32_t>(*drops - seen) : 0;
 }
 
 }  // namespace
 
-RuntimeStats AsioNode::runtime_stats() const {
-    // Reading a socket's counters changes nothing in it: the const_casts are for Asio's
-    // non-const native_handle().
-    add_overflows(const_cast<udp::socket&>(socket_), overflows_.seen, overflows_.total);
-    add_overflows(const_cast<udp::socket&>(probe_socket_), probe_overflows_.seen,
-                  probe_overflows_.total);
+RuntimeStats AsioNode::runtime_stats() const noexcept {
     RuntimeStats s = rstats_;
-    s.receive_overflows = overflows_.total + probe_overflows_.total;
+    s.receive_overflows = overflows_.total + drops_since(socket_, overflows_.seen) +
+                          probe_overflows_.total +
+                          drops_since(probe_socket_, probe_overflows_.seen);
     return s;
+}
+
+void AsioNode::check_overflows(TimePoint now) {
+    using namespace std::chrono_literals;
+    if (now < overflows_checked_ + 1s) return;
+    overflows_checked_ = now;
+    for (auto [socket, o] :
+         {std::pair{&socket_, &overflows_}, {&probe_socket_, &probe_overflows_}}) {
+        const std::uint32_t more = drops_since(*socket, o->seen);
+        o->total += more;
+        o->seen += more;
+    }
+    const std::uint64_t total = overflows_.total + probe_overflows_.total;
+    if (total == overflows_warned_ || now < overflow_warning_due_ ||
+        !logger_.enabled(LogLevel::Warn)) {
+        return;
+    }
+    logger_.log(LogLevel::Warn,
+                std::to_string(total - overflows_warned_) + " datagrams dropped by the system " +
+                    (overflows_warned_ == 0 ? "so far" : "since the last warning") +
+                    ": the receive queue was full, the node fell behind (a busy CPU, or a flood;"
+                    " receive_overflows in stats)");
+    overflows_warned_ = total;
+    overflow_warning_due_ = now + overflow_warning_every_;
 }
 
 const DiscoveryRuntimeStats& AsioNode::discovery_runtime_stats() const {
@@ -457,25 +486,10 @@ void AsioNode::receive(udp::socket& socket) {
                         return !stopped;
                     });
         if (stopped) return;
-        warn_overflows(Clock::now());
+        check_overflows(Clock::now());
         rearm();
         receive(socket);
     });
-}
-
-void AsioNode::warn_overflows(TimePoint now) {
-    using namespace std::chrono_literals;
-    if (now < overflows_checked_ + 1s || !logger_.enabled(LogLevel::Warn)) return;
-    overflows_checked_ = now;
-    const std::uint64_t total = runtime_stats().receive_overflows;
-    if (total == overflows_warned_ || now < overflow_warning_due_) return;
-    logger_.log(LogLevel::Warn,
-                std::to_string(total - overflows_warned_) + " datagrams dropped by the system " +
-                    (overflows_warned_ == 0 ? "so far" : "since the last warning") +
-                    ": the receive queue was full, the node fell behind (a busy CPU, or a flood;"
-                    " receive_overflows in stats)");
-    overflows_warned_ = total;
-    overflow_warning_due_ = now + 1min;
 }
 
 void AsioNode::rearm() {

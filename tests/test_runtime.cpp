@@ -6,7 +6,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "helpers.hpp"
@@ -17,6 +19,19 @@ using namespace kad;
 using namespace std::chrono_literals;
 
 namespace {
+
+// Datagrams dropped from the CPUs' input backlogs, the whole system's (/proc/net/softnet_stat,
+// its second column, in hex): on loopback a datagram may be lost there before a socket sees it.
+std::uint64_t backlog_drops() {
+    std::ifstream f("/proc/net/softnet_stat");
+    std::uint64_t sum = 0;
+    for (std::string line; std::getline(f, line);) {
+        std::istringstream fields(line);
+        std::string processed, dropped;
+        if (fields >> processed >> dropped) sum += std::stoull(dropped, nullptr, 16);
+    }
+    return sum;
+}
 
 RuntimeConfig loopback() {
     RuntimeConfig c;
@@ -222,7 +237,9 @@ TEST_CASE("datagrams the system drops while the node falls behind are counted", 
     // Sent while the io_context does not run: more one-byte datagrams than the node's receive
     // queue holds (about 10,000 in the 4 MiB it asks for), so the system drops the rest.
     constexpr std::uint64_t kSent = 60'000;
+    const std::uint64_t backlog_before = backlog_drops();
     for (std::uint64_t i = 0; i < kSent; ++i) flooder.send_to(boost::asio::buffer("x", 1), to);
+    const std::uint64_t backlog = backlog_drops() - backlog_before;
     // The node reads what was queued, until nothing more comes.
     std::uint64_t read = 0;
     do {
@@ -231,15 +248,21 @@ TEST_CASE("datagrams the system drops while the node falls behind are counted", 
         io.run_for(100ms);
     } while (node.node().stats().packets_in != read);
     const RuntimeStats rs = node.runtime_stats();
+    INFO("read " << read << ", dropped at the socket " << rs.receive_overflows
+                 << ", dropped before it (the CPUs' backlogs, the whole system's) " << backlog);
     CHECK(read > 0);
     CHECK(rs.receive_overflows > 0);
-    CHECK(read + rs.receive_overflows == kSent);  // each one read, or counted as dropped
+    // Each one read, counted as dropped at the socket, or lost before it reached the socket.
+    CHECK(read + rs.receive_overflows <= kSent);
+    CHECK(read + rs.receive_overflows + backlog >= kSent);
     CHECK(node.runtime_stats().receive_overflows == rs.receive_overflows);  // asked again
 }
 
-TEST_CASE("a node that falls behind says so in its log, once a minute at most", "[runtime]") {
+TEST_CASE("a node that falls behind says so in its log, at most once a period", "[runtime]") {
     boost::asio::io_context io;
-    AsioNode node(io, loopback());
+    RuntimeConfig config = loopback();
+    config.overflow_warning_every = 3s;
+    AsioNode node(io, config);
     std::vector<std::string> warnings;
     node.set_logger(Logger(LogLevel::Warn, [&](LogLevel l, std::string_view m) {
         if (l == LogLevel::Warn) warnings.emplace_back(m);
@@ -247,22 +270,40 @@ TEST_CASE("a node that falls behind says so in its log, once a minute at most", 
     namespace ip = boost::asio::ip;
     ip::udp::socket flooder(io, ip::udp::endpoint(ip::make_address("127.0.0.1"), 0));
     const ip::udp::endpoint to = to_asio(node.local_endpoint());
-    const auto flood = [&] {  // while the io_context does not run, past what the queue holds
-        for (int i = 0; i < 60'000; ++i) flooder.send_to(boost::asio::buffer("x", 1), to);
-        io.restart();
-        io.run_for(500ms);
+    const auto send = [&](int n) {  // while the io_context does not run
+        for (int i = 0; i < n; ++i) flooder.send_to(boost::asio::buffer("x", 1), to);
     };
-    flood();
-    const std::uint64_t dropped = node.runtime_stats().receive_overflows;
-    REQUIRE(dropped > 0);
+    const auto run = [&](auto how_long) {
+        io.restart();
+        io.run_for(how_long);
+    };
+    const std::string why =
+        ": the receive queue was full, the node fell behind (a busy CPU, or a flood; "
+        "receive_overflows in stats)";
+
+    send(60'000);  // past what the queue holds
+    run(1100ms);   // the node reads the queue, and its first look finds the drops
+    const std::uint64_t first = node.runtime_stats().receive_overflows;
+    REQUIRE(first > 0);
     REQUIRE(warnings.size() == 1);
-    CHECK(warnings[0] == std::to_string(dropped) +
-                             " datagrams dropped by the system so far: the receive queue was "
-                             "full, the node fell behind (a busy CPU, or a flood; "
-                             "receive_overflows in stats)");
-    flood();  // more, within the minute: counted, not said again
-    CHECK(node.runtime_stats().receive_overflows > dropped);
+    CHECK(warnings[0] == std::to_string(first) + " datagrams dropped by the system so far" + why);
+
+    // More, over a second after that look but within the period: counted, not said.
+    send(60'000);
+    run(1100ms);
+    const std::uint64_t second = node.runtime_stats().receive_overflows;
+    CHECK(second > first);
     CHECK(warnings.size() == 1);
+
+    // Past the period, the next datagram brings the warning of what was dropped since.
+    run(1s);
+    send(1);
+    run(200ms);
+    REQUIRE(warnings.size() == 2);
+    CHECK(warnings[1] == std::to_string(second - first) +
+                             " datagrams dropped by the system since the last "
+                             "warning" +
+                             why);
 }
 
 TEST_CASE("a context pool has at least one context and one CPU", "[runtime][threads]") {

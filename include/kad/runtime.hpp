@@ -86,6 +86,9 @@ struct RuntimeConfig {
     // cannot reach, does not answer and stays out of the routing table. Off: such pings go from
     // the node's own port, and nodes behind NAT are kept and handed on like any other.
     bool probe_port = true;
+    // The node warns in its log when the system has dropped datagrams at its sockets (their
+    // receive queues full: it fell behind), at most this often.
+    Duration overflow_warning_every = std::chrono::minutes(1);
 };
 
 struct RuntimeStats {
@@ -136,8 +139,8 @@ public:
     // The node itself, for introspection (routing table, storage, statistics). Use it on the
     // thread that runs the io_context.
     const Node& node() const noexcept { return driver_->node(); }
-    // A copy: receive_overflows is read from the sockets each time.
-    RuntimeStats runtime_stats() const;
+    // A copy: receive_overflows is read from the sockets each time. On the io_context's thread.
+    RuntimeStats runtime_stats() const noexcept;
     bool closed() const noexcept { return closed_; }
     // Called when the node takes a new ID (BEP 42, NodeConfig::derive_id).
     void set_id_observer(Node::IdObserver o) { driver_->node().set_id_observer(std::move(o)); }
@@ -417,9 +420,10 @@ private:
     void open_probe_socket();
     // Waits for `socket` to be readable and hands what it reads to the node, again and again.
     void receive(boost::asio::ip::udp::socket& socket);
-    // A warning in the log when the system has dropped datagrams at the sockets (their receive
-    // queues full): looked at once a second at most, when datagrams come; said once a minute.
-    void warn_overflows(TimePoint now);
+    // Reads the sockets' drop counts (at most once a second, as datagrams come, so that their
+    // 32 bits never wrap unseen) and warns in the log of new drops, at most once every
+    // RuntimeConfig::overflow_warning_every.
+    void check_overflows(TimePoint now);
     void rearm();
     TimePoint next_timeout() const;
 
@@ -434,17 +438,18 @@ private:
     std::unique_ptr<detail::MulticastSockets> mcast_;
     std::unique_ptr<Driver> driver_;  // the node and its discovery
     RuntimeStats rstats_;
-    // The system's count of a socket's dropped datagrams is 32 bits and wraps: what was read
-    // last, and the sum of the steps since (runtime_stats(), on the node's thread).
+    // The system's count of a socket's dropped datagrams is 32 bits and wraps: what
+    // check_overflows() read last, and the sum of the steps up to it.
     struct Overflows {
         std::uint32_t seen = 0;
         std::uint64_t total = 0;
     };
-    mutable Overflows overflows_, probe_overflows_;
-    // warn_overflows(): when it looked last, when it may warn next, the total it reported.
+    Overflows overflows_, probe_overflows_;
+    // check_overflows(): when it looked last, when it may warn next, the total it reported.
     TimePoint overflows_checked_{};
     TimePoint overflow_warning_due_{};
     std::uint64_t overflows_warned_ = 0;
+    Duration overflow_warning_every_{};
     bool v6_socket_ = false;
     bool dual_stack_ = false;
     bool closed_ = false;

@@ -886,7 +886,9 @@ class NetworkTests(Harness):
                          r"queue was full, the node fell behind")
         dropped = int(re.search(r"(\d+) datagrams dropped", line).group(1))
         self.assertGreater(dropped, 0, line)
-        self.assertEqual(node.cmd("stats")["receive_overflows"], dropped)
+        # The count in stats is the warning's, or more if datagrams still on their way when the
+        # node went on were dropped after it looked.
+        self.assertGreaterEqual(node.cmd("stats")["receive_overflows"], dropped)
 
     def test_help_and_version(self):
         p = subprocess.run([KADNODE, "--help"], capture_output=True, text=True, timeout=20)
