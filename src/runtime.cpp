@@ -316,25 +316,20 @@ std::size_t AsioNode::restore(const SavedState& state) {
 
 namespace {
 
-// The system's count of datagrams dropped at `socket`, nearly all of them for a full receive
-// queue (SO_MEMINFO, Linux 4.12 and later); nothing if the socket is closed or cannot tell.
-std::optional<std::uint32_t> socket_drops(const udp::socket& socket) noexcept {
-    if (!socket.is_open()) return std::nullopt;
+// The datagrams the system dropped at `socket` since its count read `seen`, modulo 2^32: nearly
+// all of them for a full receive queue (SO_MEMINFO, Linux 4.12 and later). None if the socket is
+// closed or the count cannot be read.
+std::uint32_t drops_since(const udp::socket& socket, std::uint32_t seen) noexcept {
+    if (!socket.is_open()) return 0;
     // Reading a counter changes nothing: the const_cast is for Asio's non-const native_handle().
     const int fd = const_cast<udp::socket&>(socket).native_handle();
     std::array<std::uint32_t, SK_MEMINFO_VARS> info{};
     socklen_t len = sizeof info;
     if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info.data(), &len) != 0 ||
         len <= SK_MEMINFO_DROPS * sizeof(std::uint32_t)) {
-        return std::nullopt;
+        return 0;
     }
-    return info[SK_MEMINFO_DROPS];
-}
-
-// The drops since `seen`, modulo 2^32 (none if the count cannot be read).
-std::uint32_t drops_since(const udp::socket& socket, std::uint32_t seen) noexcept {
-    const auto drops = socket_drops(socket);
-    return drops ? static_cast<std::uint32_t>(*drops - seen) : 0;
+    return static_cast<std::uint32_t>(info[SK_MEMINFO_DROPS] - seen);
 }
 
 }  // namespace

@@ -33,6 +33,21 @@ std::uint64_t backlog_drops() {
     return sum;
 }
 
+// One-byte datagrams (malformed: never answered) to a node, from a socket of their own.
+class Flooder {
+public:
+    Flooder(boost::asio::io_context& io, const AsioNode& node)
+        : socket_(io, {boost::asio::ip::make_address("127.0.0.1"), 0}),
+          to_(to_asio(node.local_endpoint())) {}
+    void send(std::uint64_t n) {
+        for (std::uint64_t i = 0; i < n; ++i) socket_.send_to(boost::asio::buffer("x", 1), to_);
+    }
+
+private:
+    boost::asio::ip::udp::socket socket_;
+    boost::asio::ip::udp::endpoint to_;
+};
+
 RuntimeConfig loopback() {
     RuntimeConfig c;
     c.bind = *Endpoint::parse("127.0.0.1:0");
@@ -231,14 +246,12 @@ TEST_CASE("datagrams the system drops while the node falls behind are counted", 
     boost::asio::io_context io;
     AsioNode node(io, loopback());
     CHECK(node.runtime_stats().receive_overflows == 0);
-    namespace ip = boost::asio::ip;
-    ip::udp::socket flooder(io, ip::udp::endpoint(ip::make_address("127.0.0.1"), 0));
-    const ip::udp::endpoint to = to_asio(node.local_endpoint());
+    Flooder flooder(io, node);
     // Sent while the io_context does not run: more one-byte datagrams than the node's receive
     // queue holds (about 10,000 in the 4 MiB it asks for), so the system drops the rest.
     constexpr std::uint64_t kSent = 60'000;
     const std::uint64_t backlog_before = backlog_drops();
-    for (std::uint64_t i = 0; i < kSent; ++i) flooder.send_to(boost::asio::buffer("x", 1), to);
+    flooder.send(kSent);
     const std::uint64_t backlog = backlog_drops() - backlog_before;
     // The node reads what was queued, until nothing more comes.
     std::uint64_t read = 0;
@@ -267,12 +280,7 @@ TEST_CASE("a node that falls behind says so in its log, at most once a period", 
     node.set_logger(Logger(LogLevel::Warn, [&](LogLevel l, std::string_view m) {
         if (l == LogLevel::Warn) warnings.emplace_back(m);
     }));
-    namespace ip = boost::asio::ip;
-    ip::udp::socket flooder(io, ip::udp::endpoint(ip::make_address("127.0.0.1"), 0));
-    const ip::udp::endpoint to = to_asio(node.local_endpoint());
-    const auto send = [&](int n) {  // while the io_context does not run
-        for (int i = 0; i < n; ++i) flooder.send_to(boost::asio::buffer("x", 1), to);
-    };
+    Flooder flooder(io, node);  // sends while the io_context does not run
     const auto run = [&](auto how_long) {
         io.restart();
         io.run_for(how_long);
@@ -281,15 +289,15 @@ TEST_CASE("a node that falls behind says so in its log, at most once a period", 
         ": the receive queue was full, the node fell behind (a busy CPU, or a flood; "
         "receive_overflows in stats)";
 
-    send(60'000);  // past what the queue holds
-    run(1100ms);   // the node reads the queue, and its first look finds the drops
+    flooder.send(60'000);  // past what the queue holds
+    run(1100ms);           // the node reads the queue, and its first look finds the drops
     const std::uint64_t first = node.runtime_stats().receive_overflows;
     REQUIRE(first > 0);
     REQUIRE(warnings.size() == 1);
     CHECK(warnings[0] == std::to_string(first) + " datagrams dropped by the system so far" + why);
 
     // More, over a second after that look but within the period: counted, not said.
-    send(60'000);
+    flooder.send(60'000);
     run(1100ms);
     const std::uint64_t second = node.runtime_stats().receive_overflows;
     CHECK(second > first);
@@ -297,7 +305,7 @@ TEST_CASE("a node that falls behind says so in its log, at most once a period", 
 
     // Past the period, the next datagram brings the warning of what was dropped since.
     run(1s);
-    send(1);
+    flooder.send(1);
     run(200ms);
     REQUIRE(warnings.size() == 2);
     CHECK(warnings[1] == std::to_string(second - first) +
